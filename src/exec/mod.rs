@@ -1,0 +1,3 @@
+//! The imperative shell: every side effect (files, processes, SSH) lives here.
+
+pub mod fs;

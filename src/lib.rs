@@ -1,0 +1,18 @@
+//! vmctl: declarative NixOS VMs on Proxmox, from `vms/definitions.nix` to a fleet-integrated host.
+//!
+//! Layers (functional core, imperative shell; see `docs/architecture.md`):
+//! `syntax` → `model` → `check` → `render` are pure; `keys`, `yaml`, `edit`,
+//! `secrets` and `proxmox` (argv builders and output parsers) are pure too;
+//! only `exec` and `cli` touch the world.
+
+pub mod check;
+pub mod cli;
+pub mod edit;
+pub mod exec;
+pub mod keys;
+pub mod model;
+pub mod proxmox;
+pub mod render;
+pub mod secrets;
+pub mod syntax;
+pub mod yaml;
