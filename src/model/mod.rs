@@ -1,1 +1,175 @@
-//! model layer.
+//! Typed views of the fleet files, with the source ranges checks need.
+//!
+//! The types here are plain data: `syntax::eval` produces spanned values and
+//! `model::definitions` / `model::hosts` read them into these structs. Consumers that only
+//! need values (ops, secrets, edits) use the plain fields; checks use the ranges.
+
+use std::path::PathBuf;
+
+pub use rowan::TextRange;
+
+/// The connection to the Proxmox host (definitions.nix `proxmox`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Proxmox {
+    pub host: Option<String>,
+    pub node: Option<String>,
+    /// SSH user; default `root`.
+    pub user: String,
+    /// SSH port; default 22.
+    pub port: u16,
+    /// Default storage for new disks (`storage`, alias `defaultStorage`).
+    pub storage: Option<String>,
+    pub bridge: Option<String>,
+    /// Pinned host key of the Proxmox host (`hostKey = "ssh-ed25519 AAAA…"`); when set it is
+    /// the only key accepted, otherwise the user's known_hosts decides.
+    pub host_key: Option<String>,
+}
+
+/// What kind of entry a VM is in definitions.nix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VmKind {
+    Managed,
+    Imported,
+    Template,
+}
+
+impl VmKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VmKind::Managed => "managed",
+            VmKind::Imported => "imported",
+            VmKind::Template => "template",
+        }
+    }
+}
+
+/// Network settings of a managed VM.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Network {
+    pub bridge: Option<String>,
+    pub vlan: Option<u32>,
+    /// `"dhcp"` or a CIDR like `"192.168.1.50/24"`; default dhcp.
+    pub ip: Option<String>,
+    pub gateway: Option<String>,
+    pub mac: Option<String>,
+}
+
+/// One VM of definitions.nix: managed, imported or the template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vm {
+    pub name: String,
+    pub kind: VmKind,
+    pub vmid: Option<u32>,
+    /// True when definitions.nix says `readonly = true` (imported VMs should).
+    pub readonly: bool,
+    pub cores: Option<u32>,
+    /// Memory in MiB.
+    pub memory: Option<u64>,
+    /// Disk size as written, e.g. `"20G"`.
+    pub disk: Option<String>,
+    pub storage: Option<String>,
+    pub node: Option<String>,
+    pub nixos_config: Option<String>,
+    pub hostname: Option<String>,
+    pub ssh_alias: Option<String>,
+    pub purpose: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<String>,
+    pub services: Vec<String>,
+    pub tags: Vec<String>,
+    pub network: Network,
+    /// Range of the attribute name (`test-automation` in `test-automation = {`).
+    pub name_range: TextRange,
+    /// Range of the vmid value, when present.
+    pub vmid_range: Option<TextRange>,
+}
+
+/// A declared VMID range (`vmidRanges.<name> = { start; end; description; }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmidRange {
+    pub name: String,
+    pub start: u32,
+    pub end: u32,
+    pub description: Option<String>,
+    pub range: TextRange,
+}
+
+/// Paths of the fleet's files, relative to the fleet root (definitions.nix `settings`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub hosts_file: PathBuf,
+    pub sops_config: PathBuf,
+    pub secrets_dir: PathBuf,
+    pub hosts_dir: PathBuf,
+    pub docs_file: PathBuf,
+    pub template_dir: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            hosts_file: "hosts.nix".into(),
+            sops_config: ".sops.yaml".into(),
+            secrets_dir: "secrets".into(),
+            hosts_dir: "hosts".into(),
+            docs_file: "docs/machines.md".into(),
+            template_dir: "hosts-template".into(),
+        }
+    }
+}
+
+/// definitions.nix as typed data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Definitions {
+    pub proxmox: Proxmox,
+    pub template: Option<Vm>,
+    pub imported: Vec<Vm>,
+    pub managed: Vec<Vm>,
+    pub vmid_ranges: Vec<VmidRange>,
+    pub settings: Settings,
+}
+
+impl Definitions {
+    /// Every VM: template first, then imported, then managed, each in file order.
+    pub fn all_vms(&self) -> impl Iterator<Item = &Vm> {
+        self.template
+            .iter()
+            .chain(self.imported.iter())
+            .chain(self.managed.iter())
+    }
+
+    /// The VM definitions.nix gives this VMID, if any.
+    pub fn vm_by_vmid(&self, vmid: u32) -> Option<&Vm> {
+        self.all_vms().find(|v| v.vmid == Some(vmid))
+    }
+
+    /// The VM with this name (managed or imported or the template), if any.
+    pub fn vm_by_name(&self, name: &str) -> Option<&Vm> {
+        self.all_vms().find(|v| v.name == name)
+    }
+}
+
+/// One entry of hosts.nix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    pub name: String,
+    /// `publicKey` as written (an OpenSSH public key line), when it is a plain string.
+    pub public_key: Option<String>,
+    pub hostname: Option<String>,
+    pub ssh_alias: Option<String>,
+    pub name_range: TextRange,
+    pub public_key_range: Option<TextRange>,
+}
+
+/// hosts.nix as typed data. Attributes whose name starts with `_` (like `_proxmox`) and
+/// attributes that are not attrsets are not hosts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Hosts {
+    pub hosts: Vec<Host>,
+}
+
+impl Hosts {
+    pub fn get(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+}
