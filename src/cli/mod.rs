@@ -20,7 +20,12 @@ pub mod sops;
 /// Proxmox over SSH, install NixOS and integrate each new host into the fleet
 /// (hosts.nix, .sops.yaml, secrets, docs/machines.md, git).
 #[derive(Debug, Parser)]
-#[command(name = "vmctl", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "vmctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
