@@ -33,7 +33,12 @@ Rename or remove one of the two definitions. Nothing is fixed automatically.
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     for f in &fleet.files {
-        for e in f.eval.errors.iter().filter(|e| e.kind == EvalErrorKind::DuplicateAttribute) {
+        for e in f
+            .eval
+            .errors
+            .iter()
+            .filter(|e| e.kind == EvalErrorKind::DuplicateAttribute)
+        {
             let mut d = Diagnostic::new(&RULE, e.span, e.message.clone());
             if let Some((span, msg)) = &e.related {
                 d = d.note(*span, msg.clone());

@@ -35,16 +35,26 @@ regenerate its host keys.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let Some((file, hosts)) = fleet.hosts_file() else { return };
+    let Some((file, hosts)) = fleet.hosts_file() else {
+        return;
+    };
     let mut seen: HashMap<Vec<u8>, (&str, Span)> = HashMap::new();
     for h in &hosts.hosts {
-        let (Some(key), Some(range)) = (&h.public_key, h.public_key_range) else { continue };
-        let Ok((_, blob)) = parse_public_key(key) else { continue };
+        let (Some(key), Some(range)) = (&h.public_key, h.public_key_range) else {
+            continue;
+        };
+        let Ok((_, blob)) = parse_public_key(key) else {
+            continue;
+        };
         let span = Span::new(file.file, range);
         match seen.get(&blob) {
             Some((first, first_span)) => out.push(
-                Diagnostic::new(&RULE, span, format!("host `{}` has the same public key as `{first}`", h.name))
-                    .note(*first_span, format!("`{first}` has this key")),
+                Diagnostic::new(
+                    &RULE,
+                    span,
+                    format!("host `{}` has the same public key as `{first}`", h.name),
+                )
+                .note(*first_span, format!("`{first}` has this key")),
             ),
             None => {
                 seen.insert(blob, (&h.name, span));

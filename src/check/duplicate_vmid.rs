@@ -41,9 +41,18 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         let Some(id) = v.as_int() else { continue };
         match seen.get(&id) {
             Some((first, first_span)) => out.push(
-                Diagnostic::new(&RULE, v.span, format!("VMID {id} of `{}` is already used by `{first}`", e.name))
-                    .note(*first_span, format!("VMID {id} first used here by `{first}`"))
-                    .help("give one of them a free VMID; `vmctl ops next-vmid` finds the next free one"),
+                Diagnostic::new(
+                    &RULE,
+                    v.span,
+                    format!("VMID {id} of `{}` is already used by `{first}`", e.name),
+                )
+                .note(
+                    *first_span,
+                    format!("VMID {id} first used here by `{first}`"),
+                )
+                .help(
+                    "give one of them a free VMID; `vmctl ops next-vmid` finds the next free one",
+                ),
             ),
             None => {
                 seen.insert(id, (e.name, v.span));

@@ -8,7 +8,8 @@ pub const RULE: Rule = Rule {
     code: "NX003",
     name: "evaluation-error",
     severity: Severity::Error,
-    summary: "evaluating the file fails: undefined variable, type error, missing attribute, bad import",
+    summary:
+        "evaluating the file fails: undefined variable, type error, missing attribute, bad import",
     explanation: "\
 ## What it does
 Evaluates the file statically and reports what would make Nix fail: an undefined variable, an

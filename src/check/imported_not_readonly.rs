@@ -30,15 +30,22 @@ Add `readonly = true;` to the VM, unless you really want vmctl to be able to cha
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet).into_iter().filter(|e| e.kind == VmKind::Imported) {
+    for e in vm_entries(fleet)
+        .into_iter()
+        .filter(|e| e.kind == VmKind::Imported)
+    {
         let span = match e.get("readonly") {
             Some(v) if v.as_bool() == Some(true) || v.is_unknown() => continue,
             Some(v) => v.span,
             None => e.key,
         };
         out.push(
-            Diagnostic::new(&RULE, span, format!("imported VM `{}` is not marked `readonly = true`", e.name))
-                .help("add `readonly = true;` so vmctl refuses every change to this VM"),
+            Diagnostic::new(
+                &RULE,
+                span,
+                format!("imported VM `{}` is not marked `readonly = true`", e.name),
+            )
+            .help("add `readonly = true;` so vmctl refuses every change to this VM"),
         );
     }
 }

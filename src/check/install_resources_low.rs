@@ -35,9 +35,15 @@ install.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet).into_iter().filter(|e| e.kind == VmKind::Managed) {
+    for e in vm_entries(fleet)
+        .into_iter()
+        .filter(|e| e.kind == VmKind::Managed)
+    {
         if let Some(v) = e.get("memory") {
-            if let Some(m) = v.as_int().filter(|m| (16..MIN_INSTALL_MEMORY_MIB).contains(m)) {
+            if let Some(m) = v
+                .as_int()
+                .filter(|m| (16..MIN_INSTALL_MEMORY_MIB).contains(m))
+            {
                 out.push(
                     Diagnostic::new(&RULE, v.span, format!("`{}` has {m} MiB of memory; installing NixOS needs about 1536 MiB", e.name))
                         .help("nixos-anywhere's kexec installer runs from RAM; use at least `memory = 2048;` for the install"),
@@ -50,7 +56,11 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                     out.push(Diagnostic::new(
                         &RULE,
                         v.span,
-                        format!("`{}` has a {} disk; a NixOS system needs at least 8G", e.name, v.as_str().unwrap_or("")),
+                        format!(
+                            "`{}` has a {} disk; a NixOS system needs at least 8G",
+                            e.name,
+                            v.as_str().unwrap_or("")
+                        ),
                     ));
                 }
             }

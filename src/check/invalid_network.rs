@@ -40,17 +40,25 @@ fn cidr_problem(s: &str) -> Option<String> {
     let Some((addr, prefix)) = s.split_once('/') else {
         return Some("it needs a prefix length, e.g. `192.168.1.50/24`, or `dhcp`".into());
     };
-    let Ok(ip) = addr.parse::<IpAddr>() else { return Some(format!("`{addr}` is not an IP address")) };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return Some(format!("`{addr}` is not an IP address"));
+    };
     let max = if ip.is_ipv4() { 32 } else { 128 };
     match prefix.parse::<u8>() {
         Ok(p) if p <= max => None,
-        _ => Some(format!("`/{prefix}` is not a prefix length from 0 to {max}")),
+        _ => Some(format!(
+            "`/{prefix}` is not a prefix length from 0 to {max}"
+        )),
     }
 }
 
 fn mac_problem(s: &str) -> Option<&'static str> {
     let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 || parts.iter().any(|p| p.len() != 2 || !p.chars().all(|c| c.is_ascii_hexdigit())) {
+    if parts.len() != 6
+        || parts
+            .iter()
+            .any(|p| p.len() != 2 || !p.chars().all(|c| c.is_ascii_hexdigit()))
+    {
         return Some("expected six hex pairs like `BC:24:11:00:00:01`");
     }
     let first = u8::from_str_radix(parts[0], 16).unwrap_or(0);
@@ -61,10 +69,19 @@ fn mac_problem(s: &str) -> Option<&'static str> {
 }
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet).into_iter().filter(|e| e.kind == VmKind::Managed) {
-        let Some(net) = e.get("network").and_then(Value::as_attrs) else { continue };
+    for e in vm_entries(fleet)
+        .into_iter()
+        .filter(|e| e.kind == VmKind::Managed)
+    {
+        let Some(net) = e.get("network").and_then(Value::as_attrs) else {
+            continue;
+        };
         let mut push = |v: &Value, field: &str, problem: String| {
-            out.push(Diagnostic::new(&RULE, v.span, format!("`network.{field}` of `{}` is invalid: {problem}", e.name)));
+            out.push(Diagnostic::new(
+                &RULE,
+                v.span,
+                format!("`network.{field}` of `{}` is invalid: {problem}", e.name),
+            ));
         };
         let ip = net.get("ip");
         if let Some(v) = ip {
@@ -83,7 +100,11 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                             .and_then(|(a, _)| a.parse::<IpAddr>().ok())
                             .map(|a| a.is_ipv4());
                         if ip_family.is_some_and(|v4| v4 != gw.is_ipv4()) {
-                            push(v, "gateway", "it is not of the same IP family as `ip`".into());
+                            push(
+                                v,
+                                "gateway",
+                                "it is not of the same IP family as `ip`".into(),
+                            );
                         }
                     }
                 }

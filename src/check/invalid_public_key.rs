@@ -62,9 +62,13 @@ pub fn parse_public_key(line: &str) -> Result<(String, Vec<u8>), String> {
 }
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let Some((file, hosts)) = fleet.hosts_file() else { return };
+    let Some((file, hosts)) = fleet.hosts_file() else {
+        return;
+    };
     for h in &hosts.hosts {
-        let (Some(key), Some(range)) = (&h.public_key, h.public_key_range) else { continue };
+        let (Some(key), Some(range)) = (&h.public_key, h.public_key_range) else {
+            continue;
+        };
         let span = Span::new(file.file, range);
         match parse_public_key(key) {
             Ok((kind, _)) if kind == "ssh-ed25519" => {}
@@ -90,8 +94,10 @@ mod tests {
         assert_eq!(parse_public_key(ok).unwrap().1.len(), 32);
         assert!(parse_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlLRoQ0Hoe").is_err());
         assert!(parse_public_key("ssh-ed25519").is_err());
-        assert!(parse_public_key("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIMlLRoQ0HoeSXd9Rbb9WB51hQUGkEPeKZvmAsJFjg/wH")
-            .unwrap_err()
-            .contains("says `ssh-ed25519`"));
+        assert!(parse_public_key(
+            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIMlLRoQ0HoeSXd9Rbb9WB51hQUGkEPeKZvmAsJFjg/wH"
+        )
+        .unwrap_err()
+        .contains("says `ssh-ed25519`"));
     }
 }

@@ -35,10 +35,19 @@ pub fn dns_label_problem(name: &str) -> Option<String> {
         return Some("it is empty".into());
     }
     if name.len() > 63 {
-        return Some(format!("it is {} characters long; at most 63 are allowed", name.len()));
+        return Some(format!(
+            "it is {} characters long; at most 63 are allowed",
+            name.len()
+        ));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
-        return Some(format!("it contains `{}`; only letters, digits and `-` are allowed", c.escape_default()));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Some(format!(
+            "it contains `{}`; only letters, digits and `-` are allowed",
+            c.escape_default()
+        ));
     }
     if name.starts_with('-') || name.ends_with('-') {
         return Some("it starts or ends with `-`".into());
@@ -52,7 +61,13 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             let suggestion: String = e
                 .name
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
                 .collect::<String>()
                 .trim_matches('-')
                 .chars()
@@ -64,7 +79,9 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                 format!("VM name `{}` is not a valid DNS label: {problem}", e.name),
             );
             if !suggestion.is_empty() {
-                d = d.help(format!("Proxmox VM names are DNS names; try `{suggestion}`"));
+                d = d.help(format!(
+                    "Proxmox VM names are DNS names; try `{suggestion}`"
+                ));
             }
             out.push(d);
         }
@@ -77,10 +94,24 @@ mod tests {
 
     #[test]
     fn dns_labels() {
-        for ok in ["doc1", "test-automation", "NixosServerBlank", "a", &"x".repeat(63)] {
+        for ok in [
+            "doc1",
+            "test-automation",
+            "NixosServerBlank",
+            "a",
+            &"x".repeat(63),
+        ] {
             assert_eq!(dns_label_problem(ok), None, "{ok}");
         }
-        for bad in ["", "web_server", "-web", "web-", "a.b", "ünï", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "web_server",
+            "-web",
+            "web-",
+            "a.b",
+            "ünï",
+            &"x".repeat(64),
+        ] {
             assert!(dns_label_problem(bad).is_some(), "{bad}");
         }
     }

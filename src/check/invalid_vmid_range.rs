@@ -32,7 +32,9 @@ Make every range `start <= end` and keep ranges disjoint.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let Some((file, defs)) = fleet.definitions_file() else { return };
+    let Some((file, defs)) = fleet.definitions_file() else {
+        return;
+    };
     let ranges = &defs.vmid_ranges;
     for (i, r) in ranges.iter().enumerate() {
         let span = Span::new(file.file, r.range);
@@ -40,7 +42,10 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             out.push(Diagnostic::new(
                 &RULE,
                 span,
-                format!("VMID range `{}` starts at {} but ends at {}", r.name, r.start, r.end),
+                format!(
+                    "VMID range `{}` starts at {} but ends at {}",
+                    r.name, r.start, r.end
+                ),
             ));
             continue;
         }
@@ -50,9 +55,15 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                     Diagnostic::new(
                         &RULE,
                         span,
-                        format!("VMID range `{}` ({}–{}) overlaps `{}` ({}–{})", r.name, r.start, r.end, o.name, o.start, o.end),
+                        format!(
+                            "VMID range `{}` ({}–{}) overlaps `{}` ({}–{})",
+                            r.name, r.start, r.end, o.name, o.start, o.end
+                        ),
                     )
-                    .note(Span::new(file.file, o.range), format!("`{}` is declared here", o.name)),
+                    .note(
+                        Span::new(file.file, o.range),
+                        format!("`{}` is declared here", o.name),
+                    ),
                 );
             }
         }

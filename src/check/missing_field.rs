@@ -32,7 +32,12 @@ Add the field. Nothing is fixed automatically.
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     for f in &fleet.files {
         for issue in &f.issues {
-            if let Issue::Missing { span, field, context } = issue {
+            if let Issue::Missing {
+                span,
+                field,
+                context,
+            } = issue
+            {
                 let hint = match field.as_str() {
                     "memory" => " (in MiB, e.g. `memory = 4096;`)",
                     "disk" => " (e.g. `disk = \"20G\";`)",

@@ -31,7 +31,9 @@ Run `vmctl scaffold NAME` to create it from `hosts-template/`.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let (Some(dirs), Some((file, defs))) = (&fleet.host_dirs, fleet.definitions_file()) else { return };
+    let (Some(dirs), Some((file, defs))) = (&fleet.host_dirs, fleet.definitions_file()) else {
+        return;
+    };
     let hosts_dir = defs.settings.hosts_dir.display().to_string();
     for vm in &defs.managed {
         let dir = vm.config_name();
@@ -48,8 +50,18 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                 _ => Span::new(file.file, vm.name_range),
             };
             out.push(
-                Diagnostic::new(&RULE, span, format!("managed VM `{}` has no `{hosts_dir}/{dir}/` directory", vm.name))
-                    .help(format!("run `vmctl scaffold {}` to create it from the host template", vm.name)),
+                Diagnostic::new(
+                    &RULE,
+                    span,
+                    format!(
+                        "managed VM `{}` has no `{hosts_dir}/{dir}/` directory",
+                        vm.name
+                    ),
+                )
+                .help(format!(
+                    "run `vmctl scaffold {}` to create it from the host template",
+                    vm.name
+                )),
             );
         }
     }

@@ -28,16 +28,29 @@ web = { hostname = \"web\"; sshAlias = \"web\"; };
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let Some((file, hosts)) = fleet.hosts_file() else { return };
+    let Some((file, hosts)) = fleet.hosts_file() else {
+        return;
+    };
     let top = file.eval.value.as_attrs();
     for h in hosts.hosts.iter().filter(|h| h.public_key.is_none()) {
         // A publicKey of the wrong type is reported as such, not as missing.
-        if top.and_then(|t| t.get(&h.name)).and_then(|v| v.as_attrs()).is_some_and(|s| s.get("publicKey").is_some()) {
+        if top
+            .and_then(|t| t.get(&h.name))
+            .and_then(|v| v.as_attrs())
+            .is_some_and(|s| s.get("publicKey").is_some())
+        {
             continue;
         }
         out.push(
-            Diagnostic::new(&RULE, Span::new(file.file, h.name_range), format!("host `{}` has no `publicKey`", h.name))
-                .help(format!("add it with `vmctl hosts set-key {} --key \"ssh-ed25519 …\"`", h.name)),
+            Diagnostic::new(
+                &RULE,
+                Span::new(file.file, h.name_range),
+                format!("host `{}` has no `publicKey`", h.name),
+            )
+            .help(format!(
+                "add it with `vmctl hosts set-key {} --key \"ssh-ed25519 …\"`",
+                h.name
+            )),
         );
     }
 }

@@ -9,11 +9,11 @@ use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
-mod dynamic_value;
-mod eval_error;
 mod duplicate_attribute;
 mod duplicate_public_key;
 mod duplicate_vmid;
+mod dynamic_value;
+mod eval_error;
 mod host_names;
 mod imported_not_readonly;
 mod install_resources_low;
@@ -99,11 +99,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(rule: &'static Rule, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { rule, span, message: message.into(), notes: Vec::new(), help: None, fix: None }
+        Diagnostic {
+            rule,
+            span,
+            message: message.into(),
+            notes: Vec::new(),
+            help: None,
+            fix: None,
+        }
     }
 
     pub fn note(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.notes.push(Note { span, message: message.into() });
+        self.notes.push(Note {
+            span,
+            message: message.into(),
+        });
         self
     }
 
@@ -139,11 +149,17 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&missing_field::RULE, missing_field::check),
     (&wrong_type::RULE, wrong_type::check),
     (&unknown_field::RULE, unknown_field::check),
-    (&unsupported_shape::DEFINITIONS_RULE, unsupported_shape::check_definitions),
+    (
+        &unsupported_shape::DEFINITIONS_RULE,
+        unsupported_shape::check_definitions,
+    ),
     (&duplicate_vmid::RULE, duplicate_vmid::check),
     (&vmid_out_of_bounds::RULE, vmid_out_of_bounds::check),
     (&vmid_outside_ranges::RULE, vmid_outside_ranges::check),
-    (&name_in_imported_and_managed::RULE, name_in_imported_and_managed::check),
+    (
+        &name_in_imported_and_managed::RULE,
+        name_in_imported_and_managed::check,
+    ),
     (&invalid_vm_name::RULE, invalid_vm_name::check),
     (&resource_bounds::RULE, resource_bounds::check),
     (&imported_not_readonly::RULE, imported_not_readonly::check),
@@ -154,7 +170,10 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&invalid_public_key::RULE, invalid_public_key::check),
     (&duplicate_public_key::RULE, duplicate_public_key::check),
     (&host_names::RULE, host_names::check),
-    (&unsupported_shape::HOSTS_RULE, unsupported_shape::check_hosts),
+    (
+        &unsupported_shape::HOSTS_RULE,
+        unsupported_shape::check_hosts,
+    ),
     (&missing_public_key::RULE, missing_public_key::check),
 ];
 
@@ -179,8 +198,18 @@ pub fn check_fleet(fleet: &Fleet) -> Vec<Diagnostic> {
         check(fleet, &mut out);
     }
     out.sort_by(|a, b| {
-        (a.span.file, a.span.range.start(), a.span.range.end(), a.rule.code)
-            .cmp(&(b.span.file, b.span.range.start(), b.span.range.end(), b.rule.code))
+        (
+            a.span.file,
+            a.span.range.start(),
+            a.span.range.end(),
+            a.rule.code,
+        )
+            .cmp(&(
+                b.span.file,
+                b.span.range.start(),
+                b.span.range.end(),
+                b.rule.code,
+            ))
     });
     out.dedup_by(|a, b| a.rule.code == b.rule.code && a.span == b.span && a.message == b.message);
     out
@@ -197,10 +226,22 @@ mod tests {
             assert_ne!(w[0].code, w[1].code, "duplicate code");
         }
         for r in &all {
-            assert!(r.code.len() == 5 && r.code[2..].chars().all(|c| c.is_ascii_digit()), "{}", r.code);
-            assert!(["NX", "DF", "VM", "HS", "SP", "FL"].contains(&&r.code[..2]), "{}", r.code);
+            assert!(
+                r.code.len() == 5 && r.code[2..].chars().all(|c| c.is_ascii_digit()),
+                "{}",
+                r.code
+            );
+            assert!(
+                ["NX", "DF", "VM", "HS", "SP", "FL"].contains(&&r.code[..2]),
+                "{}",
+                r.code
+            );
             for section in ["## What it does", "## Why", "## Example", "## Fix"] {
-                assert!(r.explanation.contains(section), "{} lacks {section}", r.code);
+                assert!(
+                    r.explanation.contains(section),
+                    "{} lacks {section}",
+                    r.code
+                );
             }
             assert!(!r.summary.ends_with('.'), "{}", r.code);
         }

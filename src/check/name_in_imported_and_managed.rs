@@ -30,14 +30,19 @@ Remove one of them, or rename the managed VM.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let Some((file, defs)) = fleet.definitions_file() else { return };
+    let Some((file, defs)) = fleet.definitions_file() else {
+        return;
+    };
     for m in &defs.managed {
         if let Some(i) = defs.imported.iter().find(|i| i.name == m.name) {
             out.push(
                 Diagnostic::new(
                     &RULE,
                     Span::new(file.file, m.name_range),
-                    format!("`{}` is defined both as a managed and as an imported VM", m.name),
+                    format!(
+                        "`{}` is defined both as a managed and as an imported VM",
+                        m.name
+                    ),
                 )
                 .note(Span::new(file.file, i.name_range), "imported here")
                 .help("remove one of the two definitions or rename the managed VM"),

@@ -43,19 +43,28 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                 out.push(Diagnostic::new(
                     &RULE,
                     v.span,
-                    format!("`cores` of `{}` is {c}; it must be from 1 to {MAX_CORES}", e.name),
+                    format!(
+                        "`cores` of `{}` is {c}; it must be from 1 to {MAX_CORES}",
+                        e.name
+                    ),
                 ));
             }
         }
         if let Some(v) = e.resource("memory") {
-            if let Some(m) = v.as_int().filter(|m| !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(m)) {
+            if let Some(m) = v
+                .as_int()
+                .filter(|m| !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(m))
+            {
                 let mut d = Diagnostic::new(
                     &RULE,
                     v.span,
                     format!("`memory` of `{}` is {m} MiB; it must be from {MIN_MEMORY_MIB} MiB to 16 TiB", e.name),
                 );
                 if (1..=64).contains(&m) {
-                    d = d.help(format!("memory is in MiB: {m} GiB is `memory = {};`", m * 1024));
+                    d = d.help(format!(
+                        "memory is in MiB: {m} GiB is `memory = {};`",
+                        m * 1024
+                    ));
                 }
                 out.push(d);
             }
@@ -64,8 +73,15 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             let Some(s) = v.as_str() else { continue };
             match parse_disk_size(s) {
                 Err(problem) => out.push(
-                    Diagnostic::new(&RULE, v.span, format!("`disk` of `{}` is not a size Proxmox accepts: {problem}", e.name))
-                        .help("write a number and a unit K, M, G or T, e.g. `disk = \"20G\";`"),
+                    Diagnostic::new(
+                        &RULE,
+                        v.span,
+                        format!(
+                            "`disk` of `{}` is not a size Proxmox accepts: {problem}",
+                            e.name
+                        ),
+                    )
+                    .help("write a number and a unit K, M, G or T, e.g. `disk = \"20G\";`"),
                 ),
                 Ok(bytes) if !(MIN_DISK..=MAX_DISK).contains(&bytes) => out.push(Diagnostic::new(
                     &RULE,

@@ -34,7 +34,11 @@ Add the missing token the message names (often a `;` after an attribute value or
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     for f in &fleet.files {
         for (file, e) in &f.eval.syntax_errors {
-            out.push(Diagnostic::new(&RULE, Span::new(*file, e.range), e.message.clone()));
+            out.push(Diagnostic::new(
+                &RULE,
+                Span::new(*file, e.range),
+                e.message.clone(),
+            ));
         }
     }
 }

@@ -35,8 +35,18 @@ prefix it with `_` if it is your own annotation.
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     for f in &fleet.files {
         for issue in &f.issues {
-            if let Issue::Unknown { span, field, context, suggestion } = issue {
-                let mut d = Diagnostic::new(&RULE, *span, format!("unknown field `{field}` in {context}"));
+            if let Issue::Unknown {
+                span,
+                field,
+                context,
+                suggestion,
+            } = issue
+            {
+                let mut d = Diagnostic::new(
+                    &RULE,
+                    *span,
+                    format!("unknown field `{field}` in {context}"),
+                );
                 match suggestion {
                     Some(s) => {
                         d = d.help(format!("did you mean `{s}`?")).fix(Fix {
@@ -49,7 +59,11 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                             )],
                         })
                     }
-                    None => d = d.help(format!("remove it, or rename it to `_{field}` to keep it as an annotation")),
+                    None => {
+                        d = d.help(format!(
+                            "remove it, or rename it to `_{field}` to keep it as an annotation"
+                        ))
+                    }
                 }
                 out.push(d);
             }

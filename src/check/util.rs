@@ -19,9 +19,12 @@ impl<'a> VmEntry<'a> {
 
     /// A resource field, flat or (for imported VMs) under `specs`.
     pub fn resource(&self, field: &str) -> Option<&'a Value> {
-        self.set
-            .get(field)
-            .or_else(|| self.set.get("specs").and_then(Value::as_attrs).and_then(|s| s.get(field)))
+        self.set.get(field).or_else(|| {
+            self.set
+                .get("specs")
+                .and_then(Value::as_attrs)
+                .and_then(|s| s.get(field))
+        })
     }
 }
 
@@ -34,21 +37,35 @@ pub(super) fn definitions_top(fleet: &Fleet) -> Option<&AttrSet> {
 /// Every VM entry of definitions.nix in file order: the template, imported, managed.
 pub(super) fn vm_entries(fleet: &Fleet) -> Vec<VmEntry<'_>> {
     let mut out = Vec::new();
-    let Some(top) = definitions_top(fleet) else { return out };
+    let Some(top) = definitions_top(fleet) else {
+        return out;
+    };
     if let Some(t) = top.entry("template") {
         if let Some(set) = t.value.as_attrs() {
             let (name, key) = match set.entry("name") {
                 Some(n) => (n.value.as_str().unwrap_or("template"), n.value.span),
                 None => ("template", t.key_span),
             };
-            out.push(VmEntry { kind: VmKind::Template, name, key, set });
+            out.push(VmEntry {
+                kind: VmKind::Template,
+                name,
+                key,
+                set,
+            });
         }
     }
     for (field, kind) in [("imported", VmKind::Imported), ("managed", VmKind::Managed)] {
-        let Some(group) = top.get(field).and_then(Value::as_attrs) else { continue };
+        let Some(group) = top.get(field).and_then(Value::as_attrs) else {
+            continue;
+        };
         for (name, entry) in group.iter() {
             if let Some(set) = entry.value.as_attrs() {
-                out.push(VmEntry { kind, name, key: entry.key_span, set });
+                out.push(VmEntry {
+                    kind,
+                    name,
+                    key: entry.key_span,
+                    set,
+                });
             }
         }
     }

@@ -37,17 +37,26 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         if let Some(v) = e.get("vmid") {
             if let Some(id) = bad(v) {
                 out.push(
-                    Diagnostic::new(&RULE, v.span, format!("VMID {id} of `{}` is outside 100–999999999", e.name))
-                        .help("Proxmox accepts VMIDs from 100 to 999999999"),
+                    Diagnostic::new(
+                        &RULE,
+                        v.span,
+                        format!("VMID {id} of `{}` is outside 100–999999999", e.name),
+                    )
+                    .help("Proxmox accepts VMIDs from 100 to 999999999"),
                 );
             }
         }
     }
-    let Some(ranges) = definitions_top(fleet).and_then(|t| t.get("vmidRanges")).and_then(Value::as_attrs) else {
+    let Some(ranges) = definitions_top(fleet)
+        .and_then(|t| t.get("vmidRanges"))
+        .and_then(Value::as_attrs)
+    else {
         return;
     };
     for (name, entry) in ranges.iter() {
-        let Some(set) = entry.value.as_attrs() else { continue };
+        let Some(set) = entry.value.as_attrs() else {
+            continue;
+        };
         for field in ["start", "end"] {
             if let Some(v) = set.get(field) {
                 if let Some(id) = bad(v) {

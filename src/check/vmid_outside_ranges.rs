@@ -32,17 +32,25 @@ Move the VM into a range, or widen or add a range.
 };
 
 fn describe(ranges: &[&VmidRange]) -> String {
-    let parts: Vec<String> = ranges.iter().map(|r| format!("`{}` {}–{}", r.name, r.start, r.end)).collect();
+    let parts: Vec<String> = ranges
+        .iter()
+        .map(|r| format!("`{}` {}–{}", r.name, r.start, r.end))
+        .collect();
     parts.join(", ")
 }
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let Some((_, defs)) = fleet.definitions_file() else { return };
+    let Some((_, defs)) = fleet.definitions_file() else {
+        return;
+    };
     if defs.vmid_ranges.is_empty() {
         return;
     }
-    let template_ranges: Vec<&VmidRange> =
-        defs.vmid_ranges.iter().filter(|r| r.name.to_lowercase().contains("template")).collect();
+    let template_ranges: Vec<&VmidRange> = defs
+        .vmid_ranges
+        .iter()
+        .filter(|r| r.name.to_lowercase().contains("template"))
+        .collect();
     let all: Vec<&VmidRange> = defs.vmid_ranges.iter().collect();
     for e in vm_entries(fleet) {
         let Some(v) = e.get("vmid") else { continue };
@@ -52,7 +60,10 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         } else {
             &all
         };
-        if candidates.iter().any(|r| (r.start as i64..=r.end as i64).contains(&id)) {
+        if candidates
+            .iter()
+            .any(|r| (r.start as i64..=r.end as i64).contains(&id))
+        {
             continue;
         }
         let what = if e.kind == VmKind::Template && !template_ranges.is_empty() {
@@ -61,8 +72,12 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             "every declared VMID range"
         };
         out.push(
-            Diagnostic::new(&RULE, v.span, format!("VMID {id} of `{}` is outside {what}", e.name))
-                .help(format!("declared ranges: {}", describe(candidates))),
+            Diagnostic::new(
+                &RULE,
+                v.span,
+                format!("VMID {id} of `{}` is outside {what}", e.name),
+            )
+            .help(format!("declared ranges: {}", describe(candidates))),
         );
     }
 }

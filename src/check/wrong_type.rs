@@ -33,7 +33,14 @@ Write the value with the expected type (`vmid = 110; memory = 4096;`).
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     for f in &fleet.files {
         for issue in &f.issues {
-            if let Issue::WrongType { span, field, context, expected, found } = issue {
+            if let Issue::WrongType {
+                span,
+                field,
+                context,
+                expected,
+                found,
+            } = issue
+            {
                 out.push(Diagnostic::new(
                     &RULE,
                     *span,

@@ -40,7 +40,13 @@ pub struct Fleet {
 
 impl Fleet {
     /// Evaluates `text` as a file of the given role and adds it to the fleet.
-    pub fn add_nix(&mut self, path: impl Into<std::path::PathBuf>, text: &str, role: NixRole, loader: &dyn Loader) -> usize {
+    pub fn add_nix(
+        &mut self,
+        path: impl Into<std::path::PathBuf>,
+        text: &str,
+        role: NixRole,
+        loader: &dyn Loader,
+    ) -> usize {
         let file = self.db.add(path, text);
         let eval = evaluate(&mut self.db, file, loader);
         self.add_evaluated(file, role, eval)
@@ -51,7 +57,10 @@ impl Fleet {
         let idx = self.files.len();
         let issues = match role {
             NixRole::Definitions => {
-                let ReadDefinitions { definitions, issues } = read_definitions(&eval.value);
+                let ReadDefinitions {
+                    definitions,
+                    issues,
+                } = read_definitions(&eval.value);
                 self.definitions = Some((idx, definitions));
                 issues
             }
@@ -62,7 +71,12 @@ impl Fleet {
             }
             NixRole::Other => Vec::new(),
         };
-        self.files.push(NixFile { file, role, eval, issues });
+        self.files.push(NixFile {
+            file,
+            role,
+            eval,
+            issues,
+        });
         idx
     }
 

@@ -113,15 +113,26 @@ mod tests {
         assert_eq!(r.issues, vec![]);
         let names: Vec<&str> = r.hosts.hosts.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names, ["doc1", "igpu"]);
-        assert!(r.hosts.get("doc1").unwrap().public_key.as_deref().unwrap().starts_with("ssh-ed25519 "));
+        assert!(r
+            .hosts
+            .get("doc1")
+            .unwrap()
+            .public_key
+            .as_deref()
+            .unwrap()
+            .starts_with("ssh-ed25519 "));
     }
 
     #[test]
     fn other_shapes_are_unsupported_not_guessed() {
         let r = read(r#"{ alice = [ "ssh-ed25519 AAAA" ]; bob = [ ]; }"#);
         assert!(r.hosts.hosts.is_empty());
-        assert!(matches!(&r.issues[..], [Issue::Unsupported { message, .. }] if message.contains("1 more")));
+        assert!(
+            matches!(&r.issues[..], [Issue::Unsupported { message, .. }] if message.contains("1 more"))
+        );
         let r = read("{ config, ... }: { }");
-        assert!(matches!(&r.issues[..], [Issue::Unsupported { message, .. }] if message.contains("function")));
+        assert!(
+            matches!(&r.issues[..], [Issue::Unsupported { message, .. }] if message.contains("function"))
+        );
     }
 }

@@ -36,7 +36,9 @@ impl Ty {
             (Ty::Str, ValueKind::String(_)) => true,
             (Ty::Bool, ValueKind::Bool(_)) => true,
             (Ty::Attrs, ValueKind::Attrs(_)) => true,
-            (Ty::StrList, ValueKind::List(items)) => items.iter().all(|i| i.as_str().is_some() || i.is_unknown()),
+            (Ty::StrList, ValueKind::List(items)) => {
+                items.iter().all(|i| i.as_str().is_some() || i.is_unknown())
+            }
             _ => false,
         }
     }
@@ -46,13 +48,33 @@ impl Ty {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Issue {
     /// A required field is absent; `span` is the set that should hold it.
-    Missing { span: Span, field: String, context: String },
+    Missing {
+        span: Span,
+        field: String,
+        context: String,
+    },
     /// A field has the wrong type; `span` is the value.
-    WrongType { span: Span, field: String, context: String, expected: &'static str, found: &'static str },
+    WrongType {
+        span: Span,
+        field: String,
+        context: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     /// A field the model does not know; `span` is the name.
-    Unknown { span: Span, field: String, context: String, suggestion: Option<String> },
+    Unknown {
+        span: Span,
+        field: String,
+        context: String,
+        suggestion: Option<String>,
+    },
     /// A needed value that is not known statically; `span` is the expression.
-    Dynamic { span: Span, field: String, context: String, reason: String },
+    Dynamic {
+        span: Span,
+        field: String,
+        context: String,
+        reason: String,
+    },
     /// The file (or a part of it) has a shape vmctl cannot read.
     Unsupported { span: Span, message: String },
 }
@@ -66,7 +88,11 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub fn new(set: &'a AttrSet, span: Span, context: impl Into<String>) -> Self {
-        Fields { set, span, context: context.into() }
+        Fields {
+            set,
+            span,
+            context: context.into(),
+        }
     }
 
     /// The value of `name` when it has type `ty`; records wrong types and dynamic values.
@@ -98,20 +124,30 @@ impl<'a> Fields<'a> {
 
     pub fn required(&self, name: &str, ty: Ty, issues: &mut Vec<Issue>) -> Option<&'a Value> {
         if self.set.get(name).is_none() {
-            issues.push(Issue::Missing { span: self.span, field: name.into(), context: self.context.clone() });
+            issues.push(Issue::Missing {
+                span: self.span,
+                field: name.into(),
+                context: self.context.clone(),
+            });
             return None;
         }
         self.get(name, ty, issues)
     }
 
     pub fn str(&self, name: &str, issues: &mut Vec<Issue>) -> Option<String> {
-        self.get(name, Ty::Str, issues).and_then(|v| v.as_str()).map(str::to_string)
+        self.get(name, Ty::Str, issues)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
     }
 
     pub fn str_list(&self, name: &str, issues: &mut Vec<Issue>) -> Vec<String> {
         self.get(name, Ty::StrList, issues)
             .and_then(|v| v.as_list())
-            .map(|l| l.iter().filter_map(|i| i.as_str().map(str::to_string)).collect())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -136,7 +172,12 @@ pub fn did_you_mean(name: &str, known: &[&str]) -> Option<String> {
     let lower = name.to_ascii_lowercase();
     known
         .iter()
-        .map(|k| (strsim::damerau_levenshtein(&lower, &k.to_ascii_lowercase()), *k))
+        .map(|k| {
+            (
+                strsim::damerau_levenshtein(&lower, &k.to_ascii_lowercase()),
+                *k,
+            )
+        })
         .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k.to_string())
@@ -151,7 +192,10 @@ mod tests {
         let known = ["memory", "cores", "disk", "nixosConfig", "storage"];
         assert_eq!(did_you_mean("memroy", &known).as_deref(), Some("memory"));
         assert_eq!(did_you_mean("core", &known).as_deref(), Some("cores"));
-        assert_eq!(did_you_mean("nixosconfig", &known).as_deref(), Some("nixosConfig"));
+        assert_eq!(
+            did_you_mean("nixosconfig", &known).as_deref(),
+            Some("nixosConfig")
+        );
         assert_eq!(did_you_mean("banana", &known), None);
     }
 }

@@ -13,7 +13,9 @@ pub fn parse_disk_size(s: &str) -> Result<u64, String> {
     if t.starts_with('-') {
         return Err("a size cannot be negative".into());
     }
-    let Some(unit) = t.chars().last() else { return Err("it is empty".into()) };
+    let Some(unit) = t.chars().last() else {
+        return Err("it is empty".into());
+    };
     let (num, mult) = match unit {
         'K' | 'k' => (&t[..t.len() - 1], 1u64 << 10),
         'M' | 'm' => (&t[..t.len() - 1], 1 << 20),
@@ -21,7 +23,10 @@ pub fn parse_disk_size(s: &str) -> Result<u64, String> {
         'T' | 't' => (&t[..t.len() - 1], 1 << 40),
         c if c.is_ascii_digit() => return Err("it has no unit; write e.g. `20G`".into()),
         _ => {
-            let digits: String = t.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            let digits: String = t
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
             let rest = &t[digits.len()..];
             let first = rest.chars().next().map(|c| c.to_ascii_uppercase());
             return Err(match first {
@@ -40,7 +45,9 @@ pub fn parse_disk_size(s: &str) -> Result<u64, String> {
     if !valid {
         return Err("expected a number followed by K, M, G or T, e.g. `20G`".into());
     }
-    let value: f64 = num.parse().map_err(|_| "the number is malformed".to_string())?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| "the number is malformed".to_string())?;
     let bytes = value * mult as f64;
     if !bytes.is_finite() || bytes > u64::MAX as f64 {
         return Err("the size is too large".into());
