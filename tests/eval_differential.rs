@@ -10,7 +10,11 @@ use vmctl::exec::lint::FsLoader;
 use vmctl::syntax::{evaluate, SourceDb};
 
 fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -29,9 +33,13 @@ fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
             (Some(i), Some(j)) => i == j,
             _ => x.as_f64() == y.as_f64(),
         },
-        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
         (J::Object(x), J::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -41,7 +49,12 @@ fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 fn static_evaluation_matches_nix_instantiate() {
     util::require_tool("nix-instantiate");
     let mut files = Vec::new();
-    for dir in ["tests/fixtures/eval", "tests/fixtures/real-world", "tests/fixtures/lint", "vms"] {
+    for dir in [
+        "tests/fixtures/eval",
+        "tests/fixtures/real-world",
+        "tests/fixtures/lint",
+        "vms",
+    ] {
         nix_files(&util::repo().join(dir), &mut files);
     }
     files.push(util::repo().join("hosts.nix"));
@@ -52,7 +65,9 @@ fn static_evaluation_matches_nix_instantiate() {
         if f.ends_with("lint/NX002/vms/definitions.nix") {
             continue;
         }
-        let Ok(expected) = util::nix_eval_json(f) else { continue };
+        let Ok(expected) = util::nix_eval_json(f) else {
+            continue;
+        };
         let mut db = SourceDb::new();
         let id = db.add(f.clone(), std::fs::read_to_string(f).unwrap());
         let ev = evaluate(&mut db, id, &FsLoader);
@@ -61,13 +76,22 @@ fn static_evaluation_matches_nix_instantiate() {
             ours => mismatches.push(format!(
                 "{}:\n  nix:  {expected}\n  ours: {}\n  first unknown: {:?}",
                 f.display(),
-                ours.map(|o| o.to_string()).unwrap_or_else(|| "(not fully static)".into()),
+                ours.map(|o| o.to_string())
+                    .unwrap_or_else(|| "(not fully static)".into()),
                 ev.value.first_unknown().map(|v| &v.kind)
             )),
         }
     }
-    assert!(mismatches.is_empty(), "static evaluation differs from Nix:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "static evaluation differs from Nix:\n{}",
+        mismatches.join("\n")
+    );
     // The suite must really compare something: the eval fixtures, the demo fleet, the
     // real-world hosts files that evaluate offline, and the lint fixtures without errors.
-    assert!(compared.len() >= 25, "only {} files compared: {compared:?}", compared.len());
+    assert!(
+        compared.len() >= 25,
+        "only {} files compared: {compared:?}",
+        compared.len()
+    );
 }

@@ -20,17 +20,27 @@ fn lint_fixture(dir: &Path) -> (String, Vec<&'static str>) {
 #[test]
 fn every_code_has_a_fixture_that_triggers_it() {
     let mut missing = Vec::new();
-    for rule in rules().into_iter().filter(|r| ["NX", "DF", "VM", "HS"].contains(&&r.code[..2])) {
+    for rule in rules()
+        .into_iter()
+        .filter(|r| ["NX", "DF", "VM", "HS"].contains(&&r.code[..2]))
+    {
         let dir = util::fixture("lint").join(rule.code);
         if !dir.is_dir() {
             missing.push(rule.code);
             continue;
         }
         let (rendered, codes) = lint_fixture(&dir);
-        assert!(codes.contains(&rule.code), "fixture {} does not trigger it; got {codes:?}", rule.code);
+        assert!(
+            codes.contains(&rule.code),
+            "fixture {} does not trigger it; got {codes:?}",
+            rule.code
+        );
         insta::assert_snapshot!(rule.code, rendered);
     }
-    assert!(missing.is_empty(), "rules without a fixture in tests/fixtures/lint/: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "rules without a fixture in tests/fixtures/lint/: {missing:?}"
+    );
 }
 
 #[test]
@@ -39,12 +49,32 @@ fn the_nix_fallback_fills_dynamic_values() {
     let dir = util::fixture("lint/NX002");
     let run = lint(&[], None, &dir, &NixFallback::Use("nix-instantiate".into())).unwrap();
     let codes: Vec<_> = run.diagnostics.iter().map(|d| d.code()).collect();
-    assert!(!codes.contains(&"NX002"), "nix evaluated `builtins.mul 4 1024`; got {codes:?}");
+    assert!(
+        !codes.contains(&"NX002"),
+        "nix evaluated `builtins.mul 4 1024`; got {codes:?}"
+    );
     let (_, defs) = run.fleet.definitions_file().unwrap();
     assert_eq!(defs.vm_by_name("web").unwrap().memory, Some(4096));
     // The filled value keeps the span of the dynamic expression.
     let (file, _) = run.fleet.definitions_file().unwrap();
-    let mem = file.eval.value.as_attrs().unwrap().get("managed").unwrap().as_attrs().unwrap().get("web").unwrap()
-        .as_attrs().unwrap().get("memory").unwrap().clone();
-    assert_eq!(&run.fleet.db.text(file.file)[mem.span.range], "builtins.mul 4 1024");
+    let mem = file
+        .eval
+        .value
+        .as_attrs()
+        .unwrap()
+        .get("managed")
+        .unwrap()
+        .as_attrs()
+        .unwrap()
+        .get("web")
+        .unwrap()
+        .as_attrs()
+        .unwrap()
+        .get("memory")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        &run.fleet.db.text(file.file)[mem.span.range],
+        "builtins.mul 4 1024"
+    );
 }
