@@ -1,0 +1,1 @@
+//! docs/machines.md generation.
