@@ -103,7 +103,7 @@ fn cell(s: &str) -> String {
 }
 
 fn memory(mib: u64) -> String {
-    if mib >= 1024 && mib % 1024 == 0 {
+    if mib >= 1024 && mib.is_multiple_of(1024) {
         format!("{} GiB", mib / 1024)
     } else {
         format!("{mib} MiB")
@@ -244,7 +244,11 @@ fn vm_section(defs: &Definitions, vm: &Vm) -> String {
     }
     let n = &vm.network;
     let mut net = Vec::new();
-    if let Some(b) = n.bridge.as_deref().or(defs.proxmox.bridge.as_deref()) {
+    // Managed VMs get the fleet's default bridge; for imported VMs only what is written.
+    let default_bridge = (vm.kind == VmKind::Managed)
+        .then_some(defs.proxmox.bridge.as_deref())
+        .flatten();
+    if let Some(b) = n.bridge.as_deref().or(default_bridge) {
         net.push(format!("bridge `{b}`"));
     }
     if let Some(v) = n.vlan {
