@@ -95,6 +95,8 @@ pub enum HostsEditError {
     InvalidKey { reason: &'static str },
     #[error("host `{name}` already exists in hosts.nix with another key; to replace its key run `vmctl hosts set-key {name} --key …`")]
     KeyDiffers { name: String },
+    #[error("this key is already the publicKey of `{other}` in hosts.nix; every host needs its own host key (check you copied the right one)")]
+    KeyInUse { other: String },
     #[error("host `{name}` already exists in hosts.nix with sshAlias `{existing}`, not `{wanted}`; edit the entry by hand or drop --alias")]
     AliasDiffers {
         name: String,
@@ -579,6 +581,7 @@ fn plan(
         HostIntent::SetKey { name, public_key } => {
             let key = validate_public_key(public_key)?;
             let entry = find(doc, name)?;
+            key_in_use(doc, name, &key)?;
             let lit = entry.public_key.as_ref().expect("hosts have a publicKey");
             let Some(current) = &lit.value else {
                 return Err(HostsEditError::KeyNotLiteral {
@@ -616,6 +619,24 @@ fn plan(
                 .expect("the entry is in the doc");
             Ok(plan_remove(text, doc, idx))
         }
+    }
+}
+
+/// Refuses a key another host already has: two hosts sharing a host key is a copy-paste
+/// mistake, and lint rejects it.
+fn key_in_use(doc: &HostsDoc, name: &str, key: &str) -> Result<(), HostsEditError> {
+    let other = doc.hosts().find(|e| {
+        e.name != name
+            && e.public_key
+                .as_ref()
+                .and_then(|k| k.value.as_deref())
+                .is_some_and(|v| key_identity(v) == key_identity(key))
+    });
+    match other {
+        Some(e) => Err(HostsEditError::KeyInUse {
+            other: e.name.clone(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -672,6 +693,7 @@ fn plan_add(
             },
         ));
     }
+    key_in_use(doc, &new.name, &key)?;
     let new = NewHost {
         public_key: key,
         ..new.clone()
