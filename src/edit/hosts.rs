@@ -228,6 +228,29 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
+/// Line numbers for many offsets of one text, without rescanning it for each.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { starts }
+    }
+
+    /// 1-based line of `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset)
+    }
+}
+
 fn range_of(node: &SyntaxNode) -> Range<usize> {
     let r = node.text_range();
     usize::from(r.start())..usize::from(r.end())
@@ -235,6 +258,13 @@ fn range_of(node: &SyntaxNode) -> Range<usize> {
 
 /// Reads hosts.nix into a [`HostsDoc`], refusing shapes vmctl cannot edit.
 pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
+    locate_with(text, None)
+}
+
+/// [`locate`]; with `only = Some(name)`, host entries other than `name` are only checked to be
+/// attribute sets and their inner attributes are not read (their `publicKey` is `None`). The
+/// verification uses this: those entries are byte-identical to ones already read in full.
+fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditError> {
     let parse = rnix::Root::parse(text);
     if let Some(first) = parse.errors().first() {
         let offset = match first {
@@ -274,11 +304,13 @@ pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
             found: "an incomplete attribute set",
         });
     };
+    let lines = LineIndex::new(text);
     let mut entries: Vec<Entry> = Vec::new();
+    let mut host_names: std::collections::HashSet<String> = std::collections::HashSet::new();
     for entry in set.entries() {
         match entry {
             ast::Entry::Inherit(inh) => {
-                let line = line_of(text, range_of(inh.syntax()).start);
+                let line = lines.line(range_of(inh.syntax()).start);
                 for attr in inh.attrs() {
                     let name = attr_text(&attr).ok_or(HostsEditError::InterpolatedName { line })?;
                     if !name.starts_with('_') {
@@ -288,15 +320,13 @@ pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
             }
             ast::Entry::AttrpathValue(av) => {
                 let range = range_of(av.syntax());
-                let line = line_of(text, range.start);
-                let attrs: Vec<ast::Attr> = av
-                    .attrpath()
-                    .map(|p| p.attrs().collect())
-                    .unwrap_or_default();
+                let line = lines.line(range.start);
+                let mut attrs = av.attrpath().into_iter().flat_map(|p| p.attrs());
                 let first = attrs
-                    .first()
+                    .next()
                     .ok_or(HostsEditError::InterpolatedName { line })?;
-                let name = attr_text(first).ok_or(HostsEditError::InterpolatedName { line })?;
+                let nested = attrs.next().is_some();
+                let name = attr_text(&first).ok_or(HostsEditError::InterpolatedName { line })?;
                 if name.starts_with('_') {
                     // Non-host attributes may hold anything; several bindings may share a
                     // `_name.` prefix, so they are not checked for duplicates.
@@ -312,10 +342,10 @@ pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
                     });
                     continue;
                 }
-                if attrs.len() > 1 {
+                if nested {
                     return Err(HostsEditError::NestedPath { name, line });
                 }
-                if entries.iter().any(|e| e.name == name) {
+                if !host_names.insert(name.clone()) {
                     return Err(HostsEditError::Duplicate { name, line });
                 }
                 let value = av.value();
@@ -330,6 +360,19 @@ pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
                 let mut ssh_alias = None;
                 let mut hostname = None;
                 let mut inner_indent = None;
+                if only.is_some_and(|o| o != name) {
+                    entries.push(Entry {
+                        name,
+                        is_host: true,
+                        range,
+                        line,
+                        public_key,
+                        ssh_alias,
+                        hostname,
+                        inner_indent,
+                    });
+                    continue;
+                }
                 for inner in host_set.entries() {
                     let ast::Entry::AttrpathValue(iav) = inner else {
                         continue;
@@ -337,23 +380,31 @@ pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
                     if inner_indent.is_none() {
                         inner_indent = relative_indent(text, range.start, iav.syntax());
                     }
-                    let path: Vec<ast::Attr> = iav
-                        .attrpath()
-                        .map(|p| p.attrs().collect())
-                        .unwrap_or_default();
-                    if path.len() != 1 {
-                        continue;
-                    }
-                    let Some(key) = attr_text(&path[0]) else {
+                    // Only single-name bindings matter here (`publicKey = …;`).
+                    let mut path = iav.attrpath().into_iter().flat_map(|p| p.attrs());
+                    let (Some(attr), None) = (path.next(), path.next()) else {
                         continue;
                     };
-                    let string = match iav.value() {
+                    let wanted = |k: &str| -> Option<&'static str> {
+                        ["publicKey", "sshAlias", "hostname"]
+                            .into_iter()
+                            .find(|w| *w == k)
+                    };
+                    let key = match &attr {
+                        ast::Attr::Ident(i) => i.ident_token().and_then(|t| wanted(t.text())),
+                        other => attr_text(other).and_then(|k| wanted(&k)),
+                    };
+                    let Some(key) = key else {
+                        continue;
+                    };
+                    let value = iav.value();
+                    let string = match &value {
                         Some(ast::Expr::Str(s)) => Some(s),
                         _ => None,
                     };
-                    match key.as_str() {
+                    match key {
                         "publicKey" => {
-                            public_key = Some(match (&string, iav.value()) {
+                            public_key = Some(match (string, &value) {
                                 (Some(s), _) => KeyLiteral {
                                     range: range_of(s.syntax()),
                                     value: nix::plain_string(s),
@@ -368,8 +419,8 @@ pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
                                 },
                             })
                         }
-                        "sshAlias" => ssh_alias = string.as_ref().and_then(nix::plain_string),
-                        "hostname" => hostname = string.as_ref().and_then(nix::plain_string),
+                        "sshAlias" => ssh_alias = string.and_then(nix::plain_string),
+                        "hostname" => hostname = string.and_then(nix::plain_string),
                         _ => {}
                     }
                 }
@@ -552,13 +603,10 @@ pub fn edit_hosts(
     let new_text = apply(text, &edits).map_err(|e| HostsEditError::Verification {
         reason: e.to_string(),
     })?;
-    verify(&doc, text, &new_text, intent, template)?;
+    let new_doc = verify(&doc, text, &new_text, intent, template)?;
     let change = match change {
         Change::Added { name, .. } => {
-            let line = locate(&new_text)
-                .ok()
-                .and_then(|d| d.host(&name).map(|e| e.line))
-                .unwrap_or_default();
+            let line = new_doc.host(&name).map(|e| e.line).unwrap_or_default();
             Change::Added { name, line }
         }
         other => other,
@@ -581,8 +629,12 @@ fn plan(
         HostIntent::SetKey { name, public_key } => {
             let key = validate_public_key(public_key)?;
             let entry = find(doc, name)?;
-            key_in_use(doc, name, &key)?;
-            let lit = entry.public_key.as_ref().expect("hosts have a publicKey");
+            let Some(lit) = entry.public_key.as_ref() else {
+                return Err(HostsEditError::EntryWithoutKey {
+                    name: name.clone(),
+                    line: entry.line,
+                });
+            };
             let Some(current) = &lit.value else {
                 return Err(HostsEditError::KeyNotLiteral {
                     name: name.clone(),
@@ -598,6 +650,7 @@ fn plan(
                     },
                 ));
             }
+            key_in_use(doc, name, &key)?;
             Ok((
                 vec![TextEdit::replace(
                     lit.range.start,
@@ -661,10 +714,12 @@ fn plan_add(
     validate_name(&new.name)?;
     let key = validate_public_key(&new.public_key)?;
     if let Some(existing) = doc.host(&new.name) {
-        let lit = existing
-            .public_key
-            .as_ref()
-            .expect("hosts have a publicKey");
+        let Some(lit) = existing.public_key.as_ref() else {
+            return Err(HostsEditError::EntryWithoutKey {
+                name: new.name.clone(),
+                line: existing.line,
+            });
+        };
         let Some(current) = &lit.value else {
             return Err(HostsEditError::KeyNotLiteral {
                 name: new.name.clone(),
@@ -997,9 +1052,14 @@ fn verify(
     new_text: &str,
     intent: &HostIntent,
     template: Option<&EntryTemplate>,
-) -> Result<(), HostsEditError> {
+) -> Result<HostsDoc, HostsEditError> {
     let fail = |reason: String| HostsEditError::Verification { reason };
-    let new = locate(new_text).map_err(|e| fail(format!("the result does not read back: {e}")))?;
+    let target = match intent {
+        HostIntent::Add(h) => Some(h.name.as_str()),
+        HostIntent::SetKey { name, .. } | HostIntent::Remove { name } => Some(name.as_str()),
+    };
+    let new = locate_with(new_text, target)
+        .map_err(|e| fail(format!("the result does not read back: {e}")))?;
     let (expect_names, changed): (Vec<&str>, Option<&str>) = match intent {
         HostIntent::Add(h) => {
             let mut names: Vec<&str> = old.entries.iter().map(|e| e.name.as_str()).collect();
@@ -1026,15 +1086,24 @@ fn verify(
     if got != want {
         return Err(fail(format!("entries are {got:?}, expected {want:?}")));
     }
+    // `_` entries may share a name (`_a.x = …; _a.y = …;`), so compare in file order.
+    let mut old_texts: std::collections::HashMap<&str, Vec<&str>> =
+        std::collections::HashMap::new();
+    for o in old.entries.iter().rev() {
+        old_texts
+            .entry(&o.name)
+            .or_default()
+            .push(&old_text[o.range.clone()]);
+    }
     for e in &new.entries {
         if Some(e.name.as_str()) == changed {
             continue;
         }
-        let before = old
-            .entries
-            .iter()
-            .find(|o| o.name == e.name && old_text[o.range.clone()] == new_text[e.range.clone()]);
-        if before.is_none() {
+        let same = old_texts
+            .get_mut(e.name.as_str())
+            .and_then(Vec::pop)
+            .is_some_and(|t| t == &new_text[e.range.clone()]);
+        if !same {
             return Err(fail(format!("entry `{}` changed", e.name)));
         }
     }
@@ -1056,8 +1125,8 @@ fn verify(
     }
     let again = plan(new_text, &new, intent, template);
     match (intent, again) {
-        (_, Ok((edits, _))) if edits.is_empty() => Ok(()),
-        (HostIntent::Remove { .. }, Err(HostsEditError::NotFound { .. })) => Ok(()),
+        (_, Ok((edits, _))) if edits.is_empty() => Ok(new),
+        (HostIntent::Remove { .. }, Err(HostsEditError::NotFound { .. })) => Ok(new),
         (_, other) => Err(fail(format!(
             "applying the edit twice is not a no-op: {other:?}"
         ))),
