@@ -195,3 +195,15 @@ fn a_new_vm_makes_the_docs_stale_and_gets_its_section_in_vmid_order() {
     let web = after.find("vmctl:begin vm-web").unwrap();
     assert!(ta < web);
 }
+
+/// The repository's own docs/machines.md is the generated one for the demo fleet.
+#[test]
+fn the_committed_demo_docs_are_up_to_date() {
+    let out = vmctl(repo(), &["docs", "--check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "docs/machines.md is stale: run `cargo run -- docs`\n{}",
+        text(&out.stderr)
+    );
+}

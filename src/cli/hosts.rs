@@ -1,6 +1,6 @@
 //! `vmctl hosts`: lossless hosts.nix edits (add a host, change its key, remove it).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use miette::{miette, IntoDiagnostic, WrapErr};
 
@@ -151,7 +151,7 @@ pub(crate) fn unified_diff(name: &str, before: &str, after: &str) -> String {
 
 fn report(
     fleet: &LoadedFleet,
-    path: &PathBuf,
+    path: &Path,
     before: &str,
     out: &HostsEdit,
     opts: &EditOpts,
