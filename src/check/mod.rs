@@ -177,6 +177,9 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&missing_public_key::RULE, missing_public_key::check),
 ];
 
+/// Codes not reported in a file that has syntax errors.
+const CASCADES: &[&str] = &["NX003", "NX004", "DF001", "DF004", "HS004"];
+
 /// Every rule vmctl knows, in code order.
 pub fn rules() -> Vec<&'static Rule> {
     let mut all: Vec<&'static Rule> = CHECKS.iter().map(|(r, _)| *r).collect();
@@ -197,6 +200,14 @@ pub fn check_fleet(fleet: &Fleet) -> Vec<Diagnostic> {
     for (_, check) in CHECKS {
         check(fleet, &mut out);
     }
+    // In a file with syntax errors, evaluation errors and missing fields are mostly echoes of
+    // the syntax error (`cores = 2 memory = 4096;` reads as a call of `2`): report the cause.
+    let broken: Vec<_> = fleet
+        .files
+        .iter()
+        .flat_map(|f| f.eval.syntax_errors.iter().map(|(id, _)| *id))
+        .collect();
+    out.retain(|d| !(broken.contains(&d.span.file) && CASCADES.contains(&d.rule.code)));
     out.sort_by(|a, b| {
         (
             a.span.file,

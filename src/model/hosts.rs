@@ -76,6 +76,7 @@ pub fn read_hosts(value: &Value) -> ReadHosts {
     if let Some((name, v)) = unsupported.first() {
         let more = match unsupported.len() {
             1 => String::new(),
+            2 => " (and 1 more entry like it)".to_string(),
             n => format!(" (and {} more entries like it)", n - 1),
         };
         out.issues.push(Issue::Unsupported {

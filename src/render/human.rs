@@ -9,7 +9,6 @@ use crate::syntax::{SourceDb, Span};
 
 #[derive(Debug)]
 struct Report {
-    code: String,
     message: String,
     severity: miette::Severity,
     help: Option<String>,
@@ -27,13 +26,6 @@ impl fmt::Display for Report {
 impl std::error::Error for Report {}
 
 impl miette::Diagnostic for Report {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        if self.code.is_empty() {
-            None
-        } else {
-            Some(Box::new(&self.code))
-        }
-    }
     fn severity(&self) -> Option<miette::Severity> {
         Some(self.severity)
     }
@@ -86,7 +78,6 @@ fn report(db: &SourceDb, d: &Diagnostic) -> Report {
             ));
         } else {
             related.push(Report {
-                code: String::new(),
                 message: n.message.clone(),
                 severity: miette::Severity::Advice,
                 help: None,
@@ -97,8 +88,8 @@ fn report(db: &SourceDb, d: &Diagnostic) -> Report {
         }
     }
     Report {
-        code: d.code().to_string(),
-        message: d.message.clone(),
+        // The code goes in the headline (`× [VM001] …`), where a reader looks for it.
+        message: format!("[{}] {}", d.code(), d.message),
         severity: match d.severity() {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,

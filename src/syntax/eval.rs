@@ -762,6 +762,9 @@ impl Evaluator<'_> {
     }
 
     fn eval_str(&mut self, s: &ast::Str, scope: ScopeId, file: FileId, span: Span) -> Val {
+        if !well_formed_parts(s.syntax()) {
+            return Val { v: V::Error, span };
+        }
         let mut out = String::new();
         for part in s.normalized_parts() {
             match part {
@@ -809,6 +812,9 @@ impl Evaluator<'_> {
     }
 
     fn eval_path(&mut self, expr: &ast::Expr, scope: ScopeId, file: FileId, span: Span) -> Val {
+        if !well_formed_parts(expr.syntax()) {
+            return Val { v: V::Error, span };
+        }
         let path = match expr {
             ast::Expr::PathAbs(p) => Some(p.parts()),
             ast::Expr::PathRel(p) => Some(p.parts()),
@@ -1470,6 +1476,13 @@ impl Evaluator<'_> {
         };
         Value { kind, span }
     }
+}
+
+/// True when every child node of a string or path is an interpolation. rnix's `parts()`
+/// panics on the error nodes a broken file can put there, so those are checked first.
+fn well_formed_parts(node: &rnix::SyntaxNode) -> bool {
+    node.children()
+        .all(|c| c.kind() == rnix::SyntaxKind::NODE_INTERPOL)
 }
 
 fn type_name(v: &V) -> &'static str {
