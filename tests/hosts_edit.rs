@@ -336,3 +336,35 @@ fn identical_add_changes_nothing_and_other_key_names_set_key() {
     assert!(matches!(err, HostsEditError::KeyDiffers { .. }));
     assert!(err.to_string().contains("vmctl hosts set-key doc1"));
 }
+
+/// The one string-literal helper, checked against real Nix: 400 pseudo-random strings made of
+/// the characters Nix treats specially (and some that it does not) evaluate to themselves.
+#[test]
+fn string_literals_evaluate_to_their_value_in_real_nix() {
+    const ALPHABET: &[&str] = &[
+        "\\", "\"", "$", "{", "}", "${", "$${", "''", "'", "\n", "\r", "\t", "a", " ", "é", "✓",
+        "#", "/*", "*/", ";",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let values: Vec<String> = (0..400)
+        .map(|_| {
+            let len = (next() % 12) as usize;
+            (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect()
+        })
+        .collect();
+    let list = values
+        .iter()
+        .map(|v| vmctl::edit::nix::string_literal(v))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let got = eval(&format!("[\n{list}\n]"));
+    assert_eq!(got, json!(values));
+}
