@@ -78,7 +78,13 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
     let path = fleet.path(&fleet.definitions.settings.hosts_file);
     let (intent, opts) = match args {
         HostsCommand::Add(a) => {
-            let vm = fleet.definitions.vm_by_name(&a.name);
+            // Defaults come from definitions.nix for a new entry only: an existing entry is
+            // compared with what the user passed, not with what vmctl would have filled in.
+            let exists = fleet
+                .hosts
+                .as_ref()
+                .is_some_and(|h| h.get(&a.name).is_some());
+            let vm = fleet.definitions.vm_by_name(&a.name).filter(|_| !exists);
             let intent = HostIntent::Add(NewHost {
                 hostname: a.hostname.or_else(|| vm.and_then(|v| v.hostname.clone())),
                 ssh_alias: a.alias.or_else(|| vm.and_then(|v| v.ssh_alias.clone())),
