@@ -89,6 +89,15 @@ fn add_set_key_remove_round_trip() {
     assert!(added.starts_with(&original[..original.len() - 2]));
     assert!(added.contains(&format!("  test-automation = {{\n    hostname = \"test-automation\";\n    sshAlias = \"test-automation\";\n    publicKey = \"{NEW_KEY}\";\n  }};\n}}\n")));
 
+    // The result passes lint (hosts.nix rules included) with no diagnostics at all.
+    let lint = Command::new(env!("CARGO_BIN_EXE_vmlint"))
+        .args(["--format", "json"])
+        .arg(root)
+        .output()
+        .unwrap();
+    assert_eq!(lint.status.code(), Some(0), "{}", text(&lint.stderr));
+    assert_eq!(text(&lint.stdout).trim(), "[]");
+
     let again = vmctl(root, &["hosts", "add", "test-automation", "--key", NEW_KEY]);
     assert_eq!(again.status.code(), Some(0));
     assert!(
