@@ -6,7 +6,6 @@
 //! parser reports any error. An edit therefore never inserts text that does not parse.
 
 use rnix::ast::{self, HasEntry};
-use rnix::SyntaxKind;
 
 /// Why a fragment of Nix text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,14 +144,6 @@ impl Fragment {
     pub fn into_string(self) -> String {
         self.text
     }
-}
-
-/// True when `kind` is trivia (whitespace or a comment).
-pub fn is_trivia(kind: SyntaxKind) -> bool {
-    matches!(
-        kind,
-        SyntaxKind::TOKEN_WHITESPACE | SyntaxKind::TOKEN_COMMENT
-    )
 }
 
 /// The root expression of a parsed file, seen through parentheses.
