@@ -154,6 +154,15 @@ impl fmt::Debug for SopsFile {
 impl SopsFile {
     /// Parses `text` as a sops file in `format`.
     pub fn parse(format: Format, text: &str) -> Result<SopsFile, SecretsError> {
+        // sops ends every YAML and dotenv file it writes with a newline; one without was cut
+        // short, possibly inside the last value where nothing else would notice. (A cut JSON
+        // file never parses, and old sops wrote JSON without the final newline.)
+        if matches!(format, Format::Yaml | Format::Dotenv) && !text.ends_with('\n') {
+            return Err(syntax(
+                format,
+                "the file does not end with a newline (truncated?); restore it or, if it is intact, add the newline",
+            ));
+        }
         let (raw, leaves) = match format {
             Format::Yaml => parse_yaml(text)?,
             Format::Json | Format::Binary => parse_json(text)?,
@@ -591,6 +600,15 @@ fn metadata_from_raw(raw: Json) -> Result<Metadata, SecretsError> {
         return Err(SecretsError::Metadata("`lastmodified` is missing".into()));
     }
     let mac = json_str(obj.get("mac"));
+    if mac.is_empty() {
+        return Err(SecretsError::Metadata("`mac` is missing".into()));
+    }
+    let version = json_str(obj.get("version"));
+    if version.is_empty() {
+        return Err(SecretsError::Metadata(
+            "`version` is missing (the file looks truncated)".into(),
+        ));
+    }
     let shamir_threshold = obj
         .get("shamir_threshold")
         .and_then(Json::as_u64)
@@ -602,7 +620,7 @@ fn metadata_from_raw(raw: Json) -> Result<Metadata, SecretsError> {
         shamir_threshold,
         lastmodified,
         mac,
-        version: json_str(obj.get("version")),
+        version,
         mac_only_encrypted: matches!(obj.get("mac_only_encrypted"), Some(Json::Bool(true))),
         raw,
     })

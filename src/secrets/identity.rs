@@ -267,6 +267,22 @@ pub fn unwrap_data_key(enc: &str, identities: &Identities) -> Result<DataKey, Wr
     DataKey::from_bytes(&plain).ok_or(WrapError::BadKeyLength)
 }
 
+/// Checks that an age entry is a complete armored age file (BEGIN and END lines, valid
+/// base64, a parseable header) without decrypting it: a truncated entry must never be kept.
+pub fn check_armor(enc: &str) -> Result<(), WrapError> {
+    if !enc.starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
+        || !enc.trim_end().ends_with("-----END AGE ENCRYPTED FILE-----")
+    {
+        return Err(WrapError::Malformed);
+    }
+    let mut raw = Vec::new();
+    age::armor::ArmoredReader::new(enc.as_bytes())
+        .read_to_end(&mut raw)
+        .map_err(|_| WrapError::Malformed)?;
+    age::Decryptor::new(&raw[..]).map_err(|_| WrapError::Malformed)?;
+    Ok(())
+}
+
 /// Parses an X25519 age recipient.
 pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient, WrapError> {
     age::x25519::Recipient::from_str(s).map_err(|_| WrapError::BadRecipient(s.to_string()))

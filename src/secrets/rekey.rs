@@ -160,9 +160,17 @@ pub fn rekey_native(
     if let Route::Sops(reason) = route(file, rule) {
         return Err(SecretsError::UnsupportedLayout(reason));
     }
+    let existing = &file.metadata.key_groups[0].age;
+    for s in existing {
+        identity::check_armor(&s.enc).map_err(|_| {
+            SecretsError::Metadata(format!(
+                "the age entry for {} is not a complete age file (truncated or corrupted)",
+                s.recipient
+            ))
+        })?;
+    }
     let key = open(file, ids)?;
     mac::verify(file, &key)?;
-    let existing = &file.metadata.key_groups[0].age;
     let target = &rule.key_groups[0].age;
     let mut keep = Vec::new();
     for (i, s) in existing.iter().enumerate() {
