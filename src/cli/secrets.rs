@@ -196,7 +196,10 @@ fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
     } else if files.files.is_empty() {
         eprintln!("no sops files matched a creation rule");
     } else if failed > 0 {
-        eprintln!("{failed} of {} files failed; they were left unchanged", files.files.len());
+        eprintln!(
+            "{failed} of {} files failed; they were left unchanged",
+            files.files.len()
+        );
     }
     Ok(u8::from(failed > 0))
 }

@@ -166,7 +166,9 @@ fn add_file(ids: &mut Identities, path: &Path, source: &str) -> Result<(), Strin
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?,
     );
-    ids.add_text(&text, source).map(|_| ()).map_err(|e| e.to_string())
+    ids.add_text(&text, source)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 // ---------- the sops binary ----------
@@ -223,9 +225,8 @@ pub fn run_updatekeys(
     if !out.status.success() {
         let mut restored = String::new();
         if after.as_deref() != Some(&before[..]) {
-            atomic_write(file, &before).map_err(|e| {
-                format!("sops failed and the original could not be restored: {e}")
-            })?;
+            atomic_write(file, &before)
+                .map_err(|e| format!("sops failed and the original could not be restored: {e}"))?;
             restored = " (the original file was restored)".into();
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
