@@ -63,6 +63,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let e = Env { dir };
         std::fs::create_dir_all(e.path("home")).unwrap();
+        std::fs::create_dir_all(e.path("sops-home")).unwrap();
         std::fs::create_dir_all(e.path("keys")).unwrap();
         std::fs::create_dir_all(e.path("plain")).unwrap();
         std::fs::create_dir_all(e.path("fleet/secrets")).unwrap();
@@ -132,7 +133,8 @@ impl Env {
         Command::new(sops_bin())
             .current_dir(self.path("plain"))
             .env("SOPS_DISABLE_VERSION_CHECK", "1")
-            .env("HOME", self.path("home"))
+            .env("HOME", self.path("sops-home"))
+            .env_remove("XDG_CONFIG_HOME")
             .env_remove("SOPS_AGE_KEY")
             .env_remove("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
             .env("SOPS_AGE_KEY_FILE", self.key(key))
@@ -147,8 +149,10 @@ impl Env {
         Command::new(sops_bin())
             .current_dir(dir)
             .env("SOPS_DISABLE_VERSION_CHECK", "1")
-            .env("HOME", self.path("home"))
+            .env("HOME", self.path("sops-home"))
+            .env_remove("XDG_CONFIG_HOME")
             .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
             .env("SOPS_AGE_KEY_FILE", self.key(key))
             .args(["updatekeys", "--yes"])
             .arg(file)
