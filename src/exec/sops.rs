@@ -82,6 +82,8 @@ pub struct IdentityEnv {
     pub sops_age_key: Option<OsString>,
     pub sops_age_key_file: Option<OsString>,
     pub sops_age_ssh_private_key_file: Option<OsString>,
+    /// Whether `SOPS_AGE_KEY_CMD` is set (vmctl does not run it; sops does, in the fallback).
+    pub sops_age_key_cmd: bool,
     pub home: Option<PathBuf>,
     pub xdg_config_home: Option<PathBuf>,
 }
@@ -94,6 +96,7 @@ impl IdentityEnv {
             sops_age_key: nonempty("SOPS_AGE_KEY"),
             sops_age_key_file: nonempty("SOPS_AGE_KEY_FILE"),
             sops_age_ssh_private_key_file: nonempty("SOPS_AGE_SSH_PRIVATE_KEY_FILE"),
+            sops_age_key_cmd: nonempty("SOPS_AGE_KEY_CMD").is_some(),
             home: nonempty("HOME").map(PathBuf::from),
             xdg_config_home: nonempty("XDG_CONFIG_HOME").map(PathBuf::from),
         }
@@ -120,6 +123,12 @@ pub fn discover_identities(
     if let Some(text) = &env.sops_age_key {
         ids.add_text(&text.to_string_lossy(), "SOPS_AGE_KEY")
             .map_err(|e| miette::miette!("SOPS_AGE_KEY: {e}"))?;
+    }
+    if env.sops_age_key_cmd {
+        notes.push(
+            "SOPS_AGE_KEY_CMD is set but vmctl does not run it; pass its key with --identity FILE if a file needs it"
+                .into(),
+        );
     }
     let mut required: Vec<(String, PathBuf)> = Vec::new();
     if let Some(p) = &env.sops_age_key_file {
@@ -213,10 +222,10 @@ pub fn run_updatekeys(
         .stdin(std::process::Stdio::null());
     let keys = ids.to_key_file();
     if !ids.is_empty() {
-        let mut all = std::env::var("SOPS_AGE_KEY").unwrap_or_default();
+        let mut all = zeroize::Zeroizing::new(std::env::var("SOPS_AGE_KEY").unwrap_or_default());
         all.push('\n');
         all.push_str(&keys);
-        cmd.env("SOPS_AGE_KEY", all);
+        cmd.env("SOPS_AGE_KEY", all.as_str());
     }
     let out = cmd
         .output()

@@ -197,6 +197,9 @@ fn parse_yaml(text: &str) -> Result<(Json, Vec<Leaf>), SecretsError> {
         ));
     }
     let doc: Y = serde_yaml::from_str(text).map_err(|e| {
+        if e.to_string().contains("more than one document") {
+            return SecretsError::UnsupportedLayout("the file holds several YAML documents".into());
+        }
         let at = e
             .location()
             .map(|l| format!(" at line {} column {}", l.line(), l.column()))
