@@ -2,4 +2,5 @@
 
 pub mod fleet;
 pub mod fs;
+pub mod lint;
 pub mod sops;
