@@ -407,3 +407,75 @@ fn identity_and_config_errors_say_what_to_do() {
     assert!(stdout(&o).contains("no creation rule"), "{}", stdout(&o));
     assert_eq!(read(&a), before);
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn fleet_settings_choose_the_secrets_dir_and_sops_config() {
+    let env = Env::new();
+    let fleet = env.path("demo");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_tree(&repo.join("vms"), &fleet.join("vms"));
+    copy_tree(&repo.join("hosts"), &fleet.join("hosts"));
+    std::fs::copy(repo.join("hosts.nix"), fleet.join("hosts.nix")).unwrap();
+    let defs = fleet.join("vms/definitions.nix");
+    let text = std::fs::read_to_string(&defs).unwrap();
+    let at = text.find("{\n").unwrap() + 2;
+    std::fs::write(
+        &defs,
+        format!(
+            "{}  settings = {{ secretsDir = \"private\"; sopsConfig = \"private/.sops.yaml\"; }};\n{}",
+            &text[..at],
+            &text[at..]
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(fleet.join("private")).unwrap();
+    std::fs::write(
+        fleet.join("private/.sops.yaml"),
+        format!("creation_rules:\n  - path_regex: ^[^/]+\\.yaml$\n    age: {ADMIN},{NEWVM}\n"),
+    )
+    .unwrap();
+    let a = fleet.join("private/a.yaml");
+    std::fs::rename(env.encrypt("a.yaml", PLAINTEXTS[0].1, &[ADMIN]), &a).unwrap();
+    // A decoy in the default places, which must not be used.
+    let decoy = env.encrypt("decoy.yaml", PLAINTEXTS[0].1, &[ADMIN]);
+    let decoy_before = read(&decoy);
+
+    let o = env
+        .vmctl()
+        .current_dir(&fleet)
+        .args(["secrets", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(!stderr(&o).contains("did not load"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("private/a.yaml"), "{}", stdout(&o));
+    let o = env
+        .vmctl()
+        .current_dir(&fleet)
+        .args(["secrets", "rekey", "-i"])
+        .arg(env.key("admin"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(recipients(&a), sorted(&[ADMIN, NEWVM]));
+    assert_eq!(read(&decoy), decoy_before);
+    let o = env
+        .vmctl()
+        .current_dir(&fleet)
+        .args(["secrets", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+}

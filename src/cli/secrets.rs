@@ -79,17 +79,28 @@ pub fn run(args: SecretsCommand, g: &Global) -> miette::Result<u8> {
 /// The config and the default secrets directory. Loading definitions.nix is attempted but not
 /// required: with explicit files or --config the commands work without a valid fleet.
 fn resolve(select: &Selection, g: &Global) -> miette::Result<(LoadedConfig, Option<PathBuf>)> {
-    let (root, settings) = match crate::exec::fleet::load(g.fleet.as_deref()) {
-        Ok(f) => (Some(f.root.clone()), f.definitions.settings.clone()),
-        Err(_) => {
-            let start = match &g.fleet {
-                Some(d) => d.clone(),
-                None => std::env::current_dir().unwrap_or_default(),
-            };
-            (
-                crate::exec::fleet::find_root(&start),
-                crate::model::Settings::default(),
-            )
+    let start = match &g.fleet {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().unwrap_or_default(),
+    };
+    // With --config and explicit files nothing of the fleet is needed: do not even read it.
+    let (root, settings) = if select.config.is_some() && !select.files.is_empty() {
+        (
+            crate::exec::fleet::find_root(&start),
+            crate::model::Settings::default(),
+        )
+    } else {
+        match crate::exec::fleet::load(g.fleet.as_deref()) {
+            Ok(f) => (Some(f.root.clone()), f.definitions.settings.clone()),
+            Err(_) => {
+                let root = crate::exec::fleet::find_root(&start);
+                if root.is_some() {
+                    eprintln!(
+                        "note: vms/definitions.nix did not load; using the default paths (.sops.yaml, secrets/)"
+                    );
+                }
+                (root, crate::model::Settings::default())
+            }
         }
     };
     let config_path = match (&select.config, &root) {
