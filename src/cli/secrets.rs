@@ -20,7 +20,8 @@ pub enum SecretsCommand {
     /// byte for byte. Other files (pgp/kms/vault keys, several key groups, INI) are handed to
     /// the real `sops`. Files whose recipients already match are not written. Identities are
     /// read as sops reads them: SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_SSH_PRIVATE_KEY_FILE,
-    /// ~/.config/sops/age/keys.txt, ~/.ssh/id_ed25519, plus --identity.
+    /// ~/.config/sops/age/keys.txt, ~/.ssh/id_ed25519, plus --identity; ssh-ed25519 keys are
+    /// converted to the age identity of their ssh-to-age recipient, as sops-nix hosts use.
     ///
     /// Exit code 0 when every file is up to date or re-keyed, 1 when any file failed (the
     /// others are still processed; a failed file is never written).
