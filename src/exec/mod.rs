@@ -3,3 +3,4 @@
 pub mod fleet;
 pub mod fs;
 pub mod lint;
+pub mod sops;
