@@ -1,0 +1,2 @@
+//! pve-sim placeholder
+fn main() {}
