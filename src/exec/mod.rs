@@ -2,3 +2,5 @@
 
 pub mod fleet;
 pub mod fs;
+pub mod proxmox;
+pub mod remote;

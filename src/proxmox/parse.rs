@@ -75,20 +75,35 @@ pub fn status(vmid: VmId, text: &str) -> Result<VmStatus, ParseError> {
         .ok_or_else(|| err("qm status", format!("no `status:` line in {text:?}")))
 }
 
-/// `qm config ID`: `key: value` lines of the current configuration.
+/// `qm config ID`: `key: value` lines of the current configuration. A multi-line value (the
+/// description) continues on lines that do not start with a config key.
 pub fn config(text: &str) -> Result<VmConfig, ParseError> {
-    let mut entries = Vec::new();
+    let mut entries: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (k, v) = line
+        let kv = line
             .split_once(": ")
             .or_else(|| line.strip_suffix(':').map(|k| (k, "")))
-            .ok_or_else(|| err("qm config", format!("unexpected line {line:?}")))?;
-        entries.push((k.to_string(), v.to_string()));
+            .filter(|(k, _)| is_config_key(k));
+        match (kv, entries.last_mut()) {
+            (Some((k, v)), _) => entries.push((k.to_string(), v.to_string())),
+            (None, Some((_, v))) => {
+                v.push('\n');
+                v.push_str(line);
+            }
+            (None, None) if line.trim().is_empty() => {}
+            (None, None) => {
+                return Err(err("qm config", format!("unexpected line {line:?}")));
+            }
+        }
     }
     Ok(VmConfig { entries })
+}
+
+/// Proxmox config keys: `cores`, `net0`, `scsihw`, `vmgenid`, `hookscript`, …
+fn is_config_key(k: &str) -> bool {
+    k.starts_with(|c: char| c.is_ascii_lowercase())
+        && k.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// `pvesm status`: a header line, then `Name Type Status Total Used Available %` rows.
@@ -336,6 +351,11 @@ mod tests {
         assert_eq!(c.get("cores"), Some("2"));
         assert_eq!(c.net0_mac().as_deref(), Some("bc:24:11:aa:bb:0c"));
         assert!(c.protected());
+        let c = config("cores: 1\ndescription: first\nsecond: line\nName: x\nmemory: 512\n").unwrap();
+        assert_eq!(c.get("description"), Some("first"));
+        assert_eq!(c.get("second"), Some("line\nName: x"));
+        assert_eq!(c.get("memory"), Some("512"));
+        assert!(config("?? what\n").is_err());
     }
 
     #[test]

@@ -1,2 +1,0 @@
-//! pve-sim placeholder
-fn main() {}
