@@ -160,9 +160,9 @@ impl SshRemote {
         self.session.as_ref().map(|s| s.control_socket())
     }
 
-    /// Runs `argv` with a terminal attached to this process's stdio (the serial console),
-    /// through the existing master connection.
-    pub fn interactive(&self, argv: &[String]) -> std::io::Result<std::process::ExitStatus> {
+    /// The `ssh -tt` command that runs `argv` with a terminal (the serial console) through the
+    /// existing master connection; the caller decides its stdio and waits for it.
+    pub fn interactive_command(&self, argv: &[String]) -> std::process::Command {
         let mut cmd = std::process::Command::new("ssh");
         if let Some(sock) = self.control_socket() {
             cmd.arg("-S").arg(sock);
@@ -179,7 +179,7 @@ impl SshRemote {
             .arg(&self.target.host)
             .arg("--")
             .arg(command_line(argv));
-        cmd.status()
+        cmd
     }
 }
 

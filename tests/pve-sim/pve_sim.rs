@@ -1061,10 +1061,17 @@ impl Sim {
             die(&format!("VM {id} not running"));
         }
         eprintln!("starting serial terminal on interface serial0 (press Ctrl+O to exit)");
-        let mut buf = Vec::new();
-        let _ = std::io::stdin().read_to_end(&mut buf);
-        let upto = buf.iter().position(|b| *b == 0x0f).unwrap_or(buf.len());
-        let _ = std::io::stdout().write_all(&buf[..upto]);
+        // The "guest" echoes what it is sent; Ctrl+O ends the session as in `qm terminal`.
+        let mut stdin = std::io::stdin();
+        let mut stdout = std::io::stdout();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = stdin.read(&mut byte) {
+            if byte[0] == 0x0f {
+                break;
+            }
+            let _ = stdout.write_all(&byte);
+            let _ = stdout.flush();
+        }
     }
 
     fn qm_guest(&self, a: &[&str]) {
