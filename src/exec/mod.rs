@@ -4,3 +4,4 @@ pub mod fleet;
 pub mod fs;
 pub mod proxmox;
 pub mod remote;
+pub mod lint;
