@@ -42,7 +42,11 @@ fn main() {
     let start = Instant::now();
     for _ in 0..n {
         let remote = SshRemote::connect(&pve.target()).unwrap();
-        let p = QmProxmox::new(remote, Fence::from_definitions(&defs), support::fast_retry());
+        let p = QmProxmox::new(
+            remote,
+            Fence::from_definitions(&defs),
+            support::fast_retry(),
+        );
         assert_eq!(p.status(104).unwrap().status, "running");
     }
     let fresh = start.elapsed();

@@ -134,15 +134,24 @@ fn readonly_matrix_in_the_library_with_the_demo_fleet() {
         .filter(|v| v.readonly)
         .map(|v| (v.vmid.unwrap(), v.name.clone()))
         .collect();
-    assert_eq!(readonly, [(104, "doc1".to_string()), (109, "igpu".to_string())]);
+    assert_eq!(
+        readonly,
+        [(104, "doc1".to_string()), (109, "igpu".to_string())]
+    );
     let pve = Pve::start();
-    let p = QmProxmox::new(pve.connect(), Fence::from_definitions(&defs), support::fast_retry());
+    let p = QmProxmox::new(
+        pve.connect(),
+        Fence::from_definitions(&defs),
+        support::fast_retry(),
+    );
     let before = pve.snapshot();
     let mut refused = 0;
     for (vmid, name) in &readonly {
         for m in all_mutations(*vmid, name) {
             match p.apply(&m) {
-                Err(ProxmoxError::Fence(FenceError::Readonly { vmid: v, name: n, .. })) => {
+                Err(ProxmoxError::Fence(FenceError::Readonly {
+                    vmid: v, name: n, ..
+                })) => {
                     assert_eq!((v, &n), (*vmid, name));
                     refused += 1;
                 }
@@ -151,7 +160,11 @@ fn readonly_matrix_in_the_library_with_the_demo_fleet() {
         }
     }
     assert_eq!(refused, 34);
-    assert_eq!(before, pve.snapshot(), "the simulator's state is byte-for-byte unchanged");
+    assert_eq!(
+        before,
+        pve.snapshot(),
+        "the simulator's state is byte-for-byte unchanged"
+    );
 }
 
 #[test]
@@ -171,11 +184,23 @@ fn readonly_matrix_from_the_command_line() {
                 flat.contains(&format!("VM {vmid} ({name})")) && flat.contains("readonly = true"),
                 "{args:?}: {err}"
             );
-            assert!(out.stdout.is_empty(), "{args:?} printed {}", text(&out.stdout));
+            assert!(
+                out.stdout.is_empty(),
+                "{args:?} printed {}",
+                text(&out.stdout)
+            );
         }
     }
-    assert_eq!(before, pve.snapshot(), "the simulator's state is byte-for-byte unchanged");
-    assert_eq!(pve.sshd.accepted_connections(), 0, "refused before connecting");
+    assert_eq!(
+        before,
+        pve.snapshot(),
+        "the simulator's state is byte-for-byte unchanged"
+    );
+    assert_eq!(
+        pve.sshd.accepted_connections(),
+        0,
+        "refused before connecting"
+    );
 }
 
 #[test]
@@ -193,13 +218,25 @@ fn commands_round_trip_over_ssh() {
 
     let out = vmctl(&pve, &["list"]);
     let t = text(&out.stdout);
-    assert!(t.contains("doc1") && t.contains("imported (readonly)"), "{t}");
+    assert!(
+        t.contains("doc1") && t.contains("imported (readonly)"),
+        "{t}"
+    );
 
     // Dry run: the exact remote command, nothing sent.
     let n = pve.argv_log().len();
     let out = vmctl(
         &pve,
-        &["clone", "9001", "110", "test-automation", "nvmeprom", "--description", "it's $(x)", "--dry-run"],
+        &[
+            "clone",
+            "9001",
+            "110",
+            "test-automation",
+            "nvmeprom",
+            "--description",
+            "it's $(x)",
+            "--dry-run",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
@@ -208,18 +245,47 @@ fn commands_round_trip_over_ssh() {
     );
     assert_eq!(pve.argv_log().len(), n);
 
-    let out = vmctl(&pve, &["clone", "9001", "110", "test-automation", "nvmeprom", "--description", "it's $(x)"]);
+    let out = vmctl(
+        &pve,
+        &[
+            "clone",
+            "9001",
+            "110",
+            "test-automation",
+            "nvmeprom",
+            "--description",
+            "it's $(x)",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         pve.argv_log().last().unwrap(),
-        &["qm", "clone", "9001", "110", "--name", "test-automation", "--full", "1", "--storage", "nvmeprom", "--description", "it's $(x)"]
+        &[
+            "qm",
+            "clone",
+            "9001",
+            "110",
+            "--name",
+            "test-automation",
+            "--full",
+            "1",
+            "--storage",
+            "nvmeprom",
+            "--description",
+            "it's $(x)"
+        ]
     );
     let out = vmctl(&pve, &["config", "110", "--json"]);
     let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(c["description"], "it's $(x)");
     assert_eq!(c["name"], "test-automation");
 
-    assert!(vmctl(&pve, &["configure", "110", "4", "8192", "--set", "ciuser=root"]).status.success());
+    assert!(vmctl(
+        &pve,
+        &["configure", "110", "4", "8192", "--set", "ciuser=root"]
+    )
+    .status
+    .success());
     assert!(pve.conf(110).unwrap().contains("ciuser: root"));
     assert!(vmctl(&pve, &["start", "110"]).status.success());
     let out = vmctl(&pve, &["status", "110"]);
@@ -231,7 +297,12 @@ fn commands_round_trip_over_ssh() {
     let out = vmctl(&pve, &["storage", "--json"]);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s[1]["name"], "nvmeprom");
-    assert!(vmctl(&pve, &["snapshot", "create", "110", "pre", "--description", "x"]).status.success());
+    assert!(vmctl(
+        &pve,
+        &["snapshot", "create", "110", "pre", "--description", "x"]
+    )
+    .status
+    .success());
     let out = vmctl(&pve, &["snapshot", "list", "110", "--json"]);
     let snaps: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(snaps[0]["name"], "pre");
@@ -246,7 +317,11 @@ fn commands_round_trip_over_ssh() {
     assert!(pve.conf(110).is_none());
     // The template is not managed: refused whatever the confirmation.
     let out = vmctl(&pve, &["destroy", "9001", "--confirm", "NixosServerBlank"]);
-    assert!(text(&out.stderr).contains("does not manage it"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("does not manage it"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(pve.conf(9001).is_some());
 }
 
@@ -254,10 +329,28 @@ fn commands_round_trip_over_ssh() {
 fn lock_retries_are_configurable_from_the_command_line() {
     let pve = Pve::start();
     pve.set_faults(r#"[{"match":"qm start 104","action":"lock-timeout"}, {"match":"pvesm","action":"lock-timeout","storage":"nvmeprom"}]"#);
-    let out = vmctl(&pve, &["storage", "--lock-retries", "1", "--lock-backoff-ms", "10"]);
+    let out = vmctl(
+        &pve,
+        &["storage", "--lock-retries", "1", "--lock-backoff-ms", "10"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("proxmox lock:") && err.contains("retry 1/1"), "{err}");
+    assert!(
+        err.contains("proxmox lock:") && err.contains("retry 1/1"),
+        "{err}"
+    );
     assert!(err.contains("after 2 attempts"), "{err}");
     assert_eq!(pve.argv_log().len(), 2);
+}
+
+#[test]
+fn wait_ssh_needs_no_fleet_and_reports_readiness() {
+    let vm = support::VmHost::start(31, None);
+    let out = Command::new(env!("CARGO_BIN_EXE_vmctl"))
+        .args(["ops", "wait-ssh", "127.0.0.31", "10", "root", "--port"])
+        .arg(vm.sshd.addr.port().to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with(&format!("ssh is up on {}", vm.sshd.addr)));
 }

@@ -52,7 +52,10 @@ fn lock_timeouts_are_retried_until_the_lock_frees() {
         "{m:?}"
     );
     // The fault file counted down to nothing.
-    assert_eq!(pve.read("faults.json").as_deref().map(str::trim), Some("[]"));
+    assert_eq!(
+        pve.read("faults.json").as_deref().map(str::trim),
+        Some("[]")
+    );
 }
 
 #[test]
@@ -79,7 +82,10 @@ fn a_lock_that_never_frees_fails_after_the_bound_with_a_clear_error() {
         msg.contains("can't lock file '/var/lock/pve-manager/pve-storage-nvmeprom' - got timeout"),
         "{msg}"
     );
-    assert!(msg.contains("after 4 attempts") && msg.contains("--lock-retries"), "{msg}");
+    assert!(
+        msg.contains("after 4 attempts") && msg.contains("--lock-retries"),
+        "{msg}"
+    );
     assert_eq!(count(&pve, &["qm", "clone"]), 4);
     assert!(pve.conf(110).is_none());
 
@@ -127,7 +133,10 @@ fn a_vmid_taken_during_the_clone_is_its_own_error() {
     );
     // Not retried, and the other client's VM is untouched.
     assert_eq!(count(&pve, &["qm", "clone"]), 1);
-    assert!(pve.conf(110).unwrap().contains("name: taken-by-another-client"));
+    assert!(pve
+        .conf(110)
+        .unwrap()
+        .contains("name: taken-by-another-client"));
 }
 
 #[test]
@@ -174,7 +183,9 @@ fn concurrent_clones_on_one_storage_wait_for_its_lock() {
         })
         .collect();
     for h in handles {
-        h.join().unwrap().expect("both clones succeed after waiting");
+        h.join()
+            .unwrap()
+            .expect("both clones succeed after waiting");
     }
     for id in [150, 151] {
         let c = pve.conf(id).unwrap();
@@ -185,5 +196,8 @@ fn concurrent_clones_on_one_storage_wait_for_its_lock() {
         (3..=2 + policy.retries as usize).contains(&clones),
         "the loser hit the storage lock and retried: {clones} clone commands"
     );
-    assert!(std::fs::read_dir(pve.state.join("locks")).unwrap().next().is_none());
+    assert!(std::fs::read_dir(pve.state.join("locks"))
+        .unwrap()
+        .next()
+        .is_none());
 }

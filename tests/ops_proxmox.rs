@@ -71,7 +71,10 @@ fn lifecycle_of_a_managed_vm() {
     p.apply(&Mutation::Clone(spec)).unwrap();
     let conf = pve.conf(110).expect("clone wrote 110.conf");
     assert!(conf.contains("name: test-automation\n"), "{conf}");
-    assert!(conf.contains("scsi0: nvmeprom:vm-110-disk-0,size=8G"), "{conf}");
+    assert!(
+        conf.contains("scsi0: nvmeprom:vm-110-disk-0,size=8G"),
+        "{conf}"
+    );
     assert!(!conf.contains("lock:"), "clone lock released: {conf}");
     assert!(!conf.contains("template:"), "{conf}");
     assert_eq!(pve.read("pools/110").as_deref(), Some("lab"));
@@ -81,7 +84,10 @@ fn lifecycle_of_a_managed_vm() {
 
     p.apply(&Mutation::Configure {
         vmid: 110,
-        options: vec![("cores".into(), "4".into()), ("memory".into(), "8192".into())],
+        options: vec![
+            ("cores".into(), "4".into()),
+            ("memory".into(), "8192".into()),
+        ],
     })
     .unwrap();
     let c = p.config(110).unwrap();
@@ -116,7 +122,9 @@ fn lifecycle_of_a_managed_vm() {
         })
         .unwrap_err();
     assert!(
-        shrink.to_string().contains("shrinking disks is not supported"),
+        shrink
+            .to_string()
+            .contains("shrinking disks is not supported"),
         "{shrink}"
     );
 
@@ -126,14 +134,21 @@ fn lifecycle_of_a_managed_vm() {
     p.apply(&Mutation::Start { vmid: 110 }).unwrap();
     assert_eq!(p.status(110).unwrap().status, "running");
     let again = p.apply(&Mutation::Start { vmid: 110 }).unwrap_err();
-    assert!(again.to_string().contains("VM 110 already running"), "{again}");
+    assert!(
+        again.to_string().contains("VM 110 already running"),
+        "{again}"
+    );
     p.apply(&Mutation::Shutdown { vmid: 110 }).unwrap();
     assert_eq!(p.status(110).unwrap().status, "stopped");
     p.apply(&Mutation::Start { vmid: 110 }).unwrap();
     p.apply(&Mutation::Stop { vmid: 110 }).unwrap();
     assert_eq!(p.status(110).unwrap().status, "stopped");
 
-    p.apply(&Mutation::Protect { vmid: 110, on: true }).unwrap();
+    p.apply(&Mutation::Protect {
+        vmid: 110,
+        on: true,
+    })
+    .unwrap();
     let refused = p
         .apply(&Mutation::Destroy {
             vmid: 110,
@@ -147,7 +162,11 @@ fn lifecycle_of_a_managed_vm() {
         "{refused}"
     );
     assert!(pve.conf(110).is_some());
-    p.apply(&Mutation::Protect { vmid: 110, on: false }).unwrap();
+    p.apply(&Mutation::Protect {
+        vmid: 110,
+        on: false,
+    })
+    .unwrap();
     let out = p
         .apply(&Mutation::Destroy {
             vmid: 110,
@@ -190,7 +209,8 @@ fn linked_clone_to_another_node_and_template() {
     assert!(pve.conf(120).unwrap().contains("template: 1"));
     let e = p.apply(&Mutation::Start { vmid: 120 }).unwrap_err();
     assert!(
-        e.to_string().contains("you can't start a vm if it's a template"),
+        e.to_string()
+            .contains("you can't start a vm if it's a template"),
         "{e}"
     );
 }
@@ -206,8 +226,9 @@ fn clone_onto_an_existing_vmid_is_refused_before_it_is_sent() {
         .apply(&Mutation::Clone(clone_spec(130, "second")))
         .unwrap_err();
     assert!(
-        e.to_string()
-            .contains("refusing to clone onto VMID 130: it already exists in the cluster as `first`"),
+        e.to_string().contains(
+            "refusing to clone onto VMID 130: it already exists in the cluster as `first`"
+        ),
         "{e}"
     );
     let log = pve.argv_log();
@@ -215,7 +236,10 @@ fn clone_onto_an_existing_vmid_is_refused_before_it_is_sent() {
     assert_eq!(log.len(), n + 1);
     assert_eq!(log[n], argv::list());
     let mut after = pve.snapshot();
-    after.insert("argv.jsonl".into(), before[std::path::Path::new("argv.jsonl")].clone());
+    after.insert(
+        "argv.jsonl".into(),
+        before[std::path::Path::new("argv.jsonl")].clone(),
+    );
     assert_eq!(before, after);
 }
 
@@ -255,7 +279,10 @@ fn restore_vma_creates_the_vm() {
             storage: None,
         })
         .unwrap_err();
-    assert!(e.to_string().contains("already exists in the cluster"), "{e}");
+    assert!(
+        e.to_string().contains("already exists in the cluster"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -285,7 +312,9 @@ fn snapshots_create_list_rollback_delete() {
     assert!(list[0].time.is_some());
     assert!(list[2].current);
     let dup = p.apply(&snap("first", None)).unwrap_err();
-    assert!(dup.to_string().contains("snapshot name 'first' already used"));
+    assert!(dup
+        .to_string()
+        .contains("snapshot name 'first' already used"));
 
     p.apply(&Mutation::SnapshotRollback {
         vmid: 110,
@@ -311,7 +340,10 @@ fn snapshots_create_list_rollback_delete() {
             name: "nope".into(),
         })
         .unwrap_err();
-    assert!(e.to_string().contains("snapshot 'nope' does not exist"), "{e}");
+    assert!(
+        e.to_string().contains("snapshot 'nope' does not exist"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -328,7 +360,8 @@ fn migrate_moves_the_vm_to_the_target_node() {
     };
     let e = p.apply(&offline).unwrap_err();
     assert!(
-        e.to_string().contains("can't migrate running VM without --online"),
+        e.to_string()
+            .contains("can't migrate running VM without --online"),
         "{e}"
     );
     let e = p
@@ -338,7 +371,10 @@ fn migrate_moves_the_vm_to_the_target_node() {
             online: true,
         })
         .unwrap_err();
-    assert!(e.to_string().contains("no such cluster node 'nowhere'"), "{e}");
+    assert!(
+        e.to_string().contains("no such cluster node 'nowhere'"),
+        "{e}"
+    );
     p.apply(&Mutation::Migrate {
         vmid: 110,
         target: "prom2".into(),
@@ -359,7 +395,10 @@ fn get_ip_prefers_the_agent_and_falls_back_to_the_neighbour_table() {
         .unwrap();
     let mac = p.config(110).unwrap().net0_mac().unwrap();
     assert_eq!(mac, "bc:24:11:00:00:6e");
-    pve.write("agent/110.json", r#"["192.168.1.50/24", "2001:db8::50/64"]"#);
+    pve.write(
+        "agent/110.json",
+        r#"["192.168.1.50/24", "2001:db8::50/64"]"#,
+    );
     pve.write(
         "neigh",
         "192.168.1.1 dev vmbr0 lladdr 00:11:22:33:44:55 REACHABLE\n\
@@ -413,7 +452,11 @@ fn console_attaches_through_the_master_connection() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("hello-console"), "{text}");
     assert!(text.contains("starting serial terminal"), "{text}");
     drop(p);
@@ -421,14 +464,58 @@ fn console_attaches_through_the_master_connection() {
 }
 
 #[test]
+fn uploaded_ssh_keys_feed_cloud_init() {
+    let pve = Pve::start();
+    let p = pve.proxmox(&demo_definitions());
+    p.apply(&Mutation::Clone(clone_spec(110, "test-automation")))
+        .unwrap();
+    let path = pve.root.join("keys of 'vm' $(110).pub");
+    let keys =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin\n";
+    p.upload(&path.display().to_string(), keys.as_bytes())
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), keys);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    p.apply(&Mutation::Configure {
+        vmid: 110,
+        options: vec![
+            ("ide2".into(), "nvmeprom:cloudinit".into()),
+            ("ciuser".into(), "root".into()),
+            ("sshkeys".into(), path.display().to_string()),
+            ("ipconfig0".into(), "ip=dhcp".into()),
+        ],
+    })
+    .unwrap();
+    let c = p.config(110).unwrap();
+    assert_eq!(c.get("ide2"), Some("nvmeprom:vm-110-cloudinit,media=cdrom"));
+    assert!(c.get("sshkeys").unwrap().starts_with("ssh-ed25519%20AAAA"));
+}
+
+#[test]
 fn wait_ssh_sees_a_vm_sshd_on_its_own_loopback_address() {
     let vm = VmHost::start(23, None);
     assert_eq!(vm.sshd.addr.ip().to_string(), "127.0.0.23");
-    wait_for_ssh(vm.sshd.addr, Duration::from_secs(5), Duration::from_millis(50))
-        .expect("the VM's sshd greets");
+    wait_for_ssh(
+        vm.sshd.addr,
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+    )
+    .expect("the VM's sshd greets");
     // Nothing listens here: the wait gives up with a clear error.
     let closed: SocketAddr = "127.0.0.24:9".parse().unwrap();
-    let e = wait_for_ssh(closed, Duration::from_millis(300), Duration::from_millis(50))
-        .unwrap_err();
-    assert!(e.to_string().contains("no SSH server answered on 127.0.0.24:9"), "{e}");
+    let e = wait_for_ssh(
+        closed,
+        Duration::from_millis(300),
+        Duration::from_millis(50),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no SSH server answered on 127.0.0.24:9"),
+        "{e}"
+    );
 }

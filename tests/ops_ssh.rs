@@ -42,10 +42,7 @@ fn remote_output_and_exit_codes_come_back() {
         "Configuration file 'nodes/prom/qemu-server/999.conf' does not exist\n"
     );
     let out = r
-        .run_with_input(
-            &["qm".into(), "list".into()],
-            Some(b"ignored input"),
-        )
+        .run_with_input(&["qm".into(), "list".into()], Some(b"ignored input"))
         .unwrap();
     assert!(out.stdout.starts_with("      VMID NAME"), "{}", out.stdout);
 }
@@ -64,7 +61,13 @@ fn wrong_pinned_key_fails_every_operation_before_any_command() {
     let pve = Pve::start();
     let (_, other) = make_key(&pve.root, "impostor");
     let mut t = pve.target();
-    t.pinned_key = Some(other.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+    t.pinned_key = Some(
+        other
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     let err = match SshRemote::connect(&t) {
         Ok(_) => panic!("a wrong pinned key must not connect"),
         Err(e) => e,
@@ -87,7 +90,11 @@ fn unknown_host_key_in_known_hosts_fails_with_pin_hint() {
     let line = format!(
         "[127.0.0.1]:{} {}\n",
         pve.sshd.addr.port(),
-        other.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+        other
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     std::fs::write(pve.root.join("known_hosts"), line).unwrap();
     let err = SshRemote::connect(&pve.target()).err().expect("must fail");

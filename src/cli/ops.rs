@@ -31,10 +31,20 @@ pub struct Conn {
     pub ssh_config: Option<PathBuf>,
     /// How often to retry a command that hit a Proxmox lock ("can't lock file … got
     /// timeout", "VM is locked"). 0 disables retries.
-    #[arg(long, value_name = "N", default_value_t = 5, env = "VMCTL_LOCK_RETRIES")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 5,
+        env = "VMCTL_LOCK_RETRIES"
+    )]
     pub lock_retries: u32,
     /// First wait before a lock retry, in milliseconds; it doubles each retry (at most 10x).
-    #[arg(long, value_name = "MS", default_value_t = 2000, env = "VMCTL_LOCK_BACKOFF_MS")]
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 2000,
+        env = "VMCTL_LOCK_BACKOFF_MS"
+    )]
     pub lock_backoff_ms: u64,
 }
 
@@ -309,7 +319,10 @@ pub fn run(args: OpsCommand, g: &Global) -> miette::Result<u8> {
                 .interactive_command(&argv::console(vmid))
                 .status()
                 .into_diagnostic()?;
-            Ok(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1))
+            Ok(status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(1))
         }
     }
 }
@@ -502,12 +515,10 @@ fn connect(defs: &Definitions, conn: &Conn) -> miette::Result<QmProxmox<SshRemot
     let target = SshTarget::from_proxmox(&defs.proxmox, conn.ssh_config.clone())
         .map_err(|e| miette!("{e}"))?;
     let remote = SshRemote::connect(&target).map_err(|e| miette!("{e}"))?;
-    Ok(QmProxmox::new(
-        remote,
-        Fence::from_definitions(defs),
-        retry_policy(conn),
+    Ok(
+        QmProxmox::new(remote, Fence::from_definitions(defs), retry_policy(conn))
+            .with_reporter(Box::new(|m| eprintln!("proxmox lock: {m}"))),
     )
-    .with_reporter(Box::new(|m| eprintln!("proxmox lock: {m}"))))
 }
 
 fn write(defs: &Definitions, m: Mutation, opts: &WriteOpts) -> miette::Result<u8> {
@@ -680,7 +691,12 @@ fn read_and_print(
     Ok(0)
 }
 
-fn wait_ssh(ip: IpAddr, timeout: Option<u64>, user: Option<String>, port: u16) -> miette::Result<u8> {
+fn wait_ssh(
+    ip: IpAddr,
+    timeout: Option<u64>,
+    user: Option<String>,
+    port: u16,
+) -> miette::Result<u8> {
     let timeout = Duration::from_secs(timeout.unwrap_or(300));
     let addr = SocketAddr::new(ip, port);
     eprintln!(

@@ -91,6 +91,9 @@ pub trait Proxmox {
     fn get_ip(&self, vmid: VmId) -> Result<IpLookup, ProxmoxError>;
     /// Runs a mutation after the fences allow it; returns what the command printed.
     fn apply(&self, m: &Mutation) -> Result<String, ProxmoxError>;
+    /// Writes `contents` to `path` on the Proxmox host (mode 0600), e.g. the SSH keys that
+    /// `qm set --sshkeys PATH` reads.
+    fn upload(&self, path: &str, contents: &[u8]) -> Result<(), ProxmoxError>;
 }
 
 /// Hears about retries, so a long wait on a lock is visible on stderr.
@@ -181,11 +184,7 @@ impl<R: Remote> QmProxmox<R> {
 
     /// The cluster's VMIDs and names, for the clone/restore target check.
     fn existing(&self) -> Result<BTreeMap<VmId, Option<String>>, ProxmoxError> {
-        Ok(self
-            .list()?
-            .into_iter()
-            .map(|r| (r.vmid, r.name))
-            .collect())
+        Ok(self.list()?.into_iter().map(|r| (r.vmid, r.name)).collect())
     }
 }
 
@@ -264,6 +263,20 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
         }
         self.run(&m.argv(), Some(m.vmid()))
     }
+
+    fn upload(&self, path: &str, contents: &[u8]) -> Result<(), ProxmoxError> {
+        let argv = argv::upload(path);
+        let out = self.remote.run_with_input(&argv, Some(contents))?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(ProxmoxError::Command {
+                command: command_line(&argv),
+                code: out.code,
+                stderr: tail(&out.stderr, 3),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -315,7 +328,10 @@ mod tests {
     fn readonly_mutation_sends_nothing() {
         let p = QmProxmox::new(Recording::new(), fence(), fast());
         let e = p.apply(&Mutation::Stop { vmid: 104 }).unwrap_err();
-        assert!(matches!(e, ProxmoxError::Fence(FenceError::Readonly { .. })));
+        assert!(matches!(
+            e,
+            ProxmoxError::Fence(FenceError::Readonly { .. })
+        ));
         assert!(p.remote().lines().is_empty());
     }
 
@@ -323,7 +339,9 @@ mod tests {
     fn clone_checks_the_cluster_first() {
         let rec = Recording::new().answer(
             "pvesh get",
-            RemoteOutput::ok(r#"[{"type":"qemu","vmid":111,"name":"x","node":"prom","status":"stopped"}]"#),
+            RemoteOutput::ok(
+                r#"[{"type":"qemu","vmid":111,"name":"x","node":"prom","status":"stopped"}]"#,
+            ),
         );
         let p = QmProxmox::new(rec, fence(), fast());
         let spec = |vmid| {

@@ -173,12 +173,18 @@ impl SshRemote {
         if let Some(port) = self.target.port {
             cmd.arg("-p").arg(port.to_string());
         }
-        cmd.args(["-tt", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-            .arg("-l")
-            .arg(&self.target.user)
-            .arg(&self.target.host)
-            .arg("--")
-            .arg(command_line(argv));
+        cmd.args([
+            "-tt",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ])
+        .arg("-l")
+        .arg(&self.target.user)
+        .arg(&self.target.host)
+        .arg("--")
+        .arg(command_line(argv));
         cmd
     }
 }
@@ -208,7 +214,10 @@ impl Remote for SshRemote {
                     cmd.stdin(Stdio::piped());
                     let mut child = cmd.spawn().await?;
                     if let Some(mut stdin) = child.stdin().take() {
-                        stdin.write_all(bytes).await.map_err(openssh::Error::ChildIo)?;
+                        stdin
+                            .write_all(bytes)
+                            .await
+                            .map_err(openssh::Error::ChildIo)?;
                         stdin.shutdown().await.map_err(openssh::Error::ChildIo)?;
                     }
                     child.wait_with_output().await
@@ -315,10 +324,10 @@ impl Recording {
 
     /// Answers commands starting with `prefix` (space-separated words) with `out`.
     pub fn answer(self, prefix: &str, out: RemoteOutput) -> Self {
-        self.answers.lock().unwrap().push((
-            prefix.split_whitespace().map(str::to_string).collect(),
-            out,
-        ));
+        self.answers
+            .lock()
+            .unwrap()
+            .push((prefix.split_whitespace().map(str::to_string).collect(), out));
         self
     }
 
@@ -378,10 +387,10 @@ pub fn wait_for_ssh(
     let mut last;
     loop {
         let left = timeout.saturating_sub(start.elapsed());
-        let attempt = std::net::TcpStream::connect_timeout(&addr, left.clamp(
-            Duration::from_millis(100),
-            Duration::from_secs(5),
-        ))
+        let attempt = std::net::TcpStream::connect_timeout(
+            &addr,
+            left.clamp(Duration::from_millis(100), Duration::from_secs(5)),
+        )
         .and_then(|mut s| {
             s.set_read_timeout(Some(Duration::from_secs(5)))?;
             let mut buf = [0u8; 64];

@@ -56,6 +56,19 @@ pub fn neighbours() -> Vec<String> {
     v(&["ip", "neigh", "show"])
 }
 
+/// Writes stdin to `path` on the Proxmox host, readable only by its owner (cloud-init's
+/// `--sshkeys` takes a file path on the host). The path is an argument of the script, never
+/// part of it.
+pub fn upload(path: &str) -> Vec<String> {
+    v(&[
+        "sh",
+        "-c",
+        "umask 077 && cat > \"$1\"",
+        "vmctl-upload",
+        path,
+    ])
+}
+
 /// The interactive serial console.
 pub fn console(vmid: VmId) -> Vec<String> {
     v(&["qm", "terminal", &vmid.to_string()])
@@ -106,27 +119,49 @@ pub enum Mutation {
         storage: Option<String>,
     },
     /// Adds `serial0: socket` so `console` has a terminal to attach to.
-    SerialSocket { vmid: VmId },
-    Start { vmid: VmId },
-    Stop { vmid: VmId },
-    Shutdown { vmid: VmId },
-    Template { vmid: VmId },
+    SerialSocket {
+        vmid: VmId,
+    },
+    Start {
+        vmid: VmId,
+    },
+    Stop {
+        vmid: VmId,
+    },
+    Shutdown {
+        vmid: VmId,
+    },
+    Template {
+        vmid: VmId,
+    },
     /// `qm destroy ID --purge 1`; `confirm` is the name the user typed, checked by the fence.
-    Destroy { vmid: VmId, confirm: Option<String> },
+    Destroy {
+        vmid: VmId,
+        confirm: Option<String>,
+    },
     SnapshotCreate {
         vmid: VmId,
         name: String,
         description: Option<String>,
         vmstate: bool,
     },
-    SnapshotRollback { vmid: VmId, name: String },
-    SnapshotDelete { vmid: VmId, name: String },
+    SnapshotRollback {
+        vmid: VmId,
+        name: String,
+    },
+    SnapshotDelete {
+        vmid: VmId,
+        name: String,
+    },
     Migrate {
         vmid: VmId,
         target: String,
         online: bool,
     },
-    Protect { vmid: VmId, on: bool },
+    Protect {
+        vmid: VmId,
+        on: bool,
+    },
 }
 
 impl Mutation {
@@ -281,7 +316,13 @@ impl Mutation {
                 }
             }
             Mutation::Protect { on, .. } => {
-                a = v(&["qm", "set", &id, "--protection", if *on { "1" } else { "0" }])
+                a = v(&[
+                    "qm",
+                    "set",
+                    &id,
+                    "--protection",
+                    if *on { "1" } else { "0" },
+                ])
             }
         }
         a
@@ -321,6 +362,14 @@ mod tests {
     }
 
     #[test]
+    fn upload_passes_the_path_as_an_argument() {
+        assert_eq!(
+            super::super::command_line(&upload("/tmp/keys of $(x)")),
+            "sh -c 'umask 077 && cat > \"$1\"' vmctl-upload '/tmp/keys of $(x)'"
+        );
+    }
+
+    #[test]
     fn clone_full_with_options() {
         let m = Mutation::Clone(CloneSpec {
             source: 9001,
@@ -345,7 +394,10 @@ mod tests {
             (
                 Mutation::Configure {
                     vmid: 110,
-                    options: vec![("cores".into(), "2".into()), ("memory".into(), "4096".into())],
+                    options: vec![
+                        ("cores".into(), "2".into()),
+                        ("memory".into(), "4096".into()),
+                    ],
                 },
                 "qm set 110 --cores 2 --memory 4096",
             ),
@@ -403,7 +455,10 @@ mod tests {
                 "qm migrate 110 prom2 --online 1",
             ),
             (
-                Mutation::Protect { vmid: 110, on: false },
+                Mutation::Protect {
+                    vmid: 110,
+                    on: false,
+                },
                 "qm set 110 --protection 0",
             ),
         ];

@@ -4,11 +4,17 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// "can't lock file '…' - got timeout": another task holds a storage or config lock.
-    LockTimeout { file: String },
+    LockTimeout {
+        file: String,
+    },
     /// "VM is locked (clone)": a task (clone, backup, snapshot, …) holds the VM.
-    VmLocked { reason: String },
+    VmLocked {
+        reason: String,
+    },
     /// "unable to create VM N: config file already exists": the VMID was taken meanwhile.
-    VmidTaken { vmid: Option<u32> },
+    VmidTaken {
+        vmid: Option<u32>,
+    },
     /// "Configuration file '…/N.conf' does not exist".
     NoSuchVm,
     /// "No QEMU guest agent configured".

@@ -227,7 +227,12 @@ mod tests {
              never changes readonly VMs (remove the flag in vms/definitions.nix only if vmctl \
              should manage this VM)"
         );
-        assert!(f.check(&Mutation::Protect { vmid: 109, on: true }).is_err());
+        assert!(f
+            .check(&Mutation::Protect {
+                vmid: 109,
+                on: true
+            })
+            .is_err());
         assert!(f.check(&Mutation::Start { vmid: 110 }).is_ok());
         assert!(f.check(&Mutation::Start { vmid: 555 }).is_ok());
     }

@@ -280,9 +280,8 @@ fn address_rank(ip: &IpAddr) -> Option<u8> {
         }
         IpAddr::V6(v6) => {
             let first = v6.segments()[0];
-            if v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() {
-                None
-            } else if first & 0xffc0 == 0xfe80 {
+            let link_local = first & 0xffc0 == 0xfe80;
+            if v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || link_local {
                 None
             } else if first & 0xe000 == 0x2000 {
                 Some(1)
@@ -314,7 +313,11 @@ pub fn select_guest_ip(interfaces: &[GuestInterface], mac: &str) -> Option<IpAdd
 pub fn select_neighbour_ip(entries: &[Neighbour], mac: &str) -> Option<IpAddr> {
     entries
         .iter()
-        .filter(|n| n.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+        .filter(|n| {
+            n.mac
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+        })
         .filter(|n| n.state != "FAILED" && n.state != "INCOMPLETE")
         .filter_map(|n| address_rank(&n.address).map(|r| (r, n.address)))
         .min_by_key(|(r, _)| *r)
@@ -351,7 +354,8 @@ mod tests {
         assert_eq!(c.get("cores"), Some("2"));
         assert_eq!(c.net0_mac().as_deref(), Some("bc:24:11:aa:bb:0c"));
         assert!(c.protected());
-        let c = config("cores: 1\ndescription: first\nsecond: line\nName: x\nmemory: 512\n").unwrap();
+        let c =
+            config("cores: 1\ndescription: first\nsecond: line\nName: x\nmemory: 512\n").unwrap();
         assert_eq!(c.get("description"), Some("first"));
         assert_eq!(c.get("second"), Some("line\nName: x"));
         assert_eq!(c.get("memory"), Some("512"));

@@ -14,7 +14,10 @@ pub fn quote(arg: &str) -> String {
     let plain = !arg.is_empty()
         && arg.bytes().all(|b| {
             b.is_ascii_alphanumeric()
-                || matches!(b, b'-' | b'_' | b'.' | b'/' | b':' | b',' | b'+' | b'@' | b'%')
+                || matches!(
+                    b,
+                    b'-' | b'_' | b'.' | b'/' | b':' | b',' | b'+' | b'@' | b'%'
+                )
         });
     if plain {
         return arg.to_string();

@@ -56,12 +56,7 @@ mod tests {
         let ms: Vec<u128> = p.delays().iter().map(Duration::as_millis).collect();
         assert_eq!(ms, [100, 200, 400, 500, 500]);
         assert_eq!(p.bound(), Duration::from_millis(1700));
-        assert!(RetryPolicy {
-            retries: 0,
-            ..p
-        }
-        .delays()
-        .is_empty());
+        assert!(RetryPolicy { retries: 0, ..p }.delays().is_empty());
     }
 
     #[test]

@@ -40,9 +40,9 @@ impl SshTarget {
     pub fn from_proxmox(p: &Proxmox, config_file: Option<PathBuf>) -> Result<Self, TargetError> {
         let host = p.host.clone().ok_or(TargetError::NoHost)?;
         let pinned_key = match &p.host_key {
-            Some(k) => Some(normalise_key(k).ok_or_else(|| TargetError::BadHostKey {
-                host: host.clone(),
-            })?),
+            Some(k) => Some(
+                normalise_key(k).ok_or_else(|| TargetError::BadHostKey { host: host.clone() })?,
+            ),
             None => None,
         };
         Ok(SshTarget {

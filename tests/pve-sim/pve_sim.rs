@@ -180,6 +180,10 @@ fn decode_comment(line: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+fn parent_of(entries: &[(String, String)]) -> Option<String> {
+    get(entries, "parent").map(str::to_string)
+}
+
 fn get<'a>(entries: &'a [(String, String)], key: &str) -> Option<&'a str> {
     entries
         .iter()
@@ -203,9 +207,8 @@ impl Conf {
         let mut conf = Conf::default();
         let mut desc: Vec<String> = Vec::new();
         let mut section: Option<Snap> = None;
-        let flush_desc = |desc: &mut Vec<String>| {
-            (!desc.is_empty()).then(|| std::mem::take(desc).join("\n"))
-        };
+        let flush_desc =
+            |desc: &mut Vec<String>| (!desc.is_empty()).then(|| std::mem::take(desc).join("\n"));
         for line in text.lines() {
             if let Some(c) = line.strip_prefix('#') {
                 desc.push(decode_comment(c));
@@ -309,7 +312,7 @@ fn is_disk_key(k: &str) -> bool {
 fn size_of(disk: &str) -> Option<u64> {
     disk.split(',')
         .find_map(|p| p.strip_prefix("size="))
-        .and_then(|s| parse_size_gib(s))
+        .and_then(parse_size_gib)
 }
 
 fn parse_size_gib(s: &str) -> Option<u64> {
@@ -330,7 +333,9 @@ fn is_dns_name(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -687,7 +692,11 @@ impl Sim {
             }
             let conf = Conf::parse(&fs::read_to_string(self.conf_path(&n, id)).unwrap_or_default());
             let running = self.running(id);
-            let disk = conf.disks().first().and_then(|(_, v)| size_of(v)).unwrap_or(0);
+            let disk = conf
+                .disks()
+                .first()
+                .and_then(|(_, v)| size_of(v))
+                .unwrap_or(0);
             println!(
                 "{:>10} {:<20} {:<10} {:<10} {:>12.2} {:<10}",
                 id,
@@ -704,7 +713,11 @@ impl Sim {
         let (id, _conf) = self.load_local(a.first().copied().unwrap_or(""));
         println!(
             "status: {}",
-            if self.running(id) { "running" } else { "stopped" }
+            if self.running(id) {
+                "running"
+            } else {
+                "stopped"
+            }
         );
     }
 
@@ -843,7 +856,11 @@ impl Sim {
             let opts_part = rest.split_once(',').map(|(_, o)| o).unwrap_or("");
             let vol = rest.split(',').next().unwrap_or("");
             let disk_no = vol.rsplit('-').next().unwrap_or("0");
-            let new_st = if full { storage.clone().unwrap_or(st.into()) } else { st.into() };
+            let new_st = if full {
+                storage.clone().unwrap_or(st.into())
+            } else {
+                st.into()
+            };
             let new_vol = if full {
                 format!("vm-{newid}-disk-{disk_no}")
             } else {
@@ -919,7 +936,11 @@ impl Sim {
                 "protection" => set(&mut conf.main, &k, v),
                 "sshkeys" => {
                     let keys = fs::read_to_string(&v).unwrap_or_else(|e| {
-                        param_error("sshkeys", &format!("unable to open file '{v}' - {e}"), USAGE)
+                        param_error(
+                            "sshkeys",
+                            &format!("unable to open file '{v}' - {e}"),
+                            USAGE,
+                        )
                     });
                     let enc: String = keys
                         .bytes()
@@ -1085,21 +1106,27 @@ impl Sim {
         if !agent_on {
             die("No QEMU guest agent configured");
         }
-        let addrs: Option<Vec<String>> = fs::read_to_string(self.dir.join("agent").join(format!("{id}.json")))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+        let addrs: Option<Vec<String>> =
+            fs::read_to_string(self.dir.join("agent").join(format!("{id}.json")))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
         let (true, Some(addrs)) = (self.running(id), addrs) else {
             die("QEMU guest agent is not running")
         };
         if a[2] != "network-get-interfaces" {
-            die(&format!("pve-sim: guest command '{}' is not simulated", a[2]));
+            die(&format!(
+                "pve-sim: guest command '{}' is not simulated",
+                a[2]
+            ));
         }
         let mac = conf
             .get("net0")
             .and_then(mac_of_net)
             .unwrap_or_else(|| mac_for(id))
             .to_ascii_lowercase();
-        let mut ips = vec![json!({"ip-address": format!("fe80::be24:11ff:fe{}:{}", &mac[12..14], mac[15..17].to_string()), "ip-address-type": "ipv6", "prefix": 64})];
+        let mut ips = vec![
+            json!({"ip-address": format!("fe80::be24:11ff:fe{}:{}", &mac[12..14], mac[15..17].to_string()), "ip-address-type": "ipv6", "prefix": 64}),
+        ];
         for a in addrs {
             let (ip, prefix) = a.split_once('/').unwrap_or((&a, "24"));
             let kind = if ip.contains(':') { "ipv6" } else { "ipv4" };
@@ -1152,14 +1179,7 @@ impl Sim {
 
     fn qm_listsnapshot(&self, a: &[&str]) {
         let (_, conf) = self.load_local(a.first().copied().unwrap_or(""));
-        let parent_of = |entries: &[(String, String)]| get(entries, "parent").map(str::to_string);
-        fn walk(
-            conf: &Conf,
-            parent: Option<&str>,
-            depth: usize,
-            current_parent: Option<&str>,
-            parent_of: &dyn Fn(&[(String, String)]) -> Option<String>,
-        ) {
+        fn walk(conf: &Conf, parent: Option<&str>, depth: usize, current_parent: Option<&str>) {
             for s in conf
                 .snaps
                 .iter()
@@ -1183,7 +1203,7 @@ impl Sim {
                     desc,
                     width = 25usize.saturating_sub(depth * 2)
                 );
-                walk(conf, Some(&s.name), depth + 1, current_parent, parent_of);
+                walk(conf, Some(&s.name), depth + 1, current_parent);
                 if current_parent == Some(s.name.as_str()) {
                     print_current(depth + 1);
                 }
@@ -1199,7 +1219,7 @@ impl Sim {
             );
         }
         let cur = parent_of(&conf.main);
-        walk(&conf, None, 0, cur.as_deref(), &parent_of);
+        walk(&conf, None, 0, cur.as_deref());
         if cur.is_none() {
             print_current(0);
         }
@@ -1207,7 +1227,9 @@ impl Sim {
 
     fn qm_snapshot_change(&self, sub: &str, a: &[&str]) {
         if a.len() < 2 {
-            die(&format!("400 not enough arguments\nqm {sub} <vmid> <snapname>"));
+            die(&format!(
+                "400 not enough arguments\nqm {sub} <vmid> <snapname>"
+            ));
         }
         let _g = self.lock();
         let (id, mut conf) = self.load_local(a[0]);
@@ -1278,7 +1300,11 @@ impl Sim {
         }
         let archive = a[0];
         let id: u32 = a[1].parse().unwrap_or_else(|_| {
-            param_error("vmid", &format!("type check ('integer') failed - got '{}'", a[1]), USAGE)
+            param_error(
+                "vmid",
+                &format!("type check ('integer') failed - got '{}'", a[1]),
+                USAGE,
+            )
         });
         let opts = options(&a[2..], USAGE);
         let _g = self.lock();
@@ -1301,8 +1327,18 @@ impl Sim {
             for (k, v) in conf.disks() {
                 let rest = v.split_once(':').map(|(_, r)| r).unwrap_or(&v);
                 let opts_part = rest.split_once(',').map(|(_, o)| o).unwrap_or("");
-                let n = rest.split(',').next().unwrap_or("").rsplit('-').next().unwrap_or("0");
-                set(&mut conf.main, &k, format!("{st}:vm-{id}-disk-{n},{opts_part}"));
+                let n = rest
+                    .split(',')
+                    .next()
+                    .unwrap_or("")
+                    .rsplit('-')
+                    .next()
+                    .unwrap_or("0");
+                set(
+                    &mut conf.main,
+                    &k,
+                    format!("{st}:vm-{id}-disk-{n},{opts_part}"),
+                );
             }
         }
         println!("restore vma archive: {archive}");
@@ -1334,9 +1370,17 @@ impl Sim {
                             &fs::read_to_string(self.conf_path(&node, id)).unwrap_or_default(),
                         );
                         let running = self.running(id);
-                        let mem: u64 = conf.get("memory").and_then(|m| m.parse().ok()).unwrap_or(2048);
-                        let cores: u64 = conf.get("cores").and_then(|m| m.parse().ok()).unwrap_or(1);
-                        let disk: u64 = conf.disks().first().and_then(|(_, v)| size_of(v)).unwrap_or(0);
+                        let mem: u64 = conf
+                            .get("memory")
+                            .and_then(|m| m.parse().ok())
+                            .unwrap_or(2048);
+                        let cores: u64 =
+                            conf.get("cores").and_then(|m| m.parse().ok()).unwrap_or(1);
+                        let disk: u64 = conf
+                            .disks()
+                            .first()
+                            .and_then(|(_, v)| size_of(v))
+                            .unwrap_or(0);
                         let mut e = json!({
                             "id": format!("qemu/{id}"), "type": "qemu", "vmid": id, "node": node,
                             "name": conf.get("name").unwrap_or(""),
@@ -1349,7 +1393,9 @@ impl Sim {
                         if let Some(l) = conf.get("lock") {
                             e["lock"] = json!(l);
                         }
-                        if let Ok(p) = fs::read_to_string(self.dir.join("pools").join(id.to_string())) {
+                        if let Ok(p) =
+                            fs::read_to_string(self.dir.join("pools").join(id.to_string()))
+                        {
                             e["pool"] = json!(p.trim());
                         }
                         out.push(e);
@@ -1377,7 +1423,11 @@ impl Sim {
         for s in self.storages() {
             let total = s.get("total").and_then(Value::as_u64).unwrap_or(0);
             let used = s.get("used").and_then(Value::as_u64).unwrap_or(0);
-            let pct = if total == 0 { 0.0 } else { used as f64 * 100.0 / total as f64 };
+            let pct = if total == 0 {
+                0.0
+            } else {
+                used as f64 * 100.0 / total as f64
+            };
             println!(
                 "{:<16} {:>8} {:>10} {:>15} {:>15} {:>15} {:>7.2}%",
                 s.get("name").and_then(Value::as_str).unwrap_or(""),

@@ -98,14 +98,20 @@ impl Sshd {
         } else {
             keygen(&host_key_path, "test-sshd")
         };
-        let host_key = host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let host_key = host_key
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
         let auth = dir.join("authorized_keys");
         std::fs::write(&auth, opts.authorized_keys.join("\n") + "\n").unwrap();
         let env: Vec<String> = opts.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let log = dir.join("sshd.log");
         let mut last_err = String::new();
         for _ in 0..5 {
-            let port = opts.port.unwrap_or_else(|| free_port(IpAddr::V4(opts.addr)));
+            let port = opts
+                .port
+                .unwrap_or_else(|| free_port(IpAddr::V4(opts.addr)));
             let addr = SocketAddr::new(IpAddr::V4(opts.addr), port);
             let config = dir.join("sshd_config");
             let mut text = format!(
@@ -166,7 +172,10 @@ impl Sshd {
             if let Ok(mut s) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                 let mut buf = [0u8; 8];
-                if s.read(&mut buf).map(|n| buf[..n].starts_with(b"SSH-")).unwrap_or(false) {
+                if s.read(&mut buf)
+                    .map(|n| buf[..n].starts_with(b"SSH-"))
+                    .unwrap_or(false)
+                {
                     return true;
                 }
             }
@@ -190,7 +199,12 @@ impl Sshd {
 
     /// A known_hosts line for this sshd.
     pub fn known_hosts_line(&self) -> String {
-        format!("[{}]:{} {}\n", self.addr.ip(), self.addr.port(), self.host_key)
+        format!(
+            "[{}]:{} {}\n",
+            self.addr.ip(),
+            self.addr.port(),
+            self.host_key
+        )
     }
 }
 
@@ -219,7 +233,10 @@ pub const HOST: &str = "prom.lan";
 impl Pve {
     pub fn start() -> Pve {
         require_tools();
-        let tmp = tempfile::Builder::new().prefix("vmctl-pve-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("vmctl-pve-")
+            .tempdir()
+            .unwrap();
         let root = tmp.path().to_path_buf();
         let state = root.join("state");
         let bin = root.join("bin");
@@ -240,7 +257,10 @@ impl Pve {
                 env: vec![
                     (
                         "PATH".into(),
-                        format!("{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", bin.display()),
+                        format!(
+                            "{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                            bin.display()
+                        ),
                     ),
                     ("PVE_SIM_STATE".into(), state.display().to_string()),
                     // Keeps the login shell away from the machine's own ~/.bashrc.
@@ -352,10 +372,16 @@ impl Pve {
             for e in std::fs::read_dir(dir).unwrap().flatten() {
                 let p = e.path();
                 if p.is_dir() {
-                    out.insert(p.strip_prefix(base).unwrap().to_path_buf(), b"<dir>".to_vec());
+                    out.insert(
+                        p.strip_prefix(base).unwrap().to_path_buf(),
+                        b"<dir>".to_vec(),
+                    );
                     walk(&p, base, out);
                 } else {
-                    out.insert(p.strip_prefix(base).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+                    out.insert(
+                        p.strip_prefix(base).unwrap().to_path_buf(),
+                        std::fs::read(&p).unwrap(),
+                    );
                 }
             }
         }
@@ -376,7 +402,10 @@ impl Pve {
 
     pub fn connect(&self) -> SshRemote {
         SshRemote::connect(&self.target()).unwrap_or_else(|e| {
-            panic!("connect to the test sshd: {e}\nsshd log:\n{}", self.sshd.log_text())
+            panic!(
+                "connect to the test sshd: {e}\nsshd log:\n{}",
+                self.sshd.log_text()
+            )
         })
     }
 
@@ -388,7 +417,10 @@ impl Pve {
     /// Environment for running the `vmctl` binary against this host.
     pub fn vmctl_env(&self) -> Vec<(String, String)> {
         vec![
-            ("VMCTL_SSH_CONFIG".into(), self.ssh_config.display().to_string()),
+            (
+                "VMCTL_SSH_CONFIG".into(),
+                self.ssh_config.display().to_string(),
+            ),
             ("VMCTL_LOCK_RETRIES".into(), "2".into()),
             ("VMCTL_LOCK_BACKOFF_MS".into(), "20".into()),
         ]
@@ -413,7 +445,10 @@ pub struct VmHost {
 impl VmHost {
     /// Starts an sshd on 127.0.0.`n` (a free port unless `port` is given).
     pub fn start(n: u8, port: Option<u16>) -> VmHost {
-        let tmp = tempfile::Builder::new().prefix("vmctl-vm-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("vmctl-vm-")
+            .tempdir()
+            .unwrap();
         let (client_key, client_pub) = make_key(tmp.path(), "client_key");
         let sshd = Sshd::start(
             &tmp.path().join("sshd"),
