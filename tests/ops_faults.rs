@@ -201,3 +201,40 @@ fn concurrent_clones_on_one_storage_wait_for_its_lock() {
         .next()
         .is_none());
 }
+
+#[test]
+fn a_vm_being_cloned_is_locked_and_commands_on_it_wait() {
+    let pve = Pve::start();
+    pve.write(
+        "sim.json",
+        r#"{"node":"prom","nodes":["prom"],"storage_lock_timeout_ms":2000,"clone_ms":800}"#,
+    );
+    let cloner = pve.proxmox(&demo_definitions());
+    let handle = std::thread::spawn(move || cloner.apply(&clone_spec(110, "test-automation")));
+    let p = QmProxmox::new(
+        pve.connect(),
+        Fence::from_definitions(&demo_definitions()),
+        RetryPolicy {
+            retries: 10,
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(200),
+        },
+    );
+    // The new VM appears at once, carrying `lock: clone`, as in Proxmox.
+    let locked = (0..200).find_map(|_| {
+        let r = p.list().unwrap().into_iter().find(|r| r.vmid == 110);
+        match r {
+            Some(r) if r.lock.as_deref() == Some("clone") => Some(r),
+            _ => {
+                std::thread::sleep(Duration::from_millis(10));
+                None
+            }
+        }
+    });
+    assert!(locked.is_some(), "never saw 110 with lock: clone");
+    // A start during the clone hits "VM is locked (clone)" and is retried until it ends.
+    p.apply(&Mutation::Start { vmid: 110 }).unwrap();
+    handle.join().unwrap().unwrap();
+    assert!(count(&pve, &["qm", "start", "110"]) >= 2);
+    assert_eq!(p.status(110).unwrap().status, "running");
+}

@@ -216,6 +216,16 @@ fn linked_clone_to_another_node_and_template() {
 }
 
 #[test]
+fn a_missing_source_names_the_source() {
+    let pve = Pve::start();
+    let p = pve.proxmox(&demo_definitions());
+    let mut spec = clone_spec(150, "x");
+    spec.source = 9999;
+    let e = p.apply(&Mutation::Clone(spec)).unwrap_err();
+    assert!(matches!(e, ProxmoxError::NoSuchVm { vmid: 9999 }), "{e}");
+}
+
+#[test]
 fn clone_onto_an_existing_vmid_is_refused_before_it_is_sent() {
     let pve = Pve::start();
     let p = pve.proxmox(&demo_definitions());

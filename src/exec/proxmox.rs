@@ -170,9 +170,7 @@ impl<R: Remote> QmProxmox<R> {
                 Failure::VmidTaken { vmid: id } => ProxmoxError::VmidTaken {
                     vmid: id.or(vmid).unwrap_or_default(),
                 },
-                Failure::NoSuchVm if vmid.is_some() => ProxmoxError::NoSuchVm {
-                    vmid: vmid.unwrap_or_default(),
-                },
+                Failure::NoSuchVm { vmid: Some(id) } => ProxmoxError::NoSuchVm { vmid: id },
                 _ => ProxmoxError::Command {
                     command,
                     code: out.code,

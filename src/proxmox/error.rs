@@ -16,7 +16,9 @@ pub enum Failure {
         vmid: Option<u32>,
     },
     /// "Configuration file '…/N.conf' does not exist".
-    NoSuchVm,
+    NoSuchVm {
+        vmid: Option<u32>,
+    },
     /// "No QEMU guest agent configured".
     NoAgentConfigured,
     /// "QEMU guest agent is not running".
@@ -56,8 +58,16 @@ pub fn classify(stderr: &str) -> Failure {
             .and_then(|n| n.trim().parse().ok());
         return Failure::VmidTaken { vmid };
     }
-    if stderr.contains("Configuration file '") && stderr.contains("does not exist") {
-        return Failure::NoSuchVm;
+    if let Some(rest) = stderr.split("Configuration file '").nth(1) {
+        if stderr.contains("does not exist") {
+            let vmid = rest
+                .split('\'')
+                .next()
+                .and_then(|p| p.rsplit('/').next())
+                .and_then(|f| f.strip_suffix(".conf"))
+                .and_then(|n| n.parse().ok());
+            return Failure::NoSuchVm { vmid };
+        }
     }
     if stderr.contains("No QEMU guest agent configured") {
         return Failure::NoAgentConfigured;
@@ -98,7 +108,7 @@ mod tests {
         );
         assert_eq!(
             classify("Configuration file 'nodes/prom/qemu-server/999.conf' does not exist\n"),
-            Failure::NoSuchVm
+            Failure::NoSuchVm { vmid: Some(999) }
         );
         assert_eq!(
             classify("QEMU guest agent is not running\n"),
