@@ -3,6 +3,11 @@
 //! Every edit is a list of sorted, non-overlapping [`TextEdit`]s: bytes outside them are
 //! untouched by construction. Callers re-parse and re-check the result before writing it.
 
+pub mod docs;
+pub mod hosts;
+pub mod nix;
+pub mod scaffold;
+
 /// Replace the bytes `start..end` of the original text with `insert`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextEdit {
