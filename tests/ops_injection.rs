@@ -105,7 +105,7 @@ fn the_simulator_records_exactly_the_argv_that_was_meant() {
                     description: Some(s[13].clone()),
                 }),
             ];
-            if case.get() % 4 == 0 {
+            if case.get().is_multiple_of(4) {
                 mutations.push(Mutation::SnapshotCreate {
                     vmid: 110,
                     name: s[1].clone(),
