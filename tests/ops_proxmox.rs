@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::{demo_definitions, Pve, VmHost};
 use vmctl::exec::proxmox::{Proxmox, ProxmoxError};
-use vmctl::exec::remote::wait_for_ssh;
+use vmctl::exec::remote::{wait_for_ssh, Remote};
 use vmctl::proxmox::argv::CloneSpec;
 use vmctl::proxmox::{argv, IpSource, Mutation};
 
@@ -52,6 +52,13 @@ fn reads_parse_what_the_simulator_prints() {
         p.status(999),
         Err(ProxmoxError::NoSuchVm { vmid: 999 })
     ));
+    // The per-node fixed-width table agrees with the cluster view.
+    let out = p.remote().run(&argv::qm_list()).unwrap();
+    let rows = vmctl::proxmox::parse::qm_list(&out.stdout).unwrap();
+    let node_ids: Vec<u32> = rows.iter().map(|r| r.vmid).collect();
+    assert_eq!(node_ids, ids);
+    assert_eq!((rows[0].name.as_str(), rows[0].mem_mb), ("doc1", 16384));
+    assert_eq!(rows[0].bootdisk_gb, 200.0);
     // 110 is reserved by definitions.nix even though the cluster does not have it yet.
     assert_eq!(p.next_vmid(110, 199).unwrap(), 111);
     assert_eq!(p.next_vmid(100, 199).unwrap(), 100);

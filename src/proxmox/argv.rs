@@ -25,6 +25,11 @@ pub fn list() -> Vec<String> {
     ])
 }
 
+/// This node's VMs in `qm list`'s fixed-width table (`list` is cluster-wide and preferred).
+pub fn qm_list() -> Vec<String> {
+    v(&["qm", "list"])
+}
+
 pub fn status(vmid: VmId) -> Vec<String> {
     v(&["qm", "status", &vmid.to_string()])
 }

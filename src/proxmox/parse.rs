@@ -64,6 +64,54 @@ pub fn cluster_resources(json: &str) -> Result<Vec<VmResource>, ParseError> {
     Ok(out)
 }
 
+/// One row of `qm list` (this node only).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QmListRow {
+    pub vmid: VmId,
+    pub name: String,
+    pub status: String,
+    pub mem_mb: u64,
+    pub bootdisk_gb: f64,
+    pub pid: u32,
+}
+
+/// `qm list`: a header, then rows printed with `%10s %-20s %-10s %-10s %12.2f %-10s`. The name
+/// column is fixed-width, so columns are cut by the header's offsets rather than split on
+/// whitespace (what the seed's awk did, which breaks on names longer than 20 characters).
+pub fn qm_list(text: &str) -> Result<Vec<QmListRow>, ParseError> {
+    const CMD: &str = "qm list";
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().ok_or_else(|| err(CMD, "empty output"))?;
+    if !header.trim_start().starts_with("VMID") || !header.contains("BOOTDISK(GB)") {
+        return Err(err(CMD, format!("unexpected header {header:?}")));
+    }
+    let mut out = Vec::new();
+    for line in lines {
+        // VMID is right-aligned in 10 columns, then a space; the name follows, and the last
+        // four fields (status, memory, boot disk, pid) never contain spaces.
+        let (vmid, rest) = line
+            .get(..10)
+            .zip(line.get(11..))
+            .ok_or_else(|| err(CMD, format!("short row {line:?}")))?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() < 4 {
+            return Err(err(CMD, format!("unexpected row {line:?}")));
+        }
+        let n = fields.len();
+        let bad = |what: &str| err(CMD, format!("bad {what} in {line:?}"));
+        let name_end = rest.rfind(fields[n - 4]).ok_or_else(|| bad("status"))?;
+        out.push(QmListRow {
+            vmid: vmid.trim().parse().map_err(|_| bad("vmid"))?,
+            name: rest[..name_end].trim().to_string(),
+            status: fields[n - 4].to_string(),
+            mem_mb: fields[n - 3].parse().map_err(|_| bad("memory"))?,
+            bootdisk_gb: fields[n - 2].parse().map_err(|_| bad("boot disk"))?,
+            pid: fields[n - 1].parse().map_err(|_| bad("pid"))?,
+        });
+    }
+    Ok(out)
+}
+
 /// `qm status ID` prints `status: running`.
 pub fn status(vmid: VmId, text: &str) -> Result<VmStatus, ParseError> {
     text.lines()
@@ -360,6 +408,25 @@ mod tests {
         assert_eq!(c.get("second"), Some("line\nName: x"));
         assert_eq!(c.get("memory"), Some("512"));
         assert!(config("?? what\n").is_err());
+    }
+
+    #[test]
+    fn reads_qm_list() {
+        let text = [
+            "      VMID NAME                 STATUS     MEM(MB)    BOOTDISK(GB) PID       ",
+            "       104 doc1                 running    16384            200.00 12345     ",
+            "       110 a-very-long-vm-name-indeed stopped    4096              20.00 0         ",
+        ]
+        .join("\n");
+        let text = text.as_str();
+        let rows = qm_list(text).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].name, "doc1");
+        assert_eq!(rows[0].pid, 12345);
+        assert_eq!(rows[1].name, "a-very-long-vm-name-indeed");
+        assert_eq!(rows[1].status, "stopped");
+        assert!((rows[1].bootdisk_gb - 20.0).abs() < 1e-9);
+        assert!(qm_list("nonsense").is_err());
     }
 
     #[test]
