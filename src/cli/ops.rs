@@ -1,10 +1,710 @@
-//! `vmctl ops`: Proxmox operations over SSH.
+//! `vmctl ops`: Proxmox operations over SSH — the seed's `proxmox-ops`, with its command names
+//! and positional arguments, plus snapshots, migration and protection.
+//!
+//! Every command reads the fleet (vms/definitions.nix) for the Proxmox connection and the
+//! readonly/managed facts; the fences run before any connection is opened, and again in the
+//! library. One SSH master connection serves the whole command.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use miette::{miette, IntoDiagnostic};
+use serde::Serialize;
 
 use super::Global;
+use crate::exec::fleet;
+use crate::exec::proxmox::{Proxmox, QmProxmox};
+use crate::exec::remote::{wait_for_ssh, Remote, SshRemote};
+use crate::model::Definitions;
+use crate::proxmox::argv::{self, parse_size_gib, CloneSpec};
+use crate::proxmox::ssh::SshTarget;
+use crate::proxmox::{command_line, Fence, Mutation, RetryPolicy, VmId, VMID_MAX, VMID_MIN};
 
-#[derive(Debug, clap::Subcommand)]
-pub enum OpsCommand {}
+/// How to reach Proxmox and how patient to be with its locks.
+#[derive(Debug, Clone, Args)]
+pub struct Conn {
+    /// An ssh_config file to use instead of ~/.ssh/config (host alias, port, identity,
+    /// UserKnownHostsFile). The host, user and port come from definitions.nix `proxmox`.
+    #[arg(long, value_name = "FILE", env = "VMCTL_SSH_CONFIG")]
+    pub ssh_config: Option<PathBuf>,
+    /// How often to retry a command that hit a Proxmox lock ("can't lock file … got
+    /// timeout", "VM is locked"). 0 disables retries.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 5,
+        env = "VMCTL_LOCK_RETRIES"
+    )]
+    pub lock_retries: u32,
+    /// First wait before a lock retry, in milliseconds; it doubles each retry (at most 10x).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 2000,
+        env = "VMCTL_LOCK_BACKOFF_MS"
+    )]
+    pub lock_backoff_ms: u64,
+}
 
-pub fn run(_args: OpsCommand, _g: &Global) -> miette::Result<u8> {
-    Err(miette::miette!("`vmctl ops` is not implemented yet"))
+/// Options of commands that only read.
+#[derive(Debug, Clone, Args)]
+pub struct ReadOpts {
+    /// Print JSON instead of text (for scripts).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+/// Options of commands that change the cluster.
+#[derive(Debug, Clone, Args)]
+pub struct WriteOpts {
+    /// Print the exact remote command (argv, quoted as sent) and change nothing. The readonly
+    /// and destroy fences are still checked; nothing connects to Proxmox.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpsCommand {
+    /// List every VM of the cluster (all nodes), with what definitions.nix says about it.
+    List(ReadOpts),
+    /// Show a VM's power state (`status: running`).
+    Status {
+        vmid: VmId,
+        #[command(flatten)]
+        opts: ReadOpts,
+    },
+    /// Show a VM's configuration (`qm config`).
+    Config {
+        vmid: VmId,
+        #[command(flatten)]
+        opts: ReadOpts,
+    },
+    /// Clone a template into a new VM (full clone unless --linked).
+    ///
+    /// Refused when NEW_VMID already exists in the cluster or is a readonly VM.
+    Clone {
+        template_vmid: VmId,
+        new_vmid: VmId,
+        /// Name of the new VM (a DNS name).
+        name: String,
+        /// Storage for the new disks (full clones only).
+        storage: Option<String>,
+        /// Make a linked clone (shares the template's base disk; no STORAGE).
+        #[arg(long, conflicts_with = "storage")]
+        linked: bool,
+        /// Create the VM on this node (needs shared storage).
+        #[arg(long, value_name = "NODE")]
+        target: Option<String>,
+        /// Add the new VM to this resource pool.
+        #[arg(long, value_name = "POOL")]
+        pool: Option<String>,
+        /// Description (notes) of the new VM.
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Set a VM's cores and memory (MiB), plus any other `qm set` option with --set.
+    Configure {
+        vmid: VmId,
+        cores: u32,
+        /// Memory in MiB.
+        memory: u64,
+        /// Another `qm set` option, e.g. `--set ciuser=root --set ipconfig0=ip=dhcp`.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
+        set: Vec<(String, String)>,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Allocate a new disk: SIZE in GiB (`20G`), on STORAGE (default: definitions.nix
+    /// `proxmox.storage`), as DISK (default scsi0).
+    CreateDisk {
+        vmid: VmId,
+        size: String,
+        storage: Option<String>,
+        disk: Option<String>,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Grow a disk: SIZE `+10G` grows by, `40G` grows to (Proxmox never shrinks).
+    Resize {
+        vmid: VmId,
+        disk: String,
+        size: String,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Restore a vzdump archive (path on the Proxmox host) as a new VM.
+    RestoreVma {
+        archive: String,
+        vmid: VmId,
+        storage: Option<String>,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Add a serial socket (serial0) so `console` has a terminal.
+    SerialSocket {
+        vmid: VmId,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Start a VM.
+    Start {
+        vmid: VmId,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Stop a VM at once (like pulling the plug).
+    Stop {
+        vmid: VmId,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Shut a VM down cleanly (ACPI / guest agent).
+    Shutdown {
+        vmid: VmId,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Convert a VM into a template.
+    Template {
+        vmid: VmId,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Attach to a VM's serial console (interactive; Ctrl+O leaves).
+    Console {
+        vmid: VmId,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Destroy a VM and its disks. Only VMs definitions.nix lists under `managed`, and only
+    /// with their name confirmed.
+    Destroy {
+        vmid: VmId,
+        /// The VM's name as definitions.nix spells it.
+        #[arg(long, value_name = "NAME")]
+        confirm: Option<String>,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Print a VM's IP address: the guest agent's on net0, else the host's neighbour table.
+    GetIp {
+        vmid: VmId,
+        #[command(flatten)]
+        opts: ReadOpts,
+    },
+    /// Wait until an SSH server answers on IP (default: 300 s). USER is accepted for the
+    /// seed's habits; readiness is the SSH banner, no login is tried.
+    WaitSsh {
+        ip: IpAddr,
+        /// Seconds to wait.
+        timeout: Option<u64>,
+        user: Option<String>,
+        /// SSH port on the VM.
+        #[arg(long, default_value_t = 22)]
+        port: u16,
+    },
+    /// Show the cluster's storages and their free space.
+    Storage(ReadOpts),
+    /// Print the lowest VMID in START..=END used neither by the cluster nor by
+    /// definitions.nix (default: the `managed` vmidRange).
+    NextVmid {
+        start: Option<VmId>,
+        end: Option<VmId>,
+        #[command(flatten)]
+        opts: ReadOpts,
+    },
+    /// Snapshots: create, list, rollback, delete.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Move a VM to another node of the cluster.
+    Migrate {
+        vmid: VmId,
+        node: String,
+        /// Live-migrate a running VM.
+        #[arg(long)]
+        online: bool,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Turn Proxmox's protection (blocks removal of the VM and its disks) on or off.
+    Protect {
+        vmid: VmId,
+        #[arg(value_enum)]
+        state: OnOff,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a snapshot.
+    Create {
+        vmid: VmId,
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Include the RAM of a running VM.
+        #[arg(long)]
+        vmstate: bool,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// List a VM's snapshots.
+    List {
+        vmid: VmId,
+        #[command(flatten)]
+        opts: ReadOpts,
+    },
+    /// Roll a VM back to a snapshot (the VM is stopped).
+    Rollback {
+        vmid: VmId,
+        name: String,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+    /// Delete a snapshot.
+    Delete {
+        vmid: VmId,
+        name: String,
+        #[command(flatten)]
+        opts: WriteOpts,
+    },
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+pub fn run(args: OpsCommand, g: &Global) -> miette::Result<u8> {
+    if let OpsCommand::WaitSsh {
+        ip,
+        timeout,
+        user,
+        port,
+    } = args
+    {
+        // Needs no fleet: it talks to the VM, not to Proxmox.
+        return wait_ssh(ip, timeout, user, port);
+    }
+    let loaded = fleet::load(g.fleet.as_deref())?;
+    let defs = loaded.definitions;
+    match plan(args, &defs)? {
+        Plan::Read(read, opts) => {
+            let p = connect(&defs, &opts.conn)?;
+            read_and_print(&p, &defs, read, opts.json)
+        }
+        Plan::Write(m, opts) => write(&defs, m, &opts),
+        Plan::Console(vmid, conn) => {
+            let p = connect(&defs, &conn)?;
+            let status = p
+                .remote()
+                .interactive_command(&argv::console(vmid))
+                .status()
+                .into_diagnostic()?;
+            Ok(status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(1))
+        }
+    }
+}
+
+enum Read {
+    List,
+    Status(VmId),
+    Config(VmId),
+    GetIp(VmId),
+    Storage,
+    NextVmid(VmId, VmId),
+    Snapshots(VmId),
+}
+
+enum Plan {
+    Read(Read, ReadOpts),
+    Write(Mutation, WriteOpts),
+    Console(VmId, Conn),
+}
+
+/// Turns the command line into a read or a mutation (pure but for the defaults it reads).
+fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
+    use OpsCommand as C;
+    let w = |m, o| Ok(Plan::Write(m, o));
+    match args {
+        C::List(o) => Ok(Plan::Read(Read::List, o)),
+        C::Status { vmid, opts } => Ok(Plan::Read(Read::Status(vmid), opts)),
+        C::Config { vmid, opts } => Ok(Plan::Read(Read::Config(vmid), opts)),
+        C::GetIp { vmid, opts } => Ok(Plan::Read(Read::GetIp(vmid), opts)),
+        C::Storage(o) => Ok(Plan::Read(Read::Storage, o)),
+        C::NextVmid { start, end, opts } => {
+            let managed = defs.vmid_ranges.iter().find(|r| r.name == "managed");
+            let start = start.or(managed.map(|r| r.start)).unwrap_or(VMID_MIN);
+            let end = end.or(managed.map(|r| r.end)).unwrap_or(VMID_MAX);
+            if start > end {
+                return Err(miette!("START ({start}) is above END ({end})"));
+            }
+            Ok(Plan::Read(Read::NextVmid(start, end), opts))
+        }
+        C::Snapshot(SnapshotCommand::List { vmid, opts }) => {
+            Ok(Plan::Read(Read::Snapshots(vmid), opts))
+        }
+        C::Console { vmid, conn } => Ok(Plan::Console(vmid, conn)),
+        C::WaitSsh { .. } => unreachable!("handled before the fleet is loaded"),
+        C::Clone {
+            template_vmid,
+            new_vmid,
+            name,
+            storage,
+            linked,
+            target,
+            pool,
+            description,
+            opts,
+        } => w(
+            Mutation::Clone(CloneSpec {
+                source: template_vmid,
+                vmid: new_vmid,
+                name,
+                full: !linked,
+                storage,
+                target,
+                pool,
+                description,
+            }),
+            opts,
+        ),
+        C::Configure {
+            vmid,
+            cores,
+            memory,
+            set,
+            opts,
+        } => {
+            let mut options = vec![
+                ("cores".to_string(), cores.to_string()),
+                ("memory".to_string(), memory.to_string()),
+            ];
+            options.extend(set);
+            w(Mutation::Configure { vmid, options }, opts)
+        }
+        C::CreateDisk {
+            vmid,
+            size,
+            storage,
+            disk,
+            opts,
+        } => {
+            let size_gib = parse_size_gib(&size).ok_or_else(|| {
+                miette!("disk size `{size}` is not whole GiB; write it like `20G`")
+            })?;
+            let storage = storage.or(defs.proxmox.storage.clone()).ok_or_else(|| {
+                miette!(
+                    "no storage given and definitions.nix has no `proxmox.storage`; pass STORAGE"
+                )
+            })?;
+            w(
+                Mutation::CreateDisk {
+                    vmid,
+                    disk: disk.unwrap_or_else(|| "scsi0".into()),
+                    storage,
+                    size_gib,
+                },
+                opts,
+            )
+        }
+        C::Resize {
+            vmid,
+            disk,
+            size,
+            opts,
+        } => w(Mutation::Resize { vmid, disk, size }, opts),
+        C::RestoreVma {
+            archive,
+            vmid,
+            storage,
+            opts,
+        } => w(
+            Mutation::RestoreVma {
+                archive,
+                vmid,
+                storage,
+            },
+            opts,
+        ),
+        C::SerialSocket { vmid, opts } => w(Mutation::SerialSocket { vmid }, opts),
+        C::Start { vmid, opts } => w(Mutation::Start { vmid }, opts),
+        C::Stop { vmid, opts } => w(Mutation::Stop { vmid }, opts),
+        C::Shutdown { vmid, opts } => w(Mutation::Shutdown { vmid }, opts),
+        C::Template { vmid, opts } => w(Mutation::Template { vmid }, opts),
+        C::Destroy {
+            vmid,
+            confirm,
+            opts,
+        } => w(Mutation::Destroy { vmid, confirm }, opts),
+        C::Snapshot(SnapshotCommand::Create {
+            vmid,
+            name,
+            description,
+            vmstate,
+            opts,
+        }) => w(
+            Mutation::SnapshotCreate {
+                vmid,
+                name,
+                description,
+                vmstate,
+            },
+            opts,
+        ),
+        C::Snapshot(SnapshotCommand::Rollback { vmid, name, opts }) => {
+            w(Mutation::SnapshotRollback { vmid, name }, opts)
+        }
+        C::Snapshot(SnapshotCommand::Delete { vmid, name, opts }) => {
+            w(Mutation::SnapshotDelete { vmid, name }, opts)
+        }
+        C::Migrate {
+            vmid,
+            node,
+            online,
+            opts,
+        } => w(
+            Mutation::Migrate {
+                vmid,
+                target: node,
+                online,
+            },
+            opts,
+        ),
+        C::Protect { vmid, state, opts } => w(
+            Mutation::Protect {
+                vmid,
+                on: state == OnOff::On,
+            },
+            opts,
+        ),
+    }
+}
+
+fn retry_policy(c: &Conn) -> RetryPolicy {
+    let initial = Duration::from_millis(c.lock_backoff_ms);
+    RetryPolicy {
+        retries: c.lock_retries,
+        initial,
+        max: initial.saturating_mul(10),
+    }
+}
+
+fn connect(defs: &Definitions, conn: &Conn) -> miette::Result<QmProxmox<SshRemote>> {
+    let target = SshTarget::from_proxmox(&defs.proxmox, conn.ssh_config.clone())
+        .map_err(|e| miette!("{e}"))?;
+    let remote = SshRemote::connect(&target).map_err(|e| miette!("{e}"))?;
+    Ok(
+        QmProxmox::new(remote, Fence::from_definitions(defs), retry_policy(conn))
+            .with_reporter(Box::new(|m| eprintln!("proxmox lock: {m}"))),
+    )
+}
+
+fn write(defs: &Definitions, m: Mutation, opts: &WriteOpts) -> miette::Result<u8> {
+    // Refuse before connecting: a fenced VM never sees a connection attempt.
+    let fence = Fence::from_definitions(defs);
+    fence.check(&m).map_err(|e| miette!("{e}"))?;
+    let line = command_line(&m.argv());
+    if opts.dry_run {
+        println!("{line}");
+        if Fence::needs_cluster_check(&m) {
+            eprintln!(
+                "dry run: when run for real, vmctl first checks that VMID {} is free in the cluster",
+                m.vmid()
+            );
+        }
+        return Ok(0);
+    }
+    let p = connect(defs, &opts.conn)?;
+    eprintln!("running on {}: {line}", p.remote().target());
+    let out = p.apply(&m).map_err(|e| miette!("{e}"))?;
+    print!("{out}");
+    Ok(0)
+}
+
+fn print_json<T: Serialize>(v: &T) -> miette::Result<u8> {
+    println!("{}", serde_json::to_string_pretty(v).into_diagnostic()?);
+    Ok(0)
+}
+
+fn err(e: impl std::fmt::Display) -> miette::Report {
+    miette!("{e}")
+}
+
+fn read_and_print(
+    p: &QmProxmox<SshRemote>,
+    defs: &Definitions,
+    read: Read,
+    json: bool,
+) -> miette::Result<u8> {
+    match read {
+        Read::List => {
+            let list = p.list().map_err(err)?;
+            let fleet = |vmid| match defs.vm_by_vmid(vmid) {
+                Some(vm) if vm.readonly => format!("{} (readonly)", vm.kind.as_str()),
+                Some(vm) => vm.kind.as_str().to_string(),
+                None => "-".into(),
+            };
+            if json {
+                #[derive(Serialize)]
+                struct Row<'a> {
+                    #[serde(flatten)]
+                    vm: &'a crate::proxmox::VmResource,
+                    fleet: Option<&'static str>,
+                    readonly: bool,
+                }
+                let rows: Vec<Row> = list
+                    .iter()
+                    .map(|vm| {
+                        let d = defs.vm_by_vmid(vm.vmid);
+                        Row {
+                            vm,
+                            fleet: d.map(|d| d.kind.as_str()),
+                            readonly: d.is_some_and(|d| d.readonly),
+                        }
+                    })
+                    .collect();
+                return print_json(&rows);
+            }
+            println!(
+                "{:>9}  {:<24} {:<8} {:<9} {:<10} FLEET",
+                "VMID", "NAME", "NODE", "STATUS", "NOTE"
+            );
+            for vm in &list {
+                let note = match (&vm.lock, vm.template) {
+                    (Some(l), _) => format!("lock:{l}"),
+                    (None, true) => "template".into(),
+                    _ => String::new(),
+                };
+                println!(
+                    "{:>9}  {:<24} {:<8} {:<9} {:<10} {}",
+                    vm.vmid,
+                    vm.name.as_deref().unwrap_or(""),
+                    vm.node,
+                    vm.status,
+                    note,
+                    fleet(vm.vmid)
+                );
+            }
+        }
+        Read::Status(vmid) => {
+            let s = p.status(vmid).map_err(err)?;
+            if json {
+                return print_json(&s);
+            }
+            println!("status: {}", s.status);
+        }
+        Read::Config(vmid) => {
+            let c = p.config(vmid).map_err(err)?;
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> = c
+                    .entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect();
+                return print_json(&map);
+            }
+            for (k, v) in &c.entries {
+                println!("{k}: {v}");
+            }
+        }
+        Read::GetIp(vmid) => {
+            let ip = p.get_ip(vmid).map_err(err)?;
+            if json {
+                return print_json(&ip);
+            }
+            eprintln!(
+                "VM {vmid} (MAC {}): found by the {}",
+                ip.mac,
+                match ip.source {
+                    crate::proxmox::IpSource::GuestAgent => "guest agent",
+                    crate::proxmox::IpSource::NeighbourTable => "Proxmox host's neighbour table",
+                }
+            );
+            println!("{}", ip.address);
+        }
+        Read::Storage => {
+            let s = p.storage().map_err(err)?;
+            if json {
+                return print_json(&s);
+            }
+            println!(
+                "{:<16} {:<10} {:<8} {:>12} {:>12} {:>7}",
+                "NAME", "TYPE", "STATUS", "FREE(GiB)", "TOTAL(GiB)", "USED"
+            );
+            for st in &s {
+                println!(
+                    "{:<16} {:<10} {:<8} {:>12.1} {:>12.1} {:>6.1}%",
+                    st.name,
+                    st.kind,
+                    st.status,
+                    st.available as f64 / 1048576.0,
+                    st.total as f64 / 1048576.0,
+                    st.percent
+                );
+            }
+        }
+        Read::NextVmid(start, end) => {
+            let id = p.next_vmid(start, end).map_err(err)?;
+            if json {
+                return print_json(&serde_json::json!({ "vmid": id }));
+            }
+            println!("{id}");
+        }
+        Read::Snapshots(vmid) => {
+            let s = p.snapshots(vmid).map_err(err)?;
+            if json {
+                return print_json(&s);
+            }
+            for snap in &s {
+                println!(
+                    "{}{:<24} {:<19}  {}",
+                    "  ".repeat(snap.depth),
+                    snap.name,
+                    snap.time.as_deref().unwrap_or(""),
+                    snap.description
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn wait_ssh(
+    ip: IpAddr,
+    timeout: Option<u64>,
+    user: Option<String>,
+    port: u16,
+) -> miette::Result<u8> {
+    let timeout = Duration::from_secs(timeout.unwrap_or(300));
+    let addr = SocketAddr::new(ip, port);
+    eprintln!(
+        "waiting up to {}s for SSH on {addr}{}",
+        timeout.as_secs(),
+        user.map(|u| format!(" (user {u})")).unwrap_or_default()
+    );
+    let took = wait_for_ssh(addr, timeout, Duration::from_secs(2)).map_err(err)?;
+    println!("ssh is up on {addr} after {:.1}s", took.as_secs_f32());
+    Ok(0)
 }

@@ -3,4 +3,6 @@
 pub mod fleet;
 pub mod fs;
 pub mod lint;
+pub mod proxmox;
+pub mod remote;
 pub mod sops;

@@ -1,0 +1,402 @@
+//! The `Proxmox` trait and its implementation: `qm`/`pvesh`/`pvesm` over a `Remote`.
+//!
+//! Every mutation passes the fences (`proxmox::Fence`) before anything is sent, and a command
+//! that hits a Proxmox lock is retried on the bounded schedule of `RetryPolicy`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::proxmox::error::tail;
+use crate::proxmox::parse::{self, ParseError};
+use crate::proxmox::{
+    argv, classify, command_line, next_free_vmid, Failure, Fence, FenceError, IpLookup, IpSource,
+    Mutation, RetryPolicy, Snapshot, StorageStatus, VmConfig, VmId, VmResource, VmStatus,
+};
+
+use super::remote::{Remote, RemoteError};
+
+/// Why a Proxmox operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxmoxError {
+    #[error(transparent)]
+    Fence(#[from] FenceError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("`{command}` failed on the Proxmox host ({}): {stderr}", exit(.code))]
+    Command {
+        command: String,
+        code: Option<i32>,
+        stderr: String,
+    },
+    #[error(
+        "`{command}` still hit a Proxmox lock after {attempts} attempts over {}s: {stderr}; \
+         another task holds the lock (see the task log in the Proxmox UI); retry when it ends \
+         or allow more retries with --lock-retries",
+        waited.as_secs_f32().round()
+    )]
+    Locked {
+        command: String,
+        attempts: u32,
+        waited: Duration,
+        stderr: String,
+    },
+    #[error(
+        "VMID {vmid} was taken while vmctl was cloning (Proxmox: config file already exists); \
+         nothing was created; pick a free VMID with `vmctl ops next-vmid` and run it again"
+    )]
+    VmidTaken { vmid: VmId },
+    #[error("VM {vmid} does not exist on the cluster; `vmctl ops list` shows the VMs that do")]
+    NoSuchVm { vmid: VmId },
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(
+        "VM {vmid} has no MAC address on net0; get-ip finds the guest by net0's MAC, so give \
+         the VM a network device (`qm set {vmid} --net0 virtio,bridge=vmbr0`)"
+    )]
+    NoMac { vmid: VmId },
+    #[error(
+        "no address found for VM {vmid} (net0 MAC {mac}): {reason}; wait for the VM to boot and \
+         get a lease, then retry"
+    )]
+    NoIp {
+        vmid: VmId,
+        mac: String,
+        reason: String,
+    },
+    #[error(
+        "no free VMID between {start} and {end}: the cluster and definitions.nix use them all; \
+         widen the range"
+    )]
+    NoFreeVmid { start: VmId, end: VmId },
+}
+
+fn exit(code: &Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exit {c}"),
+        None => "killed by a signal".into(),
+    }
+}
+
+/// Everything vmctl asks of Proxmox.
+pub trait Proxmox {
+    /// Every VM of the cluster (all nodes).
+    fn list(&self) -> Result<Vec<VmResource>, ProxmoxError>;
+    fn status(&self, vmid: VmId) -> Result<VmStatus, ProxmoxError>;
+    fn config(&self, vmid: VmId) -> Result<VmConfig, ProxmoxError>;
+    fn storage(&self) -> Result<Vec<StorageStatus>, ProxmoxError>;
+    fn snapshots(&self, vmid: VmId) -> Result<Vec<Snapshot>, ProxmoxError>;
+    /// The lowest VMID in `start..=end` that neither the cluster nor definitions.nix uses.
+    fn next_vmid(&self, start: VmId, end: VmId) -> Result<VmId, ProxmoxError>;
+    /// The VM's address: the guest agent's on net0's MAC, else the host's neighbour table.
+    fn get_ip(&self, vmid: VmId) -> Result<IpLookup, ProxmoxError>;
+    /// Runs a mutation after the fences allow it; returns what the command printed.
+    fn apply(&self, m: &Mutation) -> Result<String, ProxmoxError>;
+    /// Writes `contents` to `path` on the Proxmox host (mode 0600), e.g. the SSH keys that
+    /// `qm set --sshkeys PATH` reads.
+    fn upload(&self, path: &str, contents: &[u8]) -> Result<(), ProxmoxError>;
+}
+
+/// Hears about retries, so a long wait on a lock is visible on stderr.
+pub type RetryReporter = Box<dyn Fn(&str) + Send + Sync>;
+
+/// `Proxmox` through `qm`, `pvesh` and `pvesm` on a `Remote`.
+pub struct QmProxmox<R: Remote> {
+    remote: R,
+    fence: Fence,
+    retry: RetryPolicy,
+    reporter: Option<RetryReporter>,
+}
+
+impl<R: Remote> QmProxmox<R> {
+    pub fn new(remote: R, fence: Fence, retry: RetryPolicy) -> Self {
+        QmProxmox {
+            remote,
+            fence,
+            retry,
+            reporter: None,
+        }
+    }
+
+    /// Reports each retry (`vmctl` prints them on stderr).
+    pub fn with_reporter(mut self, reporter: RetryReporter) -> Self {
+        self.reporter = Some(reporter);
+        self
+    }
+
+    pub fn remote(&self) -> &R {
+        &self.remote
+    }
+
+    pub fn fence(&self) -> &Fence {
+        &self.fence
+    }
+
+    /// Runs `argv`, retrying lock contention, and returns stdout or a classified error.
+    fn run(&self, argv: &[String], vmid: Option<VmId>) -> Result<String, ProxmoxError> {
+        let delays = self.retry.delays();
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0usize;
+        loop {
+            let out = self.remote.run(argv)?;
+            if out.success() {
+                return Ok(out.stdout);
+            }
+            let failure = classify(&out.stderr);
+            if failure.is_retryable() && attempt < delays.len() {
+                let d = delays[attempt];
+                if let Some(r) = &self.reporter {
+                    r(&format!(
+                        "{}; retry {}/{} in {:.1}s",
+                        tail(&out.stderr, 1),
+                        attempt + 1,
+                        delays.len(),
+                        d.as_secs_f32()
+                    ));
+                }
+                std::thread::sleep(d);
+                waited += d;
+                attempt += 1;
+                continue;
+            }
+            let command = command_line(argv);
+            let stderr = tail(&out.stderr, 3);
+            return Err(match failure {
+                Failure::LockTimeout { .. } | Failure::VmLocked { .. } => ProxmoxError::Locked {
+                    command,
+                    attempts: attempt as u32 + 1,
+                    waited,
+                    stderr,
+                },
+                Failure::VmidTaken { vmid: id } => ProxmoxError::VmidTaken {
+                    vmid: id.or(vmid).unwrap_or_default(),
+                },
+                Failure::NoSuchVm { vmid: Some(id) } => ProxmoxError::NoSuchVm { vmid: id },
+                _ => ProxmoxError::Command {
+                    command,
+                    code: out.code,
+                    stderr,
+                },
+            });
+        }
+    }
+
+    /// The cluster's VMIDs and names, for the clone/restore target check.
+    fn existing(&self) -> Result<BTreeMap<VmId, Option<String>>, ProxmoxError> {
+        Ok(self.list()?.into_iter().map(|r| (r.vmid, r.name)).collect())
+    }
+}
+
+impl<R: Remote> Proxmox for QmProxmox<R> {
+    fn list(&self) -> Result<Vec<VmResource>, ProxmoxError> {
+        Ok(parse::cluster_resources(&self.run(&argv::list(), None)?)?)
+    }
+
+    fn status(&self, vmid: VmId) -> Result<VmStatus, ProxmoxError> {
+        Ok(parse::status(
+            vmid,
+            &self.run(&argv::status(vmid), Some(vmid))?,
+        )?)
+    }
+
+    fn config(&self, vmid: VmId) -> Result<VmConfig, ProxmoxError> {
+        Ok(parse::config(&self.run(&argv::config(vmid), Some(vmid))?)?)
+    }
+
+    fn storage(&self) -> Result<Vec<StorageStatus>, ProxmoxError> {
+        Ok(parse::storage_status(&self.run(&argv::storage(), None)?)?)
+    }
+
+    fn snapshots(&self, vmid: VmId) -> Result<Vec<Snapshot>, ProxmoxError> {
+        Ok(parse::snapshots(
+            &self.run(&argv::list_snapshots(vmid), Some(vmid))?,
+        )?)
+    }
+
+    fn next_vmid(&self, start: VmId, end: VmId) -> Result<VmId, ProxmoxError> {
+        let mut used: BTreeSet<VmId> = self.list()?.into_iter().map(|r| r.vmid).collect();
+        used.extend(self.fence.reserved());
+        next_free_vmid(&used, start, end).ok_or(ProxmoxError::NoFreeVmid { start, end })
+    }
+
+    fn get_ip(&self, vmid: VmId) -> Result<IpLookup, ProxmoxError> {
+        let mac = self
+            .config(vmid)?
+            .net0_mac()
+            .ok_or(ProxmoxError::NoMac { vmid })?;
+        let found = |address, source| IpLookup {
+            vmid,
+            mac: mac.clone(),
+            address,
+            source,
+        };
+        let agent_reason = match self.run(&argv::guest_interfaces(vmid), Some(vmid)) {
+            Ok(json) => {
+                let ifs = parse::guest_interfaces(&json)?;
+                match parse::select_guest_ip(&ifs, &mac) {
+                    Some(ip) => return Ok(found(ip, IpSource::GuestAgent)),
+                    None => "the guest agent reports no global address on that MAC".to_string(),
+                }
+            }
+            Err(ProxmoxError::Command { stderr, .. }) => stderr,
+            Err(e) => return Err(e),
+        };
+        let neigh = parse::neighbours(&self.run(&argv::neighbours(), None)?);
+        match parse::select_neighbour_ip(&neigh, &mac) {
+            Some(ip) => Ok(found(ip, IpSource::NeighbourTable)),
+            None => Err(ProxmoxError::NoIp {
+                vmid,
+                mac: mac.clone(),
+                reason: format!(
+                    "guest agent: {agent_reason}; the Proxmox host's neighbour table has no \
+                     usable entry for the MAC"
+                ),
+            }),
+        }
+    }
+
+    fn apply(&self, m: &Mutation) -> Result<String, ProxmoxError> {
+        self.fence.check(m)?;
+        if Fence::needs_cluster_check(m) {
+            self.fence.check_target_free(m, &self.existing()?)?;
+        }
+        self.run(&m.argv(), Some(m.vmid()))
+    }
+
+    fn upload(&self, path: &str, contents: &[u8]) -> Result<(), ProxmoxError> {
+        let argv = argv::upload(path);
+        let out = self.remote.run_with_input(&argv, Some(contents))?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(ProxmoxError::Command {
+                command: command_line(&argv),
+                code: out.code,
+                stderr: tail(&out.stderr, 3),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::remote::{Recording, RemoteOutput};
+    use crate::model::{Definitions, Network, Vm, VmKind};
+    use crate::proxmox::argv::CloneSpec;
+
+    fn fence() -> Fence {
+        let vm = |name: &str, kind, vmid, readonly| Vm {
+            name: name.into(),
+            kind,
+            vmid: Some(vmid),
+            readonly,
+            cores: None,
+            memory: None,
+            disk: None,
+            storage: None,
+            node: None,
+            nixos_config: None,
+            hostname: None,
+            ssh_alias: None,
+            purpose: None,
+            description: None,
+            status: None,
+            services: vec![],
+            tags: vec![],
+            network: Network::default(),
+            name_range: Default::default(),
+            vmid_range: None,
+        };
+        Fence::from_definitions(&Definitions {
+            imported: vec![vm("doc1", VmKind::Imported, 104, true)],
+            managed: vec![vm("test-automation", VmKind::Managed, 110, false)],
+            ..Default::default()
+        })
+    }
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            retries: 3,
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        }
+    }
+
+    #[test]
+    fn readonly_mutation_sends_nothing() {
+        let p = QmProxmox::new(Recording::new(), fence(), fast());
+        let e = p.apply(&Mutation::Stop { vmid: 104 }).unwrap_err();
+        assert!(matches!(
+            e,
+            ProxmoxError::Fence(FenceError::Readonly { .. })
+        ));
+        assert!(p.remote().lines().is_empty());
+    }
+
+    #[test]
+    fn clone_checks_the_cluster_first() {
+        let rec = Recording::new().answer(
+            "pvesh get",
+            RemoteOutput::ok(
+                r#"[{"type":"qemu","vmid":111,"name":"x","node":"prom","status":"stopped"}]"#,
+            ),
+        );
+        let p = QmProxmox::new(rec, fence(), fast());
+        let spec = |vmid| {
+            Mutation::Clone(CloneSpec {
+                source: 9001,
+                vmid,
+                name: "n".into(),
+                full: false,
+                storage: None,
+                target: None,
+                pool: None,
+                description: None,
+            })
+        };
+        assert!(matches!(
+            p.apply(&spec(111)),
+            Err(ProxmoxError::Fence(FenceError::VmidExists { .. }))
+        ));
+        p.apply(&spec(112)).unwrap();
+        let lines = p.remote().lines();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[2], "qm clone 9001 112 --name n");
+    }
+
+    #[test]
+    fn lock_errors_retry_within_the_bound() {
+        let rec = Recording::new().answer(
+            "qm start",
+            RemoteOutput::failed(
+                255,
+                "can't lock file '/var/lock/qemu-server/lock-110.conf' - got timeout\n",
+            ),
+        );
+        let p = QmProxmox::new(rec, fence(), fast());
+        let e = p.apply(&Mutation::Start { vmid: 110 }).unwrap_err();
+        assert!(matches!(e, ProxmoxError::Locked { attempts: 4, .. }), "{e}");
+        assert_eq!(p.remote().lines().len(), 4);
+    }
+
+    #[test]
+    fn get_ip_falls_back_to_the_neighbour_table() {
+        let rec = Recording::new()
+            .answer(
+                "qm config",
+                RemoteOutput::ok("net0: virtio=BC:24:11:00:01:10,bridge=vmbr0\n"),
+            )
+            .answer(
+                "qm guest",
+                RemoteOutput::failed(255, "QEMU guest agent is not running\n"),
+            )
+            .answer(
+                "ip neigh",
+                RemoteOutput::ok("10.0.0.7 dev vmbr0 lladdr bc:24:11:00:01:10 REACHABLE\n"),
+            );
+        let p = QmProxmox::new(rec, fence(), fast());
+        let ip = p.get_ip(110).unwrap();
+        assert_eq!(ip.source, IpSource::NeighbourTable);
+        assert_eq!(ip.address.to_string(), "10.0.0.7");
+    }
+}
