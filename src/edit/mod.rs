@@ -3,6 +3,8 @@
 //! Every edit is a list of sorted, non-overlapping [`TextEdit`]s: bytes outside them are
 //! untouched by construction. Callers re-parse and re-check the result before writing it.
 
+pub mod sops;
+
 /// Replace the bytes `start..end` of the original text with `insert`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextEdit {
