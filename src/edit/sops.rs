@@ -170,6 +170,19 @@ fn select(
             others.insert(anchor);
         }
     }
+    // Inline recipients name their owner in a comment (`- age1… # doc1`): those count too.
+    for r in &view.rules {
+        let Ok(list) = &r.age else { continue };
+        for item in &list.items {
+            let word = item
+                .comment
+                .as_deref()
+                .and_then(|c| c.split_whitespace().next());
+            if let Some(w) = word.filter(|w| *w != name && regex_words(w) == [*w]) {
+                others.insert(w.to_string());
+            }
+        }
+    }
     let mut chosen = Vec::new();
     let mut skipped = Vec::new();
     for r in &view.rules {
