@@ -1,25 +1,241 @@
 //! `vmctl lint` / `vmlint` and `vmctl explain`.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
 use super::Global;
+use crate::check::{rule, rules};
+use crate::exec::lint::{lint, NixFallback};
+use crate::model::fleet::NixRole;
+use crate::render::{self, Counts};
 
-#[derive(Debug, clap::Args)]
-pub struct LintArgs {}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Source snippets with the exact span underlined, notes and help.
+    Human,
+    /// A JSON array, one object per diagnostic (see docs/json-output.md).
+    Json,
+}
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// vms/definitions.nix
+    Definitions,
+    /// hosts.nix
+    Hosts,
+    /// Any Nix file: syntax and evaluation only.
+    Nix,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Check fleet files and report every problem at its exact source location.
+///
+/// With no PATH, lints the fleet found by walking up from the current directory
+/// (the directory holding vms/definitions.nix): definitions.nix, hosts.nix and the
+/// hosts/ directory. A PATH may be a fleet directory or a single file; a file is read
+/// by its name (definitions.nix, hosts.nix) unless --as says otherwise.
+///
+/// Exit status: 0 when there are no errors (warnings allowed unless --deny-warnings),
+/// 1 when there are errors, 2 when the files cannot be read or the usage is wrong.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LintArgs {
+    /// Files or fleet directories to check.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Treat warnings as errors for the exit status.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Read every given file as this kind of fleet file.
+    #[arg(long = "as", value_enum, value_name = "KIND")]
+    pub role: Option<Role>,
+    /// Never run nix-instantiate for values the static evaluator cannot determine
+    /// (also: VMCTL_NO_NIX=1).
+    #[arg(long)]
+    pub no_nix: bool,
+    /// When to color human output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+/// Print the explanation of a diagnostic code.
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
-    /// Diagnostic code, e.g. VM001.
-    pub code: String,
+    /// Diagnostic code (e.g. VM001) or rule name (e.g. duplicate-vmid).
+    #[arg(required_unless_present_any = ["list", "markdown"])]
+    pub code: Option<String>,
+    /// List every code with its one-line summary.
+    #[arg(long, conflicts_with = "markdown")]
+    pub list: bool,
+    /// Print every rule as the Markdown reference (docs/diagnostics.md).
+    #[arg(long)]
+    pub markdown: bool,
 }
 
-pub fn run(_args: LintArgs, _g: &Global) -> miette::Result<u8> {
-    Err(miette::miette!("`vmctl lint` is not implemented yet"))
+pub fn run(args: LintArgs, g: &Global) -> miette::Result<u8> {
+    Ok(run_lint(args, g.fleet.as_deref()))
 }
 
-pub fn explain(_args: ExplainArgs) -> miette::Result<u8> {
-    Err(miette::miette!("`vmctl explain` is not implemented yet"))
+/// Runs lint and prints the result; returns the exit code.
+pub fn run_lint(args: LintArgs, fleet_root: Option<&std::path::Path>) -> u8 {
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot read the current directory: {e}");
+            return 2;
+        }
+    };
+    let mut paths = args.paths.clone();
+    if paths.is_empty() {
+        if let Some(root) = fleet_root {
+            paths.push(root.to_path_buf());
+        }
+    }
+    let role = args.role.map(|r| match r {
+        Role::Definitions => NixRole::Definitions,
+        Role::Hosts => NixRole::Hosts,
+        Role::Nix => NixRole::Other,
+    });
+    let nix = if args.no_nix {
+        NixFallback::Off
+    } else {
+        NixFallback::from_env()
+    };
+    let run = match lint(&paths, role, &cwd, &nix) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let counts = Counts::of(&run.diagnostics);
+    match args.format {
+        Format::Json => println!("{}", render::json::render(&run.fleet.db, &run.diagnostics)),
+        Format::Human => {
+            let color = match args.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            print!(
+                "{}",
+                render::human::render(&run.fleet.db, &run.diagnostics, color)
+            );
+            let files = run.fleet.db.len();
+            let what = if files == 1 { "file" } else { "files" };
+            eprintln!("vmlint: checked {files} {what}: {}", counts.summary());
+        }
+    }
+    if counts.errors > 0 || (args.deny_warnings && counts.warnings > 0) {
+        1
+    } else {
+        0
+    }
+}
+
+pub fn explain(args: ExplainArgs) -> miette::Result<u8> {
+    if args.markdown {
+        print!("{}", diagnostics_markdown());
+        return Ok(0);
+    }
+    if args.list {
+        for r in rules() {
+            println!(
+                "{}  {:<8} {:<32} {}",
+                r.code,
+                r.severity.as_str(),
+                r.name,
+                r.summary
+            );
+        }
+        return Ok(0);
+    }
+    let code = args.code.unwrap_or_default();
+    match rule(&code) {
+        Some(r) => {
+            println!(
+                "{} {} ({})\n\n{}\n\n{}",
+                r.code,
+                r.name,
+                r.severity.as_str(),
+                r.summary,
+                r.explanation.trim_end()
+            );
+            Ok(0)
+        }
+        None => {
+            eprintln!(
+                "error: unknown diagnostic code `{code}`; `vmctl explain --list` shows every code"
+            );
+            Ok(2)
+        }
+    }
+}
+
+/// The Markdown reference of every rule: what `docs/diagnostics.md` holds.
+pub fn diagnostics_markdown() -> String {
+    let mut s = String::from(
+        "# Diagnostic codes\n\n<!-- Generated by `vmctl explain --markdown`; do not edit by hand. -->\n\n\
+         Families: `NX` Nix syntax and evaluation, `DF` definitions.nix structure, `VM` VM constraints,\n\
+         `HS` hosts.nix, `SP` .sops.yaml, `FL` cross-file fleet consistency. Codes are stable and never reused.\n\n\
+         | code | name | severity | summary |\n|---|---|---|---|\n",
+    );
+    for r in rules() {
+        s.push_str(&format!(
+            "| [{}](#{}) | `{}` | {} | {} |\n",
+            r.code,
+            r.code.to_lowercase(),
+            r.name,
+            r.severity.as_str(),
+            r.summary
+        ));
+    }
+    for r in rules() {
+        let body = r
+            .explanation
+            .trim_end()
+            .replace("\n## ", "\n#### ")
+            .replacen("## ", "#### ", 1);
+        s.push_str(&format!(
+            "\n## {}\n\n`{}` · {}\n\n{}\n",
+            r.code,
+            r.name,
+            r.severity.as_str(),
+            body
+        ));
+    }
+    s
+}
+
+/// The `vmlint` binary's command line.
+#[derive(Debug, Parser)]
+#[command(name = "vmlint", version, max_term_width = 100)]
+struct VmlintCli {
+    #[command(flatten)]
+    args: LintArgs,
 }
 
 /// Entry point of the `vmlint` binary.
 pub fn vmlint_main() -> u8 {
-    2
+    let cli = match VmlintCli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    run_lint(cli.args, None)
 }

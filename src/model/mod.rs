@@ -4,6 +4,12 @@
 //! `model::definitions` / `model::hosts` read them into these structs. Consumers that only
 //! need values (ops, secrets, edits) use the plain fields; checks use the ranges.
 
+pub mod definitions;
+pub mod fleet;
+pub mod hosts;
+pub mod read;
+pub mod units;
+
 use std::path::PathBuf;
 
 pub use rowan::TextRange;

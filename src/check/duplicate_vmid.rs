@@ -1,0 +1,62 @@
+//! VM001: two VMs share a VMID.
+
+use std::collections::HashMap;
+
+use super::util::vm_entries;
+use super::{Diagnostic, Rule, Severity};
+use crate::model::fleet::Fleet;
+
+pub const RULE: Rule = Rule {
+    code: "VM001",
+    name: "duplicate-vmid",
+    severity: Severity::Error,
+    summary: "two VMs (managed, imported or the template) share a VMID",
+    explanation: "\
+## What it does
+Reports a VMID used by more than one VM anywhere in definitions.nix: managed, imported and
+the template, with a note at the first definition.
+
+## Why
+A VMID identifies one VM on the whole Proxmox cluster. Two definitions with the same VMID mean
+provisioning one would clone onto, or be refused by, the other; `vmctl ops` fences would
+protect the wrong VM.
+
+## Example
+```nix
+imported.doc1 = { vmid = 104; readonly = true; };
+managed.web = { vmid = 104; cores = 2; memory = 2048; disk = \"20G\"; };
+```
+
+## Fix
+Give one of them a free VMID (`vmctl ops next-vmid` lists the next free one in a range).
+",
+};
+
+pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<i64, (&str, crate::syntax::Span)> = HashMap::new();
+    let mut entries = vm_entries(fleet);
+    entries.sort_by_key(|e| e.get("vmid").map(|v| v.span.range.start()));
+    for e in entries {
+        let Some(v) = e.get("vmid") else { continue };
+        let Some(id) = v.as_int() else { continue };
+        match seen.get(&id) {
+            Some((first, first_span)) => out.push(
+                Diagnostic::new(
+                    &RULE,
+                    v.span,
+                    format!("VMID {id} of `{}` is already used by `{first}`", e.name),
+                )
+                .note(
+                    *first_span,
+                    format!("VMID {id} first used here by `{first}`"),
+                )
+                .help(
+                    "give one of them a free VMID; `vmctl ops next-vmid` finds the next free one",
+                ),
+            ),
+            None => {
+                seen.insert(id, (e.name, v.span));
+            }
+        }
+    }
+}

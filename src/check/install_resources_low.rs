@@ -1,0 +1,69 @@
+//! VM012: a managed VM too small for a NixOS install with nixos-anywhere.
+
+use super::util::vm_entries;
+use super::{Diagnostic, Rule, Severity};
+use crate::model::fleet::Fleet;
+use crate::model::units::parse_disk_size;
+use crate::model::VmKind;
+
+pub const MIN_INSTALL_MEMORY_MIB: i64 = 1536;
+pub const MIN_INSTALL_DISK: u64 = 8 << 30;
+
+pub const RULE: Rule = Rule {
+    code: "VM012",
+    name: "install-resources-low",
+    severity: Severity::Warning,
+    summary: "a managed VM has too little memory or disk for a NixOS install",
+    explanation: "\
+## What it does
+Warns when a managed VM has less than 1536 MiB of memory or less than 8 GiB of disk.
+
+## Why
+nixos-anywhere boots the VM into a NixOS installer with kexec, which runs from RAM and needs
+about 1.5 GiB; a NixOS system with a few generations needs several GiB of disk. The install
+would fail after the VM was created.
+
+## Example
+```nix
+managed.tiny = { vmid = 120; cores = 1; memory = 512; disk = \"4G\"; };
+```
+
+## Fix
+Give the VM at least `memory = 2048;` and `disk = \"16G\";`; you can shrink memory after the
+install.
+",
+};
+
+pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
+    for e in vm_entries(fleet)
+        .into_iter()
+        .filter(|e| e.kind == VmKind::Managed)
+    {
+        if let Some(v) = e.get("memory") {
+            if let Some(m) = v
+                .as_int()
+                .filter(|m| (16..MIN_INSTALL_MEMORY_MIB).contains(m))
+            {
+                out.push(
+                    Diagnostic::new(&RULE, v.span, format!("`{}` has {m} MiB of memory; installing NixOS needs about 1536 MiB", e.name))
+                        .help("nixos-anywhere's kexec installer runs from RAM; use at least `memory = 2048;` for the install"),
+                );
+            }
+        }
+        if let Some(v) = e.get("disk") {
+            if let Some(bytes) = v.as_str().and_then(|s| parse_disk_size(s).ok()) {
+                if ((1 << 30)..MIN_INSTALL_DISK).contains(&bytes) {
+                    out.push(Diagnostic::new(
+                        &RULE,
+                        v.span,
+                        format!(
+                            "`{}` has a {} disk; a NixOS system needs at least 8G",
+                            e.name,
+                            v.as_str().unwrap_or("")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! DF003: a field vmctl does not know (often a typo).
+
+use super::{Applicability, Diagnostic, Fix, Rule, Severity};
+use crate::edit::TextEdit;
+use crate::model::fleet::Fleet;
+use crate::model::read::Issue;
+
+pub const RULE: Rule = Rule {
+    code: "DF003",
+    name: "unknown-field",
+    severity: Severity::Error,
+    summary: "a field vmctl does not know, often a typo",
+    explanation: "\
+## What it does
+Reports fields of `proxmox`, `template`, managed VMs, `network`, `vmidRanges` entries,
+`settings` and the top level that vmctl does not know, and suggests the closest known name.
+Imported VMs are documentation and may hold any field. Names starting with `_` are always
+allowed, for your own annotations.
+
+## Why
+A typo like `memroy = 8192;` is valid Nix, so nothing else notices it: the VM would be created
+without the memory you asked for.
+
+## Example
+```nix
+managed.web = { vmid = 110; cores = 2; memroy = 8192; disk = \"20G\"; };
+```
+
+## Fix
+Rename the field to the suggestion (an unsafe fix: it changes what the definition means), or
+prefix it with `_` if it is your own annotation.
+",
+};
+
+pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
+    for f in &fleet.files {
+        for issue in &f.issues {
+            if let Issue::Unknown {
+                span,
+                field,
+                context,
+                suggestion,
+            } = issue
+            {
+                let mut d = Diagnostic::new(
+                    &RULE,
+                    *span,
+                    format!("unknown field `{field}` in {context}"),
+                );
+                match suggestion {
+                    Some(s) => {
+                        d = d.help(format!("did you mean `{s}`?")).fix(Fix {
+                            message: format!("rename `{field}` to `{s}`"),
+                            applicability: Applicability::Unsafe,
+                            edits: vec![TextEdit::replace(
+                                span.range.start().into(),
+                                span.range.end().into(),
+                                s.clone(),
+                            )],
+                        })
+                    }
+                    None => {
+                        d = d.help(format!(
+                            "remove it, or rename it to `_{field}` to keep it as an annotation"
+                        ))
+                    }
+                }
+                out.push(d);
+            }
+        }
+    }
+}

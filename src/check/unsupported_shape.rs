@@ -1,0 +1,74 @@
+//! DF004 and HS004: a fleet file has a shape vmctl cannot read.
+
+use super::{Diagnostic, Rule, Severity};
+use crate::model::fleet::{Fleet, NixRole};
+use crate::model::read::Issue;
+
+pub const DEFINITIONS_RULE: Rule = Rule {
+    code: "DF004",
+    name: "unsupported-definitions-shape",
+    severity: Severity::Error,
+    summary: "definitions.nix does not evaluate to the expected attribute set",
+    explanation: "\
+## What it does
+Reports a definitions.nix that is not an attribute set of `proxmox`, `template`, `imported`,
+`managed`, `vmidRanges` and `settings` (for example a function or a list).
+
+## Why
+vmctl reads this file as the source of truth for every VM; a shape it does not understand
+cannot be checked or provisioned from.
+
+## Example
+```nix
+{ lib, ... }: { managed = { }; }   # a module function, not a plain set
+```
+
+## Fix
+Make the file a plain attribute set; put helpers in a `let … in` around it.
+",
+};
+
+pub const HOSTS_RULE: Rule = Rule {
+    code: "HS004",
+    name: "unsupported-hosts-shape",
+    severity: Severity::Warning,
+    summary: "hosts.nix has a shape vmctl does not read or edit",
+    explanation: "\
+## What it does
+Reports a hosts.nix (or an entry of it) that is not in the shape vmctl reads and edits:
+an attribute set of `name = { publicKey = \"ssh-ed25519 …\"; hostname = …; sshAlias = …; };`,
+optionally inside `let … in`, with non-host entries named `_…`. Lists of keys per name,
+nested groups and module functions are reported once per file.
+
+## Why
+vmctl adds new hosts to this file and derives their age recipients from it. It will not guess
+at a shape it does not understand; it tells you instead, and leaves the file alone.
+
+## Example
+```nix
+{ alice = [ \"ssh-ed25519 AAAA…\" ]; }   # a list of keys, not a host entry
+```
+
+## Fix
+Use the supported shape, or point `settings.hostsFile` in definitions.nix at a file that has
+it. Entries that are not hosts can be renamed to start with `_`.
+",
+};
+
+fn report(fleet: &Fleet, role: NixRole, rule: &'static Rule, out: &mut Vec<Diagnostic>) {
+    for f in fleet.files.iter().filter(|f| f.role == role) {
+        for issue in &f.issues {
+            if let Issue::Unsupported { span, message } = issue {
+                out.push(Diagnostic::new(rule, *span, message.clone()));
+            }
+        }
+    }
+}
+
+pub fn check_definitions(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
+    report(fleet, NixRole::Definitions, &DEFINITIONS_RULE, out)
+}
+
+pub fn check_hosts(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
+    report(fleet, NixRole::Hosts, &HOSTS_RULE, out)
+}

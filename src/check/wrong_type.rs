@@ -1,0 +1,52 @@
+//! DF002: a field has the wrong type.
+
+use super::{Diagnostic, Rule, Severity};
+use crate::model::fleet::Fleet;
+use crate::model::read::Issue;
+
+pub const RULE: Rule = Rule {
+    code: "DF002",
+    name: "wrong-type",
+    severity: Severity::Error,
+    summary: "a field has the wrong type",
+    explanation: "\
+## What it does
+Reports a field whose value has a different type than vmctl expects: `vmid`, `cores`, `memory`
+and `port` are integers; `disk`, `storage`, `node`, `nixosConfig` are strings; `readonly` is a
+Boolean; `services` and `tags` are lists of strings; `network`, `proxmox`, `template`,
+`imported`, `managed`, `vmidRanges` and `settings` are attribute sets.
+
+## Why
+`vmid = \"110\"` looks right but is a string: Proxmox, the VMID checks and the docs would all
+read it differently from what you meant.
+
+## Example
+```nix
+managed.web = { vmid = \"110\"; memory = \"4G\"; };
+```
+
+## Fix
+Write the value with the expected type (`vmid = 110; memory = 4096;`).
+",
+};
+
+pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
+    for f in &fleet.files {
+        for issue in &f.issues {
+            if let Issue::WrongType {
+                span,
+                field,
+                context,
+                expected,
+                found,
+            } = issue
+            {
+                out.push(Diagnostic::new(
+                    &RULE,
+                    *span,
+                    format!("`{field}` of {context} is {found}, expected {expected}"),
+                ));
+            }
+        }
+    }
+}

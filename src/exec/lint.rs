@@ -1,0 +1,213 @@
+//! Loading fleet files from disk for linting: reading, the Nix fallback, the hosts directory.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::check::{check_fleet, Diagnostic};
+use crate::model::definitions::read_definitions;
+use crate::model::fleet::{Fleet, NixRole};
+use crate::model::hosts::read_hosts;
+use crate::model::read::Issue;
+use crate::syntax::{evaluate, Evaluation, Loader, Value};
+
+/// Reads imported files from disk.
+pub struct FsLoader;
+
+impl Loader for FsLoader {
+    fn load(&self, path: &Path) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| e.to_string().to_lowercase())
+    }
+}
+
+/// How lint reaches Nix when a value is not known statically.
+#[derive(Debug, Clone)]
+pub enum NixFallback {
+    /// Run `nix-instantiate` (the given binary) for files with dynamic values.
+    Use(PathBuf),
+    Off,
+}
+
+impl NixFallback {
+    /// `nix-instantiate` from PATH unless `VMCTL_NO_NIX=1`.
+    pub fn from_env() -> Self {
+        if std::env::var_os("VMCTL_NO_NIX").is_some_and(|v| v != "0") {
+            return NixFallback::Off;
+        }
+        NixFallback::Use("nix-instantiate".into())
+    }
+}
+
+/// A problem that stops lint before it can check anything (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum LintSetupError {
+    #[error("cannot read `{path}`: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("`{0}` is a directory but not a fleet: it has no vms/definitions.nix")]
+    NotAFleet(PathBuf),
+    #[error("no fleet found: no vms/definitions.nix in `{0}` or any parent directory; pass a file or a fleet directory")]
+    NoFleet(PathBuf),
+}
+
+/// The outcome of a lint run: the fleet as read and the diagnostics.
+#[derive(Debug, Clone, Default)]
+pub struct LintRun {
+    pub fleet: Fleet,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The role a file plays, by its name.
+pub fn role_by_name(path: &Path) -> NixRole {
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some("definitions.nix") => NixRole::Definitions,
+        Some("hosts.nix") => NixRole::Hosts,
+        _ => NixRole::Other,
+    }
+}
+
+/// How a path is shown: relative to `cwd` when it is under it.
+fn display_path(path: &Path, cwd: &Path) -> PathBuf {
+    path.strip_prefix(cwd)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn needs_nix(role: NixRole, value: &Value) -> bool {
+    let issues = match role {
+        NixRole::Definitions => read_definitions(value).issues,
+        NixRole::Hosts => read_hosts(value).issues,
+        NixRole::Other => return false,
+    };
+    issues.iter().any(|i| matches!(i, Issue::Dynamic { .. }))
+}
+
+/// Asks Nix for the value of `path` as JSON.
+fn nix_eval_json(nix: &Path, path: &Path) -> Option<serde_json::Value> {
+    let out = Command::new(nix)
+        .args(["--eval", "--strict", "--json", "--readonly-mode"])
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Reads one Nix file into the fleet, with the Nix fallback for dynamic values it needs.
+fn add_file(
+    fleet: &mut Fleet,
+    path: &Path,
+    shown: PathBuf,
+    role: NixRole,
+    nix: &NixFallback,
+) -> Result<(), LintSetupError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LintSetupError::Read {
+        path: shown.clone(),
+        message: e.to_string().to_lowercase(),
+    })?;
+    let file = fleet.db.add(shown, text);
+    // Imports resolve against the real location, shown relative like the file itself.
+    let mut eval: Evaluation = evaluate(&mut fleet.db, file, &FsLoader);
+    if let NixFallback::Use(bin) = nix {
+        if needs_nix(role, &eval.value) {
+            if let Some(json) = nix_eval_json(bin, path) {
+                let known = Value::from_json(&json, eval.value.span);
+                eval.value.fill_unknown_from(&known);
+            }
+        }
+    }
+    fleet.add_evaluated(file, role, eval);
+    Ok(())
+}
+
+fn host_dirs(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Loads a whole fleet: definitions.nix, then the files its settings name.
+pub fn load_fleet(
+    fleet: &mut Fleet,
+    root: &Path,
+    cwd: &Path,
+    nix: &NixFallback,
+) -> Result<(), LintSetupError> {
+    let defs_path = root.join("vms/definitions.nix");
+    if !defs_path.is_file() {
+        return Err(LintSetupError::NotAFleet(display_path(root, cwd)));
+    }
+    add_file(
+        fleet,
+        &defs_path,
+        display_path(&defs_path, cwd),
+        NixRole::Definitions,
+        nix,
+    )?;
+    let settings = fleet
+        .definitions_file()
+        .map(|(_, d)| d.settings.clone())
+        .unwrap_or_default();
+    let hosts_path = root.join(&settings.hosts_file);
+    if hosts_path.is_file() {
+        add_file(
+            fleet,
+            &hosts_path,
+            display_path(&hosts_path, cwd),
+            NixRole::Hosts,
+            nix,
+        )?;
+    }
+    fleet.host_dirs = Some(host_dirs(&root.join(&settings.hosts_dir)));
+    Ok(())
+}
+
+/// Lints `paths` (files or fleet directories), or the fleet found upward from `cwd`.
+pub fn lint(
+    paths: &[PathBuf],
+    role: Option<NixRole>,
+    cwd: &Path,
+    nix: &NixFallback,
+) -> Result<LintRun, LintSetupError> {
+    let mut fleet = Fleet::default();
+    if paths.is_empty() {
+        let root = crate::exec::fleet::find_root(cwd)
+            .ok_or_else(|| LintSetupError::NoFleet(cwd.to_path_buf()))?;
+        load_fleet(&mut fleet, &root, cwd, nix)?;
+    }
+    for p in paths {
+        let abs = if p.is_absolute() {
+            p.clone()
+        } else {
+            cwd.join(p)
+        };
+        if abs.is_dir() {
+            load_fleet(&mut fleet, &abs, cwd, nix)?;
+            continue;
+        }
+        let role = role.unwrap_or_else(|| role_by_name(&abs));
+        add_file(&mut fleet, &abs, p.clone(), role, nix)?;
+        // A definitions.nix at <root>/vms/ knows its fleet's hosts directory.
+        if role == NixRole::Definitions && fleet.host_dirs.is_none() {
+            let parent = abs
+                .parent()
+                .filter(|d| d.file_name().is_some_and(|n| n == "vms"));
+            if let Some(root) = parent.and_then(Path::parent) {
+                let dir = fleet
+                    .definitions_file()
+                    .map(|(_, d)| d.settings.hosts_dir.clone())
+                    .unwrap_or_default();
+                fleet.host_dirs = Some(host_dirs(&root.join(dir)));
+            }
+        }
+    }
+    let diagnostics = check_fleet(&fleet);
+    Ok(LintRun { fleet, diagnostics })
+}

@@ -1,0 +1,201 @@
+//! Reading evaluated values into the typed model, collecting what does not fit as [`Issue`]s.
+//!
+//! The readers never fail: a missing or mistyped field becomes an issue (which `check/` turns
+//! into a diagnostic) and the model gets `None`/a default for it.
+
+use crate::syntax::{AttrSet, Span, Value, ValueKind};
+
+/// The type a field must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Int,
+    Str,
+    Bool,
+    StrList,
+    Attrs,
+    /// Documentation fields: anything goes.
+    Any,
+}
+
+impl Ty {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Ty::Int => "an integer",
+            Ty::Str => "a string",
+            Ty::Bool => "a Boolean (`true` or `false`)",
+            Ty::StrList => "a list of strings",
+            Ty::Attrs => "an attribute set",
+            Ty::Any => "any value",
+        }
+    }
+
+    fn accepts(self, v: &Value) -> bool {
+        match (self, &v.kind) {
+            (Ty::Any, _) => true,
+            (Ty::Int, ValueKind::Int(_)) => true,
+            (Ty::Str, ValueKind::String(_)) => true,
+            (Ty::Bool, ValueKind::Bool(_)) => true,
+            (Ty::Attrs, ValueKind::Attrs(_)) => true,
+            (Ty::StrList, ValueKind::List(items)) => {
+                items.iter().all(|i| i.as_str().is_some() || i.is_unknown())
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Something in a fleet file that does not fit the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Issue {
+    /// A required field is absent; `span` is the set that should hold it.
+    Missing {
+        span: Span,
+        field: String,
+        context: String,
+    },
+    /// A field has the wrong type; `span` is the value.
+    WrongType {
+        span: Span,
+        field: String,
+        context: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    /// A field the model does not know; `span` is the name.
+    Unknown {
+        span: Span,
+        field: String,
+        context: String,
+        suggestion: Option<String>,
+    },
+    /// A needed value that is not known statically; `span` is the expression.
+    Dynamic {
+        span: Span,
+        field: String,
+        context: String,
+        reason: String,
+    },
+    /// The file (or a part of it) has a shape vmctl cannot read.
+    Unsupported { span: Span, message: String },
+}
+
+/// Reads fields of one attribute set against a schema, recording issues.
+pub struct Fields<'a> {
+    pub set: &'a AttrSet,
+    pub span: Span,
+    pub context: String,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(set: &'a AttrSet, span: Span, context: impl Into<String>) -> Self {
+        Fields {
+            set,
+            span,
+            context: context.into(),
+        }
+    }
+
+    /// The value of `name` when it has type `ty`; records wrong types and dynamic values.
+    pub fn get(&self, name: &str, ty: Ty, issues: &mut Vec<Issue>) -> Option<&'a Value> {
+        let v = self.set.get(name)?;
+        if v.is_unknown() {
+            if let ValueKind::Dynamic(reason) = &v.kind {
+                issues.push(Issue::Dynamic {
+                    span: v.span,
+                    field: name.into(),
+                    context: self.context.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            return None;
+        }
+        if !ty.accepts(v) {
+            issues.push(Issue::WrongType {
+                span: v.span,
+                field: name.into(),
+                context: self.context.clone(),
+                expected: ty.describe(),
+                found: v.type_name(),
+            });
+            return None;
+        }
+        Some(v)
+    }
+
+    pub fn required(&self, name: &str, ty: Ty, issues: &mut Vec<Issue>) -> Option<&'a Value> {
+        if self.set.get(name).is_none() {
+            issues.push(Issue::Missing {
+                span: self.span,
+                field: name.into(),
+                context: self.context.clone(),
+            });
+            return None;
+        }
+        self.get(name, ty, issues)
+    }
+
+    pub fn str(&self, name: &str, issues: &mut Vec<Issue>) -> Option<String> {
+        self.get(name, Ty::Str, issues)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+
+    pub fn str_list(&self, name: &str, issues: &mut Vec<Issue>) -> Vec<String> {
+        self.get(name, Ty::StrList, issues)
+            .and_then(|v| v.as_list())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Records every field not in `known` (names starting with `_` are always allowed).
+    pub fn unknown_fields(&self, known: &[&str], issues: &mut Vec<Issue>) {
+        for (name, entry) in self.set.iter() {
+            if name.starts_with('_') || known.contains(&name.as_str()) {
+                continue;
+            }
+            issues.push(Issue::Unknown {
+                span: entry.key_span,
+                field: name.clone(),
+                context: self.context.clone(),
+                suggestion: did_you_mean(name, known),
+            });
+        }
+    }
+}
+
+/// The closest known name to a mistyped one, if any is close enough to be a likely typo.
+pub fn did_you_mean(name: &str, known: &[&str]) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    known
+        .iter()
+        .map(|k| {
+            (
+                strsim::damerau_levenshtein(&lower, &k.to_ascii_lowercase()),
+                *k,
+            )
+        })
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let known = ["memory", "cores", "disk", "nixosConfig", "storage"];
+        assert_eq!(did_you_mean("memroy", &known).as_deref(), Some("memory"));
+        assert_eq!(did_you_mean("core", &known).as_deref(), Some("cores"));
+        assert_eq!(
+            did_you_mean("nixosconfig", &known).as_deref(),
+            Some("nixosConfig")
+        );
+        assert_eq!(did_you_mean("banana", &known), None);
+    }
+}

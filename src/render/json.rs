@@ -1,0 +1,84 @@
+//! `--format json`: one object per diagnostic, with 1-based line/column ranges.
+//!
+//! The schema is documented in `docs/json-output.md`; it is ours, not miette's.
+
+use serde::Serialize;
+
+use super::line_col;
+use crate::check::Diagnostic;
+use crate::syntax::{SourceDb, Span};
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+    pub offset: usize,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Range {
+    pub start: Position,
+    pub end: Position,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct JsonNote {
+    pub file: String,
+    pub range: Range,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct JsonDiagnostic {
+    pub code: &'static str,
+    pub severity: &'static str,
+    pub message: String,
+    pub file: String,
+    pub range: Range,
+    pub notes: Vec<JsonNote>,
+    pub help: Option<String>,
+}
+
+fn range(db: &SourceDb, span: Span) -> Range {
+    let text = db.text(span.file);
+    let pos = |o| {
+        let (line, column) = line_col(text, o);
+        Position {
+            line,
+            column,
+            offset: usize::from(o),
+        }
+    };
+    Range {
+        start: pos(span.range.start()),
+        end: pos(span.range.end()),
+    }
+}
+
+pub fn to_json(db: &SourceDb, diags: &[Diagnostic]) -> Vec<JsonDiagnostic> {
+    diags
+        .iter()
+        .map(|d| JsonDiagnostic {
+            code: d.code(),
+            severity: d.severity().as_str(),
+            message: d.message.clone(),
+            file: db.path(d.span.file).display().to_string(),
+            range: range(db, d.span),
+            notes: d
+                .notes
+                .iter()
+                .map(|n| JsonNote {
+                    file: db.path(n.span.file).display().to_string(),
+                    range: range(db, n.span),
+                    message: n.message.clone(),
+                })
+                .collect(),
+            help: d.help.clone(),
+        })
+        .collect()
+}
+
+/// The JSON array `vmlint --format json` prints, pretty-printed.
+pub fn render(db: &SourceDb, diags: &[Diagnostic]) -> String {
+    serde_json::to_string_pretty(&to_json(db, diags)).expect("diagnostics serialize")
+}

@@ -1,0 +1,80 @@
+//! One minimal fleet per diagnostic code: the code fires, and its human and JSON renderings
+//! are snapshotted (tests/snapshots/lint_codes__CODE.snap).
+
+mod util;
+
+use std::path::Path;
+
+use vmctl::check::rules;
+use vmctl::exec::lint::{lint, NixFallback};
+use vmctl::render;
+
+fn lint_fixture(dir: &Path) -> (String, Vec<&'static str>) {
+    let run = lint(&[], None, dir, &NixFallback::Off).expect("fixture fleet loads");
+    let human = render::human::render(&run.fleet.db, &run.diagnostics, false);
+    let json = render::json::render(&run.fleet.db, &run.diagnostics);
+    let codes = run.diagnostics.iter().map(|d| d.code()).collect();
+    (format!("{human}\n---- json ----\n{json}\n"), codes)
+}
+
+#[test]
+fn every_code_has_a_fixture_that_triggers_it() {
+    let mut missing = Vec::new();
+    for rule in rules()
+        .into_iter()
+        .filter(|r| ["NX", "DF", "VM", "HS"].contains(&&r.code[..2]))
+    {
+        let dir = util::fixture("lint").join(rule.code);
+        if !dir.is_dir() {
+            missing.push(rule.code);
+            continue;
+        }
+        let (rendered, codes) = lint_fixture(&dir);
+        assert!(
+            codes.contains(&rule.code),
+            "fixture {} does not trigger it; got {codes:?}",
+            rule.code
+        );
+        insta::assert_snapshot!(rule.code, rendered);
+    }
+    assert!(
+        missing.is_empty(),
+        "rules without a fixture in tests/fixtures/lint/: {missing:?}"
+    );
+}
+
+#[test]
+fn the_nix_fallback_fills_dynamic_values() {
+    util::require_tool("nix-instantiate");
+    let dir = util::fixture("lint/NX002");
+    let run = lint(&[], None, &dir, &NixFallback::Use("nix-instantiate".into())).unwrap();
+    let codes: Vec<_> = run.diagnostics.iter().map(|d| d.code()).collect();
+    assert!(
+        !codes.contains(&"NX002"),
+        "nix evaluated `builtins.mul 4 1024`; got {codes:?}"
+    );
+    let (_, defs) = run.fleet.definitions_file().unwrap();
+    assert_eq!(defs.vm_by_name("web").unwrap().memory, Some(4096));
+    // The filled value keeps the span of the dynamic expression.
+    let (file, _) = run.fleet.definitions_file().unwrap();
+    let mem = file
+        .eval
+        .value
+        .as_attrs()
+        .unwrap()
+        .get("managed")
+        .unwrap()
+        .as_attrs()
+        .unwrap()
+        .get("web")
+        .unwrap()
+        .as_attrs()
+        .unwrap()
+        .get("memory")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        &run.fleet.db.text(file.file)[mem.span.range],
+        "builtins.mul 4 1024"
+    );
+}
