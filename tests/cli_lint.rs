@@ -6,7 +6,12 @@ mod util;
 use std::process::{Command, Output};
 
 fn run(bin: &str, args: &[&str], cwd: &std::path::Path) -> Output {
-    Command::new(bin).args(args).current_dir(cwd).env("NO_COLOR", "1").output().expect("run binary")
+    Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run binary")
 }
 
 const VMLINT: &str = env!("CARGO_BIN_EXE_vmlint");
@@ -14,16 +19,35 @@ const VMCTL: &str = env!("CARGO_BIN_EXE_vmctl");
 
 #[test]
 fn the_demo_fleet_lints_clean() {
-    for (bin, args) in [(VMLINT, vec!["--deny-warnings"]), (VMCTL, vec!["lint", "--deny-warnings"])] {
+    for (bin, args) in [
+        (VMLINT, vec!["--deny-warnings"]),
+        (VMCTL, vec!["lint", "--deny-warnings"]),
+    ] {
         let out = run(bin, &args, &util::repo().join("hosts/igpu"));
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-        assert!(out.stdout.is_empty(), "no diagnostics: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "no diagnostics: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("checked 2 files: no problems"), "{err}");
     }
-    let out = run(VMLINT, &["--format", "json", "vms/definitions.nix", "hosts.nix"], util::repo());
+    let out = run(
+        VMLINT,
+        &["--format", "json", "vms/definitions.nix", "hosts.nix"],
+        util::repo(),
+    );
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -34,7 +58,12 @@ fn exit_codes_follow_errors_warnings_and_usage() {
     assert_eq!(out.status.code(), Some(1));
     // Warnings only: 0, or 1 with --deny-warnings.
     assert_eq!(run(VMLINT, &[], &lint.join("VM007")).status.code(), Some(0));
-    assert_eq!(run(VMLINT, &["--deny-warnings"], &lint.join("VM007")).status.code(), Some(1));
+    assert_eq!(
+        run(VMLINT, &["--deny-warnings"], &lint.join("VM007"))
+            .status
+            .code(),
+        Some(1)
+    );
     // Unreadable input and bad usage: 2, with a message saying what is wrong.
     let out = run(VMLINT, &["does-not-exist.nix"], &lint);
     assert_eq!(out.status.code(), Some(2));
@@ -42,7 +71,10 @@ fn exit_codes_follow_errors_warnings_and_usage() {
     let out = run(VMLINT, &[], std::path::Path::new("/"));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no fleet found"));
-    assert_eq!(run(VMLINT, &["--format", "xml"], &lint).status.code(), Some(2));
+    assert_eq!(
+        run(VMLINT, &["--format", "xml"], &lint).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -55,7 +87,10 @@ fn json_output_has_the_documented_shape() {
     assert_eq!(d["file"], "vms/definitions.nix");
     assert_eq!(d["range"]["start"]["line"], 5);
     assert_eq!(d["range"]["start"]["column"], 26);
-    assert_eq!(d["notes"][0]["message"], "VMID 104 first used here by `doc1`");
+    assert_eq!(
+        d["notes"][0]["message"],
+        "VMID 104 first used here by `doc1`"
+    );
     assert_eq!(d["notes"][0]["range"]["start"]["line"], 4);
     assert!(d["help"].as_str().unwrap().contains("next-vmid"));
 }
@@ -77,7 +112,12 @@ fn explain_prints_the_rule_and_the_docs_list_every_code() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("VM001 duplicate-vmid (error)"), "{text}");
     assert!(text.contains("## Fix"));
-    assert_eq!(run(VMCTL, &["explain", "XX999"], util::repo()).status.code(), Some(2));
+    assert_eq!(
+        run(VMCTL, &["explain", "XX999"], util::repo())
+            .status
+            .code(),
+        Some(2)
+    );
     let md = run(VMCTL, &["explain", "--markdown"], util::repo()).stdout;
     let docs = std::fs::read(util::repo().join("docs/diagnostics.md")).unwrap();
     assert!(

@@ -340,6 +340,7 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
                     let via = t
                         .via
                         .as_deref()
+                        .or(l.via.as_deref())
                         .map(|v| format!(" (through &{v})"))
                         .unwrap_or_default();
                     return Err(SopsEditError::Refused(format!(
