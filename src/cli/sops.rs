@@ -233,6 +233,16 @@ impl Context {
         }
     }
 
+    /// The path as the user sees it: relative to the working directory when inside it.
+    fn shown(&self) -> String {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        self.path
+            .strip_prefix(&cwd)
+            .unwrap_or(&self.path)
+            .display()
+            .to_string()
+    }
+
     fn read(&self) -> miette::Result<String> {
         std::fs::read_to_string(&self.path).map_err(|e| {
             miette!(
@@ -251,7 +261,7 @@ impl Context {
     }
 
     fn refused(&self, e: sops_edit::SopsEditError) -> miette::Report {
-        miette!("{}: {e}; the file was not changed", self.path.display())
+        miette!("{}: {e}; the file was not changed", self.shown())
     }
 }
 
@@ -324,11 +334,11 @@ fn finish(
     }
     if file.dry_run && !edit.is_noop() {
         print!("{diff}");
-        eprintln!("dry run: {} was not changed", ctx.path.display());
+        eprintln!("dry run: {} was not changed", ctx.shown());
     } else if write {
         eprintln!(
             "wrote {}; re-key existing secrets with `vmctl secrets rekey`",
-            ctx.path.display()
+            ctx.shown()
         );
     }
     Ok(0)
