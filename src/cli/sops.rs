@@ -279,10 +279,7 @@ fn finish(
     let diff = similar::TextDiff::from_lines(text, &edit.new_text)
         .unified_diff()
         .context_radius(2)
-        .header(
-            &ctx.path.display().to_string(),
-            &ctx.path.display().to_string(),
-        )
+        .header(&ctx.shown(), &ctx.shown())
         .to_string();
     let write = !edit.is_noop() && !file.dry_run;
     if write {
@@ -290,11 +287,11 @@ fn finish(
         if ctx.read()? != text {
             return Err(miette!(
                 "{} changed while vmctl was editing it; run the command again",
-                ctx.path.display()
+                ctx.shown()
             ));
         }
         crate::exec::fs::atomic_write(&ctx.path, edit.new_text.as_bytes())
-            .map_err(|e| miette!("cannot write {}: {e}", ctx.path.display()))?;
+            .map_err(|e| miette!("cannot write {}: {e}", ctx.shown()))?;
     }
     if file.json {
         let v = serde_json::json!({
@@ -315,7 +312,7 @@ fn finish(
         println!(
             "nothing to do: {} is already where it should be in {}",
             edit.recipient,
-            ctx.path.display()
+            ctx.shown()
         );
     } else {
         println!("{what}:");
