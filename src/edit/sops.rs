@@ -40,6 +40,9 @@ pub struct RuleChange {
     pub action: &'static str,
 }
 
+/// A rule left alone: its index, its path_regex and why.
+pub type SkippedRule = (usize, Option<String>, String);
+
 /// A verified edit: the text edits, the resulting text and what it does.
 #[derive(Debug, Clone)]
 pub struct SopsEdit {
@@ -47,7 +50,7 @@ pub struct SopsEdit {
     pub new_text: String,
     pub rules: Vec<RuleChange>,
     /// Rules left alone on purpose, with the reason (printed to the user).
-    pub skipped: Vec<(usize, Option<String>, String)>,
+    pub skipped: Vec<SkippedRule>,
     /// The recipient the edit is about.
     pub recipient: String,
 }
@@ -141,7 +144,7 @@ fn select(
     name: &str,
     picked: &[String],
     hosts: &[String],
-) -> Result<(Vec<usize>, Vec<(usize, Option<String>, String)>)> {
+) -> Result<(Vec<usize>, Vec<SkippedRule>)> {
     if !picked.is_empty() {
         let mut chosen = Vec::new();
         for p in picked {
@@ -573,7 +576,7 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
         if hits.is_empty() {
             continue;
         }
-        if hits.len() == seq.items.len() && !(Some(id) == view.keys) {
+        if hits.len() == seq.items.len() && Some(id) != view.keys {
             let owner = view
                 .rules
                 .iter()
