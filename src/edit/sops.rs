@@ -427,6 +427,7 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
         }
     }
 
+    crlf(text, &mut edits);
     let new_text = apply(text, &edits).map_err(|e| SopsEditError::Verify(e.to_string()))?;
     let intended: Vec<usize> = rules
         .iter()
@@ -443,6 +444,15 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
         skipped,
         recipient: req.recipient.to_string(),
     })
+}
+
+/// Inserted lines follow the file's line endings.
+fn crlf(text: &str, edits: &mut [TextEdit]) {
+    if text.contains("\r\n") {
+        for e in edits {
+            e.insert = e.insert.replace("\r\n", "\n").replace('\n', "\r\n");
+        }
+    }
 }
 
 fn chosen_label(view: &SopsYaml, container: NodeId) -> String {
@@ -608,10 +618,17 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
                         doc.line_number(item.dash)
                     )));
                 }
-                edits.push(TextEdit::delete(
-                    first,
-                    doc.line_end(n.span.end.max(item.dash + 1) - 1),
-                ));
+                let mut start = first;
+                let end = doc.line_end(n.span.end.max(item.dash + 1) - 1);
+                if end == doc.text.len() && !doc.text.ends_with('\n') && start > 0 {
+                    // The last line has no newline: take the one before it instead.
+                    start -= if doc.text[..start].ends_with("\r\n") {
+                        2
+                    } else {
+                        1
+                    };
+                }
+                edits.push(TextEdit::delete(start, end));
             }
         }
     }
@@ -684,6 +701,7 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
             action: "removed",
         })
         .collect();
+    crlf(text, &mut edits);
     let new_text = apply(text, &edits).map_err(|e| SopsEditError::Verify(e.to_string()))?;
     if !edits.is_empty() {
         let (o, n) = load_both(text, &new_text)?;
@@ -976,6 +994,7 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
         rule = format!("\n{}", rule.trim_end_matches('\n'));
     }
     edits.push(TextEdit::insert(insert_at, rule));
+    crlf(text, &mut edits);
     let new_text = apply(text, &edits).map_err(|e| SopsEditError::Verify(e.to_string()))?;
 
     // Verify: one new rule at `new_index` with exactly admins + host; the rest unchanged.
