@@ -183,6 +183,31 @@ fn host_names_from_hosts_nix_exclude_their_rules() {
 }
 
 #[test]
+fn rules_without_an_age_list_are_left_alone_by_default_and_refused_by_name() {
+    let text = file("creation_rules:\n  - path_regex: p/.*\n    pgp: ABCD\n  - path_regex: s/.*\n    age: {A}\n");
+    let edit = add_with(&text, "newvm", &[], &[]).unwrap();
+    assert_eq!(edit.rules.iter().map(|r| r.index).collect::<Vec<_>>(), [1]);
+    assert_eq!(edit.skipped[0].0, 0);
+    assert!(
+        edit.skipped[0].2.contains("no age recipients"),
+        "{:?}",
+        edit.skipped
+    );
+    let err = add_with(&text, "newvm", &["p/.*".into()], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot add to `p/.*`"), "{err}");
+}
+
+#[test]
+fn tabs_separate_but_never_indent() {
+    let text = file("creation_rules:\n  - path_regex:\ts/.* # tab\n    age:\t{A}\n");
+    let edit = add_with(&text, "newvm", &[], &[]).unwrap();
+    assert!(edit.new_text.contains(&format!("age:\t{A},{NEW}\n")));
+    assert!(refused("creation_rules:\n\t- path_regex: s\n", &[]).contains("tabs are not allowed"));
+}
+
+#[test]
 fn rule_flag_picks_rules_by_exact_path_regex() {
     let text = file(
         "creation_rules:\n  - path_regex: a/.*\n    age: {A}\n  - path_regex: b/.*\n    age: {A}\n",

@@ -285,7 +285,7 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
     check_recipient(req.recipient)?;
     let view = SopsYaml::parse(text)?;
     let doc = &view.doc;
-    let (chosen, skipped) = select(&view, req.name, req.rules, req.hosts)?;
+    let (chosen, mut skipped) = select(&view, req.name, req.rules, req.hosts)?;
 
     let anchors = view.scalar_anchors();
     if let Some((_, v, _)) = anchors
@@ -308,12 +308,20 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
     let mut targets: Vec<AgeList> = Vec::new();
     for &i in &chosen {
         let rule = &view.rules[i];
-        let list = rule.age.as_ref().map_err(|why| {
-            SopsEditError::Refused(format!(
-                "cannot add to {}: {why}; leave it out with --rule for the others",
-                rule.label()
-            ))
-        })?;
+        let list = match &rule.age {
+            Ok(list) => list,
+            // Picked by the default choice: say why it is left alone. Picked by --rule: refuse.
+            Err(why) if req.rules.is_empty() => {
+                skipped.push((i, rule.path_regex.clone(), why.clone()));
+                continue;
+            }
+            Err(why) => {
+                return Err(SopsEditError::Refused(format!(
+                    "cannot add to {}: {why}; leave it out of --rule",
+                    rule.label()
+                )))
+            }
+        };
         if list.contains(req.recipient) {
             rules.push(RuleChange {
                 index: i,
@@ -330,6 +338,17 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
         if !targets.iter().any(|t| t.container == list.container) {
             targets.push(list.clone());
         }
+    }
+    if rules.is_empty() {
+        let why: Vec<String> = skipped
+            .iter()
+            .filter(|(i, _, _)| chosen.contains(i))
+            .map(|(i, _, why)| format!("{}: {why}", view.rules[*i].label()))
+            .collect();
+        return Err(SopsEditError::Refused(format!(
+            "none of the chosen rules has an age list vmctl can add to ({})",
+            why.join("; ")
+        )));
     }
     // A list shared (through a merge key or an alias) with a rule we were not asked to change
     // cannot be edited without changing that rule too.

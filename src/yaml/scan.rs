@@ -315,7 +315,8 @@ impl<'a> Parser<'a> {
     }
 
     fn skip_spaces(&self, mut p: usize) -> usize {
-        while p < self.b.len() && self.b[p] == b' ' {
+        // Tabs may separate tokens within a line (never indent one).
+        while p < self.b.len() && matches!(self.b[p], b' ' | b'\t') {
             p += 1;
         }
         p
@@ -367,7 +368,7 @@ impl<'a> Parser<'a> {
         self.b.get(p) == Some(&b'-')
             && matches!(
                 self.b.get(p + 1),
-                None | Some(b' ') | Some(b'\n') | Some(b'\r')
+                None | Some(b' ') | Some(b'\t') | Some(b'\n') | Some(b'\r')
             )
     }
 
@@ -573,7 +574,11 @@ impl<'a> Parser<'a> {
                 self.no_continuation(id, n, ctx)?;
                 Ok(id)
             }
-            b'?' if matches!(self.b.get(q + 1), None | Some(b' ') | Some(b'\n')) => {
+            b'?' if matches!(
+                self.b.get(q + 1),
+                None | Some(b' ') | Some(b'\t') | Some(b'\n')
+            ) =>
+            {
                 self.err(q, "complex mapping keys (`? `) are not supported")
             }
             b'%' | b'@' | b'`' | b'!' | b'&' => {
@@ -589,7 +594,7 @@ impl<'a> Parser<'a> {
                         is_key = true;
                         break;
                     }
-                    if ch == b'#' && e > q && self.b[e - 1] == b' ' {
+                    if ch == b'#' && e > q && matches!(self.b[e - 1], b' ' | b'\t') {
                         break;
                     }
                     e += 1;
@@ -619,7 +624,7 @@ impl<'a> Parser<'a> {
     fn is_value_indicator(&self, p: usize) -> bool {
         matches!(
             self.b.get(p + 1),
-            None | Some(b' ') | Some(b'\n') | Some(b'\r')
+            None | Some(b' ') | Some(b'\t') | Some(b'\n') | Some(b'\r')
         )
     }
 
@@ -723,7 +728,7 @@ impl<'a> Parser<'a> {
                 let line_end = self.line_end_of(pos);
                 let mut e = pos;
                 while e < line_end && !(self.b[e] == b':' && self.is_value_indicator(e)) {
-                    if self.b[e] == b'#' && e > pos && self.b[e - 1] == b' ' {
+                    if self.b[e] == b'#' && e > pos && matches!(self.b[e - 1], b' ' | b'\t') {
                         break;
                     }
                     e += 1;
@@ -894,7 +899,7 @@ impl<'a> Parser<'a> {
                     let mut e = p;
                     while e < self.b.len()
                         && !matches!(self.b[e], b',' | b']' | b'\n' | b'\r')
-                        && !(self.b[e] == b'#' && self.b[e - 1] == b' ')
+                        && !(self.b[e] == b'#' && matches!(self.b[e - 1], b' ' | b'\t'))
                     {
                         if self.b[e] == b':'
                             && matches!(self.b.get(e + 1), Some(b' ') | Some(b',') | Some(b']'))
