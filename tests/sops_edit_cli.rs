@@ -164,3 +164,51 @@ fn outside_a_fleet_config_flag_works_and_notes_the_missing_host_names() {
         .unwrap()
         .contains(&format!("age: {NEW},age1a8pk4")));
 }
+
+#[test]
+fn every_real_world_file_is_written_as_the_library_says_or_left_untouched() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-world/sops");
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut wrote, mut refused) = (0, 0);
+    for e in std::fs::read_dir(dir).unwrap() {
+        let src = e.unwrap().path();
+        let original = std::fs::read(&src).unwrap();
+        let cfg = tmp.path().join(src.file_name().unwrap());
+        std::fs::write(&cfg, &original).unwrap();
+        let out = vmctl(
+            tmp.path(),
+            &[
+                "sops",
+                "add-recipient",
+                "newvm",
+                NEW,
+                "--config",
+                cfg.to_str().unwrap(),
+            ],
+        );
+        let expected = vmctl::edit::sops::add_recipient(
+            std::str::from_utf8(&original).unwrap(),
+            &vmctl::edit::sops::AddRecipient {
+                name: "newvm",
+                recipient: NEW,
+                rules: &[],
+                hosts: &[],
+            },
+        );
+        match expected {
+            Ok(edit) => {
+                assert!(out.status.success(), "{}", show(&out, tmp.path()));
+                assert_eq!(std::fs::read_to_string(&cfg).unwrap(), edit.new_text);
+                wrote += 1;
+            }
+            Err(e) => {
+                assert_eq!(out.status.code(), Some(1));
+                assert!(String::from_utf8_lossy(&out.stderr).contains("the file was not changed"));
+                assert_eq!(std::fs::read(&cfg).unwrap(), original, "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(wrote + refused, 10);
+    assert!(refused >= 1, "0xdsqr's only rule is another host's");
+}

@@ -151,3 +151,33 @@ fn add_recipient_on_every_real_world_file() {
         "most real-world shapes are supported ({succeeded}/10)"
     );
 }
+
+/// A file refused by the default choice (every rule is another host's) takes the recipient
+/// when the rules are named with --rule.
+#[test]
+fn refused_files_accept_rules_named_explicitly() {
+    let (name, text) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("0xdsqr"))
+        .unwrap();
+    assert!(add(&text).is_err(), "{name}");
+    let rules: Vec<String> = support::rule_regexes(&text).into_iter().flatten().collect();
+    let edit = add_recipient(
+        &text,
+        &AddRecipient {
+            name: "newvm",
+            recipient: NEW,
+            rules: &rules,
+            hosts: &[],
+        },
+    )
+    .unwrap();
+    insta::assert_snapshot!(
+        "add_recipient_explicit_rule__0xdsqr",
+        unified(&text, &edit.new_text)
+    );
+    let regexes = support::rule_regexes(&edit.new_text);
+    let path = support::sample_path(&regexes, 0);
+    let group = support::sops_first_group(&edit.new_text, &path, NEW, NEW_IDENTITY);
+    assert!(group.iter().any(|g| g == NEW), "{group:?}");
+}
