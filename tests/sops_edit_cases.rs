@@ -237,6 +237,8 @@ fn refusals_say_why() {
         (refused("creation_rules:\n  - path_regex: s/.*\n    age:\n", &[]),
          "`age:` is empty"),
         (refused("rules: []\n", &[]), "no top-level `creation_rules:`"),
+        (refused("keys:\n  - &newvm\n    age:\n    - {A}\ncreation_rules:\n  - path_regex: s/.*\n    key_groups:\n    - <<: *newvm\n", &[]),
+         "the anchor &newvm (line 2) already names something else"),
     ];
     for (got, want) in cases {
         assert!(got.contains(want), "`{got}` should say `{want}`");

@@ -288,6 +288,7 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
     let (chosen, mut skipped) = select(&view, req.name, req.rules, req.hosts)?;
 
     let anchors = view.scalar_anchors();
+    refuse_non_scalar_anchor(&view, req.name)?;
     if let Some((_, v, _)) = anchors
         .iter()
         .find(|(n, v, _)| n == req.name && v != req.recipient)
@@ -463,6 +464,22 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
         skipped,
         recipient: req.recipient.to_string(),
     })
+}
+
+/// An anchor `&name` on a mapping or list cannot also name the recipient.
+fn refuse_non_scalar_anchor(view: &SopsYaml, name: &str) -> Result<()> {
+    let doc = &view.doc;
+    match doc
+        .anchors
+        .iter()
+        .find(|(n, id)| n == name && doc.scalar(*id).is_none())
+    {
+        Some((_, id)) => Err(SopsEditError::Refused(format!(
+            "the anchor &{name} (line {}) already names something else; choose another NAME",
+            doc.line_number(doc.node(*id).span.start)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Inserted lines follow the file's line endings.
@@ -949,9 +966,9 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
         break;
     }
     let (rc, kc, gc, ac) = style;
-    let gk = gc + 2;
     let mut edits = Vec::new();
     let anchors = view.scalar_anchors();
+    refuse_non_scalar_anchor(&view, req.name)?;
     let item_for = |r: &str, label: Option<&str>| -> String {
         if let Some((n, _, id)) = anchors.iter().find(|(_, v, _)| v == r) {
             if doc.node(*id).span.start < insert_at {
@@ -1005,7 +1022,6 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
         " ".repeat(kc),
         " ".repeat(gc)
     );
-    let _ = gk;
     for i in &items {
         rule.push_str(&format!("{}- {i}\n", " ".repeat(ac)));
     }

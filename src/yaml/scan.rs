@@ -128,7 +128,6 @@ struct Line {
 enum Ctx {
     MapValue,
     SeqItem,
-    Root,
 }
 
 struct Parser<'a> {
@@ -408,7 +407,7 @@ impl<'a> Parser<'a> {
             }
         }
         let line = self.lines[j];
-        let root = self.parse_inline(line.content, -1, Ctx::Root)?;
+        let root = self.parse_inline(line.content, -1)?;
         let last = self.last_line(root, line.content);
         if let Some(k) = self.next_content_line(last) {
             let line = self.lines[k];
@@ -474,7 +473,7 @@ impl<'a> Parser<'a> {
                     && line.indent as isize == n
                     && self.is_dash_at(line.content);
                 if (deeper || compact_seq) && self.is_doc_marker(&line).is_none() {
-                    let id = self.parse_inline(line.content, n, ctx)?;
+                    let id = self.parse_inline(line.content, n)?;
                     if let Some(a) = anchor {
                         if self.nodes[id].anchor.is_some() {
                             return self.err(a.span.start, "two anchors on one node");
@@ -491,7 +490,7 @@ impl<'a> Parser<'a> {
             self.nodes[id].comment = self.trailing_comment(end);
             return Ok(id);
         }
-        let id = self.parse_inline(q, n, ctx)?;
+        let id = self.parse_inline(q, n)?;
         if let Some(a) = anchor {
             if matches!(self.nodes[id].kind, NodeKind::Map(_)) {
                 return self.err(
@@ -507,7 +506,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Content starting at `q` (no properties): a block collection, a scalar, an alias.
-    fn parse_inline(&mut self, q: usize, n: isize, ctx: Ctx) -> R<NodeId> {
+    fn parse_inline(&mut self, q: usize, n: isize) -> R<NodeId> {
         let c = self.b[q];
         let line_end = self.line_end_of(q);
         match c {
@@ -526,7 +525,7 @@ impl<'a> Parser<'a> {
                 self.expect_line_end(e, "the alias")?;
                 let id = self.push(NodeKind::Alias(self.t[q + 1..e].to_string()), q..e, None);
                 self.nodes[id].comment = self.trailing_comment(e);
-                self.no_continuation(id, n, ctx)?;
+                self.no_continuation(id, n)?;
                 Ok(id)
             }
             b'-' if self.is_dash_at(q) => self.parse_block_seq(q),
@@ -571,7 +570,7 @@ impl<'a> Parser<'a> {
                     None,
                 );
                 self.nodes[id].comment = self.trailing_comment(end);
-                self.no_continuation(id, n, ctx)?;
+                self.no_continuation(id, n)?;
                 Ok(id)
             }
             b'?' if matches!(
@@ -614,7 +613,7 @@ impl<'a> Parser<'a> {
                     None,
                 );
                 self.nodes[id].comment = self.trailing_comment(end);
-                self.no_continuation(id, n, ctx)?;
+                self.no_continuation(id, n)?;
                 Ok(id)
             }
         }
@@ -628,30 +627,22 @@ impl<'a> Parser<'a> {
         )
     }
 
-    /// A single-line scalar must not continue on a deeper line (multi-line plain scalars and
-    /// stray indentation are outside the subset).
-    fn no_continuation(&self, id: NodeId, n: isize, ctx: Ctx) -> R<()> {
-        let _ = ctx;
+    /// A single-line scalar must not be followed by a deeper line: that would be a multi-line
+    /// plain scalar or an indentation error, both outside the subset.
+    fn no_continuation(&self, id: NodeId, n: isize) -> R<()> {
         let li = self.line_of(self.nodes[id].span.start);
         if let Some(j) = self.next_content_line(li) {
             let line = self.lines[j];
-            if line.indent as isize > n && self.is_doc_marker(&line).is_none() {
-                // A deeper line after a scalar is either a continuation or an indentation error.
-                let col = self.column(self.nodes[id].span.start);
-                if line.indent > col
-                    || n >= 0 && line.indent as isize > n && !self.ends_parent(line, n)
-                {
-                    return self.err(line.content, "multi-line plain scalars or unexpected indentation are not supported; put the value on one line");
-                }
+            let deeper = if n >= 0 {
+                line.indent as isize > n
+            } else {
+                line.indent > self.column(self.nodes[id].span.start)
+            };
+            if deeper && self.is_doc_marker(&line).is_none() {
+                return self.err(line.content, "multi-line plain scalars or unexpected indentation are not supported; put the value on one line");
             }
         }
         Ok(())
-    }
-
-    /// Whether `line` can legally follow a scalar whose parent collection sits at indent `n`:
-    /// only lines at or left of `n` (the parent continues or ends) can.
-    fn ends_parent(&self, line: Line, n: isize) -> bool {
-        line.indent as isize <= n
     }
 
     fn quoted(&self, q: usize) -> R<(String, usize)> {
@@ -1070,8 +1061,6 @@ impl<'a> Parser<'a> {
             .last()
             .map(|&j| self.lines[j].end)
             .unwrap_or(p.min(self.line_end_of(q)));
-        let header_end = p;
-        let _ = header_end;
         Ok(self.push(
             NodeKind::Scalar(Scalar {
                 style,
