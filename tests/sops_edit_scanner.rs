@@ -222,3 +222,38 @@ proptest! {
         prop_assert_eq!(removed.new_text, text);
     }
 }
+
+const PIECES: &[&str] = &[
+    " ", "  ", "-", "- ", ":", ": ", "#", " #", "\n", "\t", "&a ", "*a", "[", "]", ",", "'", "\"",
+    "|", ">-", "<<: ", "{", "}", "\\", "\r\n", "é", "---\n",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Mutated fixtures never make the scanner or the edits panic; when both parsers accept
+    /// the text they agree on its meaning, and an edit either refuses or verifies.
+    #[test]
+    fn mutated_files_never_panic(file in 0usize..11, edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..PIECES.len(), 0usize..3), 1..4)) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<_> = std::fs::read_dir(root.join("tests/fixtures/real-world/sops")).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files.push(root.join(".sops.yaml"));
+        let mut text = std::fs::read_to_string(&files[file % files.len()]).unwrap();
+        for (at, piece, del) in edits {
+            let mut i = at.index(text.len() + 1);
+            while !text.is_char_boundary(i) { i -= 1; }
+            let mut j = (i + del).min(text.len());
+            while !text.is_char_boundary(j) { j += 1; }
+            text.replace_range(i..j, PIECES[piece]);
+        }
+        let ours = Doc::parse(&text);
+        let theirs: Result<Value, _> = serde_yaml::from_str(&text);
+        if let (Ok(doc), Ok(v)) = (&ours, &theirs) {
+            let mine = doc.root.map(|r| to_value(doc, r)).unwrap_or(Value::Null);
+            prop_assert_eq!(&mine, v, "{}", text);
+        }
+        let _ = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], hosts: &[] });
+        let _ = remove_recipient(&text, "atlas", None);
+    }
+}

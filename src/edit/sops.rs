@@ -77,12 +77,12 @@ fn check_name(name: &str) -> Result<()> {
         && !name.starts_with('-')
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
     if ok {
         Ok(())
     } else {
         Err(SopsEditError::Invalid(format!(
-            "`{name}` cannot be a YAML anchor name; use letters, digits, `-`, `_` or `.`"
+            "`{name}` cannot be a YAML anchor name; use letters, digits, `-` or `_`"
         )))
     }
 }

@@ -141,10 +141,6 @@ struct Parser<'a> {
 
 type R<T> = Result<T, ScanError>;
 
-fn is_flow_indicator(c: u8) -> bool {
-    matches!(c, b',' | b'[' | b']' | b'{' | b'}')
-}
-
 impl Doc {
     /// Scans `text`. Fails on anything outside the supported subset.
     pub fn parse(text: &str) -> Result<Doc, ScanError> {
@@ -208,19 +204,28 @@ impl Doc {
 
     /// Offset of the start of the line holding `offset`.
     pub fn line_start(&self, offset: usize) -> usize {
-        self.text[..offset].rfind('\n').map_or(0, |i| i + 1)
+        // Bytes, not chars: `offset` may be the last byte of a multi-byte character.
+        self.text.as_bytes()[..offset]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
     }
 
     /// Offset just after the newline ending the line that holds `offset` (or the text's end).
     pub fn line_end(&self, offset: usize) -> usize {
-        self.text[offset..]
-            .find('\n')
+        self.text.as_bytes()[offset..]
+            .iter()
+            .position(|&b| b == b'\n')
             .map_or(self.text.len(), |i| offset + i + 1)
     }
 
     /// 1-based line number of `offset`.
     pub fn line_number(&self, offset: usize) -> usize {
-        self.text[..offset].matches('\n').count() + 1
+        self.text.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     /// Every node id in the subtree of `id` (aliases not followed), `id` first.
@@ -285,12 +290,21 @@ impl<'a> Parser<'a> {
     }
 
     fn error_at(t: &str, offset: usize, message: impl Into<String>) -> ScanError {
-        let line_start = t[..offset].rfind('\n').map_or(0, |i| i + 1);
+        // Bytes: an error may point into the middle of a multi-byte character.
+        let b = t.as_bytes();
+        let offset = offset.min(b.len());
+        let line_start = b[..offset]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1);
         ScanError {
             message: message.into(),
             offset,
-            line: t[..offset].matches('\n').count() + 1,
-            column: t[line_start..offset].chars().count() + 1,
+            line: b[..offset].iter().filter(|&&c| c == b'\n').count() + 1,
+            column: String::from_utf8_lossy(&b[line_start..offset])
+                .chars()
+                .count()
+                + 1,
         }
     }
 
@@ -311,6 +325,27 @@ impl<'a> Parser<'a> {
 
     fn next_content_line(&self, after: usize) -> Option<usize> {
         (after + 1..self.lines.len()).find(|&j| !self.lines[j].trivia)
+    }
+
+    /// The end of the anchor or alias name after the `&` or `*` at `p`. Names are limited to
+    /// what libyaml and Go's yaml.v3 (which sops uses) accept: letters, digits, `-`, `_`.
+    fn name_end(&self, p: usize) -> R<usize> {
+        let mut e = p + 1;
+        while e < self.b.len()
+            && (self.b[e].is_ascii_alphanumeric() || matches!(self.b[e], b'-' | b'_'))
+        {
+            e += 1;
+        }
+        let ends_well = e == self.b.len()
+            || self.b[e].is_ascii_whitespace()
+            || matches!(self.b[e], b',' | b']' | b'}');
+        if e == p + 1 || !ends_well {
+            return self.err(
+                p,
+                "anchor and alias names may only hold letters, digits, `-` and `_`",
+            );
+        }
+        Ok(e)
     }
 
     fn skip_spaces(&self, mut p: usize) -> usize {
@@ -445,16 +480,7 @@ impl<'a> Parser<'a> {
         let start = q;
         let mut anchor = None;
         if self.b.get(q) == Some(&b'&') && q < self.line_end_of(p) {
-            let mut e = q + 1;
-            while e < self.b.len()
-                && !self.b[e].is_ascii_whitespace()
-                && !is_flow_indicator(self.b[e])
-            {
-                e += 1;
-            }
-            if e == q + 1 {
-                return self.err(q, "empty anchor name");
-            }
+            let e = self.name_end(q)?;
             anchor = Some(Anchor {
                 name: self.t[q + 1..e].to_string(),
                 span: q..e,
@@ -511,13 +537,7 @@ impl<'a> Parser<'a> {
         let line_end = self.line_end_of(q);
         match c {
             b'*' => {
-                let mut e = q + 1;
-                while e < line_end
-                    && !self.b[e].is_ascii_whitespace()
-                    && !is_flow_indicator(self.b[e])
-                {
-                    e += 1;
-                }
+                let e = self.name_end(q)?;
                 let after = self.skip_spaces(e);
                 if self.b.get(after) == Some(&b':') {
                     return self.err(q, "an alias as a mapping key is not supported");
@@ -844,13 +864,7 @@ impl<'a> Parser<'a> {
             let item_start = p;
             let mut anchor = None;
             if self.b[p] == b'&' {
-                let mut e = p + 1;
-                while e < self.b.len()
-                    && !self.b[e].is_ascii_whitespace()
-                    && !is_flow_indicator(self.b[e])
-                {
-                    e += 1;
-                }
+                let e = self.name_end(p)?;
                 anchor = Some(Anchor {
                     name: self.t[p + 1..e].to_string(),
                     span: p..e,
@@ -859,13 +873,7 @@ impl<'a> Parser<'a> {
             }
             let (kind, end) = match self.b[p] {
                 b'*' => {
-                    let mut e = p + 1;
-                    while e < self.b.len()
-                        && !self.b[e].is_ascii_whitespace()
-                        && !is_flow_indicator(self.b[e])
-                    {
-                        e += 1;
-                    }
+                    let e = self.name_end(p)?;
                     (NodeKind::Alias(self.t[p + 1..e].to_string()), e)
                 }
                 b'"' | b'\'' => {
