@@ -71,6 +71,38 @@ fn add_recipient_uses_hosts_nix_and_writes_the_file() {
 }
 
 #[test]
+fn the_recipient_defaults_to_the_hosts_nix_key() {
+    let (_tmp, root) = demo();
+    // Drop igpu from the file, then add it back from hosts.nix alone.
+    let out = vmctl(&root, &["sops", "remove-recipient", "igpu"]);
+    assert!(out.status.success(), "{}", show(&out, &root));
+    let out = vmctl(
+        &root,
+        &[
+            "sops",
+            "add-recipient",
+            "igpu",
+            "--rule",
+            "secrets/[^/]+\\.yaml$",
+            "--rule",
+            "secrets/hosts/igpu/.*",
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out, &root));
+    let text = std::fs::read_to_string(root.join(".sops.yaml")).unwrap();
+    assert!(
+        text.contains(
+            "- &igpu age1zquh934h6es68kaecpcmzasax84nhzm0qdgq8fy8pr0nx96r0eyqkl42up # igpu\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(text.matches("- *igpu\n").count(), 1, "{text}");
+    let out = vmctl(&root, &["sops", "add-recipient", "nohost"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no publicKey for `nohost`"));
+}
+
+#[test]
 fn refusals_exit_1_and_leave_the_file_untouched() {
     let (_tmp, root) = demo();
     let before = std::fs::read(root.join(".sops.yaml")).unwrap();

@@ -54,8 +54,9 @@ pub struct AddRecipientArgs {
     /// The host (or person) the recipient belongs to; becomes the YAML anchor `&NAME`.
     pub name: String,
     /// The age recipient (`age1…`), or an ssh-ed25519 public key line to convert.
+    /// Default: derived from NAME's publicKey in hosts.nix.
     #[arg(value_name = "AGE_RECIPIENT")]
-    pub recipient: String,
+    pub recipient: Option<String>,
     /// Add only to the rule with exactly this path_regex (repeatable). Default: every rule
     /// that is not clearly another host's.
     #[arg(long = "rule", value_name = "REGEX")]
@@ -98,7 +99,15 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
     match args {
         SopsCommand::AddRecipient(a) => {
             let ctx = Context::load(g, a.file.config.as_deref())?;
-            let recipient = to_recipient(&a.recipient)?;
+            let recipient = match &a.recipient {
+                Some(r) => to_recipient(r)?,
+                None => ctx.host_recipient(&a.name).ok_or_else(|| {
+                    miette!(
+                        "no publicKey for `{}` in hosts.nix; pass the age recipient (or the host's ssh-ed25519 key) after NAME",
+                        a.name
+                    )
+                })?,
+            };
             let text = ctx.read()?;
             let edit = sops_edit::add_recipient(
                 &text,
