@@ -12,3 +12,5 @@ echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --quiet "$@"
+echo "== benchmarks (quick mode; full figures: ./scripts/bench.sh)"
+./scripts/bench.sh --quick

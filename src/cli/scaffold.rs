@@ -1,10 +1,140 @@
 //! `vmctl scaffold`: create hosts/NAME/ from hosts-template/.
 
+use std::path::{Path, PathBuf};
+
+use miette::{miette, IntoDiagnostic, WrapErr};
+
+use super::hosts::shown;
 use super::Global;
+use crate::edit::scaffold::{find_vm, plan, Action, TemplateFile, Values};
+use crate::exec::fleet::load;
+use crate::exec::fs::atomic_write;
 
+/// Create a host's NixOS configuration directory from the fleet's hosts-template/.
+///
+/// Copies every template file (except README.md and hosts-entry.nix) into
+/// `hosts/<nixosConfig or NAME>/`, filling in @hostname@, @vmid@, @disk_device@, @ssh_alias@,
+/// @public_key@ and @name@ from vms/definitions.nix and hosts.nix. A file that already
+/// exists is never overwritten ("kept"), so running it twice changes nothing.
 #[derive(Debug, clap::Args)]
-pub struct ScaffoldArgs {}
+pub struct ScaffoldArgs {
+    /// The VM (managed or imported) in vms/definitions.nix.
+    pub name: String,
+    /// The guest's disk device for @disk_device@ (disko.nix).
+    #[arg(long, value_name = "DEVICE", default_value = crate::edit::scaffold::DEFAULT_DISK_DEVICE)]
+    pub disk_device: String,
+    /// Show what would be created and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON on stdout: {"dir", "files": [{"path", "action"}]}.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: ScaffoldArgs, _g: &Global) -> miette::Result<u8> {
-    Err(miette::miette!("`vmctl scaffold` is not implemented yet"))
+pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
+    let fleet = load(g.fleet.as_deref())?;
+    let defs = &fleet.definitions;
+    let vm = find_vm(defs, &args.name).map_err(|e| miette!("{e}"))?;
+    let template_dir = fleet.path(&defs.settings.template_dir);
+    if !template_dir.is_dir() {
+        return Err(miette!(
+            help = "copy vmctl's hosts-template/ into your fleet (or set settings.templateDir)",
+            "the fleet has no host template: `{}` is not a directory",
+            shown(&fleet, &template_dir)
+        ));
+    }
+    let template = read_template(&template_dir)?;
+    let host = fleet.hosts.as_ref().and_then(|h| h.get(&vm.name));
+    let values = Values::for_vm(vm, host, Some(&args.disk_device));
+    let root = fleet.root.clone();
+    let planned = plan(vm, &defs.settings.hosts_dir, &template, &values, |rel| {
+        std::fs::read(root.join(rel)).ok()
+    })
+    .map_err(|e| miette!("{}: {e}", shown(&fleet, &template_dir)))?;
+
+    if !args.dry_run {
+        for f in planned.creates() {
+            let path = fleet.path(&f.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("cannot create `{}`", parent.display()))?;
+            }
+            // Re-check right before writing: never overwrite a file that appeared meanwhile.
+            if path.exists() {
+                continue;
+            }
+            atomic_write(&path, &f.contents)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot write `{}`", path.display()))?;
+        }
+    }
+    let label = |a: &Action| match (a, args.dry_run) {
+        (Action::Create, false) => "created",
+        (Action::Create, true) => "would create",
+        (Action::Keep { identical: true }, _) => "kept (already up to date)",
+        (Action::Keep { identical: false }, _) => "kept (exists, not overwritten)",
+    };
+    if args.json {
+        let files: Vec<_> = planned
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path.display().to_string(),
+                    "action": match f.action {
+                        Action::Create => "create",
+                        Action::Keep { .. } => "keep",
+                    },
+                    "written": f.action == Action::Create && !args.dry_run,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "dir": planned.dir.display().to_string(), "files": files })
+        );
+        return Ok(0);
+    }
+    for f in &planned.files {
+        println!("{}: {}", label(&f.action), f.path.display());
+    }
+    let created = planned.creates().count();
+    if created == 0 {
+        println!("nothing to do: {} is complete", planned.dir.display());
+    } else if !args.dry_run {
+        eprintln!(
+            "next: review {}/, then `git add` it (flakes only see tracked files)",
+            planned.dir.display()
+        );
+    }
+    Ok(0)
+}
+
+/// Every regular file under `dir`, with paths relative to it.
+fn read_template(dir: &Path) -> miette::Result<Vec<TemplateFile>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read `{}`", d.display()))?;
+        for entry in entries {
+            let entry = entry.into_diagnostic()?;
+            let path = entry.path();
+            let kind = entry.file_type().into_diagnostic()?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let contents = std::fs::read(&path)
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("cannot read `{}`", path.display()))?;
+                out.push(TemplateFile {
+                    path: path.strip_prefix(dir).expect("under dir").to_path_buf(),
+                    contents,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

@@ -3,6 +3,10 @@
 //! Every edit is a list of sorted, non-overlapping [`TextEdit`]s: bytes outside them are
 //! untouched by construction. Callers re-parse and re-check the result before writing it.
 
+pub mod docs;
+pub mod hosts;
+pub mod nix;
+pub mod scaffold;
 pub mod sops;
 
 /// Replace the bytes `start..end` of the original text with `insert`.

@@ -5,11 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::check::{check_fleet, Diagnostic};
-use crate::model::definitions::read_definitions;
 use crate::model::fleet::{Fleet, NixRole};
-use crate::model::hosts::read_hosts;
 use crate::model::read::Issue;
-use crate::syntax::{evaluate, Evaluation, Loader, Value};
+use crate::syntax::{evaluate, Loader, Value};
 
 /// Reads imported files from disk.
 pub struct FsLoader;
@@ -72,15 +70,6 @@ fn display_path(path: &Path, cwd: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn needs_nix(role: NixRole, value: &Value) -> bool {
-    let issues = match role {
-        NixRole::Definitions => read_definitions(value).issues,
-        NixRole::Hosts => read_hosts(value).issues,
-        NixRole::Other => return false,
-    };
-    issues.iter().any(|i| matches!(i, Issue::Dynamic { .. }))
-}
-
 /// Asks Nix for the value of `path` as JSON.
 fn nix_eval_json(nix: &Path, path: &Path) -> Option<serde_json::Value> {
     let out = Command::new(nix)
@@ -109,16 +98,20 @@ fn add_file(
     })?;
     let file = fleet.db.add(shown, text);
     // Imports resolve against the real location, shown relative like the file itself.
-    let mut eval: Evaluation = evaluate(&mut fleet.db, file, &FsLoader);
-    if let NixFallback::Use(bin) = nix {
-        if needs_nix(role, &eval.value) {
-            if let Some(json) = nix_eval_json(bin, path) {
-                let known = Value::from_json(&json, eval.value.span);
-                eval.value.fill_unknown_from(&known);
-            }
+    let eval = evaluate(&mut fleet.db, file, &FsLoader);
+    fleet.add_evaluated(file, role, eval);
+    let needs_nix = fleet
+        .files
+        .last()
+        .is_some_and(|f| f.issues.iter().any(|i| matches!(i, Issue::Dynamic { .. })));
+    if let (true, NixFallback::Use(bin)) = (needs_nix, nix) {
+        if let Some(json) = nix_eval_json(bin, path) {
+            let mut nf = fleet.files.pop().expect("just added");
+            let known = Value::from_json(&json, nf.eval.value.span);
+            nf.eval.value.fill_unknown_from(&known);
+            fleet.add_evaluated(nf.file, role, nf.eval);
         }
     }
-    fleet.add_evaluated(file, role, eval);
     Ok(())
 }
 

@@ -57,7 +57,7 @@ pub fn parse_disk_size(s: &str) -> Result<u64, String> {
 
 /// Formats MiB the way docs and messages show memory (`4 GiB`, `1.5 GiB`, `512 MiB`).
 pub fn format_mib(mib: u64) -> String {
-    if mib >= 1024 && mib % 512 == 0 {
+    if mib >= 1024 && mib.is_multiple_of(512) {
         let gib = mib as f64 / 1024.0;
         if gib.fract() == 0.0 {
             format!("{} GiB", gib as u64)

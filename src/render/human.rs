@@ -2,17 +2,25 @@
 
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
+
+use super::LineIndex;
 
 use crate::check::{Diagnostic, Severity};
-use crate::syntax::{SourceDb, Span};
+use crate::syntax::{FileId, SourceDb, Span};
 
 #[derive(Debug)]
 struct Report {
     message: String,
     severity: miette::Severity,
     help: Option<String>,
-    source: NamedSource<String>,
+    source: Window,
     labels: Vec<LabeledSpan>,
     related: Vec<Report>,
 }
@@ -56,15 +64,79 @@ fn source_span(span: Span) -> SourceSpan {
     (start, usize::from(span.range.len())).into()
 }
 
-fn named_source(db: &SourceDb, span: Span) -> NamedSource<String> {
-    NamedSource::new(
-        db.path(span.file).display().to_string(),
-        db.text(span.file).to_string(),
-    )
-    .with_language("nix")
+/// The lines of a file around a diagnostic's spans, with their place in the file.
+///
+/// miette finds lines by scanning its source from the start; handing it only this window
+/// keeps rendering linear when a large file has thousands of diagnostics.
+#[derive(Debug)]
+struct Window {
+    name: String,
+    text: Arc<str>,
+    start: usize,
+    end: usize,
+    /// 0-based line number of `start`.
+    line: usize,
 }
 
-fn report(db: &SourceDb, d: &Diagnostic) -> Report {
+impl SourceCode for Window {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let local_offset = span
+            .offset()
+            .checked_sub(self.start)
+            .ok_or(MietteError::OutOfBounds)?;
+        let local = SourceSpan::new(local_offset.into(), span.len());
+        let window: &'a str = &self.text[self.start..self.end];
+        let inner = window.read_span(&local, before, after)?;
+        let ispan = inner.span();
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            SourceSpan::new((ispan.offset() + self.start).into(), ispan.len()),
+            inner.line() + self.line,
+            inner.column(),
+            inner.line_count() + self.line,
+        )))
+    }
+}
+
+/// Context lines kept around the spans (miette shows one; a margin keeps it safe).
+const MARGIN_LINES: usize = 3;
+
+fn window(
+    db: &SourceDb,
+    lines: &mut HashMap<FileId, LineIndex>,
+    file: FileId,
+    spans: &[Span],
+) -> Window {
+    let text: Arc<str> = db.get(file).text.clone();
+    let idx = lines.entry(file).or_insert_with(|| LineIndex::new(&text));
+    let lo = spans
+        .iter()
+        .map(|s| usize::from(s.range.start()))
+        .min()
+        .unwrap_or(0);
+    let hi = spans
+        .iter()
+        .map(|s| usize::from(s.range.end()))
+        .max()
+        .unwrap_or(0);
+    let first = idx.line(lo).saturating_sub(MARGIN_LINES);
+    let last = idx.line(hi.min(text.len())) + MARGIN_LINES + 1;
+    Window {
+        name: db.path(file).display().to_string(),
+        start: idx.line_start(first, text.len()),
+        end: idx.line_start(last, text.len()),
+        line: first,
+        text,
+    }
+}
+
+fn report(db: &SourceDb, lines: &mut HashMap<FileId, LineIndex>, d: &Diagnostic) -> Report {
     let mut labels = vec![LabeledSpan::new_primary_with_span(
         None,
         source_span(d.span),
@@ -81,7 +153,7 @@ fn report(db: &SourceDb, d: &Diagnostic) -> Report {
                 message: n.message.clone(),
                 severity: miette::Severity::Advice,
                 help: None,
-                source: named_source(db, n.span),
+                source: window(db, lines, n.span.file, &[n.span]),
                 labels: vec![LabeledSpan::new_with_span(None, source_span(n.span))],
                 related: Vec::new(),
             });
@@ -96,7 +168,13 @@ fn report(db: &SourceDb, d: &Diagnostic) -> Report {
             Severity::Info => miette::Severity::Advice,
         },
         help: d.help.clone(),
-        source: named_source(db, d.span),
+        source: {
+            let same_file: Vec<Span> = std::iter::once(d.span)
+                .chain(d.notes.iter().map(|n| n.span))
+                .filter(|s| s.file == d.span.file)
+                .collect();
+            window(db, lines, d.span.file, &same_file)
+        },
         labels,
         related,
     }
@@ -113,9 +191,10 @@ pub fn render(db: &SourceDb, diags: &[Diagnostic], color: bool) -> String {
         .with_width(100)
         .with_links(false);
     let mut out = String::new();
+    let mut lines = HashMap::new();
     for d in diags {
         handler
-            .render_report(&mut out, &report(db, d))
+            .render_report(&mut out, &report(db, &mut lines, d))
             .expect("rendering to a String cannot fail");
     }
     out

@@ -4,9 +4,11 @@
 
 use serde::Serialize;
 
-use super::line_col;
+use std::collections::HashMap;
+
+use super::LineIndex;
 use crate::check::Diagnostic;
-use crate::syntax::{SourceDb, Span};
+use crate::syntax::{FileId, SourceDb, Span};
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Position {
@@ -39,10 +41,13 @@ pub struct JsonDiagnostic {
     pub help: Option<String>,
 }
 
-fn range(db: &SourceDb, span: Span) -> Range {
+fn range(db: &SourceDb, lines: &mut HashMap<FileId, LineIndex>, span: Span) -> Range {
     let text = db.text(span.file);
+    let idx = lines
+        .entry(span.file)
+        .or_insert_with(|| LineIndex::new(text));
     let pos = |o| {
-        let (line, column) = line_col(text, o);
+        let (line, column) = idx.line_col(text, o);
         Position {
             line,
             column,
@@ -56,26 +61,28 @@ fn range(db: &SourceDb, span: Span) -> Range {
 }
 
 pub fn to_json(db: &SourceDb, diags: &[Diagnostic]) -> Vec<JsonDiagnostic> {
-    diags
-        .iter()
-        .map(|d| JsonDiagnostic {
+    let mut lines = HashMap::new();
+    let mut out = Vec::with_capacity(diags.len());
+    for d in diags {
+        let mut notes = Vec::with_capacity(d.notes.len());
+        for n in &d.notes {
+            notes.push(JsonNote {
+                file: db.path(n.span.file).display().to_string(),
+                range: range(db, &mut lines, n.span),
+                message: n.message.clone(),
+            });
+        }
+        out.push(JsonDiagnostic {
             code: d.code(),
             severity: d.severity().as_str(),
             message: d.message.clone(),
             file: db.path(d.span.file).display().to_string(),
-            range: range(db, d.span),
-            notes: d
-                .notes
-                .iter()
-                .map(|n| JsonNote {
-                    file: db.path(n.span.file).display().to_string(),
-                    range: range(db, n.span),
-                    message: n.message.clone(),
-                })
-                .collect(),
+            range: range(db, &mut lines, d.span),
+            notes,
             help: d.help.clone(),
-        })
-        .collect()
+        });
+    }
+    out
 }
 
 /// The JSON array `vmlint --format json` prints, pretty-printed.

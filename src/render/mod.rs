@@ -6,6 +6,47 @@ pub mod json;
 
 use rowan::TextSize;
 
+/// Line starts of a text, for O(log n) line/column lookups (a file with thousands of
+/// diagnostics must not be rescanned for each).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { starts }
+    }
+
+    /// 0-based line of a byte offset.
+    pub fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset) - 1
+    }
+
+    /// Byte offset where a 0-based line starts (the text's length past the last line).
+    pub fn line_start(&self, line: usize, text_len: usize) -> usize {
+        self.starts.get(line).copied().unwrap_or(text_len)
+    }
+
+    /// 1-based line and column (in Unicode scalar values) of a byte offset.
+    pub fn line_col(&self, text: &str, offset: TextSize) -> (usize, usize) {
+        let mut offset = usize::from(offset).min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line(offset);
+        let col = text[self.starts[line]..offset].chars().count() + 1;
+        (line + 1, col)
+    }
+}
+
 /// 1-based line and column (in Unicode scalar values) of a byte offset.
 pub fn line_col(text: &str, offset: TextSize) -> (usize, usize) {
     let offset = usize::from(offset).min(text.len());
@@ -74,5 +115,15 @@ mod tests {
         assert_eq!(line_col(t, 3.into()), (2, 1));
         assert_eq!(line_col(t, 5.into()), (2, 2), "ç is one column");
         assert_eq!(line_col(t, 7.into()), (3, 1));
+        let idx = LineIndex::new(t);
+        for o in 0..=t.len() {
+            if t.is_char_boundary(o) {
+                assert_eq!(
+                    idx.line_col(t, (o as u32).into()),
+                    line_col(t, (o as u32).into()),
+                    "offset {o}"
+                );
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! Evaluation is lazy inside (thunks in an arena, so `rec` and `let` behave as in Nix) and
 //! strict at the end: the result is a fully forced [`Value`] tree.
 
-use std::collections::HashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -82,12 +82,12 @@ pub fn evaluate(db: &mut SourceDb, file: FileId, loader: &dyn Loader) -> Evaluat
         scopes: Vec::new(),
         errors: Vec::new(),
         syntax_errors: Vec::new(),
-        imports: HashMap::new(),
+        imports: FxHashMap::default(),
         depth: 0,
     };
     let root = ev.load_file(file);
     let val = ev.force(root);
-    let value = ev.to_value(&val, 0);
+    let value = ev.force_deep(&val, 0);
     Evaluation {
         value,
         errors: ev.errors,
@@ -107,7 +107,8 @@ struct Val {
     span: Span,
 }
 
-type Attrs = IndexMap<Rc<str>, (Span, ThunkId)>;
+type Attrs = IndexMap<Rc<str>, (Span, ThunkId), FxBuildHasher>;
+type Slots = IndexMap<Rc<str>, Slot, FxBuildHasher>;
 
 #[derive(Clone)]
 enum V {
@@ -139,7 +140,7 @@ enum Thunk {
 }
 
 struct ScopeData {
-    vars: HashMap<Rc<str>, ThunkId>,
+    vars: FxHashMap<Rc<str>, ThunkId>,
     parent: Option<ScopeId>,
     with: Option<ThunkId>,
 }
@@ -151,7 +152,7 @@ struct Evaluator<'a> {
     scopes: Vec<ScopeData>,
     errors: Vec<EvalError>,
     syntax_errors: Vec<(FileId, SyntaxError)>,
-    imports: HashMap<PathBuf, ThunkId>,
+    imports: FxHashMap<PathBuf, ThunkId>,
     depth: u32,
 }
 
@@ -165,7 +166,7 @@ enum Slot {
     Nested {
         key: Span,
         node: Span,
-        entries: IndexMap<Rc<str>, Slot>,
+        entries: Slots,
     },
 }
 
@@ -235,7 +236,7 @@ impl Evaluator<'_> {
 
     fn new_scope(&mut self, parent: Option<ScopeId>) -> ScopeId {
         self.scopes.push(ScopeData {
-            vars: HashMap::new(),
+            vars: FxHashMap::default(),
             parent,
             with: None,
         });
@@ -733,14 +734,9 @@ impl Evaluator<'_> {
 
     fn import(&mut self, path: &Path, span: Span) -> Val {
         let mut path = normalize(path);
-        if !path.extension().is_some_and(|e| e == "nix")
-            && !path.to_string_lossy().ends_with(".nix")
-        {
-            // `import ./dir` reads ./dir/default.nix.
-            let candidate = path.join("default.nix");
-            if self.loader.load(&path).is_err() {
-                path = candidate;
-            }
+        // `import ./dir` reads ./dir/default.nix (a directory cannot be read as a file).
+        if path.extension().is_none_or(|e| e != "nix") && self.loader.load(&path).is_err() {
+            path = path.join("default.nix");
         }
         if let Some(&t) = self.imports.get(&path) {
             return self.force(t);
@@ -918,7 +914,7 @@ impl Evaluator<'_> {
         outer: ScopeId,
         file: FileId,
     ) -> Result<Attrs, String> {
-        let mut slots: IndexMap<Rc<str>, Slot> = IndexMap::new();
+        let mut slots = Slots::default();
         self.fill_slots(node, &mut slots, value_scope, outer, file)?;
         Ok(self.finish_slots(slots))
     }
@@ -926,7 +922,7 @@ impl Evaluator<'_> {
     fn fill_slots(
         &mut self,
         node: &impl HasEntry,
-        slots: &mut IndexMap<Rc<str>, Slot>,
+        slots: &mut Slots,
         value_scope: ScopeId,
         outer: ScopeId,
         file: FileId,
@@ -977,7 +973,7 @@ impl Evaluator<'_> {
                     let node_span = self.span(file, apv.syntax().text_range());
                     let (last, prefix) = names.split_last().expect("non-empty");
                     // Walk (and create) the nested sets of `a.b.c = …;`.
-                    let mut cur: &mut IndexMap<Rc<str>, Slot> = slots;
+                    let mut cur: &mut Slots = slots;
                     for (n, key) in prefix {
                         if let Some(Slot::Leaf { .. }) = cur.get(n) {
                             self.expand_leaf(cur, n)?;
@@ -985,7 +981,7 @@ impl Evaluator<'_> {
                         let slot = cur.entry(n.clone()).or_insert_with(|| Slot::Nested {
                             key: *key,
                             node: node_span,
-                            entries: IndexMap::new(),
+                            entries: Slots::default(),
                         });
                         match slot {
                             Slot::Nested { entries, .. } => cur = entries,
@@ -1025,11 +1021,7 @@ impl Evaluator<'_> {
     }
 
     /// Turns a leaf holding a literal set into a nested slot so more paths can merge into it.
-    fn expand_leaf(
-        &mut self,
-        slots: &mut IndexMap<Rc<str>, Slot>,
-        name: &Rc<str>,
-    ) -> Result<(), String> {
+    fn expand_leaf(&mut self, slots: &mut Slots, name: &Rc<str>) -> Result<(), String> {
         let Some(Slot::Leaf {
             key,
             literal: Some((set, sc)),
@@ -1041,7 +1033,7 @@ impl Evaluator<'_> {
         let (key, set, sc) = (*key, set.clone(), *sc);
         let file = key.file;
         let node = self.span(file, set.syntax().text_range());
-        let mut entries = IndexMap::new();
+        let mut entries = Slots::default();
         self.fill_slots(&set, &mut entries, sc, sc, file)?;
         slots.insert(name.clone(), Slot::Nested { key, node, entries });
         Ok(())
@@ -1049,7 +1041,7 @@ impl Evaluator<'_> {
 
     fn insert_leaf(
         &mut self,
-        slots: &mut IndexMap<Rc<str>, Slot>,
+        slots: &mut Slots,
         name: Rc<str>,
         key: Span,
         thunk: ThunkId,
@@ -1079,8 +1071,8 @@ impl Evaluator<'_> {
         });
     }
 
-    fn finish_slots(&mut self, slots: IndexMap<Rc<str>, Slot>) -> Attrs {
-        let mut out = Attrs::with_capacity(slots.len());
+    fn finish_slots(&mut self, slots: Slots) -> Attrs {
+        let mut out = Attrs::with_capacity_and_hasher(slots.len(), FxBuildHasher);
         for (name, slot) in slots {
             match slot {
                 Slot::Leaf { key, thunk, .. } => {
@@ -1430,7 +1422,7 @@ impl Evaluator<'_> {
     }
 
     /// Forces `val` completely into a public [`Value`].
-    fn to_value(&mut self, val: &Val, depth: u32) -> Value {
+    fn force_deep(&mut self, val: &Val, depth: u32) -> Value {
         let span = val.span;
         if depth > MAX_DEPTH {
             return Value {
@@ -1450,16 +1442,16 @@ impl Evaluator<'_> {
                 let mut out = Vec::with_capacity(items.len());
                 for t in items.iter() {
                     let v = self.force(*t);
-                    out.push(self.to_value(&v, depth + 1));
+                    out.push(self.force_deep(&v, depth + 1));
                 }
                 ValueKind::List(out)
             }
             V::Attrs(a) => {
                 let a = a.clone();
-                let mut entries = IndexMap::with_capacity(a.len());
+                let mut entries = IndexMap::with_capacity_and_hasher(a.len(), FxBuildHasher);
                 for (k, (key_span, t)) in a.iter() {
                     let v = self.force(*t);
-                    let value = self.to_value(&v, depth + 1);
+                    let value = self.force_deep(&v, depth + 1);
                     entries.insert(
                         k.to_string(),
                         AttrEntry {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
 
 use super::Span;
 
@@ -36,7 +37,7 @@ pub enum ValueKind {
 /// An attribute set in source order (Nix itself sorts names; JSON output does too).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AttrSet {
-    pub entries: IndexMap<String, AttrEntry>,
+    pub entries: IndexMap<String, AttrEntry, FxBuildHasher>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every benchmark, each comparing vmctl with a reference run in the same process or run.
+#   ./scripts/bench.sh            full runs (figures for issue notes)
+#   ./scripts/bench.sh --quick    one short pass each (what CI runs)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+eval "$(./scripts/setup-test-tools.sh)"
+if [ "${1:-}" = "--quick" ]; then export VMCTL_BENCH_QUICK=1; fi
+for b in $(sed -n 's/^name = "\(.*\)"$/\1/p' <(awk '/^\[\[bench\]\]/{f=1;next} f&&/^name/{print;f=0}' Cargo.toml)); do
+  echo "== bench $b"
+  cargo bench --quiet --bench "$b"
+done

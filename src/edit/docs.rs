@@ -1,0 +1,644 @@
+//! docs/machines.md: generated sections between `<!-- vmctl:begin NAME -->` and
+//! `<!-- vmctl:end NAME -->` markers, regenerated from definitions.nix; everything outside the
+//! markers is the user's and is kept byte for byte.
+//!
+//! Sections: `inventory`, `template`, `vmid-ranges` and one `vm-NAME` per VM. A section that
+//! is missing is added: `vm-NAME` after the section of the VM before it in VMID order (or
+//! before the first VM section after it), the others at the end of the file. A `vm-NAME`
+//! section whose VM left definitions.nix is removed with its markers; sections with other
+//! names vmctl does not know are left alone and reported. Broken markers (a begin without its
+//! end, an end without its begin, a name twice, nesting) are an error and nothing changes.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use crate::model::{Definitions, Vm, VmKind};
+
+/// The title of a machines.md vmctl creates.
+const NEW_FILE_HEADER: &str = "# Machines\n\n\
+Everything between `vmctl:begin` and `vmctl:end` markers is generated from\n\
+`vms/definitions.nix` by `vmctl docs`; write your own notes outside them.\n";
+
+/// A heading written once, above the first VM section vmctl adds to a file without any.
+const VMS_HEADING: &str = "## Virtual machines\n";
+
+/// Why machines.md cannot be regenerated. The file is not written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocsError {
+    #[error("line {line}: `vmctl:begin {name}` has no matching `<!-- vmctl:end {name} -->`; add it (or delete the begin marker) and run `vmctl docs` again")]
+    Unclosed { name: String, line: usize },
+    #[error("line {line}: `vmctl:end {name}` has no `vmctl:begin {name}` before it; fix or delete the marker and run `vmctl docs` again")]
+    UnexpectedEnd { name: String, line: usize },
+    #[error("line {line}: `vmctl:begin {inner}` inside section `{outer}`; sections cannot nest, close `{outer}` first")]
+    Nested {
+        outer: String,
+        inner: String,
+        line: usize,
+    },
+    #[error(
+        "line {line}: section `{name}` appears twice (first at line {first}); delete one of them"
+    )]
+    Duplicate {
+        name: String,
+        line: usize,
+        first: usize,
+    },
+}
+
+/// One generated section: its marker name and its body (ending with a newline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub name: String,
+    pub body: String,
+}
+
+/// The regenerated file and what happened to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocsUpdate {
+    pub text: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Sections with names vmctl does not generate, left as they are.
+    pub unknown: Vec<String>,
+}
+
+/// Every section for `defs`, in canonical order.
+pub fn sections(defs: &Definitions) -> Vec<Section> {
+    let mut out = vec![
+        Section {
+            name: "inventory".into(),
+            body: inventory(defs),
+        },
+        Section {
+            name: "template".into(),
+            body: template(defs),
+        },
+        Section {
+            name: "vmid-ranges".into(),
+            body: vmid_ranges(defs),
+        },
+    ];
+    for vm in vms_by_vmid(defs) {
+        if vm.kind != VmKind::Template {
+            out.push(Section {
+                name: format!("vm-{}", vm.name),
+                body: vm_section(defs, vm),
+            });
+        }
+    }
+    out
+}
+
+fn vms_by_vmid(defs: &Definitions) -> Vec<&Vm> {
+    let mut vms: Vec<&Vm> = defs.all_vms().collect();
+    vms.sort_by(|a, b| {
+        (a.vmid.is_none(), a.vmid, &a.name).cmp(&(b.vmid.is_none(), b.vmid, &b.name))
+    });
+    vms
+}
+
+/// Escapes text for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn memory(mib: u64) -> String {
+    if mib >= 1024 && mib.is_multiple_of(1024) {
+        format!("{} GiB", mib / 1024)
+    } else {
+        format!("{mib} MiB")
+    }
+}
+
+fn kind(vm: &Vm) -> String {
+    if vm.readonly {
+        format!("{} (readonly)", vm.kind.as_str())
+    } else {
+        vm.kind.as_str().to_string()
+    }
+}
+
+fn role(vm: &Vm) -> Option<&str> {
+    vm.purpose.as_deref().or(vm.description.as_deref())
+}
+
+const DASH: &str = "—";
+
+fn inventory(defs: &Definitions) -> String {
+    let mut s = String::from("## Inventory\n\n");
+    s.push_str("| VMID | Name | Role | Cores | Memory | Disk | Node | Kind |\n");
+    s.push_str("|---:|---|---|---:|---:|---|---|---|\n");
+    for vm in vms_by_vmid(defs) {
+        let node = vm.node.as_deref().or(defs.proxmox.node.as_deref());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            vm.vmid.map_or(DASH.to_string(), |v| v.to_string()),
+            cell(&vm.name),
+            role(vm).map_or(DASH.to_string(), cell),
+            vm.cores.map_or(DASH.to_string(), |c| c.to_string()),
+            vm.memory.map_or(DASH.to_string(), memory),
+            vm.disk.as_deref().map_or(DASH.to_string(), cell),
+            node.map_or(DASH.to_string(), cell),
+            kind(vm),
+        );
+    }
+    s
+}
+
+fn template(defs: &Definitions) -> String {
+    let mut s = String::from("## Template\n\n");
+    match &defs.template {
+        None => s.push_str("No template is defined in `vms/definitions.nix`.\n"),
+        Some(t) => {
+            let _ = write!(
+                s,
+                "Managed VMs are cloned from `{}`",
+                t.name.replace('`', "'")
+            );
+            if let Some(id) = t.vmid {
+                let _ = write!(s, " (VMID {id})");
+            }
+            s.push_str(".\n");
+            if let Some(d) = role(t) {
+                let _ = write!(s, "\n{d}\n");
+            }
+        }
+    }
+    s
+}
+
+/// The smallest VMID of `start..=end` no VM of `defs` uses.
+pub fn next_free_vmid(defs: &Definitions, start: u32, end: u32) -> Option<u32> {
+    let used: std::collections::BTreeSet<u32> = defs.all_vms().filter_map(|v| v.vmid).collect();
+    (start..=end).find(|id| !used.contains(id))
+}
+
+fn vmid_ranges(defs: &Definitions) -> String {
+    let mut s = String::from("## VMID ranges\n\n");
+    if defs.vmid_ranges.is_empty() {
+        s.push_str("No `vmidRanges` are defined in `vms/definitions.nix`.\n");
+        return s;
+    }
+    s.push_str("| Range | VMIDs | In use | Next free | Description |\n");
+    s.push_str("|---|---|---:|---:|---|\n");
+    let mut ranges: Vec<_> = defs.vmid_ranges.iter().collect();
+    ranges.sort_by(|a, b| (a.start, &a.name).cmp(&(b.start, &b.name)));
+    for r in ranges {
+        let used = defs
+            .all_vms()
+            .filter_map(|v| v.vmid)
+            .filter(|id| (r.start..=r.end).contains(id))
+            .count();
+        let _ = writeln!(
+            s,
+            "| {} | {}–{} | {} | {} | {} |",
+            cell(&r.name),
+            r.start,
+            r.end,
+            used,
+            next_free_vmid(defs, r.start, r.end).map_or("full".to_string(), |v| v.to_string()),
+            r.description.as_deref().map_or(DASH.to_string(), cell),
+        );
+    }
+    s
+}
+
+fn vm_section(defs: &Definitions, vm: &Vm) -> String {
+    let mut s = format!("### {}", vm.name);
+    if let Some(id) = vm.vmid {
+        let _ = write!(s, " (VMID {id})");
+    }
+    s.push_str("\n\n");
+    let mut line = |label: &str, value: String| {
+        let _ = writeln!(s, "- **{label}**: {value}");
+    };
+    line("Kind", kind(vm));
+    if let Some(p) = &vm.purpose {
+        line("Purpose", p.clone());
+    }
+    if let Some(st) = &vm.status {
+        line("Status", st.clone());
+    }
+    if !vm.services.is_empty() {
+        line("Services", vm.services.join(", "));
+    }
+    let mut res = Vec::new();
+    if let Some(c) = vm.cores {
+        res.push(format!("{c} cores"));
+    }
+    if let Some(m) = vm.memory {
+        res.push(format!("{} memory", memory(m)));
+    }
+    if let Some(d) = &vm.disk {
+        res.push(format!("{d} disk"));
+    }
+    if let Some(st) = &vm.storage {
+        res.push(format!("storage `{st}`"));
+    }
+    if let Some(n) = vm.node.as_deref().or(defs.proxmox.node.as_deref()) {
+        res.push(format!("node `{n}`"));
+    }
+    if !res.is_empty() {
+        line("Resources", res.join(", "));
+    }
+    let n = &vm.network;
+    let mut net = Vec::new();
+    // Managed VMs get the fleet's default bridge; for imported VMs only what is written.
+    let default_bridge = (vm.kind == VmKind::Managed)
+        .then_some(defs.proxmox.bridge.as_deref())
+        .flatten();
+    if let Some(b) = n.bridge.as_deref().or(default_bridge) {
+        net.push(format!("bridge `{b}`"));
+    }
+    if let Some(v) = n.vlan {
+        net.push(format!("VLAN {v}"));
+    }
+    if let Some(ip) = &n.ip {
+        net.push(format!("IP {ip}"));
+    }
+    if let Some(gw) = &n.gateway {
+        net.push(format!("gateway {gw}"));
+    }
+    if let Some(mac) = &n.mac {
+        net.push(format!("MAC {mac}"));
+    }
+    if vm.kind == VmKind::Managed || !net.is_empty() {
+        if vm.kind == VmKind::Managed && n.ip.is_none() {
+            net.push("IP dhcp".into());
+        }
+        line("Network", net.join(", "));
+    }
+    let hostname = vm.hostname.as_deref().unwrap_or(&vm.name);
+    let mut reach = format!("hostname `{hostname}`");
+    if let Some(a) = &vm.ssh_alias {
+        let _ = write!(reach, ", SSH alias `{a}` (`ssh {a}`)");
+    }
+    line("Reach", reach);
+    line(
+        "NixOS configuration",
+        format!(
+            "`{}/{}/`",
+            defs.settings.hosts_dir.display(),
+            vm.config_name()
+        ),
+    );
+    if !vm.tags.is_empty() {
+        line("Tags", vm.tags.join(", "));
+    }
+    if let (Some(d), Some(_)) = (&vm.description, &vm.purpose) {
+        line("Notes", d.replace('\n', " "));
+    }
+    s
+}
+
+fn begin_marker(name: &str) -> String {
+    format!("<!-- vmctl:begin {name} -->")
+}
+
+fn end_marker(name: &str) -> String {
+    format!("<!-- vmctl:end {name} -->")
+}
+
+/// A marker pair found in the file: byte ranges of the begin line, the body and the end line
+/// (each line range includes its line break).
+#[derive(Debug, Clone)]
+struct Block {
+    name: String,
+    begin_line: Range<usize>,
+    body: Range<usize>,
+    end_line: Range<usize>,
+    line: usize,
+}
+
+fn marker(line: &str) -> Option<(bool, &str)> {
+    let t = line.trim();
+    let inner = t.strip_prefix("<!--")?.strip_suffix("-->")?.trim();
+    if let Some(n) = inner.strip_prefix("vmctl:begin ") {
+        Some((true, n.trim()))
+    } else {
+        inner.strip_prefix("vmctl:end ").map(|n| (false, n.trim()))
+    }
+}
+
+fn scan(text: &str) -> Result<Vec<Block>, DocsError> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut open: Option<(String, Range<usize>, usize)> = None;
+    let mut pos = 0;
+    let mut line_no = 0;
+    while pos < text.len() {
+        line_no += 1;
+        let end = text[pos..].find('\n').map_or(text.len(), |i| pos + i + 1);
+        let line = &text[pos..end];
+        if let Some((is_begin, name)) = marker(line) {
+            match (is_begin, &open) {
+                (true, None) => {
+                    if let Some(b) = blocks.iter().find(|b| b.name == name) {
+                        return Err(DocsError::Duplicate {
+                            name: name.into(),
+                            line: line_no,
+                            first: b.line,
+                        });
+                    }
+                    open = Some((name.to_string(), pos..end, line_no));
+                }
+                (true, Some((outer, _, _))) => {
+                    return Err(DocsError::Nested {
+                        outer: outer.clone(),
+                        inner: name.into(),
+                        line: line_no,
+                    })
+                }
+                (false, Some((open_name, _, _))) if open_name == name => {
+                    let (name, begin_line, line) = open.take().expect("open");
+                    blocks.push(Block {
+                        name,
+                        body: begin_line.end..pos,
+                        begin_line,
+                        end_line: pos..end,
+                        line,
+                    });
+                }
+                (false, _) => {
+                    return Err(DocsError::UnexpectedEnd {
+                        name: name.into(),
+                        line: line_no,
+                    })
+                }
+            }
+        }
+        pos = end;
+    }
+    if let Some((name, _, line)) = open {
+        return Err(DocsError::Unclosed { name, line });
+    }
+    Ok(blocks)
+}
+
+/// machines.md regenerated from `defs`: `existing` is the current file, `None` when there is
+/// none. Pure and deterministic.
+pub fn update(existing: Option<&str>, defs: &Definitions) -> Result<DocsUpdate, DocsError> {
+    let text = existing.unwrap_or(NEW_FILE_HEADER);
+    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let blocks = scan(text)?;
+    let wanted = sections(defs);
+    let body_of = |name: &str| wanted.iter().find(|s| s.name == name).map(|s| &s.body);
+    let crlf = |s: &str| {
+        if nl == "\n" {
+            s.to_string()
+        } else {
+            s.replace('\n', nl)
+        }
+    };
+    let render_block = |s: &Section| {
+        crlf(&format!(
+            "{}\n{}{}\n",
+            begin_marker(&s.name),
+            s.body,
+            end_marker(&s.name)
+        ))
+    };
+
+    // Edits as (range, replacement), applied in order; insertions have empty ranges.
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    let mut removed = Vec::new();
+    let mut unknown = Vec::new();
+    for b in &blocks {
+        match body_of(&b.name) {
+            Some(body) => edits.push((b.body.clone(), crlf(body))),
+            None if b.name.starts_with("vm-") => {
+                // The VM left definitions.nix: its generated section goes, with one blank line
+                // that separated it from what came before.
+                let mut start = b.begin_line.start;
+                let before = &text[..start];
+                if before.ends_with("\n\n") || before.ends_with("\r\n\r\n") {
+                    start -= nl.len();
+                }
+                edits.push((start..b.end_line.end, String::new()));
+                removed.push(b.name.clone());
+            }
+            None => unknown.push(b.name.clone()),
+        }
+    }
+
+    // Missing sections.
+    let present = |name: &str| blocks.iter().any(|b| b.name == name);
+    let mut added = Vec::new();
+    let mut at_end = String::new();
+    let mut inserts: Vec<(usize, String)> = Vec::new();
+    let vm_blocks: Vec<&Block> = blocks
+        .iter()
+        .filter(|b| b.name.starts_with("vm-") && body_of(&b.name).is_some())
+        .collect();
+    let order: Vec<&str> = wanted.iter().map(|s| s.name.as_str()).collect();
+    let rank = |name: &str| order.iter().position(|n| *n == name);
+    let mut new_vm_heading = vm_blocks.is_empty();
+    for s in &wanted {
+        if present(&s.name) {
+            continue;
+        }
+        added.push(s.name.clone());
+        let block = render_block(s);
+        if s.name.starts_with("vm-") {
+            let me = rank(&s.name);
+            let after = vm_blocks
+                .iter()
+                .filter(|b| rank(&b.name) < me)
+                .max_by_key(|b| rank(&b.name));
+            let before = vm_blocks
+                .iter()
+                .filter(|b| rank(&b.name) > me)
+                .min_by_key(|b| rank(&b.name));
+            match (after, before) {
+                (Some(a), _) => inserts.push((a.end_line.end, format!("{nl}{block}"))),
+                (None, Some(b)) => inserts.push((b.begin_line.start, format!("{block}{nl}"))),
+                (None, None) => {
+                    if new_vm_heading {
+                        at_end.push_str(nl);
+                        at_end.push_str(&crlf(VMS_HEADING));
+                        new_vm_heading = false;
+                    }
+                    at_end.push_str(nl);
+                    at_end.push_str(&block);
+                }
+            }
+        } else {
+            at_end.push_str(nl);
+            at_end.push_str(&block);
+        }
+    }
+    for (pos, s) in inserts {
+        edits.push((pos..pos, s));
+    }
+    if !at_end.is_empty() {
+        let mut tail = String::new();
+        if !text.is_empty() && !text.ends_with('\n') {
+            tail.push_str(nl);
+        }
+        tail.push_str(&at_end);
+        edits.push((text.len()..text.len(), tail));
+    }
+
+    // Several insertions may share a position (two new VMs after the same section): keep
+    // their canonical order by merging them.
+    edits.sort_by_key(|(r, _)| (r.start, r.end));
+    let mut out = String::with_capacity(text.len() + 4096);
+    let mut pos = 0;
+    for (r, s) in edits {
+        if r.start < pos {
+            // Cannot happen (insertions sit outside removed sections); never copy text twice.
+            out.push_str(&s);
+            pos = pos.max(r.end);
+            continue;
+        }
+        out.push_str(&text[pos..r.start]);
+        out.push_str(&s);
+        pos = r.end;
+    }
+    out.push_str(&text[pos..]);
+    Ok(DocsUpdate {
+        text: out,
+        added,
+        removed,
+        unknown,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Network, TextRange, VmidRange};
+
+    fn vm(name: &str, kind: VmKind, vmid: u32) -> Vm {
+        Vm {
+            name: name.into(),
+            kind,
+            vmid: Some(vmid),
+            readonly: kind == VmKind::Imported,
+            cores: Some(2),
+            memory: Some(4096),
+            disk: Some("20G".into()),
+            storage: None,
+            node: None,
+            nixos_config: None,
+            hostname: None,
+            ssh_alias: None,
+            purpose: Some(format!("{name} | purpose")),
+            description: None,
+            status: None,
+            services: vec![],
+            tags: vec![],
+            network: Network::default(),
+            name_range: TextRange::default(),
+            vmid_range: None,
+        }
+    }
+
+    fn defs(managed: &[(&str, u32)]) -> Definitions {
+        Definitions {
+            template: Some(vm("tmpl", VmKind::Template, 9001)),
+            imported: vec![vm("old", VmKind::Imported, 104)],
+            managed: managed
+                .iter()
+                .map(|(n, id)| vm(n, VmKind::Managed, *id))
+                .collect(),
+            vmid_ranges: vec![VmidRange {
+                name: "managed".into(),
+                start: 110,
+                end: 112,
+                description: None,
+                range: TextRange::default(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn next_free_considers_every_vm() {
+        let d = defs(&[("a", 110), ("b", 112)]);
+        assert_eq!(next_free_vmid(&d, 110, 112), Some(111));
+        let d = defs(&[("a", 110), ("b", 111), ("c", 112)]);
+        assert_eq!(next_free_vmid(&d, 110, 112), None);
+        assert!(update(None, &d)
+            .unwrap()
+            .text
+            .contains("| managed | 110–112 | 3 | full |"));
+    }
+
+    #[test]
+    fn first_run_creates_everything_and_second_run_is_identical() {
+        let d = defs(&[("web", 110)]);
+        let first = update(None, &d).unwrap();
+        assert!(first.text.starts_with("# Machines\n"));
+        assert_eq!(
+            first.added,
+            ["inventory", "template", "vmid-ranges", "vm-old", "vm-web"]
+        );
+        assert!(first.text.contains("| 104 | old | old \\| purpose |"));
+        let second = update(Some(&first.text), &d).unwrap();
+        assert_eq!(second.text, first.text);
+        assert!(second.added.is_empty());
+    }
+
+    #[test]
+    fn new_vms_go_in_vmid_order_and_removed_vms_leave() {
+        let d = defs(&[("web", 110)]);
+        let text = update(None, &d).unwrap().text;
+        let more = defs(&[("web", 110), ("db", 111)]);
+        let grown = update(Some(&text), &more).unwrap();
+        let web = grown.text.find("vmctl:begin vm-web").unwrap();
+        let db = grown.text.find("vmctl:begin vm-db").unwrap();
+        assert!(web < db);
+        assert_eq!(grown.text, update(None, &more).unwrap().text);
+        let shrunk = update(Some(&grown.text), &d).unwrap();
+        assert_eq!(shrunk.removed, ["vm-db"]);
+        assert_eq!(shrunk.text, text);
+    }
+
+    #[test]
+    fn hand_written_text_survives_and_broken_markers_are_refused() {
+        let d = defs(&[("web", 110)]);
+        let text = format!(
+            "# Mine\r\n\r\nintro\r\n{}\r\nstale\r\n{}\r\noutro, no newline",
+            begin_marker("inventory"),
+            end_marker("inventory")
+        );
+        let out = update(Some(&text), &d).unwrap();
+        assert!(out.text.starts_with(
+            "# Mine\r\n\r\nintro\r\n<!-- vmctl:begin inventory -->\r\n## Inventory\r\n"
+        ));
+        assert!(out.text.contains("<!-- vmctl:end inventory -->\r\noutro, no newline\r\n\r\n<!-- vmctl:begin template -->"));
+        assert!(!out.text.contains("stale"));
+        assert_eq!(
+            out.text.matches('\n').count(),
+            out.text.matches("\r\n").count()
+        );
+
+        let err = |t: &str| update(Some(t), &d).unwrap_err();
+        assert!(matches!(
+            err("<!-- vmctl:begin inventory -->\n"),
+            DocsError::Unclosed { .. }
+        ));
+        assert!(matches!(
+            err("<!-- vmctl:end inventory -->\n"),
+            DocsError::UnexpectedEnd { .. }
+        ));
+        assert!(matches!(
+            err("<!-- vmctl:begin a -->\n<!-- vmctl:begin b -->\n"),
+            DocsError::Nested { .. }
+        ));
+        assert!(matches!(
+            err("<!-- vmctl:begin a -->\n<!-- vmctl:end a -->\n<!-- vmctl:begin a -->\n<!-- vmctl:end a -->\n"),
+            DocsError::Duplicate { .. }
+        ));
+        let unknown = update(
+            Some("<!-- vmctl:begin mine -->\nx\n<!-- vmctl:end mine -->\n"),
+            &d,
+        )
+        .unwrap();
+        assert_eq!(unknown.unknown, ["mine"]);
+        assert!(unknown
+            .text
+            .starts_with("<!-- vmctl:begin mine -->\nx\n<!-- vmctl:end mine -->\n"));
+    }
+}
