@@ -16,10 +16,10 @@ pub enum KeysCommand {
     /// Reads one key, or a whole authorized_keys / known_hosts / `ssh-keyscan` output, and
     /// prints one recipient per ed25519 key. Keys of other types (ssh-rsa, ecdsa) have no age
     /// form: they are skipped with a note on stderr.
-    ///
-    ///   ssh-keyscan doc1 | vmctl keys to-age
-    ///   vmctl keys to-age /etc/ssh/ssh_host_ed25519_key.pub
-    ///   vmctl keys to-age --private ~/.ssh/id_ed25519 > ~/.config/sops/age/keys.txt
+    #[command(after_long_help = "Examples:
+  ssh-keyscan doc1 | vmctl keys to-age
+  vmctl keys to-age /etc/ssh/ssh_host_ed25519_key.pub
+  vmctl keys to-age --private ~/.ssh/id_ed25519 > ~/.config/sops/age/keys.txt")]
     ToAge(ToAgeArgs),
     /// Print SHA256 fingerprints of ssh-ed25519 public keys as `ssh-keygen -lf` does.
     Fingerprint(FingerprintArgs),
@@ -28,6 +28,8 @@ pub enum KeysCommand {
     /// Writes `DIR/ssh_host_ed25519_key` (mode 0600) and `DIR/ssh_host_ed25519_key.pub` in the
     /// format `ssh-keygen -t ed25519` writes, and prints only the public key, its fingerprint
     /// and its age recipient. Refuses to overwrite existing files.
+    #[command(after_long_help = "Example:
+  vmctl keys generate --out hosts/doc2/keys/etc/ssh --comment root@doc2")]
     Generate(GenerateArgs),
 }
 
