@@ -9,12 +9,15 @@ use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
+mod accidental_key_group;
+mod duplicate_anchor;
 mod duplicate_attribute;
 mod duplicate_public_key;
 mod duplicate_vmid;
 mod dynamic_value;
 mod eval_error;
 mod host_names;
+mod host_not_in_sops;
 mod imported_not_readonly;
 mod install_resources_low;
 mod invalid_network;
@@ -26,6 +29,8 @@ mod missing_host_directory;
 mod missing_public_key;
 mod name_in_imported_and_managed;
 mod resource_bounds;
+mod sops_file;
+mod stale_sops_recipient;
 mod syntax_error;
 mod unknown_field;
 mod unsupported_shape;
@@ -175,6 +180,10 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
         unsupported_shape::check_hosts,
     ),
     (&missing_public_key::RULE, missing_public_key::check),
+    (&accidental_key_group::RULE, accidental_key_group::check),
+    (&duplicate_anchor::RULE, duplicate_anchor::check),
+    (&host_not_in_sops::RULE, host_not_in_sops::check),
+    (&stale_sops_recipient::RULE, stale_sops_recipient::check),
 ];
 
 /// Codes not reported in a file that has syntax errors.

@@ -1,10 +1,287 @@
-//! `vmctl keys`: ssh-ed25519 ↔ age conversion and host key generation.
+//! `vmctl keys`: ssh-ed25519 ↔ age conversion, fingerprints and host key generation.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use miette::{miette, IntoDiagnostic as _, WrapErr as _};
 
 use super::Global;
+use crate::keys::{self, KeyLine, PrivateKey};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum KeysCommand {}
+pub enum KeysCommand {
+    /// Print the age recipient (`age1…`) of ssh-ed25519 public keys, exactly as ssh-to-age does.
+    ///
+    /// Reads one key, or a whole authorized_keys / known_hosts / `ssh-keyscan` output, and
+    /// prints one recipient per ed25519 key. Keys of other types (ssh-rsa, ecdsa) have no age
+    /// form: they are skipped with a note on stderr.
+    #[command(after_long_help = "Examples:
+  ssh-keyscan doc1 | vmctl keys to-age
+  vmctl keys to-age /etc/ssh/ssh_host_ed25519_key.pub
+  vmctl keys to-age --private ~/.ssh/id_ed25519 > ~/.config/sops/age/keys.txt")]
+    ToAge(ToAgeArgs),
+    /// Print SHA256 fingerprints of ssh-ed25519 public keys as `ssh-keygen -lf` does.
+    Fingerprint(FingerprintArgs),
+    /// Generate a new ed25519 SSH host key pair for a VM, before it is installed.
+    ///
+    /// Writes `DIR/ssh_host_ed25519_key` (mode 0600) and `DIR/ssh_host_ed25519_key.pub` in the
+    /// format `ssh-keygen -t ed25519` writes, and prints only the public key, its fingerprint
+    /// and its age recipient. Refuses to overwrite existing files.
+    #[command(after_long_help = "Example:
+  vmctl keys generate --out hosts/doc2/keys/etc/ssh --comment root@doc2")]
+    Generate(GenerateArgs),
+}
 
-pub fn run(_args: KeysCommand, _g: &Global) -> miette::Result<u8> {
-    Err(miette::miette!("`vmctl keys` is not implemented yet"))
+#[derive(Debug, Args)]
+pub struct ToAgeArgs {
+    /// A public key line (`ssh-ed25519 AAAA… comment`), a file holding key lines, or `-` for
+    /// standard input (the default).
+    #[arg(value_name = "KEY|FILE|-")]
+    pub key: Option<String>,
+    /// Convert this OpenSSH ed25519 private key file (unencrypted) to an `AGE-SECRET-KEY-1…`
+    /// identity instead. The identity is a secret: redirect it into a file, not a terminal log.
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    pub private: Option<PathBuf>,
+    /// Print JSON instead of plain lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FingerprintArgs {
+    /// A public key line, a file holding key lines, or `-` for standard input (the default).
+    #[arg(value_name = "KEY|FILE|-")]
+    pub key: Option<String>,
+    /// Print JSON instead of plain lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Directory to write `ssh_host_ed25519_key` and `ssh_host_ed25519_key.pub` into
+    /// (created when missing, e.g. `hosts/NAME/keys/etc/ssh` for nixos-anywhere --extra-files).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Comment stored in the key (ssh-keygen's `-C`), e.g. `root@NAME`. Default: none.
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// Print JSON instead of plain lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: KeysCommand, _g: &Global) -> miette::Result<u8> {
+    match args {
+        KeysCommand::ToAge(a) => to_age(a),
+        KeysCommand::Fingerprint(a) => fingerprint(a),
+        KeysCommand::Generate(a) => generate(a),
+    }
+}
+
+/// Reads the key text: a literal key line, a file, or stdin.
+fn read_input(key: Option<&str>) -> miette::Result<(String, String)> {
+    match key {
+        None | Some("-") => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .into_diagnostic()
+                .wrap_err("cannot read keys from standard input")?;
+            Ok(("stdin".into(), s))
+        }
+        Some(k) if k.split_whitespace().count() > 1 || k.starts_with("ssh-") => {
+            Ok(("argument".into(), k.to_string()))
+        }
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                miette!("cannot read {path}: {e}; pass a key line in quotes, a file, or `-` for standard input")
+            })?;
+            Ok((path.to_string(), text))
+        }
+    }
+}
+
+struct Found {
+    line: usize,
+    hosts: Option<String>,
+    key: keys::PublicKey,
+}
+
+/// Every ed25519 key of `text`; other key types are noted on stderr, broken lines are errors.
+fn collect_keys(source: &str, text: &str) -> miette::Result<Vec<Found>> {
+    let mut found = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        match keys::parse_key_line(line) {
+            Ok(KeyLine::Empty) => {}
+            Ok(KeyLine::Ed25519 { hosts, key }) => found.push(Found {
+                line: n,
+                hosts,
+                key,
+            }),
+            Ok(KeyLine::Other { hosts, kind }) => {
+                let who = hosts.map(|h| format!(" for {h}")).unwrap_or_default();
+                eprintln!(
+                    "note: {source}:{n}: skipping the {kind} key{who}: only ssh-ed25519 keys have an age form"
+                );
+            }
+            Err(e) => return Err(miette!("{source}:{n}: {e}")),
+        }
+    }
+    if found.is_empty() {
+        return Err(miette!(
+            "no ssh-ed25519 key in {source}; get a host's key with `ssh-keyscan -t ed25519 HOST`"
+        ));
+    }
+    Ok(found)
+}
+
+fn to_age(a: ToAgeArgs) -> miette::Result<u8> {
+    if let Some(path) = a.private {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| miette!("cannot read {}: {e}", path.display()))?;
+        let key =
+            PrivateKey::parse_openssh(&text).map_err(|e| miette!("{}: {e}", path.display()))?;
+        let identity = key.age_identity();
+        if a.json {
+            let recipient = key
+                .public
+                .age_recipient()
+                .map_err(|e| miette!("{}: {e}", path.display()))?;
+            let v = serde_json::json!({ "identity": identity, "recipient": recipient });
+            println!("{v}");
+        } else {
+            println!("{identity}");
+        }
+        return Ok(0);
+    }
+    let (source, text) = read_input(a.key.as_deref())?;
+    let found = collect_keys(&source, &text)?;
+    let mut out = Vec::new();
+    for f in &found {
+        let recipient = f
+            .key
+            .age_recipient()
+            .map_err(|e| miette!("{source}:{}: {e}", f.line))?;
+        out.push((f, recipient));
+    }
+    if a.json {
+        let v: Vec<_> = out
+            .iter()
+            .map(|(f, r)| {
+                serde_json::json!({
+                    "line": f.line,
+                    "hosts": f.hosts,
+                    "comment": f.key.comment,
+                    "fingerprint": f.key.fingerprint(),
+                    "recipient": r,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+    } else {
+        for (_, r) in &out {
+            println!("{r}");
+        }
+    }
+    Ok(0)
+}
+
+fn fingerprint(a: FingerprintArgs) -> miette::Result<u8> {
+    let (source, text) = read_input(a.key.as_deref())?;
+    let found = collect_keys(&source, &text)?;
+    if a.json {
+        let v: Vec<_> = found
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "line": f.line,
+                    "hosts": f.hosts,
+                    "comment": f.key.comment,
+                    "fingerprint": f.key.fingerprint(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+    } else {
+        for f in &found {
+            println!("{}", f.key.fingerprint_line());
+        }
+    }
+    Ok(0)
+}
+
+pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
+
+fn generate(a: GenerateArgs) -> miette::Result<u8> {
+    let private_path = a.out.join(HOST_KEY_FILE);
+    let public_path = a.out.join(format!("{HOST_KEY_FILE}.pub"));
+    for p in [&private_path, &public_path] {
+        if p.exists() {
+            return Err(miette!(
+                "{} already exists; vmctl never overwrites a host key: move it away or choose another --out",
+                p.display()
+            ));
+        }
+    }
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| miette!("cannot create {}: {e}", a.out.display()))?;
+    let pair = keys::generate_host_key(&mut rand_core::OsRng, a.comment);
+    write_new(&private_path, pair.private_openssh.as_bytes(), 0o600)?;
+    if let Err(e) = write_new(&public_path, pair.public_openssh.as_bytes(), 0o644) {
+        // Half a key pair is worse than none: take the private key back out.
+        let _ = std::fs::remove_file(&private_path);
+        return Err(e);
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "private_key_file": private_path,
+            "public_key_file": public_path,
+            "public_key": pair.public.to_openssh(),
+            "fingerprint": pair.fingerprint,
+            "recipient": pair.age_recipient,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+    } else {
+        println!("{}", pair.public.to_openssh());
+        println!("{}", pair.public.fingerprint_line());
+        println!("{}", pair.age_recipient);
+    }
+    eprintln!(
+        "wrote {} (0600) and {}",
+        private_path.display(),
+        public_path.display()
+    );
+    Ok(0)
+}
+
+/// Claims `path` with an empty file of `mode` (failing if it exists), then fills it atomically:
+/// the temp file takes the claimed file's mode before any byte is written, so a private key is
+/// never readable by others, not even for a moment.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> miette::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(mode);
+    }
+    let f = opts
+        .open(path)
+        .map_err(|e| miette!("cannot create {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        // The umask may have narrowed the mode; a public key should still be readable.
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| miette!("cannot set the mode of {}: {e}", path.display()))?;
+    }
+    drop(f);
+    if let Err(e) = crate::exec::fs::atomic_write(path, contents) {
+        let _ = std::fs::remove_file(path);
+        return Err(miette!("cannot write {}: {e}", path.display()));
+    }
+    Ok(())
 }

@@ -1,10 +1,352 @@
-//! `vmctl sops`: lossless .sops.yaml edits.
+//! `vmctl sops`: lossless .sops.yaml edits (add or remove a host's age recipient, add a
+//! per-host creation rule), each verified with a real YAML parser before it is written.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use miette::{miette, IntoDiagnostic as _};
 
 use super::Global;
+use crate::edit::sops::{self as sops_edit, SopsEdit};
+use crate::keys;
 
 #[derive(Debug, clap::Subcommand)]
-pub enum SopsCommand {}
+pub enum SopsCommand {
+    /// Add a host's age recipient to the creation rules of .sops.yaml.
+    ///
+    /// By default every rule gets it except rules that clearly belong to another host (their
+    /// path_regex names another host of hosts.nix or another anchor of the file, like
+    /// `secrets/hosts/other/`); the chosen rules are printed. The file's style is kept: with a
+    /// `keys:` list of anchors it adds `- &NAME age1…` there and `- *NAME` to each rule;
+    /// with inline recipients it adds `- &NAME age1… # NAME` to the first rule and `- *NAME`
+    /// to the others. Always into the first key group (never a new Shamir group). Adding a
+    /// recipient that is already there changes nothing.
+    #[command(after_long_help = "Examples:
+  vmctl sops add-recipient doc2            # recipient derived from hosts.nix
+  vmctl sops add-recipient doc2 age1…
+  vmctl sops add-recipient doc2 \"$(cat keys/ssh_host_ed25519_key.pub)\"
+  vmctl sops add-recipient doc2 age1… --rule 'secrets/[^/]+\\.yaml$' --dry-run")]
+    AddRecipient(AddRecipientArgs),
+    /// Remove a recipient (by anchor name, or by the `# NAME` comment of inline recipients)
+    /// from every rule: only its own lines go, and its anchor when no alias remains.
+    RemoveRecipient(RemoveRecipientArgs),
+    /// Add a creation rule for one host's own secrets (default `secrets/hosts/NAME/.*`)
+    /// holding the admin recipients and the host, placed before any rule that would catch
+    /// those files first.
+    AddHostRule(AddHostRuleArgs),
+}
 
-pub fn run(_args: SopsCommand, _g: &Global) -> miette::Result<u8> {
-    Err(miette::miette!("`vmctl sops` is not implemented yet"))
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// The .sops.yaml to edit. Default: the fleet's `settings.sopsConfig` (`.sops.yaml` at
+    /// the fleet root).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print the diff and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON (rules changed, rules left alone, whether the file changed).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddRecipientArgs {
+    /// The host (or person) the recipient belongs to; becomes the YAML anchor `&NAME`.
+    pub name: String,
+    /// The age recipient (`age1…`), or an ssh-ed25519 public key line to convert.
+    /// Default: derived from NAME's publicKey in hosts.nix.
+    #[arg(value_name = "AGE_RECIPIENT")]
+    pub recipient: Option<String>,
+    /// Add only to the rule with exactly this path_regex (repeatable). Default: every rule
+    /// that is not clearly another host's.
+    #[arg(long = "rule", value_name = "REGEX")]
+    pub rules: Vec<String>,
+    #[command(flatten)]
+    pub file: FileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveRecipientArgs {
+    /// The anchor name (`&NAME`) or the `# NAME` comment of the recipient.
+    pub name: String,
+    /// The recipient to remove, when the file has neither an anchor nor a comment for NAME.
+    #[arg(long, value_name = "AGE_RECIPIENT")]
+    pub recipient: Option<String>,
+    #[command(flatten)]
+    pub file: FileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AddHostRuleArgs {
+    /// The host whose secrets the rule is for.
+    pub name: String,
+    /// The host's age recipient (`age1…` or an ssh-ed25519 key line). Default: derived from
+    /// the host's publicKey in hosts.nix.
+    #[arg(long, value_name = "AGE_RECIPIENT")]
+    pub recipient: Option<String>,
+    /// The rule's path_regex. Default: `secrets/hosts/NAME/.*`.
+    #[arg(long, value_name = "REGEX")]
+    pub path_regex: Option<String>,
+    /// An admin recipient to include (repeatable). Default: the recipients every existing
+    /// rule holds that are not hosts.
+    #[arg(long = "admin", value_name = "AGE_RECIPIENT")]
+    pub admins: Vec<String>,
+    #[command(flatten)]
+    pub file: FileArgs,
+}
+
+pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
+    match args {
+        SopsCommand::AddRecipient(a) => {
+            let ctx = Context::load(g, a.file.config.as_deref())?;
+            let recipient = match &a.recipient {
+                Some(r) => to_recipient(r)?,
+                None => ctx.host_recipient(&a.name).ok_or_else(|| {
+                    miette!(
+                        "no publicKey for `{}` in hosts.nix; pass the age recipient (or the host's ssh-ed25519 key) after NAME",
+                        a.name
+                    )
+                })?,
+            };
+            let text = ctx.read()?;
+            let edit = sops_edit::add_recipient(
+                &text,
+                &sops_edit::AddRecipient {
+                    name: &a.name,
+                    recipient: &recipient,
+                    rules: &a.rules,
+                    hosts: &ctx.hosts,
+                },
+            )
+            .map_err(|e| ctx.refused(e))?;
+            finish(
+                &ctx,
+                &text,
+                &edit,
+                &a.file,
+                &format!("added {} ({recipient})", a.name),
+            )
+        }
+        SopsCommand::RemoveRecipient(a) => {
+            let ctx = Context::load(g, a.file.config.as_deref())?;
+            let hint = a.recipient.as_deref().map(to_recipient).transpose()?;
+            let hint = hint.or_else(|| ctx.host_recipient(&a.name));
+            let text = ctx.read()?;
+            let edit = sops_edit::remove_recipient(&text, &a.name, hint.as_deref())
+                .map_err(|e| ctx.refused(e))?;
+            finish(
+                &ctx,
+                &text,
+                &edit,
+                &a.file,
+                &format!("removed {} ({})", a.name, edit.recipient),
+            )
+        }
+        SopsCommand::AddHostRule(a) => {
+            let ctx = Context::load(g, a.file.config.as_deref())?;
+            let recipient = match &a.recipient {
+                Some(r) => to_recipient(r)?,
+                None => ctx.host_recipient(&a.name).ok_or_else(|| {
+                    miette!(
+                        "no publicKey for `{}` in hosts.nix; pass the host's key with --recipient",
+                        a.name
+                    )
+                })?,
+            };
+            let admins = a
+                .admins
+                .iter()
+                .map(|x| to_recipient(x))
+                .collect::<miette::Result<Vec<_>>>()?;
+            let text = ctx.read()?;
+            let edit = sops_edit::add_host_rule(
+                &text,
+                &sops_edit::AddHostRule {
+                    name: &a.name,
+                    recipient: &recipient,
+                    path_regex: a.path_regex.as_deref(),
+                    admins: (!admins.is_empty()).then_some(admins.as_slice()),
+                    hosts: &ctx.hosts,
+                },
+            )
+            .map_err(|e| ctx.refused(e))?;
+            finish(
+                &ctx,
+                &text,
+                &edit,
+                &a.file,
+                &format!("added a rule for {}", a.name),
+            )
+        }
+    }
+}
+
+/// An `age1…` recipient, or the conversion of an ssh-ed25519 key line.
+fn to_recipient(s: &str) -> miette::Result<String> {
+    let s = s.trim();
+    if s.starts_with("age1") {
+        keys::validate_age_recipient(s).map_err(|e| miette!("{e}"))?;
+        return Ok(s.to_string());
+    }
+    let key = keys::PublicKey::parse(s)
+        .map_err(|e| miette!("`{s}` is neither an age recipient nor an ssh-ed25519 key: {e}"))?;
+    key.age_recipient().map_err(|e| miette!("{e}"))
+}
+
+/// The file to edit and what the fleet says about hosts.
+struct Context {
+    path: PathBuf,
+    hosts: Vec<String>,
+    host_keys: Vec<(String, Option<String>)>,
+}
+
+impl Context {
+    fn load(g: &Global, explicit: Option<&Path>) -> miette::Result<Context> {
+        match crate::exec::fleet::load(g.fleet.as_deref()) {
+            Ok(fleet) => {
+                let path = explicit
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| fleet.path(&fleet.definitions.settings.sops_config));
+                let hosts = fleet.hosts.map(|h| h.hosts).unwrap_or_default();
+                Ok(Context {
+                    path,
+                    hosts: hosts.iter().map(|h| h.name.clone()).collect(),
+                    host_keys: hosts.into_iter().map(|h| (h.name, h.public_key)).collect(),
+                })
+            }
+            Err(e) => {
+                // Without the fleet, host names are unknown: only the file's anchors decide
+                // which rules belong to other hosts.
+                let path = match explicit {
+                    Some(p) => p.to_path_buf(),
+                    None => {
+                        let cwd = std::env::current_dir().into_diagnostic()?;
+                        let root = g
+                            .fleet
+                            .clone()
+                            .or_else(|| crate::exec::fleet::find_root(&cwd))
+                            .unwrap_or(cwd);
+                        root.join(".sops.yaml")
+                    }
+                };
+                eprintln!(
+                    "note: the fleet could not be loaded ({}); host names of hosts.nix are unknown, so only the file's anchors decide which rules belong to other hosts",
+                    first_line(&format!("{e}"))
+                );
+                Ok(Context {
+                    path,
+                    hosts: Vec::new(),
+                    host_keys: Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// The path as the user sees it: relative to the working directory when inside it.
+    fn shown(&self) -> String {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        self.path
+            .strip_prefix(&cwd)
+            .unwrap_or(&self.path)
+            .display()
+            .to_string()
+    }
+
+    fn read(&self) -> miette::Result<String> {
+        std::fs::read_to_string(&self.path).map_err(|e| {
+            miette!(
+                "cannot read {}: {e}; pass the file with --config",
+                self.path.display()
+            )
+        })
+    }
+
+    fn host_recipient(&self, name: &str) -> Option<String> {
+        let (_, key) = self.host_keys.iter().find(|(n, _)| n == name)?;
+        keys::PublicKey::parse(key.as_deref()?)
+            .ok()?
+            .age_recipient()
+            .ok()
+    }
+
+    fn refused(&self, e: sops_edit::SopsEditError) -> miette::Report {
+        miette!("{}: {e}; the file was not changed", self.shown())
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn finish(
+    ctx: &Context,
+    text: &str,
+    edit: &SopsEdit,
+    file: &FileArgs,
+    what: &str,
+) -> miette::Result<u8> {
+    let diff = similar::TextDiff::from_lines(text, &edit.new_text)
+        .unified_diff()
+        .context_radius(2)
+        .header(&ctx.shown(), &ctx.shown())
+        .to_string();
+    let write = !edit.is_noop() && !file.dry_run;
+    if write {
+        // The file must not have changed under us since it was read.
+        if ctx.read()? != text {
+            return Err(miette!(
+                "{} changed while vmctl was editing it; run the command again",
+                ctx.shown()
+            ));
+        }
+        crate::exec::fs::atomic_write(&ctx.path, edit.new_text.as_bytes())
+            .map_err(|e| miette!("cannot write {}: {e}", ctx.shown()))?;
+    }
+    if file.json {
+        let v = serde_json::json!({
+            "file": ctx.path,
+            "recipient": edit.recipient,
+            "changed": !edit.is_noop(),
+            "written": write,
+            "rules": edit.rules,
+            "skipped": edit.skipped.iter().map(|(i, re, why)| serde_json::json!({
+                "index": i, "path_regex": re, "reason": why,
+            })).collect::<Vec<_>>(),
+            "diff": diff,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+        return Ok(0);
+    }
+    if edit.is_noop() {
+        println!(
+            "nothing to do: {} is already where it should be in {}",
+            edit.recipient,
+            ctx.shown()
+        );
+    } else {
+        println!("{what}:");
+    }
+    for r in &edit.rules {
+        let re = r.path_regex.as_deref().unwrap_or("(no path_regex)");
+        println!("  {:<16} rule #{} {re}", r.action, r.index + 1);
+    }
+    for (i, re, why) in &edit.skipped {
+        println!(
+            "  {:<16} rule #{} {} ({why})",
+            "left alone",
+            i + 1,
+            re.as_deref().unwrap_or("(no path_regex)")
+        );
+    }
+    if file.dry_run && !edit.is_noop() {
+        print!("{diff}");
+        eprintln!("dry run: {} was not changed", ctx.shown());
+    } else if write {
+        eprintln!(
+            "wrote {}; re-key existing secrets with `vmctl secrets rekey`",
+            ctx.shown()
+        );
+    }
+    Ok(0)
 }

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod hosts;
 pub mod nix;
 pub mod scaffold;
+pub mod sops;
 
 /// Replace the bytes `start..end` of the original text with `insert`.
 #[derive(Debug, Clone, PartialEq, Eq)]

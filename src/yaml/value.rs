@@ -1,0 +1,151 @@
+//! The meaning of a `.sops.yaml` as a real YAML parser (serde_yaml) reads it, with anchors,
+//! aliases and merge keys resolved. Edits are verified against this, never against our own
+//! scanner, so a scanner bug cannot silently change what sops sees.
+
+use serde_yaml::{Mapping, Value};
+
+/// Loads `text` with serde_yaml and resolves merge keys (`<<`), nested ones included.
+pub fn load(text: &str) -> Result<Value, String> {
+    let mut v: Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    resolve_merges(&mut v)?;
+    Ok(v)
+}
+
+/// Bottom-up merge-key resolution: children first, so a merged map that itself merges others
+/// is already flat when it is merged (serde_yaml's own `apply_merge` is top-down and leaves
+/// nested `<<` keys behind).
+fn resolve_merges(v: &mut Value) -> Result<(), String> {
+    match v {
+        Value::Sequence(s) => s.iter_mut().try_for_each(resolve_merges),
+        Value::Tagged(t) => resolve_merges(&mut t.value),
+        Value::Mapping(m) => {
+            for (_, child) in m.iter_mut() {
+                resolve_merges(child)?;
+            }
+            if let Some(merge) = m.remove("<<") {
+                let sources: Vec<Mapping> = match merge {
+                    Value::Mapping(x) => vec![x],
+                    Value::Sequence(xs) => xs
+                        .into_iter()
+                        .map(|x| match x {
+                            Value::Mapping(x) => Ok(x),
+                            _ => Err("a merge key (`<<`) lists something that is not a mapping"
+                                .to_string()),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => {
+                        return Err(
+                            "a merge key (`<<`) points at something that is not a mapping".into(),
+                        )
+                    }
+                };
+                for src in sources {
+                    for (k, val) in src {
+                        m.entry(k).or_insert(val);
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The recipients of an `age:` value: a list of strings or one comma-separated string.
+pub fn age_values(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(|s| s.trim().to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The creation rules, in order (empty when there are none).
+pub fn rules(doc: &Value) -> Vec<&Value> {
+    doc.get("creation_rules")
+        .and_then(Value::as_sequence)
+        .map(|s| s.iter().collect())
+        .unwrap_or_default()
+}
+
+/// The age recipients of each key group of a rule as sops builds them: `key_groups` when
+/// present, else the rule's own `age`.
+pub fn rule_groups(rule: &Value) -> Vec<Vec<String>> {
+    match rule.get("key_groups").and_then(Value::as_sequence) {
+        Some(groups) if !groups.is_empty() => groups
+            .iter()
+            .map(|g| g.get("age").map(age_values).unwrap_or_default())
+            .collect(),
+        _ => vec![rule.get("age").map(age_values).unwrap_or_default()],
+    }
+}
+
+/// The rule's `path_regex`, when it is a string.
+pub fn path_regex(rule: &Value) -> Option<&str> {
+    rule.get("path_regex").and_then(Value::as_str)
+}
+
+/// How often `recipient` occurs in `v` (as a string, or as an element of a comma list).
+pub fn count(v: &Value, recipient: &str) -> usize {
+    match v {
+        Value::String(s) => s.split(',').filter(|p| p.trim() == recipient).count(),
+        Value::Sequence(s) => s.iter().map(|x| count(x, recipient)).sum(),
+        Value::Mapping(m) => m.values().map(|x| count(x, recipient)).sum(),
+        Value::Tagged(t) => count(&t.value, recipient),
+        _ => 0,
+    }
+}
+
+/// `v` with `recipient` taken out of every list and comma-separated string, and comma lists
+/// normalised, so two documents that differ only by that recipient compare equal.
+pub fn strip(v: &Value, recipient: &str) -> Value {
+    match v {
+        Value::String(s) if s.contains(',') || s.trim() == recipient => Value::String(
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty() && *p != recipient)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Value::Sequence(s) => Value::Sequence(
+            s.iter()
+                .filter(|x| x.as_str().map(str::trim) != Some(recipient))
+                .map(|x| strip(x, recipient))
+                .collect(),
+        ),
+        Value::Mapping(m) => Value::Mapping(
+            m.iter()
+                .map(|(k, x)| (k.clone(), strip(x, recipient)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_merges_resolve() {
+        let v = load("k:\n  - &u\n    pgp: [p]\n  - &h\n    age:\n    - a\n  - &all\n    <<: [*u, *h]\nr:\n  - key_groups:\n    - <<: *all\n").unwrap();
+        let rule = &v["r"][0];
+        assert_eq!(rule_groups(rule), vec![vec!["a".to_string()]]);
+    }
+
+    #[test]
+    fn comma_strings_and_strip() {
+        let v = load("age: >-\n  a,\n  b\n").unwrap();
+        assert_eq!(age_values(&v["age"]), ["a", "b"]);
+        assert_eq!(strip(&v, "b"), load("age: a").unwrap());
+        assert_eq!(count(&v, "b"), 1);
+    }
+}

@@ -1,0 +1,198 @@
+//! `vmctl keys` end to end: the built binary against fixture keys and a temp directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn vmctl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vmctl"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keys")
+        .join(name)
+}
+
+fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut input = child.stdin.take().unwrap();
+        if let Some(data) = stdin {
+            input.write_all(data).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn to_age_reads_keyscan_output_and_skips_rsa_with_a_note() {
+    let out = run(
+        vmctl().args(["keys", "to-age"]),
+        Some(&std::fs::read(fixture("keyscan.txt")).unwrap()),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "age1hjm3aujg9e79f5yth8a2cejzdjg5n9vnu96l05p70uvfpeltnpms7yy3pp\nage1v8zjc47jmlqwefyu66s0d4ke98qr4vnuj3cpvs4z9npfdw833dxqwjrhzv\n"
+    );
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("skipping the ssh-rsa key").count(), 2, "{err}");
+    assert!(
+        err.contains("stdin:2: skipping the ssh-rsa key for eve.thalheim.io"),
+        "{err}"
+    );
+}
+
+#[test]
+fn to_age_takes_a_key_argument_or_a_file_and_prints_json() {
+    let line = std::fs::read_to_string(fixture("id_ed25519.pub")).unwrap();
+    let out = run(vmctl().args(["keys", "to-age", line.trim()]), None);
+    assert_eq!(
+        text(&out.stdout),
+        "age17044m9wgakla6pzftf4srtl3h5mcsr85jysgt5fg23zpnta8sfdqhzn452\n"
+    );
+    let out = run(
+        vmctl()
+            .args(["keys", "to-age", "--json"])
+            .arg(fixture("id_ed25519.pub")),
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v[0]["recipient"],
+        "age17044m9wgakla6pzftf4srtl3h5mcsr85jysgt5fg23zpnta8sfdqhzn452"
+    );
+    assert_eq!(v[0]["comment"], "joerg@turingmachine");
+    assert_eq!(
+        v[0]["fingerprint"],
+        "SHA256:wEPu5zkkhaJZhOM5BFhVJnRbJC7OEuRKz/lt2XCrN8I"
+    );
+}
+
+#[test]
+fn to_age_private_prints_the_identity_or_refuses_an_encrypted_key() {
+    let out = run(
+        vmctl()
+            .args(["keys", "to-age", "--private"])
+            .arg(fixture("id_ed25519")),
+        None,
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        "AGE-SECRET-KEY-1K3VN4N03PTHJWSJSCCMQCN33RY5FSKQPJ4KRRTG3JMQUYE0TUSEQEDH6V8\n"
+    );
+    let out = run(
+        vmctl()
+            .args(["keys", "to-age", "--private"])
+            .arg(fixture("id_ed25519_passphrase")),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("encrypted with a passphrase"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn to_age_with_no_ed25519_key_fails_with_advice() {
+    let out = run(
+        vmctl().args(["keys", "to-age"]),
+        Some(b"host ssh-rsa AAAAB3NzaC1yc2E\n"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("ssh-keyscan -t ed25519"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn generate_writes_a_key_pair_prints_only_public_facts_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("etc/ssh");
+    let out = run(
+        vmctl()
+            .args(["keys", "generate", "--comment", "root@newvm", "--out"])
+            .arg(&out_dir),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let private = out_dir.join("ssh_host_ed25519_key");
+    let public = out_dir.join("ssh_host_ed25519_key.pub");
+    assert_eq!(
+        std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&public).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(
+        format!("{}\n", lines[0]),
+        std::fs::read_to_string(&public).unwrap()
+    );
+    // The real ssh-keygen agrees on the fingerprint, and the recipient is the key's.
+    let keygen = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&public)
+        .output()
+        .expect("ssh-keygen is not installed: run ./scripts/test.sh (or `apt-get install -y openssh-client`)");
+    assert_eq!(text(&keygen.stdout).trim_end(), lines[1]);
+    let again = run(vmctl().args(["keys", "to-age"]).arg(&public), None);
+    assert_eq!(text(&again.stdout).trim_end(), lines[2]);
+    let secret = std::fs::read_to_string(&private).unwrap();
+    let body = secret.lines().nth(1).unwrap();
+    assert!(
+        !stdout.contains(body) && !text(&out.stderr).contains(body),
+        "the private key is never printed"
+    );
+
+    let second = run(
+        vmctl().args(["keys", "generate", "--out"]).arg(&out_dir),
+        None,
+    );
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        text(&second.stderr).contains("already exists"),
+        "{}",
+        text(&second.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&private).unwrap(),
+        secret,
+        "untouched"
+    );
+}
+
+#[test]
+fn fingerprint_matches_ssh_keygen() {
+    let out = run(
+        vmctl()
+            .args(["keys", "fingerprint"])
+            .arg(fixture("id_ed25519.pub")),
+        None,
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "256 SHA256:wEPu5zkkhaJZhOM5BFhVJnRbJC7OEuRKz/lt2XCrN8I joerg@turingmachine (ED25519)\n"
+    );
+}
