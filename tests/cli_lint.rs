@@ -36,7 +36,7 @@ fn the_demo_fleet_lints_clean() {
             String::from_utf8_lossy(&out.stdout)
         );
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("checked 2 files: no problems"), "{err}");
+        assert!(err.contains("checked 3 files: no problems"), "{err}");
     }
     let out = run(
         VMLINT,

@@ -84,6 +84,21 @@ fn nix_eval_json(nix: &Path, path: &Path) -> Option<serde_json::Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
+/// True for files read as YAML (`.sops.yaml`), not Nix.
+fn is_yaml(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+}
+
+/// Adds a YAML file (the sops config) to the fleet's sources; the SP and FL checks read it.
+fn add_yaml(fleet: &mut Fleet, path: &Path, shown: PathBuf) -> Result<(), LintSetupError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LintSetupError::Read {
+        path: shown.clone(),
+        message: e.to_string().to_lowercase(),
+    })?;
+    fleet.db.add(shown, text);
+    Ok(())
+}
+
 /// Reads one Nix file into the fleet, with the Nix fallback for dynamic values it needs.
 fn add_file(
     fleet: &mut Fleet,
@@ -158,6 +173,10 @@ pub fn load_fleet(
             nix,
         )?;
     }
+    let sops = root.join(&settings.sops_config);
+    if sops.is_file() {
+        add_yaml(fleet, &sops, display_path(&sops, cwd))?;
+    }
     fleet.host_dirs = Some(host_dirs(&root.join(&settings.hosts_dir)));
     Ok(())
 }
@@ -183,6 +202,10 @@ pub fn lint(
         };
         if abs.is_dir() {
             load_fleet(&mut fleet, &abs, cwd, nix)?;
+            continue;
+        }
+        if is_yaml(&abs) {
+            add_yaml(&mut fleet, &abs, p.clone())?;
             continue;
         }
         let role = role.unwrap_or_else(|| role_by_name(&abs));
