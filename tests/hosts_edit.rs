@@ -283,7 +283,7 @@ fn special_characters_in_values_are_escaped() {
 /// outcome of each is snapshotted.
 #[test]
 fn real_world_files_edit_or_refuse() {
-    let dir = fixtures().join("real-world");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-world/hosts");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -185,7 +185,7 @@ fn dry_run_and_json_write_nothing() {
 fn unsupported_shapes_are_refused_and_left_untouched() {
     let fleet = demo_fleet();
     let root = fleet.path();
-    let real_world = repo().join("tests/fixtures/hosts/real-world");
+    let real_world = repo().join("tests/fixtures/real-world/hosts");
     for name in ["NixOS_infra_ssh-keys.nix", "F0RTHSP4CE_infra_ssh-keys.nix"] {
         let original = std::fs::read(real_world.join(name)).unwrap();
         std::fs::write(root.join("hosts.nix"), &original).unwrap();

@@ -507,30 +507,16 @@ pub fn update(existing: Option<&str>, defs: &Definitions) -> Result<DocsUpdate, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Network, TextRange, VmidRange};
+    use crate::model::{TextRange, VmidRange};
 
     fn vm(name: &str, kind: VmKind, vmid: u32) -> Vm {
         Vm {
-            name: name.into(),
-            kind,
-            vmid: Some(vmid),
             readonly: kind == VmKind::Imported,
             cores: Some(2),
             memory: Some(4096),
             disk: Some("20G".into()),
-            storage: None,
-            node: None,
-            nixos_config: None,
-            hostname: None,
-            ssh_alias: None,
             purpose: Some(format!("{name} | purpose")),
-            description: None,
-            status: None,
-            services: vec![],
-            tags: vec![],
-            network: Network::default(),
-            name_range: TextRange::default(),
-            vmid_range: None,
+            ..Vm::new(name, kind, Some(vmid))
         }
     }
 

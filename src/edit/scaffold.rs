@@ -256,31 +256,9 @@ pub fn render_file(file: &TemplateFile, values: &Values) -> Result<Vec<u8>, Scaf
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Network, TextRange};
 
     fn vm(name: &str, kind: VmKind, vmid: Option<u32>) -> Vm {
-        Vm {
-            name: name.into(),
-            kind,
-            vmid,
-            readonly: false,
-            cores: None,
-            memory: None,
-            disk: None,
-            storage: None,
-            node: None,
-            nixos_config: None,
-            hostname: None,
-            ssh_alias: None,
-            purpose: None,
-            description: None,
-            status: None,
-            services: vec![],
-            tags: vec![],
-            network: Network::default(),
-            name_range: TextRange::default(),
-            vmid_range: None,
-        }
+        Vm::new(name, kind, vmid)
     }
 
     fn file(path: &str, text: &str) -> TemplateFile {

@@ -281,31 +281,13 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
 mod tests {
     use super::*;
     use crate::exec::remote::{Recording, RemoteOutput};
-    use crate::model::{Definitions, Network, Vm, VmKind};
+    use crate::model::{Definitions, Vm, VmKind};
     use crate::proxmox::argv::CloneSpec;
 
     fn fence() -> Fence {
         let vm = |name: &str, kind, vmid, readonly| Vm {
-            name: name.into(),
-            kind,
-            vmid: Some(vmid),
             readonly,
-            cores: None,
-            memory: None,
-            disk: None,
-            storage: None,
-            node: None,
-            nixos_config: None,
-            hostname: None,
-            ssh_alias: None,
-            purpose: None,
-            description: None,
-            status: None,
-            services: vec![],
-            tags: vec![],
-            network: Network::default(),
-            name_range: Default::default(),
-            vmid_range: None,
+            ..Vm::new(name, kind, Some(vmid))
         };
         Fence::from_definitions(&Definitions {
             imported: vec![vm("doc1", VmKind::Imported, 104, true)],

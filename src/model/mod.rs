@@ -179,3 +179,32 @@ impl Hosts {
         self.hosts.iter().find(|h| h.name == name)
     }
 }
+
+impl Vm {
+    /// A VM with only a name, a kind and a VMID; every other field empty. Build the rest with
+    /// struct update syntax: `Vm { readonly: true, ..Vm::new("doc1", VmKind::Imported, Some(104)) }`.
+    pub fn new(name: impl Into<String>, kind: VmKind, vmid: Option<u32>) -> Self {
+        Vm {
+            name: name.into(),
+            kind,
+            vmid,
+            readonly: false,
+            cores: None,
+            memory: None,
+            disk: None,
+            storage: None,
+            node: None,
+            nixos_config: None,
+            hostname: None,
+            ssh_alias: None,
+            purpose: None,
+            description: None,
+            status: None,
+            services: Vec::new(),
+            tags: Vec::new(),
+            network: Network::default(),
+            name_range: TextRange::default(),
+            vmid_range: None,
+        }
+    }
+}

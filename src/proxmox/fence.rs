@@ -177,31 +177,13 @@ impl Fence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Network, Vm};
+    use crate::model::Vm;
     use crate::proxmox::argv::CloneSpec;
 
     fn vm(name: &str, kind: VmKind, vmid: u32, readonly: bool) -> Vm {
         Vm {
-            name: name.into(),
-            kind,
-            vmid: Some(vmid),
             readonly,
-            cores: None,
-            memory: None,
-            disk: None,
-            storage: None,
-            node: None,
-            nixos_config: None,
-            hostname: None,
-            ssh_alias: None,
-            purpose: None,
-            description: None,
-            status: None,
-            services: vec![],
-            tags: vec![],
-            network: Network::default(),
-            name_range: Default::default(),
-            vmid_range: None,
+            ..Vm::new(name, kind, Some(vmid))
         }
     }
 

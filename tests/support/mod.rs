@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use vmctl::exec::proxmox::QmProxmox;
 use vmctl::exec::remote::SshRemote;
-use vmctl::model::{Definitions, Network, Proxmox, Vm, VmKind};
+use vmctl::model::{Definitions, Proxmox, Vm, VmKind};
 use vmctl::proxmox::ssh::SshTarget;
 use vmctl::proxmox::{Fence, RetryPolicy};
 
@@ -469,26 +469,8 @@ impl VmHost {
 
 fn vm(name: &str, kind: VmKind, vmid: u32, readonly: bool) -> Vm {
     Vm {
-        name: name.into(),
-        kind,
-        vmid: Some(vmid),
         readonly,
-        cores: None,
-        memory: None,
-        disk: None,
-        storage: None,
-        node: None,
-        nixos_config: None,
-        hostname: None,
-        ssh_alias: None,
-        purpose: None,
-        description: None,
-        status: None,
-        services: vec![],
-        tags: vec![],
-        network: Network::default(),
-        name_range: Default::default(),
-        vmid_range: None,
+        ..Vm::new(name, kind, Some(vmid))
     }
 }
 
