@@ -3,47 +3,9 @@
 //! with the file untouched.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
-fn demo_fleet() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for d in ["vms", "hosts", "hosts-template"] {
-        copy_dir(&repo().join(d), &dir.path().join(d));
-    }
-    std::fs::copy(repo().join("hosts.nix"), dir.path().join("hosts.nix")).unwrap();
-    dir
-}
-
-fn vmctl(fleet: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmctl"))
-        .arg("--fleet")
-        .arg(fleet)
-        .args(args)
-        .env_remove("VMCTL_FLEET")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod util;
+use util::{demo_fleet, repo, text, vmctl};
 
 fn docs(root: &Path) -> String {
     std::fs::read_to_string(root.join("docs/machines.md")).unwrap()

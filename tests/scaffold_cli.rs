@@ -2,58 +2,10 @@
 //! never overwrite, refuse unknown names; the scaffolded files parse with real Nix.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
-/// A copy of the demo fleet (definitions, hosts.nix, hosts/, hosts-template/) in a temp dir.
-fn demo_fleet() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for d in ["vms", "hosts", "hosts-template"] {
-        copy_dir(&repo().join(d), &dir.path().join(d));
-    }
-    std::fs::copy(repo().join("hosts.nix"), dir.path().join("hosts.nix")).unwrap();
-    dir
-}
-
-fn vmctl(fleet: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmctl"))
-        .arg("--fleet")
-        .arg(fleet)
-        .args(args)
-        .env_remove("VMCTL_FLEET")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// stderr with miette's line wrapping undone, for `contains` checks.
-fn unwrapped(b: &[u8]) -> String {
-    text(b)
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace("- ", "-")
-}
+mod util;
+use util::{demo_fleet, repo, text, unwrapped, vmctl};
 
 /// The diagnostic codes `vmlint --format json` reports for the fleet.
 fn lint_codes(fleet: &Path) -> Vec<String> {

@@ -41,3 +41,52 @@ pub fn nix_eval_json(file: &Path) -> Result<serde_json::Value, String> {
     }
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of the demo fleet (definitions, hosts.nix, hosts/, hosts-template/) in a temp dir.
+pub fn demo_fleet() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["vms", "hosts", "hosts-template"] {
+        copy_dir(&repo().join(d), &dir.path().join(d));
+    }
+    std::fs::copy(repo().join("hosts.nix"), dir.path().join("hosts.nix")).unwrap();
+    dir
+}
+
+/// Runs the `vmctl` binary on a fleet.
+pub fn vmctl(fleet: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vmctl"))
+        .arg("--fleet")
+        .arg(fleet)
+        .args(args)
+        .env_remove("VMCTL_FLEET")
+        .output()
+        .unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Output with miette's line wrapping undone, for `contains` checks.
+pub fn unwrapped(b: &[u8]) -> String {
+    text(b)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("- ", "-")
+}
