@@ -183,6 +183,13 @@ impl std::fmt::Debug for PrivateKey {
     }
 }
 
+impl Drop for PrivateKey {
+    // The seed is secret: clear it from memory when the key goes away.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.seed);
+    }
+}
+
 impl PrivateKey {
     /// Derives the key pair from a 32-byte ed25519 seed (RFC 8032 secret key).
     pub fn from_seed(seed: [u8; 32], comment: Option<String>) -> Self {
@@ -264,7 +271,7 @@ pub fn generate_host_key(rng: &mut impl CryptoRngCore, comment: Option<String>) 
         private_openssh: key.to_openssh(check),
         public_openssh: format!("{}\n", key.public.to_openssh()),
         fingerprint: key.public.fingerprint(),
-        public: key.public,
+        public: key.public.clone(),
         age_recipient,
     }
 }

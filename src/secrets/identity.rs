@@ -10,9 +10,7 @@ use std::io::{Read, Write};
 use std::str::FromStr;
 
 use age::secrecy::ExposeSecret;
-use base64::Engine as _;
-use sha2::{Digest, Sha512};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::DataKey;
 
@@ -133,108 +131,25 @@ pub fn parse_identities(text: &str) -> Result<Vec<age::x25519::Identity>, Identi
     Ok(out)
 }
 
-/// The X25519 identity matching an ssh-ed25519 key's ssh-to-age recipient: the X25519
-/// secret is the first 32 bytes of SHA-512(ed25519 seed), unclamped, Bech32 with hrp
-/// `AGE-SECRET-KEY-`.
+/// The X25519 identity matching an ssh-ed25519 key's ssh-to-age recipient (the conversion
+/// lives in `keys`: SHA-512 of the ed25519 seed, first 32 bytes, unclamped).
 pub fn ssh_ed25519_identity(pem: &str) -> Result<age::x25519::Identity, IdentityError> {
-    let seed = ssh_ed25519_seed(pem)?;
-    let mut digest = Zeroizing::new([0u8; 64]);
-    let mut h = Sha512::new();
-    h.update(seed.as_slice());
-    h.finalize_into((&mut digest[..]).into());
-    let hrp =
-        bech32::Hrp::parse("age-secret-key-").map_err(|_| IdentityError::MalformedSsh("bech32"))?;
-    let mut encoded = bech32::encode::<bech32::Bech32>(hrp, &digest[..32])
-        .map_err(|_| IdentityError::MalformedSsh("bech32"))?;
-    let upper = Zeroizing::new(encoded.to_uppercase());
-    encoded.zeroize();
-    age::x25519::Identity::from_str(&upper).map_err(|_| IdentityError::MalformedSsh("derived key"))
-}
-
-/// The 32-byte ed25519 seed from an `openssh-key-v1` private key.
-fn ssh_ed25519_seed(pem: &str) -> Result<Zeroizing<[u8; 32]>, IdentityError> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| *l != "-----BEGIN OPENSSH PRIVATE KEY-----")
-        .skip(1)
-        .take_while(|l| *l != "-----END OPENSSH PRIVATE KEY-----")
-        .collect();
-    let blob = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(body.as_bytes())
-            .map_err(|_| IdentityError::MalformedSsh("base64"))?,
-    );
-    let mut r = SshReader { b: &blob, i: 0 };
-    let magic = b"openssh-key-v1\0";
-    if !blob.starts_with(magic) {
-        return Err(IdentityError::MalformedSsh("missing openssh-key-v1 header"));
-    }
-    r.i = magic.len();
-    let cipher = r.string()?;
-    let _kdf = r.string()?;
-    let _kdf_options = r.string()?;
-    if cipher != b"none" {
-        return Err(IdentityError::EncryptedSshKey);
-    }
-    let nkeys = r.u32()?;
-    if nkeys != 1 {
-        return Err(IdentityError::MalformedSsh("expected exactly one key"));
-    }
-    let _public = r.string()?;
-    let private = r.string()?;
-    let mut p = SshReader { b: private, i: 0 };
-    if p.u32()? != p.u32()? {
-        return Err(IdentityError::MalformedSsh("check bytes differ"));
-    }
-    let kind = p.string()?;
-    if kind != b"ssh-ed25519" {
-        return Err(IdentityError::NotEd25519(
-            String::from_utf8_lossy(kind).into_owned(),
-        ));
-    }
-    let _pk = p.string()?;
-    let sk = p.string()?;
-    if sk.len() != 64 {
-        return Err(IdentityError::MalformedSsh(
-            "ed25519 private key is not 64 bytes",
-        ));
-    }
-    let mut seed = Zeroizing::new([0u8; 32]);
-    seed.copy_from_slice(&sk[..32]);
-    Ok(seed)
-}
-
-struct SshReader<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl<'a> SshReader<'a> {
-    fn u32(&mut self) -> Result<u32, IdentityError> {
-        let s = self
-            .b
-            .get(self.i..self.i + 4)
-            .ok_or(IdentityError::MalformedSsh("truncated"))?;
-        self.i += 4;
-        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-
-    fn string(&mut self) -> Result<&'a [u8], IdentityError> {
-        let n = self.u32()? as usize;
-        let s = self
-            .b
-            .get(
-                self.i
-                    ..self
-                        .i
-                        .checked_add(n)
-                        .ok_or(IdentityError::MalformedSsh("truncated"))?,
-            )
-            .ok_or(IdentityError::MalformedSsh("truncated"))?;
-        self.i += n;
-        Ok(s)
-    }
+    use crate::keys::{KeyError, PrivateKey};
+    let key = PrivateKey::parse_openssh(pem).map_err(|e| match e {
+        KeyError::Encrypted(_) => IdentityError::EncryptedSshKey,
+        KeyError::UnsupportedType(t) => IdentityError::NotEd25519(t),
+        KeyError::NotOpenSshPrivateKey => IdentityError::MalformedSsh("not an OpenSSH private key"),
+        KeyError::KeyCount(_) => IdentityError::MalformedSsh("expected exactly one key"),
+        KeyError::CheckInt => IdentityError::MalformedSsh("check bytes differ"),
+        KeyError::Inconsistent => {
+            IdentityError::MalformedSsh("public half does not match the seed")
+        }
+        KeyError::Base64(_) => IdentityError::MalformedSsh("base64"),
+        _ => IdentityError::MalformedSsh("malformed key"),
+    })?;
+    let encoded = Zeroizing::new(key.age_identity());
+    age::x25519::Identity::from_str(&encoded)
+        .map_err(|_| IdentityError::MalformedSsh("derived key"))
 }
 
 /// Why a data key could not be unwrapped or wrapped.
