@@ -247,7 +247,12 @@ fn check(a: CheckArgs, g: &Global) -> miette::Result<u8> {
     } else {
         print_check(&report);
         if report.is_clean() {
-            eprintln!("{} sops files match their creation rules", report.checked);
+            let files = if report.checked == 1 {
+                "file matches its"
+            } else {
+                "files match their"
+            };
+            eprintln!("{} sops {files} creation rules", report.checked);
         } else if !report.stale.is_empty() {
             eprintln!(
                 "{} of {} files are stale; run `vmctl secrets rekey`",

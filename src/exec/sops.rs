@@ -423,6 +423,14 @@ pub fn select_files(
             "no files given and no fleet found to take the secrets directory from; pass FILE… or --fleet DIR"
         )
     })?;
+    // A fleet without a secrets directory has nothing to re-key or check.
+    if !dir.exists() {
+        eprintln!(
+            "note: the secrets directory {} does not exist: no sops files to process",
+            dir.display()
+        );
+        return Ok(FileSet { files: Vec::new() });
+    }
     let all = walk_files(dir).map_err(|e| {
         miette::miette!(
             "cannot list the secrets directory {}: {e}; check settings.secrets_dir or pass FILE…",
