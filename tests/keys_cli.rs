@@ -1,6 +1,8 @@
 //! `vmctl keys` end to end: the built binary against fixture keys and a temp directory.
 
-use std::path::{Path, PathBuf};
+mod util;
+
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn vmctl() -> Command {
@@ -8,9 +10,7 @@ fn vmctl() -> Command {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keys")
-        .join(name)
+    util::key_fixture(name)
 }
 
 fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {

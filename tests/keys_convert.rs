@@ -1,14 +1,14 @@
 //! ssh-ed25519 → age conversion against the ssh-to-age vectors and the real `age` CLI.
 
-use std::path::{Path, PathBuf};
+mod util;
+
+use std::path::PathBuf;
 use std::process::Command;
 
 use vmctl::keys::{self, KeyError, KeyLine, PrivateKey, PublicKey};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keys")
-        .join(name)
+    util::key_fixture(name)
 }
 
 fn read(name: &str) -> String {

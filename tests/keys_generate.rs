@@ -1,5 +1,7 @@
 //! Host key generation checked by the real `ssh-keygen` and `age`.
 
+mod util;
+
 use std::process::Command;
 
 use rand_core::{CryptoRng, RngCore};
@@ -110,16 +112,15 @@ fn ssh_keygen_accepts_generated_keys_and_prints_our_fingerprint() {
 
 #[test]
 fn our_fingerprints_equal_ssh_keygen_on_the_fixtures() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys");
     for name in [
         "id_ed25519.pub",
         "sops-nix-ssh-ed25519-key.pub",
         "id_ed25519_passphrase.pub",
     ] {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        let text = std::fs::read_to_string(util::key_fixture(name)).unwrap();
         let ours = PublicKey::parse(&text).unwrap().fingerprint_line();
         assert_eq!(
-            stdout(ssh_keygen().arg("-lf").arg(dir.join(name))),
+            stdout(ssh_keygen().arg("-lf").arg(util::key_fixture(name))),
             format!("{ours}\n"),
             "{name}"
         );

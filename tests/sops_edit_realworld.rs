@@ -9,7 +9,7 @@ use sops_oracle as support;
 use vmctl::edit::sops::{add_recipient, AddRecipient, SopsEdit, SopsEditError};
 
 const NEW: &str = "age17044m9wgakla6pzftf4srtl3h5mcsr85jysgt5fg23zpnta8sfdqhzn452";
-/// The identity of NEW (tests/fixtures/keys/id_ed25519 through ssh-to-age).
+/// The identity of NEW (tests/fixtures/sops/ssh-to-age/id_ed25519 through ssh-to-age).
 const NEW_IDENTITY: &str =
     "AGE-SECRET-KEY-1K3VN4N03PTHJWSJSCCMQCN33RY5FSKQPJ4KRRTG3JMQUYE0TUSEQEDH6V8";
 

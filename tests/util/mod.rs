@@ -90,3 +90,16 @@ pub fn unwrapped(b: &[u8]) -> String {
         .join(" ")
         .replace("- ", "-")
 }
+
+/// The upstream SSH/age test keys (public test vectors from ssh-to-age and sops-nix, see
+/// tests/fixtures/sops/SOURCES.txt) by their short names.
+pub fn key_fixture(name: &str) -> PathBuf {
+    let rel = if let Some(rest) = name.strip_prefix("sops-nix-") {
+        format!("sops/sops-nix/{rest}")
+    } else if name == "ssh-to-age-vectors.txt" {
+        "sops/ssh-to-age-vectors.txt".to_string()
+    } else {
+        format!("sops/ssh-to-age/{name}")
+    };
+    fixture(&rel)
+}
