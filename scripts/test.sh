@@ -11,6 +11,18 @@ cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
-cargo test --quiet "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --quiet "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# Totals over every test binary, for the closing line.
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;/) p += $(i-1); if ($i ~ /^failed;/) f += $(i-1) } } END { print p + 0, f + 0 }' "$log")
+if [ "$status" != 0 ]; then
+  echo "tests: ${passed:-0} passed, ${failed:-0} failed"
+  exit "$status"
+fi
 echo "== benchmarks (quick mode; full figures: ./scripts/bench.sh)"
 ./scripts/bench.sh --quick
+echo "tests: $passed passed, $failed failed"
