@@ -37,7 +37,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let quick = std::env::var_os("VMCTL_BENCH_QUICK").is_some();
-    let iterations = if quick { 3 } else { 30 };
+    let iterations = if quick { 11 } else { 30 };
     let text = generate(5_000);
     let intent = HostIntent::Add(NewHost {
         name: "newhost".into(),
