@@ -91,27 +91,70 @@ pub enum Kind {
     /// A URI literal: its value is its text.
     Uri,
     /// A string; `parts` index [`Ast::parts`], already unescaped and de-indented.
-    Str { parts: Slice },
-    Path { kind: PathKind, parts: Slice },
+    Str {
+        parts: Slice,
+    },
+    Path {
+        kind: PathKind,
+        parts: Slice,
+    },
     Ident(Sym),
     CurPos,
     Paren(Opt),
     /// List items index [`Ast::items`].
-    List { items: Slice },
-    AttrSet { rec: bool, entries: Slice },
-    LetIn { entries: Slice, body: Opt },
+    List {
+        items: Slice,
+    },
+    AttrSet {
+        rec: bool,
+        entries: Slice,
+    },
+    LetIn {
+        entries: Slice,
+        body: Opt,
+    },
     LegacyLet,
-    With { ns: Opt, body: Opt },
+    With {
+        ns: Opt,
+        body: Opt,
+    },
     /// `path` indexes [`Ast::attrs`]; `None` when rnix has no attribute path.
-    Select { expr: Opt, path: Option<Slice>, default: Opt },
-    HasAttr { expr: Opt, path: Option<Slice> },
-    BinOp { op: Option<BinOpKind>, lhs: Opt, rhs: Opt },
-    UnaryOp { op: Option<UnaryOpKind>, expr: Opt },
-    IfElse { cond: Opt, then: Opt, els: Opt },
-    Assert { cond: Opt, body: Opt },
+    Select {
+        expr: Opt,
+        path: Option<Slice>,
+        default: Opt,
+    },
+    HasAttr {
+        expr: Opt,
+        path: Option<Slice>,
+    },
+    BinOp {
+        op: Option<BinOpKind>,
+        lhs: Opt,
+        rhs: Opt,
+    },
+    UnaryOp {
+        op: Option<UnaryOpKind>,
+        expr: Opt,
+    },
+    IfElse {
+        cond: Opt,
+        then: Opt,
+        els: Opt,
+    },
+    Assert {
+        cond: Opt,
+        body: Opt,
+    },
     /// `param` indexes [`Ast::params`] ([`NONE`] when missing).
-    Lambda { param: Opt, body: Opt },
-    Apply { func: Opt, arg: Opt },
+    Lambda {
+        param: Opt,
+        body: Opt,
+    },
+    Apply {
+        func: Opt,
+        arg: Opt,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -230,7 +273,13 @@ impl Ast {
         }
         let n = self.node(id);
         let r = n.range;
-        let _ = write!(out, "{pad}{:?}@{}..{} ", kind_name(&n.kind), u32::from(r.start()), u32::from(r.end()));
+        let _ = write!(
+            out,
+            "{pad}{:?}@{}..{} ",
+            kind_name(&n.kind),
+            u32::from(r.start()),
+            u32::from(r.end())
+        );
         let d = depth + 1;
         match n.kind {
             Kind::Error | Kind::Uri | Kind::CurPos | Kind::LegacyLet => {
@@ -373,7 +422,12 @@ impl Ast {
         let pad = "  ".repeat(depth);
         for a in &self.attrs[attrs.range()] {
             let r = a.range;
-            let _ = write!(out, "{pad}attr@{}..{} ", u32::from(r.start()), u32::from(r.end()));
+            let _ = write!(
+                out,
+                "{pad}attr@{}..{} ",
+                u32::from(r.start()),
+                u32::from(r.end())
+            );
             match a.kind {
                 AttrKind::Ident(s) => {
                     let _ = writeln!(out, "{:?}", names.resolve(s));

@@ -21,7 +21,10 @@ use indexmap::IndexMap;
 use rnix::ast::{BinOpKind, UnaryOpKind};
 use rowan::TextRange;
 
-use super::ast::{Ast, Attr, AttrKind, Entry, ExprId, Interner, Kind, Opt, Param, Part, PathKind, Slice, Sym, NONE};
+use super::ast::{
+    Ast, Attr, AttrKind, Entry, ExprId, Interner, Kind, Opt, Param, Part, PathKind, Slice, Sym,
+    NONE,
+};
 use super::value::{AttrEntry, AttrSet, Value, ValueKind};
 use super::{parse, FileId, SourceDb, Span, SyntaxError};
 
@@ -967,7 +970,12 @@ impl Evaluator<'_> {
     }
 
     /// The name an attribute key stands for; `Ok(None)` for `${null}` keys, which Nix skips.
-    fn attr_name(&mut self, attr: Attr, scope: ScopeId, file: FileId) -> Result<Option<Sym>, String> {
+    fn attr_name(
+        &mut self,
+        attr: Attr,
+        scope: ScopeId,
+        file: FileId,
+    ) -> Result<Option<Sym>, String> {
         match attr.kind {
             AttrKind::Ident(s) => Ok(Some(s)),
             AttrKind::Str(id) => {
@@ -1087,7 +1095,10 @@ impl Evaluator<'_> {
                     if let (Some(Slot::Nested { .. }), Some((set, sc))) = (cur.get(&name), literal)
                     {
                         // `a.b = 1; a = { c = 2; };` merges into one set, as Nix does.
-                        let Kind::AttrSet { entries: set_entries, .. } = self.ast(file).node(set).kind
+                        let Kind::AttrSet {
+                            entries: set_entries,
+                            ..
+                        } = self.ast(file).node(set).kind
                         else {
                             unreachable!("checked above")
                         };
