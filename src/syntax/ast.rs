@@ -557,9 +557,13 @@ pub fn normalize_parts(ast: &mut Ast, raw: &[RawPart<'_>], multiline: bool) -> S
             let part = match *p {
                 RawPart::Lit(t) => {
                     let s = ast.strbuf.len() as u32;
-                    let mut buf = std::mem::take(&mut ast.strbuf);
-                    unescape(t, false, &mut buf);
-                    ast.strbuf = buf;
+                    // Without a backslash there is nothing to unescape (a content part never
+                    // holds an unescaped `"`).
+                    if t.as_bytes().contains(&b'\\') {
+                        unescape(t, false, &mut ast.strbuf);
+                    } else {
+                        ast.strbuf.push_str(t);
+                    }
                     Part::Lit {
                         start: s,
                         end: ast.strbuf.len() as u32,
@@ -660,9 +664,7 @@ pub fn normalize_parts(ast: &mut Ast, raw: &[RawPart<'_>], multiline: bool) -> S
                     }
                 }
                 let st = ast.strbuf.len() as u32;
-                let mut buf = std::mem::take(&mut ast.strbuf);
-                unescape(&s, true, &mut buf);
-                ast.strbuf = buf;
+                unescape(&s, true, &mut ast.strbuf);
                 ast.parts.push(Part::Lit {
                     start: st,
                     end: ast.strbuf.len() as u32,

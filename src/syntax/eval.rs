@@ -1013,9 +1013,81 @@ impl Evaluator<'_> {
         outer: ScopeId,
         file: FileId,
     ) -> Result<Attrs, String> {
+        if self.flat_bindings(entries, file) {
+            return self.build_flat(entries, value_scope, outer, file);
+        }
         let mut slots = Slots::with_capacity_and_hasher(entries.len as usize, FxBuildHasher);
         self.fill_slots(entries, &mut slots, value_scope, outer, file)?;
         Ok(self.finish_slots(slots))
+    }
+
+    /// True when no binding has a nested path (`a.b = …`) and every name is a plain
+    /// identifier: then no set needs merging and the slots can be skipped.
+    fn flat_bindings(&self, entries: Slice, file: FileId) -> bool {
+        let ast = self.ast(file);
+        ast.entries[entries.range()].iter().all(|e| match *e {
+            Entry::Value { path, .. } => {
+                path.len == 1 && matches!(ast.attrs[path.start as usize].kind, AttrKind::Ident(_))
+            }
+            Entry::Inherit { .. } => true,
+        })
+    }
+
+    /// [`Self::fill_slots`] + [`Self::finish_slots`] for flat bindings: the same thunks, the
+    /// same duplicate errors, in the same order, straight into the final table.
+    fn build_flat(
+        &mut self,
+        entries: Slice,
+        value_scope: ScopeId,
+        outer: ScopeId,
+        file: FileId,
+    ) -> Result<Attrs, String> {
+        let mut out = Attrs::with_capacity_and_hasher(entries.len as usize, FxBuildHasher);
+        for ei in entries.range() {
+            let entry = self.ast(file).entries[ei];
+            match entry {
+                Entry::Inherit { from, attrs } => {
+                    let from =
+                        (from != NONE).then(|| self.new_thunk(Thunk::Expr(from, outer, file)));
+                    for ai in attrs.range() {
+                        let attr = self.ast(file).attrs[ai];
+                        let key = self.span(file, attr.range);
+                        let Some(name) = self.attr_name(attr, outer, file)? else {
+                            continue;
+                        };
+                        let thunk = match (from, attr.kind) {
+                            (Some(src), _) => self.new_thunk(Thunk::Select(src, name, key)),
+                            (None, AttrKind::Ident(_)) => {
+                                self.new_thunk(Thunk::Ident(name, outer, key))
+                            }
+                            (None, _) => {
+                                let v = self.lookup(name, outer, key);
+                                self.new_thunk(Thunk::Done(v))
+                            }
+                        };
+                        self.insert_flat(&mut out, name, key, thunk);
+                    }
+                }
+                Entry::Value { path, value, .. } => {
+                    let attr = self.ast(file).attrs[path.start as usize];
+                    let AttrKind::Ident(name) = attr.kind else {
+                        unreachable!("checked by flat_bindings")
+                    };
+                    let key = self.span(file, attr.range);
+                    let thunk = self.new_thunk(Thunk::Expr(value, value_scope, file));
+                    self.insert_flat(&mut out, name, key, thunk);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_flat(&mut self, out: &mut Attrs, name: Sym, key: Span, thunk: ThunkId) {
+        if let Some(&(first, _)) = out.get(&name) {
+            self.duplicate(name, key, first);
+            return;
+        }
+        out.insert(name, (key, thunk));
     }
 
     fn fill_slots(

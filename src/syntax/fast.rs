@@ -100,6 +100,11 @@ pub fn parse(text: &str, names: &mut Interner) -> Option<Ast> {
         ast: Ast::default(),
         names,
         depth: 0,
+        s_items: Vec::new(),
+        s_entries: Vec::new(),
+        s_attrs: Vec::new(),
+        s_formals: Vec::new(),
+        s_raw: Vec::new(),
     };
     p.ast.nodes.reserve(p.toks.len() / 2);
     let root = p.parse_expr()?;
@@ -495,6 +500,13 @@ struct Parser<'s, 'n> {
     ast: Ast,
     names: &'n mut Interner,
     depth: u32,
+    // Stacks the children of the nodes being parsed collect on, so nested nodes (whose own
+    // children land above) need no allocation of their own; each node moves its part out.
+    s_items: Vec<ExprId>,
+    s_entries: Vec<Entry>,
+    s_attrs: Vec<Attr>,
+    s_formals: Vec<Formal>,
+    s_raw: Vec<RawPart<'s>>,
 }
 
 fn range(start: u32, end: u32) -> TextRange {
@@ -848,17 +860,20 @@ impl<'s> Parser<'s, '_> {
             }
             T::LBrack => {
                 self.bump();
-                let mut items = Vec::new();
+                let base = self.s_items.len();
                 loop {
                     match self.peek() {
                         T::RBrack => break,
                         T::Eof => return None,
-                        _ => items.push(self.parse_simple()?),
+                        _ => {
+                            let e = self.parse_simple()?;
+                            self.s_items.push(e);
+                        }
                     }
                 }
                 self.bump();
                 let s = self.ast.items.len();
-                self.ast.items.extend(items);
+                self.ast.items.extend(self.s_items.drain(base..));
                 let items = slice(s, self.ast.items.len());
                 self.node(start, Kind::List { items })
             }
@@ -953,7 +968,7 @@ impl<'s> Parser<'s, '_> {
 
     /// After the `{` of a pattern; `bound` is the name of a leading `name@`.
     fn parse_pattern(&mut self, bound: Option<Sym>) -> Option<Opt> {
-        let mut formals = Vec::new();
+        let base = self.s_formals.len();
         let mut ellipsis = false;
         if self.peek() == T::RBrace {
             self.bump();
@@ -979,7 +994,7 @@ impl<'s> Parser<'s, '_> {
                         } else {
                             NONE
                         };
-                        formals.push(Formal { name, default });
+                        self.s_formals.push(Formal { name, default });
                         if self.peek() == T::Comma {
                             self.bump();
                         } else {
@@ -1001,7 +1016,7 @@ impl<'s> Parser<'s, '_> {
             bind = Some(self.names.intern(self.text(tok)));
         }
         let s = self.ast.formals.len();
-        self.ast.formals.extend(formals);
+        self.ast.formals.extend(self.s_formals.drain(base..));
         let formals = slice(s, self.ast.formals.len());
         self.ast.params.push(Param::Pattern {
             bind,
@@ -1013,7 +1028,7 @@ impl<'s> Parser<'s, '_> {
 
     /// The bindings of a set or `let`, through the closing `until` token.
     fn parse_set(&mut self, until: T) -> Option<Slice> {
-        let mut entries = Vec::new();
+        let base = self.s_entries.len();
         loop {
             let t = self.peek();
             if t == until {
@@ -1031,14 +1046,15 @@ impl<'s> Parser<'s, '_> {
                     } else {
                         NONE
                     };
-                    let mut attrs = Vec::new();
+                    let abase = self.s_attrs.len();
                     while self.peek() != T::Semi {
-                        attrs.push(self.parse_attr()?);
+                        let a = self.parse_attr()?;
+                        self.s_attrs.push(a);
                     }
                     self.bump();
                     let s = self.ast.attrs.len();
-                    self.ast.attrs.extend(attrs);
-                    entries.push(Entry::Inherit {
+                    self.ast.attrs.extend(self.s_attrs.drain(abase..));
+                    self.s_entries.push(Entry::Inherit {
                         from,
                         attrs: slice(s, self.ast.attrs.len()),
                     });
@@ -1049,7 +1065,7 @@ impl<'s> Parser<'s, '_> {
                     self.expect(T::Assign)?;
                     let value = self.parse_expr()?;
                     self.expect(T::Semi)?;
-                    entries.push(Entry::Value {
+                    self.s_entries.push(Entry::Value {
                         range: range(start, self.last_end),
                         path,
                         value,
@@ -1059,14 +1075,15 @@ impl<'s> Parser<'s, '_> {
         }
         self.bump();
         let s = self.ast.entries.len();
-        self.ast.entries.extend(entries);
+        self.ast.entries.extend(self.s_entries.drain(base..));
         Some(slice(s, self.ast.entries.len()))
     }
 
     fn parse_attrpath(&mut self) -> Option<Slice> {
-        let mut attrs = Vec::with_capacity(2);
+        let base = self.s_attrs.len();
         loop {
-            attrs.push(self.parse_attr()?);
+            let a = self.parse_attr()?;
+            self.s_attrs.push(a);
             if self.peek() == T::Dot {
                 self.bump();
             } else {
@@ -1074,7 +1091,7 @@ impl<'s> Parser<'s, '_> {
             }
         }
         let s = self.ast.attrs.len();
-        self.ast.attrs.extend(attrs);
+        self.ast.attrs.extend(self.s_attrs.drain(base..));
         Some(slice(s, self.ast.attrs.len()))
     }
 
@@ -1112,18 +1129,19 @@ impl<'s> Parser<'s, '_> {
     fn parse_string(&mut self) -> Option<ExprId> {
         let open = self.bump();
         let multiline = open.end - open.start == 2;
-        let mut raw: Vec<RawPart<'s>> = Vec::with_capacity(1);
+        let base = self.s_raw.len();
         loop {
             match self.peek() {
                 T::StrContent => {
                     let tok = self.bump();
-                    raw.push(RawPart::Lit(self.text(tok)));
+                    let text = self.text(tok);
+                    self.s_raw.push(RawPart::Lit(text));
                 }
                 T::InterpStart => {
                     self.bump();
                     let e = self.parse_expr()?;
                     self.expect(T::InterpEnd)?;
-                    raw.push(RawPart::Interp(e));
+                    self.s_raw.push(RawPart::Interp(e));
                 }
                 T::StrEnd => {
                     self.bump();
@@ -1132,7 +1150,8 @@ impl<'s> Parser<'s, '_> {
                 _ => return None,
             }
         }
-        let parts = normalize_parts(&mut self.ast, &raw, multiline);
+        let parts = normalize_parts(&mut self.ast, &self.s_raw[base..], multiline);
+        self.s_raw.truncate(base);
         Some(self.node(open.start, Kind::Str { parts }))
     }
 }
