@@ -349,6 +349,9 @@ impl Evaluator<'_> {
         self.syntax_errors
             .extend(errors.into_iter().map(|e| (file, e)));
         let root = ast.root;
+        // Roughly one thunk per node: reserving up front avoids the copies (and the freed
+        // copies an allocator keeps around) of doubling a large arena.
+        self.thunks.reserve(ast.nodes.len());
         let idx = file.0 as usize;
         if self.asts.len() <= idx {
             self.asts.resize(idx + 1, None);

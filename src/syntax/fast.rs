@@ -10,6 +10,8 @@
 //! builds the same tree, which `tests/fast_parser.rs` checks on every fixture and on random
 //! edits.
 
+use std::collections::VecDeque;
+
 use rnix::ast::{BinOpKind, UnaryOpKind};
 use rowan::{TextRange, TextSize};
 
@@ -91,11 +93,18 @@ pub fn parse(text: &str, names: &mut Interner) -> Option<Ast> {
     if text.len() >= u32::MAX as usize / 2 {
         return None;
     }
-    let toks = lex(text)?;
     let mut p = Parser {
         src: text,
-        toks,
-        pos: 0,
+        cur: Tok {
+            t: T::Eof,
+            start: 0,
+            end: 0,
+        },
+        ahead: VecDeque::with_capacity(8),
+        lex_pos: 0,
+        ctx: Vec::new(),
+        eof: false,
+        failed: false,
         last_end: 0,
         ast: Ast::default(),
         names,
@@ -106,9 +115,11 @@ pub fn parse(text: &str, names: &mut Interner) -> Option<Ast> {
         s_formals: Vec::new(),
         s_raw: Vec::new(),
     };
-    p.ast.nodes.reserve(p.toks.len() / 2);
+    // About one node per 17 bytes of typical fleet files; a guess, not a bound.
+    p.ast.nodes.reserve(text.len() / 16);
+    p.advance();
     let root = p.parse_expr()?;
-    if p.peek() != T::Eof {
+    if p.peek() != T::Eof || p.failed {
         return None;
     }
     p.ast.root = root;
@@ -150,13 +161,19 @@ enum Guess {
     Uri,
 }
 
-/// Splits the text into tokens (trivia dropped), mirroring rnix's tokenizer.
-fn lex(src: &str) -> Option<Vec<Tok>> {
+/// Lexes at least one more token (trivia dropped) into `toks`, from `*pos` and with the
+/// context stack `ctx`, mirroring rnix's tokenizer: `Some(true)` when it did, `Some(false)` at
+/// the end of the text, `None` on an error or anything left to rnix. Tokens are made as the
+/// parser asks for them, so the whole file's tokens never sit in memory at once.
+fn lex_some(
+    src: &str,
+    pos: &mut usize,
+    ctx: &mut Vec<Ctx>,
+    toks: &mut VecDeque<Tok>,
+) -> Option<bool> {
     let b = src.as_bytes();
     let n = b.len();
-    let mut toks: Vec<Tok> = Vec::with_capacity(n / 4);
-    let mut ctx: Vec<Ctx> = Vec::new();
-    let mut i = 0usize;
+    let mut i = *pos;
     let at = |j: usize| -> u8 {
         if j < n {
             b[j]
@@ -166,14 +183,15 @@ fn lex(src: &str) -> Option<Vec<Tok>> {
     };
     macro_rules! push {
         ($t:expr, $s:expr, $e:expr) => {
-            toks.push(Tok {
+            toks.push_back(Tok {
                 t: $t,
                 start: $s as u32,
                 end: $e as u32,
             })
         };
     }
-    loop {
+    let before = toks.len();
+    while toks.len() == before {
         if let Some(&Ctx::Str { multiline }) = ctx.last() {
             // A string body up to the end, an interpolation or the closing quote.
             let start = i;
@@ -243,7 +261,8 @@ fn lex(src: &str) -> Option<Vec<Tok>> {
             i += 1;
         }
         if i >= n {
-            break;
+            *pos = i;
+            return if ctx.is_empty() { Some(false) } else { None };
         }
         let c = b[i];
         if c == b'#' {
@@ -486,16 +505,21 @@ fn lex(src: &str) -> Option<Vec<Tok>> {
         push!(t, start, start + len);
         i = start + len;
     }
-    if !ctx.is_empty() {
-        return None;
-    }
-    Some(toks)
+    *pos = i;
+    Some(true)
 }
 
 struct Parser<'s, 'n> {
     src: &'s str,
-    toks: Vec<Tok>,
-    pos: usize,
+    /// The next token, and lexed tokens after it (the lookahead beyond one token).
+    cur: Tok,
+    ahead: VecDeque<Tok>,
+    /// Where lexing continues, and its context stack.
+    lex_pos: usize,
+    ctx: Vec<Ctx>,
+    eof: bool,
+    /// Lexing hit something left to rnix: the parse declines whatever it built.
+    failed: bool,
     last_end: u32,
     ast: Ast,
     names: &'n mut Interner,
@@ -521,22 +545,62 @@ fn slice(start: usize, end: usize) -> Slice {
 }
 
 impl<'s> Parser<'s, '_> {
+    /// Lexes more tokens into `ahead`; false at the end of the text or when lexing failed.
+    fn fill(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        match lex_some(self.src, &mut self.lex_pos, &mut self.ctx, &mut self.ahead) {
+            Some(true) => true,
+            Some(false) => {
+                self.eof = true;
+                false
+            }
+            None => {
+                self.eof = true;
+                self.failed = true;
+                false
+            }
+        }
+    }
+
+    /// Moves to the next token (an `Eof` token at the end).
+    fn advance(&mut self) {
+        if self.ahead.is_empty() && !self.fill() {
+            let end = self.src.len() as u32;
+            self.cur = Tok {
+                t: T::Eof,
+                start: end,
+                end,
+            };
+            return;
+        }
+        self.cur = self.ahead.pop_front().expect("filled");
+    }
+
     fn peek(&self) -> T {
-        self.toks.get(self.pos).map_or(T::Eof, |t| t.t)
+        self.cur.t
     }
 
-    fn peek_at(&self, k: usize) -> T {
-        self.toks.get(self.pos + k).map_or(T::Eof, |t| t.t)
+    /// The kind of the token `k` (≥ 1) places after the next one.
+    fn peek_at(&mut self, k: usize) -> T {
+        while self.ahead.len() < k {
+            if !self.fill() {
+                return T::Eof;
+            }
+        }
+        self.ahead[k - 1].t
     }
 
+    /// Where the next token starts.
     fn start(&self) -> u32 {
-        self.toks[self.pos].start
+        self.cur.start
     }
 
     fn bump(&mut self) -> Tok {
-        let t = self.toks[self.pos];
-        self.pos += 1;
+        let t = self.cur;
         self.last_end = t.end;
+        self.advance();
         t
     }
 
