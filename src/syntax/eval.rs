@@ -1446,7 +1446,9 @@ impl Evaluator<'_> {
         match op {
             K::Update => match (&lv.v, &rv.v) {
                 (V::Attrs(a), V::Attrs(b)) => {
-                    let mut m = (**a).clone();
+                    // Sized for both sides up front: no rehash while the right side goes in.
+                    let mut m = Attrs::with_capacity_and_hasher(a.len() + b.len(), FxBuildHasher);
+                    m.extend(a.iter().map(|(k, v)| (*k, *v)));
                     for (k, v) in b.iter() {
                         m.insert(k.clone(), *v);
                     }
@@ -1636,7 +1638,8 @@ impl Evaluator<'_> {
             V::Bool(b) => ValueKind::Bool(*b),
             V::Int(i) => ValueKind::Int(*i),
             V::Float(f) => ValueKind::Float(*f),
-            V::Str(s) => ValueKind::String(s.to_string()),
+            // `String::from(&str)`, not `to_string()`: on `Rc<str>` that goes through `Display`.
+            V::Str(s) => ValueKind::String(String::from(&**s)),
             V::Path(p) => ValueKind::Path(p.to_path_buf()),
             V::List(items) => {
                 let items = items.clone();
@@ -1664,7 +1667,7 @@ impl Evaluator<'_> {
                 ValueKind::Attrs(AttrSet { entries })
             }
             V::Lambda(_) | V::Import => ValueKind::Lambda,
-            V::Dynamic(r) => ValueKind::Dynamic(r.to_string()),
+            V::Dynamic(r) => ValueKind::Dynamic(String::from(&**r)),
             V::Error => ValueKind::Error,
         };
         Value { kind, span }
