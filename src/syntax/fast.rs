@@ -698,6 +698,7 @@ impl<'s> Parser<'s, '_> {
         Some(lhs)
     }
 
+    #[inline(always)]
     fn parse_or(&mut self) -> Option<ExprId> {
         let mut lhs = self.parse_and()?;
         while self.peek() == T::OrOr {
@@ -708,6 +709,7 @@ impl<'s> Parser<'s, '_> {
         Some(lhs)
     }
 
+    #[inline(always)]
     fn parse_and(&mut self) -> Option<ExprId> {
         let mut lhs = self.parse_equal()?;
         while self.peek() == T::AndAnd {
@@ -718,6 +720,7 @@ impl<'s> Parser<'s, '_> {
         Some(lhs)
     }
 
+    #[inline(always)]
     fn parse_equal(&mut self) -> Option<ExprId> {
         let lhs = self.parse_compare()?;
         let op = match self.peek() {
@@ -730,6 +733,7 @@ impl<'s> Parser<'s, '_> {
         Some(self.binop(lhs, op, rhs))
     }
 
+    #[inline(always)]
     fn parse_compare(&mut self) -> Option<ExprId> {
         let lhs = self.parse_merge()?;
         let op = match self.peek() {
@@ -770,6 +774,7 @@ impl<'s> Parser<'s, '_> {
         self.parse_add()
     }
 
+    #[inline(always)]
     fn parse_add(&mut self) -> Option<ExprId> {
         let mut lhs = self.parse_mul()?;
         loop {
@@ -784,6 +789,7 @@ impl<'s> Parser<'s, '_> {
         }
     }
 
+    #[inline(always)]
     fn parse_mul(&mut self) -> Option<ExprId> {
         let mut lhs = self.parse_concat()?;
         loop {
@@ -808,6 +814,7 @@ impl<'s> Parser<'s, '_> {
         Some(lhs)
     }
 
+    #[inline(always)]
     fn parse_hasattr(&mut self) -> Option<ExprId> {
         let mut e = self.parse_negate()?;
         while self.peek() == T::Question {
@@ -841,6 +848,7 @@ impl<'s> Parser<'s, '_> {
         self.parse_fn()
     }
 
+    #[inline(always)]
     fn parse_fn(&mut self) -> Option<ExprId> {
         let mut f = self.parse_simple()?;
         while matches!(
