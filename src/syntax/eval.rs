@@ -1450,7 +1450,7 @@ impl Evaluator<'_> {
                     let mut m = Attrs::with_capacity_and_hasher(a.len() + b.len(), FxBuildHasher);
                     m.extend(a.iter().map(|(k, v)| (*k, *v)));
                     for (k, v) in b.iter() {
-                        m.insert(k.clone(), *v);
+                        m.insert(*k, *v);
                     }
                     Val {
                         v: V::Attrs(Rc::new(m)),
