@@ -9,17 +9,22 @@
 //! evaluation for exactly the values they need.
 //!
 //! Evaluation is lazy inside (thunks in an arena, so `rec` and `let` behave as in Nix) and
-//! strict at the end: the result is a fully forced [`Value`] tree.
+//! strict at the end: the result is a fully forced [`Value`] tree. It walks the arena
+//! [`Ast`] (built by the fast parser, or lowered from rnix for files it declines) with
+//! interned names, so the hot path neither touches rowan nor hashes strings.
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use indexmap::IndexMap;
-use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
-use rowan::ast::AstNode;
+use rnix::ast::{BinOpKind, UnaryOpKind};
 use rowan::TextRange;
 
+use super::ast::{
+    Ast, Attr, AttrKind, Entry, ExprId, Interner, Kind, Opt, Param, Part, PathKind, Slice, Sym,
+    NONE,
+};
 use super::value::{AttrEntry, AttrSet, Value, ValueKind};
 use super::{parse, FileId, SourceDb, Span, SyntaxError};
 
@@ -73,8 +78,27 @@ pub struct Evaluation {
     pub syntax_errors: Vec<(FileId, SyntaxError)>,
 }
 
+/// Parses `text` into an [`Ast`]: the fast parser when it accepts the text (then there are
+/// no syntax errors), rnix and [`super::lower`] otherwise (with rnix's syntax errors).
+pub fn parse_ast(text: &str, names: &mut Interner) -> (Ast, Vec<SyntaxError>) {
+    if let Some(ast) = super::fast::parse(text, names) {
+        return (ast, Vec::new());
+    }
+    let (root, errors) = parse(text);
+    (super::lower::lower(&root, names), errors)
+}
+
 /// Evaluates the file `file` of `db`; imported files are added to `db` through `loader`.
 pub fn evaluate(db: &mut SourceDb, file: FileId, loader: &dyn Loader) -> Evaluation {
+    let mut names = Interner::new();
+    let wk = WellKnown {
+        true_: names.intern("true"),
+        false_: names.intern("false"),
+        null: names.intern("null"),
+        import: names.intern("import"),
+        out_path: names.intern("outPath"),
+        to_string: names.intern("__toString"),
+    };
     let mut ev = Evaluator {
         db,
         loader,
@@ -84,6 +108,9 @@ pub fn evaluate(db: &mut SourceDb, file: FileId, loader: &dyn Loader) -> Evaluat
         syntax_errors: Vec::new(),
         imports: FxHashMap::default(),
         depth: 0,
+        asts: Vec::new(),
+        names,
+        wk,
     };
     let root = ev.load_file(file);
     let val = ev.force(root);
@@ -107,8 +134,8 @@ struct Val {
     span: Span,
 }
 
-type Attrs = IndexMap<Rc<str>, (Span, ThunkId), FxBuildHasher>;
-type Slots = IndexMap<Rc<str>, Slot, FxBuildHasher>;
+type Attrs = IndexMap<Sym, (Span, ThunkId), FxBuildHasher>;
+type Slots = IndexMap<Sym, Slot, FxBuildHasher>;
 
 #[derive(Clone)]
 enum V {
@@ -120,29 +147,58 @@ enum V {
     Path(Rc<Path>),
     List(Rc<Vec<ThunkId>>),
     Attrs(Rc<Attrs>),
-    Lambda(Rc<Closure>),
+    Lambda(Closure),
     Import,
     Dynamic(Rc<str>),
     Error,
 }
 
+#[derive(Clone, Copy)]
 struct Closure {
-    lambda: ast::Lambda,
+    param: Opt,
+    body: Opt,
     scope: ScopeId,
     file: FileId,
 }
 
 enum Thunk {
-    Expr(ast::Expr, ScopeId, FileId),
-    Select(ThunkId, Rc<str>, Span),
+    Expr(ExprId, ScopeId, FileId),
+    /// A variable looked up where it is written (`inherit x;`), with the span of the name.
+    Ident(Sym, ScopeId, Span),
+    Select(ThunkId, Sym, Span),
     Forcing(Span),
     Done(Val),
 }
 
+/// The variables a scope binds: a `let`/`rec` scope shares its set's table.
+enum Vars {
+    Map(FxHashMap<Sym, ThunkId>),
+    Attrs(Rc<Attrs>),
+}
+
+impl Vars {
+    fn get(&self, name: Sym) -> Option<ThunkId> {
+        match self {
+            Vars::Map(m) => m.get(&name).copied(),
+            Vars::Attrs(a) => a.get(&name).map(|&(_, t)| t),
+        }
+    }
+}
+
 struct ScopeData {
-    vars: FxHashMap<Rc<str>, ThunkId>,
+    vars: Vars,
     parent: Option<ScopeId>,
     with: Option<ThunkId>,
+}
+
+/// Names the evaluator itself looks for.
+struct WellKnown {
+    true_: Sym,
+    false_: Sym,
+    null: Sym,
+    import: Sym,
+    out_path: Sym,
+    to_string: Sym,
 }
 
 struct Evaluator<'a> {
@@ -154,6 +210,10 @@ struct Evaluator<'a> {
     syntax_errors: Vec<(FileId, SyntaxError)>,
     imports: FxHashMap<PathBuf, ThunkId>,
     depth: u32,
+    /// The tree of each file read so far, by [`FileId`].
+    asts: Vec<Option<Rc<Ast>>>,
+    names: Interner,
+    wk: WellKnown,
 }
 
 /// One slot of an attribute set under construction (nested attribute paths merge here).
@@ -161,7 +221,7 @@ enum Slot {
     Leaf {
         key: Span,
         thunk: ThunkId,
-        literal: Option<(ast::AttrSet, ScopeId)>,
+        literal: Option<(ExprId, ScopeId)>,
     },
     Nested {
         key: Span,
@@ -225,6 +285,22 @@ impl Evaluator<'_> {
         Span { file, range }
     }
 
+    fn ast(&self, file: FileId) -> &Ast {
+        self.asts[file.0 as usize]
+            .as_deref()
+            .expect("a file is parsed before it is evaluated")
+    }
+
+    fn ast_rc(&self, file: FileId) -> Rc<Ast> {
+        self.asts[file.0 as usize]
+            .clone()
+            .expect("a file is parsed before it is evaluated")
+    }
+
+    fn name(&self, s: Sym) -> &str {
+        self.names.resolve(s)
+    }
+
     fn new_thunk(&mut self, t: Thunk) -> ThunkId {
         self.thunks.push(t);
         self.thunks.len() as ThunkId - 1
@@ -236,11 +312,17 @@ impl Evaluator<'_> {
 
     fn new_scope(&mut self, parent: Option<ScopeId>) -> ScopeId {
         self.scopes.push(ScopeData {
-            vars: FxHashMap::default(),
+            vars: Vars::Map(FxHashMap::default()),
             parent,
             with: None,
         });
         self.scopes.len() as ScopeId - 1
+    }
+
+    fn bind(&mut self, scope: ScopeId, name: Sym, t: ThunkId) {
+        if let Vars::Map(m) = &mut self.scopes[scope as usize].vars {
+            m.insert(name, t);
+        }
     }
 
     fn error(&mut self, kind: EvalErrorKind, span: Span, message: impl Into<String>) -> Val {
@@ -263,16 +345,24 @@ impl Evaluator<'_> {
     /// Parses a file already in the db and returns a thunk for its value.
     fn load_file(&mut self, file: FileId) -> ThunkId {
         let text = self.db.get(file).text.clone();
-        let (root, errors) = parse(&text);
+        let (ast, errors) = parse_ast(&text, &mut self.names);
         self.syntax_errors
             .extend(errors.into_iter().map(|e| (file, e)));
+        let root = ast.root;
+        // Roughly one thunk per node: reserving up front avoids the copies (and the freed
+        // copies an allocator keeps around) of doubling a large arena.
+        self.thunks.reserve(ast.nodes.len());
+        let idx = file.0 as usize;
+        if self.asts.len() <= idx {
+            self.asts.resize(idx + 1, None);
+        }
+        self.asts[idx] = Some(Rc::new(ast));
         let scope = self.new_scope(None);
-        match root.expr() {
-            Some(expr) => self.new_thunk(Thunk::Expr(expr, scope, file)),
-            None => {
-                let span = self.span(file, TextRange::empty(0.into()));
-                self.new_thunk(Thunk::Done(Val { v: V::Error, span }))
-            }
+        if root == NONE {
+            let span = self.span(file, TextRange::empty(0.into()));
+            self.new_thunk(Thunk::Done(Val { v: V::Error, span }))
+        } else {
+            self.new_thunk(Thunk::Expr(root, scope, file))
         }
     }
 
@@ -293,10 +383,20 @@ impl Evaluator<'_> {
         let placeholder = Thunk::Forcing(self.thunk_span(t));
         let thunk = std::mem::replace(&mut self.thunks[idx], placeholder);
         let val = match thunk {
-            Thunk::Expr(e, scope, file) => self.eval(&e, scope, file),
+            Thunk::Expr(e, scope, file) => self.eval(e, scope, file),
+            Thunk::Ident(name, scope, span) => {
+                if self.depth >= MAX_DEPTH {
+                    self.dynamic(span, "nested too deeply for static evaluation")
+                } else {
+                    self.depth += 1;
+                    let v = self.lookup(name, scope, span);
+                    self.depth -= 1;
+                    v
+                }
+            }
             Thunk::Select(src, name, span) => {
                 let from = self.force(src);
-                self.select_one(from, &name, span)
+                self.select_one(from, name, span)
             }
             Thunk::Done(_) | Thunk::Forcing(_) => unreachable!("handled above"),
         };
@@ -308,20 +408,21 @@ impl Evaluator<'_> {
         match &self.thunks[t as usize] {
             Thunk::Expr(e, _, f) => Span {
                 file: *f,
-                range: e.syntax().text_range(),
+                range: self.ast(*f).node(*e).range,
             },
-            Thunk::Select(_, _, s) | Thunk::Forcing(s) => *s,
+            Thunk::Ident(_, _, s) | Thunk::Select(_, _, s) | Thunk::Forcing(s) => *s,
             Thunk::Done(v) => v.span,
         }
     }
 
-    fn lookup(&mut self, name: &str, scope: ScopeId, span: Span) -> Val {
+    fn lookup(&mut self, name: Sym, scope: ScopeId, span: Span) -> Val {
         let mut cur = Some(scope);
         while let Some(s) = cur {
-            if let Some(&t) = self.scopes[s as usize].vars.get(name) {
+            let sd = &self.scopes[s as usize];
+            if let Some(t) = sd.vars.get(name) {
                 return self.force(t);
             }
-            cur = self.scopes[s as usize].parent;
+            cur = sd.parent;
         }
         // Not bound lexically: try the `with` scopes, innermost first.
         let mut cur = Some(scope);
@@ -331,7 +432,7 @@ impl Evaluator<'_> {
                 let nsv = self.force(ns);
                 match &nsv.v {
                     V::Attrs(a) => {
-                        if let Some(&(_, t)) = a.get(name) {
+                        if let Some(&(_, t)) = a.get(&name) {
                             return self.force(t);
                         }
                     }
@@ -340,35 +441,45 @@ impl Evaluator<'_> {
             }
             cur = self.scopes[s as usize].parent;
         }
-        match name {
-            "true" => Val {
+        let wk = &self.wk;
+        if name == wk.true_ {
+            return Val {
                 v: V::Bool(true),
                 span,
-            },
-            "false" => Val {
+            };
+        }
+        if name == wk.false_ {
+            return Val {
                 v: V::Bool(false),
                 span,
-            },
-            "null" => Val { v: V::Null, span },
-            "import" => Val { v: V::Import, span },
-            _ if unknown_with => self.dynamic(
+            };
+        }
+        if name == wk.null {
+            return Val { v: V::Null, span };
+        }
+        if name == wk.import {
+            return Val { v: V::Import, span };
+        }
+        if unknown_with {
+            return self.dynamic(
                 span,
                 "may come from a `with` whose set is not known statically",
-            ),
-            _ if is_dynamic_global(name) => {
-                self.dynamic(span, &format!("uses the builtin `{name}`"))
-            }
-            _ => self.error(
-                EvalErrorKind::UndefinedVariable,
-                span,
-                format!("undefined variable `{name}`"),
-            ),
+            );
         }
+        let n = self.name(name).to_string();
+        if is_dynamic_global(&n) {
+            return self.dynamic(span, &format!("uses the builtin `{n}`"));
+        }
+        self.error(
+            EvalErrorKind::UndefinedVariable,
+            span,
+            format!("undefined variable `{n}`"),
+        )
     }
 
-    fn eval(&mut self, expr: &ast::Expr, scope: ScopeId, file: FileId) -> Val {
+    fn eval(&mut self, expr: ExprId, scope: ScopeId, file: FileId) -> Val {
         if self.depth >= MAX_DEPTH {
-            let span = self.span(file, expr.syntax().text_range());
+            let span = self.span(file, self.ast(file).node(expr).range);
             return self.dynamic(span, "nested too deeply for static evaluation");
         }
         self.depth += 1;
@@ -377,71 +488,61 @@ impl Evaluator<'_> {
         v
     }
 
-    fn eval_inner(&mut self, expr: &ast::Expr, scope: ScopeId, file: FileId) -> Val {
-        let span = self.span(file, expr.syntax().text_range());
-        match expr {
-            ast::Expr::Literal(lit) => match lit.kind() {
-                ast::LiteralKind::Integer(i) => match i.value() {
-                    Ok(n) => Val { v: V::Int(n), span },
-                    Err(_) => {
-                        self.error(EvalErrorKind::Type, span, "integer literal is out of range")
-                    }
-                },
-                ast::LiteralKind::Float(f) => Val {
-                    v: V::Float(f.value().unwrap_or(f64::NAN)),
-                    span,
-                },
-                ast::LiteralKind::Uri(u) => Val {
-                    v: V::Str(u.syntax().text().into()),
-                    span,
-                },
-            },
-            ast::Expr::Str(s) => self.eval_str(s, scope, file, span),
-            ast::Expr::PathAbs(_)
-            | ast::Expr::PathRel(_)
-            | ast::Expr::PathHome(_)
-            | ast::Expr::PathSearch(_) => self.eval_path(expr, scope, file, span),
-            ast::Expr::Ident(id) => {
-                let name = id
-                    .ident_token()
-                    .map(|t| t.text().to_string())
-                    .unwrap_or_default();
-                self.lookup(&name, scope, span)
+    fn eval_opt(&mut self, expr: Opt, scope: ScopeId, file: FileId, span: Span) -> Val {
+        if expr == NONE {
+            Val { v: V::Error, span }
+        } else {
+            self.eval(expr, scope, file)
+        }
+    }
+
+    fn eval_inner(&mut self, expr: ExprId, scope: ScopeId, file: FileId) -> Val {
+        let node = self.ast(file).node(expr);
+        let span = self.span(file, node.range);
+        match node.kind {
+            Kind::Int(Some(n)) => Val { v: V::Int(n), span },
+            Kind::Int(None) => {
+                self.error(EvalErrorKind::Type, span, "integer literal is out of range")
             }
-            ast::Expr::Paren(p) => match p.expr() {
-                Some(e) => self.eval(&e, scope, file),
-                None => Val { v: V::Error, span },
+            Kind::Float(f) => Val {
+                v: V::Float(f),
+                span,
             },
-            ast::Expr::Root(r) => match r.expr() {
-                Some(e) => self.eval(&e, scope, file),
-                None => Val { v: V::Error, span },
+            Kind::Uri => Val {
+                v: V::Str(self.db.text(file)[node.range].into()),
+                span,
             },
-            ast::Expr::List(l) => {
-                let items: Vec<ThunkId> = l
-                    .items()
-                    .map(|item| self.new_thunk(Thunk::Expr(item, scope, file)))
+            Kind::Str { .. } => self.eval_str(expr, scope, file, span),
+            Kind::Path { kind, parts } => self.eval_path(kind, parts, scope, file, span),
+            Kind::Ident(name) => self.lookup(name, scope, span),
+            Kind::Paren(e) => self.eval_opt(e, scope, file, span),
+            Kind::List { items } => {
+                let ast = self.ast_rc(file);
+                let items: Vec<ThunkId> = ast.items[items.range()]
+                    .iter()
+                    .map(|&item| self.new_thunk(Thunk::Expr(item, scope, file)))
                     .collect();
                 Val {
                     v: V::List(Rc::new(items)),
                     span,
                 }
             }
-            ast::Expr::AttrSet(set) => {
-                if set.rec_token().is_some() {
+            Kind::AttrSet { rec, entries } => {
+                if rec {
                     let inner = self.new_scope(Some(scope));
-                    match self.build_attrs(set, inner, scope, file) {
+                    match self.build_attrs(entries, inner, scope, file) {
                         Ok(attrs) => {
-                            let vars = attrs.iter().map(|(k, (_, t))| (k.clone(), *t)).collect();
-                            self.scopes[inner as usize].vars = vars;
+                            let attrs = Rc::new(attrs);
+                            self.scopes[inner as usize].vars = Vars::Attrs(attrs.clone());
                             Val {
-                                v: V::Attrs(Rc::new(attrs)),
+                                v: V::Attrs(attrs),
                                 span,
                             }
                         }
                         Err(reason) => self.dynamic(span, &reason),
                     }
                 } else {
-                    match self.build_attrs(set, scope, scope, file) {
+                    match self.build_attrs(entries, scope, scope, file) {
                         Ok(attrs) => Val {
                             v: V::Attrs(Rc::new(attrs)),
                             span,
@@ -450,47 +551,45 @@ impl Evaluator<'_> {
                     }
                 }
             }
-            ast::Expr::LetIn(l) => {
+            Kind::LetIn { entries, body } => {
                 let inner = self.new_scope(Some(scope));
-                match self.build_attrs(l, inner, scope, file) {
+                match self.build_attrs(entries, inner, scope, file) {
                     Ok(attrs) => {
-                        let vars = attrs.iter().map(|(k, (_, t))| (k.clone(), *t)).collect();
-                        self.scopes[inner as usize].vars = vars;
-                        match l.body() {
-                            Some(b) => self.eval(&b, inner, file),
-                            None => Val { v: V::Error, span },
-                        }
+                        self.scopes[inner as usize].vars = Vars::Attrs(Rc::new(attrs));
+                        self.eval_opt(body, inner, file, span)
                     }
                     Err(reason) => self.dynamic(span, &reason),
                 }
             }
-            ast::Expr::LegacyLet(_) => self.dynamic(
+            Kind::LegacyLet => self.dynamic(
                 span,
                 "the legacy `let { … }` syntax is not evaluated statically",
             ),
-            ast::Expr::With(w) => {
-                let Some(ns) = w.namespace() else {
+            Kind::With { ns, body } => {
+                if ns == NONE {
                     return Val { v: V::Error, span };
-                };
+                }
                 let nst = self.new_thunk(Thunk::Expr(ns, scope, file));
                 let inner = self.new_scope(Some(scope));
                 self.scopes[inner as usize].with = Some(nst);
-                match w.body() {
-                    Some(b) => self.eval(&b, inner, file),
-                    None => Val { v: V::Error, span },
-                }
+                self.eval_opt(body, inner, file, span)
             }
-            ast::Expr::Select(sel) => self.eval_select(sel, scope, file, span),
-            ast::Expr::HasAttr(h) => {
-                let Some(e) = h.expr() else {
+            Kind::Select {
+                expr: e,
+                path,
+                default,
+            } => self.eval_select(e, path, default, scope, file, span),
+            Kind::HasAttr { expr: e, path } => {
+                if e == NONE {
+                    return Val { v: V::Error, span };
+                }
+                let mut cur = self.eval(e, scope, file);
+                let Some(path) = path else {
                     return Val { v: V::Error, span };
                 };
-                let mut cur = self.eval(&e, scope, file);
-                let Some(path) = h.attrpath() else {
-                    return Val { v: V::Error, span };
-                };
-                for attr in path.attrs() {
-                    let name = match self.attr_name(&attr, scope, file) {
+                for i in path.range() {
+                    let attr = self.ast(file).attrs[i];
+                    let name = match self.attr_name(attr, scope, file) {
                         Ok(Some(n)) => n,
                         Ok(None) => {
                             return Val {
@@ -501,7 +600,7 @@ impl Evaluator<'_> {
                         Err(reason) => return self.dynamic(span, &reason),
                     };
                     match &cur.v {
-                        V::Attrs(a) => match a.get(name.as_str()) {
+                        V::Attrs(a) => match a.get(&name) {
                             Some(&(_, t)) => cur = self.force(t),
                             None => {
                                 return Val {
@@ -526,23 +625,28 @@ impl Evaluator<'_> {
                     span,
                 }
             }
-            ast::Expr::BinOp(b) => self.eval_binop(b, scope, file, span),
-            ast::Expr::UnaryOp(u) => {
-                let Some(e) = u.expr() else {
+            Kind::BinOp { op, lhs, rhs } => match op {
+                Some(op) if lhs != NONE && rhs != NONE => {
+                    self.eval_binop(op, lhs, rhs, scope, file, span)
+                }
+                _ => Val { v: V::Error, span },
+            },
+            Kind::UnaryOp { op, expr: e } => {
+                if e == NONE {
                     return Val { v: V::Error, span };
-                };
-                let v = self.eval(&e, scope, file);
-                match (u.operator(), &v.v) {
+                }
+                let v = self.eval(e, scope, file);
+                match (op, &v.v) {
                     (_, V::Dynamic(_)) | (_, V::Error) => Val { v: v.v, span },
-                    (Some(ast::UnaryOpKind::Invert), V::Bool(b)) => Val {
+                    (Some(UnaryOpKind::Invert), V::Bool(b)) => Val {
                         v: V::Bool(!b),
                         span,
                     },
-                    (Some(ast::UnaryOpKind::Negate), V::Int(i)) => match i.checked_neg() {
+                    (Some(UnaryOpKind::Negate), V::Int(i)) => match i.checked_neg() {
                         Some(n) => Val { v: V::Int(n), span },
                         None => self.error(EvalErrorKind::Type, span, "integer overflow"),
                     },
-                    (Some(ast::UnaryOpKind::Negate), V::Float(f)) => Val {
+                    (Some(UnaryOpKind::Negate), V::Float(f)) => Val {
                         v: V::Float(-f),
                         span,
                     },
@@ -556,14 +660,14 @@ impl Evaluator<'_> {
                     }
                 }
             }
-            ast::Expr::IfElse(i) => {
-                let Some(c) = i.condition() else {
+            Kind::IfElse { cond, then, els } => {
+                if cond == NONE {
                     return Val { v: V::Error, span };
-                };
-                let cv = self.eval(&c, scope, file);
+                }
+                let cv = self.eval(cond, scope, file);
                 let branch = match cv.v {
-                    V::Bool(true) => i.body(),
-                    V::Bool(false) => i.else_body(),
+                    V::Bool(true) => then,
+                    V::Bool(false) => els,
                     V::Dynamic(_) => {
                         return self
                             .dynamic(span, "depends on a condition that is not known statically")
@@ -578,47 +682,42 @@ impl Evaluator<'_> {
                         );
                     }
                 };
-                match branch {
-                    Some(b) => self.eval(&b, scope, file),
-                    None => Val { v: V::Error, span },
-                }
+                self.eval_opt(branch, scope, file, span)
             }
-            ast::Expr::Assert(a) => {
-                if let Some(c) = a.condition() {
-                    let cv = self.eval(&c, scope, file);
+            Kind::Assert { cond, body } => {
+                if cond != NONE {
+                    let cv = self.eval(cond, scope, file);
                     if let V::Bool(false) = cv.v {
                         return self.error(EvalErrorKind::Assertion, cv.span, "assertion failed");
                     }
                 }
-                match a.body() {
-                    Some(b) => self.eval(&b, scope, file),
-                    None => Val { v: V::Error, span },
-                }
+                self.eval_opt(body, scope, file, span)
             }
-            ast::Expr::Lambda(l) => Val {
-                v: V::Lambda(Rc::new(Closure {
-                    lambda: l.clone(),
+            Kind::Lambda { param, body } => Val {
+                v: V::Lambda(Closure {
+                    param,
+                    body,
                     scope,
                     file,
-                })),
+                }),
                 span,
             },
-            ast::Expr::Apply(app) => {
-                let (Some(f), Some(arg)) = (app.lambda(), app.argument()) else {
+            Kind::Apply { func, arg } => {
+                if func == NONE || arg == NONE {
                     return Val { v: V::Error, span };
-                };
-                let fv = self.eval(&f, scope, file);
+                }
+                let fv = self.eval(func, scope, file);
                 let argt = self.new_thunk(Thunk::Expr(arg, scope, file));
                 self.apply(fv, argt, span)
             }
-            ast::Expr::CurPos(_) => self.dynamic(span, "`__curPos` is not evaluated statically"),
-            ast::Expr::Error(_) => Val { v: V::Error, span },
+            Kind::CurPos => self.dynamic(span, "`__curPos` is not evaluated statically"),
+            Kind::Error => Val { v: V::Error, span },
         }
     }
 
     fn apply(&mut self, f: Val, arg: ThunkId, span: Span) -> Val {
         match f.v {
-            V::Lambda(clo) => self.call_lambda(&clo, arg, span),
+            V::Lambda(clo) => self.call_lambda(clo, arg, span),
             V::Import => {
                 let a = self.force(arg);
                 let path: PathBuf = match &a.v {
@@ -651,26 +750,26 @@ impl Evaluator<'_> {
         }
     }
 
-    fn call_lambda(&mut self, clo: &Closure, arg: ThunkId, span: Span) -> Val {
+    fn call_lambda(&mut self, clo: Closure, arg: ThunkId, span: Span) -> Val {
         let file = clo.file;
         let inner = self.new_scope(Some(clo.scope));
-        match clo.lambda.param() {
-            Some(ast::Param::IdentParam(p)) => {
-                if let Some(name) = p.ident().and_then(|i| i.ident_token()) {
-                    self.scopes[inner as usize]
-                        .vars
-                        .insert(name.text().into(), arg);
+        if clo.param == NONE {
+            return Val { v: V::Error, span };
+        }
+        let param = self.ast(file).params[clo.param as usize];
+        match param {
+            Param::Ident(name) => {
+                if let Some(name) = name {
+                    self.bind(inner, name, arg);
                 }
             }
-            Some(ast::Param::Pattern(p)) => {
-                if let Some(name) = p
-                    .pat_bind()
-                    .and_then(|b| b.ident())
-                    .and_then(|i| i.ident_token())
-                {
-                    self.scopes[inner as usize]
-                        .vars
-                        .insert(name.text().into(), arg);
+            Param::Pattern {
+                bind,
+                formals,
+                ellipsis,
+            } => {
+                if let Some(name) = bind {
+                    self.bind(inner, name, arg);
                 }
                 let av = self.force(arg);
                 let known = match &av.v {
@@ -685,30 +784,31 @@ impl Evaluator<'_> {
                         );
                     }
                 };
-                let mut formals = Vec::new();
-                for entry in p.pat_entries() {
-                    let Some(tok) = entry.ident().and_then(|i| i.ident_token()) else {
-                        continue;
-                    };
-                    let name: Rc<str> = tok.text().into();
-                    formals.push(name.clone());
-                    let t = match (&known, entry.default()) {
+                let mut names = Vec::with_capacity(formals.len as usize);
+                for i in formals.range() {
+                    let formal = self.ast(file).formals[i];
+                    let name = formal.name;
+                    names.push(name);
+                    let t = match (&known, formal.default) {
                         (Some(a), _) if a.contains_key(&name) => a[&name].1,
-                        (Some(_), Some(def)) => self.new_thunk(Thunk::Expr(def, inner, file)),
-                        (Some(_), None) => {
+                        (Some(_), def) if def != NONE => {
+                            self.new_thunk(Thunk::Expr(def, inner, file))
+                        }
+                        (Some(_), _) => {
+                            let n = self.name(name).to_string();
                             return self.error(
                                 EvalErrorKind::Argument,
                                 span,
-                                format!("function called without required argument `{name}`"),
-                            )
+                                format!("function called without required argument `{n}`"),
+                            );
                         }
-                        (None, _) => self.new_thunk(Thunk::Select(arg, name.clone(), span)),
+                        (None, _) => self.new_thunk(Thunk::Select(arg, name, span)),
                     };
-                    self.scopes[inner as usize].vars.insert(name, t);
+                    self.bind(inner, name, t);
                 }
-                if let (Some(a), None) = (&known, p.ellipsis_token()) {
-                    if let Some(extra) = a.keys().find(|k| !formals.contains(k)) {
-                        let extra = extra.clone();
+                if let (Some(a), false) = (&known, ellipsis) {
+                    if let Some(extra) = a.keys().find(|k| !names.contains(k)) {
+                        let extra = self.name(*extra).to_string();
                         return self.error(
                             EvalErrorKind::Argument,
                             span,
@@ -717,19 +817,16 @@ impl Evaluator<'_> {
                     }
                 }
             }
-            None => return Val { v: V::Error, span },
         }
-        match clo.lambda.body() {
-            Some(b) => {
-                let mut v = self.eval(&b, inner, file);
-                // The call site is where a user looks for the value (e.g. `mkVm { … }`).
-                if matches!(v.v, V::Dynamic(_)) {
-                    v.span = span;
-                }
-                v
-            }
-            None => Val { v: V::Error, span },
+        if clo.body == NONE {
+            return Val { v: V::Error, span };
         }
+        let mut v = self.eval(clo.body, inner, file);
+        // The call site is where a user looks for the value (e.g. `mkVm { … }`).
+        if matches!(v.v, V::Dynamic(_)) {
+            v.span = span;
+        }
+        v
     }
 
     fn import(&mut self, path: &Path, span: Span) -> Val {
@@ -757,19 +854,28 @@ impl Evaluator<'_> {
         self.force(t)
     }
 
-    fn eval_str(&mut self, s: &ast::Str, scope: ScopeId, file: FileId, span: Span) -> Val {
-        if !well_formed_parts(s.syntax()) {
+    /// Evaluates the string node `id` (a [`Kind::Str`], or [`Kind::Error`] when malformed).
+    fn eval_str(&mut self, id: ExprId, scope: ScopeId, file: FileId, span: Span) -> Val {
+        let Kind::Str { parts } = self.ast(file).node(id).kind else {
             return Val { v: V::Error, span };
+        };
+        // The common case, one literal part, needs no buffer.
+        if parts.len == 1 {
+            if let Part::Lit { start, end } = self.ast(file).parts[parts.start as usize] {
+                let s: Rc<str> = self.ast(file).lit(start, end).into();
+                return Val { v: V::Str(s), span };
+            }
         }
         let mut out = String::new();
-        for part in s.normalized_parts() {
+        for i in parts.range() {
+            let part = self.ast(file).parts[i];
             match part {
-                InterpolPart::Literal(text) => out.push_str(&text),
-                InterpolPart::Interpolation(i) => {
-                    let Some(e) = i.expr() else {
+                Part::Lit { start, end } => out.push_str(self.ast(file).lit(start, end)),
+                Part::Interp(e) => {
+                    if e == NONE {
                         return Val { v: V::Error, span };
-                    };
-                    let v = self.eval(&e, scope, file);
+                    }
+                    let v = self.eval(e, scope, file);
                     match &v.v {
                         V::Str(s) => out.push_str(s),
                         V::Path(_) => {
@@ -782,7 +888,8 @@ impl Evaluator<'_> {
                         }
                         V::Error => return Val { v: V::Error, span },
                         V::Attrs(a)
-                            if a.contains_key("outPath") || a.contains_key("__toString") =>
+                            if a.contains_key(&self.wk.out_path)
+                                || a.contains_key(&self.wk.to_string) =>
                         {
                             return self.dynamic(
                                 span,
@@ -807,30 +914,29 @@ impl Evaluator<'_> {
         }
     }
 
-    fn eval_path(&mut self, expr: &ast::Expr, scope: ScopeId, file: FileId, span: Span) -> Val {
-        if !well_formed_parts(expr.syntax()) {
-            return Val { v: V::Error, span };
+    fn eval_path(
+        &mut self,
+        kind: PathKind,
+        parts: Slice,
+        scope: ScopeId,
+        file: FileId,
+        span: Span,
+    ) -> Val {
+        match kind {
+            PathKind::Home => return self.dynamic(span, "a `~/` path depends on the user's home"),
+            PathKind::Search => return self.dynamic(span, "a `<…>` path depends on NIX_PATH"),
+            PathKind::Abs | PathKind::Rel => {}
         }
-        let path = match expr {
-            ast::Expr::PathAbs(p) => Some(p.parts()),
-            ast::Expr::PathRel(p) => Some(p.parts()),
-            ast::Expr::PathHome(_) => {
-                return self.dynamic(span, "a `~/` path depends on the user's home")
-            }
-            ast::Expr::PathSearch(_) => {
-                return self.dynamic(span, "a `<…>` path depends on NIX_PATH")
-            }
-            _ => None,
-        };
         let mut text = String::new();
-        for part in path.unwrap_or_default() {
+        for i in parts.range() {
+            let part = self.ast(file).parts[i];
             match part {
-                InterpolPart::Literal(c) => text.push_str(c.text()),
-                InterpolPart::Interpolation(i) => {
-                    let Some(e) = i.expr() else {
+                Part::Lit { start, end } => text.push_str(self.ast(file).lit(start, end)),
+                Part::Interp(e) => {
+                    if e == NONE {
                         return Val { v: V::Error, span };
-                    };
-                    let v = self.eval(&e, scope, file);
+                    }
+                    let v = self.eval(e, scope, file);
                     match &v.v {
                         V::Str(s) => text.push_str(s),
                         V::Dynamic(_) | V::Error => {
@@ -869,33 +975,29 @@ impl Evaluator<'_> {
     /// The name an attribute key stands for; `Ok(None)` for `${null}` keys, which Nix skips.
     fn attr_name(
         &mut self,
-        attr: &ast::Attr,
+        attr: Attr,
         scope: ScopeId,
         file: FileId,
-    ) -> Result<Option<String>, String> {
-        match attr {
-            ast::Attr::Ident(i) => Ok(Some(
-                i.ident_token()
-                    .map(|t| t.text().to_string())
-                    .unwrap_or_default(),
-            )),
-            ast::Attr::Str(s) => {
-                let span = self.span(file, s.syntax().text_range());
-                let v = self.eval_str(s, scope, file, span);
+    ) -> Result<Option<Sym>, String> {
+        match attr.kind {
+            AttrKind::Ident(s) => Ok(Some(s)),
+            AttrKind::Str(id) => {
+                let span = self.span(file, self.ast(file).node(id).range);
+                let v = self.eval_str(id, scope, file, span);
                 match v.v {
-                    V::Str(s) => Ok(Some(s.to_string())),
+                    V::Str(s) => Ok(Some(self.names.intern(&s))),
                     _ => Err(
                         "an attribute name is computed from a value not known statically".into(),
                     ),
                 }
             }
-            ast::Attr::Dynamic(d) => {
-                let Some(e) = d.expr() else {
+            AttrKind::Dynamic(e) => {
+                if e == NONE {
                     return Err("an attribute name is missing".into());
-                };
-                let v = self.eval(&e, scope, file);
+                }
+                let v = self.eval(e, scope, file);
                 match v.v {
-                    V::Str(s) => Ok(Some(s.to_string())),
+                    V::Str(s) => Ok(Some(self.names.intern(&s))),
                     V::Null => Ok(None),
                     _ => Err(
                         "an attribute name is computed from a value not known statically".into(),
@@ -909,77 +1011,145 @@ impl Evaluator<'_> {
     /// own scope for `rec` and `let`), inherits and dynamic names in `outer`.
     fn build_attrs(
         &mut self,
-        node: &impl HasEntry,
+        entries: Slice,
         value_scope: ScopeId,
         outer: ScopeId,
         file: FileId,
     ) -> Result<Attrs, String> {
-        let mut slots = Slots::default();
-        self.fill_slots(node, &mut slots, value_scope, outer, file)?;
+        if self.flat_bindings(entries, file) {
+            return self.build_flat(entries, value_scope, outer, file);
+        }
+        let mut slots = Slots::with_capacity_and_hasher(entries.len as usize, FxBuildHasher);
+        self.fill_slots(entries, &mut slots, value_scope, outer, file)?;
         Ok(self.finish_slots(slots))
+    }
+
+    /// True when no binding has a nested path (`a.b = …`) and every name is a plain
+    /// identifier: then no set needs merging and the slots can be skipped.
+    fn flat_bindings(&self, entries: Slice, file: FileId) -> bool {
+        let ast = self.ast(file);
+        ast.entries[entries.range()].iter().all(|e| match *e {
+            Entry::Value { path, .. } => {
+                path.len == 1 && matches!(ast.attrs[path.start as usize].kind, AttrKind::Ident(_))
+            }
+            Entry::Inherit { .. } => true,
+        })
+    }
+
+    /// [`Self::fill_slots`] + [`Self::finish_slots`] for flat bindings: the same thunks, the
+    /// same duplicate errors, in the same order, straight into the final table.
+    fn build_flat(
+        &mut self,
+        entries: Slice,
+        value_scope: ScopeId,
+        outer: ScopeId,
+        file: FileId,
+    ) -> Result<Attrs, String> {
+        let mut out = Attrs::with_capacity_and_hasher(entries.len as usize, FxBuildHasher);
+        for ei in entries.range() {
+            let entry = self.ast(file).entries[ei];
+            match entry {
+                Entry::Inherit { from, attrs } => {
+                    let from =
+                        (from != NONE).then(|| self.new_thunk(Thunk::Expr(from, outer, file)));
+                    for ai in attrs.range() {
+                        let attr = self.ast(file).attrs[ai];
+                        let key = self.span(file, attr.range);
+                        let Some(name) = self.attr_name(attr, outer, file)? else {
+                            continue;
+                        };
+                        let thunk = match (from, attr.kind) {
+                            (Some(src), _) => self.new_thunk(Thunk::Select(src, name, key)),
+                            (None, AttrKind::Ident(_)) => {
+                                self.new_thunk(Thunk::Ident(name, outer, key))
+                            }
+                            (None, _) => {
+                                let v = self.lookup(name, outer, key);
+                                self.new_thunk(Thunk::Done(v))
+                            }
+                        };
+                        self.insert_flat(&mut out, name, key, thunk);
+                    }
+                }
+                Entry::Value { path, value, .. } => {
+                    let attr = self.ast(file).attrs[path.start as usize];
+                    let AttrKind::Ident(name) = attr.kind else {
+                        unreachable!("checked by flat_bindings")
+                    };
+                    let key = self.span(file, attr.range);
+                    let thunk = self.new_thunk(Thunk::Expr(value, value_scope, file));
+                    self.insert_flat(&mut out, name, key, thunk);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_flat(&mut self, out: &mut Attrs, name: Sym, key: Span, thunk: ThunkId) {
+        if let Some(&(first, _)) = out.get(&name) {
+            self.duplicate(name, key, first);
+            return;
+        }
+        out.insert(name, (key, thunk));
     }
 
     fn fill_slots(
         &mut self,
-        node: &impl HasEntry,
+        entries: Slice,
         slots: &mut Slots,
         value_scope: ScopeId,
         outer: ScopeId,
         file: FileId,
     ) -> Result<(), String> {
-        for entry in node.entries() {
+        for ei in entries.range() {
+            let entry = self.ast(file).entries[ei];
             match entry {
-                ast::Entry::Inherit(inh) => {
-                    let from = inh
-                        .from()
-                        .and_then(|f| f.expr())
-                        .map(|e| self.new_thunk(Thunk::Expr(e, outer, file)));
-                    for attr in inh.attrs() {
-                        let key = self.span(file, attr.syntax().text_range());
-                        let Some(name) = self.attr_name(&attr, outer, file)? else {
+                Entry::Inherit { from, attrs } => {
+                    let from =
+                        (from != NONE).then(|| self.new_thunk(Thunk::Expr(from, outer, file)));
+                    for ai in attrs.range() {
+                        let attr = self.ast(file).attrs[ai];
+                        let key = self.span(file, attr.range);
+                        let Some(name) = self.attr_name(attr, outer, file)? else {
                             continue;
                         };
-                        let name: Rc<str> = name.into();
-                        let thunk = match (from, &attr) {
-                            (Some(src), _) => self.new_thunk(Thunk::Select(src, name.clone(), key)),
-                            (None, ast::Attr::Ident(id)) => self.new_thunk(Thunk::Expr(
-                                ast::Expr::Ident(id.clone()),
-                                outer,
-                                file,
-                            )),
+                        let thunk = match (from, attr.kind) {
+                            (Some(src), _) => self.new_thunk(Thunk::Select(src, name, key)),
+                            (None, AttrKind::Ident(_)) => {
+                                self.new_thunk(Thunk::Ident(name, outer, key))
+                            }
                             (None, _) => {
-                                let v = self.lookup(&name, outer, key);
+                                let v = self.lookup(name, outer, key);
                                 self.new_thunk(Thunk::Done(v))
                             }
                         };
                         self.insert_leaf(slots, name, key, thunk, None);
                     }
                 }
-                ast::Entry::AttrpathValue(apv) => {
-                    let Some(path) = apv.attrpath() else { continue };
-                    let Some(value) = apv.value() else { continue };
-                    let mut names = Vec::new();
+                Entry::Value { range, path, value } => {
+                    let mut names: Vec<(Sym, Span)> = Vec::with_capacity(path.len as usize);
                     let mut skip = false;
-                    for attr in path.attrs() {
-                        let key = self.span(file, attr.syntax().text_range());
-                        match self.attr_name(&attr, outer, file)? {
-                            Some(n) => names.push((Rc::<str>::from(n), key)),
+                    for ai in path.range() {
+                        let attr = self.ast(file).attrs[ai];
+                        let key = self.span(file, attr.range);
+                        match self.attr_name(attr, outer, file)? {
+                            Some(n) => names.push((n, key)),
                             None => skip = true,
                         }
                     }
                     if skip || names.is_empty() {
                         continue;
                     }
-                    let node_span = self.span(file, apv.syntax().text_range());
+                    let node_span = self.span(file, range);
                     let (last, prefix) = names.split_last().expect("non-empty");
                     // Walk (and create) the nested sets of `a.b.c = …;`.
                     let mut cur: &mut Slots = slots;
-                    for (n, key) in prefix {
-                        if let Some(Slot::Leaf { .. }) = cur.get(n) {
+                    for &(n, key) in prefix {
+                        if let Some(Slot::Leaf { .. }) = cur.get(&n) {
                             self.expand_leaf(cur, n)?;
                         }
-                        let slot = cur.entry(n.clone()).or_insert_with(|| Slot::Nested {
-                            key: *key,
+                        let slot = cur.entry(n).or_insert_with(|| Slot::Nested {
+                            key,
                             node: node_span,
                             entries: Slots::default(),
                         });
@@ -987,25 +1157,29 @@ impl Evaluator<'_> {
                             Slot::Nested { entries, .. } => cur = entries,
                             Slot::Leaf { key: first, .. } => {
                                 let first = *first;
-                                self.duplicate(n, *key, first);
+                                self.duplicate(n, key, first);
                                 return Ok(());
                             }
                         }
                     }
-                    let (name, key) = last.clone();
-                    let literal = match &value {
-                        ast::Expr::AttrSet(s) if s.rec_token().is_none() => {
-                            Some((s.clone(), value_scope))
-                        }
+                    let (name, key) = *last;
+                    let literal = match self.ast(file).node(value).kind {
+                        Kind::AttrSet { rec: false, .. } => Some((value, value_scope)),
                         _ => None,
                     };
-                    if let (Some(Slot::Nested { .. }), Some((set, sc))) = (cur.get(&name), &literal)
+                    if let (Some(Slot::Nested { .. }), Some((set, sc))) = (cur.get(&name), literal)
                     {
                         // `a.b = 1; a = { c = 2; };` merges into one set, as Nix does.
-                        let (set, sc) = (set.clone(), *sc);
+                        let Kind::AttrSet {
+                            entries: set_entries,
+                            ..
+                        } = self.ast(file).node(set).kind
+                        else {
+                            unreachable!("checked above")
+                        };
                         if let Some(Slot::Nested { entries, .. }) = cur.get_mut(&name) {
                             let mut taken = std::mem::take(entries);
-                            self.fill_slots(&set, &mut taken, sc, sc, file)?;
+                            self.fill_slots(set_entries, &mut taken, sc, sc, file)?;
                             if let Some(Slot::Nested { entries, .. }) = cur.get_mut(&name) {
                                 *entries = taken;
                             }
@@ -1021,35 +1195,43 @@ impl Evaluator<'_> {
     }
 
     /// Turns a leaf holding a literal set into a nested slot so more paths can merge into it.
-    fn expand_leaf(&mut self, slots: &mut Slots, name: &Rc<str>) -> Result<(), String> {
+    fn expand_leaf(&mut self, slots: &mut Slots, name: Sym) -> Result<(), String> {
         let Some(Slot::Leaf {
             key,
             literal: Some((set, sc)),
             ..
-        }) = slots.get(name)
+        }) = slots.get(&name)
         else {
             return Ok(());
         };
-        let (key, set, sc) = (*key, set.clone(), *sc);
+        let (key, set, sc) = (*key, *set, *sc);
         let file = key.file;
-        let node = self.span(file, set.syntax().text_range());
+        let set_node = self.ast(file).node(set);
+        let node = self.span(file, set_node.range);
+        let Kind::AttrSet {
+            entries: set_entries,
+            ..
+        } = set_node.kind
+        else {
+            unreachable!("literal slots hold set literals")
+        };
         let mut entries = Slots::default();
-        self.fill_slots(&set, &mut entries, sc, sc, file)?;
-        slots.insert(name.clone(), Slot::Nested { key, node, entries });
+        self.fill_slots(set_entries, &mut entries, sc, sc, file)?;
+        slots.insert(name, Slot::Nested { key, node, entries });
         Ok(())
     }
 
     fn insert_leaf(
         &mut self,
         slots: &mut Slots,
-        name: Rc<str>,
+        name: Sym,
         key: Span,
         thunk: ThunkId,
-        literal: Option<(ast::AttrSet, ScopeId)>,
+        literal: Option<(ExprId, ScopeId)>,
     ) {
         if let Some(existing) = slots.get(&name) {
             let first = existing.key();
-            self.duplicate(&name, key, first);
+            self.duplicate(name, key, first);
             return;
         }
         slots.insert(
@@ -1062,7 +1244,8 @@ impl Evaluator<'_> {
         );
     }
 
-    fn duplicate(&mut self, name: &str, key: Span, first: Span) {
+    fn duplicate(&mut self, name: Sym, key: Span, first: Span) {
+        let name = self.name(name).to_string();
         self.errors.push(EvalError {
             kind: EvalErrorKind::DuplicateAttribute,
             span: key,
@@ -1088,15 +1271,18 @@ impl Evaluator<'_> {
         out
     }
 
-    fn select_one(&mut self, from: Val, name: &str, span: Span) -> Val {
+    fn select_one(&mut self, from: Val, name: Sym, span: Span) -> Val {
         match &from.v {
-            V::Attrs(a) => match a.get(name) {
+            V::Attrs(a) => match a.get(&name) {
                 Some(&(_, t)) => self.force(t),
-                None => self.error(
-                    EvalErrorKind::MissingAttribute,
-                    span,
-                    format!("attribute `{name}` missing"),
-                ),
+                None => {
+                    let n = self.name(name).to_string();
+                    self.error(
+                        EvalErrorKind::MissingAttribute,
+                        span,
+                        format!("attribute `{n}` missing"),
+                    )
+                }
             },
             V::Dynamic(_) => self.dynamic(span, "selects from a set that is not known statically"),
             V::Error => Val { v: V::Error, span },
@@ -1111,32 +1297,43 @@ impl Evaluator<'_> {
         }
     }
 
-    fn eval_select(&mut self, sel: &ast::Select, scope: ScopeId, file: FileId, span: Span) -> Val {
-        let Some(e) = sel.expr() else {
+    fn eval_select(
+        &mut self,
+        e: Opt,
+        path: Option<Slice>,
+        default: Opt,
+        scope: ScopeId,
+        file: FileId,
+        span: Span,
+    ) -> Val {
+        if e == NONE {
+            return Val { v: V::Error, span };
+        }
+        let mut cur = self.eval(e, scope, file);
+        let Some(path) = path else {
             return Val { v: V::Error, span };
         };
-        let mut cur = self.eval(&e, scope, file);
-        let Some(path) = sel.attrpath() else {
-            return Val { v: V::Error, span };
-        };
-        for attr in path.attrs() {
-            let key = self.span(file, attr.syntax().text_range());
-            let name = match self.attr_name(&attr, scope, file) {
+        for ai in path.range() {
+            let attr = self.ast(file).attrs[ai];
+            let key = self.span(file, attr.range);
+            let name = match self.attr_name(attr, scope, file) {
                 Ok(Some(n)) => n,
                 Ok(None) => return self.error(EvalErrorKind::Type, key, "attribute name is null"),
                 Err(reason) => return self.dynamic(span, &reason),
             };
             match &cur.v {
-                V::Attrs(a) => match a.get(name.as_str()) {
+                V::Attrs(a) => match a.get(&name) {
                     Some(&(_, t)) => cur = self.force(t),
                     None => {
-                        return match sel.default_expr() {
-                            Some(d) => self.eval(&d, scope, file),
-                            None => self.error(
+                        return if default != NONE {
+                            self.eval(default, scope, file)
+                        } else {
+                            let n = self.name(name).to_string();
+                            self.error(
                                 EvalErrorKind::MissingAttribute,
                                 key,
-                                format!("attribute `{name}` missing"),
-                            ),
+                                format!("attribute `{n}` missing"),
+                            )
                         }
                     }
                 },
@@ -1144,9 +1341,8 @@ impl Evaluator<'_> {
                     return self.dynamic(span, "selects from a set that is not known statically")
                 }
                 V::Error => return Val { v: V::Error, span },
-                _ if sel.default_expr().is_some() => {
-                    let d = sel.default_expr().expect("checked");
-                    return self.eval(&d, scope, file);
+                _ if default != NONE => {
+                    return self.eval(default, scope, file);
                 }
                 other => {
                     let t = type_name(other);
@@ -1161,14 +1357,19 @@ impl Evaluator<'_> {
         cur
     }
 
-    fn eval_binop(&mut self, b: &ast::BinOp, scope: ScopeId, file: FileId, span: Span) -> Val {
-        use ast::BinOpKind as K;
-        let (Some(l), Some(r), Some(op)) = (b.lhs(), b.rhs(), b.operator()) else {
-            return Val { v: V::Error, span };
-        };
+    fn eval_binop(
+        &mut self,
+        op: BinOpKind,
+        l: ExprId,
+        r: ExprId,
+        scope: ScopeId,
+        file: FileId,
+        span: Span,
+    ) -> Val {
+        use BinOpKind as K;
         // Logical operators short-circuit, as in Nix.
         if matches!(op, K::And | K::Or | K::Implication) {
-            let lv = self.eval(&l, scope, file);
+            let lv = self.eval(l, scope, file);
             let lb = match lv.v {
                 V::Bool(x) => x,
                 V::Dynamic(_) => {
@@ -1197,7 +1398,7 @@ impl Evaluator<'_> {
                     span,
                 };
             }
-            let rv = self.eval(&r, scope, file);
+            let rv = self.eval(r, scope, file);
             return match rv.v {
                 V::Bool(x) => Val {
                     v: V::Bool(x),
@@ -1217,8 +1418,8 @@ impl Evaluator<'_> {
                 }
             };
         }
-        let lv = self.eval(&l, scope, file);
-        let rv = self.eval(&r, scope, file);
+        let lv = self.eval(l, scope, file);
+        let rv = self.eval(r, scope, file);
         if matches!(lv.v, V::Error) || matches!(rv.v, V::Error) {
             return Val { v: V::Error, span };
         }
@@ -1245,9 +1446,11 @@ impl Evaluator<'_> {
         match op {
             K::Update => match (&lv.v, &rv.v) {
                 (V::Attrs(a), V::Attrs(b)) => {
-                    let mut m = (**a).clone();
+                    // Sized for both sides up front: no rehash while the right side goes in.
+                    let mut m = Attrs::with_capacity_and_hasher(a.len() + b.len(), FxBuildHasher);
+                    m.extend(a.iter().map(|(k, v)| (*k, *v)));
                     for (k, v) in b.iter() {
-                        m.insert(k.clone(), *v);
+                        m.insert(*k, *v);
                     }
                     Val {
                         v: V::Attrs(Rc::new(m)),
@@ -1328,8 +1531,8 @@ impl Evaluator<'_> {
         }
     }
 
-    fn arith(&mut self, op: ast::BinOpKind, l: &Val, r: &Val, span: Span) -> Option<Val> {
-        use ast::BinOpKind as K;
+    fn arith(&mut self, op: BinOpKind, l: &Val, r: &Val, span: Span) -> Option<Val> {
+        use BinOpKind as K;
         let v = match (&l.v, &r.v) {
             (V::Int(a), V::Int(b)) => {
                 if op == K::Div && *b == 0 {
@@ -1435,7 +1638,8 @@ impl Evaluator<'_> {
             V::Bool(b) => ValueKind::Bool(*b),
             V::Int(i) => ValueKind::Int(*i),
             V::Float(f) => ValueKind::Float(*f),
-            V::Str(s) => ValueKind::String(s.to_string()),
+            // `String::from(&str)`, not `to_string()`: on `Rc<str>` that goes through `Display`.
+            V::Str(s) => ValueKind::String(String::from(&**s)),
             V::Path(p) => ValueKind::Path(p.to_path_buf()),
             V::List(items) => {
                 let items = items.clone();
@@ -1453,7 +1657,7 @@ impl Evaluator<'_> {
                     let v = self.force(*t);
                     let value = self.force_deep(&v, depth + 1);
                     entries.insert(
-                        k.to_string(),
+                        self.names.resolve(*k).to_string(),
                         AttrEntry {
                             key_span: *key_span,
                             value,
@@ -1463,18 +1667,11 @@ impl Evaluator<'_> {
                 ValueKind::Attrs(AttrSet { entries })
             }
             V::Lambda(_) | V::Import => ValueKind::Lambda,
-            V::Dynamic(r) => ValueKind::Dynamic(r.to_string()),
+            V::Dynamic(r) => ValueKind::Dynamic(String::from(&**r)),
             V::Error => ValueKind::Error,
         };
         Value { kind, span }
     }
-}
-
-/// True when every child node of a string or path is an interpolation. rnix's `parts()`
-/// panics on the error nodes a broken file can put there, so those are checked first.
-fn well_formed_parts(node: &rnix::SyntaxNode) -> bool {
-    node.children()
-        .all(|c| c.kind() == rnix::SyntaxKind::NODE_INTERPOL)
 }
 
 fn type_name(v: &V) -> &'static str {

@@ -3,7 +3,10 @@
 //! `syntax` knows Nix, not VMs. Every value it produces carries the [`Span`] it came from, so
 //! checks can point at the exact bytes.
 
+pub mod ast;
 pub mod eval;
+pub mod fast;
+pub mod lower;
 pub mod value;
 
 use std::path::{Path, PathBuf};
