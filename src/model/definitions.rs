@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::read::{Fields, Issue, Ty};
+use super::read::{Ctx, Fields, Issue, Ty};
 use super::{Definitions, Network, Proxmox, Settings, Vm, VmKind, VmidRange};
 use crate::syntax::{AttrSet, Span, Value, ValueKind};
 
@@ -204,8 +204,8 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
     if let Some(r) = f.get("vmidRanges", Ty::Attrs, &mut issues) {
         let set = r.as_attrs().expect("checked");
         for (name, entry) in set.iter() {
-            let ctx = format!("VMID range `{name}`");
-            let Some(rs) = attrs_of(&entry.value, "vmidRanges", &ctx, &mut issues) else {
+            let ctx = Ctx::named("VMID range `", name, "`");
+            let Some(rs) = attrs_of(&entry.value, "vmidRanges", ctx, &mut issues) else {
                 continue;
             };
             let rf = Fields::new(rs, entry.key_span, ctx);
@@ -243,7 +243,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
 fn attrs_of<'a>(
     v: &'a Value,
     field: &str,
-    ctx: &str,
+    ctx: Ctx<'_>,
     issues: &mut Vec<Issue>,
 ) -> Option<&'a AttrSet> {
     match &v.kind {
@@ -252,7 +252,7 @@ fn attrs_of<'a>(
             issues.push(Issue::Dynamic {
                 span: v.span,
                 field: field.into(),
-                context: ctx.into(),
+                context: ctx.render(),
                 reason: reason.clone(),
             });
             None
@@ -262,7 +262,7 @@ fn attrs_of<'a>(
             issues.push(Issue::WrongType {
                 span: v.span,
                 field: field.into(),
-                context: ctx.into(),
+                context: ctx.render(),
                 expected: Ty::Attrs.describe(),
                 found: v.type_name(),
             });
@@ -333,9 +333,14 @@ fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm {
 }
 
 fn read_vm(name: &str, key: Span, v: &Value, kind: VmKind, issues: &mut Vec<Issue>) -> Option<Vm> {
-    let ctx = format!("{} VM `{name}`", kind.as_str());
-    let set = attrs_of(v, name, &ctx, issues)?;
-    let f = Fields::new(set, key, ctx.clone());
+    let prefix = match kind {
+        VmKind::Managed => "managed VM `",
+        VmKind::Imported => "imported VM `",
+        VmKind::Template => "template VM `",
+    };
+    let ctx = Ctx::named(prefix, name, "`");
+    let set = attrs_of(v, name, ctx, issues)?;
+    let f = Fields::new(set, key, ctx);
     if kind == VmKind::Managed {
         f.unknown_fields(MANAGED_FIELDS, issues);
     }
@@ -357,7 +362,7 @@ fn read_vm(name: &str, key: Span, v: &Value, kind: VmKind, issues: &mut Vec<Issu
             Fields::new(
                 s,
                 set.get("specs").expect("present").span,
-                format!("{ctx} specs"),
+                Ctx::named(prefix, name, "` specs"),
             )
         });
         let pick_int = |field: &str, issues: &mut Vec<Issue>| {
@@ -380,7 +385,7 @@ fn read_vm(name: &str, key: Span, v: &Value, kind: VmKind, issues: &mut Vec<Issu
     let network = match f.get("network", Ty::Attrs, issues) {
         Some(nv) => {
             let ns = nv.as_attrs().expect("checked");
-            let nf = Fields::new(ns, nv.span, format!("network of `{name}`"));
+            let nf = Fields::new(ns, nv.span, Ctx::named("network of `", name, "`"));
             if kind == VmKind::Managed {
                 nf.unknown_fields(NETWORK_FIELDS, issues);
             }

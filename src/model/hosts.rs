@@ -5,7 +5,7 @@
 //! Entries whose name starts with `_` (like `_proxmox`) are not hosts. Anything else is
 //! reported as unsupported rather than guessed at.
 
-use super::read::{Fields, Issue, Ty};
+use super::read::{Ctx, Fields, Issue, Ty};
 use super::{Host, Hosts};
 use crate::syntax::{Value, ValueKind};
 
@@ -62,7 +62,7 @@ pub fn read_hosts(value: &Value) -> ReadHosts {
             unsupported.push((name.clone(), v));
             continue;
         }
-        let f = Fields::new(set, v.span, format!("host `{name}`"));
+        let f = Fields::new(set, v.span, Ctx::named("host `", name, "`"));
         let pk = f.get("publicKey", Ty::Str, &mut out.issues);
         out.hosts.hosts.push(Host {
             name: name.clone(),

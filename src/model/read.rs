@@ -79,15 +79,49 @@ pub enum Issue {
     Unsupported { span: Span, message: String },
 }
 
+/// What a set is, for messages ("managed VM `web`"): formatted only when an issue is
+/// recorded, so reading ten thousand valid VMs builds no strings.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub prefix: &'static str,
+    pub name: &'a str,
+    pub suffix: &'static str,
+}
+
+impl<'a> Ctx<'a> {
+    /// `prefix` + `name` + `suffix`, e.g. `Ctx::named("host `", name, "`")`.
+    pub fn named(prefix: &'static str, name: &'a str, suffix: &'static str) -> Self {
+        Ctx {
+            prefix,
+            name,
+            suffix,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        format!("{}{}{}", self.prefix, self.name, self.suffix)
+    }
+}
+
+impl From<&'static str> for Ctx<'_> {
+    fn from(text: &'static str) -> Self {
+        Ctx {
+            prefix: text,
+            name: "",
+            suffix: "",
+        }
+    }
+}
+
 /// Reads fields of one attribute set against a schema, recording issues.
 pub struct Fields<'a> {
     pub set: &'a AttrSet,
     pub span: Span,
-    pub context: String,
+    pub context: Ctx<'a>,
 }
 
 impl<'a> Fields<'a> {
-    pub fn new(set: &'a AttrSet, span: Span, context: impl Into<String>) -> Self {
+    pub fn new(set: &'a AttrSet, span: Span, context: impl Into<Ctx<'a>>) -> Self {
         Fields {
             set,
             span,
@@ -103,7 +137,7 @@ impl<'a> Fields<'a> {
                 issues.push(Issue::Dynamic {
                     span: v.span,
                     field: name.into(),
-                    context: self.context.clone(),
+                    context: self.context.render(),
                     reason: reason.clone(),
                 });
             }
@@ -113,7 +147,7 @@ impl<'a> Fields<'a> {
             issues.push(Issue::WrongType {
                 span: v.span,
                 field: name.into(),
-                context: self.context.clone(),
+                context: self.context.render(),
                 expected: ty.describe(),
                 found: v.type_name(),
             });
@@ -127,7 +161,7 @@ impl<'a> Fields<'a> {
             issues.push(Issue::Missing {
                 span: self.span,
                 field: name.into(),
-                context: self.context.clone(),
+                context: self.context.render(),
             });
             return None;
         }
@@ -160,7 +194,7 @@ impl<'a> Fields<'a> {
             issues.push(Issue::Unknown {
                 span: entry.key_span,
                 field: name.clone(),
-                context: self.context.clone(),
+                context: self.context.render(),
                 suggestion: did_you_mean(name, known),
             });
         }
