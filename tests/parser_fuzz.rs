@@ -3,6 +3,8 @@
 
 mod util;
 
+use util::mutate::{apply, mutation};
+
 use proptest::prelude::*;
 use rowan::ast::AstNode;
 use vmctl::check::check_fleet;
@@ -24,9 +26,6 @@ fn corpus() -> Vec<String> {
     out
 }
 
-/// Bytes that are likely to change the structure: delimiters, quotes, interpolation.
-const INTERESTING: &[u8] = b"{}[]();=\"'$\\.:,@?#/*+-!<>|&\n 0a_";
-
 fn run_everything(text: &str) {
     let (root, _) = parse(text);
     assert_eq!(root.syntax().to_string(), text, "the tree is lossless");
@@ -36,51 +35,6 @@ fn run_everything(text: &str) {
         fleet.host_dirs = Some(Default::default());
         let _ = check_fleet(&fleet);
     }
-}
-
-#[derive(Debug, Clone)]
-enum Mutation {
-    Truncate(usize),
-    Replace(usize, u8),
-    Insert(usize, u8),
-    Delete(usize, usize),
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        any::<usize>().prop_map(Mutation::Truncate),
-        (any::<usize>(), prop::sample::select(INTERESTING))
-            .prop_map(|(i, b)| Mutation::Replace(i, b)),
-        (any::<usize>(), prop::sample::select(INTERESTING))
-            .prop_map(|(i, b)| Mutation::Insert(i, b)),
-        (any::<usize>(), 1usize..40).prop_map(|(i, n)| Mutation::Delete(i, n)),
-    ]
-}
-
-fn apply(text: &str, muts: &[Mutation]) -> String {
-    let mut bytes = text.as_bytes().to_vec();
-    for m in muts {
-        let len = bytes.len().max(1);
-        match *m {
-            Mutation::Truncate(i) => bytes.truncate(i % len),
-            Mutation::Replace(i, b) => {
-                if !bytes.is_empty() {
-                    let i = i % bytes.len();
-                    bytes[i] = b;
-                }
-            }
-            Mutation::Insert(i, b) => bytes.insert(i % (bytes.len() + 1), b),
-            Mutation::Delete(i, n) => {
-                if !bytes.is_empty() {
-                    let i = i % bytes.len();
-                    let end = (i + n).min(bytes.len());
-                    bytes.drain(i..end);
-                }
-            }
-        }
-    }
-    // Byte edits can split a UTF-8 sequence; the tools read files as UTF-8 text.
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 proptest! {

@@ -1,6 +1,8 @@
 //! Shared helpers for vmctl's integration tests: locating real tools and fixtures.
 #![allow(dead_code)]
 
+pub mod mutate;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
