@@ -1050,24 +1050,7 @@ impl Evaluator<'_> {
             let entry = self.ast(file).entries[ei];
             match entry {
                 Entry::Inherit { from, attrs } => {
-                    let from =
-                        (from != NONE).then(|| self.new_thunk(Thunk::Expr(from, outer, file)));
-                    for ai in attrs.range() {
-                        let attr = self.ast(file).attrs[ai];
-                        let key = self.span(file, attr.range);
-                        let Some(name) = self.attr_name(attr, outer, file)? else {
-                            continue;
-                        };
-                        let thunk = match (from, attr.kind) {
-                            (Some(src), _) => self.new_thunk(Thunk::Select(src, name, key)),
-                            (None, AttrKind::Ident(_)) => {
-                                self.new_thunk(Thunk::Ident(name, outer, key))
-                            }
-                            (None, _) => {
-                                let v = self.lookup(name, outer, key);
-                                self.new_thunk(Thunk::Done(v))
-                            }
-                        };
+                    for (name, key, thunk) in self.inherit_thunks(from, attrs, outer, file)? {
                         self.insert_flat(&mut out, name, key, thunk);
                     }
                 }
@@ -1081,6 +1064,36 @@ impl Evaluator<'_> {
                     self.insert_flat(&mut out, name, key, thunk);
                 }
             }
+        }
+        Ok(out)
+    }
+
+    /// The bindings of `inherit x;` / `inherit (e) x;`: names are looked up in `outer` (or
+    /// selected from `e`, evaluated in `outer`) lazily, as Nix does.
+    fn inherit_thunks(
+        &mut self,
+        from: super::ast::Opt,
+        attrs: Slice,
+        outer: ScopeId,
+        file: FileId,
+    ) -> Result<Vec<(Sym, Span, ThunkId)>, String> {
+        let from = (from != NONE).then(|| self.new_thunk(Thunk::Expr(from, outer, file)));
+        let mut out = Vec::with_capacity(attrs.len as usize);
+        for ai in attrs.range() {
+            let attr = self.ast(file).attrs[ai];
+            let key = self.span(file, attr.range);
+            let Some(name) = self.attr_name(attr, outer, file)? else {
+                continue;
+            };
+            let thunk = match (from, attr.kind) {
+                (Some(src), _) => self.new_thunk(Thunk::Select(src, name, key)),
+                (None, AttrKind::Ident(_)) => self.new_thunk(Thunk::Ident(name, outer, key)),
+                (None, _) => {
+                    let v = self.lookup(name, outer, key);
+                    self.new_thunk(Thunk::Done(v))
+                }
+            };
+            out.push((name, key, thunk));
         }
         Ok(out)
     }
@@ -1105,24 +1118,7 @@ impl Evaluator<'_> {
             let entry = self.ast(file).entries[ei];
             match entry {
                 Entry::Inherit { from, attrs } => {
-                    let from =
-                        (from != NONE).then(|| self.new_thunk(Thunk::Expr(from, outer, file)));
-                    for ai in attrs.range() {
-                        let attr = self.ast(file).attrs[ai];
-                        let key = self.span(file, attr.range);
-                        let Some(name) = self.attr_name(attr, outer, file)? else {
-                            continue;
-                        };
-                        let thunk = match (from, attr.kind) {
-                            (Some(src), _) => self.new_thunk(Thunk::Select(src, name, key)),
-                            (None, AttrKind::Ident(_)) => {
-                                self.new_thunk(Thunk::Ident(name, outer, key))
-                            }
-                            (None, _) => {
-                                let v = self.lookup(name, outer, key);
-                                self.new_thunk(Thunk::Done(v))
-                            }
-                        };
+                    for (name, key, thunk) in self.inherit_thunks(from, attrs, outer, file)? {
                         self.insert_leaf(slots, name, key, thunk, None);
                     }
                 }
