@@ -19,6 +19,12 @@ command -v nix-instantiate >/dev/null 2>&1 || need_apt+=(nix-bin)
 command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+# Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip).
+if [ ! -x "$tools/venv/bin/sops" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  need_apt+=(python3-venv)
+fi
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages: ${need_apt[*]}; run: sudo apt-get install -y ${need_apt[*]}"
