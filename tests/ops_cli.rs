@@ -50,7 +50,7 @@ fn mutating_commands(vmid: u32, name: &str, archive: &Path) -> Vec<Vec<String>> 
         vec!["snapshot", "delete", &id, "s1"],
         vec!["migrate", &id, "prom2", "--online"],
         vec!["protect", &id, "off"],
-        vec!["protect", &id, "on"],
+        vec!["console", &id],
         vec!["stop", &id, "--dry-run"],
         vec!["destroy", &id, "--confirm", name, "--dry-run"],
     ];
@@ -120,7 +120,6 @@ fn all_mutations(vmid: u32, name: &str) -> Vec<Mutation> {
             online: true,
         },
         Mutation::Protect { vmid, on: false },
-        Mutation::Protect { vmid, on: true },
     ]
 }
 
@@ -159,7 +158,7 @@ fn readonly_matrix_in_the_library_with_the_demo_fleet() {
             }
         }
     }
-    assert_eq!(refused, 34);
+    assert_eq!(refused, 32);
     assert_eq!(
         before,
         pve.snapshot(),

@@ -172,7 +172,7 @@ fn concurrent_clones_on_one_storage_wait_for_its_lock() {
         .map(|(vmid, name)| {
             let p = QmProxmox::new(
                 pve.connect(),
-                Fence::from_definitions(&demo_definitions()),
+                Fence::from_definitions(&demo_definitions()).allow_unlisted(true),
                 policy,
             );
             let b = barrier.clone();

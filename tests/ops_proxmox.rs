@@ -156,6 +156,7 @@ fn lifecycle_of_a_managed_vm() {
         on: true,
     })
     .unwrap();
+    let n = pve.argv_log().len();
     let refused = p
         .apply(&Mutation::Destroy {
             vmid: 110,
@@ -163,12 +164,28 @@ fn lifecycle_of_a_managed_vm() {
         })
         .unwrap_err();
     assert!(
-        refused
-            .to_string()
-            .contains("can't remove VM 110 - protection mode enabled"),
+        refused.to_string().contains("Proxmox protection is on"),
         "{refused}"
     );
+    // The live read went out, the destroy did not.
+    assert_eq!(pve.argv_log()[n..], [argv::config(110)]);
     assert!(pve.conf(110).is_some());
+    // Proxmox itself refuses too when asked directly.
+    let out = p
+        .remote()
+        .run(
+            &Mutation::Destroy {
+                vmid: 110,
+                confirm: None,
+            }
+            .argv(),
+        )
+        .unwrap();
+    assert!(
+        out.stderr
+            .contains("can't remove VM 110 - protection mode enabled"),
+        "{out:?}"
+    );
     p.apply(&Mutation::Protect {
         vmid: 110,
         on: false,

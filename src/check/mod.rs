@@ -16,6 +16,7 @@ mod duplicate_public_key;
 mod duplicate_vmid;
 mod dynamic_value;
 mod eval_error;
+mod fence_undetermined;
 mod host_names;
 mod host_not_in_sops;
 mod imported_not_readonly;
@@ -168,6 +169,7 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&invalid_vm_name::RULE, invalid_vm_name::check),
     (&resource_bounds::RULE, resource_bounds::check),
     (&imported_not_readonly::RULE, imported_not_readonly::check),
+    (&fence_undetermined::RULE, fence_undetermined::check),
     (&missing_host_directory::RULE, missing_host_directory::check),
     (&invalid_vmid_range::RULE, invalid_vmid_range::check),
     (&invalid_network::RULE, invalid_network::check),

@@ -5,6 +5,7 @@
 //! readonly/managed facts; the fences run before any connection is opened, and again in the
 //! library. One SSH master connection serves the whole command.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,6 +66,9 @@ pub struct WriteOpts {
     /// and destroy fences are still checked; nothing connects to Proxmox.
     #[arg(long)]
     pub dry_run: bool,
+    /// Allow changing a VMID that vms/definitions.nix does not list (refused otherwise).
+    #[arg(long)]
+    pub unlisted: bool,
     #[command(flatten)]
     pub conn: Conn,
 }
@@ -184,9 +188,13 @@ pub enum OpsCommand {
         #[command(flatten)]
         opts: WriteOpts,
     },
-    /// Attach to a VM's serial console (interactive; Ctrl+O leaves).
+    /// Attach to a VM's serial console (interactive; Ctrl+O leaves). Fenced like a change:
+    /// refused for readonly and unlisted VMs.
     Console {
         vmid: VmId,
+        /// Allow a VMID that vms/definitions.nix does not list.
+        #[arg(long)]
+        unlisted: bool,
         #[command(flatten)]
         conn: Conn,
     },
@@ -241,10 +249,17 @@ pub enum OpsCommand {
         opts: WriteOpts,
     },
     /// Turn Proxmox's protection (blocks removal of the VM and its disks) on or off.
+    ///
+    /// `--readonly-vms` turns it on for every readonly VM of definitions.nix (the one change
+    /// vmctl makes to them), so the web UI and other tools respect the fence too.
     Protect {
-        vmid: VmId,
-        #[arg(value_enum)]
-        state: OnOff,
+        #[arg(required_unless_present = "readonly_vms")]
+        vmid: Option<VmId>,
+        #[arg(value_enum, required_unless_present = "readonly_vms")]
+        state: Option<OnOff>,
+        /// Protect every readonly VM definitions.nix lists.
+        #[arg(long, conflicts_with_all = ["vmid", "state"])]
+        readonly_vms: bool,
         #[command(flatten)]
         opts: WriteOpts,
     },
@@ -308,12 +323,17 @@ pub fn run(args: OpsCommand, g: &Global) -> miette::Result<u8> {
     let defs = loaded.definitions;
     match plan(args, &defs)? {
         Plan::Read(read, opts) => {
-            let p = connect(&defs, &opts.conn)?;
-            read_and_print(&p, &defs, read, opts.json)
+            let p = connect(&defs, &opts.conn, false)?;
+            read_and_print(&p, read, opts.json)
         }
         Plan::Write(m, opts) => write(&defs, m, &opts),
-        Plan::Console(vmid, conn) => {
-            let p = connect(&defs, &conn)?;
+        Plan::ProtectReadonly(opts) => protect_readonly(&defs, &opts),
+        Plan::Console(vmid, unlisted, conn) => {
+            // Refuse before connecting, like every mutation.
+            fence(&defs, unlisted)
+                .check_console(vmid)
+                .map_err(|e| miette!("{e}"))?;
+            let p = connect(&defs, &conn, unlisted)?;
             let status = p
                 .remote()
                 .interactive_command(&argv::console(vmid))
@@ -340,7 +360,9 @@ enum Read {
 enum Plan {
     Read(Read, ReadOpts),
     Write(Mutation, WriteOpts),
-    Console(VmId, Conn),
+    /// `protect --readonly-vms`.
+    ProtectReadonly(WriteOpts),
+    Console(VmId, bool, Conn),
 }
 
 /// Turns the command line into a read or a mutation (pure but for the defaults it reads).
@@ -365,7 +387,11 @@ fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
         C::Snapshot(SnapshotCommand::List { vmid, opts }) => {
             Ok(Plan::Read(Read::Snapshots(vmid), opts))
         }
-        C::Console { vmid, conn } => Ok(Plan::Console(vmid, conn)),
+        C::Console {
+            vmid,
+            unlisted,
+            conn,
+        } => Ok(Plan::Console(vmid, unlisted, conn)),
         C::WaitSsh { .. } => unreachable!("handled before the fleet is loaded"),
         C::Clone {
             template_vmid,
@@ -492,13 +518,26 @@ fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
             },
             opts,
         ),
-        C::Protect { vmid, state, opts } => w(
+        C::Protect {
+            readonly_vms: true,
+            opts,
+            ..
+        } => Ok(Plan::ProtectReadonly(opts)),
+        C::Protect {
+            vmid: Some(vmid),
+            state: Some(state),
+            opts,
+            ..
+        } => w(
             Mutation::Protect {
                 vmid,
                 on: state == OnOff::On,
             },
             opts,
         ),
+        C::Protect { .. } => Err(miette!(
+            "protect needs VMID and on|off, or --readonly-vms; see `vmctl ops protect --help`"
+        )),
     }
 }
 
@@ -511,19 +550,87 @@ fn retry_policy(c: &Conn) -> RetryPolicy {
     }
 }
 
-fn connect(defs: &Definitions, conn: &Conn) -> miette::Result<QmProxmox<SshRemote>> {
+fn fence(defs: &Definitions, unlisted: bool) -> Fence {
+    Fence::from_definitions(defs).allow_unlisted(unlisted)
+}
+
+fn connect(
+    defs: &Definitions,
+    conn: &Conn,
+    unlisted: bool,
+) -> miette::Result<QmProxmox<SshRemote>> {
     let target = SshTarget::from_proxmox(&defs.proxmox, conn.ssh_config.clone())
         .map_err(|e| miette!("{e}"))?;
     let remote = SshRemote::connect(&target).map_err(|e| miette!("{e}"))?;
     Ok(
-        QmProxmox::new(remote, Fence::from_definitions(defs), retry_policy(conn))
+        QmProxmox::new(remote, fence(defs, unlisted), retry_policy(conn))
             .with_reporter(Box::new(|m| eprintln!("proxmox lock: {m}"))),
     )
 }
 
+/// `protect --readonly-vms`: protection on for every readonly VM the cluster has.
+fn protect_readonly(defs: &Definitions, opts: &WriteOpts) -> miette::Result<u8> {
+    let fence = fence(defs, false);
+    let targets: Vec<(VmId, String)> = fence
+        .readonly_vms()
+        .map(|(id, k)| (id, k.name.clone()))
+        .collect();
+    // Checked before connecting: an undetermined VMID refuses this too.
+    for (vmid, _) in &targets {
+        fence
+            .check(&Mutation::Protect {
+                vmid: *vmid,
+                on: true,
+            })
+            .map_err(err)?;
+    }
+    if targets.is_empty() {
+        eprintln!("definitions.nix marks no VM readonly; nothing to protect");
+        return Ok(0);
+    }
+    if opts.dry_run {
+        for (vmid, _) in &targets {
+            println!(
+                "{}",
+                command_line(
+                    &Mutation::Protect {
+                        vmid: *vmid,
+                        on: true
+                    }
+                    .argv()
+                )
+            );
+        }
+        eprintln!(
+            "dry run: when run for real, vmctl skips readonly VMs the cluster does not have or \
+             that are already protected"
+        );
+        return Ok(0);
+    }
+    let p = connect(defs, &opts.conn, false)?;
+    let on_cluster: BTreeSet<VmId> = p.list().map_err(err)?.iter().map(|r| r.vmid).collect();
+    for (vmid, name) in &targets {
+        if !on_cluster.contains(vmid) {
+            eprintln!("VM {vmid} ({name}): not on the cluster, skipped");
+            continue;
+        }
+        if p.config(*vmid).map_err(err)?.protected() {
+            println!("VM {vmid} ({name}): already protected");
+            continue;
+        }
+        p.apply(&Mutation::Protect {
+            vmid: *vmid,
+            on: true,
+        })
+        .map_err(err)?;
+        println!("VM {vmid} ({name}): protection on");
+    }
+    Ok(0)
+}
+
 fn write(defs: &Definitions, m: Mutation, opts: &WriteOpts) -> miette::Result<u8> {
     // Refuse before connecting: a fenced VM never sees a connection attempt.
-    let fence = Fence::from_definitions(defs);
+    let fence = fence(defs, opts.unlisted);
     fence.check(&m).map_err(|e| miette!("{e}"))?;
     let line = command_line(&m.argv());
     if opts.dry_run {
@@ -534,9 +641,16 @@ fn write(defs: &Definitions, m: Mutation, opts: &WriteOpts) -> miette::Result<u8
                 m.vmid()
             );
         }
+        if Fence::needs_live_check(&m) {
+            eprintln!(
+                "dry run: when run for real, vmctl first reads VM {} and refuses unless its name \
+                 is the one definitions.nix gives, it is not a template and protection is off",
+                m.vmid()
+            );
+        }
         return Ok(0);
     }
-    let p = connect(defs, &opts.conn)?;
+    let p = connect(defs, &opts.conn, opts.unlisted)?;
     eprintln!("running on {}: {line}", p.remote().target());
     let out = p.apply(&m).map_err(|e| miette!("{e}"))?;
     print!("{out}");
@@ -552,20 +666,36 @@ fn err(e: impl std::fmt::Display) -> miette::Report {
     miette!("{e}")
 }
 
-fn read_and_print(
-    p: &QmProxmox<SshRemote>,
-    defs: &Definitions,
-    read: Read,
-    json: bool,
-) -> miette::Result<u8> {
+fn read_and_print(p: &QmProxmox<SshRemote>, read: Read, json: bool) -> miette::Result<u8> {
     match read {
         Read::List => {
             let list = p.list().map_err(err)?;
-            let fleet = |vmid| match defs.vm_by_vmid(vmid) {
-                Some(vm) if vm.readonly => format!("{} (readonly)", vm.kind.as_str()),
-                Some(vm) => vm.kind.as_str().to_string(),
-                None => "-".into(),
+            // Protection is not in the cluster list: read it for the readonly VMs only (few),
+            // so the list shows which of them the web UI could still change.
+            let mut protected = std::collections::BTreeMap::new();
+            for vm in &list {
+                if p.fence().known(vm.vmid).is_some_and(|k| k.readonly) {
+                    protected.insert(vm.vmid, p.config(vm.vmid).map_err(err)?.protected());
+                }
+            }
+            let fleet = |vmid| match (p.fence().known(vmid), protected.get(&vmid)) {
+                (Some(k), Some(false)) => format!("{} (readonly, unprotected)", k.kind.as_str()),
+                (Some(k), _) if k.readonly => format!("{} (readonly)", k.kind.as_str()),
+                (Some(k), _) => k.kind.as_str().to_string(),
+                (None, _) => "-".into(),
             };
+            let unprotected: Vec<String> = protected
+                .iter()
+                .filter(|(_, on)| !**on)
+                .map(|(id, _)| id.to_string())
+                .collect();
+            if !unprotected.is_empty() {
+                eprintln!(
+                    "readonly VMs without Proxmox protection: {}; `vmctl ops protect \
+                     --readonly-vms` turns it on so other tools respect the fence too",
+                    unprotected.join(", ")
+                );
+            }
             if json {
                 #[derive(Serialize)]
                 struct Row<'a> {
@@ -573,15 +703,19 @@ fn read_and_print(
                     vm: &'a crate::proxmox::VmResource,
                     fleet: Option<&'static str>,
                     readonly: bool,
+                    /// Proxmox protection, read for readonly VMs only.
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    protected: Option<bool>,
                 }
                 let rows: Vec<Row> = list
                     .iter()
                     .map(|vm| {
-                        let d = defs.vm_by_vmid(vm.vmid);
+                        let d = p.fence().known(vm.vmid);
                         Row {
                             vm,
                             fleet: d.map(|d| d.kind.as_str()),
                             readonly: d.is_some_and(|d| d.readonly),
+                            protected: protected.get(&vm.vmid).copied(),
                         }
                     })
                     .collect();

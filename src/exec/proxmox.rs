@@ -259,6 +259,11 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
         if Fence::needs_cluster_check(m) {
             self.fence.check_target_free(m, &self.existing()?)?;
         }
+        if Fence::needs_live_check(m) {
+            // A reused VMID must never lose the VM that now holds it.
+            let live = self.config(m.vmid())?;
+            self.fence.check_live(m, &live)?;
+        }
         self.run(&m.argv(), Some(m.vmid()))
     }
 
@@ -323,7 +328,7 @@ mod tests {
                 r#"[{"type":"qemu","vmid":111,"name":"x","node":"prom","status":"stopped"}]"#,
             ),
         );
-        let p = QmProxmox::new(rec, fence(), fast());
+        let p = QmProxmox::new(rec, fence().allow_unlisted(true), fast());
         let spec = |vmid| {
             Mutation::Clone(CloneSpec {
                 source: 9001,
@@ -344,6 +349,23 @@ mod tests {
         let lines = p.remote().lines();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[2], "qm clone 9001 112 --name n");
+    }
+
+    #[test]
+    fn destroy_reads_the_live_vm_first_and_refuses_a_reused_vmid() {
+        let rec = Recording::new().answer("qm config 110", RemoteOutput::ok("name: other\n"));
+        let p = QmProxmox::new(rec, fence(), fast());
+        let e = p
+            .apply(&Mutation::Destroy {
+                vmid: 110,
+                confirm: Some("test-automation".into()),
+            })
+            .unwrap_err();
+        assert!(
+            matches!(e, ProxmoxError::Fence(FenceError::NameMismatch { .. })),
+            "{e}"
+        );
+        assert_eq!(p.remote().lines(), ["qm config 110"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::read::{Ctx, Fields, Issue, Ty};
-use super::{Definitions, Network, Proxmox, Settings, Vm, VmKind, VmidRange};
+use super::{Definitions, FenceFacts, Given, Network, Proxmox, Settings, Vm, VmKind, VmidRange};
 use crate::syntax::{AttrSet, Span, Value, ValueKind};
 
 pub const TOP_FIELDS: &[&str] = &[
@@ -234,6 +234,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
     if let Some(s) = f.get("settings", Ty::Attrs, &mut issues) {
         defs.settings = read_settings(s, &mut issues);
     }
+    defs.undetermined = undetermined_vms(top);
     ReadDefinitions {
         definitions: defs,
         issues,
@@ -275,7 +276,24 @@ fn read_proxmox(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Proxmox {
     let set = v.as_attrs().expect("checked");
     let f = Fields::new(set, key, "proxmox");
     f.unknown_fields(PROXMOX_FIELDS, issues);
-    let port = f.get("port", Ty::Int, issues).and_then(Value::as_int);
+    let port_v = f.get("port", Ty::Int, issues);
+    // An out-of-range port is an error, never a silent 22: vmctl would reach another service.
+    let port = port_v.and_then(|v| {
+        let p = v
+            .as_int()
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0);
+        if p.is_none() {
+            issues.push(Issue::WrongType {
+                span: v.span,
+                field: "port".into(),
+                context: "proxmox".into(),
+                expected: "a port number from 1 to 65535",
+                found: "an integer out of range",
+            });
+        }
+        p
+    });
     Proxmox {
         host: f
             .required("host", Ty::Str, issues)
@@ -283,7 +301,7 @@ fn read_proxmox(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Proxmox {
             .map(str::to_string),
         node: f.str("node", issues),
         user: f.str("user", issues).unwrap_or_else(|| "root".into()),
-        port: port.and_then(|p| u16::try_from(p).ok()).unwrap_or(22),
+        port: port.unwrap_or(22),
         storage: f
             .str("storage", issues)
             .or_else(|| f.str("defaultStorage", issues)),
@@ -329,6 +347,7 @@ fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm {
             .map(|e| e.value.span.range)
             .unwrap_or(v.span.range),
         vmid_range: vmid_v.map(|v| v.span.range),
+        fence: fence_facts(set),
     }
 }
 
@@ -424,6 +443,7 @@ fn read_vm(name: &str, key: Span, v: &Value, kind: VmKind, issues: &mut Vec<Issu
         network,
         name_range: key.range,
         vmid_range: vmid_v.map(|v| v.span.range),
+        fence: fence_facts(set),
     })
 }
 
@@ -448,6 +468,42 @@ fn read_settings(v: &Value, issues: &mut Vec<Issue>) -> Settings {
         docs_file: path("docsFile", d.docs_file, issues),
         template_dir: path("templateDir", d.template_dir, issues),
     }
+}
+
+/// How `vmid` and `readonly` of one VM's set were given.
+fn fence_facts(set: &AttrSet) -> FenceFacts {
+    let given = |field: &str| match set.get(field) {
+        None => Given::Absent,
+        Some(v) if v.is_unknown() => Given::Undetermined,
+        Some(_) => Given::Known,
+    };
+    FenceFacts {
+        vmid: given("vmid"),
+        readonly: given("readonly"),
+    }
+}
+
+/// The VM tables and entries whose VMIDs cannot be known because the value itself could not
+/// be determined (the fences refuse every mutation while any exists).
+fn undetermined_vms(top: &AttrSet) -> Vec<String> {
+    let mut out = Vec::new();
+    for field in ["template", "imported", "managed"] {
+        match top.get(field) {
+            Some(v) if v.is_unknown() => out.push(format!("`{field}`")),
+            Some(Value {
+                kind: ValueKind::Attrs(set),
+                ..
+            }) if field != "template" => {
+                for (name, entry) in set.iter() {
+                    if entry.value.is_unknown() {
+                        out.push(format!("`{field}.{name}`"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 impl Vm {

@@ -88,6 +88,29 @@ pub struct Vm {
     pub name_range: TextRange,
     /// Range of the vmid value, when present.
     pub vmid_range: Option<TextRange>,
+    /// How `vmid` and `readonly` were given, for the fences that must not guess.
+    pub fence: FenceFacts,
+}
+
+/// How definitions.nix gives a value the safety fences rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Given {
+    /// Not written.
+    #[default]
+    Absent,
+    /// Written and known (statically or through the Nix fallback).
+    Known,
+    /// Written, but neither the static evaluator nor Nix could determine it.
+    Undetermined,
+}
+
+/// What the fences need to know beyond the values: whether `vmid` and `readonly` were
+/// written, and whether they could be determined. An undetermined `readonly` makes the VM
+/// readonly; an undetermined `vmid` makes every mutation refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FenceFacts {
+    pub vmid: Given,
+    pub readonly: Given,
 }
 
 /// A declared VMID range (`vmidRanges.<name> = { start; end; description; }`).
@@ -133,6 +156,10 @@ pub struct Definitions {
     pub managed: Vec<Vm>,
     pub vmid_ranges: Vec<VmidRange>,
     pub settings: Settings,
+    /// VM tables or entries the evaluator could not determine (`imported` from a function,
+    /// `managed.web = mkVm …` without Nix), described for messages. Their VMIDs are unknown,
+    /// so the fences refuse every mutation while this is not empty.
+    pub undetermined: Vec<String>,
 }
 
 impl Definitions {
@@ -205,6 +232,14 @@ impl Vm {
             network: Network::default(),
             name_range: TextRange::default(),
             vmid_range: None,
+            fence: FenceFacts {
+                vmid: if vmid.is_some() {
+                    Given::Known
+                } else {
+                    Given::Absent
+                },
+                readonly: Given::Absent,
+            },
         }
     }
 }

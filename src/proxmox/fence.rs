@@ -1,27 +1,36 @@
 //! Safety fences: which mutations vmctl refuses, decided from definitions.nix before anything
-//! is sent to Proxmox.
+//! is sent to Proxmox, and (for destroy, rollback and template) from the live VM just before.
 //!
 //! The fence takes plain values (`Fence::from_definitions`) so the library enforces it on every
-//! path (CLI, provisioning, tests), not only at the command line.
+//! path (CLI, provisioning, tests), not only at the command line. It fails closed: a value it
+//! cannot be sure of makes it refuse, never allow.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Definitions, VmKind};
+use crate::model::{Definitions, Given, VmKind};
 
-use super::{Mutation, VmId};
+use super::{Mutation, VmConfig, VmId};
 
 /// What definitions.nix says about one VMID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {
     pub name: String,
     pub kind: VmKind,
+    /// `readonly = true`, or a `readonly` nobody could determine (treated as true).
     pub readonly: bool,
+    /// How `readonly` was written (an imported VM needs `readonly = false` written out for
+    /// destructive operations).
+    pub readonly_given: Given,
 }
 
 /// The fences for one fleet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fence {
     vms: BTreeMap<VmId, Known>,
+    /// Values whose VMID cannot be known: while any exists, every mutation is refused.
+    undetermined: Vec<String>,
+    /// `--unlisted`: allow mutations of VMIDs definitions.nix does not list.
+    allow_unlisted: bool,
 }
 
 /// A mutation the fence refuses.
@@ -37,6 +46,48 @@ pub enum FenceError {
         vmid: VmId,
         name: String,
     },
+    #[error(
+        "refusing to {op} VM {vmid} ({name}): its `readonly` in definitions.nix cannot be \
+         determined without Nix, so vmctl treats it as readonly; write it as a literal \
+         (`readonly = true;` or `readonly = false;`) or make nix-instantiate available"
+    )]
+    ReadonlyUndetermined {
+        op: &'static str,
+        vmid: VmId,
+        name: String,
+    },
+    #[error(
+        "refusing to {op} VM {vmid}: the VMID of {} in definitions.nix cannot be determined \
+         without Nix, so vmctl cannot tell which VMs are readonly; write every `vmid` as a \
+         literal (`vmid = 110;`) or make nix-instantiate available (`vmlint` shows VM020)",
+        .what.join(", ")
+    )]
+    VmidUndetermined {
+        op: &'static str,
+        vmid: VmId,
+        what: Vec<String>,
+    },
+    #[error(
+        "refusing to {op} VM {vmid}: definitions.nix does not list it; add it to \
+         vms/definitions.nix (under `managed`, or `imported` with `readonly = true`), or pass \
+         `--unlisted` if you mean a VM vmctl does not know"
+    )]
+    Unlisted { op: &'static str, vmid: VmId },
+    #[error(
+        "refusing to {op} VM {vmid} ({name}): it is an imported VM without `readonly` written \
+         out; {op} is destructive, so write `readonly = false;` in vms/definitions.nix if vmctl \
+         may do it (or `readonly = true;` to protect the VM)"
+    )]
+    ImportedNotExplicit {
+        op: &'static str,
+        vmid: VmId,
+        name: String,
+    },
+    #[error(
+        "refusing to clone VM {source_vmid} ({name}): it is readonly and only the template \
+         (`template` in vms/definitions.nix) may be a clone source among readonly VMs"
+    )]
+    ReadonlySource { source_vmid: VmId, name: String },
     #[error(
         "refusing to destroy VM {vmid}: definitions.nix does not manage it{}; vmctl destroys \
          only VMs listed under `managed`",
@@ -70,6 +121,38 @@ pub enum FenceError {
         vmid: VmId,
         existing: Option<String>,
     },
+    #[error(
+        "refusing to {op} VM {vmid}: definitions.nix names it `{expected}` but the VM with this \
+         VMID on the cluster is `{}`; the VMID was reused, so nothing was changed (check \
+         `vmctl ops config {vmid}` and fix vms/definitions.nix)",
+        .live.as_deref().unwrap_or("<no name>")
+    )]
+    NameMismatch {
+        op: &'static str,
+        vmid: VmId,
+        expected: String,
+        live: Option<String>,
+    },
+    #[error(
+        "refusing to {op} VM {vmid} ({}): it is a template on the cluster, and only the \
+         template definitions.nix lists may be treated as one",
+        .live.as_deref().unwrap_or("<no name>")
+    )]
+    LiveTemplate {
+        op: &'static str,
+        vmid: VmId,
+        live: Option<String>,
+    },
+    #[error(
+        "refusing to {op} VM {vmid} ({}): Proxmox protection is on; turn it off first with \
+         `vmctl ops protect {vmid} off` if you really mean it",
+        .live.as_deref().unwrap_or("<no name>")
+    )]
+    Protected {
+        op: &'static str,
+        vmid: VmId,
+        live: Option<String>,
+    },
 }
 
 fn known_as(name: &Option<String>, kind: &Option<&'static str>) -> String {
@@ -79,21 +162,52 @@ fn known_as(name: &Option<String>, kind: &Option<&'static str>) -> String {
     }
 }
 
+/// Operations that lose data or are hard to undo: an imported VM needs `readonly = false`
+/// written out for them.
+pub fn is_destructive(m: &Mutation) -> bool {
+    matches!(
+        m,
+        Mutation::Destroy { .. }
+            | Mutation::Template { .. }
+            | Mutation::SnapshotRollback { .. }
+            | Mutation::SnapshotDelete { .. }
+            | Mutation::Migrate { .. }
+            | Mutation::Resize { .. }
+    )
+}
+
 impl Fence {
     /// The fence for the VMs definitions.nix lists.
     pub fn from_definitions(defs: &Definitions) -> Fence {
-        let vms = defs
-            .all_vms()
-            .filter_map(|vm| {
-                let known = Known {
-                    name: vm.name.clone(),
-                    kind: vm.kind,
-                    readonly: vm.readonly,
-                };
-                vm.vmid.map(|id| (id, known))
-            })
-            .collect();
-        Fence { vms }
+        let mut undetermined = defs.undetermined.clone();
+        let mut vms = BTreeMap::new();
+        for vm in defs.all_vms() {
+            if vm.fence.vmid == Given::Undetermined {
+                undetermined.push(format!("{} VM `{}`", vm.kind.as_str(), vm.name));
+            }
+            if let Some(id) = vm.vmid {
+                vms.insert(
+                    id,
+                    Known {
+                        name: vm.name.clone(),
+                        kind: vm.kind,
+                        readonly: vm.readonly || vm.fence.readonly == Given::Undetermined,
+                        readonly_given: vm.fence.readonly,
+                    },
+                );
+            }
+        }
+        Fence {
+            vms,
+            undetermined,
+            allow_unlisted: false,
+        }
+    }
+
+    /// Allows mutations of VMIDs definitions.nix does not list (`--unlisted`).
+    pub fn allow_unlisted(mut self, allow: bool) -> Fence {
+        self.allow_unlisted = allow;
+        self
     }
 
     /// What definitions.nix says about `vmid`.
@@ -106,17 +220,76 @@ impl Fence {
         self.vms.keys().copied().collect()
     }
 
-    /// The checks that need nothing but definitions.nix: readonly, and destroy's managed-only
-    /// and name confirmation.
+    /// The VMs the fence treats as readonly (written or undetermined), by VMID.
+    pub fn readonly_vms(&self) -> impl Iterator<Item = (VmId, &Known)> {
+        self.vms
+            .iter()
+            .filter(|(_, k)| k.readonly)
+            .map(|(id, k)| (*id, k))
+    }
+
+    /// Values whose VMID cannot be known (every mutation is refused while any exists).
+    pub fn undetermined(&self) -> &[String] {
+        &self.undetermined
+    }
+
+    /// The checks shared by every mutating operation on `vmid`, including the console.
+    fn check_vm(&self, op: &'static str, vmid: VmId, protect_on: bool) -> Result<(), FenceError> {
+        if !self.undetermined.is_empty() {
+            return Err(FenceError::VmidUndetermined {
+                op,
+                vmid,
+                what: self.undetermined.clone(),
+            });
+        }
+        match self.vms.get(&vmid) {
+            None if !self.allow_unlisted => Err(FenceError::Unlisted { op, vmid }),
+            // Protection on is the one change allowed on a readonly VM: it makes the web UI
+            // and other tools respect the fence too.
+            Some(k) if k.readonly && !protect_on => {
+                let name = k.name.clone();
+                Err(if k.readonly_given == Given::Undetermined {
+                    FenceError::ReadonlyUndetermined { op, vmid, name }
+                } else {
+                    FenceError::Readonly { op, vmid, name }
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The interactive serial console is fenced like a mutation: typing into a readonly VM's
+    /// console changes it as surely as `qm set` does.
+    pub fn check_console(&self, vmid: VmId) -> Result<(), FenceError> {
+        self.check_vm("open the console of", vmid, false)
+    }
+
+    /// The checks that need nothing but definitions.nix: undetermined values, unlisted VMIDs,
+    /// readonly, imported VMs and destructive operations, clone sources, and destroy's
+    /// managed-only and name confirmation.
     pub fn check(&self, m: &Mutation) -> Result<(), FenceError> {
         let vmid = m.vmid();
+        let protect_on = matches!(m, Mutation::Protect { on: true, .. });
+        self.check_vm(m.name(), vmid, protect_on)?;
         let known = self.vms.get(&vmid);
-        if let Some(k) = known.filter(|k| k.readonly) {
-            return Err(FenceError::Readonly {
-                op: m.name(),
-                vmid,
-                name: k.name.clone(),
-            });
+        if let Some(k) = known {
+            if k.kind == VmKind::Imported && k.readonly_given != Given::Known && is_destructive(m) {
+                return Err(FenceError::ImportedNotExplicit {
+                    op: m.name(),
+                    vmid,
+                    name: k.name.clone(),
+                });
+            }
+        }
+        if let Mutation::Clone(c) = m {
+            if let Some(src) = self.vms.get(&c.source) {
+                if src.readonly && src.kind != VmKind::Template {
+                    return Err(FenceError::ReadonlySource {
+                        source_vmid: c.source,
+                        name: src.name.clone(),
+                    });
+                }
+            }
         }
         if let Mutation::Destroy { confirm, .. } = m {
             let k = match known {
@@ -172,6 +345,52 @@ impl Fence {
     pub fn needs_cluster_check(m: &Mutation) -> bool {
         matches!(m, Mutation::Clone(_) | Mutation::RestoreVma { .. })
     }
+
+    /// True when `m` must see the live VM before it is sent: operations that lose data if the
+    /// VMID now belongs to another VM.
+    pub fn needs_live_check(m: &Mutation) -> bool {
+        matches!(
+            m,
+            Mutation::Destroy { .. }
+                | Mutation::SnapshotRollback { .. }
+                | Mutation::Template { .. }
+        )
+    }
+
+    /// The live check: the VM on the cluster must be the one definitions.nix names for this
+    /// VMID, not a template (unless it is the fleet's template) and not protected.
+    pub fn check_live(&self, m: &Mutation, live: &VmConfig) -> Result<(), FenceError> {
+        let vmid = m.vmid();
+        let op = m.name();
+        let live_name = live.name().map(str::to_string);
+        let known = self.vms.get(&vmid);
+        if let Some(k) = known {
+            if live_name.as_deref() != Some(k.name.as_str()) {
+                return Err(FenceError::NameMismatch {
+                    op,
+                    vmid,
+                    expected: k.name.clone(),
+                    live: live_name,
+                });
+            }
+        }
+        let is_template = live.get("template") == Some("1");
+        if is_template && known.is_none_or(|k| k.kind != VmKind::Template) {
+            return Err(FenceError::LiveTemplate {
+                op,
+                vmid,
+                live: live_name,
+            });
+        }
+        if live.protected() {
+            return Err(FenceError::Protected {
+                op,
+                vmid,
+                live: live_name,
+            });
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -209,14 +428,198 @@ mod tests {
              never changes readonly VMs (remove the flag in vms/definitions.nix only if vmctl \
              should manage this VM)"
         );
-        assert!(f
-            .check(&Mutation::Protect {
-                vmid: 109,
-                on: true
-            })
-            .is_err());
+        let protect = |on| Mutation::Protect { vmid: 109, on };
+        assert!(f.check(&protect(false)).is_err());
+        assert!(f.check(&protect(true)).is_ok(), "protection on is allowed");
         assert!(f.check(&Mutation::Start { vmid: 110 }).is_ok());
+        assert!(f.check_console(104).is_err());
+        assert!(f.check_console(110).is_ok());
+    }
+
+    #[test]
+    fn unlisted_vmids_need_the_flag() {
+        let f = demo();
+        assert_eq!(
+            f.check(&Mutation::Start { vmid: 555 })
+                .unwrap_err()
+                .to_string(),
+            "refusing to start VM 555: definitions.nix does not list it; add it to \
+             vms/definitions.nix (under `managed`, or `imported` with `readonly = true`), or \
+             pass `--unlisted` if you mean a VM vmctl does not know"
+        );
+        assert!(f.check_console(555).is_err());
+        let f = f.allow_unlisted(true);
         assert!(f.check(&Mutation::Start { vmid: 555 }).is_ok());
+        // The flag never opens a readonly VM.
+        assert!(f.check(&Mutation::Start { vmid: 104 }).is_err());
+    }
+
+    fn given(vm: Vm, vmid: Given, readonly: Given) -> Vm {
+        Vm {
+            fence: crate::model::FenceFacts { vmid, readonly },
+            ..vm
+        }
+    }
+
+    #[test]
+    fn undetermined_readonly_is_readonly_and_undetermined_vmid_refuses_all() {
+        let mut defs = Definitions {
+            imported: vec![given(
+                vm("doc1", VmKind::Imported, 104, false),
+                Given::Known,
+                Given::Undetermined,
+            )],
+            managed: vec![vm("web", VmKind::Managed, 110, false)],
+            ..Default::default()
+        };
+        let f = Fence::from_definitions(&defs);
+        let e = f.check(&Mutation::Stop { vmid: 104 }).unwrap_err();
+        assert!(matches!(e, FenceError::ReadonlyUndetermined { .. }), "{e}");
+        assert!(e.to_string().contains("readonly = true;"), "{e}");
+        assert!(f.check(&Mutation::Stop { vmid: 110 }).is_ok());
+        assert!(f.readonly_vms().any(|(id, _)| id == 104));
+
+        defs.managed.push(given(
+            Vm::new("db", VmKind::Managed, None),
+            Given::Undetermined,
+            Given::Absent,
+        ));
+        let f = Fence::from_definitions(&defs).allow_unlisted(true);
+        for m in [
+            Mutation::Stop { vmid: 110 },
+            Mutation::Protect {
+                vmid: 104,
+                on: true,
+            },
+            Mutation::Start { vmid: 555 },
+        ] {
+            let e = f.check(&m).unwrap_err();
+            assert!(matches!(e, FenceError::VmidUndetermined { .. }), "{e}");
+            assert!(e.to_string().contains("managed VM `db`"), "{e}");
+        }
+        assert!(f.check_console(110).is_err());
+        defs.managed.pop();
+        defs.undetermined.push("`managed.db`".into());
+        assert!(Fence::from_definitions(&defs)
+            .check(&Mutation::Start { vmid: 110 })
+            .is_err());
+    }
+
+    #[test]
+    fn imported_vms_need_readonly_false_written_for_destructive_operations() {
+        let written = given(
+            vm("old", VmKind::Imported, 105, false),
+            Given::Known,
+            Given::Known,
+        );
+        let absent = vm("older", VmKind::Imported, 106, false);
+        let f = Fence::from_definitions(&Definitions {
+            imported: vec![written, absent],
+            ..Default::default()
+        });
+        let destructive = |vmid| {
+            vec![
+                Mutation::Template { vmid },
+                Mutation::SnapshotRollback {
+                    vmid,
+                    name: "s".into(),
+                },
+                Mutation::SnapshotDelete {
+                    vmid,
+                    name: "s".into(),
+                },
+                Mutation::Migrate {
+                    vmid,
+                    target: "n".into(),
+                    online: false,
+                },
+                Mutation::Resize {
+                    vmid,
+                    disk: "scsi0".into(),
+                    size: "+1G".into(),
+                },
+            ]
+        };
+        for m in destructive(106) {
+            let e = f.check(&m).unwrap_err();
+            assert!(matches!(e, FenceError::ImportedNotExplicit { .. }), "{e}");
+            assert!(e.to_string().contains("readonly = false;"), "{e}");
+        }
+        for m in destructive(105) {
+            assert!(f.check(&m).is_ok(), "{}", m.name());
+        }
+        // Not destructive: allowed without the flag written.
+        assert!(f.check(&Mutation::Start { vmid: 106 }).is_ok());
+    }
+
+    #[test]
+    fn a_readonly_clone_source_must_be_the_template() {
+        let mut defs = Definitions {
+            template: Some(vm("tpl", VmKind::Template, 9001, true)),
+            imported: vec![vm("doc1", VmKind::Imported, 104, true)],
+            managed: vec![vm("web", VmKind::Managed, 110, false)],
+            ..Default::default()
+        };
+        let clone = |source| {
+            Mutation::Clone(CloneSpec {
+                source,
+                vmid: 110,
+                name: "web".into(),
+                full: true,
+                storage: None,
+                target: None,
+                pool: None,
+                description: None,
+            })
+        };
+        let f = Fence::from_definitions(&defs);
+        assert!(f.check(&clone(9001)).is_ok());
+        assert_eq!(
+            f.check(&clone(104)).unwrap_err(),
+            FenceError::ReadonlySource {
+                source_vmid: 104,
+                name: "doc1".into()
+            }
+        );
+        defs.imported[0].readonly = false;
+        assert!(Fence::from_definitions(&defs).check(&clone(104)).is_ok());
+    }
+
+    #[test]
+    fn the_live_vm_must_be_the_listed_one() {
+        let f = demo();
+        let conf = |text: &str| crate::proxmox::parse::config(text).unwrap();
+        let destroy = Mutation::Destroy {
+            vmid: 110,
+            confirm: Some("test-automation".into()),
+        };
+        assert!(f
+            .check_live(&destroy, &conf("name: test-automation\n"))
+            .is_ok());
+        assert_eq!(
+            f.check_live(&destroy, &conf("name: someone-else\ncores: 2\n"))
+                .unwrap_err()
+                .to_string(),
+            "refusing to destroy VM 110: definitions.nix names it `test-automation` but the VM \
+             with this VMID on the cluster is `someone-else`; the VMID was reused, so nothing \
+             was changed (check `vmctl ops config 110` and fix vms/definitions.nix)"
+        );
+        let e = f
+            .check_live(&destroy, &conf("name: test-automation\ntemplate: 1\n"))
+            .unwrap_err();
+        assert!(matches!(e, FenceError::LiveTemplate { .. }), "{e}");
+        let e = f
+            .check_live(&destroy, &conf("name: test-automation\nprotection: 1\n"))
+            .unwrap_err();
+        assert!(e.to_string().contains("vmctl ops protect 110 off"), "{e}");
+        // Operations on the template itself may see a template.
+        let tpl = Mutation::SnapshotRollback {
+            vmid: 9001,
+            name: "s".into(),
+        };
+        assert!(f
+            .check_live(&tpl, &conf("name: NixosServerBlank\ntemplate: 1\n"))
+            .is_ok());
     }
 
     #[test]
@@ -245,7 +648,7 @@ mod tests {
              `managed`"
         );
         assert!(matches!(
-            f.check(&d(777, Some("x"))),
+            f.clone().allow_unlisted(true).check(&d(777, Some("x"))),
             Err(FenceError::NotManaged { name: None, .. })
         ));
     }

@@ -409,9 +409,15 @@ impl Pve {
         })
     }
 
-    /// The Proxmox client over one connection, with fast retries.
+    /// The Proxmox client over one connection, with fast retries. The tests create VMs at
+    /// VMIDs the demo fleet does not list, so unlisted VMIDs are allowed (`--unlisted`); the
+    /// fence tests build their own strict fence.
     pub fn proxmox(&self, defs: &Definitions) -> QmProxmox<SshRemote> {
-        QmProxmox::new(self.connect(), Fence::from_definitions(defs), fast_retry())
+        QmProxmox::new(
+            self.connect(),
+            Fence::from_definitions(defs).allow_unlisted(true),
+            fast_retry(),
+        )
     }
 
     /// Environment for running the `vmctl` binary against this host.
