@@ -20,8 +20,10 @@ use crate::exec::proxmox::{Proxmox, QmProxmox};
 use crate::exec::remote::{wait_for_ssh, Remote, SshRemote};
 use crate::model::Definitions;
 use crate::proxmox::argv::{self, parse_size_gib, CloneSpec};
+use crate::proxmox::redact::display_line;
 use crate::proxmox::ssh::SshTarget;
-use crate::proxmox::{command_line, Fence, Mutation, RetryPolicy, VmId, VMID_MAX, VMID_MIN};
+use crate::proxmox::validate as valid;
+use crate::proxmox::{strip_control, Fence, Mutation, RetryPolicy, VmId, VMID_MAX, VMID_MIN};
 
 /// How to reach Proxmox and how patient to be with its locks.
 #[derive(Debug, Clone, Args)]
@@ -31,20 +33,23 @@ pub struct Conn {
     #[arg(long, value_name = "FILE", env = "VMCTL_SSH_CONFIG")]
     pub ssh_config: Option<PathBuf>,
     /// How often to retry a command that hit a Proxmox lock ("can't lock file … got
-    /// timeout", "VM is locked"). 0 disables retries.
+    /// timeout", "VM is locked"): 0 to 100; 0 disables retries.
     #[arg(
         long,
         value_name = "N",
         default_value_t = 5,
-        env = "VMCTL_LOCK_RETRIES"
+        env = "VMCTL_LOCK_RETRIES",
+        value_parser = valid::lock_retries
     )]
     pub lock_retries: u32,
-    /// First wait before a lock retry, in milliseconds; it doubles each retry (at most 10x).
+    /// First wait before a lock retry, in milliseconds (1 to 10000); it doubles each retry
+    /// (at most 10x).
     #[arg(
         long,
         value_name = "MS",
         default_value_t = 2000,
-        env = "VMCTL_LOCK_BACKOFF_MS"
+        env = "VMCTL_LOCK_BACKOFF_MS",
+        value_parser = valid::lock_backoff_ms
     )]
     pub lock_backoff_ms: u64,
 }
@@ -85,12 +90,14 @@ pub enum OpsCommand {
     List(ReadOpts),
     /// Show a VM's power state (`status: running`).
     Status {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         #[command(flatten)]
         opts: ReadOpts,
     },
     /// Show a VM's configuration (`qm config`).
     Config {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         #[command(flatten)]
         opts: ReadOpts,
@@ -99,91 +106,114 @@ pub enum OpsCommand {
     ///
     /// Refused when NEW_VMID already exists in the cluster or is a readonly VM.
     Clone {
+        #[arg(value_parser = valid::vmid)]
         template_vmid: VmId,
+        #[arg(value_parser = valid::vmid)]
         new_vmid: VmId,
         /// Name of the new VM (a DNS name).
+        #[arg(value_parser = valid::vm_name)]
         name: String,
         /// Storage for the new disks (full clones only).
+        #[arg(value_parser = valid::storage)]
         storage: Option<String>,
         /// Make a linked clone (shares the template's base disk; no STORAGE).
         #[arg(long, conflicts_with = "storage")]
         linked: bool,
         /// Create the VM on this node (needs shared storage).
-        #[arg(long, value_name = "NODE")]
+        #[arg(long, value_name = "NODE", value_parser = valid::node)]
         target: Option<String>,
         /// Add the new VM to this resource pool.
-        #[arg(long, value_name = "POOL")]
+        #[arg(long, value_name = "POOL", value_parser = valid::pool)]
         pool: Option<String>,
         /// Description (notes) of the new VM.
-        #[arg(long)]
+        #[arg(long, value_parser = valid::text)]
         description: Option<String>,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Set a VM's cores and memory (MiB), plus any other `qm set` option with --set.
     Configure {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
+        #[arg(value_parser = valid::cores)]
         cores: u32,
-        /// Memory in MiB.
+        /// Memory in MiB (at least 16).
+        #[arg(value_parser = valid::memory)]
         memory: u64,
-        /// Another `qm set` option, e.g. `--set ciuser=root --set ipconfig0=ip=dhcp`.
-        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
-        set: Vec<(String, String)>,
+        /// Another `qm set` option, e.g. `--set ciuser=root --set ipconfig0=ip=dhcp`. Secret
+        /// values (`cipassword`, tokens) are shown as `<redacted>`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Allocate a new disk: SIZE in GiB (`20G`), on STORAGE (default: definitions.nix
     /// `proxmox.storage`), as DISK (default scsi0).
     CreateDisk {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
+        #[arg(value_parser = valid::disk_size)]
         size: String,
+        #[arg(value_parser = valid::storage)]
         storage: Option<String>,
+        #[arg(value_parser = valid::disk)]
         disk: Option<String>,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Grow a disk: SIZE `+10G` grows by, `40G` grows to (Proxmox never shrinks).
     Resize {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
+        #[arg(value_parser = valid::disk)]
         disk: String,
+        #[arg(value_parser = valid::resize_size)]
         size: String,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Restore a vzdump archive (path on the Proxmox host) as a new VM.
     RestoreVma {
+        #[arg(value_parser = valid::archive)]
         archive: String,
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
+        #[arg(value_parser = valid::storage)]
         storage: Option<String>,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Add a serial socket (serial0) so `console` has a terminal.
     SerialSocket {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Start a VM.
     Start {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Stop a VM at once (like pulling the plug).
     Stop {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Shut a VM down cleanly (ACPI / guest agent).
     Shutdown {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Convert a VM into a template.
     Template {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         #[command(flatten)]
         opts: WriteOpts,
@@ -191,6 +221,7 @@ pub enum OpsCommand {
     /// Attach to a VM's serial console (interactive; Ctrl+O leaves). Fenced like a change:
     /// refused for readonly and unlisted VMs.
     Console {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         /// Allow a VMID that vms/definitions.nix does not list.
         #[arg(long)]
@@ -201,15 +232,17 @@ pub enum OpsCommand {
     /// Destroy a VM and its disks. Only VMs definitions.nix lists under `managed`, and only
     /// with their name confirmed.
     Destroy {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         /// The VM's name as definitions.nix spells it.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_parser = valid::text)]
         confirm: Option<String>,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Print a VM's IP address: the guest agent's on net0, else the host's neighbour table.
     GetIp {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         #[command(flatten)]
         opts: ReadOpts,
@@ -219,10 +252,12 @@ pub enum OpsCommand {
     WaitSsh {
         ip: IpAddr,
         /// Seconds to wait.
+        #[arg(value_parser = valid::seconds)]
         timeout: Option<u64>,
+        #[arg(value_parser = valid::user)]
         user: Option<String>,
         /// SSH port on the VM.
-        #[arg(long, default_value_t = 22)]
+        #[arg(long, default_value_t = 22, value_parser = valid::port)]
         port: u16,
     },
     /// Show the cluster's storages and their free space.
@@ -230,7 +265,9 @@ pub enum OpsCommand {
     /// Print the lowest VMID in START..=END used neither by the cluster nor by
     /// definitions.nix (default: the `managed` vmidRange).
     NextVmid {
+        #[arg(value_parser = valid::vmid)]
         start: Option<VmId>,
+        #[arg(value_parser = valid::vmid)]
         end: Option<VmId>,
         #[command(flatten)]
         opts: ReadOpts,
@@ -240,7 +277,9 @@ pub enum OpsCommand {
     Snapshot(SnapshotCommand),
     /// Move a VM to another node of the cluster.
     Migrate {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
+        #[arg(value_parser = valid::node)]
         node: String,
         /// Live-migrate a running VM.
         #[arg(long)]
@@ -253,7 +292,7 @@ pub enum OpsCommand {
     /// `--readonly-vms` turns it on for every readonly VM of definitions.nix (the one change
     /// vmctl makes to them), so the web UI and other tools respect the fence too.
     Protect {
-        #[arg(required_unless_present = "readonly_vms")]
+        #[arg(required_unless_present = "readonly_vms", value_parser = valid::vmid)]
         vmid: Option<VmId>,
         #[arg(value_enum, required_unless_present = "readonly_vms")]
         state: Option<OnOff>,
@@ -269,9 +308,11 @@ pub enum OpsCommand {
 pub enum SnapshotCommand {
     /// Take a snapshot.
     Create {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
+        #[arg(value_parser = valid::snapshot_name)]
         name: String,
-        #[arg(long)]
+        #[arg(long, value_parser = valid::text)]
         description: Option<String>,
         /// Include the RAM of a running VM.
         #[arg(long)]
@@ -281,31 +322,29 @@ pub enum SnapshotCommand {
     },
     /// List a VM's snapshots.
     List {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
         #[command(flatten)]
         opts: ReadOpts,
     },
     /// Roll a VM back to a snapshot (the VM is stopped).
     Rollback {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
+        #[arg(value_parser = valid::snapshot_name)]
         name: String,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Delete a snapshot.
     Delete {
+        #[arg(value_parser = valid::vmid)]
         vmid: VmId,
+        #[arg(value_parser = valid::snapshot_name)]
         name: String,
         #[command(flatten)]
         opts: WriteOpts,
     },
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
 }
 
 pub fn run(args: OpsCommand, g: &Global) -> miette::Result<u8> {
@@ -427,7 +466,13 @@ fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
                 ("cores".to_string(), cores.to_string()),
                 ("memory".to_string(), memory.to_string()),
             ];
-            options.extend(set);
+            for kv in &set {
+                // Parsed here, not by clap: clap would echo a malformed value, which may be a
+                // secret.
+                let pair =
+                    valid::key_value(kv).map_err(|e| miette!("invalid value for --set: {e}"))?;
+                options.push(pair);
+            }
             w(Mutation::Configure { vmid, options }, opts)
         }
         C::CreateDisk {
@@ -592,7 +637,7 @@ fn protect_readonly(defs: &Definitions, opts: &WriteOpts) -> miette::Result<u8> 
         for (vmid, _) in &targets {
             println!(
                 "{}",
-                command_line(
+                display_line(
                     &Mutation::Protect {
                         vmid: *vmid,
                         on: true
@@ -632,7 +677,8 @@ fn write(defs: &Definitions, m: Mutation, opts: &WriteOpts) -> miette::Result<u8
     // Refuse before connecting: a fenced VM never sees a connection attempt.
     let fence = fence(defs, opts.unlisted);
     fence.check(&m).map_err(|e| miette!("{e}"))?;
-    let line = command_line(&m.argv());
+    // Secrets (`--set cipassword=…`) are shown as `<redacted>`, here and in every error.
+    let line = display_line(&m.argv());
     if opts.dry_run {
         println!("{line}");
         if Fence::needs_cluster_check(&m) {
@@ -653,7 +699,13 @@ fn write(defs: &Definitions, m: Mutation, opts: &WriteOpts) -> miette::Result<u8
     let p = connect(defs, &opts.conn, opts.unlisted)?;
     eprintln!("running on {}: {line}", p.remote().target());
     let out = p.apply(&m).map_err(|e| miette!("{e}"))?;
-    print!("{out}");
+    print!(
+        "{}",
+        strip_control(&crate::proxmox::redact::scrub(
+            &out,
+            &crate::proxmox::redact::secrets(&m.argv())
+        ))
+    );
     Ok(0)
 }
 
@@ -731,13 +783,14 @@ fn read_and_print(p: &QmProxmox<SshRemote>, read: Read, json: bool) -> miette::R
                     (None, true) => "template".into(),
                     _ => String::new(),
                 };
+                // Everything the cluster sent is stripped of terminal control sequences.
                 println!(
                     "{:>9}  {:<24} {:<8} {:<9} {:<10} {}",
                     vm.vmid,
-                    vm.name.as_deref().unwrap_or(""),
-                    vm.node,
-                    vm.status,
-                    note,
+                    strip_control(vm.name.as_deref().unwrap_or("")),
+                    strip_control(&vm.node),
+                    strip_control(&vm.status),
+                    strip_control(&note),
                     fleet(vm.vmid)
                 );
             }
@@ -747,7 +800,7 @@ fn read_and_print(p: &QmProxmox<SshRemote>, read: Read, json: bool) -> miette::R
             if json {
                 return print_json(&s);
             }
-            println!("status: {}", s.status);
+            println!("status: {}", strip_control(&s.status));
         }
         Read::Config(vmid) => {
             let c = p.config(vmid).map_err(err)?;
@@ -760,7 +813,7 @@ fn read_and_print(p: &QmProxmox<SshRemote>, read: Read, json: bool) -> miette::R
                 return print_json(&map);
             }
             for (k, v) in &c.entries {
-                println!("{k}: {v}");
+                println!("{}: {}", strip_control(k), strip_control(v));
             }
         }
         Read::GetIp(vmid) => {
@@ -790,9 +843,9 @@ fn read_and_print(p: &QmProxmox<SshRemote>, read: Read, json: bool) -> miette::R
             for st in &s {
                 println!(
                     "{:<16} {:<10} {:<8} {:>12.1} {:>12.1} {:>6.1}%",
-                    st.name,
-                    st.kind,
-                    st.status,
+                    strip_control(&st.name),
+                    strip_control(&st.kind),
+                    strip_control(&st.status),
                     st.available as f64 / 1048576.0,
                     st.total as f64 / 1048576.0,
                     st.percent
@@ -815,9 +868,9 @@ fn read_and_print(p: &QmProxmox<SshRemote>, read: Read, json: bool) -> miette::R
                 println!(
                     "{}{:<24} {:<19}  {}",
                     "  ".repeat(snap.depth),
-                    snap.name,
-                    snap.time.as_deref().unwrap_or(""),
-                    snap.description
+                    strip_control(&snap.name),
+                    strip_control(snap.time.as_deref().unwrap_or("")),
+                    strip_control(&snap.description)
                 );
             }
         }

@@ -9,8 +9,9 @@ use std::time::Duration;
 use crate::proxmox::error::tail;
 use crate::proxmox::parse::{self, ParseError};
 use crate::proxmox::{
-    argv, classify, command_line, next_free_vmid, Failure, Fence, FenceError, IpLookup, IpSource,
-    Mutation, RetryPolicy, Snapshot, StorageStatus, VmConfig, VmId, VmResource, VmStatus,
+    argv, classify, display_line, next_free_vmid, redact, strip_control, Failure, Fence,
+    FenceError, IpLookup, IpSource, Mutation, RetryPolicy, Snapshot, StorageStatus, VmConfig, VmId,
+    VmResource, VmStatus,
 };
 
 use super::remote::{Remote, RemoteError};
@@ -136,6 +137,10 @@ impl<R: Remote> QmProxmox<R> {
         let delays = self.retry.delays();
         let mut waited = Duration::ZERO;
         let mut attempt = 0usize;
+        // What the remote prints reaches the user only scrubbed of the command's secrets and
+        // of terminal control sequences.
+        let secrets = redact::secrets(argv);
+        let shown = |text: &str| strip_control(&redact::scrub(text, &secrets));
         loop {
             let out = self.remote.run(argv)?;
             if out.success() {
@@ -147,7 +152,7 @@ impl<R: Remote> QmProxmox<R> {
                 if let Some(r) = &self.reporter {
                     r(&format!(
                         "{}; retry {}/{} in {:.1}s",
-                        tail(&out.stderr, 1),
+                        shown(&tail(&out.stderr, 1)),
                         attempt + 1,
                         delays.len(),
                         d.as_secs_f32()
@@ -158,8 +163,8 @@ impl<R: Remote> QmProxmox<R> {
                 attempt += 1;
                 continue;
             }
-            let command = command_line(argv);
-            let stderr = tail(&out.stderr, 3);
+            let command = display_line(argv);
+            let stderr = shown(&tail(&out.stderr, 3));
             return Err(match failure {
                 Failure::LockTimeout { .. } | Failure::VmLocked { .. } => ProxmoxError::Locked {
                     command,
@@ -274,9 +279,9 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
             Ok(())
         } else {
             Err(ProxmoxError::Command {
-                command: command_line(&argv),
+                command: display_line(&argv),
                 code: out.code,
-                stderr: tail(&out.stderr, 3),
+                stderr: strip_control(&tail(&out.stderr, 3)),
             })
         }
     }
@@ -366,6 +371,33 @@ mod tests {
             "{e}"
         );
         assert_eq!(p.remote().lines(), ["qm config 110"]);
+    }
+
+    #[test]
+    fn errors_show_secrets_redacted_and_remote_text_stripped() {
+        let rec = Recording::new().answer(
+            "qm set",
+            RemoteOutput::failed(
+                2,
+                "400 cipassword: value 'hunter2' rejected \u{1b}]0;pwned\u{7}\u{1b}[2J\n",
+            ),
+        );
+        let p = QmProxmox::new(rec, fence(), fast());
+        let e = p
+            .apply(&Mutation::Configure {
+                vmid: 110,
+                options: vec![("cipassword".into(), "hunter2".into())],
+            })
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "`qm set 110 --cipassword <redacted>` failed on the Proxmox host (exit 2): 400 \
+             cipassword: value '<redacted>' rejected "
+        );
+        // The recording fake's printed log hides it too; the argv it received does not.
+        assert_eq!(p.remote().lines(), ["qm set 110 --cipassword <redacted>"]);
+        assert_eq!(p.remote().log.lock().unwrap()[0][4], "hunter2");
     }
 
     #[test]

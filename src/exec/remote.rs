@@ -13,6 +13,7 @@ use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
 use crate::proxmox::quote::command_line;
+use crate::proxmox::redact::display_line;
 use crate::proxmox::ssh::{self, SshTarget};
 
 /// What a remote command printed and how it ended.
@@ -199,7 +200,7 @@ impl Remote for SshRemote {
         let session = self.session.as_ref().expect("session is open until drop");
         let fail = |detail: String| RemoteError::Session {
             target: self.target.display(),
-            command: line.clone(),
+            command: display_line(argv),
             detail,
         };
         let out = self.rt.block_on(async {
@@ -331,13 +332,14 @@ impl Recording {
         self
     }
 
-    /// Every command run so far, each as its quoted command line.
+    /// Every command run so far, each as its quoted command line as vmctl prints it (secrets
+    /// as `<redacted>`; `log` keeps the real argv).
     pub fn lines(&self) -> Vec<String> {
         self.log
             .lock()
             .unwrap()
             .iter()
-            .map(|a| command_line(a))
+            .map(|a| display_line(a))
             .collect()
     }
 }

@@ -9,8 +9,11 @@ pub mod error;
 pub mod fence;
 pub mod parse;
 pub mod quote;
+pub mod redact;
 pub mod retry;
 pub mod ssh;
+pub mod terminal;
+pub mod validate;
 
 use serde::Serialize;
 
@@ -18,7 +21,9 @@ pub use argv::Mutation;
 pub use error::{classify, Failure};
 pub use fence::{Fence, FenceError};
 pub use quote::{command_line, quote};
+pub use redact::display_line;
 pub use retry::RetryPolicy;
+pub use terminal::strip_control;
 
 /// A Proxmox VM id (100–999999999).
 pub type VmId = u32;
