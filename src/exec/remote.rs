@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
 use crate::proxmox::quote::command_line;
@@ -111,7 +111,15 @@ pub struct SshRemote {
     config_used: Option<PathBuf>,
     /// Holds the pinned-key files for as long as the connection lives.
     _pin_dir: Option<tempfile::TempDir>,
+    /// This master's entry in the signal cleanup list.
+    cleanup_id: u64,
 }
+
+/// How long an orphaned master (its vmctl killed with SIGKILL) lingers before exiting.
+const MASTER_IDLE: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(300) {
+    Some(n) => n,
+    None => unreachable!(),
+};
 
 impl SshRemote {
     /// Opens the master connection. Fails before any command runs when the host key is not
@@ -126,16 +134,22 @@ impl SshRemote {
             })?;
         let (config_used, pin_dir) = match &target.pinned_key {
             Some(key) => {
-                let (dir, config) = write_pinned_config(key, target.config_file.as_deref())?;
+                let (dir, config) =
+                    write_pinned_config(&target.host, key, target.config_file.as_deref())?;
                 (Some(config), Some(dir))
             }
             None => (target.config_file.clone(), None),
         };
+        // Ctrl-C and SIGTERM end the master too (see `cleanup`), before it is started.
+        cleanup::install();
         let mut b = SessionBuilder::default();
         b.known_hosts_check(KnownHosts::Strict)
             .user(target.user.clone())
             .connect_timeout(Duration::from_secs(15))
             .server_alive_interval(Duration::from_secs(30))
+            // A master whose vmctl died without closing it (kill -9) exits on its own once
+            // idle this long; the longest lock-retry wait (10 x 10 s) stays below it.
+            .control_persist(ControlPersist::IdleFor(MASTER_IDLE))
             // The socket path must stay under the 108-byte limit of unix sockets.
             .control_directory(std::env::temp_dir());
         if let Some(port) = target.port {
@@ -147,12 +161,17 @@ impl SshRemote {
         let session = rt
             .block_on(b.connect_mux(&target.host))
             .map_err(|e| connect_error(target, &e))?;
+        let socket = session.control_socket().to_path_buf();
+        let mut dirs: Vec<PathBuf> = socket.parent().map(Path::to_path_buf).into_iter().collect();
+        dirs.extend(pin_dir.as_ref().map(|d| d.path().to_path_buf()));
+        let cleanup_id = cleanup::register(socket, dirs);
         Ok(SshRemote {
             rt,
             session: Some(session),
             target: target.clone(),
             config_used,
             _pin_dir: pin_dir,
+            cleanup_id,
         })
     }
 
@@ -244,10 +263,12 @@ impl Drop for SshRemote {
         if let Some(s) = self.session.take() {
             let _ = self.rt.block_on(s.close());
         }
+        cleanup::unregister(self.cleanup_id);
     }
 }
 
 fn write_pinned_config(
+    host: &str,
     key: &str,
     include: Option<&Path>,
 ) -> Result<(tempfile::TempDir, PathBuf), RemoteError> {
@@ -270,7 +291,7 @@ fn write_pinned_config(
     let config = dir.path().join("config");
     crate::exec::fs::atomic_write(
         &config,
-        ssh::pinned_config(&known, include.as_deref()).as_bytes(),
+        ssh::pinned_config(host, &known, include.as_deref()).as_bytes(),
     )
     .map_err(setup(dir.path()))?;
     Ok((dir, config))
@@ -305,6 +326,120 @@ fn connect_error(target: &SshTarget, e: &openssh::Error) -> RemoteError {
         RemoteError::Connect {
             target: target.display(),
             detail,
+        }
+    }
+}
+
+/// Ends every SSH master of this process when it is interrupted (SIGINT, SIGTERM, SIGHUP):
+/// the masters run detached (`ssh -f`), so without this a Ctrl-C during a lock-retry wait
+/// would leave an ssh process and its control socket behind.
+mod cleanup {
+    use std::path::PathBuf;
+    use std::process::{Command, Stdio};
+    use std::sync::{Mutex, Once};
+    use std::time::{Duration, Instant};
+
+    struct Live {
+        id: u64,
+        socket: PathBuf,
+        dirs: Vec<PathBuf>,
+    }
+
+    static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+    static NEXT: Mutex<u64> = Mutex::new(0);
+
+    /// Starts the signal thread once; returns when the handlers are in place.
+    pub fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let (ready, wait) = std::sync::mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name("vmctl-signals".into())
+                .spawn(move || watch(ready));
+            if spawned.is_ok() {
+                let _ = wait.recv_timeout(Duration::from_secs(5));
+            }
+        });
+    }
+
+    fn watch(ready: std::sync::mpsc::Sender<()>) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let code = rt.block_on(async {
+            let kinds = [
+                (SignalKind::interrupt(), 130),
+                (SignalKind::terminate(), 143),
+                (SignalKind::hangup(), 129),
+            ];
+            let mut streams = Vec::new();
+            for (kind, code) in kinds {
+                if let Ok(s) = signal(kind) {
+                    streams.push((s, code));
+                }
+            }
+            let _ = ready.send(());
+            std::future::poll_fn(|cx| {
+                for (s, code) in streams.iter_mut() {
+                    if s.poll_recv(cx).is_ready() {
+                        return std::task::Poll::Ready(*code);
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await
+        });
+        close_all();
+        std::process::exit(code);
+    }
+
+    pub fn register(socket: PathBuf, dirs: Vec<PathBuf>) -> u64 {
+        let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+        *next += 1;
+        let id = *next;
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Live { id, socket, dirs });
+        id
+    }
+
+    pub fn unregister(id: u64) {
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|l| l.id != id);
+    }
+
+    /// Asks each master to exit (`ssh -O exit` on its socket, bounded to a few seconds) and
+    /// removes its control and pinned-key directories.
+    fn close_all() {
+        let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+        for l in live {
+            let child = Command::new("ssh")
+                .arg("-S")
+                .arg(&l.socket)
+                .args(["-O", "exit", "vmctl-master"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            if let Ok(mut child) = child {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(3) {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            for d in &l.dirs {
+                let _ = std::fs::remove_dir_all(d);
+            }
         }
     }
 }

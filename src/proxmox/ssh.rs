@@ -32,6 +32,37 @@ pub enum TargetError {
          copy the key from `ssh-keyscan {host}`"
     )]
     BadHostKey { host: String },
+    #[error(
+        "`proxmox.host` in definitions.nix is `{host}`, which is not a host name or address{}; \
+         write the Proxmox host's name (`prom.lan`) or IP address",
+        if .host.starts_with('-') { " (ssh would read it as an option)" } else { "" }
+    )]
+    BadHost { host: String },
+    #[error(
+        "`proxmox.user` in definitions.nix is `{user}`, which is not a user name; write one \
+         like `root`"
+    )]
+    BadUser { user: String },
+}
+
+/// True for a host ssh can only read as a destination: a name or an IPv4/IPv6 address, never
+/// an option (`-oProxyCommand=…`) and nothing an ssh_config `Host` pattern treats specially.
+pub fn is_valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && !host.starts_with('-')
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'%'))
+}
+
+/// True for a user name ssh cannot mistake for an option.
+pub fn is_valid_user(user: &str) -> bool {
+    !user.is_empty()
+        && !user.starts_with('-')
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 impl SshTarget {
@@ -39,6 +70,14 @@ impl SshTarget {
     /// in the user's ssh config can redirect it (jump hosts, tunnels, tests).
     pub fn from_proxmox(p: &Proxmox, config_file: Option<PathBuf>) -> Result<Self, TargetError> {
         let host = p.host.clone().ok_or(TargetError::NoHost)?;
+        if !is_valid_host(&host) {
+            return Err(TargetError::BadHost { host });
+        }
+        if !p.user.is_empty() && !is_valid_user(&p.user) {
+            return Err(TargetError::BadUser {
+                user: p.user.clone(),
+            });
+        }
         let pinned_key = match &p.host_key {
             Some(k) => Some(
                 normalise_key(k).ok_or_else(|| TargetError::BadHostKey { host: host.clone() })?,
@@ -85,17 +124,24 @@ pub fn pinned_known_hosts(key: &str) -> String {
     format!("{PINNED_ALIAS} {key}\n")
 }
 
-/// The ssh_config that pins the host key: the first value of an option wins in ssh_config, so
-/// these lines come before the user's own config, which is included after them.
-pub fn pinned_config(known_hosts: &Path, include: Option<&Path>) -> String {
+/// The ssh_config that pins the host key of `host` (a name `is_valid_host` accepts). The first
+/// value of an option wins in ssh_config, so these lines come before the user's own config,
+/// which is included after them; they sit in a `Host` block so they apply to this one host
+/// only (a jump host keeps its own known_hosts). No other source of host keys is consulted:
+/// not `KnownHostsCommand`, not DNS (`VerifyHostKeyDNS`).
+pub fn pinned_config(host: &str, known_hosts: &Path, include: Option<&Path>) -> String {
     let mut s = format!(
         "# written by vmctl for one run: accept only the host key pinned in definitions.nix\n\
-         HostKeyAlias {PINNED_ALIAS}\n\
-         UserKnownHostsFile \"{}\"\n\
-         GlobalKnownHostsFile /dev/null\n\
-         StrictHostKeyChecking yes\n\
-         UpdateHostKeys no\n\
-         BatchMode yes\n",
+         Host {host}\n\
+         \x20 HostKeyAlias {PINNED_ALIAS}\n\
+         \x20 UserKnownHostsFile \"{}\"\n\
+         \x20 GlobalKnownHostsFile /dev/null\n\
+         \x20 KnownHostsCommand none\n\
+         \x20 VerifyHostKeyDNS no\n\
+         \x20 StrictHostKeyChecking yes\n\
+         \x20 UpdateHostKeys no\n\
+         \x20 BatchMode yes\n\
+         Match all\n",
         known_hosts.display()
     );
     if let Some(inc) = include {
@@ -145,12 +191,51 @@ mod tests {
     }
 
     #[test]
-    fn pinned_config_comes_before_the_users() {
-        let c = pinned_config(Path::new("/tmp/kh"), Some(Path::new("/home/u/.ssh/config")));
+    fn pinned_config_comes_before_the_users_and_is_scoped_to_the_host() {
+        let c = pinned_config(
+            "prom.lan",
+            Path::new("/tmp/kh"),
+            Some(Path::new("/home/u/.ssh/config")),
+        );
+        let host = c.find("Host prom.lan\n").unwrap();
         let alias = c.find("HostKeyAlias").unwrap();
+        let all = c.find("Match all\n").unwrap();
         let include = c.find("Include").unwrap();
-        assert!(alias < include);
-        assert!(c.contains("UserKnownHostsFile \"/tmp/kh\""));
+        assert!(host < alias && alias < all && all < include, "{c}");
+        for line in [
+            "UserKnownHostsFile \"/tmp/kh\"",
+            "KnownHostsCommand none",
+            "VerifyHostKeyDNS no",
+            "GlobalKnownHostsFile /dev/null",
+        ] {
+            assert!(c[host..all].contains(line), "{line}: {c}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_users_that_ssh_would_read_as_options_are_refused() {
+        let mut p = Proxmox {
+            host: Some("-oProxyCommand=touch /tmp/x".into()),
+            user: "root".into(),
+            port: 22,
+            ..Default::default()
+        };
+        let e = SshTarget::from_proxmox(&p, None).unwrap_err();
+        assert!(matches!(e, TargetError::BadHost { .. }));
+        assert!(e.to_string().contains("read it as an option"), "{e}");
+        for bad in ["", "a b", "h*", "h,g", "h\n", "\"h\""] {
+            p.host = Some(bad.into());
+            assert!(SshTarget::from_proxmox(&p, None).is_err(), "{bad:?}");
+        }
+        for ok in ["prom.lan", "192.168.1.10", "fe80::1%vmbr0", "pve_1"] {
+            p.host = Some(ok.into());
+            assert!(SshTarget::from_proxmox(&p, None).is_ok(), "{ok}");
+        }
+        p.user = "-l".into();
+        assert!(matches!(
+            SshTarget::from_proxmox(&p, None),
+            Err(TargetError::BadUser { .. })
+        ));
     }
 
     #[test]
