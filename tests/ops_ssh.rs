@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::path::PathBuf;
+
 use support::{demo_definitions, make_key, Pve};
 use vmctl::exec::proxmox::{Proxmox, ProxmoxError, QmProxmox};
 use vmctl::exec::remote::{Remote, RemoteError, SshRemote};
@@ -113,4 +115,47 @@ fn fences_hold_over_the_real_connection_too() {
     let e = p.apply(&Mutation::Stop { vmid: 104 }).unwrap_err();
     assert!(matches!(e, ProxmoxError::Fence(_)), "{e}");
     assert!(pve.argv_log().is_empty());
+}
+
+#[test]
+fn the_simulator_is_not_part_of_the_vmctl_package() {
+    // `cargo install vmctl` installs the package's binaries: pve-sim must not be one of them.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages = meta["packages"].as_array().unwrap();
+    let bins = |name: &str| -> Vec<String> {
+        let p = packages.iter().find(|p| p["name"] == name).unwrap();
+        p["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["kind"][0] == "bin")
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(bins("vmctl"), ["vmctl", "vmlint"]);
+    assert_eq!(bins("pve-sim"), ["pve-sim"]);
+    // And the harness really runs the separately built simulator.
+    let sim = support::pve_sim_bin();
+    assert!(
+        sim.is_file()
+            && !sim
+                .starts_with(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/deps"))
+    );
 }

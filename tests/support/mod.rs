@@ -216,6 +216,50 @@ impl Drop for Sshd {
     }
 }
 
+/// The simulator's binary. pve-sim is its own crate (tests/pve-sim) so that installing vmctl
+/// never installs it, and `CARGO_BIN_EXE_*` only names binaries of the package under test: the
+/// harness builds it once per test process with `cargo build -p pve-sim`, into its own target
+/// directory next to the tests' (`target/pve-sim`), since the outer `cargo test` may hold the
+/// lock of its own. `VMCTL_PVE_SIM` names a prebuilt binary instead.
+pub fn pve_sim_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("VMCTL_PVE_SIM") {
+            return PathBuf::from(p);
+        }
+        // target/<profile>/deps/<test binary> -> target/pve-sim
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let target = exe
+            .ancestors()
+            .nth(3)
+            .expect("the test binary lives in target/<profile>/deps")
+            .join("pve-sim");
+        let cargo = std::env::var_os("CARGO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(option_env!("CARGO").unwrap_or("cargo")));
+        let out = Command::new(&cargo)
+            .args(["build", "--quiet", "-p", "pve-sim", "--message-format=json"])
+            .arg("--target-dir")
+            .arg(&target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("run `{} build -p pve-sim`: {e}", cargo.display()));
+        assert!(
+            out.status.success(),
+            "`cargo build -p pve-sim` failed; run it yourself to see why"
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "pve-sim")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported the pve-sim executable")
+    })
+    .clone()
+}
+
 /// A simulated Proxmox host: sshd on 127.0.0.1 whose sessions run pve-sim as qm/pvesh/pvesm.
 pub struct Pve {
     pub root: PathBuf,
@@ -244,7 +288,7 @@ impl Pve {
         for d in [&state, &bin, &home] {
             std::fs::create_dir_all(d).unwrap();
         }
-        let sim = PathBuf::from(env!("CARGO_BIN_EXE_pve-sim"));
+        let sim = pve_sim_bin();
         for name in ["qm", "qmrestore", "pvesh", "pvesm", "ip"] {
             std::os::unix::fs::symlink(&sim, bin.join(name)).unwrap();
         }
