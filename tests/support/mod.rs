@@ -35,6 +35,20 @@ pub fn require_tools() {
     std::fs::create_dir_all("/run/sshd").expect("mkdir -p /run/sshd (sshd needs it)");
 }
 
+/// Fails the test (never skips) when `name` is not on PATH.
+pub fn require_tool(name: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{name}` is not installed: run ./scripts/test.sh (it installs the test tools), or eval \
+         \"$(./scripts/setup-test-tools.sh)\" before cargo test"
+    );
+}
+
 fn keygen(path: &Path, comment: &str) -> String {
     let st = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
