@@ -372,3 +372,31 @@ fn random_arguments_with_dry_run_anywhere_never_connect() {
     );
     assert!(!Path::new(&pve.state.join("argv.jsonl")).exists());
 }
+
+#[test]
+fn an_out_of_range_proxmox_port_is_an_error_not_a_default() {
+    let pve = Pve::start();
+    let baseline = connections(&pve);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("vms")).unwrap();
+    for port in ["70000", "0", "-22"] {
+        std::fs::write(
+            dir.path().join("vms/definitions.nix"),
+            format!("{{ proxmox = {{ host = \"prom.lan\"; port = {port}; }}; }}"),
+        )
+        .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmctl"));
+        cmd.arg("--fleet").arg(dir.path()).args(["ops", "list"]);
+        for (k, v) in pve.vmctl_env() {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let err = squash(&text(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "port {port}: {err}");
+        assert!(
+            err.contains("`port`ofproxmoxisanintegeroutofrange,expectedaportnumberfrom1to65535"),
+            "port {port}: {err}"
+        );
+    }
+    assert!(!any_connection(&pve, baseline));
+}

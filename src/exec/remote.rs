@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 use crate::proxmox::quote::command_line;
 use crate::proxmox::redact::display_line;
 use crate::proxmox::ssh::{self, SshTarget};
+use crate::proxmox::strip_control;
 
 /// What a remote command printed and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -244,7 +245,7 @@ impl Remote for SshRemote {
                 }
             }
         });
-        let out = out.map_err(|e| fail(error_chain(&e)))?;
+        let out = out.map_err(|e| fail(strip_control(&error_chain(&e))))?;
         Ok(RemoteOutput {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -309,7 +310,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn connect_error(target: &SshTarget, e: &openssh::Error) -> RemoteError {
-    let detail = error_chain(e);
+    // ssh's log can carry what the server sent (a banner): no terminal sequences from it.
+    let detail = strip_control(&error_chain(e));
     if ssh::is_host_key_failure(&detail) {
         RemoteError::HostKey {
             target: target.display(),

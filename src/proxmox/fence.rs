@@ -506,6 +506,44 @@ mod tests {
     }
 
     #[test]
+    fn definitions_record_what_the_fence_cannot_know() {
+        use crate::model::definitions::read_definitions;
+        use crate::syntax::{evaluate, NoImports, SourceDb};
+        let read = |src: &str| {
+            let mut db = SourceDb::new();
+            let f = db.add("/fleet/vms/definitions.nix", src);
+            let ev = evaluate(&mut db, f, &NoImports);
+            read_definitions(&ev.value).definitions
+        };
+        let d = read(
+            r#"{ proxmox.host = "h";
+                 imported.doc1 = { vmid = 104; readonly = builtins.head [ true ]; };
+                 imported.igpu = { vmid = 109; };
+                 imported.nas = { vmid = 103; readonly = false; };
+                 managed.web = builtins.getAttr "x" { x = 1; }; }"#,
+        );
+        let doc1 = d.vm_by_name("doc1").unwrap();
+        assert_eq!(
+            (doc1.readonly, doc1.fence.readonly),
+            (false, Given::Undetermined)
+        );
+        assert_eq!(d.vm_by_name("igpu").unwrap().fence.readonly, Given::Absent);
+        assert_eq!(d.vm_by_name("nas").unwrap().fence.readonly, Given::Known);
+        assert_eq!(d.undetermined, ["`managed.web`"]);
+        let f = Fence::from_definitions(&d);
+        assert!(
+            f.known(104).unwrap().readonly,
+            "undetermined counts as readonly"
+        );
+        assert!(matches!(
+            f.check(&Mutation::Start { vmid: 103 }),
+            Err(FenceError::VmidUndetermined { .. })
+        ));
+        let d = read(r#"{ proxmox.host = "h"; imported = import <x>; }"#);
+        assert_eq!(d.undetermined, ["`imported`"]);
+    }
+
+    #[test]
     fn imported_vms_need_readonly_false_written_for_destructive_operations() {
         let written = given(
             vm("old", VmKind::Imported, 105, false),
