@@ -355,6 +355,10 @@ fn a_reused_vmid_never_loses_the_vm_that_holds_it() {
                 && squash(&err).contains("ontheclusteris`someone-else`"),
             "{args:?}: {err}"
         );
+        assert!(
+            !err.contains("running on"),
+            "refused before it was announced: {err}"
+        );
     }
     // Only reads went out; everything but the simulator's own argv log is unchanged.
     let log = pve.argv_log();

@@ -697,7 +697,10 @@ fn write(defs: &Definitions, m: Mutation, opts: &WriteOpts) -> miette::Result<u8
         return Ok(0);
     }
     let p = connect(defs, &opts.conn, opts.unlisted)?;
-    eprintln!("running on {}: {line}", p.remote().target());
+    let target = p.remote().target();
+    let p = p.with_on_send(Box::new(move |line| {
+        eprintln!("running on {target}: {line}")
+    }));
     let out = p.apply(&m).map_err(|e| miette!("{e}"))?;
     print!(
         "{}",

@@ -106,6 +106,9 @@ pub struct QmProxmox<R: Remote> {
     fence: Fence,
     retry: RetryPolicy,
     reporter: Option<RetryReporter>,
+    /// Hears each mutation's command line (secrets redacted) once every check passed, just
+    /// before it is sent.
+    on_send: Option<RetryReporter>,
 }
 
 impl<R: Remote> QmProxmox<R> {
@@ -115,7 +118,15 @@ impl<R: Remote> QmProxmox<R> {
             fence,
             retry,
             reporter: None,
+            on_send: None,
         }
+    }
+
+    /// Announces each mutation once its fences and live checks passed (`vmctl` prints
+    /// "running on HOST: LINE" on stderr).
+    pub fn with_on_send(mut self, on_send: RetryReporter) -> Self {
+        self.on_send = Some(on_send);
+        self
     }
 
     /// Reports each retry (`vmctl` prints them on stderr).
@@ -269,7 +280,11 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
             let live = self.config(m.vmid())?;
             self.fence.check_live(m, &live)?;
         }
-        self.run(&m.argv(), Some(m.vmid()))
+        let argv = m.argv();
+        if let Some(f) = &self.on_send {
+            f(&display_line(&argv));
+        }
+        self.run(&argv, Some(m.vmid()))
     }
 
     fn upload(&self, path: &str, contents: &[u8]) -> Result<(), ProxmoxError> {
