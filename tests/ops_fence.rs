@@ -409,6 +409,12 @@ fn protect_readonly_vms_turns_protection_on_and_list_shows_the_unprotected() {
     assert_eq!(row(109)["protected"], false);
     assert!(row(9001).get("protected").is_none());
 
+    // A protection read that fails leaves it unknown, the list still comes.
+    pve.set_faults(r#"[{"match":"qm config 109","action":"fail","message":"no","times":1}]"#);
+    let out = vmctl(&pve, repo, None, &["list"]);
+    assert!(out.status.success(), "{}", flat(&out.stderr));
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(t.contains("imported (readonly, protection unknown)"), "{t}");
     let out = vmctl(
         &pve,
         repo,

@@ -654,21 +654,38 @@ fn protect_readonly(defs: &Definitions, opts: &WriteOpts) -> miette::Result<u8> 
     }
     let p = connect(defs, &opts.conn, false)?;
     let on_cluster: BTreeSet<VmId> = p.list().map_err(err)?.iter().map(|r| r.vmid).collect();
+    // One VM failing (another node's VM, a lock) does not stop the others; the exit code says.
+    let mut failed = 0;
     for (vmid, name) in &targets {
         if !on_cluster.contains(vmid) {
             eprintln!("VM {vmid} ({name}): not on the cluster, skipped");
             continue;
         }
-        if p.config(*vmid).map_err(err)?.protected() {
-            println!("VM {vmid} ({name}): already protected");
-            continue;
+        let done = p.config(*vmid).and_then(|c| {
+            if c.protected() {
+                return Ok(false);
+            }
+            p.apply(&Mutation::Protect {
+                vmid: *vmid,
+                on: true,
+            })
+            .map(|_| true)
+        });
+        match done {
+            Ok(false) => println!("VM {vmid} ({name}): already protected"),
+            Ok(true) => println!("VM {vmid} ({name}): protection on"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("VM {vmid} ({name}): {e}");
+            }
         }
-        p.apply(&Mutation::Protect {
-            vmid: *vmid,
-            on: true,
-        })
-        .map_err(err)?;
-        println!("VM {vmid} ({name}): protection on");
+    }
+    if failed > 0 {
+        return Err(miette!(
+            "{failed} readonly VM{} could not be protected; see above, fix the cause and run \
+             `vmctl ops protect --readonly-vms` again",
+            if failed == 1 { "" } else { "s" }
+        ));
     }
     Ok(0)
 }
@@ -730,18 +747,25 @@ fn read_and_print(p: &QmProxmox<SshRemote>, read: Read, json: bool) -> miette::R
             let mut protected = std::collections::BTreeMap::new();
             for vm in &list {
                 if p.fence().known(vm.vmid).is_some_and(|k| k.readonly) {
-                    protected.insert(vm.vmid, p.config(vm.vmid).map_err(err)?.protected());
+                    // A read that fails (a VM `qm` cannot see from this node) leaves it
+                    // unknown rather than failing the whole list.
+                    protected.insert(vm.vmid, p.config(vm.vmid).ok().map(|c| c.protected()));
                 }
             }
             let fleet = |vmid| match (p.fence().known(vmid), protected.get(&vmid)) {
-                (Some(k), Some(false)) => format!("{} (readonly, unprotected)", k.kind.as_str()),
+                (Some(k), Some(Some(false))) => {
+                    format!("{} (readonly, unprotected)", k.kind.as_str())
+                }
+                (Some(k), Some(None)) => {
+                    format!("{} (readonly, protection unknown)", k.kind.as_str())
+                }
                 (Some(k), _) if k.readonly => format!("{} (readonly)", k.kind.as_str()),
                 (Some(k), _) => k.kind.as_str().to_string(),
                 (None, _) => "-".into(),
             };
             let unprotected: Vec<String> = protected
                 .iter()
-                .filter(|(_, on)| !**on)
+                .filter(|(_, on)| **on == Some(false))
                 .map(|(id, _)| id.to_string())
                 .collect();
             if !unprotected.is_empty() {
@@ -770,7 +794,7 @@ fn read_and_print(p: &QmProxmox<SshRemote>, read: Read, json: bool) -> miette::R
                             vm,
                             fleet: d.map(|d| d.kind.as_str()),
                             readonly: d.is_some_and(|d| d.readonly),
-                            protected: protected.get(&vm.vmid).copied(),
+                            protected: protected.get(&vm.vmid).copied().flatten(),
                         }
                     })
                     .collect();
