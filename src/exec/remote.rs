@@ -260,6 +260,9 @@ impl Remote for SshRemote {
 
 impl Drop for SshRemote {
     fn drop(&mut self) {
+        // After a signal the signal thread owns the teardown and ends the process with the
+        // signal's exit code; a command it cut short must not race it to an exit of its own.
+        cleanup::wait_if_terminating();
         // Closing asks the master to exit; dropping alone would leave it to notice later.
         if let Some(s) = self.session.take() {
             let _ = self.rt.block_on(s.close());
@@ -338,8 +341,21 @@ fn connect_error(target: &SshTarget, e: &openssh::Error) -> RemoteError {
 mod cleanup {
     use std::path::PathBuf;
     use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, Once};
     use std::time::{Duration, Instant};
+
+    static TERMINATING: AtomicBool = AtomicBool::new(false);
+
+    /// Blocks the calling thread for good once a signal is being handled: the signal thread
+    /// closes the masters and exits the process.
+    pub fn wait_if_terminating() {
+        if TERMINATING.load(Ordering::SeqCst) {
+            loop {
+                std::thread::park();
+            }
+        }
+    }
 
     struct Live {
         id: u64,
@@ -395,6 +411,7 @@ mod cleanup {
             })
             .await
         });
+        TERMINATING.store(true, Ordering::SeqCst);
         close_all();
         std::process::exit(code);
     }
