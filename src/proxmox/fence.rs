@@ -48,8 +48,9 @@ pub enum FenceError {
     },
     #[error(
         "refusing to {op} VM {vmid} ({name}): its `readonly` in definitions.nix cannot be \
-         determined without Nix, so vmctl treats it as readonly; write it as a literal \
-         (`readonly = true;` or `readonly = false;`) or make nix-instantiate available"
+         determined (vmctl's evaluator cannot, and Nix is missing or failed on the file), so \
+         vmctl treats it as readonly; write it as a literal (`readonly = true;` or \
+         `readonly = false;`), or make nix-instantiate available and able to evaluate the file"
     )]
     ReadonlyUndetermined {
         op: &'static str,
@@ -58,8 +59,9 @@ pub enum FenceError {
     },
     #[error(
         "refusing to {op} VM {vmid}: the VMID of {} in definitions.nix cannot be determined \
-         without Nix, so vmctl cannot tell which VMs are readonly; write every `vmid` as a \
-         literal (`vmid = 110;`) or make nix-instantiate available (`vmlint` shows VM020)",
+         (vmctl's evaluator cannot, and Nix is missing or failed on the file), so vmctl cannot \
+         tell which VMID it protects; write every `vmid` as a literal (`vmid = 110;`), or make \
+         nix-instantiate available and able to evaluate the file (`vmlint` shows VM020)",
         .what.join(", ")
     )]
     VmidUndetermined {
