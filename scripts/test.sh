@@ -7,9 +7,9 @@ cd "$root"
 eval "$(./scripts/setup-test-tools.sh)"
 echo "== tools: $(nix-instantiate --version | head -1); $(sops --version 2>/dev/null | head -1); $(ssh -V 2>&1)"
 echo "== cargo fmt --check"
-cargo fmt --check
+cargo fmt --all --check
 echo "== cargo clippy"
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
