@@ -28,17 +28,12 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// Loads the fleet at `explicit_root`, or the one found upward from the working directory.
-/// Fails (with every error diagnostic rendered) when the fleet files have errors; warnings do
-/// not stop a command (`vmlint` shows them).
-pub fn load(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
-    use crate::check::{check_fleet, Severity};
-    use crate::exec::lint::{load_fleet, NixFallback};
-    use crate::model::fleet::Fleet;
-
+/// The fleet root: `explicit_root` (which must hold vms/definitions.nix), else the one found
+/// upward from the working directory.
+pub fn resolve_root(explicit_root: Option<&Path>) -> miette::Result<PathBuf> {
     let cwd = std::env::current_dir()
         .map_err(|e| miette::miette!("cannot read the current directory: {e}"))?;
-    let root = match explicit_root {
+    match explicit_root {
         Some(r) => {
             let r = if r.is_absolute() {
                 r.to_path_buf()
@@ -52,7 +47,7 @@ pub fn load(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
                     r.display()
                 ));
             }
-            r
+            Ok(r)
         }
         None => find_root(&cwd).ok_or_else(|| {
             miette::miette!(
@@ -60,11 +55,18 @@ pub fn load(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
                 "no fleet found: no vms/definitions.nix in `{}` or any parent directory",
                 cwd.display()
             )
-        })?,
-    };
-    let mut fleet = Fleet::default();
-    load_fleet(&mut fleet, &root, &cwd, &NixFallback::from_env())
-        .map_err(|e| miette::miette!("{e}"))?;
+        }),
+    }
+}
+
+/// Loads the fleet at `explicit_root`, or the one found upward from the working directory.
+/// Fails (with every error diagnostic rendered) when the fleet files have errors; warnings do
+/// not stop a command (`vmlint` shows them). Commands that edit a fleet file use
+/// [`load_for_edit`] and [`gate`] instead, which stop only on errors the edit keeps or adds.
+pub fn load(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
+    use crate::check::{check_fleet, Severity};
+
+    let (root, fleet) = read_fleet(explicit_root)?;
     let errors: Vec<_> = check_fleet(&fleet)
         .into_iter()
         .filter(|d| d.severity() == Severity::Error)
@@ -81,16 +83,206 @@ pub fn load(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
             if errors.len() == 1 { "" } else { "s" }
         ));
     }
+    Ok(loaded(root, &fleet))
+}
+
+/// Loads the fleet for a command that edits one of its files: errors do not stop it here;
+/// [`gate`] compares the diagnostics before and after the edit.
+pub fn load_for_edit(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
+    let (root, fleet) = read_fleet(explicit_root)?;
+    Ok(loaded(root, &fleet))
+}
+
+fn read_fleet(
+    explicit_root: Option<&Path>,
+) -> miette::Result<(PathBuf, crate::model::fleet::Fleet)> {
+    use crate::exec::lint::{load_fleet, NixFallback};
+    use crate::model::fleet::Fleet;
+
+    let cwd = std::env::current_dir()
+        .map_err(|e| miette::miette!("cannot read the current directory: {e}"))?;
+    let root = resolve_root(explicit_root)?;
+    let mut fleet = Fleet::default();
+    load_fleet(&mut fleet, &root, &cwd, &NixFallback::from_env())
+        .map_err(|e| miette::miette!("{e}"))?;
+    Ok((root, fleet))
+}
+
+fn loaded(root: PathBuf, fleet: &crate::model::fleet::Fleet) -> LoadedFleet {
     let definitions = fleet
         .definitions_file()
         .map(|(_, d)| d.clone())
         .unwrap_or_default();
     let hosts = fleet.hosts_file().map(|(_, h)| h.clone());
-    Ok(LoadedFleet {
+    LoadedFleet {
         root,
         definitions,
         hosts,
-    })
+    }
+}
+
+/// The fleet's lint files (definitions.nix, hosts.nix, .sops.yaml) read from disk, with the
+/// texts of `overrides` (absolute path → text) in place of what is on disk, and their
+/// diagnostics. Paths are shown relative to the fleet root. Statically evaluated only (no
+/// Nix fallback): [`gate`] compares two such runs, so both see the same values.
+pub fn lint_with(
+    root: &Path,
+    overrides: &[(PathBuf, String)],
+) -> (crate::model::fleet::Fleet, Vec<crate::check::Diagnostic>) {
+    use crate::exec::lint::FsLoader;
+    use crate::model::fleet::{Fleet, NixRole};
+
+    let text_of = |path: &Path| -> Option<String> {
+        overrides
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, t)| t.clone())
+            .or_else(|| std::fs::read_to_string(path).ok())
+    };
+    let shown = |path: &Path| path.strip_prefix(root).unwrap_or(path).to_path_buf();
+    let mut fleet = Fleet::default();
+    let defs = root.join("vms/definitions.nix");
+    if let Some(text) = text_of(&defs) {
+        fleet.add_nix(shown(&defs), &text, NixRole::Definitions, &FsLoader);
+    }
+    let settings = fleet
+        .definitions_file()
+        .map(|(_, d)| d.settings.clone())
+        .unwrap_or_default();
+    let hosts = root.join(&settings.hosts_file);
+    if let Some(text) = text_of(&hosts) {
+        fleet.add_nix(shown(&hosts), &text, NixRole::Hosts, &FsLoader);
+    }
+    let sops = root.join(&settings.sops_config);
+    if let Some(text) = text_of(&sops) {
+        fleet.db.add(shown(&sops), text);
+    }
+    let dirs = std::fs::read_dir(root.join(&settings.hosts_dir))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    fleet.host_dirs = Some(dirs);
+    let diagnostics = crate::check::check_fleet(&fleet);
+    (fleet, diagnostics)
+}
+
+/// The errors that make an edit of the fleet files unacceptable: errors the edited files
+/// would have that they do not have now, and errors inside the bytes the edit writes (the
+/// edit would write them, e.g. replacing one truncated key with another). Errors the edit
+/// leaves alone elsewhere never block it, so an edit that fixes or removes a broken entry
+/// always works.
+pub fn blocking_errors(
+    before_fleet: &crate::model::fleet::Fleet,
+    before: &[crate::check::Diagnostic],
+    after_fleet: &crate::model::fleet::Fleet,
+    after: &[crate::check::Diagnostic],
+    written: &[(PathBuf, std::ops::Range<usize>)],
+) -> Vec<crate::check::Diagnostic> {
+    use crate::check::Severity;
+
+    // Diagnostics are compared by file, code and message: positions move with the edit.
+    let key = |db: &crate::syntax::SourceDb, d: &crate::check::Diagnostic| {
+        (
+            d.rule.code,
+            db.path(d.span.file).to_path_buf(),
+            d.message.clone(),
+        )
+    };
+    let mut remaining: Vec<_> = before
+        .iter()
+        .filter(|d| d.severity() == Severity::Error)
+        .map(|d| key(&before_fleet.db, d))
+        .collect();
+    let mut out = Vec::new();
+    for d in after.iter().filter(|d| d.severity() == Severity::Error) {
+        let k = key(&after_fleet.db, d);
+        let path = after_fleet.db.path(d.span.file);
+        let start = usize::from(d.span.range.start());
+        let end = usize::from(d.span.range.end());
+        let in_written = written.iter().any(|(p, r)| {
+            p.as_path() == path && start < r.end.max(r.start + 1) && end.max(start + 1) > r.start
+        });
+        match remaining.iter().position(|x| *x == k) {
+            Some(i) if !in_written => {
+                remaining.swap_remove(i);
+            }
+            _ => out.push(d.clone()),
+        }
+    }
+    out
+}
+
+/// The byte range of `new` that differs from `old` (common prefix and suffix removed).
+pub fn changed_range(old: &str, new: &str) -> std::ops::Range<usize> {
+    let prefix = old
+        .bytes()
+        .zip(new.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let max_suffix = old.len().min(new.len()) - prefix;
+    let suffix = old
+        .bytes()
+        .rev()
+        .zip(new.bytes().rev())
+        .take(max_suffix)
+        .take_while(|(a, b)| a == b)
+        .count();
+    prefix..new.len() - suffix
+}
+
+/// Refuses an edit of fleet files (absolute path, text before, text after) that would leave
+/// an error it adds or writes, rendering those errors like `vmlint` does. Errors elsewhere
+/// are only mentioned.
+pub fn gate(root: &Path, edits: &[(PathBuf, Option<String>, String)]) -> miette::Result<()> {
+    use crate::check::Severity;
+
+    // A file the edit creates is absent before (it is not on disk either).
+    let before_overrides: Vec<(PathBuf, String)> = edits
+        .iter()
+        .filter_map(|(p, before, _)| Some((p.clone(), before.clone()?)))
+        .collect();
+    let after_overrides: Vec<(PathBuf, String)> = edits
+        .iter()
+        .map(|(p, _, after)| (p.clone(), after.clone()))
+        .collect();
+    let (before_fleet, before) = lint_with(root, &before_overrides);
+    let (after_fleet, after) = lint_with(root, &after_overrides);
+    let written: Vec<(PathBuf, std::ops::Range<usize>)> = edits
+        .iter()
+        .map(|(p, b, a)| {
+            let shown = p.strip_prefix(root).unwrap_or(p).to_path_buf();
+            (shown, changed_range(b.as_deref().unwrap_or(""), a))
+        })
+        .collect();
+    let blocking = blocking_errors(&before_fleet, &before, &after_fleet, &after, &written);
+    if !blocking.is_empty() {
+        eprint!(
+            "{}",
+            crate::render::human::render(&after_fleet.db, &blocking, false)
+        );
+        return Err(miette::miette!(
+            help = "nothing was written; fix the value you passed (the diagnostic above says what `vmlint` would report)",
+            "this change would make the fleet files invalid ({} error{})",
+            blocking.len(),
+            if blocking.len() == 1 { "" } else { "s" }
+        ));
+    }
+    let kept = after
+        .iter()
+        .filter(|d| d.severity() == Severity::Error)
+        .count();
+    if kept > 0 {
+        eprintln!(
+            "note: the fleet files still have {kept} error{} this change does not touch; `vmlint` shows {}",
+            if kept == 1 { "" } else { "s" },
+            if kept == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
