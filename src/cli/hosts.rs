@@ -171,7 +171,12 @@ fn entry_template(fleet: &LoadedFleet) -> miette::Result<Option<EntryTemplate>> 
 
 /// A fleet file's path as the user knows it (relative to the fleet root).
 pub(crate) fn shown(fleet: &LoadedFleet, path: &Path) -> String {
-    path.strip_prefix(&fleet.root)
+    shown_in(&fleet.root, path)
+}
+
+/// `path` relative to the fleet `root`, when it is below it.
+pub(crate) fn shown_in(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
         .unwrap_or(path)
         .display()
         .to_string()
