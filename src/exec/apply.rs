@@ -198,6 +198,12 @@ impl FleetLock {
             source,
         };
         fs::create_dir_all(&dir).map_err(lock_err)?;
+        // The directory ignores itself, so a fleet's git never sees the lock, whatever the
+        // fleet's own .gitignore says.
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            let _ = fs::write(&ignore, "# vmctl's runtime files (the fleet lock)\n*\n");
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -744,6 +750,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let held = lock(dir.path());
         assert!(dir.path().join(".vmctl/lock").is_file());
+        assert!(fs::read_to_string(dir.path().join(".vmctl/.gitignore"))
+            .unwrap()
+            .contains("\n*\n"));
         // A second open file description cannot take it while the first holds it.
         let other = File::open(dir.path().join(".vmctl/lock")).unwrap();
         assert!(matches!(
