@@ -433,3 +433,29 @@ fn a_copy_left_by_an_interrupted_run_stops_the_next_one() {
     assert_eq!(std::fs::read(&file).unwrap(), original);
     assert!(copy.exists(), "the copy is the user's to restore");
 }
+
+#[test]
+fn the_lock_directory_never_shows_up_in_git() {
+    util::require_tool("git");
+    let fleet = demo_fleet();
+    let root = fleet.path();
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", root)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    let o = vmctl(root, &["hosts", "add", "web", "--key", &new_key()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(root.join(".vmctl/lock").exists());
+    let status = git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(status.lines().any(|l| l == "AM hosts.nix"), "{status}");
+    assert!(!status.contains(".vmctl"), "{status}");
+}
