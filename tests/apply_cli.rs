@@ -459,3 +459,21 @@ fn the_lock_directory_never_shows_up_in_git() {
     assert!(status.lines().any(|l| l == "AM hosts.nix"), "{status}");
     assert!(!status.contains(".vmctl"), "{status}");
 }
+
+#[test]
+fn the_sops_fallback_success_path_leaves_no_copy_and_the_real_sops_decrypts() {
+    let env = Env::new();
+    let file = fallback_file(&env);
+    let o = env
+        .vmctl()
+        .args(["secrets", "rekey", "-i"])
+        .arg(env.key("admin"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("(sops:"), "{}", text(&o.stdout));
+    assert!(temps_in(&env.fleet().join("secrets")).is_empty());
+    let d = env.sops_decrypt(&file, "newvm");
+    assert!(d.status.success(), "{}", text(&d.stderr));
+}
