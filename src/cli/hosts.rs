@@ -77,9 +77,18 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
     let fleet = load_for_edit(g.fleet.as_deref())?;
     let path = fleet.path(&fleet.definitions.settings.hosts_file);
     let name = shown(&fleet, &path);
+    let dry_run = match &args {
+        HostsCommand::Add(a) => a.opts.dry_run,
+        HostsCommand::SetKey(a) => a.opts.dry_run,
+        HostsCommand::Remove(a) => a.opts.dry_run,
+    };
     // Held from before hosts.nix is read until it is written: concurrent vmctl runs queue up
-    // here instead of overwriting each other's entries.
-    let lock = FleetLock::acquire(&fleet.root).map_err(|e| miette!("{e}"))?;
+    // here instead of overwriting each other's entries. A dry run writes nothing: no lock.
+    let lock = if dry_run {
+        None
+    } else {
+        Some(FleetLock::acquire(&fleet.root).map_err(|e| miette!("{e}"))?)
+    };
     let before =
         match read_for_change(&path).map_err(|e| miette!("{e}"))? {
             Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
@@ -149,8 +158,8 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
         )?;
     }
     let set = ChangeSet::one(change);
-    if !opts.dry_run {
-        apply(&set, &lock).map_err(|e| miette!("{e}"))?;
+    if let Some(lock) = &lock {
+        apply(&set, lock).map_err(|e| miette!("{e}"))?;
     }
     drop(lock);
     report(&set, &out, &opts);

@@ -302,6 +302,50 @@ mod tests {
     }
 
     #[test]
+    fn the_changed_range_is_what_the_edit_wrote() {
+        assert_eq!(changed_range("abc", "abc"), 3..3);
+        assert_eq!(changed_range("a{}b", "a{x}b"), 2..3);
+        assert_eq!(changed_range("aXb", "ab"), 1..1);
+        assert_eq!(changed_range("", "new"), 0..3);
+        // A repeated byte at the seam is not counted twice.
+        assert_eq!(changed_range("aa", "aaa"), 2..3);
+    }
+
+    #[test]
+    fn only_errors_an_edit_adds_or_writes_block_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("vms")).unwrap();
+        std::fs::write(root.join("vms/definitions.nix"), "{ }").unwrap();
+        let hosts = root.join("hosts.nix");
+        let good =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8VKyhzcBQ4yMgYmcX8xILCt0u2lTGGk4vH1uMd4X9T";
+        let broken = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8VKyhz";
+        let file = |entries: &str| format!("{{\n{entries}}}\n");
+        let a_broken = format!("  a = {{ publicKey = \"{broken}\"; }};\n");
+        let b_good = format!("  b = {{ publicKey = \"{good}\"; }};\n");
+        let b_broken = format!("  b = {{ publicKey = \"{broken}x\"; }};\n");
+        let run = |before: &str, after: &str| {
+            let (bf, b) = lint_with(root, &[(hosts.clone(), before.to_string())]);
+            let (af, a) = lint_with(root, &[(hosts.clone(), after.to_string())]);
+            let written = vec![(PathBuf::from("hosts.nix"), changed_range(before, after))];
+            blocking_errors(&bf, &b, &af, &a, &written).len()
+        };
+        // Adding a good host next to a broken one: the old error does not block.
+        assert_eq!(
+            run(&file(&a_broken), &file(&format!("{a_broken}{b_good}"))),
+            0
+        );
+        // Adding a broken host: blocked.
+        assert_eq!(run(&file(""), &file(&b_broken)), 1);
+        // Removing the broken host: fine.
+        assert_eq!(
+            run(&file(&format!("{a_broken}{b_good}")), &file(&b_good)),
+            0
+        );
+    }
+
+    #[test]
     fn refuses_a_directory_without_definitions() {
         let dir = tempfile::tempdir().unwrap();
         let err = load(Some(dir.path())).unwrap_err();
