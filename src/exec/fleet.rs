@@ -123,7 +123,7 @@ fn loaded(root: PathBuf, fleet: &crate::model::fleet::Fleet) -> LoadedFleet {
 
 /// The fleet's lint files (definitions.nix, hosts.nix, .sops.yaml) read from disk, with the
 /// texts of `overrides` (absolute path → text) in place of what is on disk, and their
-/// diagnostics. Paths are shown relative to the fleet root. Statically evaluated only (no
+/// diagnostics. Paths are shown as `vmlint` shows them (relative to the working directory). Statically evaluated only (no
 /// Nix fallback): [`gate`] compares two such runs, so both see the same values.
 pub fn lint_with(
     root: &Path,
@@ -139,7 +139,7 @@ pub fn lint_with(
             .map(|(_, t)| t.clone())
             .or_else(|| std::fs::read_to_string(path).ok())
     };
-    let shown = |path: &Path| path.strip_prefix(root).unwrap_or(path).to_path_buf();
+    let shown = |path: &Path| gate_path(path);
     let mut fleet = Fleet::default();
     let defs = root.join("vms/definitions.nix");
     if let Some(text) = text_of(&defs) {
@@ -168,6 +168,15 @@ pub fn lint_with(
     fleet.host_dirs = Some(dirs);
     let diagnostics = crate::check::check_fleet(&fleet);
     (fleet, diagnostics)
+}
+
+/// How [`lint_with`] names a file: relative to the working directory when below it (as
+/// `vmlint` shows it), else absolute; either way imports resolve from it as from the file.
+fn gate_path(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The errors that make an edit of the fleet files unacceptable: errors the edited files
@@ -254,7 +263,7 @@ pub fn gate(root: &Path, edits: &[(PathBuf, Option<String>, String)]) -> miette:
     let written: Vec<(PathBuf, std::ops::Range<usize>)> = edits
         .iter()
         .map(|(p, b, a)| {
-            let shown = p.strip_prefix(root).unwrap_or(p).to_path_buf();
+            let shown = gate_path(p);
             (shown, changed_range(b.as_deref().unwrap_or(""), a))
         })
         .collect();
@@ -328,7 +337,7 @@ mod tests {
         let run = |before: &str, after: &str| {
             let (bf, b) = lint_with(root, &[(hosts.clone(), before.to_string())]);
             let (af, a) = lint_with(root, &[(hosts.clone(), after.to_string())]);
-            let written = vec![(PathBuf::from("hosts.nix"), changed_range(before, after))];
+            let written = vec![(gate_path(&hosts), changed_range(before, after))];
             blocking_errors(&bf, &b, &af, &a, &written).len()
         };
         // Adding a good host next to a broken one: the old error does not block.
