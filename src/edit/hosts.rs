@@ -381,11 +381,20 @@ fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditErro
                     continue;
                 }
                 // The first name of every binding, for the shared host classification.
-                let mut inner_names: Vec<String> = Vec::new();
+                // Whether a binding's first name is a host marker, for the shared host
+                // classification (computed without allocating: this loop runs per host).
+                let marker_of = |attr: &ast::Attr| -> Option<&'static str> {
+                    let wanted = |k: &str| HOST_MARKERS.iter().copied().find(|w| *w == k);
+                    match attr {
+                        ast::Attr::Ident(i) => i.ident_token().and_then(|t| wanted(t.text())),
+                        other => attr_text(other).and_then(|k| wanted(&k)),
+                    }
+                };
+                let mut markers: Vec<&'static str> = Vec::new();
                 for inner in host_set.entries() {
                     let ast::Entry::AttrpathValue(iav) = inner else {
                         if let ast::Entry::Inherit(inh) = inner {
-                            inner_names.extend(inh.attrs().filter_map(|a| attr_text(&a)));
+                            markers.extend(inh.attrs().filter_map(|a| marker_of(&a)));
                         }
                         continue;
                     };
@@ -393,22 +402,13 @@ fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditErro
                         inner_indent = relative_indent(text, range.start, iav.syntax());
                     }
                     let mut path = iav.attrpath().into_iter().flat_map(|p| p.attrs());
-                    let first = path.next();
-                    if let Some(n) = first.as_ref().and_then(attr_text) {
-                        inner_names.push(n);
-                    }
-                    // Only single-name bindings matter here (`publicKey = …;`).
-                    let (Some(attr), None) = (first, path.next()) else {
+                    let Some(first) = path.next() else {
                         continue;
                     };
-                    let wanted = |k: &str| -> Option<&'static str> {
-                        HOST_MARKERS.iter().copied().find(|w| *w == k)
-                    };
-                    let key = match &attr {
-                        ast::Attr::Ident(i) => i.ident_token().and_then(|t| wanted(t.text())),
-                        other => attr_text(other).and_then(|k| wanted(&k)),
-                    };
-                    let Some(key) = key else {
+                    let marker = marker_of(&first);
+                    markers.extend(marker);
+                    // Only single-name bindings matter here (`publicKey = …;`).
+                    let (Some(key), None) = (marker, path.next()) else {
                         continue;
                     };
                     let value = iav.value();
@@ -440,8 +440,7 @@ fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditErro
                 }
                 // Lint and edit agree on what a host is (`model::hosts::classify`): a set
                 // with `publicKey`, `hostname` or `sshAlias`; its key may be missing yet.
-                if classify(&name, Some(inner_names.iter().map(String::as_str))) != EntryKind::Host
-                {
+                if classify(&name, Some(markers.iter().copied())) != EntryKind::Host {
                     return Err(HostsEditError::EntryWithoutKey { name, line });
                 }
                 entries.push(Entry {
