@@ -477,3 +477,88 @@ fn the_sops_fallback_success_path_leaves_no_copy_and_the_real_sops_decrypts() {
     let d = env.sops_decrypt(&file, "newvm");
     assert!(d.status.success(), "{}", text(&d.stderr));
 }
+
+/// Checks the common shape of `--json` (docs/json-output.md, "File changes").
+fn assert_common_shape(what: &str, v: &serde_json::Value, dry_run: bool) {
+    assert_eq!(v["dry_run"], dry_run, "{what}: {v}");
+    assert!(v["written"].is_boolean(), "{what}: {v}");
+    let changes = v["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: {v}"));
+    assert!(!changes.is_empty(), "{what}: {v}");
+    for c in changes {
+        assert!(c["file"].is_string(), "{what}: {c}");
+        assert!(
+            ["create", "modify", "unchanged"].contains(&c["action"].as_str().unwrap()),
+            "{what}: {c}"
+        );
+        assert!(c["summary"].is_string(), "{what}: {c}");
+        assert_eq!(
+            c["written"],
+            !dry_run && c["action"] != "unchanged",
+            "{what}: {c}"
+        );
+        assert!(c["diff"].is_string() || c["diff"].is_null(), "{what}: {c}");
+    }
+}
+
+#[test]
+fn every_writer_reports_changes_in_one_json_shape_and_one_diff_style() {
+    let fleet = demo_fleet();
+    let root = fleet.path();
+    std::fs::copy(util::repo().join(".sops.yaml"), root.join(".sops.yaml")).unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = vmctl(root, args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+        serde_json::from_str(&text(&o.stdout)).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    let key = new_key();
+    let hosts = json(&["hosts", "add", "web", "--key", &key, "--dry-run", "--json"]);
+    assert_common_shape("hosts", &hosts, true);
+    let sops = json(&["sops", "add-recipient", "web", &key, "--dry-run", "--json"]);
+    assert_common_shape("sops", &sops, true);
+    let docs = json(&["docs", "--dry-run", "--json"]);
+    assert_common_shape("docs", &docs, true);
+    let _ = std::fs::remove_dir_all(root.join("hosts/test-automation"));
+    let scaffold = json(&["scaffold", "test-automation", "--dry-run", "--json"]);
+    assert_common_shape("scaffold", &scaffold, true);
+    let out = tempfile::tempdir().unwrap();
+    let keys = json(&[
+        "keys",
+        "generate",
+        "--json",
+        "--out",
+        &out.path().join("k").display().to_string(),
+    ]);
+    assert_common_shape("keys", &keys, false);
+    let private = &keys["changes"][0];
+    assert_eq!(
+        private["diff"],
+        serde_json::Value::Null,
+        "a private key is never shown"
+    );
+    assert_eq!(private["mode"], "0600");
+
+    // One diff style for every --dry-run: `a/` and `b/` headers with the fleet-relative name.
+    for (args, file) in [
+        (
+            vec!["hosts", "add", "web", "--key", key.as_str(), "--dry-run"],
+            "hosts.nix",
+        ),
+        (
+            vec!["sops", "add-recipient", "web", key.as_str(), "--dry-run"],
+            ".sops.yaml",
+        ),
+        (vec!["docs", "--dry-run"], "docs/machines.md"),
+    ] {
+        let o = vmctl(root, &args);
+        let out = text(&o.stdout);
+        assert!(out.contains(&format!("+++ b/{file}\n")), "{args:?}:\n{out}");
+    }
+    let o = vmctl(root, &["scaffold", "test-automation", "--dry-run"]);
+    assert!(
+        text(&o.stdout).contains("--- /dev/null\n+++ b/hosts/test-automation/"),
+        "{}",
+        text(&o.stdout)
+    );
+}

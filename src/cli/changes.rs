@@ -12,8 +12,15 @@ pub fn diff(change: &FileChange) -> Option<String> {
     let old = std::str::from_utf8(change.old.as_deref().unwrap_or_default()).ok()?;
     let new = std::str::from_utf8(&change.new).ok()?;
     let name = &change.shown;
+    // `a/` and `b/` prefix fleet-relative names, as git writes them; an absolute path (a file
+    // outside the fleet) is shown as it is.
+    let (a, b) = if name.starts_with('/') {
+        (name.clone(), name.clone())
+    } else {
+        (format!("a/{name}"), format!("b/{name}"))
+    };
     let old_name = if change.old.is_some() {
-        format!("a/{name}")
+        a
     } else {
         "/dev/null".to_string()
     };
@@ -21,7 +28,7 @@ pub fn diff(change: &FileChange) -> Option<String> {
         similar::TextDiff::from_lines(old, new)
             .unified_diff()
             .context_radius(3)
-            .header(&old_name, &format!("b/{name}"))
+            .header(&old_name, &b)
             .to_string(),
     )
 }

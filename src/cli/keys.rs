@@ -241,8 +241,10 @@ fn generate(a: GenerateArgs) -> miette::Result<u8> {
             "fingerprint": pair.fingerprint,
             "recipient": pair.age_recipient,
         });
-        v["dry_run"] = serde_json::json!(false);
-        v["changes"] = super::changes::set_json(&set, false)["changes"].take();
+        let common = super::changes::set_json(&set, false);
+        for field in ["dry_run", "written", "changes"] {
+            v[field] = common[field].clone();
+        }
         println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
     } else {
         println!("{}", pair.public.to_openssh());

@@ -327,10 +327,15 @@ impl Context {
     }
 
     /// The path as the user sees it: relative to the working directory when inside it.
+    /// The path as the user knows it: relative to the fleet root (as every writing command
+    /// names fleet files), else to the working directory.
     fn shown(&self) -> String {
         let cwd = std::env::current_dir().unwrap_or_default();
-        self.path
-            .strip_prefix(&cwd)
+        let abs = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
+        self.root
+            .as_deref()
+            .and_then(|r| abs.strip_prefix(r).ok())
+            .or_else(|| self.path.strip_prefix(&cwd).ok())
             .unwrap_or(&self.path)
             .display()
             .to_string()
