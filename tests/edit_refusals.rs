@@ -283,3 +283,15 @@ fn docs_escapes_a_purpose_that_would_forge_markers_or_headings() {
     let o = vmctl(root, &["docs", "--check"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
+
+#[test]
+fn scaffold_creates_the_hosts_directory_of_a_fleet_that_has_none_yet() {
+    let f = fleet();
+    let root = f.path();
+    std::fs::remove_dir_all(root.join("hosts")).unwrap();
+    let o = vmctl(root, &["scaffold", "test-automation"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(root
+        .join("hosts/test-automation/configuration.nix")
+        .is_file());
+}

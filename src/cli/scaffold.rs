@@ -122,29 +122,39 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
 /// Refuses a path that would end up outside the hosts directory, through `..` or a symlinked
 /// directory on the way (e.g. `hosts/web` linking to `/etc`).
 fn inside(hosts_dir: &Path, path: &Path, shown: &str) -> miette::Result<()> {
-    let real_hosts = std::fs::canonicalize(hosts_dir).unwrap_or_else(|_| hosts_dir.to_path_buf());
-    // The deepest part of the path that exists, resolved; the rest is created as plain dirs.
-    let mut existing = path.to_path_buf();
-    let mut rest = Vec::new();
-    while std::fs::symlink_metadata(&existing).is_err() {
-        match (existing.file_name(), existing.parent()) {
-            (Some(n), Some(p)) => {
-                rest.push(n.to_os_string());
-                existing = p.to_path_buf();
-            }
-            _ => break,
-        }
-    }
-    let real = std::fs::canonicalize(&existing).unwrap_or(existing);
-    let escapes = rest.iter().any(|n| n == ".." || n == ".");
-    if escapes || !real.starts_with(&real_hosts) {
-        return Err(miette!(
+    let outside = || {
+        miette!(
             help = "make hosts/<name> a real directory inside the fleet, or remove the link",
             "`{shown}` would be written outside the hosts directory `{}`; nothing was written",
             hosts_dir.display()
-        ));
+        )
+    };
+    let (Some(real_hosts), Some(real)) = (resolved(hosts_dir), resolved(path)) else {
+        return Err(outside());
+    };
+    if !real.starts_with(&real_hosts) {
+        return Err(outside());
     }
     Ok(())
+}
+
+/// `path` with its deepest existing ancestor resolved (symlinks followed) and the rest
+/// appended as written; `None` when the rest holds `.` or `..` (which could climb out).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    while std::fs::symlink_metadata(&existing).is_err() {
+        rest.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?.to_path_buf();
+    }
+    if rest.iter().any(|n| n == ".." || n == ".") {
+        return None;
+    }
+    let mut real = std::fs::canonicalize(&existing).ok()?;
+    for n in rest.iter().rev() {
+        real.push(n);
+    }
+    Some(real)
 }
 
 /// Every regular file under `dir`, with paths relative to it.
