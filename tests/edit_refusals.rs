@@ -295,3 +295,35 @@ fn scaffold_creates_the_hosts_directory_of_a_fleet_that_has_none_yet() {
         .join("hosts/test-automation/configuration.nix")
         .is_file());
 }
+
+#[test]
+fn scaffold_stops_on_errors_of_its_vm_only() {
+    let f = fleet();
+    let root = f.path();
+    let defs = std::fs::read_to_string(root.join("vms/definitions.nix")).unwrap();
+    // An error in another VM's entry (igpu) does not concern test-automation.
+    let changed = defs.replace("      cores = 4;\n", "      cores = \"four\";\n");
+    assert_ne!(changed, defs);
+    std::fs::write(root.join("vms/definitions.nix"), &changed).unwrap();
+    let lint = std::process::Command::new(env!("CARGO_BIN_EXE_vmlint"))
+        .arg(root)
+        .output()
+        .unwrap();
+    assert_eq!(
+        lint.status.code(),
+        Some(1),
+        "the fixture must have an error"
+    );
+    let _ = std::fs::remove_dir_all(root.join("hosts/test-automation"));
+    let o = vmctl(root, &["scaffold", "test-automation"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // Scaffolding igpu itself is refused with the diagnostic, nothing written.
+    let _ = std::fs::remove_dir_all(root.join("hosts/igpu"));
+    let err = refused(
+        root,
+        &["scaffold", "igpu"],
+        "the definition of `igpu` has 1 error",
+    );
+    assert!(err.contains("cores"), "{err}");
+    assert!(!root.join("hosts/igpu").exists());
+}

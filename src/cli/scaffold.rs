@@ -8,7 +8,7 @@ use super::hosts::shown;
 use super::Global;
 use crate::edit::scaffold::{find_vm, plan, Action, TemplateFile, Values};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
-use crate::exec::fleet::load;
+use crate::exec::fleet::{errors_of_vm, load_for_edit};
 
 /// Create a host's NixOS configuration directory from the fleet's hosts-template/.
 ///
@@ -33,9 +33,25 @@ pub struct ScaffoldArgs {
 }
 
 pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
-    let fleet = load(g.fleet.as_deref())?;
+    // Scaffolding reads one VM (and its host entry): errors there stop it, errors elsewhere in
+    // the fleet files do not (`vmlint` shows them).
+    let fleet = load_for_edit(g.fleet.as_deref())?;
     let defs = &fleet.definitions;
     let vm = find_vm(defs, &args.name).map_err(|e| miette!("{e}"))?;
+    let (checked, errors) = errors_of_vm(&fleet.root, &vm.name);
+    if !errors.is_empty() {
+        eprint!(
+            "{}",
+            crate::render::human::render(&checked.db, &errors, false)
+        );
+        return Err(miette!(
+            help = "fix them first; nothing was written",
+            "the definition of `{}` has {} error{}",
+            vm.name,
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        ));
+    }
     let template_dir = fleet.path(&defs.settings.template_dir);
     if !template_dir.is_dir() {
         return Err(miette!(

@@ -179,6 +179,57 @@ fn gate_path(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// The errors of the fleet files that concern the VM `name`: syntax errors of definitions.nix
+/// or hosts.nix (their values cannot be trusted), and errors inside the VM's entry of
+/// definitions.nix (any section) or the host's entry of hosts.nix. With the fleet, for
+/// rendering. A command that reads one VM stops on these, not on errors elsewhere.
+pub fn errors_of_vm(
+    root: &Path,
+    name: &str,
+) -> (crate::model::fleet::Fleet, Vec<crate::check::Diagnostic>) {
+    use crate::check::Severity;
+    use crate::model::fleet::NixRole;
+
+    let (fleet, diagnostics) = lint_with(root, &[]);
+    let mut entries: Vec<crate::syntax::Span> = Vec::new();
+    for f in &fleet.files {
+        let Some(top) = f.eval.value.as_attrs() else {
+            continue;
+        };
+        match f.role {
+            NixRole::Definitions => {
+                for section in ["managed", "imported", "template"] {
+                    let Some(sec) = top.get(section).and_then(|v| v.as_attrs()) else {
+                        continue;
+                    };
+                    if let Some(v) = sec.get(name) {
+                        entries.push(v.span);
+                    }
+                }
+            }
+            NixRole::Hosts => {
+                if let Some(v) = top.get(name) {
+                    entries.push(v.span);
+                }
+            }
+            NixRole::Other => {}
+        }
+    }
+    let concerns = |d: &crate::check::Diagnostic| {
+        d.code() == "NX001"
+            || entries.iter().any(|e| {
+                e.file == d.span.file
+                    && e.range.start() <= d.span.range.start()
+                    && d.span.range.end() <= e.range.end()
+            })
+    };
+    let errors = diagnostics
+        .into_iter()
+        .filter(|d| d.severity() == Severity::Error && concerns(d))
+        .collect();
+    (fleet, errors)
+}
+
 /// The errors that make an edit of the fleet files unacceptable: errors the edited files
 /// would have that they do not have now, and errors inside the bytes the edit writes (the
 /// edit would write them, e.g. replacing one truncated key with another). Errors the edit
