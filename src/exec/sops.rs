@@ -209,7 +209,7 @@ pub fn updatekeys_argv(config: &Path, file: &Path) -> Vec<OsString> {
 /// sops too). Returns whether the file changed.
 ///
 /// sops rewrites the file in place, without a temp file. So the original is first copied
-/// aside (`.NAME.vmctl-orig` beside it, same mode, fsynced) and put back when sops fails in
+/// aside (`.NAME.vmctl-orig` beside it, mode 0600, fsynced) and put back when sops fails in
 /// any way: an error, sops killed by a signal, or vmctl receiving SIGINT/SIGTERM/SIGHUP while
 /// sops runs (sops is then killed, the original restored, and vmctl exits). Should vmctl
 /// itself be killed with SIGKILL, the copy stays and the next run refuses to touch the file
