@@ -327,3 +327,29 @@ fn scaffold_stops_on_errors_of_its_vm_only() {
     assert!(err.contains("cores"), "{err}");
     assert!(!root.join("hosts/igpu").exists());
 }
+
+#[test]
+fn docs_stops_on_errors_of_definitions_only() {
+    let f = fleet();
+    let root = f.path();
+    // A broken host key in hosts.nix does not concern docs/machines.md.
+    let hosts = std::fs::read_to_string(root.join("hosts.nix")).unwrap();
+    std::fs::write(
+        root.join("hosts.nix"),
+        hosts.replace(
+            "IHHwBfbIUrK41MhsO5+UBAKg1AW/ZVSeh7AdndYmIED6",
+            "IHHwBfbIUrK41",
+        ),
+    )
+    .unwrap();
+    let o = vmctl(root, &["docs"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // An error in definitions.nix does: refused with the diagnostic, nothing written.
+    let defs = std::fs::read_to_string(root.join("vms/definitions.nix")).unwrap();
+    std::fs::write(
+        root.join("vms/definitions.nix"),
+        defs.replace("      cores = 4;\n", "      cores = \"four\";\n"),
+    )
+    .unwrap();
+    refused(root, &["docs"], "vms/definitions.nix has 1 error");
+}

@@ -179,6 +179,28 @@ fn gate_path(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// The errors of definitions.nix, with the fleet for rendering: what a command that reads only
+/// definitions.nix (`docs`) stops on; errors of hosts.nix or .sops.yaml do not concern it.
+pub fn errors_of_definitions(
+    root: &Path,
+) -> (crate::model::fleet::Fleet, Vec<crate::check::Diagnostic>) {
+    use crate::check::Severity;
+    use crate::model::fleet::NixRole;
+
+    let (fleet, diagnostics) = lint_with(root, &[]);
+    let defs: Vec<_> = fleet
+        .files
+        .iter()
+        .filter(|f| f.role == NixRole::Definitions)
+        .map(|f| f.file)
+        .collect();
+    let errors = diagnostics
+        .into_iter()
+        .filter(|d| d.severity() == Severity::Error && defs.contains(&d.span.file))
+        .collect();
+    (fleet, errors)
+}
+
 /// The errors of the fleet files that concern the VM `name`: syntax errors of definitions.nix
 /// or hosts.nix (their values cannot be trusted), and errors inside the VM's entry of
 /// definitions.nix (any section) or the host's entry of hosts.nix. With the fleet, for
