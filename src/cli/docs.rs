@@ -1,12 +1,12 @@
 //! `vmctl docs`: regenerate the generated sections of docs/machines.md.
 
-use miette::{miette, IntoDiagnostic, WrapErr};
+use miette::miette;
 
 use super::hosts::{shown, unified_diff};
 use super::Global;
 use crate::edit::docs::update;
-use crate::exec::fleet::load;
-use crate::exec::fs::atomic_write;
+use crate::exec::apply::{apply, read_for_change, ChangeSet, FileChange, FleetLock};
+use crate::exec::fleet::{errors_of_definitions, load_for_edit};
 
 /// Regenerate docs/machines.md from vms/definitions.nix.
 ///
@@ -25,17 +25,47 @@ pub struct DocsArgs {
     /// Print the regenerated file on stdout instead of writing it.
     #[arg(long)]
     pub stdout: bool,
+    /// Show the change as a diff and write nothing.
+    #[arg(long, conflicts_with_all = ["check", "stdout"])]
+    pub dry_run: bool,
+    /// Print the result as JSON on stdout (docs/json-output.md, "File changes").
+    #[arg(long, conflicts_with_all = ["check", "stdout"])]
+    pub json: bool,
 }
 
 pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
-    let fleet = load(g.fleet.as_deref())?;
+    // machines.md is generated from definitions.nix alone: its errors stop this, errors of
+    // hosts.nix or .sops.yaml do not.
+    let fleet = load_for_edit(g.fleet.as_deref())?;
+    let (checked, errors) = errors_of_definitions(&fleet.root);
+    if !errors.is_empty() {
+        eprint!(
+            "{}",
+            crate::render::human::render(&checked.db, &errors, false)
+        );
+        return Err(miette!(
+            help = "fix them first; `vmlint` shows every problem",
+            "vms/definitions.nix has {} error{}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        ));
+    }
     let path = fleet.path(&fleet.definitions.settings.docs_file);
     let name = shown(&fleet, &path);
-    let existing = match std::fs::read_to_string(&path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(miette!("cannot read `{name}`: {e}")),
+    let writes = !(args.check || args.stdout || args.dry_run);
+    // Held from the read to the write, so two runs never interleave (only when writing).
+    let lock = if writes {
+        Some(FleetLock::acquire(&fleet.root).map_err(|e| miette!("{e}"))?)
+    } else {
+        None
     };
+    let existing =
+        match read_for_change(&path).map_err(|e| miette!("{e}"))? {
+            Some(b) => Some(String::from_utf8(b).map_err(|_| {
+                miette!("`{name}` is not UTF-8 text; vmctl edits only Markdown text")
+            })?),
+            None => None,
+        };
     let out = update(existing.as_deref(), &fleet.definitions)
         .map_err(|e| miette!(help = "the file was not changed", "{name}: {e}"))?;
     let up_to_date = existing.as_deref() == Some(out.text.as_str());
@@ -58,20 +88,10 @@ pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
         eprintln!("{name} is out of date: run `vmctl docs` to regenerate it");
         return Ok(1);
     }
-    if up_to_date {
-        println!("{name} is up to date");
-        return Ok(0);
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot create `{}`", parent.display()))?;
-    }
-    atomic_write(&path, out.text.as_bytes())
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot write `{}`", path.display()))?;
     let mut what = Vec::new();
-    if existing.is_none() {
+    if up_to_date {
+        what.push("up to date".to_string());
+    } else if existing.is_none() {
         what.push("created".to_string());
     } else {
         what.push("regenerated".to_string());
@@ -82,6 +102,25 @@ pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
     if !out.removed.is_empty() {
         what.push(format!("removed {}", out.removed.join(", ")));
     }
-    println!("{name}: {}", what.join("; "));
+    let change = FileChange {
+        path: path.clone(),
+        shown: name.clone(),
+        old: existing.map(String::into_bytes),
+        new: out.text.into_bytes(),
+        summary: what.join("; "),
+        create_mode: crate::exec::apply::DEFAULT_MODE,
+        secret: false,
+    };
+    let set = ChangeSet::one(change);
+    if let Some(lock) = &lock {
+        apply(&set, lock).map_err(|e| miette!("{e}"))?;
+    }
+    if args.json {
+        println!("{}", super::changes::set_json(&set, args.dry_run));
+    } else if up_to_date {
+        println!("{name} is up to date");
+    } else {
+        super::changes::print_human(&set, args.dry_run);
+    }
     Ok(0)
 }

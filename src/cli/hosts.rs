@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use miette::{miette, IntoDiagnostic, WrapErr};
+use miette::miette;
 
 use super::Global;
 use crate::edit::hosts::{edit_hosts, EntryTemplate, HostIntent, HostsEdit, NewHost};
-use crate::exec::fleet::{load, LoadedFleet};
-use crate::exec::fs::atomic_write;
+use crate::exec::apply::{apply, read_for_change, ChangeSet, FileChange, FleetLock};
+use crate::exec::fleet::{gate, load_for_edit, LoadedFleet};
 
 /// Edit hosts.nix: every change touches only the entry concerned and keeps every comment,
 /// blank line and byte around it. Files vmctl cannot edit safely (lists, functions,
@@ -32,7 +32,7 @@ pub struct EditOpts {
     /// Show the change as a diff and write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print the result as JSON on stdout: {"file", "changed", "summary", "diff"}.
+    /// Print the result as JSON on stdout (docs/json-output.md, "File changes").
     #[arg(long)]
     pub json: bool,
 }
@@ -74,16 +74,36 @@ pub struct RemoveArgs {
 }
 
 pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
-    let fleet = load(g.fleet.as_deref())?;
+    let fleet = load_for_edit(g.fleet.as_deref())?;
     let path = fleet.path(&fleet.definitions.settings.hosts_file);
+    let name = shown(&fleet, &path);
+    let dry_run = match &args {
+        HostsCommand::Add(a) => a.opts.dry_run,
+        HostsCommand::SetKey(a) => a.opts.dry_run,
+        HostsCommand::Remove(a) => a.opts.dry_run,
+    };
+    // Held from before hosts.nix is read until it is written: concurrent vmctl runs queue up
+    // here instead of overwriting each other's entries. A dry run writes nothing: no lock.
+    let lock = if dry_run {
+        None
+    } else {
+        Some(FleetLock::acquire(&fleet.root).map_err(|e| miette!("{e}"))?)
+    };
+    let before =
+        match read_for_change(&path).map_err(|e| miette!("{e}"))? {
+            Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
+                miette!("`{name}` is not UTF-8 text; vmctl edits only Nix text files")
+            })?),
+            None => None,
+        };
     let (intent, opts) = match args {
         HostsCommand::Add(a) => {
             // Defaults come from definitions.nix for a new entry only: an existing entry is
             // compared with what the user passed, not with what vmctl would have filled in.
-            let exists = fleet
-                .hosts
-                .as_ref()
-                .is_some_and(|h| h.get(&a.name).is_some());
+            let exists = before
+                .as_deref()
+                .and_then(|t| crate::edit::hosts::locate(t).ok())
+                .is_some_and(|d| d.host(&a.name).is_some());
             let vm = fleet.definitions.vm_by_name(&a.name).filter(|_| !exists);
             let intent = HostIntent::Add(NewHost {
                 hostname: a.hostname.or_else(|| vm.and_then(|v| v.hostname.clone())),
@@ -103,26 +123,46 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
         ),
         HostsCommand::Remove(a) => (HostIntent::Remove { name: a.name }, a.opts),
     };
-    let before = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        // A fleet without hosts.nix gets one with its first host.
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound && matches!(intent, HostIntent::Add(_)) =>
+    let text = match (&before, &intent) {
+        (Some(t), _) => t.clone(),
+        // A fleet without hosts.nix gets one with its first host, but only at the default
+        // place: a configured path that does not exist is more likely a typo than a new file.
+        (None, HostIntent::Add(_))
+            if fleet.definitions.settings.hosts_file
+                == crate::model::Settings::default().hosts_file =>
         {
             "{\n}\n".to_string()
         }
-        Err(e) => {
+        (None, _) => {
             return Err(miette!(
                 help = "check settings.hostsFile in vms/definitions.nix",
-                "cannot read `{}`: {e}",
-                path.display()
+                "cannot read `{name}`: it does not exist"
             ))
         }
     };
     let template = entry_template(&fleet)?;
-    let out = edit_hosts(&before, &intent, template.as_ref())
-        .map_err(|e| miette!("{}: {e}", shown(&fleet, &path)))?;
-    report(&fleet, &path, &before, &out, &opts)?;
+    let out = edit_hosts(&text, &intent, template.as_ref()).map_err(|e| miette!("{name}: {e}"))?;
+    let change = FileChange {
+        path: path.clone(),
+        shown: name.clone(),
+        old: before.clone().map(String::into_bytes),
+        new: out.text.clone().into_bytes(),
+        summary: out.change.summary(),
+        create_mode: crate::exec::apply::DEFAULT_MODE,
+        secret: false,
+    };
+    if change.is_change() {
+        gate(
+            &fleet.root,
+            &[(path.clone(), before.clone(), out.text.clone())],
+        )?;
+    }
+    let set = ChangeSet::one(change);
+    if let Some(lock) = &lock {
+        apply(&set, lock).map_err(|e| miette!("{e}"))?;
+    }
+    drop(lock);
+    report(&set, &out, &opts);
     Ok(0)
 }
 
@@ -140,7 +180,12 @@ fn entry_template(fleet: &LoadedFleet) -> miette::Result<Option<EntryTemplate>> 
 
 /// A fleet file's path as the user knows it (relative to the fleet root).
 pub(crate) fn shown(fleet: &LoadedFleet, path: &Path) -> String {
-    path.strip_prefix(&fleet.root)
+    shown_in(&fleet.root, path)
+}
+
+/// `path` relative to the fleet `root`, when it is below it.
+pub(crate) fn shown_in(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
         .unwrap_or(path)
         .display()
         .to_string()
@@ -148,47 +193,20 @@ pub(crate) fn shown(fleet: &LoadedFleet, path: &Path) -> String {
 
 /// A unified diff of a file's change, with the file's fleet-relative name in the headers.
 pub(crate) fn unified_diff(name: &str, before: &str, after: &str) -> String {
-    similar::TextDiff::from_lines(before, after)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{name}"), &format!("b/{name}"))
-        .to_string()
+    super::changes::diff(&FileChange::modify(name, name, before, after, "")).unwrap_or_default()
 }
 
-fn report(
-    fleet: &LoadedFleet,
-    path: &Path,
-    before: &str,
-    out: &HostsEdit,
-    opts: &EditOpts,
-) -> miette::Result<()> {
-    let name = shown(fleet, path);
-    let changed = out.change.is_change();
-    let diff = unified_diff(&name, before, &out.text);
-    if changed && !opts.dry_run {
-        atomic_write(path, out.text.as_bytes())
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot write `{}`", path.display()))?;
-    }
+fn report(set: &ChangeSet, out: &HostsEdit, opts: &EditOpts) {
     if opts.json {
-        let v = serde_json::json!({
-            "file": name,
-            "changed": changed,
-            "written": changed && !opts.dry_run,
-            "summary": out.change.summary(),
-            "diff": diff,
-        });
+        let c = &set.changes[0];
+        let mut v = super::changes::set_json(set, opts.dry_run);
+        // The fields hosts printed before the common shape, kept for existing scripts.
+        v["file"] = serde_json::json!(c.shown);
+        v["changed"] = serde_json::json!(c.is_change());
+        v["summary"] = serde_json::json!(out.change.summary());
+        v["diff"] = serde_json::json!(super::changes::diff(c).unwrap_or_default());
         println!("{v}");
-        return Ok(());
+        return;
     }
-    if opts.dry_run && changed {
-        print!("{diff}");
-        println!(
-            "dry run: {name} not written; would have {}",
-            out.change.summary()
-        );
-    } else {
-        println!("{name}: {}", out.change.summary());
-    }
-    Ok(())
+    super::changes::print_human(set, opts.dry_run);
 }

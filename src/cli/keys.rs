@@ -226,23 +226,25 @@ fn generate(a: GenerateArgs) -> miette::Result<u8> {
             ));
         }
     }
-    std::fs::create_dir_all(&a.out)
-        .map_err(|e| miette!("cannot create {}: {e}", a.out.display()))?;
     let pair = keys::generate_host_key(&mut rand_core::OsRng, a.comment);
-    write_new(&private_path, pair.private_openssh.as_bytes(), 0o600)?;
-    if let Err(e) = write_new(&public_path, pair.public_openssh.as_bytes(), 0o644) {
-        // Half a key pair is worse than none: take the private key back out.
-        let _ = std::fs::remove_file(&private_path);
-        return Err(e);
-    }
+    let set = write_key_pair(
+        &private_path,
+        pair.private_openssh.as_bytes(),
+        &public_path,
+        pair.public_openssh.as_bytes(),
+    )?;
     if a.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "private_key_file": private_path,
             "public_key_file": public_path,
             "public_key": pair.public.to_openssh(),
             "fingerprint": pair.fingerprint,
             "recipient": pair.age_recipient,
         });
+        let common = super::changes::set_json(&set, false);
+        for field in ["dry_run", "written", "changes"] {
+            v[field] = common[field].clone();
+        }
         println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
     } else {
         println!("{}", pair.public.to_openssh());
@@ -257,31 +259,38 @@ fn generate(a: GenerateArgs) -> miette::Result<u8> {
     Ok(0)
 }
 
-/// Claims `path` with an empty file of `mode` (failing if it exists), then fills it atomically:
-/// the temp file takes the claimed file's mode before any byte is written, so a private key is
-/// never readable by others, not even for a moment.
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> miette::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(mode);
-    }
-    let f = opts
-        .open(path)
-        .map_err(|e| miette!("cannot create {}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        // The umask may have narrowed the mode; a public key should still be readable.
-        use std::os::unix::fs::PermissionsExt as _;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| miette!("cannot set the mode of {}: {e}", path.display()))?;
-    }
-    drop(f);
-    if let Err(e) = crate::exec::fs::atomic_write(path, contents) {
-        let _ = std::fs::remove_file(path);
-        return Err(miette!("cannot write {}: {e}", path.display()));
-    }
-    Ok(())
+/// Writes a new key pair through the applier, both files or neither: each temp file is
+/// created exclusively with its final mode (0600 for the private key) before its first byte,
+/// so the private key is never readable by others, not even for a moment, and an existing
+/// file is never replaced.
+fn write_key_pair(
+    private_path: &Path,
+    private: &[u8],
+    public_path: &Path,
+    public: &[u8],
+) -> miette::Result<crate::exec::apply::ChangeSet> {
+    use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock, PRIVATE_MODE};
+
+    let lock = FleetLock::for_file(private_path).map_err(|e| miette!("{e}"))?;
+    let mut set = ChangeSet::one(
+        FileChange::create(
+            private_path,
+            private_path.display().to_string(),
+            private,
+            "created the private host key",
+        )
+        .mode(PRIVATE_MODE)
+        .secret(),
+    );
+    set.push(
+        FileChange::create(
+            public_path,
+            public_path.display().to_string(),
+            public,
+            "created the public host key",
+        )
+        .mode(0o644),
+    );
+    apply(&set, &lock).map_err(|e| miette!("{e}"))?;
+    Ok(set)
 }

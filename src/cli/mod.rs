@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod changes;
 pub mod docs;
 pub mod hosts;
 pub mod keys;

@@ -7,8 +7,8 @@ use miette::{miette, IntoDiagnostic, WrapErr};
 use super::hosts::shown;
 use super::Global;
 use crate::edit::scaffold::{find_vm, plan, Action, TemplateFile, Values};
-use crate::exec::fleet::load;
-use crate::exec::fs::atomic_write;
+use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
+use crate::exec::fleet::{errors_of_vm, load_for_edit};
 
 /// Create a host's NixOS configuration directory from the fleet's hosts-template/.
 ///
@@ -26,15 +26,32 @@ pub struct ScaffoldArgs {
     /// Show what would be created and write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print the result as JSON on stdout: {"dir", "files": [{"path", "action"}]}.
+    /// Print the result as JSON on stdout (docs/json-output.md, "File changes"), with
+    /// `dir` and `files: [{path, action, written}]` (kept files included).
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
-    let fleet = load(g.fleet.as_deref())?;
+    // Scaffolding reads one VM (and its host entry): errors there stop it, errors elsewhere in
+    // the fleet files do not (`vmlint` shows them).
+    let fleet = load_for_edit(g.fleet.as_deref())?;
     let defs = &fleet.definitions;
     let vm = find_vm(defs, &args.name).map_err(|e| miette!("{e}"))?;
+    let (checked, errors) = errors_of_vm(&fleet.root, &vm.name);
+    if !errors.is_empty() {
+        eprint!(
+            "{}",
+            crate::render::human::render(&checked.db, &errors, false)
+        );
+        return Err(miette!(
+            help = "fix them first; nothing was written",
+            "the definition of `{}` has {} error{}",
+            vm.name,
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        ));
+    }
     let template_dir = fleet.path(&defs.settings.template_dir);
     if !template_dir.is_dir() {
         return Err(miette!(
@@ -47,27 +64,29 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     let host = fleet.hosts.as_ref().and_then(|h| h.get(&vm.name));
     let values = Values::for_vm(vm, host, Some(&args.disk_device));
     let root = fleet.root.clone();
+    let lock = if args.dry_run {
+        None
+    } else {
+        Some(FleetLock::acquire(&fleet.root).map_err(|e| miette!("{e}"))?)
+    };
     let planned = plan(vm, &defs.settings.hosts_dir, &template, &values, |rel| {
         std::fs::read(root.join(rel)).ok()
     })
     .map_err(|e| miette!("{}: {e}", shown(&fleet, &template_dir)))?;
-
-    if !args.dry_run {
-        for f in planned.creates() {
-            let path = fleet.path(&f.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .into_diagnostic()
-                    .wrap_err_with(|| format!("cannot create `{}`", parent.display()))?;
-            }
-            // Re-check right before writing: never overwrite a file that appeared meanwhile.
-            if path.exists() {
-                continue;
-            }
-            atomic_write(&path, &f.contents)
-                .into_diagnostic()
-                .wrap_err_with(|| format!("cannot write `{}`", path.display()))?;
-        }
+    let hosts_dir = fleet.path(&defs.settings.hosts_dir);
+    let mut set = ChangeSet::new();
+    for f in planned.creates() {
+        let path = fleet.path(&f.path);
+        inside(&hosts_dir, &path, &shown(&fleet, &path))?;
+        set.push(FileChange::create(
+            path,
+            f.path.display().to_string(),
+            f.contents.clone(),
+            "created",
+        ));
+    }
+    if let Some(lock) = &lock {
+        apply(&set, lock).map_err(|e| miette!("{e}"))?;
     }
     let label = |a: &Action| match (a, args.dry_run) {
         (Action::Create, false) => "created",
@@ -90,11 +109,16 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({ "dir": planned.dir.display().to_string(), "files": files })
-        );
+        let mut v = super::changes::set_json(&set, args.dry_run);
+        v["dir"] = serde_json::json!(planned.dir.display().to_string());
+        v["files"] = serde_json::json!(files);
+        println!("{v}");
         return Ok(0);
+    }
+    if args.dry_run {
+        for c in &set.changes {
+            print!("{}", super::changes::diff(c).unwrap_or_default());
+        }
     }
     for f in &planned.files {
         println!("{}: {}", label(&f.action), f.path.display());
@@ -109,6 +133,44 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// Refuses a path that would end up outside the hosts directory, through `..` or a symlinked
+/// directory on the way (e.g. `hosts/web` linking to `/etc`).
+fn inside(hosts_dir: &Path, path: &Path, shown: &str) -> miette::Result<()> {
+    let outside = || {
+        miette!(
+            help = "make hosts/<name> a real directory inside the fleet, or remove the link",
+            "`{shown}` would be written outside the hosts directory `{}`; nothing was written",
+            hosts_dir.display()
+        )
+    };
+    let (Some(real_hosts), Some(real)) = (resolved(hosts_dir), resolved(path)) else {
+        return Err(outside());
+    };
+    if !real.starts_with(&real_hosts) {
+        return Err(outside());
+    }
+    Ok(())
+}
+
+/// `path` with its deepest existing ancestor resolved (symlinks followed) and the rest
+/// appended as written; `None` when the rest holds `.` or `..` (which could climb out).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    while std::fs::symlink_metadata(&existing).is_err() {
+        rest.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?.to_path_buf();
+    }
+    if rest.iter().any(|n| n == ".." || n == ".") {
+        return None;
+    }
+    let mut real = std::fs::canonicalize(&existing).ok()?;
+    for n in rest.iter().rev() {
+        real.push(n);
+    }
+    Some(real)
 }
 
 /// Every regular file under `dir`, with paths relative to it.

@@ -198,11 +198,27 @@ fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
         .filter(|r| r.status == FileStatus::Failed)
         .count();
     if a.select.json {
+        // The common shape of file changes (docs/json-output.md); secrets never show a diff.
+        let changes: Vec<_> = reports
+            .iter()
+            .filter(|r| matches!(r.status, FileStatus::Rekeyed | FileStatus::WouldRekey))
+            .map(|r| {
+                serde_json::json!({
+                    "file": r.path,
+                    "action": "modify",
+                    "summary": format!("re-keyed: {}", changes_text(&r.changes)),
+                    "written": r.status == FileStatus::Rekeyed,
+                    "diff": null,
+                })
+            })
+            .collect();
         let out = serde_json::json!({
             "config": config.path,
             "dry_run": a.dry_run,
+            "written": reports.iter().any(|r| r.status == FileStatus::Rekeyed),
             "ok": failed == 0,
             "files": reports,
+            "changes": changes,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if files.files.is_empty() {

@@ -99,7 +99,7 @@ pub struct AddHostRuleArgs {
 pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
     match args {
         SopsCommand::AddRecipient(a) => {
-            let ctx = Context::load(g, a.file.config.as_deref())?;
+            let ctx = Context::load(g, &a.file)?;
             let recipient = match &a.recipient {
                 Some(r) => to_recipient(r)?,
                 None => ctx.host_recipient(&a.name).ok_or_else(|| {
@@ -110,6 +110,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
                 })?,
             };
             let text = ctx.read()?;
+            ctx.refuse_recipient_of_another_host(&a.name, &recipient, &text)?;
             let edit = sops_edit::add_recipient(
                 &text,
                 &sops_edit::AddRecipient {
@@ -129,7 +130,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             )
         }
         SopsCommand::RemoveRecipient(a) => {
-            let ctx = Context::load(g, a.file.config.as_deref())?;
+            let ctx = Context::load(g, &a.file)?;
             let hint = a.recipient.as_deref().map(to_recipient).transpose()?;
             let hint = hint.or_else(|| ctx.host_recipient(&a.name));
             let text = ctx.read()?;
@@ -144,7 +145,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             )
         }
         SopsCommand::AddHostRule(a) => {
-            let ctx = Context::load(g, a.file.config.as_deref())?;
+            let ctx = Context::load(g, &a.file)?;
             let recipient = match &a.recipient {
                 Some(r) => to_recipient(r)?,
                 None => ctx.host_recipient(&a.name).ok_or_else(|| {
@@ -199,21 +200,41 @@ struct Context {
     path: PathBuf,
     hosts: Vec<String>,
     host_keys: Vec<(String, Option<String>)>,
+    /// The fleet root, when the fleet loaded (the lint gate needs it).
+    root: Option<PathBuf>,
+    /// hosts.nix (path shown, text) and its hosts, to point at another host's key.
+    hosts_file: Option<(String, String, Vec<crate::model::Host>)>,
+    /// Held from before the file is read until it is written (not for dry runs).
+    lock: Option<crate::exec::apply::FleetLock>,
 }
 
 impl Context {
-    fn load(g: &Global, explicit: Option<&Path>) -> miette::Result<Context> {
-        match crate::exec::fleet::load(g.fleet.as_deref()) {
+    fn load(g: &Global, file: &FileArgs) -> miette::Result<Context> {
+        let explicit = file.config.as_deref();
+        // Errors in the fleet files do not stop an edit here: the gate in `finish` refuses
+        // only errors the edit adds or writes.
+        let mut ctx = match crate::exec::fleet::load_for_edit(g.fleet.as_deref()) {
             Ok(fleet) => {
                 let path = explicit
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| fleet.path(&fleet.definitions.settings.sops_config));
+                let hosts_path = fleet.path(&fleet.definitions.settings.hosts_file);
                 let hosts = fleet.hosts.map(|h| h.hosts).unwrap_or_default();
-                Ok(Context {
+                let hosts_file = std::fs::read_to_string(&hosts_path).ok().map(|t| {
+                    (
+                        crate::cli::hosts::shown_in(&fleet.root, &hosts_path),
+                        t,
+                        hosts.clone(),
+                    )
+                });
+                Context {
                     path,
                     hosts: hosts.iter().map(|h| h.name.clone()).collect(),
                     host_keys: hosts.into_iter().map(|h| (h.name, h.public_key)).collect(),
-                })
+                    root: Some(fleet.root),
+                    hosts_file,
+                    lock: None,
+                }
             }
             Err(e) => {
                 // Without the fleet, host names are unknown: only the file's anchors decide
@@ -234,20 +255,87 @@ impl Context {
                     "note: the fleet could not be loaded ({}); host names of hosts.nix are unknown, so only the file's anchors decide which rules belong to other hosts",
                     first_line(&format!("{e}"))
                 );
-                Ok(Context {
+                Context {
                     path,
                     hosts: Vec::new(),
                     host_keys: Vec::new(),
-                })
+                    root: None,
+                    hosts_file: None,
+                    lock: None,
+                }
+            }
+        };
+        if !file.dry_run {
+            let lock = match &ctx.root {
+                Some(root) => crate::exec::apply::FleetLock::acquire(root),
+                None => crate::exec::apply::FleetLock::for_file(&ctx.path),
+            };
+            ctx.lock = Some(lock.map_err(|e| miette!("{e}"))?);
+        }
+        Ok(ctx)
+    }
+
+    /// Refuses to give `name` a recipient that is another host's: derived from another host's
+    /// key in hosts.nix, or under another host's anchor in .sops.yaml. Two hosts sharing a
+    /// recipient means one of them got the wrong key, and secrets meant for one open on both.
+    fn refuse_recipient_of_another_host(
+        &self,
+        name: &str,
+        recipient: &str,
+        text: &str,
+    ) -> miette::Result<()> {
+        let is_host = |n: &str| self.hosts.iter().any(|h| h == n);
+        if let Ok(view) = crate::yaml::sops::SopsYaml::parse(text) {
+            if let Some((other, _, id)) = view
+                .scalar_anchors()
+                .into_iter()
+                .find(|(n, v, _)| n != name && v == recipient && is_host(n))
+            {
+                let span = view.doc.node(id).span.clone();
+                return Err(finding(
+                    &self.shown(),
+                    text,
+                    span,
+                    &format!("`{other}`'s recipient"),
+                    format!("{recipient} is already the recipient of host `{other}`; each host needs its own key"),
+                ));
             }
         }
+        if let Some((shown, hosts_text, hosts)) = &self.hosts_file {
+            for h in hosts.iter().filter(|h| h.name != name) {
+                let derived = h
+                    .public_key
+                    .as_deref()
+                    .and_then(|k| keys::PublicKey::parse(k).ok())
+                    .and_then(|k| k.age_recipient().ok());
+                if derived.as_deref() == Some(recipient) {
+                    let range = h.public_key_range.unwrap_or(h.name_range);
+                    return Err(finding(
+                        shown,
+                        hosts_text,
+                        usize::from(range.start())..usize::from(range.end()),
+                        &format!("`{}`'s host key", h.name),
+                        format!(
+                            "{recipient} is the recipient of host `{}` (derived from its publicKey); each host needs its own key",
+                            h.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The path as the user sees it: relative to the working directory when inside it.
+    /// The path as the user knows it: relative to the fleet root (as every writing command
+    /// names fleet files), else to the working directory.
     fn shown(&self) -> String {
         let cwd = std::env::current_dir().unwrap_or_default();
-        self.path
-            .strip_prefix(&cwd)
+        let abs = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
+        self.root
+            .as_deref()
+            .and_then(|r| abs.strip_prefix(r).ok())
+            .or_else(|| self.path.strip_prefix(&cwd).ok())
             .unwrap_or(&self.path)
             .display()
             .to_string()
@@ -279,6 +367,20 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
+/// A refusal rendered like a lint finding: the file, the span and a label.
+fn finding(
+    file: &str,
+    text: &str,
+    span: std::ops::Range<usize>,
+    label: &str,
+    message: String,
+) -> miette::Report {
+    let diag = miette::MietteDiagnostic::new(message)
+        .with_labels(vec![miette::LabeledSpan::at(span, label)])
+        .with_help("nothing was written; pass the host's own key (`ssh-keyscan -t ed25519 HOST | vmctl keys to-age`)");
+    miette::Report::new(diag).with_source_code(miette::NamedSource::new(file, text.to_string()))
+}
+
 fn finish(
     ctx: &Context,
     text: &str,
@@ -286,35 +388,40 @@ fn finish(
     file: &FileArgs,
     what: &str,
 ) -> miette::Result<u8> {
-    let diff = similar::TextDiff::from_lines(text, &edit.new_text)
-        .unified_diff()
-        .context_radius(2)
-        .header(&ctx.shown(), &ctx.shown())
-        .to_string();
+    use crate::exec::apply::{apply, ChangeSet, FileChange};
+
+    let change = FileChange::modify(&ctx.path, ctx.shown(), text, edit.new_text.as_bytes(), what);
+    let diff = super::changes::diff(&change).unwrap_or_default();
+    let set = ChangeSet::one(change);
     let write = !edit.is_noop() && !file.dry_run;
-    if write {
-        // The file must not have changed under us since it was read.
-        if ctx.read()? != text {
-            return Err(miette!(
-                "{} changed while vmctl was editing it; run the command again",
-                ctx.shown()
-            ));
+    if !edit.is_noop() {
+        if let Some(root) = &ctx.root {
+            let path = std::path::absolute(&ctx.path).unwrap_or_else(|_| ctx.path.clone());
+            crate::exec::fleet::gate(
+                root,
+                &[(path, Some(text.to_string()), edit.new_text.clone())],
+            )?;
         }
-        crate::exec::fs::atomic_write(&ctx.path, edit.new_text.as_bytes())
-            .map_err(|e| miette!("cannot write {}: {e}", ctx.shown()))?;
+    }
+    if write {
+        let lock = ctx.lock.as_ref().expect("locked unless dry run");
+        apply(&set, lock).map_err(|e| miette!("{e}"))?;
     }
     if file.json {
-        let v = serde_json::json!({
-            "file": ctx.path,
-            "recipient": edit.recipient,
-            "changed": !edit.is_noop(),
-            "written": write,
-            "rules": edit.rules,
-            "skipped": edit.skipped.iter().map(|(i, re, why)| serde_json::json!({
+        let mut v = super::changes::set_json(&set, file.dry_run);
+        v["file"] = serde_json::json!(ctx.path);
+        v["recipient"] = serde_json::json!(edit.recipient);
+        v["changed"] = serde_json::json!(!edit.is_noop());
+        v["written"] = serde_json::json!(write);
+        v["rules"] = serde_json::json!(edit.rules);
+        v["skipped"] = serde_json::json!(edit
+            .skipped
+            .iter()
+            .map(|(i, re, why)| serde_json::json!({
                 "index": i, "path_regex": re, "reason": why,
-            })).collect::<Vec<_>>(),
-            "diff": diff,
-        });
+            }))
+            .collect::<Vec<_>>());
+        v["diff"] = serde_json::json!(diff);
         println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
         return Ok(0);
     }

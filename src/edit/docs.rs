@@ -43,6 +43,8 @@ pub enum DocsError {
         line: usize,
         first: usize,
     },
+    #[error("VM `{name}`: its name cannot be a section marker of machines.md (`<!-- vmctl:begin vm-{name} -->`); use letters, digits, `.`, `_` and `-` in VM names")]
+    UnsafeName { name: String },
 }
 
 /// One generated section: its marker name and its body (ending with a newline).
@@ -97,9 +99,44 @@ fn vms_by_vmid(defs: &Definitions) -> Vec<&Vm> {
     vms
 }
 
+/// A value on one generated line: line breaks become spaces (a newline in a purpose must not
+/// start a heading or a marker line) and `<!--` is written as `&lt;!--` (rendered the same),
+/// so no value can open an HTML comment or forge a `vmctl:` marker.
+fn inline(s: &str) -> String {
+    s.replace("\r\n", " ")
+        .replace(['\n', '\r'], " ")
+        .replace("<!--", "&lt;!--")
+}
+
+/// A paragraph of its own (the template's description): lines are kept, but none may be a
+/// marker or a heading of the generated section.
+fn paragraph(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .replace("<!--", "&lt;!--")
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with('#') {
+                format!("\\{}", l.trim_start())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether a VM name can be part of a marker and a heading as it is.
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// Escapes text for a Markdown table cell.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    inline(&s.replace('|', "\\|"))
 }
 
 fn memory(mib: u64) -> String {
@@ -154,14 +191,14 @@ fn template(defs: &Definitions) -> String {
             let _ = write!(
                 s,
                 "Managed VMs are cloned from `{}`",
-                t.name.replace('`', "'")
+                inline(&t.name.replace('`', "'"))
             );
             if let Some(id) = t.vmid {
                 let _ = write!(s, " (VMID {id})");
             }
             s.push_str(".\n");
             if let Some(d) = role(t) {
-                let _ = write!(s, "\n{d}\n");
+                let _ = write!(s, "\n{}\n", paragraph(d));
             }
         }
     }
@@ -205,13 +242,13 @@ fn vmid_ranges(defs: &Definitions) -> String {
 }
 
 fn vm_section(defs: &Definitions, vm: &Vm) -> String {
-    let mut s = format!("### {}", vm.name);
+    let mut s = format!("### {}", inline(&vm.name));
     if let Some(id) = vm.vmid {
         let _ = write!(s, " (VMID {id})");
     }
     s.push_str("\n\n");
     let mut line = |label: &str, value: String| {
-        let _ = writeln!(s, "- **{label}**: {value}");
+        let _ = writeln!(s, "- **{label}**: {}", inline(&value));
     };
     line("Kind", kind(vm));
     if let Some(p) = &vm.purpose {
@@ -378,6 +415,14 @@ fn scan(text: &str) -> Result<Vec<Block>, DocsError> {
 /// machines.md regenerated from `defs`: `existing` is the current file, `None` when there is
 /// none. Pure and deterministic.
 pub fn update(existing: Option<&str>, defs: &Definitions) -> Result<DocsUpdate, DocsError> {
+    if let Some(vm) = defs
+        .all_vms()
+        .find(|v| v.kind != VmKind::Template && !safe_name(&v.name))
+    {
+        return Err(DocsError::UnsafeName {
+            name: vm.name.clone(),
+        });
+    }
     let text = existing.unwrap_or(NEW_FILE_HEADER);
     let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let blocks = scan(text)?;
@@ -626,5 +671,38 @@ mod tests {
         assert!(unknown
             .text
             .starts_with("<!-- vmctl:begin mine -->\nx\n<!-- vmctl:end mine -->\n"));
+    }
+
+    #[test]
+    fn values_cannot_break_markers_or_headings() {
+        let mut d = defs(&[("a", 110)]);
+        d.managed[0].purpose =
+            Some("web\n<!-- vmctl:end vm-a -->\n## Owned\n<!-- vmctl:begin x -->".into());
+        d.managed[0].status = Some("up\r\n# heading".into());
+        d.template.as_mut().unwrap().purpose =
+            Some("base image\n## not a heading\n<!-- vmctl:end template -->".into());
+        let out = update(None, &d).unwrap();
+        // Exactly the markers vmctl writes, each on its own line; no heading from a value.
+        let markers: Vec<&str> = out.text.lines().filter(|l| marker(l).is_some()).collect();
+        assert_eq!(markers.len(), 2 * sections(&d).len(), "{}", out.text);
+        assert!(
+            !out.text.lines().any(|l| l.starts_with("## Owned")
+                || l.starts_with("# heading")
+                || l.starts_with("## not a heading")),
+            "{}",
+            out.text
+        );
+        assert!(out
+            .text
+            .contains("- **Purpose**: web &lt;!-- vmctl:end vm-a --> ## Owned"));
+        // Regenerating the result is stable (the escaping does not compound).
+        assert_eq!(update(Some(&out.text), &d).unwrap().text, out.text);
+        // A VM name that cannot be a marker is refused.
+        let mut d = defs(&[("a", 110)]);
+        d.managed[0].name = "a -->".into();
+        assert!(matches!(
+            update(None, &d),
+            Err(DocsError::UnsafeName { .. })
+        ));
     }
 }

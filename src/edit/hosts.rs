@@ -37,6 +37,7 @@ use rowan::ast::AstNode;
 
 use super::nix::{self, Fragment};
 use super::{apply, TextEdit};
+use crate::model::hosts::{classify, EntryKind, HOST_MARKERS};
 
 /// What to do to hosts.nix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +86,7 @@ pub enum HostsEditError {
         line: usize,
         found: &'static str,
     },
-    #[error("line {line}: entry `{name}` has no `publicKey`, so this does not look like a vmctl hosts file; add its key or prefix non-host entries with `_`")]
+    #[error("line {line}: entry `{name}` has none of `publicKey`, `hostname`, `sshAlias`, so this does not look like a vmctl hosts file; add its key or prefix non-host entries with `_`")]
     EntryWithoutKey { name: String, line: usize },
     #[error("line {line}: `{name}` is defined twice; remove one definition first")]
     Duplicate { name: String, line: usize },
@@ -93,6 +94,8 @@ pub enum HostsEditError {
     InvalidName { name: String, reason: &'static str },
     #[error("invalid public key: {reason}; pass an OpenSSH public key line like `ssh-ed25519 AAAAC3… comment`")]
     InvalidKey { reason: &'static str },
+    #[error("line {line}: host `{name}` is in hosts.nix without a publicKey; set it with `vmctl hosts set-key {name} --key …`")]
+    NoKeyYet { name: String, line: usize },
     #[error("host `{name}` already exists in hosts.nix with another key; to replace its key run `vmctl hosts set-key {name} --key …`")]
     KeyDiffers { name: String },
     #[error("this key is already the publicKey of `{other}` in hosts.nix; every host needs its own host key (check you copied the right one)")]
@@ -191,6 +194,8 @@ pub struct Entry {
     /// Indentation of the host's first inner attribute relative to the entry, when both start
     /// their lines (used to lay out a new minimal entry like its siblings).
     inner_indent: Option<String>,
+    /// Start of the `}` closing the host's attribute set (where a missing key is added).
+    set_close: Option<usize>,
 }
 
 /// The `publicKey` value of a host.
@@ -339,6 +344,7 @@ fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditErro
                         ssh_alias: None,
                         hostname: None,
                         inner_indent: None,
+                        set_close: None,
                     });
                     continue;
                 }
@@ -370,31 +376,39 @@ fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditErro
                         ssh_alias,
                         hostname,
                         inner_indent,
+                        set_close: None,
                     });
                     continue;
                 }
+                // The first name of every binding, for the shared host classification.
+                // Whether a binding's first name is a host marker, for the shared host
+                // classification (computed without allocating: this loop runs per host).
+                let marker_of = |attr: &ast::Attr| -> Option<&'static str> {
+                    let wanted = |k: &str| HOST_MARKERS.iter().copied().find(|w| *w == k);
+                    match attr {
+                        ast::Attr::Ident(i) => i.ident_token().and_then(|t| wanted(t.text())),
+                        other => attr_text(other).and_then(|k| wanted(&k)),
+                    }
+                };
+                let mut markers: Vec<&'static str> = Vec::new();
                 for inner in host_set.entries() {
                     let ast::Entry::AttrpathValue(iav) = inner else {
+                        if let ast::Entry::Inherit(inh) = inner {
+                            markers.extend(inh.attrs().filter_map(|a| marker_of(&a)));
+                        }
                         continue;
                     };
                     if inner_indent.is_none() {
                         inner_indent = relative_indent(text, range.start, iav.syntax());
                     }
-                    // Only single-name bindings matter here (`publicKey = …;`).
                     let mut path = iav.attrpath().into_iter().flat_map(|p| p.attrs());
-                    let (Some(attr), None) = (path.next(), path.next()) else {
+                    let Some(first) = path.next() else {
                         continue;
                     };
-                    let wanted = |k: &str| -> Option<&'static str> {
-                        ["publicKey", "sshAlias", "hostname"]
-                            .into_iter()
-                            .find(|w| *w == k)
-                    };
-                    let key = match &attr {
-                        ast::Attr::Ident(i) => i.ident_token().and_then(|t| wanted(t.text())),
-                        other => attr_text(other).and_then(|k| wanted(&k)),
-                    };
-                    let Some(key) = key else {
+                    let marker = marker_of(&first);
+                    markers.extend(marker);
+                    // Only single-name bindings matter here (`publicKey = …;`).
+                    let (Some(key), None) = (marker, path.next()) else {
                         continue;
                     };
                     let value = iav.value();
@@ -424,7 +438,9 @@ fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditErro
                         _ => {}
                     }
                 }
-                if public_key.is_none() {
+                // Lint and edit agree on what a host is (`model::hosts::classify`): a set
+                // with `publicKey`, `hostname` or `sshAlias`; its key may be missing yet.
+                if classify(&name, Some(markers.iter().copied())) != EntryKind::Host {
                     return Err(HostsEditError::EntryWithoutKey { name, line });
                 }
                 entries.push(Entry {
@@ -436,6 +452,9 @@ fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditErro
                     ssh_alias,
                     hostname,
                     inner_indent,
+                    set_close: host_set
+                        .r_curly_token()
+                        .map(|t| usize::from(t.text_range().start())),
                 });
             }
         }
@@ -630,10 +649,21 @@ fn plan(
             let key = validate_public_key(public_key)?;
             let entry = find(doc, name)?;
             let Some(lit) = entry.public_key.as_ref() else {
-                return Err(HostsEditError::EntryWithoutKey {
-                    name: name.clone(),
-                    line: entry.line,
-                });
+                // A host whose key was not known yet: the key goes in as its last attribute.
+                key_in_use(doc, name, &key)?;
+                let edit = insert_key(text, doc, entry, &key).ok_or_else(|| {
+                    HostsEditError::EntryWithoutKey {
+                        name: name.clone(),
+                        line: entry.line,
+                    }
+                })?;
+                return Ok((
+                    vec![edit],
+                    Change::KeyChanged {
+                        name: name.clone(),
+                        line: entry.line,
+                    },
+                ));
             };
             let Some(current) = &lit.value else {
                 return Err(HostsEditError::KeyNotLiteral {
@@ -671,6 +701,32 @@ fn plan(
                 .position(|e| e.range == entry.range)
                 .expect("the entry is in the doc");
             Ok(plan_remove(text, doc, idx))
+        }
+    }
+}
+
+/// The edit adding `publicKey = "KEY";` to a host entry that has none: on a line of its own
+/// before the closing brace (indented like the entry's other attributes) when the brace
+/// starts its line, else just before the brace. `None` when the entry's brace is unknown.
+fn insert_key(text: &str, doc: &HostsDoc, entry: &Entry, key: &str) -> Option<TextEdit> {
+    let close = entry.set_close?;
+    let binding = format!("publicKey = {};", nix::string_literal(key));
+    let start = line_start(text, close);
+    match (&entry.inner_indent, leading_indent(text, close)) {
+        (Some(inner), Some(_)) => {
+            let outer = leading_indent(text, entry.range.start).unwrap_or("");
+            Some(TextEdit::insert(
+                start,
+                format!("{outer}{inner}{binding}{}", doc.newline),
+            ))
+        }
+        _ => {
+            let pad = if text[..close].ends_with([' ', '\t']) {
+                ""
+            } else {
+                " "
+            };
+            Some(TextEdit::insert(close, format!("{pad}{binding} ")))
         }
     }
 }
@@ -715,7 +771,7 @@ fn plan_add(
     let key = validate_public_key(&new.public_key)?;
     if let Some(existing) = doc.host(&new.name) {
         let Some(lit) = existing.public_key.as_ref() else {
-            return Err(HostsEditError::EntryWithoutKey {
+            return Err(HostsEditError::NoKeyYet {
                 name: new.name.clone(),
                 line: existing.line,
             });
@@ -1358,5 +1414,77 @@ mod tests {
             validate_public_key(" ssh-rsa AAAA= c ").unwrap(),
             "ssh-rsa AAAA= c"
         );
+    }
+
+    #[test]
+    fn a_host_without_a_key_is_a_host_and_set_key_adds_it() {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8VKyhzcBQ4yMgYmcX8xILCt0u2lTGGk4vH1uMd4X9T";
+        let set_key = HostIntent::SetKey {
+            name: "web".into(),
+            public_key: key.into(),
+        };
+        let text = "{\n  web = {\n    hostname = \"web\";\n  };\n}\n";
+        let doc = locate(text).unwrap();
+        assert!(doc.host("web").is_some_and(|e| e.public_key.is_none()));
+        let out = edit_hosts(text, &set_key, None).unwrap();
+        assert_eq!(
+            out.text,
+            format!(
+                "{{\n  web = {{\n    hostname = \"web\";\n    publicKey = \"{key}\";\n  }};\n}}\n"
+            )
+        );
+        let one_line = "{ web = { sshAlias = \"w\"; }; }";
+        let out = edit_hosts(one_line, &set_key, None).unwrap();
+        assert_eq!(
+            out.text,
+            format!("{{ web = {{ sshAlias = \"w\"; publicKey = \"{key}\"; }}; }}")
+        );
+        // `hosts add` of it says how to set its key; removing it works.
+        let add = HostIntent::Add(NewHost {
+            name: "web".into(),
+            public_key: key.into(),
+            hostname: None,
+            ssh_alias: None,
+            vmid: None,
+        });
+        assert!(matches!(
+            edit_hosts(text, &add, None),
+            Err(HostsEditError::NoKeyYet { .. })
+        ));
+        let removed = edit_hosts(text, &HostIntent::Remove { name: "web".into() }, None).unwrap();
+        assert_eq!(removed.text, "{\n}\n");
+    }
+
+    #[test]
+    fn lint_and_edit_agree_on_which_entries_are_hosts() {
+        use crate::syntax::{evaluate, NoImports, SourceDb};
+        let files = [
+            include_str!("../../hosts.nix"),
+            "{ _p = 1; a = { hostname = \"a\"; }; b = { publicKey = \"k\"; x = 1; }; }",
+            "let k = \"x\"; in rec { _s = { y = 2; }; c = { sshAlias = \"c\"; publicKey = k; }; }",
+            "{ a = { ip = \"10.0.0.1\"; }; }",
+            "{ a = \"ssh-ed25519 AAAA\"; }",
+        ];
+        for text in files {
+            let mut db = SourceDb::new();
+            let f = db.add("/fleet/hosts.nix", text);
+            let lint = crate::model::hosts::read_hosts(&evaluate(&mut db, f, &NoImports).value);
+            let lint_names: Vec<&str> = lint.hosts.hosts.iter().map(|h| h.name.as_str()).collect();
+            match locate(text) {
+                Ok(doc) => {
+                    let edit_names: Vec<&str> = doc.hosts().map(|e| e.name.as_str()).collect();
+                    assert_eq!(lint_names, edit_names, "{text}");
+                    assert!(lint.issues.is_empty(), "{text}: {:?}", lint.issues);
+                }
+                // What edit refuses as "not a host", lint reports as not a host either.
+                Err(_) => assert!(
+                    lint.issues
+                        .iter()
+                        .any(|i| matches!(i, crate::model::read::Issue::Unsupported { .. })),
+                    "{text}: edit refused but lint saw {lint_names:?}"
+                ),
+            }
+        }
     }
 }

@@ -48,6 +48,8 @@ pub enum ScaffoldError {
         placeholder: String,
         why: String,
     },
+    #[error("VM `{vm}`: nixosConfig `{config}` is not one directory name, so hosts/{config} would lie outside the hosts directory; use a plain name like `{vm}`")]
+    OutsideHostsDir { vm: String, config: String },
     #[error("{file}: after substitution it does not parse ({error}); keep placeholders inside \"…\" strings or comments")]
     Syntax { file: String, error: String },
 }
@@ -173,7 +175,14 @@ pub fn plan(
     values: &Values,
     existing: impl Fn(&Path) -> Option<Vec<u8>>,
 ) -> Result<ScaffoldPlan, ScaffoldError> {
-    let dir = hosts_dir.join(vm.config_name());
+    let config = vm.config_name();
+    if !is_one_component(config) {
+        return Err(ScaffoldError::OutsideHostsDir {
+            vm: vm.name.clone(),
+            config: config.to_string(),
+        });
+    }
+    let dir = hosts_dir.join(config);
     let mut files = Vec::new();
     let mut sorted: Vec<&TemplateFile> = template
         .iter()
@@ -206,6 +215,16 @@ pub fn plan(
         dir,
         files,
     })
+}
+
+/// Whether `name` names exactly one directory below the hosts directory: not empty, not `.`
+/// or `..`, without a path separator (so neither `../x` nor `/etc` nor `a/b`).
+pub fn is_one_component(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    ) && !name.contains(['/', '\\', '\0'])
 }
 
 /// One template file with its placeholders substituted. Text in `.nix` files gets values
@@ -342,5 +361,23 @@ mod tests {
             err.to_string().contains("did you mean `test-automation`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn refuses_a_config_directory_outside_the_hosts_directory() {
+        let template = [file("configuration.nix", "{ }\n")];
+        for bad in ["../x", "/etc", "a/b", "..", ".", "", "x/../../y"] {
+            let mut v = vm("web", VmKind::Managed, Some(110));
+            v.nixos_config = Some(bad.into());
+            let values = Values::for_vm(&v, None, None);
+            assert!(
+                matches!(
+                    plan(&v, Path::new("hosts"), &template, &values, |_| None),
+                    Err(ScaffoldError::OutsideHostsDir { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(is_one_component("web-1.lan"));
     }
 }

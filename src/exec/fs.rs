@@ -1,48 +1,21 @@
-//! Atomic file writes: a temp file in the same directory, fsync, rename; permissions kept.
+//! Atomic replacement of files that are not the fleet's (vmctl's own state, such as pinned
+//! known_hosts files in a temp directory). Fleet files go through [`crate::exec::apply`].
 
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 /// Writes `contents` to `path` atomically: readers see the old file or the new one, never a mix.
-///
-/// The temp file lives beside the target (same filesystem, so `rename` is atomic) and gets the
-/// target's permissions when the target exists, so a 0600 secret stays 0600.
+/// The replacement keeps the mode of the file it replaces. Use [`crate::exec::apply`] for
+/// fleet files: it also locks, checks the file did not change underneath and creates files
+/// with their final mode.
 pub fn atomic_write(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".vmctl-tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        if let Ok(meta) = fs::metadata(path) {
-            f.set_permissions(meta.permissions())?;
-        }
-        f.write_all(contents)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::exec::apply::write_atomic(path, contents)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
 

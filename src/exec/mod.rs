@@ -1,5 +1,6 @@
 //! The imperative shell: every side effect (files, processes, SSH) lives here.
 
+pub mod apply;
 pub mod fleet;
 pub mod fs;
 pub mod lint;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::exec::fs::atomic_write;
+use crate::exec::apply::{self, ApplyError, ChangeSet, FileChange, FleetLock};
 use crate::secrets::check::{self, CheckReport, FileProblem};
 use crate::secrets::config::{self, SopsConfig};
 use crate::secrets::rekey::{self, GroupChange, Route};
@@ -206,8 +206,14 @@ pub fn updatekeys_argv(config: &Path, file: &Path) -> Vec<OsString> {
 
 /// Runs `sops updatekeys --yes` on `file` in the config's directory, handing it vmctl's
 /// identities through `SOPS_AGE_KEY` (so `--identity` files and converted ssh keys work for
-/// sops too). sops rewrites the file in place without a temp file, so the original bytes are
-/// put back (atomically) if sops fails. Returns whether the file changed.
+/// sops too). Returns whether the file changed.
+///
+/// sops rewrites the file in place, without a temp file. So the original is first copied
+/// aside (`.NAME.vmctl-orig` beside it, mode 0600, fsynced) and put back when sops fails in
+/// any way: an error, sops killed by a signal, or vmctl receiving SIGINT/SIGTERM/SIGHUP while
+/// sops runs (sops is then killed, the original restored, and vmctl exits). Should vmctl
+/// itself be killed with SIGKILL, the copy stays and the next run refuses to touch the file
+/// until the user restores or removes it. The caller holds the fleet lock.
 pub fn run_updatekeys(
     sops: &Path,
     config: &LoadedConfig,
@@ -215,11 +221,14 @@ pub fn run_updatekeys(
     ids: &Identities,
 ) -> Result<bool, String> {
     let before = std::fs::read(file).map_err(|e| format!("cannot read the file: {e}"))?;
+    let backup = Backup::create(file, &before)?;
     let mut cmd = Command::new(sops);
     cmd.args(updatekeys_argv(&config.path, file))
         .current_dir(&config.dir)
         .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .stdin(std::process::Stdio::null());
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let keys = ids.to_key_file();
     if !ids.is_empty() {
         let mut all = zeroize::Zeroizing::new(std::env::var("SOPS_AGE_KEY").unwrap_or_default());
@@ -227,27 +236,222 @@ pub fn run_updatekeys(
         all.push_str(&keys);
         cmd.env("SOPS_AGE_KEY", all.as_str());
     }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}; {INSTALL_SOPS}", sops.display()))?;
-    let after = std::fs::read(file).ok();
-    if !out.status.success() {
-        let mut restored = String::new();
-        if after.as_deref() != Some(&before[..]) {
-            atomic_write(file, &before)
-                .map_err(|e| format!("sops failed and the original could not be restored: {e}"))?;
-            restored = " (the original file was restored)".into();
+    let outcome = signals::run_guarded(&mut cmd);
+    let (status, stderr) = match outcome {
+        Ok(Guarded::Exited { status, .. }) if status.success() => {
+            backup.discard();
+            let after = std::fs::read(file).ok();
+            if let Ok(f) = std::fs::File::open(file) {
+                let _ = f.sync_all();
+            }
+            return Ok(after.as_deref() != Some(&before[..]));
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(4).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!(
-            "`sops updatekeys` failed ({}){restored}: {}",
-            out.status,
-            tail.join(" | ")
-        ));
+        Ok(Guarded::Exited { status, stderr }) => (status.to_string(), stderr),
+        Ok(Guarded::Interrupted { signal }) => {
+            let restored = backup.restore(&before);
+            eprintln!(
+                "vmctl: interrupted (signal {signal}) while sops was re-keying {}: {}",
+                file.display(),
+                match &restored {
+                    Ok(()) => "the original file was restored".to_string(),
+                    Err(e) => e.clone(),
+                }
+            );
+            std::process::exit(128 + signal);
+        }
+        Err(e) => {
+            let restored = backup.restore(&before);
+            return Err(format!(
+                "cannot run {}: {e}; {INSTALL_SOPS}{}",
+                sops.display(),
+                restored
+                    .err()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ));
+        }
+    };
+    let restored = match backup.restore(&before) {
+        Ok(()) => " (the original file was restored)".to_string(),
+        Err(e) => format!(" ({e})"),
+    };
+    let stderr = String::from_utf8_lossy(&stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(4).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(format!(
+        "`sops updatekeys` failed ({status}){restored}: {}",
+        tail.join(" | ")
+    ))
+}
+
+/// The original of a file sops rewrites in place, kept beside it until sops succeeded.
+struct Backup {
+    path: PathBuf,
+    file: PathBuf,
+}
+
+impl Backup {
+    fn path_for(file: &Path) -> PathBuf {
+        // Beside the real file (a symlinked secret is rewritten at its target).
+        let real = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        let mut name = std::ffi::OsString::from(".");
+        name.push(real.file_name().unwrap_or_default());
+        name.push(".vmctl-orig");
+        real.with_file_name(name)
     }
-    Ok(after.as_deref() != Some(&before[..]))
+
+    fn create(file: &Path, before: &[u8]) -> Result<Backup, String> {
+        use std::io::Write as _;
+        let path = Self::path_for(file);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                format!(
+                    "{} exists: an earlier re-key of this file was interrupted and it holds the original; compare it with the file, restore it (`mv`) or delete it, then run again",
+                    path.display()
+                )
+            } else {
+                format!("cannot copy the original aside to {}: {e}", path.display())
+            }
+        })?;
+        let r = f.write_all(before).and_then(|()| f.sync_all());
+        if let Err(e) = r {
+            let _ = std::fs::remove_file(&path);
+            return Err(format!(
+                "cannot copy the original aside to {}: {e}",
+                path.display()
+            ));
+        }
+        Ok(Backup {
+            path,
+            file: file.to_path_buf(),
+        })
+    }
+
+    /// Puts the original back (when sops changed the file) and removes the copy.
+    fn restore(self, before: &[u8]) -> Result<(), String> {
+        if std::fs::read(&self.file).ok().as_deref() != Some(before) {
+            apply::write_atomic(&self.file, before).map_err(|e| {
+                format!(
+                    "the original could not be restored: {e}; it is kept in {}",
+                    self.path.display()
+                )
+            })?;
+        }
+        self.discard();
+        Ok(())
+    }
+
+    fn discard(self) {
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = self.path.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+    }
+}
+
+/// How a guarded child process ended.
+enum Guarded {
+    Exited {
+        status: std::process::ExitStatus,
+        stderr: Vec<u8>,
+    },
+    /// vmctl got SIGINT/SIGTERM/SIGHUP while the child ran; the child was killed.
+    Interrupted { signal: i32 },
+}
+
+/// Signal handling around the sops fallback.
+mod signals {
+    use std::process::Command;
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+    use std::sync::Once;
+    use std::time::Duration;
+
+    use super::Guarded;
+
+    /// Whether a guarded child runs now: the handlers then only record the signal.
+    static GUARDING: AtomicBool = AtomicBool::new(false);
+    static RECEIVED: AtomicI32 = AtomicI32::new(0);
+    static INSTALL: Once = Once::new();
+
+    fn install() {
+        INSTALL.call_once(|| {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                // SAFETY: the action only touches atomics and calls `_exit`, both
+                // async-signal-safe.
+                let _ = unsafe {
+                    signal_hook_registry::register(sig, move || {
+                        if GUARDING.load(Ordering::SeqCst) {
+                            RECEIVED.store(sig, Ordering::SeqCst);
+                        } else {
+                            // Outside a guarded section the signal ends vmctl as it would
+                            // without a handler.
+                            libc::_exit(128 + sig);
+                        }
+                    })
+                };
+            }
+        });
+    }
+
+    /// Runs `cmd` to completion, collecting its stderr; when vmctl receives a terminating
+    /// signal meanwhile, kills the child and reports the signal instead.
+    pub(super) fn run_guarded(cmd: &mut Command) -> std::io::Result<Guarded> {
+        install();
+        RECEIVED.store(0, Ordering::SeqCst);
+        GUARDING.store(true, Ordering::SeqCst);
+        let result = run(cmd);
+        GUARDING.store(false, Ordering::SeqCst);
+        result
+    }
+
+    fn run(cmd: &mut Command) -> std::io::Result<Guarded> {
+        use std::io::Read as _;
+        let mut child = cmd.spawn()?;
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let out_thread = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            if let Some(o) = out.as_mut() {
+                let _ = o.read_to_end(&mut b);
+            }
+        });
+        let err_thread = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            if let Some(e) = err.as_mut() {
+                let _ = e.read_to_end(&mut b);
+            }
+            b
+        });
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let _ = out_thread.join();
+                let stderr = err_thread.join().unwrap_or_default();
+                let signal = RECEIVED.load(Ordering::SeqCst);
+                if signal != 0 {
+                    return Ok(Guarded::Interrupted { signal });
+                }
+                return Ok(Guarded::Exited { status, stderr });
+            }
+            let signal = RECEIVED.load(Ordering::SeqCst);
+            if signal != 0 {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = out_thread.join();
+                let _ = err_thread.join();
+                return Ok(Guarded::Interrupted { signal });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 // ---------- re-key and check over many files ----------
@@ -310,12 +514,40 @@ pub struct RekeyOptions<'a> {
 }
 
 /// Re-keys one file for the rule `config` gives it. Never writes a file it could not fully
-/// verify; every write is atomic.
+/// verify; every write goes through the applier. Takes the fleet lock for the file's
+/// read-modify-write (use [`rekey_file_locked`] when the caller already holds it).
 pub fn rekey_file(
     config: &LoadedConfig,
     file: &Path,
     display: String,
     opts: &RekeyOptions<'_>,
+) -> FileReport {
+    if opts.dry_run {
+        return rekey(config, file, display, opts, None);
+    }
+    match FleetLock::for_file(file) {
+        Ok(lock) => rekey(config, file, display, opts, Some(&lock)),
+        Err(e) => FileReport::new(display).fail(e.to_string()),
+    }
+}
+
+/// [`rekey_file`] under a lock the caller holds since before anything was read.
+pub fn rekey_file_locked(
+    config: &LoadedConfig,
+    file: &Path,
+    display: String,
+    opts: &RekeyOptions<'_>,
+    lock: &FleetLock,
+) -> FileReport {
+    rekey(config, file, display, opts, Some(lock))
+}
+
+fn rekey(
+    config: &LoadedConfig,
+    file: &Path,
+    display: String,
+    opts: &RekeyOptions<'_>,
+    lock: Option<&FleetLock>,
 ) -> FileReport {
     let mut rep = FileReport::new(display);
     let abs = match std::path::absolute(file) {
@@ -360,8 +592,23 @@ pub fn rekey_file(
         }
         match rekey::rekey_native(f, rule, opts.identities) {
             Ok(out) => {
-                if let Err(e) = atomic_write(&abs, out.text.as_bytes()) {
-                    return rep.fail(format!("cannot write the file: {e}"));
+                let Some(lock) = lock else {
+                    return rep.fail("internal error: re-keying without the fleet lock");
+                };
+                let change = FileChange::modify(
+                    &abs,
+                    rep.path.clone(),
+                    text.as_bytes(),
+                    out.text.as_bytes(),
+                    "re-keyed",
+                )
+                .secret();
+                match apply::apply(&ChangeSet::one(change), lock) {
+                    Ok(_) => {}
+                    Err(e @ ApplyError::ChangedUnderneath { .. }) => {
+                        return rep.fail(format!("{e} (its new contents were kept)"))
+                    }
+                    Err(e) => return rep.fail(format!("cannot write the file: {e}")),
                 }
                 rep.status = FileStatus::Rekeyed;
                 return rep;
@@ -384,6 +631,16 @@ pub fn rekey_file(
             "needs the sops binary ({reason}) but sops was not found on PATH; {INSTALL_SOPS}"
         ));
     };
+    if lock.is_none() {
+        return rep.fail("internal error: re-keying without the fleet lock");
+    }
+    // The file must still be what was read and planned for (the lock keeps other vmctl runs
+    // out, not editors).
+    if std::fs::read(&abs).ok().as_deref() != Some(text.as_bytes()) {
+        return rep.fail(
+            "the file changed while vmctl was re-keying it (another program wrote it); its new contents were kept: run the command again",
+        );
+    }
     match run_updatekeys(sops, config, &abs, opts.identities) {
         Ok(true) => rep.status = FileStatus::Rekeyed,
         Ok(false) => rep.status = FileStatus::UpToDate,

@@ -12,6 +12,34 @@ use crate::syntax::{Value, ValueKind};
 /// Fields that mark an attribute set as a host entry.
 pub const HOST_MARKERS: &[&str] = &["publicKey", "hostname", "sshAlias"];
 
+/// What an attribute of the hosts set is. The one definition both readers of hosts.nix use:
+/// lint (this module, on the evaluated value) and the editor (`edit::hosts`, on the syntax
+/// tree), so they never disagree on which entries are hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// `_`-prefixed: fleet settings such as `_proxmox`, never a host; may hold anything.
+    Setting,
+    /// An attribute set with at least one of [`HOST_MARKERS`]; `publicKey` may be missing
+    /// (a host whose key is not known yet).
+    Host,
+    /// Anything else: not something vmctl understands as a host.
+    Unsupported,
+}
+
+/// Classifies the attribute `name` of the hosts set; `attrs` holds the attribute names of its
+/// value when that value is an attribute set, `None` otherwise.
+pub fn classify<'a>(name: &str, attrs: Option<impl IntoIterator<Item = &'a str>>) -> EntryKind {
+    if name.starts_with('_') {
+        return EntryKind::Setting;
+    }
+    let has_marker = attrs.is_some_and(|a| a.into_iter().any(|k| HOST_MARKERS.contains(&k)));
+    if has_marker {
+        EntryKind::Host
+    } else {
+        EntryKind::Unsupported
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ReadHosts {
     pub hosts: Hosts,
@@ -48,20 +76,19 @@ pub fn read_hosts(value: &Value) -> ReadHosts {
     };
     let mut unsupported: Vec<(String, &Value)> = Vec::new();
     for (name, entry) in top.iter() {
-        if name.starts_with('_') {
-            continue;
-        }
         let v = &entry.value;
-        let Some(set) = v.as_attrs() else {
-            if !v.is_unknown() {
-                unsupported.push((name.clone(), v));
+        let set = v.as_attrs();
+        match classify(name, set.map(|s| s.iter().map(|(k, _)| k.as_str()))) {
+            EntryKind::Setting => continue,
+            EntryKind::Unsupported => {
+                if !v.is_unknown() {
+                    unsupported.push((name.clone(), v));
+                }
+                continue;
             }
-            continue;
-        };
-        if !HOST_MARKERS.iter().any(|m| set.get(m).is_some()) {
-            unsupported.push((name.clone(), v));
-            continue;
+            EntryKind::Host => {}
         }
+        let set = set.expect("a host is an attribute set");
         let f = Fields::new(set, v.span, Ctx::named("host `", name, "`"));
         let pk = f.get("publicKey", Ty::Str, &mut out.issues);
         out.hosts.hosts.push(Host {

@@ -1,0 +1,775 @@
+//! The one way vmctl changes files: a [`ChangeSet`] applied under the fleet lock.
+//!
+//! Every command that writes (hosts, sops, docs, scaffold, secrets rekey, keys generate) builds
+//! a change set — for each file the bytes it read, the bytes it wants and a summary — and hands
+//! it to [`apply`], which:
+//!
+//! * runs while the caller holds the fleet's advisory lock ([`FleetLock`], `.vmctl/lock` in the
+//!   fleet root), taken *before* the caller read the files, so two vmctl processes never
+//!   interleave their read-modify-write cycles;
+//! * writes each new content to a temp file beside its target, created exclusively
+//!   (`O_EXCL`) with its final mode from the first byte (an existing file's mode and owner, or
+//!   the change's mode for a new file, e.g. 0600 for a private key), and fsyncs it;
+//! * re-reads every target and compares it with the bytes the change was computed from: when
+//!   any file changed underneath (an editor, another tool), nothing at all is written;
+//! * only then renames the temps into place (a new file is linked, so it never replaces a file
+//!   that appeared meanwhile) and fsyncs the directories;
+//! * writes a symlinked file through to its target: the link stays a link.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The directory (in the fleet root) holding vmctl's runtime files; git-ignored.
+pub const STATE_DIR: &str = ".vmctl";
+
+/// Mode of a file vmctl creates when the change does not say otherwise.
+pub const DEFAULT_MODE: u32 = 0o644;
+
+/// Mode of private key files.
+pub const PRIVATE_MODE: u32 = 0o600;
+
+/// One file's change: what it held when read, what it should hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    /// Where the file is (absolute or relative to the working directory).
+    pub path: PathBuf,
+    /// How the user knows the file (fleet-relative), for messages, diffs and JSON.
+    pub shown: String,
+    /// The bytes the change was computed from; `None`: the file must not exist yet.
+    pub old: Option<Vec<u8>>,
+    pub new: Vec<u8>,
+    /// One line saying what the change does (`added host `web` at line 12`).
+    pub summary: String,
+    /// Mode of the file when this change creates it; an existing file keeps its own.
+    pub create_mode: u32,
+    /// Secret contents (private keys, encrypted files): never shown in a diff.
+    pub secret: bool,
+}
+
+impl FileChange {
+    /// A change of an existing file from `old` to `new`.
+    pub fn modify(
+        path: impl Into<PathBuf>,
+        shown: impl Into<String>,
+        old: impl Into<Vec<u8>>,
+        new: impl Into<Vec<u8>>,
+        summary: impl Into<String>,
+    ) -> Self {
+        FileChange {
+            path: path.into(),
+            shown: shown.into(),
+            old: Some(old.into()),
+            new: new.into(),
+            summary: summary.into(),
+            create_mode: DEFAULT_MODE,
+            secret: false,
+        }
+    }
+
+    /// A new file, refused if the path exists by the time it is written.
+    pub fn create(
+        path: impl Into<PathBuf>,
+        shown: impl Into<String>,
+        new: impl Into<Vec<u8>>,
+        summary: impl Into<String>,
+    ) -> Self {
+        FileChange {
+            path: path.into(),
+            shown: shown.into(),
+            old: None,
+            new: new.into(),
+            summary: summary.into(),
+            create_mode: DEFAULT_MODE,
+            secret: false,
+        }
+    }
+
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.create_mode = mode;
+        self
+    }
+
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    /// Whether applying the change alters the file.
+    pub fn is_change(&self) -> bool {
+        self.old.as_deref() != Some(&self.new[..])
+    }
+
+    /// `create`, `modify` or `unchanged`.
+    pub fn action(&self) -> &'static str {
+        match (&self.old, self.is_change()) {
+            (_, false) => "unchanged",
+            (None, true) => "create",
+            (Some(_), true) => "modify",
+        }
+    }
+}
+
+/// Files to change together: all of them or none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeSet {
+    pub changes: Vec<FileChange>,
+}
+
+impl ChangeSet {
+    pub fn new() -> Self {
+        ChangeSet::default()
+    }
+
+    pub fn one(change: FileChange) -> Self {
+        ChangeSet {
+            changes: vec![change],
+        }
+    }
+
+    pub fn push(&mut self, change: FileChange) {
+        self.changes.push(change);
+    }
+
+    /// Whether applying the set alters any file.
+    pub fn is_change(&self) -> bool {
+        self.changes.iter().any(FileChange::is_change)
+    }
+}
+
+/// Why a change set was not applied. When one of these is returned no file of the set was
+/// changed (a failure after the first rename puts the renamed files back; see
+/// [`ApplyError::Partial`] for the case where even that failed).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("another vmctl is changing this fleet (it holds `{}`); waited {waited}s — wait for it to finish, or set VMCTL_LOCK_TIMEOUT to wait longer", lock.display())]
+    Locked { lock: PathBuf, waited: u64 },
+    #[error("cannot take the fleet lock `{}`: {source}", lock.display())]
+    Lock { lock: PathBuf, source: io::Error },
+    #[error("`{shown}` changed while vmctl was editing it (another program wrote it); nothing was written: run the command again")]
+    ChangedUnderneath { shown: String },
+    #[error("`{shown}` already exists; vmctl does not overwrite it: nothing was written")]
+    Exists { shown: String },
+    #[error("`{shown}` is a symlink whose target does not exist; fix or remove the link: nothing was written")]
+    DanglingSymlink { shown: String },
+    #[error("cannot {action} `{}`: {source}; nothing was written", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("writing `{shown}` failed after other files of the change were written, and putting them back failed too ({source}); check {files} with `git diff`")]
+    Partial {
+        shown: String,
+        files: String,
+        source: io::Error,
+    },
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ApplyError {
+    let path = path.to_path_buf();
+    move |source| ApplyError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+// ---------- the fleet lock ----------
+
+/// The fleet's advisory lock, held until dropped. Every vmctl command that writes takes it
+/// before reading the files it changes, so concurrent runs serialise instead of losing
+/// each other's edits.
+#[derive(Debug)]
+pub struct FleetLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl FleetLock {
+    /// Locks the fleet at `root` (`ROOT/.vmctl/lock`, created when missing), waiting up to
+    /// `VMCTL_LOCK_TIMEOUT` seconds (default 120) for another vmctl to finish.
+    pub fn acquire(root: &Path) -> Result<FleetLock, ApplyError> {
+        let dir = root.join(STATE_DIR);
+        let path = dir.join("lock");
+        let lock_err = |source| ApplyError::Lock {
+            lock: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(lock_err)?;
+        // The directory ignores itself, so a fleet's git never sees the lock, whatever the
+        // fleet's own .gitignore says.
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            let _ = fs::write(&ignore, "# vmctl's runtime files (the fleet lock)\n*\n");
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(lock_err)?;
+        Self::wait_for(file, path)
+    }
+
+    /// Locks the directory `dir` itself: for files outside any fleet (a `--config` elsewhere,
+    /// `keys generate --out /some/dir`), where there is no `.vmctl/` to create.
+    pub fn acquire_dir(dir: &Path) -> Result<FleetLock, ApplyError> {
+        let file = File::open(dir).map_err(|source| ApplyError::Lock {
+            lock: dir.to_path_buf(),
+            source,
+        })?;
+        Self::wait_for(file, dir.to_path_buf())
+    }
+
+    /// The lock for changing `file`: its fleet's lock when it lies in a fleet (found upward
+    /// from its directory), else its directory's.
+    pub fn for_file(file: &Path) -> Result<FleetLock, ApplyError> {
+        let abs = std::path::absolute(file).map_err(io_err("resolve", file))?;
+        let mut dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+        // The directory may not exist yet (scaffold, keys generate): lock the nearest one that does.
+        while !dir.is_dir() {
+            match dir.parent() {
+                Some(p) => dir = p.to_path_buf(),
+                None => break,
+            }
+        }
+        match crate::exec::fleet::find_root(&dir) {
+            Some(root) => FleetLock::acquire(&root),
+            None => FleetLock::acquire_dir(&dir),
+        }
+    }
+
+    fn wait_for(file: File, path: PathBuf) -> Result<FleetLock, ApplyError> {
+        let timeout = std::env::var("VMCTL_LOCK_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(120);
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(FleetLock { file, path }),
+                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::Error(source)) => {
+                    return Err(ApplyError::Lock { lock: path, source })
+                }
+            }
+            if start.elapsed() >= Duration::from_secs(timeout) {
+                return Err(ApplyError::Locked {
+                    lock: path,
+                    waited: timeout,
+                });
+            }
+            if !told && start.elapsed() >= Duration::from_secs(1) {
+                eprintln!(
+                    "waiting for another vmctl to finish changing the fleet (lock `{}`)",
+                    path.display()
+                );
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for FleetLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+// ---------- reading ----------
+
+/// A file's bytes, `None` when it does not exist (a dangling symlink is an error).
+pub fn read_current(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if fs::symlink_metadata(path).is_ok() {
+                Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "it is a symlink whose target does not exist",
+                ))
+            } else {
+                Ok(None)
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Where the bytes of `path` really live: symlinks followed, so the link itself stays.
+fn write_target(change: &FileChange) -> Result<PathBuf, ApplyError> {
+    let path = &change.path;
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            fs::canonicalize(path).map_err(|_| ApplyError::DanglingSymlink {
+                shown: change.shown.clone(),
+            })
+        }
+        _ => Ok(path.clone()),
+    }
+}
+
+// ---------- test hooks ----------
+
+/// Lets a test stop the applier at a named point: with `VMCTL_TEST_HOOK_DIR` set, the
+/// applier writes `DIR/POINT.ready` (holding `detail`) and waits (up to 60 s) until a file
+/// `DIR/POINT.go` exists. This is how the tests look at a temp file's mode while it is being
+/// written, and change a file between vmctl's read and its write.
+pub(crate) fn test_pause(point: &str, detail: &Path) {
+    let Some(dir) = std::env::var_os("VMCTL_TEST_HOOK_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let go = dir.join(format!("{point}.go"));
+    let _ = fs::write(
+        dir.join(format!("{point}.ready")),
+        detail.as_os_str().as_encoded_bytes(),
+    );
+    let start = Instant::now();
+    while !go.exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ---------- writing ----------
+
+/// A temp file beside `target`, created exclusively with `mode` before any byte is written.
+fn create_temp(target: &Path, mode: u32, owner: Option<(u32, u32)>) -> io::Result<(PathBuf, File)> {
+    let dir = parent_of(target);
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    for attempt in 0..100u32 {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(
+            ".vmctl-tmp-{}-{}",
+            std::process::id(),
+            unique_suffix(attempt)
+        ));
+        let tmp = dir.join(tmp_name);
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            // The umask can only narrow this, never widen it.
+            opts.mode(mode & 0o777);
+        }
+        match opts.open(&tmp) {
+            Ok(f) => {
+                let set = (|| {
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt as _;
+                        if let Some((uid, gid)) = owner {
+                            // Keep the owner of a file root edits for a user; not being allowed
+                            // to is fine (then the caller owns the file anyway).
+                            let _ = std::os::unix::fs::fchown(&f, Some(uid), Some(gid));
+                        }
+                        // The exact mode (the umask may have removed bits the file had), set
+                        // while the file is still empty.
+                        f.set_permissions(fs::Permissions::from_mode(mode))?;
+                    }
+                    Ok::<(), io::Error>(())
+                })();
+                if let Err(e) = set {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                return Ok((tmp, f));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free temp file name",
+    ))
+}
+
+fn unique_suffix(attempt: u32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:08x}{attempt}")
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// The mode (and owner) a file's replacement gets: the existing file's, else `create_mode`.
+fn final_mode(target: &Path, create_mode: u32) -> (u32, Option<(u32, u32)>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if let Ok(m) = fs::metadata(target) {
+            return (m.mode() & 0o7777, Some((m.uid(), m.gid())));
+        }
+    }
+    (create_mode, None)
+}
+
+fn sync_dir(dir: &Path) {
+    // Not every filesystem can fsync a directory; the rename is durable on the ones that can.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Whether the file now holds what the change was computed from.
+fn unchanged_since_read(change: &FileChange) -> Result<bool, ApplyError> {
+    let now = read_current(&change.path).map_err(io_err("read", &change.path))?;
+    Ok(now == change.old)
+}
+
+/// A temp file written and waiting to be renamed over its target.
+struct Staged {
+    tmp: PathBuf,
+    target: PathBuf,
+    create: bool,
+}
+
+/// Applies every change of `set` that alters its file, or none of them. The caller must hold
+/// the fleet lock (`_lock`) since before it read the files the set was computed from.
+/// Returns the paths written.
+pub fn apply(set: &ChangeSet, _lock: &FleetLock) -> Result<Vec<PathBuf>, ApplyError> {
+    let todo: Vec<&FileChange> = set.changes.iter().filter(|c| c.is_change()).collect();
+    // Preconditions of every file before anything is staged.
+    for c in &todo {
+        check_precondition(c)?;
+    }
+    let mut staged: Vec<Staged> = Vec::new();
+    let result = stage_all(&todo, &mut staged).and_then(|()| {
+        test_pause(
+            "before-commit",
+            &todo.first().map(|c| c.path.clone()).unwrap_or_default(),
+        );
+        // Again, right before the renames: a file changed while the temps were written means
+        // the whole set is stale.
+        for c in &todo {
+            check_precondition(c)?;
+        }
+        commit(&todo, &staged)
+    });
+    for s in &staged {
+        let _ = fs::remove_file(&s.tmp);
+    }
+    result
+}
+
+fn check_precondition(c: &FileChange) -> Result<(), ApplyError> {
+    if unchanged_since_read(c)? {
+        return Ok(());
+    }
+    Err(match c.old {
+        None => ApplyError::Exists {
+            shown: c.shown.clone(),
+        },
+        Some(_) => ApplyError::ChangedUnderneath {
+            shown: c.shown.clone(),
+        },
+    })
+}
+
+fn stage_all(todo: &[&FileChange], staged: &mut Vec<Staged>) -> Result<(), ApplyError> {
+    for c in todo {
+        let target = write_target(c)?;
+        let dir = parent_of(&target);
+        if c.old.is_none() && !dir.is_dir() {
+            fs::create_dir_all(dir).map_err(io_err("create the directory", dir))?;
+        }
+        let (mode, owner) = final_mode(&target, c.create_mode);
+        let (tmp, mut f) = create_temp(&target, mode, owner)
+            .map_err(io_err("create a temp file beside", &target))?;
+        staged.push(Staged {
+            tmp: tmp.clone(),
+            target: target.clone(),
+            create: c.old.is_none(),
+        });
+        test_pause("temp-created", &tmp);
+        f.write_all(&c.new)
+            .and_then(|()| f.sync_all())
+            .map_err(io_err("write a temp file beside", &target))?;
+    }
+    Ok(())
+}
+
+fn commit(todo: &[&FileChange], staged: &[Staged]) -> Result<Vec<PathBuf>, ApplyError> {
+    let mut done: Vec<usize> = Vec::new();
+    for (i, s) in staged.iter().enumerate() {
+        let r = if s.create {
+            // A link fails when the name exists: a file that appeared since the check is kept.
+            fs::hard_link(&s.tmp, &s.target).or_else(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    Err(e)
+                } else {
+                    // Filesystems without hard links: check and rename (a tiny window).
+                    if fs::symlink_metadata(&s.target).is_ok() {
+                        Err(io::Error::from(io::ErrorKind::AlreadyExists))
+                    } else {
+                        fs::rename(&s.tmp, &s.target)
+                    }
+                }
+            })
+        } else {
+            fs::rename(&s.tmp, &s.target)
+        };
+        if let Err(e) = r {
+            let first_error = if e.kind() == io::ErrorKind::AlreadyExists && s.create {
+                ApplyError::Exists {
+                    shown: todo[i].shown.clone(),
+                }
+            } else {
+                ApplyError::Io {
+                    action: "replace",
+                    path: s.target.clone(),
+                    source: e,
+                }
+            };
+            if let Err(source) = roll_back(todo, staged, &done) {
+                return Err(ApplyError::Partial {
+                    shown: todo[i].shown.clone(),
+                    files: done
+                        .iter()
+                        .map(|&j| format!("`{}`", todo[j].shown))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    source,
+                });
+            }
+            return Err(first_error);
+        }
+        done.push(i);
+    }
+    let mut dirs: Vec<&Path> = staged.iter().map(|s| parent_of(&s.target)).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        sync_dir(d);
+    }
+    Ok(staged.iter().map(|s| s.target.clone()).collect())
+}
+
+/// Puts back the files of `done` (a later file of the set could not be written).
+fn roll_back(todo: &[&FileChange], staged: &[Staged], done: &[usize]) -> io::Result<()> {
+    for &j in done.iter().rev() {
+        match &todo[j].old {
+            Some(old) => write_atomic(&staged[j].target, old)?,
+            None => fs::remove_file(&staged[j].target)?,
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `path` with `contents` (temp file, fsync, rename), keeping the mode of the file
+/// it replaces, without the lock or the precondition: for files that are not the fleet's
+/// (vmctl's own known_hosts under a temp directory) and for putting back an original.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let target = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)?,
+        _ => path.to_path_buf(),
+    };
+    let (mode, owner) = final_mode(&target, DEFAULT_MODE);
+    let (tmp, mut f) = create_temp(&target, mode, owner)?;
+    let r = f
+        .write_all(contents)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| fs::rename(&tmp, &target));
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r?;
+    sync_dir(parent_of(&target));
+    Ok(())
+}
+
+/// Reads a whole file as the change's `old` bytes (a missing file is `None`).
+pub fn read_for_change(path: &Path) -> Result<Option<Vec<u8>>, ApplyError> {
+    read_current(path).map_err(io_err("read", path))
+}
+
+/// Reads a file that must exist, as text.
+pub fn read_text(path: &Path) -> io::Result<String> {
+    let mut s = String::new();
+    File::open(path)?.read_to_string(&mut s)?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(unix)]
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    fn lock(dir: &Path) -> FleetLock {
+        FleetLock::acquire(dir).unwrap()
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("vmctl-tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn changed_underneath_writes_nothing_of_the_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.nix");
+        let b = dir.path().join("b.nix");
+        fs::write(&a, "a0").unwrap();
+        fs::write(&b, "b-changed-by-someone").unwrap();
+        let mut set = ChangeSet::new();
+        set.push(FileChange::modify(&a, "a.nix", "a0", "a1", "a"));
+        set.push(FileChange::modify(&b, "b.nix", "b0", "b1", "b"));
+        let l = lock(dir.path());
+        let err = apply(&set, &l).unwrap_err();
+        assert!(
+            matches!(&err, ApplyError::ChangedUnderneath { shown } if shown == "b.nix"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read_to_string(&a).unwrap(),
+            "a0",
+            "a must not be written"
+        );
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b-changed-by-someone");
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_file_created_meanwhile_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("new.nix");
+        let set = ChangeSet::one(FileChange::create(&p, "new.nix", "mine", "create"));
+        fs::write(&p, "theirs").unwrap();
+        let err = apply(&set, &lock(dir.path())).unwrap_err();
+        assert!(matches!(err, ApplyError::Exists { .. }), "{err}");
+        assert_eq!(fs::read_to_string(&p).unwrap(), "theirs");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn existing_mode_is_kept_and_new_files_get_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret.yaml");
+        fs::write(&p, "old").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        let k = dir.path().join("keys/ssh_host_ed25519_key");
+        let mut set = ChangeSet::one(FileChange::modify(&p, "secret.yaml", "old", "new", "x"));
+        set.push(FileChange::create(&k, "key", "PRIVATE", "k").mode(PRIVATE_MODE));
+        apply(&set, &lock(dir.path())).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new");
+        assert_eq!(mode(&p), 0o640);
+        assert_eq!(mode(&k), 0o600);
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_written_through_and_stays_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("real")).unwrap();
+        let target = dir.path().join("real/hosts.nix");
+        fs::write(&target, "{ }").unwrap();
+        let link = dir.path().join("hosts.nix");
+        std::os::unix::fs::symlink("real/hosts.nix", &link).unwrap();
+        let set = ChangeSet::one(FileChange::modify(
+            &link,
+            "hosts.nix",
+            "{ }",
+            "{ a = 1; }",
+            "x",
+        ));
+        apply(&set, &lock(dir.path())).unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "{ a = 1; }");
+        // A dangling link is refused, not replaced by a regular file.
+        let dangling = dir.path().join("gone.nix");
+        std::os::unix::fs::symlink("nowhere.nix", &dangling).unwrap();
+        let set = ChangeSet::one(FileChange::create(&dangling, "gone.nix", "x", "x"));
+        assert!(apply(&set, &lock(dir.path())).is_err());
+        assert!(fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn temp_files_are_exclusive_and_born_with_the_final_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("key");
+        // A symlink planted where a temp could go must not be followed: every name is new.
+        let (tmp, _f) = create_temp(&target, 0o600, None).unwrap();
+        assert_eq!(mode(&tmp), 0o600);
+        assert!(tmp
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".key.vmctl-tmp-"));
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        assert_eq!(
+            opts.open(&tmp).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists,
+            "the name is taken exclusively"
+        );
+        let (tmp2, _f2) = create_temp(&target, 0o644, None).unwrap();
+        assert_ne!(tmp, tmp2);
+        assert_eq!(mode(&tmp2), 0o644);
+    }
+
+    #[test]
+    fn the_lock_is_held_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path());
+        assert!(dir.path().join(".vmctl/lock").is_file());
+        assert!(fs::read_to_string(dir.path().join(".vmctl/.gitignore"))
+            .unwrap()
+            .contains("\n*\n"));
+        // A second open file description cannot take it while the first holds it.
+        let other = File::open(dir.path().join(".vmctl/lock")).unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        other.try_lock().expect("free once dropped");
+    }
+
+    #[test]
+    fn unchanged_files_are_not_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("same");
+        fs::write(&p, "x").unwrap();
+        let set = ChangeSet::one(FileChange::modify(&p, "same", "x", "x", "nothing"));
+        assert!(!set.is_change());
+        assert!(apply(&set, &lock(dir.path())).unwrap().is_empty());
+    }
+}
