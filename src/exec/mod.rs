@@ -6,4 +6,5 @@ pub mod fs;
 pub mod lint;
 pub mod proxmox;
 pub mod remote;
+pub mod signals;
 pub mod sops;

@@ -341,20 +341,13 @@ fn connect_error(target: &SshTarget, e: &openssh::Error) -> RemoteError {
 mod cleanup {
     use std::path::PathBuf;
     use std::process::{Command, Stdio};
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, Once};
     use std::time::{Duration, Instant};
-
-    static TERMINATING: AtomicBool = AtomicBool::new(false);
 
     /// Blocks the calling thread for good once a signal is being handled: the signal thread
     /// closes the masters and exits the process.
     pub fn wait_if_terminating() {
-        if TERMINATING.load(Ordering::SeqCst) {
-            loop {
-                std::thread::park();
-            }
-        }
+        crate::exec::signals::wait_if_terminating();
     }
 
     struct Live {
@@ -366,54 +359,13 @@ mod cleanup {
     static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
     static NEXT: Mutex<u64> = Mutex::new(0);
 
-    /// Starts the signal thread once; returns when the handlers are in place.
+    /// Installs the process-wide signal handler once, with closing the masters as a cleanup.
     pub fn install() {
         static ONCE: Once = Once::new();
         ONCE.call_once(|| {
-            let (ready, wait) = std::sync::mpsc::channel();
-            let spawned = std::thread::Builder::new()
-                .name("vmctl-signals".into())
-                .spawn(move || watch(ready));
-            if spawned.is_ok() {
-                let _ = wait.recv_timeout(Duration::from_secs(5));
-            }
+            crate::exec::signals::on_terminate(close_all);
+            crate::exec::signals::install();
         });
-    }
-
-    fn watch(ready: std::sync::mpsc::Sender<()>) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        let code = rt.block_on(async {
-            let kinds = [
-                (SignalKind::interrupt(), 130),
-                (SignalKind::terminate(), 143),
-                (SignalKind::hangup(), 129),
-            ];
-            let mut streams = Vec::new();
-            for (kind, code) in kinds {
-                if let Ok(s) = signal(kind) {
-                    streams.push((s, code));
-                }
-            }
-            let _ = ready.send(());
-            std::future::poll_fn(|cx| {
-                for (s, code) in streams.iter_mut() {
-                    if s.poll_recv(cx).is_ready() {
-                        return std::task::Poll::Ready(*code);
-                    }
-                }
-                std::task::Poll::Pending
-            })
-            .await
-        });
-        TERMINATING.store(true, Ordering::SeqCst);
-        close_all();
-        std::process::exit(code);
     }
 
     pub fn register(socket: PathBuf, dirs: Vec<PathBuf>) -> u64 {

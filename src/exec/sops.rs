@@ -236,7 +236,11 @@ pub fn run_updatekeys(
         all.push_str(&keys);
         cmd.env("SOPS_AGE_KEY", all.as_str());
     }
-    let outcome = signals::run_guarded(&mut cmd);
+    // The guard keeps a signal from ending vmctl before the original is back in place.
+    let (outcome, _guard) = match signals::run_guarded(&mut cmd) {
+        Ok((g, guard)) => (Ok(g), Some(guard)),
+        Err(e) => (Err(e), None),
+    };
     let (status, stderr) = match outcome {
         Ok(Guarded::Exited { status, .. }) if status.success() => {
             backup.discard();
@@ -257,7 +261,7 @@ pub fn run_updatekeys(
                     Err(e) => e.clone(),
                 }
             );
-            std::process::exit(128 + signal);
+            crate::exec::signals::terminate(signal);
         }
         Err(e) => {
             let restored = backup.restore(&before);
@@ -368,49 +372,22 @@ enum Guarded {
     Interrupted { signal: i32 },
 }
 
-/// Signal handling around the sops fallback.
+/// Signal handling around the sops fallback, through the process-wide handler.
 mod signals {
     use std::process::Command;
-    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-    use std::sync::Once;
     use std::time::Duration;
 
     use super::Guarded;
-
-    /// Whether a guarded child runs now: the handlers then only record the signal.
-    static GUARDING: AtomicBool = AtomicBool::new(false);
-    static RECEIVED: AtomicI32 = AtomicI32::new(0);
-    static INSTALL: Once = Once::new();
-
-    fn install() {
-        INSTALL.call_once(|| {
-            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                // SAFETY: the action only touches atomics and calls `_exit`, both
-                // async-signal-safe.
-                let _ = unsafe {
-                    signal_hook_registry::register(sig, move || {
-                        if GUARDING.load(Ordering::SeqCst) {
-                            RECEIVED.store(sig, Ordering::SeqCst);
-                        } else {
-                            // Outside a guarded section the signal ends vmctl as it would
-                            // without a handler.
-                            libc::_exit(128 + sig);
-                        }
-                    })
-                };
-            }
-        });
-    }
+    use crate::exec::signals as process;
 
     /// Runs `cmd` to completion, collecting its stderr; when vmctl receives a terminating
-    /// signal meanwhile, kills the child and reports the signal instead.
-    pub(super) fn run_guarded(cmd: &mut Command) -> std::io::Result<Guarded> {
-        install();
-        RECEIVED.store(0, Ordering::SeqCst);
-        GUARDING.store(true, Ordering::SeqCst);
-        let result = run(cmd);
-        GUARDING.store(false, Ordering::SeqCst);
-        result
+    /// signal meanwhile, kills the child and reports the signal instead. The caller undoes
+    /// its work and then calls [`process::terminate`]; until it does (or drops the guard),
+    /// the signal is left to it.
+    pub(super) fn run_guarded(cmd: &mut Command) -> std::io::Result<(Guarded, process::Guard)> {
+        let guard = process::guard();
+        let outcome = run(cmd)?;
+        Ok((outcome, guard))
     }
 
     fn run(cmd: &mut Command) -> std::io::Result<Guarded> {
@@ -435,14 +412,12 @@ mod signals {
             if let Some(status) = child.try_wait()? {
                 let _ = out_thread.join();
                 let stderr = err_thread.join().unwrap_or_default();
-                let signal = RECEIVED.load(Ordering::SeqCst);
-                if signal != 0 {
+                if let Some(signal) = process::received() {
                     return Ok(Guarded::Interrupted { signal });
                 }
                 return Ok(Guarded::Exited { status, stderr });
             }
-            let signal = RECEIVED.load(Ordering::SeqCst);
-            if signal != 0 {
+            if let Some(signal) = process::received() {
                 let _ = child.kill();
                 let _ = child.wait();
                 let _ = out_thread.join();
