@@ -497,3 +497,60 @@ pub fn check_files(config: &LoadedConfig, files: &FileSet) -> CheckReport {
     }
     report
 }
+
+// ---------- rotation through the sops binary ----------
+
+/// The argv for rotating with sops: `sops --config CONFIG rotate --in-place FILE`.
+pub fn rotate_argv(config: &Path, file: &Path) -> Vec<OsString> {
+    vec![
+        "--config".into(),
+        config.into(),
+        "rotate".into(),
+        "--in-place".into(),
+        file.into(),
+    ]
+}
+
+/// Runs `sops rotate --in-place` on `file` (a new data key, every value re-encrypted, a new
+/// MAC), with vmctl's identities in `SOPS_AGE_KEY`, restoring the original bytes if sops
+/// fails, as [`run_updatekeys`] does.
+pub fn run_rotate(
+    sops: &Path,
+    config: &LoadedConfig,
+    file: &Path,
+    ids: &Identities,
+) -> Result<(), String> {
+    let before = std::fs::read(file).map_err(|e| format!("cannot read the file: {e}"))?;
+    let mut cmd = Command::new(sops);
+    cmd.args(rotate_argv(&config.path, file))
+        .current_dir(&config.dir)
+        .env("SOPS_DISABLE_VERSION_CHECK", "1")
+        .stdin(std::process::Stdio::null());
+    let keys = ids.to_key_file();
+    if !ids.is_empty() {
+        let mut all = zeroize::Zeroizing::new(std::env::var("SOPS_AGE_KEY").unwrap_or_default());
+        all.push('\n');
+        all.push_str(&keys);
+        cmd.env("SOPS_AGE_KEY", all.as_str());
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}; {INSTALL_SOPS}", sops.display()))?;
+    if !out.status.success() {
+        let mut restored = String::new();
+        if std::fs::read(file).ok().as_deref() != Some(&before[..]) {
+            atomic_write(file, &before)
+                .map_err(|e| format!("sops failed and the original could not be restored: {e}"))?;
+            restored = " (the original file was restored)".into();
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(4).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "`sops rotate` failed ({}){restored}: {}",
+            out.status,
+            tail.join(" | ")
+        ));
+    }
+    Ok(())
+}
