@@ -76,6 +76,13 @@ fn the_recipient_defaults_to_the_hosts_nix_key() {
     // Drop igpu from the file, then add it back from hosts.nix alone.
     let out = vmctl(&root, &["sops", "remove-recipient", "igpu"]);
     assert!(out.status.success(), "{}", show(&out, &root));
+    // The removed host keeps the data keys it already has: the command says so and names
+    // the command that replaces them.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("igpu still holds the old data key") && err.contains("`vmctl secrets rotate`"),
+        "{err}"
+    );
     let out = vmctl(
         &root,
         &[
@@ -166,6 +173,7 @@ fn json_output_and_remove_by_comment() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["written"], true);
     assert_eq!(v["rules"].as_array().unwrap().len(), 2);
+    assert_eq!(v["rotate"], "vmctl secrets rotate");
     let text = std::fs::read_to_string(root.join(".sops.yaml")).unwrap();
     assert!(!text.contains("# igpu"));
 }

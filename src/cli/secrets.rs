@@ -227,12 +227,27 @@ fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
         .iter()
         .filter(|r| r.status == FileStatus::Failed)
         .count();
+    let lost: Vec<&xsops::FileReport> = reports
+        .iter()
+        .filter(|r| {
+            matches!(r.status, FileStatus::Rekeyed | FileStatus::WouldRekey)
+                && r.changes.iter().any(|c| !c.removed.is_empty())
+        })
+        .collect();
+    let rotate_cmd = (!lost.is_empty()).then(|| {
+        let files: Vec<String> = lost
+            .iter()
+            .map(|r| crate::proxmox::quote(&r.path))
+            .collect();
+        format!("{} {}", super::sops::ROTATE, files.join(" "))
+    });
     if a.select.json {
         let out = serde_json::json!({
             "config": config.path,
             "dry_run": a.dry_run,
             "ok": failed == 0,
             "files": reports,
+            "rotate": rotate_cmd,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if files.files.is_empty() {
@@ -241,6 +256,23 @@ fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
         eprintln!(
             "{failed} of {} files failed; they were left unchanged",
             files.files.len()
+        );
+    }
+    // A removed recipient still holds the data key it unwrapped before: say so, with the
+    // command that replaces the key.
+    if let (Some(cmd), false) = (&rotate_cmd, a.select.json) {
+        let removed: std::collections::BTreeSet<String> = lost
+            .iter()
+            .flat_map(|r| {
+                r.changes
+                    .iter()
+                    .flat_map(|c| c.removed.iter().map(|k| k.to_string()))
+            })
+            .collect();
+        eprintln!(
+            "note: {} still hold(s) the old data key of {} file(s) it could decrypt; run `{cmd}` to give them a new one",
+            removed.into_iter().collect::<Vec<_>>().join(", "),
+            lost.len(),
         );
     }
     Ok(u8::from(failed > 0))

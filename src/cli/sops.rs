@@ -96,6 +96,9 @@ pub struct AddHostRuleArgs {
     pub file: FileArgs,
 }
 
+/// The command that gives secrets a new data key after a recipient left.
+pub const ROTATE: &str = "vmctl secrets rotate";
+
 pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
     match args {
         SopsCommand::AddRecipient(a) => {
@@ -135,13 +138,22 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             let text = ctx.read()?;
             let edit = sops_edit::remove_recipient(&text, &a.name, hint.as_deref())
                 .map_err(|e| ctx.refused(e))?;
-            finish(
+            let code = finish(
                 &ctx,
                 &text,
                 &edit,
                 &a.file,
                 &format!("removed {} ({})", a.name, edit.recipient),
-            )
+            )?;
+            if !edit.is_noop() && !a.file.json {
+                // Taking a host out of the rules does not take the data keys it already
+                // unwrapped: only a new data key does.
+                eprintln!(
+                    "note: {} still holds the old data key of every secret it could decrypt; run `{ROTATE}` to re-key them with a new data key (it also drops {}'s entries)",
+                    a.name, a.name
+                );
+            }
+            Ok(code)
         }
         SopsCommand::AddHostRule(a) => {
             let ctx = Context::load(g, a.file.config.as_deref())?;
@@ -314,6 +326,8 @@ fn finish(
                 "index": i, "path_regex": re, "reason": why,
             })).collect::<Vec<_>>(),
             "diff": diff,
+            "rotate": (edit.rules.iter().any(|r| r.action == "removed") && !edit.is_noop())
+                .then_some(ROTATE),
         });
         println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
         return Ok(0);
