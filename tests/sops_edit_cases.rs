@@ -31,6 +31,8 @@ fn add_with(
             name,
             recipient: NEW,
             rules,
+            // These cases are about placement: an empty --rule list means --all.
+            all: rules.is_empty(),
             hosts,
         },
     )
@@ -250,6 +252,7 @@ fn refusals_say_why() {
             name: "a b",
             recipient: NEW,
             rules: &[],
+            all: true,
             hosts: &[],
         },
     );
@@ -263,6 +266,7 @@ fn refusals_say_why() {
             name: "x",
             recipient: "age1nope",
             rules: &[],
+            all: true,
             hosts: &[],
         },
     );

@@ -71,6 +71,7 @@ fn crlf_files_stay_crlf() {
             name: "n",
             recipient: R[0],
             rules: &[],
+            all: true,
             hosts: &[],
         },
     )
@@ -207,7 +208,7 @@ proptest! {
     fn generated_files_round_trip(shape in shapes()) {
         let text = render(&shape);
         same_meaning(&text);
-        let edit = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], hosts: &[] })
+        let edit = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], all: true, hosts: &[] })
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         // Read back by the one reader sops's rules go through (checks and re-keying use it).
         let new = SopsConfig::parse(&edit.new_text).unwrap();
@@ -220,7 +221,7 @@ proptest! {
             }
             prop_assert_eq!(b.key_groups[0].age.clone(), want);
         }
-        let again = add_recipient(&edit.new_text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], hosts: &[] }).unwrap();
+        let again = add_recipient(&edit.new_text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], all: true, hosts: &[] }).unwrap();
         prop_assert!(again.is_noop());
         let removed = remove_recipient(&edit.new_text, "newvm", Some(R[0])).unwrap();
         prop_assert_eq!(removed.new_text, text);
@@ -257,7 +258,7 @@ proptest! {
             let mine = doc.root.map(|r| to_value(doc, r)).unwrap_or(Value::Null);
             prop_assert_eq!(&mine, v, "{}", text);
         }
-        let _ = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], hosts: &[] });
+        let _ = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], all: true, hosts: &[] });
         let _ = remove_recipient(&text, "atlas", None);
     }
 }

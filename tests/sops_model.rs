@@ -82,6 +82,7 @@ fn checks_editor_and_rekey_read_every_fixture_the_same_way() {
                 name: "newhost",
                 recipient: new,
                 rules: &[],
+                all: true,
                 hosts: &[],
             },
         );

@@ -14,9 +14,13 @@ use crate::keys;
 pub enum SopsCommand {
     /// Add a host's age recipient to the creation rules of .sops.yaml.
     ///
-    /// By default every rule gets it except rules that clearly belong to another host (their
-    /// path_regex names another host of hosts.nix or another anchor of the file, like
-    /// `secrets/hosts/other/`); the chosen rules are printed. The file's style is kept: with a
+    /// Rules that clearly belong to another host (their path_regex names another host of
+    /// hosts.nix or another anchor of the file, like `secrets/hosts/other/`) are left alone.
+    /// When exactly one rule remains (the common single `secrets/.*` rule) the host goes
+    /// there. When several remain, which secrets the host may read is a choice: pass --rule
+    /// (repeatable) or --all, or record it on the VM in definitions.nix as
+    /// `sopsRules = [ "secrets/web/.*" ];` so provisioning never has to ask. A host already in
+    /// some of them stays exactly there. The chosen rules are printed. The file's style is kept: with a
     /// `keys:` list of anchors it adds `- &NAME age1…` there and `- *NAME` to each rule;
     /// with inline recipients it adds `- &NAME age1… # NAME` to the first rule and `- *NAME`
     /// to the others. Always into the first key group (never a new Shamir group). Adding a
@@ -25,7 +29,8 @@ pub enum SopsCommand {
   vmctl sops add-recipient doc2            # recipient derived from hosts.nix
   vmctl sops add-recipient doc2 age1…
   vmctl sops add-recipient doc2 \"$(cat keys/ssh_host_ed25519_key.pub)\"
-  vmctl sops add-recipient doc2 age1… --rule 'secrets/[^/]+\\.yaml$' --dry-run")]
+  vmctl sops add-recipient doc2 age1… --rule 'secrets/[^/]+\\.yaml$' --dry-run
+  vmctl sops add-recipient doc2 --all")]
     AddRecipient(AddRecipientArgs),
     /// Remove a recipient (by anchor name, or by the `# NAME` comment of inline recipients)
     /// from every rule: only its own lines go, and its anchor when no alias remains.
@@ -58,10 +63,14 @@ pub struct AddRecipientArgs {
     /// Default: derived from NAME's publicKey in hosts.nix.
     #[arg(value_name = "AGE_RECIPIENT")]
     pub recipient: Option<String>,
-    /// Add only to the rule with exactly this path_regex (repeatable). Default: every rule
-    /// that is not clearly another host's.
-    #[arg(long = "rule", value_name = "REGEX")]
+    /// Add only to the rule with exactly this path_regex (repeatable). Default: the VM's
+    /// `sopsRules` in definitions.nix; else the one rule that is not clearly another host's.
+    /// When several could take the host, one of --rule, --all or `sopsRules` is required.
+    #[arg(long = "rule", value_name = "REGEX", conflicts_with = "all")]
     pub rules: Vec<String>,
+    /// Add to every rule that is not clearly another host's.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub file: FileArgs,
 }
@@ -113,12 +122,26 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
                 })?,
             };
             let text = ctx.read()?;
+            // definitions.nix records the choice per VM, so provisioning stays
+            // non-interactive; --rule and --all on the command line win.
+            let recorded = ctx.sops_rules(&a.name);
+            let rules = if a.rules.is_empty() && !a.all && !recorded.is_empty() {
+                eprintln!(
+                    "note: using `sopsRules` of `{}` in definitions.nix: {}",
+                    a.name,
+                    recorded.join(", ")
+                );
+                recorded
+            } else {
+                a.rules.clone()
+            };
             let edit = sops_edit::add_recipient(
                 &text,
                 &sops_edit::AddRecipient {
                     name: &a.name,
                     recipient: &recipient,
-                    rules: &a.rules,
+                    rules: &rules,
+                    all: a.all,
                     hosts: &ctx.hosts,
                 },
             )
@@ -211,6 +234,8 @@ struct Context {
     path: PathBuf,
     hosts: Vec<String>,
     host_keys: Vec<(String, Option<String>)>,
+    /// Each VM's `sopsRules` from definitions.nix.
+    vm_rules: Vec<(String, Vec<String>)>,
 }
 
 impl Context {
@@ -220,11 +245,19 @@ impl Context {
                 let path = explicit
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| fleet.path(&fleet.definitions.settings.sops_config));
+                let vm_rules = fleet
+                    .definitions
+                    .managed
+                    .iter()
+                    .chain(&fleet.definitions.imported)
+                    .map(|vm| (vm.name.clone(), vm.sops_rules.clone()))
+                    .collect();
                 let hosts = fleet.hosts.map(|h| h.hosts).unwrap_or_default();
                 Ok(Context {
                     path,
                     hosts: hosts.iter().map(|h| h.name.clone()).collect(),
                     host_keys: hosts.into_iter().map(|h| (h.name, h.public_key)).collect(),
+                    vm_rules,
                 })
             }
             Err(e) => {
@@ -250,6 +283,7 @@ impl Context {
                     path,
                     hosts: Vec::new(),
                     host_keys: Vec::new(),
+                    vm_rules: Vec::new(),
                 })
             }
         }
@@ -272,6 +306,15 @@ impl Context {
                 self.path.display()
             )
         })
+    }
+
+    /// The `sopsRules` definitions.nix records for VM `name` (empty when none).
+    fn sops_rules(&self, name: &str) -> Vec<String> {
+        self.vm_rules
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
     }
 
     fn host_recipient(&self, name: &str) -> Option<String> {

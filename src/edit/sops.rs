@@ -28,6 +28,15 @@ pub enum SopsEditError {
     Refused(String),
     #[error("the edit was computed but does not mean what was asked, so nothing was written: {0}; please report this with the file")]
     Verify(String),
+    /// More than one rule could take the recipient and nothing says which.
+    #[error("more than one creation rule could take `{name}`: {}; choose with --rule REGEX (repeatable) or --all, or record the choice on the VM in definitions.nix (`sopsRules = [ {} ];`) so provisioning does not have to ask", candidates.join(", "), example)]
+    ChooseRule {
+        name: String,
+        /// The candidate rules' labels.
+        candidates: Vec<String>,
+        /// A `sopsRules` list naming the first candidate, as Nix.
+        example: String,
+    },
 }
 
 type Result<T> = std::result::Result<T, SopsEditError>;
@@ -69,6 +78,9 @@ pub struct AddRecipient<'a> {
     pub recipient: &'a str,
     /// `--rule` values: rules picked by their exact `path_regex`. Empty: the default choice.
     pub rules: &'a [String],
+    /// `--all`: every rule that is not clearly another host's. Without it and without
+    /// `rules`, more than one such rule is a [`SopsEditError::ChooseRule`].
+    pub all: bool,
     /// Host names of hosts.nix (may be empty when unknown).
     pub hosts: &'a [String],
 }
@@ -140,12 +152,8 @@ fn other_owner(re: &str, name: &str, others: &BTreeSet<String>) -> Option<String
 }
 
 /// Picks the rules to add to: `--rule` values, or every rule but other hosts' own.
-fn select(
-    view: &SopsYaml,
-    name: &str,
-    picked: &[String],
-    hosts: &[String],
-) -> Result<(Vec<usize>, Vec<SkippedRule>)> {
+fn select(view: &SopsYaml, req: &AddRecipient) -> Result<(Vec<usize>, Vec<SkippedRule>)> {
+    let (name, picked, hosts) = (req.name, req.rules, req.hosts);
     if !picked.is_empty() {
         let mut chosen = Vec::new();
         for p in picked {
@@ -207,6 +215,37 @@ fn select(
         return Err(SopsEditError::Refused(
             "every creation rule belongs to another host; pick rules with --rule, or add a rule for this host with `vmctl sops add-host-rule`".into(),
         ));
+    }
+    // Several rules could take the host: which secrets it may read is the user's choice, not
+    // a guess. A host already in some of them keeps exactly those (re-runs change nothing).
+    let editable: Vec<usize> = chosen
+        .iter()
+        .copied()
+        .filter(|&i| view.rules[i].age.is_ok())
+        .collect();
+    if !req.all && editable.len() > 1 {
+        let present: Vec<usize> = editable
+            .iter()
+            .copied()
+            .filter(|&i| {
+                view.rules[i]
+                    .age
+                    .as_ref()
+                    .is_ok_and(|l| l.contains(req.recipient))
+            })
+            .collect();
+        if !present.is_empty() {
+            return Ok((present, skipped));
+        }
+        let first = editable
+            .iter()
+            .find_map(|&i| view.rules[i].path_regex.clone())
+            .unwrap_or_default();
+        return Err(SopsEditError::ChooseRule {
+            name: name.to_string(),
+            candidates: editable.iter().map(|&i| view.rules[i].label()).collect(),
+            example: crate::edit::nix::string_literal(&first),
+        });
     }
     Ok((chosen, skipped))
 }
@@ -286,7 +325,7 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
     check_recipient(req.recipient)?;
     let view = editable(text)?;
     let doc = &view.doc;
-    let (chosen, mut skipped) = select(&view, req.name, req.rules, req.hosts)?;
+    let (chosen, mut skipped) = select(&view, req)?;
 
     let anchors = view.scalar_anchors();
     refuse_non_scalar_anchor(&view, req.name)?;
