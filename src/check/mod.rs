@@ -41,6 +41,7 @@ mod sops_undefined_alias;
 mod stale_sops_recipient;
 mod syntax_error;
 mod unknown_field;
+mod unknown_sops_rule;
 mod unsupported_shape;
 mod util;
 mod vmid_out_of_bounds;
@@ -201,6 +202,7 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&invalid_creation_rule::RULE, invalid_creation_rule::check),
     (&sops_not_editable::RULE, sops_not_editable::check),
     (&missing_creation_rules::RULE, missing_creation_rules::check),
+    (&unknown_sops_rule::RULE, unknown_sops_rule::check),
     (&host_not_in_sops::RULE, host_not_in_sops::check),
     (&stale_sops_recipient::RULE, stale_sops_recipient::check),
 ];
