@@ -182,3 +182,19 @@ fn a_view_that_disagrees_with_sops_is_not_used() {
     let err = model.view.unwrap_err().to_string();
     assert!(err.contains("differs from sops"), "{err}");
 }
+
+#[test]
+fn an_encrypted_secret_named_like_a_config_is_not_read_as_one() {
+    // `NAME.sops.yaml` is a common name for encrypted secrets too; vmlint given one (a
+    // pre-commit hook passes every changed file) must not report it as a broken config.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("app.sops.yaml");
+    std::fs::copy(
+        util::fixture("sops/generated/shamir2of2.sops.yaml"),
+        &secret,
+    )
+    .unwrap();
+    let run = lint(&[secret], None, dir.path(), &NixFallback::Off).unwrap();
+    let codes: Vec<&str> = run.diagnostics.iter().map(|d| d.code()).collect();
+    assert!(codes.iter().all(|c| !c.starts_with("SP")), "{codes:?}");
+}
