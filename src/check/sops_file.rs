@@ -38,7 +38,13 @@ pub(super) fn sops_file(fleet: &Fleet) -> Option<(FileId, SopsYaml)> {
 /// A span from `offset` to the end of the word there (at least one character, within the text),
 /// for errors the YAML parser reports at a position.
 pub(super) fn point(file: FileId, text: &str, offset: usize) -> Span {
-    let start = offset.min(text.len());
+    let mut start = offset.min(text.len());
+    // At the end of the file (an unclosed list, say) point at the last line that has text.
+    if text[start..].trim().is_empty() {
+        let body = text.trim_end();
+        let line = body.rfind('\n').map_or(0, |i| i + 1);
+        start = line + (body.len() - line - body[line..].trim_start().len());
+    }
     let rest = &text[start..];
     let len = rest
         .find(|c: char| c.is_whitespace())
