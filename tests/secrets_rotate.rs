@@ -191,3 +191,44 @@ fn util_require(tool: &str) {
         .unwrap_or(false);
     assert!(found, "`{tool}` is not installed: {SETUP_HINT}");
 }
+
+#[test]
+fn a_failed_sops_rotation_leaves_the_file_as_it_was() {
+    let env = Env::new();
+    let path = env.encrypt("app.ini", "[db]\npassword = hunter2\n", &[ADMIN, OLDHOST]);
+    env.write_rule(&[ADMIN]);
+    let before = std::fs::read(&path).unwrap();
+    // A sops that re-keys for real, then breaks the file and fails on `rotate`.
+    let fake = env.path("fake-sops");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" rotate \"*) for last; do :; done; echo garbage > \"$last\"; echo 'rotate: boom' >&2; exit 1;; esac\nexec {} \"$@\"\n",
+            sops_bin().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = env
+        .vmctl()
+        .args(["secrets", "rotate", "--sops"])
+        .arg(&fake)
+        .arg("--identity")
+        .arg(env.key("admin"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("rotate: boom"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("re-key before it was undone"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the original bytes are back"
+    );
+}

@@ -488,6 +488,15 @@ fn sops_rotate(
         !crate::secrets::rekey::diff_key_groups(&f.metadata.key_id_groups(), &rule.key_groups)
             .is_empty()
     });
+    // Both steps or neither: a failed rotation after a successful re-key puts the original
+    // back, so "left unchanged" stays true.
+    let original = match std::fs::read(abs) {
+        Ok(b) => b,
+        Err(e) => {
+            rep.error = Some(format!("cannot read the file: {e}"));
+            return rep;
+        }
+    };
     if stale {
         if let Err(e) = xsops::run_updatekeys(sops, config, abs, ids) {
             rep.error = Some(e);
@@ -496,7 +505,17 @@ fn sops_rotate(
     }
     match xsops::run_rotate(sops, config, abs, ids) {
         Ok(()) => rep.status = "rotated",
-        Err(e) => rep.error = Some(e),
+        Err(e) => {
+            let restored = if std::fs::read(abs).ok().as_deref() == Some(&original[..]) {
+                String::new()
+            } else {
+                match crate::exec::fs::atomic_write(abs, &original) {
+                    Ok(()) => " (the re-key before it was undone)".to_string(),
+                    Err(w) => format!(" (and the re-keyed file could not be restored: {w})"),
+                }
+            };
+            rep.error = Some(format!("{e}{restored}"));
+        }
     }
     rep
 }
