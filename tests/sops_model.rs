@@ -198,3 +198,18 @@ fn an_encrypted_secret_named_like_a_config_is_not_read_as_one() {
     let codes: Vec<&str> = run.diagnostics.iter().map(|d| d.code()).collect();
     assert!(codes.iter().all(|c| !c.starts_with("SP")), "{codes:?}");
 }
+
+#[test]
+fn a_stray_document_marker_is_read_as_sops_reads_it() {
+    // sops (go-yaml's Unmarshal) reads the first document only: a trailing `---` is no error
+    // for it, so it is none for vmlint or re-keying either; the editor declines (SP009).
+    let text = "creation_rules:\n  - path_regex: secrets/.*\n    age: age18ezvkljgmxh28nkhs5j5f845v5nqur4gqsmfta30wuqqwszega7sy7rc0d\n---\n";
+    let model = SopsModel::parse(text).unwrap();
+    assert_eq!(model.config.rules.len(), 1);
+    assert!(model.view.is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".sops.yaml");
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(lint_codes(&path), ["SP009"]);
+    assert_eq!(load_config(&path).unwrap().config.rules.len(), 1);
+}

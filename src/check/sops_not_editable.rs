@@ -55,6 +55,6 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             at,
             format!("vmctl cannot edit this file ({why}): checks SP001, SP002 and FL002 did not run, and `vmctl sops` edits are refused"),
         )
-        .help("rewrite the file in block style (`creation_rules:` then `- path_regex: …` items) to get those checks and edits"),
+        .help("rewrite the file as one block-style YAML document (`creation_rules:` then `- path_regex: …` items) to get those checks and edits"),
     );
 }

@@ -9,10 +9,16 @@ pub fn load(text: &str) -> Result<Value, String> {
     load_located(text).map_err(|(m, _)| m)
 }
 
-/// [`load`], with the byte offset of a syntax error when the parser knows it.
+/// [`load`], with the byte offset of a syntax error when the parser knows it. Only the first
+/// document is read, as sops's parser (go-yaml's `Unmarshal`) reads only the first: a stray
+/// `---` after the rules is no error for sops, so it is none here.
 pub fn load_located(text: &str) -> Result<Value, (String, Option<usize>)> {
-    let mut v: Value =
-        serde_yaml::from_str(text).map_err(|e| (e.to_string(), e.location().map(|l| l.index())))?;
+    use serde::Deserialize as _;
+    let located = |e: serde_yaml::Error| (e.to_string(), e.location().map(|l| l.index()));
+    let mut v: Value = match serde_yaml::Deserializer::from_str(text).next() {
+        Some(doc) => Value::deserialize(doc).map_err(located)?,
+        None => Value::Null,
+    };
     resolve_merges(&mut v).map_err(|e| (e, None))?;
     Ok(v)
 }
@@ -105,6 +111,17 @@ mod tests {
         assert_eq!(group["age"][0].as_str(), Some("a"));
         assert_eq!(group["pgp"][0].as_str(), Some("p"));
         assert!(group.get("<<").is_none());
+    }
+
+    #[test]
+    fn only_the_first_document_is_read_as_sops_reads_it() {
+        assert_eq!(load("a: 1\n---\n").unwrap(), load("a: 1\n").unwrap());
+        assert_eq!(
+            load("---\na: 1\n---\nb: 2\n").unwrap(),
+            load("a: 1\n").unwrap()
+        );
+        assert_eq!(load("# only a comment\n").unwrap(), Value::Null);
+        assert!(load("a: [1\n").is_err());
     }
 
     #[test]
