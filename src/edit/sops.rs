@@ -858,7 +858,7 @@ fn sample_path(re: &str) -> Option<String> {
             c => prefix.push(c),
         }
     }
-    let compiled = regex::Regex::new(re).ok()?;
+    let compiled = regex::Regex::new(&crate::secrets::config::go_regex(re)).ok()?;
     [
         "secrets.yaml",
         ".yaml",
@@ -900,7 +900,7 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
     let doc = &view.doc;
     let default_re = format!("secrets/hosts/{}/.*", req.name);
     let re = req.path_regex.unwrap_or(&default_re);
-    regex::Regex::new(re).map_err(|e| {
+    regex::Regex::new(&crate::secrets::config::go_regex(re)).map_err(|e| {
         SopsEditError::Invalid(format!("--path-regex `{re}` is not a valid regex: {e}"))
     })?;
 
@@ -974,7 +974,7 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
         sample.is_some()
             && r.path_regex
                 .as_deref()
-                .and_then(|p| regex::Regex::new(p).ok())
+                .and_then(|p| regex::Regex::new(&crate::secrets::config::go_regex(p)).ok())
                 .is_some_and(|p| p.is_match(sample.as_deref().unwrap_or_default()))
     });
     let rules_seq = doc.seq(view.rules_seq).expect("rules are a list");

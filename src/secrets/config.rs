@@ -298,6 +298,83 @@ pub fn clean(p: &str) -> String {
     }
 }
 
+/// A Go RE2 pattern (what sops compiles `path_regex` with) in the syntax of Rust's `regex`,
+/// which is the same language but for two spellings only Go accepts: `\Q…\E` quoting, and a
+/// `{` that does not start a valid repetition (`a{,3}`, `x{y}`), which Go reads as a literal.
+pub fn go_regex(re: &str) -> String {
+    let b = re.as_bytes();
+    let mut out = String::with_capacity(re.len());
+    let mut i = 0;
+    let mut class = false;
+    while i < b.len() {
+        let c = re[i..].chars().next().expect("in bounds");
+        match c {
+            '\\' if !class && re[i..].starts_with("\\Q") => {
+                let body = &re[i + 2..];
+                let end = body.find("\\E").unwrap_or(body.len());
+                out.push_str(&regex::escape(&body[..end]));
+                i += 2 + end + if end < body.len() { 2 } else { 0 };
+                continue;
+            }
+            '\\' => {
+                // An escape: copy it whole, so `\[`, `\{` and `\\` are never read as syntax.
+                let next = re[i + 1..].chars().next();
+                out.push('\\');
+                if let Some(n) = next {
+                    out.push(n);
+                    i += 1 + n.len_utf8();
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            '[' if !class => {
+                class = true;
+                out.push('[');
+                i += 1;
+                // `]` right after `[` or `[^` is a literal member.
+                if re[i..].starts_with('^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if re[i..].starts_with(']') {
+                    out.push(']');
+                    i += 1;
+                }
+                continue;
+            }
+            '[' if class && re[i..].starts_with("[:") => {
+                // A POSIX class like `[:alpha:]` inside a bracket expression.
+                let end = re[i + 2..].find(":]").map_or(1, |e| e + 4);
+                out.push_str(&re[i..i + end]);
+                i += end;
+                continue;
+            }
+            ']' if class => class = false,
+            '{' if !class => {
+                let rest = &re[i + 1..];
+                let close = rest.find('}');
+                let valid = close.is_some_and(|e| {
+                    let inner = &rest[..e];
+                    let (min, max) = inner.split_once(',').unwrap_or((inner, "0"));
+                    !min.is_empty()
+                        && min.bytes().all(|d| d.is_ascii_digit())
+                        && max.bytes().all(|d| d.is_ascii_digit())
+                });
+                if !valid {
+                    out.push_str("\\{");
+                    i += 1;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
 fn opt_string(rule: &Value, key: &str) -> Result<Option<String>, String> {
     match rule.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -347,7 +424,7 @@ fn parse_rule(index: usize, rule: &Value) -> Result<CreationRule, String> {
     let path_regex = opt_string(rule, "path_regex")?;
     let regex = match &path_regex {
         None => None,
-        Some(r) => Some(regex::Regex::new(r).map_err(|e| {
+        Some(r) => Some(regex::Regex::new(&go_regex(r)).map_err(|e| {
             // The regex crate's message draws the pattern over several lines: keep its
             // last line, the reason.
             let e = e.to_string();
@@ -599,6 +676,26 @@ mod tests {
             path_for_matching(dir, Path::new("/other/a.yaml")),
             "/other/a.yaml"
         );
+    }
+
+    #[test]
+    fn go_only_regex_spellings_compile_and_match_as_in_go() {
+        let m = |re: &str, path: &str| regex::Regex::new(&go_regex(re)).unwrap().is_match(path);
+        // \Q…\E quotes: the dot is literal.
+        assert!(m(r"^secrets/\Qa.b\E$", "secrets/a.b"));
+        assert!(!m(r"^secrets/\Qa.b\E$", "secrets/axb"));
+        assert!(m(r"\Q(x", "a(x"));
+        // A `{` that is no repetition is a literal in Go.
+        assert!(m(r"^a{,3}$", "a{,3}"));
+        assert!(m(r"^x{y}$", "x{y}"));
+        // Real repetitions, classes and escapes are untouched.
+        assert_eq!(go_regex(r"a{2,3}b{4}c{5,}"), r"a{2,3}b{4}c{5,}");
+        assert_eq!(go_regex(r"[{]\{[[:alpha:]]"), r"[{]\{[[:alpha:]]");
+        assert_eq!(
+            go_regex(r"secrets/[^/]+\.(yaml|json)$"),
+            r"secrets/[^/]+\.(yaml|json)$"
+        );
+        assert_eq!(go_regex(r"[]a]{2}"), r"[]a]{2}");
     }
 
     #[test]
