@@ -385,3 +385,21 @@ fn one_candidate_rule_needs_no_choice() {
     assert!(out.status.success(), "{}", show(&out, &root));
     assert_eq!(rules_holding(&root, NEW), ["secrets/[^/]+\\.yaml$"]);
 }
+
+#[test]
+fn a_recipient_another_host_has_is_refused_and_the_file_unchanged() {
+    let (_tmp, root) = demo();
+    let before = std::fs::read(root.join(".sops.yaml")).unwrap();
+    // doc1's recipient, offered for another host.
+    let doc1 = "age1u70sdpv5lzljxuja8cjwjhf3l64lm9prqh4wddzh36mqc6ct5cvsuyshd5";
+    let out = vmctl(&root, &["sops", "add-recipient", "newhost", doc1]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out, &root));
+    let err = String::from_utf8_lossy(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(err.contains("already host `doc1`'s recipient"), "{err}");
+    assert!(err.contains("the file was not changed"), "{err}");
+    assert_eq!(std::fs::read(root.join(".sops.yaml")).unwrap(), before);
+}

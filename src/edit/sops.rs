@@ -325,9 +325,10 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
     check_recipient(req.recipient)?;
     let view = editable(text)?;
     let doc = &view.doc;
+    let anchors = view.scalar_anchors();
+    refuse_another_hosts_recipient(&view, &anchors, req)?;
     let (chosen, mut skipped) = select(&view, req)?;
 
-    let anchors = view.scalar_anchors();
     refuse_non_scalar_anchor(&view, req.name)?;
     if let Some((_, v, _)) = anchors
         .iter()
@@ -507,6 +508,55 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
 }
 
 /// An anchor `&name` on a mapping or list cannot also name the recipient.
+/// A recipient that already belongs to another host of hosts.nix (its anchor, or the `# name`
+/// comment of an inline item) is refused: two hosts cannot share one key, and the edit would
+/// hide that under a second name.
+fn refuse_another_hosts_recipient(
+    view: &SopsYaml,
+    anchors: &[(String, String, NodeId)],
+    req: &AddRecipient,
+) -> Result<()> {
+    let other_host = |n: &str| n != req.name && req.hosts.iter().any(|h| h == n);
+    let by_anchor = anchors
+        .iter()
+        .find(|(n, v, _)| v == req.recipient && other_host(n))
+        .map(|(n, _, id)| {
+            (
+                n.clone(),
+                format!(
+                    "anchor &{n}, line {}",
+                    view.doc.line_number(view.doc.node(*id).span.start)
+                ),
+            )
+        });
+    let by_comment = || {
+        view.rules
+            .iter()
+            .filter_map(|r| r.age.as_ref().ok())
+            .flat_map(|l| l.items.iter())
+            .find_map(|i| {
+                let word = i.comment.as_deref()?.split_whitespace().next()?;
+                (i.recipient.as_deref() == Some(req.recipient) && other_host(word)).then(|| {
+                    let line = i
+                        .node
+                        .map(|n| view.doc.line_number(view.doc.node(n).span.start))
+                        .unwrap_or(0);
+                    (
+                        word.to_string(),
+                        format!("commented `# {word}`, line {line}"),
+                    )
+                })
+            })
+    };
+    match by_anchor.or_else(by_comment) {
+        Some((host, where_)) => Err(SopsEditError::Refused(format!(
+            "{} is already host `{host}`'s recipient ({where_}); two hosts cannot share one key (vmlint reports HS002 duplicate-public-key when hosts.nix gives both the same key): give `{}` its own host key",
+            req.recipient, req.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn refuse_non_scalar_anchor(view: &SopsYaml, name: &str) -> Result<()> {
     let doc = &view.doc;
     match doc
