@@ -196,3 +196,73 @@ fn fingerprint_matches_ssh_keygen() {
         "256 SHA256:wEPu5zkkhaJZhOM5BFhVJnRbJC7OEuRKz/lt2XCrN8I joerg@turingmachine (ED25519)\n"
     );
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    util::require_tool("git");
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+#[test]
+fn generate_refuses_a_private_key_git_could_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("fleet");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    let out_dir = repo.join("keys/doc2/etc/ssh");
+
+    // Inside the work tree and not ignored: refused, nothing written, advice given.
+    let out = run(
+        vmctl().args(["keys", "generate", "--out"]).arg(&out_dir),
+        None,
+    );
+    // miette wraps the message: compare it as one line.
+    let err = text(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not git-ignored"), "{err}");
+    assert!(err.contains("echo /keys/doc2/etc/ssh/ >>"), "{err}");
+    assert!(err.contains("outside the repository"), "{err}");
+    assert!(!repo.join("keys").exists(), "nothing is created");
+
+    // A tracked .gitignore entry of another path does not help.
+    std::fs::write(repo.join(".gitignore"), "/other/\n").unwrap();
+    let out = run(
+        vmctl().args(["keys", "generate", "--out"]).arg(&out_dir),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+
+    // Ignored (as the refusal suggested): written. git agrees it stays out of `git add -A`.
+    std::fs::write(repo.join(".gitignore"), "/keys/\n").unwrap();
+    let out = run(
+        vmctl().args(["keys", "generate", "--out"]).arg(&out_dir),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out_dir.join("ssh_host_ed25519_key").is_file());
+    git(&repo, &["add", "-A"]);
+    let staged = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["diff", "--cached", "--name-only"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&staged.stdout), ".gitignore\n");
+
+    // Outside any work tree: written as before.
+    let outside = dir.path().join("elsewhere/etc/ssh");
+    let out = run(
+        vmctl().args(["keys", "generate", "--out"]).arg(&outside),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -110,6 +110,13 @@ fn native_remove_locks_out_the_removed_identity_and_matches_updatekeys() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    // The removed host still holds the old data key: re-keying says so and offers rotation.
+    assert!(
+        stderr(&o).contains(&format!("{OLDHOST} still hold(s) the old data key"))
+            && stderr(&o).contains("run `vmctl secrets rotate "),
+        "{}",
+        stderr(&o)
+    );
     assert!(
         stdout(&o).contains(&format!("-{OLDHOST}")),
         "{}",

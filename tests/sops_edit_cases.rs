@@ -31,6 +31,8 @@ fn add_with(
             name,
             recipient: NEW,
             rules,
+            // These cases are about placement: an empty --rule list means --all.
+            all: rules.is_empty(),
             hosts,
         },
     )
@@ -161,6 +163,29 @@ fn an_existing_anchor_for_the_recipient_is_reused() {
 }
 
 #[test]
+fn another_hosts_recipient_is_refused() {
+    // By anchor: &vm is a host of hosts.nix.
+    let text = file("keys:\n  - &vm {NEW}\ncreation_rules:\n  - path_regex: s/.*\n    key_groups:\n    - age:\n      - {A}\n      - *vm\n");
+    let hosts = ["vm".to_string(), "newvm".to_string()];
+    let err = add_with(&text, "newvm", &[], &hosts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("already host `vm`'s recipient (anchor &vm, line 2)"),
+        "{err}"
+    );
+    assert!(err.contains("HS002"), "{err}");
+    // By comment.
+    let text = file("creation_rules:\n  - path_regex: s/.*\n    age:\n      - {A} # admin\n      - {NEW} # vm\n");
+    let err = add_with(&text, "newvm", &[], &hosts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("commented `# vm`, line 5"), "{err}");
+    // The host itself re-adding its own recipient is fine (a no-op).
+    assert!(add_with(&text, "vm", &[], &hosts).unwrap().is_noop());
+}
+
+#[test]
 fn already_present_everywhere_changes_nothing() {
     let text = file("creation_rules:\n  - path_regex: s/.*\n    age: {A},{NEW}\n");
     let edit = add_with(&text, "newvm", &[], &[]).unwrap();
@@ -250,6 +275,7 @@ fn refusals_say_why() {
             name: "a b",
             recipient: NEW,
             rules: &[],
+            all: true,
             hosts: &[],
         },
     );
@@ -263,6 +289,7 @@ fn refusals_say_why() {
             name: "x",
             recipient: "age1nope",
             rules: &[],
+            all: true,
             hosts: &[],
         },
     );

@@ -76,6 +76,13 @@ fn the_recipient_defaults_to_the_hosts_nix_key() {
     // Drop igpu from the file, then add it back from hosts.nix alone.
     let out = vmctl(&root, &["sops", "remove-recipient", "igpu"]);
     assert!(out.status.success(), "{}", show(&out, &root));
+    // The removed host keeps the data keys it already has: the command says so and names
+    // the command that replaces them.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("igpu still holds the old data key") && err.contains("`vmctl secrets rotate`"),
+        "{err}"
+    );
     let out = vmctl(
         &root,
         &[
@@ -166,6 +173,7 @@ fn json_output_and_remove_by_comment() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["written"], true);
     assert_eq!(v["rules"].as_array().unwrap().len(), 2);
+    assert_eq!(v["rotate"], "vmctl secrets rotate");
     let text = std::fs::read_to_string(root.join(".sops.yaml")).unwrap();
     assert!(!text.contains("# igpu"));
 }
@@ -214,6 +222,7 @@ fn every_real_world_file_is_written_as_the_library_says_or_left_untouched() {
                 "add-recipient",
                 "newvm",
                 NEW,
+                "--all",
                 "--config",
                 cfg.to_str().unwrap(),
             ],
@@ -224,6 +233,7 @@ fn every_real_world_file_is_written_as_the_library_says_or_left_untouched() {
                 name: "newvm",
                 recipient: NEW,
                 rules: &[],
+                all: true,
                 hosts: &[],
             },
         );
@@ -243,4 +253,153 @@ fn every_real_world_file_is_written_as_the_library_says_or_left_untouched() {
     }
     assert_eq!(wrote + refused, 10);
     assert!(refused >= 1, "0xdsqr's only rule is another host's");
+}
+
+/// The demo fleet with a second general rule (`secrets/web/.*`), so two rules could take a
+/// new host.
+fn two_rules() -> (tempfile::TempDir, PathBuf) {
+    let (tmp, root) = demo();
+    let mut text = std::fs::read_to_string(root.join(".sops.yaml")).unwrap();
+    text.push_str(
+        "  - path_regex: secrets/web/.*\n    key_groups:\n      - age:\n          - age18ezvkljgmxh28nkhs5j5f845v5nqur4gqsmfta30wuqqwszega7sy7rc0d # admin\n",
+    );
+    std::fs::write(root.join(".sops.yaml"), text).unwrap();
+    (tmp, root)
+}
+
+fn rules_holding(root: &Path, recipient: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root.join(".sops.yaml")).unwrap();
+    vmctl::secrets::SopsConfig::parse(&text)
+        .unwrap()
+        .rules
+        .iter()
+        .filter(|r| r.key_groups[0].age.iter().any(|a| a == recipient))
+        .map(|r| r.path_regex.clone().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn several_candidate_rules_need_a_choice() {
+    let (_tmp, root) = two_rules();
+    let before = std::fs::read(root.join(".sops.yaml")).unwrap();
+    let out = vmctl(&root, &["sops", "add-recipient", "test-automation", NEW]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out, &root));
+    let err = String::from_utf8_lossy(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for want in [
+        "more than one creation rule could take `test-automation`",
+        "`secrets/web/.*`",
+        "--rule",
+        "--all",
+        "sopsRules = [ \"secrets/[^/]+\\\\.yaml$\" ];",
+        "the file was not changed",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    assert_eq!(std::fs::read(root.join(".sops.yaml")).unwrap(), before);
+
+    // --rule picks exactly one.
+    let out = vmctl(
+        &root,
+        &[
+            "sops",
+            "add-recipient",
+            "test-automation",
+            NEW,
+            "--rule",
+            "secrets/web/.*",
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out, &root));
+    assert_eq!(rules_holding(&root, NEW), ["secrets/web/.*"]);
+    // A re-run without a choice keeps the host where it is (provisioning re-runs).
+    let out = vmctl(&root, &["sops", "add-recipient", "test-automation", NEW]);
+    assert!(out.status.success(), "{}", show(&out, &root));
+    assert_eq!(rules_holding(&root, NEW), ["secrets/web/.*"]);
+}
+
+#[test]
+fn all_takes_every_candidate_and_never_another_hosts_rule() {
+    let (_tmp, root) = two_rules();
+    let out = vmctl(
+        &root,
+        &["sops", "add-recipient", "test-automation", NEW, "--all"],
+    );
+    assert!(out.status.success(), "{}", show(&out, &root));
+    assert_eq!(
+        rules_holding(&root, NEW),
+        ["secrets/[^/]+\\.yaml$", "secrets/web/.*"]
+    );
+    // --rule and --all exclude each other.
+    let out = vmctl(
+        &root,
+        &[
+            "sops",
+            "add-recipient",
+            "x",
+            NEW,
+            "--all",
+            "--rule",
+            "secrets/web/.*",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out, &root));
+}
+
+#[test]
+fn definitions_nix_records_the_choice_per_vm() {
+    let (_tmp, root) = two_rules();
+    let defs = root.join("vms/definitions.nix");
+    let text = std::fs::read_to_string(&defs).unwrap().replacen(
+        "      nixosConfig = \"test-automation\";\n",
+        "      nixosConfig = \"test-automation\";\n      sopsRules = [ \"secrets/web/.*\" ];\n",
+        1,
+    );
+    assert!(text.contains("sopsRules"), "the demo VM changed shape");
+    std::fs::write(&defs, text).unwrap();
+    // vmlint knows the field.
+    let lint = Command::new(env!("CARGO_BIN_EXE_vmlint"))
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&lint.stdout).contains("sopsRules")
+            && !String::from_utf8_lossy(&lint.stderr).contains("sopsRules"),
+        "{}",
+        show(&lint, &root)
+    );
+    let out = vmctl(&root, &["sops", "add-recipient", "test-automation", NEW]);
+    assert!(out.status.success(), "{}", show(&out, &root));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("using `sopsRules`"));
+    assert_eq!(rules_holding(&root, NEW), ["secrets/web/.*"]);
+}
+
+#[test]
+fn one_candidate_rule_needs_no_choice() {
+    // The demo file: one general rule and doc1's own rule.
+    let (_tmp, root) = demo();
+    let out = vmctl(&root, &["sops", "add-recipient", "test-automation", NEW]);
+    assert!(out.status.success(), "{}", show(&out, &root));
+    assert_eq!(rules_holding(&root, NEW), ["secrets/[^/]+\\.yaml$"]);
+}
+
+#[test]
+fn a_recipient_another_host_has_is_refused_and_the_file_unchanged() {
+    let (_tmp, root) = demo();
+    let before = std::fs::read(root.join(".sops.yaml")).unwrap();
+    // doc1's recipient, offered for another host.
+    let doc1 = "age1u70sdpv5lzljxuja8cjwjhf3l64lm9prqh4wddzh36mqc6ct5cvsuyshd5";
+    let out = vmctl(&root, &["sops", "add-recipient", "newhost", doc1]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out, &root));
+    let err = String::from_utf8_lossy(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(err.contains("already host `doc1`'s recipient"), "{err}");
+    assert!(err.contains("the file was not changed"), "{err}");
+    assert_eq!(std::fs::read(root.join(".sops.yaml")).unwrap(), before);
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use vmctl::edit::sops::{add_host_rule, AddHostRule};
 use vmctl::keys::PublicKey;
-use vmctl::yaml::value;
+use vmctl::secrets::SopsConfig;
 
 const NEW: &str = "age17044m9wgakla6pzftf4srtl3h5mcsr85jysgt5fg23zpnta8sfdqhzn452";
 const NEW_IDENTITY: &str =
@@ -73,13 +73,14 @@ fn the_demo_sops_yaml_holds_the_recipients_derived_from_hosts_nix() {
     let r = demo_recipients();
     let get = |n: &str| r.iter().find(|(x, _)| x == n).unwrap().1.clone();
     assert_eq!(r.len(), 3, "admin, doc1, igpu: {r:?}");
-    let v = value::load(&read(".sops.yaml")).unwrap();
-    let groups: Vec<(String, Vec<String>)> = value::rules(&v)
+    let config = SopsConfig::parse(&read(".sops.yaml")).unwrap();
+    let groups: Vec<(String, Vec<String>)> = config
+        .rules
         .iter()
         .map(|rule| {
             (
-                value::path_regex(rule).unwrap().to_string(),
-                sorted(value::rule_groups(rule)[0].clone()),
+                rule.path_regex.clone().unwrap(),
+                sorted(rule.key_groups[0].age.clone()),
             )
         })
         .collect();

@@ -77,7 +77,11 @@ fn sp001_a_second_key_group_by_accident() {
     );
     assert_eq!(codes(&lint(&intended).1), Vec::<&str>::new());
     let alias_item = format!("keys:\n  - &igpu {IGPU}\ncreation_rules:\n  - path_regex: s/.*\n    key_groups:\n      - age:\n          - {DOC1}\n      - *igpu\n");
-    assert!(codes(&lint(&alias_item).1).contains(&"SP001"));
+    // A bare alias is not a key group at all: sops rejects the whole file (SP008 says which
+    // rule and group), which is worse than an accidental second group.
+    let (_, d) = lint(&alias_item);
+    assert_eq!(codes(&d), ["SP008"]);
+    assert!(d[0].message.contains("key group 2"), "{}", d[0].message);
 }
 
 #[test]

@@ -41,6 +41,7 @@ fn add(text: &str) -> Result<SopsEdit, SopsEditError> {
             name: "newvm",
             recipient: NEW,
             rules: &[],
+            all: true,
             hosts: &[],
         },
     )
@@ -169,6 +170,7 @@ fn refused_files_accept_rules_named_explicitly() {
             name: "newvm",
             recipient: NEW,
             rules: &rules,
+            all: false,
             hosts: &[],
         },
     )

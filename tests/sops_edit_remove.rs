@@ -38,6 +38,7 @@ fn add_then_remove_restores_every_real_world_file() {
                 name: "newvm",
                 recipient: NEW,
                 rules: &[],
+                all: true,
                 hosts: &[],
             },
         ) else {

@@ -1,10 +1,9 @@
 //! FL001: a host of hosts.nix whose age recipient is in no creation rule of .sops.yaml.
 
-use super::sops_file::{host_recipients, sops_file};
+use super::sops_file::{host_recipients, sops_model};
 use super::{Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
-use crate::yaml::value;
 
 pub const RULE: Rule = Rule {
     code: "FL001",
@@ -43,18 +42,20 @@ creation_rules:
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let Some((sops_id, _)) = sops_file(fleet) else {
+    // The rules as sops (and re-keying) reads them; a file sops cannot use is reported by the
+    // SP checks instead.
+    let Some((sops_id, Ok(model))) = sops_model(fleet) else {
         return;
     };
-    let Ok(doc) = value::load(fleet.db.text(sops_id)) else {
-        return;
-    };
-    let listed: Vec<String> = value::rules(&doc)
+    let listed: Vec<&str> = model
+        .config
+        .rules
         .iter()
-        .flat_map(|r| value::rule_groups(r).concat())
+        .flat_map(|r| &r.key_groups)
+        .flat_map(|g| g.age.iter().map(String::as_str))
         .collect();
     for (file, host, recipient) in host_recipients(fleet) {
-        if listed.contains(&recipient) {
+        if listed.contains(&recipient.as_str()) {
             continue;
         }
         let shown = fleet.db.path(sops_id).display().to_string();

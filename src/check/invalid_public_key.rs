@@ -2,6 +2,8 @@
 
 use base64::Engine;
 
+use crate::keys;
+
 use super::{Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
@@ -31,7 +33,9 @@ Use the host's ed25519 key: `ssh-keyscan -t ed25519 HOST`, or
 ",
 };
 
-/// The decoded `(type, key bytes)` of an OpenSSH public key line, or why it is not one.
+/// The key type of an OpenSSH public key line (`TYPE BASE64 [comment]`, nothing before it)
+/// and its key bytes (the 32-byte key for ed25519, the blob otherwise), or why it is not one. The blob is decoded by the same reader (`ssh-key`) that every other part
+/// of vmctl uses, so lint accepts exactly the keys `hosts add` and `sops add-recipient` accept.
 pub fn parse_public_key(line: &str) -> Result<(String, Vec<u8>), String> {
     let mut parts = line.split_whitespace();
     let (Some(kind), Some(b64)) = (parts.next(), parts.next()) else {
@@ -40,25 +44,18 @@ pub fn parse_public_key(line: &str) -> Result<(String, Vec<u8>), String> {
     let blob = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| "the key data is not valid base64 (truncated or mangled?)".to_string())?;
-    let read_string = |buf: &[u8], at: usize| -> Option<(Vec<u8>, usize)> {
-        let len = u32::from_be_bytes(buf.get(at..at + 4)?.try_into().ok()?) as usize;
-        Some((buf.get(at + 4..at + 4 + len)?.to_vec(), at + 4 + len))
-    };
-    let (inner_kind, next) = read_string(&blob, 0).ok_or("the key data is truncated")?;
-    if inner_kind != kind.as_bytes() {
-        return Err(format!(
-            "the key data says `{}` but the line says `{kind}`",
-            String::from_utf8_lossy(&inner_kind)
-        ));
-    }
-    if kind == "ssh-ed25519" {
-        let (key, end) = read_string(&blob, next).ok_or("the key data is truncated")?;
-        if key.len() != 32 || end != blob.len() {
-            return Err("the key data is not a 32-byte ed25519 key".into());
+    match keys::decode_blob(&blob) {
+        Ok((inner, _)) if inner != kind => Err(format!(
+            "the key data says `{inner}` but the line says `{kind}`"
+        )),
+        Ok((inner, Some(key))) => Ok((inner, key.to_vec())),
+        Ok((inner, None)) => Ok((inner, blob)),
+        Err(_) if kind == keys::ED25519 => {
+            Err("the key data is not a complete ed25519 key (truncated?)".into())
         }
-        return Ok((kind.to_string(), key));
+        // A type ssh-key cannot decode is still not ed25519: say that, it is the real problem.
+        Err(_) => Ok((kind.to_string(), blob)),
     }
-    Ok((kind.to_string(), blob))
 }
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
@@ -71,7 +68,7 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         };
         let span = Span::new(file.file, range);
         match parse_public_key(key) {
-            Ok((kind, _)) if kind == "ssh-ed25519" => {}
+            Ok((kind, _)) if kind == keys::ED25519 => {}
             Ok((kind, _)) => out.push(
                 Diagnostic::new(&RULE, span, format!("host `{}` has a `{kind}` key; vmctl needs its ssh-ed25519 host key", h.name))
                     .help("age recipients are derived from ed25519 keys: use `ssh-keyscan -t ed25519 HOST`"),
@@ -91,7 +88,20 @@ mod tests {
     #[test]
     fn parses_and_rejects() {
         let ok = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlLRoQ0HoeSXd9Rbb9WB51hQUGkEPeKZvmAsJFjg/wH root@doc1";
-        assert_eq!(parse_public_key(ok).unwrap().1.len(), 32);
+        let (kind, key) = parse_public_key(ok).unwrap();
+        assert_eq!((kind.as_str(), key.len()), ("ssh-ed25519", 32));
+        // A valid blob with one byte cut off the key, re-encoded: base64 is fine, the key is not.
+        use base64::Engine as _;
+        let b64 = ok.split_whitespace().nth(1).unwrap();
+        let mut blob = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        blob.pop();
+        let short = base64::engine::general_purpose::STANDARD.encode(&blob);
+        assert!(parse_public_key(&format!("ssh-ed25519 {short}")).is_err());
+        blob.extend_from_slice(&[0, 0]);
+        let long = base64::engine::general_purpose::STANDARD.encode(&blob);
+        assert!(parse_public_key(&format!("ssh-ed25519 {long}")).is_err());
         assert!(parse_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlLRoQ0Hoe").is_err());
         assert!(parse_public_key("ssh-ed25519").is_err());
         assert!(parse_public_key(

@@ -10,30 +10,39 @@ use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
 mod accidental_key_group;
+mod creation_rules_not_a_list;
 mod duplicate_anchor;
 mod duplicate_attribute;
 mod duplicate_public_key;
 mod duplicate_vmid;
 mod dynamic_value;
+mod empty_sops_config;
 mod eval_error;
 mod fence_undetermined;
 mod host_names;
 mod host_not_in_sops;
 mod imported_not_readonly;
 mod install_resources_low;
+mod invalid_creation_rule;
 mod invalid_network;
 mod invalid_public_key;
 mod invalid_vm_name;
 mod invalid_vmid_range;
+mod missing_creation_rules;
 mod missing_field;
 mod missing_host_directory;
 mod missing_public_key;
 mod name_in_imported_and_managed;
 mod resource_bounds;
 mod sops_file;
+mod sops_not_editable;
+mod sops_syntax_error;
+mod sops_tab_indent;
+mod sops_undefined_alias;
 mod stale_sops_recipient;
 mod syntax_error;
 mod unknown_field;
+mod unknown_sops_rule;
 mod unsupported_shape;
 mod util;
 mod vmid_out_of_bounds;
@@ -184,6 +193,18 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&missing_public_key::RULE, missing_public_key::check),
     (&accidental_key_group::RULE, accidental_key_group::check),
     (&duplicate_anchor::RULE, duplicate_anchor::check),
+    (&sops_syntax_error::RULE, sops_syntax_error::check),
+    (&sops_tab_indent::RULE, sops_tab_indent::check),
+    (&sops_undefined_alias::RULE, sops_undefined_alias::check),
+    (&empty_sops_config::RULE, empty_sops_config::check),
+    (
+        &creation_rules_not_a_list::RULE,
+        creation_rules_not_a_list::check,
+    ),
+    (&invalid_creation_rule::RULE, invalid_creation_rule::check),
+    (&sops_not_editable::RULE, sops_not_editable::check),
+    (&missing_creation_rules::RULE, missing_creation_rules::check),
+    (&unknown_sops_rule::RULE, unknown_sops_rule::check),
     (&host_not_in_sops::RULE, host_not_in_sops::check),
     (&stale_sops_recipient::RULE, stale_sops_recipient::check),
 ];

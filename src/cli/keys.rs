@@ -27,9 +27,12 @@ pub enum KeysCommand {
     ///
     /// Writes `DIR/ssh_host_ed25519_key` (mode 0600) and `DIR/ssh_host_ed25519_key.pub` in the
     /// format `ssh-keygen -t ed25519` writes, and prints only the public key, its fingerprint
-    /// and its age recipient. Refuses to overwrite existing files.
-    #[command(after_long_help = "Example:
-  vmctl keys generate --out hosts/doc2/keys/etc/ssh --comment root@doc2")]
+    /// and its age recipient. Refuses to overwrite existing files, and refuses to put the
+    /// private key inside a git work tree unless git ignores that path (so it cannot be
+    /// committed by accident).
+    #[command(after_long_help = "Examples:
+  vmctl keys generate --out ~/.local/share/vmctl/keys/doc2/etc/ssh --comment root@doc2
+  echo '/keys/' >> .gitignore && vmctl keys generate --out keys/doc2/etc/ssh")]
     Generate(GenerateArgs),
 }
 
@@ -61,7 +64,8 @@ pub struct FingerprintArgs {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Directory to write `ssh_host_ed25519_key` and `ssh_host_ed25519_key.pub` into
-    /// (created when missing, e.g. `hosts/NAME/keys/etc/ssh` for nixos-anywhere --extra-files).
+    /// (created when missing, e.g. `~/.local/share/vmctl/keys/NAME/etc/ssh` for nixos-anywhere
+    /// --extra-files). Inside a git work tree the path must be git-ignored.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Comment stored in the key (ssh-keygen's `-C`), e.g. `root@NAME`. Default: none.
@@ -226,6 +230,9 @@ fn generate(a: GenerateArgs) -> miette::Result<u8> {
             ));
         }
     }
+    refuse_unignored(&private_path)?;
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| miette!("cannot create {}: {e}", a.out.display()))?;
     let pair = keys::generate_host_key(&mut rand_core::OsRng, a.comment);
     let set = write_key_pair(
         &private_path,
@@ -293,4 +300,84 @@ fn write_key_pair(
     );
     apply(&set, &lock).map_err(|e| miette!("{e}"))?;
     Ok(set)
+}
+
+/// Refuses a private key path inside a git work tree that git does not ignore: one `git add .`
+/// would commit the host's secret key. Real git decides (`git check-ignore`), so every
+/// `.gitignore`, `.git/info/exclude` and `core.excludesFile` counts, and a tracked path is
+/// never "ignored". When git cannot answer for a path that has a `.git` above it, vmctl
+/// refuses rather than guess.
+fn refuse_unignored(private_path: &Path) -> miette::Result<()> {
+    let abs = std::path::absolute(private_path)
+        .map_err(|e| miette!("cannot resolve {}: {e}", private_path.display()))?;
+    // git needs an existing directory to start from: the nearest existing ancestor, with
+    // symlinks resolved so the path compares with git's (resolved) top level.
+    let mut existing = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.is_dir() {
+        let Some(name) = existing.file_name() else {
+            break;
+        };
+        rest.push(name.to_os_string());
+        existing = existing.parent().unwrap_or(Path::new("/")).to_path_buf();
+    }
+    let mut target = std::fs::canonicalize(&existing).unwrap_or(existing.clone());
+    for part in rest.iter().rev() {
+        target.push(part);
+    }
+    target.push(abs.file_name().unwrap_or_default());
+    let in_repo_by_layout = existing.ancestors().any(|d| d.join(".git").exists());
+    let top = match std::process::Command::new("git")
+        .arg("-C")
+        .arg(&existing)
+        .args(["rev-parse", "--show-toplevel"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+    {
+        Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
+        // Not in a work tree (or inside `.git` itself): nothing can commit the key.
+        Ok(_) if !in_repo_by_layout => return Ok(()),
+        Ok(_) | Err(_) if in_repo_by_layout => {
+            return Err(miette!(
+                "{} is below a `.git` directory but git cannot tell whether the path is ignored; install git or write the key outside the repository",
+                private_path.display()
+            ))
+        }
+        _ => return Ok(()),
+    };
+    let status = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&top)
+        .args(["check-ignore", "-q", "--"])
+        .arg(&target)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| {
+            miette!("cannot run git check-ignore: {e}; write the key outside the repository")
+        })?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(1) => {
+            let rel = target.strip_prefix(&top).unwrap_or(&target);
+            // Ignore the key's directory (its public half may stay visible to git only if
+            // the user wants: they can narrow the pattern).
+            let pattern = match rel.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(dir) => format!("/{}/", dir.display()),
+                None => format!("/{}", rel.display()),
+            };
+            Err(miette!(
+                "refusing to write the private key {}: it is inside the git work tree {} and not git-ignored, so it could be committed; write it outside the repository (e.g. `--out ~/.local/share/vmctl/keys/NAME/etc/ssh`) or ignore the directory first: `echo {} >> {}`",
+                private_path.display(),
+                top.display(),
+                crate::proxmox::quote(&pattern),
+                crate::proxmox::quote(&top.join(".gitignore").display().to_string()),
+            ))
+        }
+        _ => Err(miette!(
+            "git check-ignore failed for {} ({status}); write the key outside the repository",
+            private_path.display()
+        )),
+    }
 }

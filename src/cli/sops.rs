@@ -14,9 +14,13 @@ use crate::keys;
 pub enum SopsCommand {
     /// Add a host's age recipient to the creation rules of .sops.yaml.
     ///
-    /// By default every rule gets it except rules that clearly belong to another host (their
-    /// path_regex names another host of hosts.nix or another anchor of the file, like
-    /// `secrets/hosts/other/`); the chosen rules are printed. The file's style is kept: with a
+    /// Rules that clearly belong to another host (their path_regex names another host of
+    /// hosts.nix or another anchor of the file, like `secrets/hosts/other/`) are left alone.
+    /// When exactly one rule remains (the common single `secrets/.*` rule) the host goes
+    /// there. When several remain, which secrets the host may read is a choice: pass --rule
+    /// (repeatable) or --all, or record it on the VM in definitions.nix as
+    /// `sopsRules = [ "secrets/web/.*" ];` so provisioning never has to ask. A host already in
+    /// some of them stays exactly there. The chosen rules are printed. The file's style is kept: with a
     /// `keys:` list of anchors it adds `- &NAME age1…` there and `- *NAME` to each rule;
     /// with inline recipients it adds `- &NAME age1… # NAME` to the first rule and `- *NAME`
     /// to the others. Always into the first key group (never a new Shamir group). Adding a
@@ -25,7 +29,8 @@ pub enum SopsCommand {
   vmctl sops add-recipient doc2            # recipient derived from hosts.nix
   vmctl sops add-recipient doc2 age1…
   vmctl sops add-recipient doc2 \"$(cat keys/ssh_host_ed25519_key.pub)\"
-  vmctl sops add-recipient doc2 age1… --rule 'secrets/[^/]+\\.yaml$' --dry-run")]
+  vmctl sops add-recipient doc2 age1… --rule 'secrets/[^/]+\\.yaml$' --dry-run
+  vmctl sops add-recipient doc2 --all")]
     AddRecipient(AddRecipientArgs),
     /// Remove a recipient (by anchor name, or by the `# NAME` comment of inline recipients)
     /// from every rule: only its own lines go, and its anchor when no alias remains.
@@ -58,10 +63,14 @@ pub struct AddRecipientArgs {
     /// Default: derived from NAME's publicKey in hosts.nix.
     #[arg(value_name = "AGE_RECIPIENT")]
     pub recipient: Option<String>,
-    /// Add only to the rule with exactly this path_regex (repeatable). Default: every rule
-    /// that is not clearly another host's.
-    #[arg(long = "rule", value_name = "REGEX")]
+    /// Add only to the rule with exactly this path_regex (repeatable). Default: the VM's
+    /// `sopsRules` in definitions.nix; else the one rule that is not clearly another host's.
+    /// When several could take the host, one of --rule, --all or `sopsRules` is required.
+    #[arg(long = "rule", value_name = "REGEX", conflicts_with = "all")]
     pub rules: Vec<String>,
+    /// Add to every rule that is not clearly another host's.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub file: FileArgs,
 }
@@ -96,6 +105,9 @@ pub struct AddHostRuleArgs {
     pub file: FileArgs,
 }
 
+/// The command that gives secrets a new data key after a recipient left.
+pub const ROTATE: &str = "vmctl secrets rotate";
+
 pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
     match args {
         SopsCommand::AddRecipient(a) => {
@@ -111,12 +123,26 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             };
             let text = ctx.read()?;
             ctx.refuse_recipient_of_another_host(&a.name, &recipient, &text)?;
+            // definitions.nix records the choice per VM, so provisioning stays
+            // non-interactive; --rule and --all on the command line win.
+            let recorded = ctx.sops_rules(&a.name);
+            let rules = if a.rules.is_empty() && !a.all && !recorded.is_empty() {
+                eprintln!(
+                    "note: using `sopsRules` of `{}` in definitions.nix: {}",
+                    a.name,
+                    recorded.join(", ")
+                );
+                recorded
+            } else {
+                a.rules.clone()
+            };
             let edit = sops_edit::add_recipient(
                 &text,
                 &sops_edit::AddRecipient {
                     name: &a.name,
                     recipient: &recipient,
-                    rules: &a.rules,
+                    rules: &rules,
+                    all: a.all,
                     hosts: &ctx.hosts,
                 },
             )
@@ -136,13 +162,22 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             let text = ctx.read()?;
             let edit = sops_edit::remove_recipient(&text, &a.name, hint.as_deref())
                 .map_err(|e| ctx.refused(e))?;
-            finish(
+            let code = finish(
                 &ctx,
                 &text,
                 &edit,
                 &a.file,
                 &format!("removed {} ({})", a.name, edit.recipient),
-            )
+            )?;
+            if !edit.is_noop() && !a.file.json {
+                // Taking a host out of the rules does not take the data keys it already
+                // unwrapped: only a new data key does.
+                eprintln!(
+                    "note: {} still holds the old data key of every secret it could decrypt; run `{ROTATE}` to re-key them with a new data key (it also drops {}'s entries)",
+                    a.name, a.name
+                );
+            }
+            Ok(code)
         }
         SopsCommand::AddHostRule(a) => {
             let ctx = Context::load(g, &a.file)?;
@@ -206,6 +241,8 @@ struct Context {
     hosts_file: Option<(String, String, Vec<crate::model::Host>)>,
     /// Held from before the file is read until it is written (not for dry runs).
     lock: Option<crate::exec::apply::FleetLock>,
+    /// Each VM's `sopsRules` from definitions.nix.
+    vm_rules: Vec<(String, Vec<String>)>,
 }
 
 impl Context {
@@ -218,6 +255,13 @@ impl Context {
                 let path = explicit
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| fleet.path(&fleet.definitions.settings.sops_config));
+                let vm_rules = fleet
+                    .definitions
+                    .managed
+                    .iter()
+                    .chain(&fleet.definitions.imported)
+                    .map(|vm| (vm.name.clone(), vm.sops_rules.clone()))
+                    .collect();
                 let hosts_path = fleet.path(&fleet.definitions.settings.hosts_file);
                 let hosts = fleet.hosts.map(|h| h.hosts).unwrap_or_default();
                 let hosts_file = std::fs::read_to_string(&hosts_path).ok().map(|t| {
@@ -231,6 +275,7 @@ impl Context {
                     path,
                     hosts: hosts.iter().map(|h| h.name.clone()).collect(),
                     host_keys: hosts.into_iter().map(|h| (h.name, h.public_key)).collect(),
+                    vm_rules,
                     root: Some(fleet.root),
                     hosts_file,
                     lock: None,
@@ -259,6 +304,7 @@ impl Context {
                     path,
                     hosts: Vec::new(),
                     host_keys: Vec::new(),
+                    vm_rules: Vec::new(),
                     root: None,
                     hosts_file: None,
                     lock: None,
@@ -350,6 +396,15 @@ impl Context {
         })
     }
 
+    /// The `sopsRules` definitions.nix records for VM `name` (empty when none).
+    fn sops_rules(&self, name: &str) -> Vec<String> {
+        self.vm_rules
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    }
+
     fn host_recipient(&self, name: &str) -> Option<String> {
         let (_, key) = self.host_keys.iter().find(|(n, _)| n == name)?;
         keys::PublicKey::parse(key.as_deref()?)
@@ -422,6 +477,9 @@ fn finish(
             }))
             .collect::<Vec<_>>());
         v["diff"] = serde_json::json!(diff);
+        v["rotate"] = serde_json::json!((edit.rules.iter().any(|r| r.action == "removed")
+            && !edit.is_noop())
+        .then_some(ROTATE));
         println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
         return Ok(0);
     }

@@ -12,8 +12,9 @@ use serde_yaml::Value;
 
 use super::{apply, TextEdit};
 use crate::keys;
+use crate::secrets::config::SopsConfig;
 use crate::yaml::scan::{Doc, NodeId, NodeKind, ScalarStyle};
-use crate::yaml::sops::{AgeList, AgeListKind, SopsYaml, ViewError};
+use crate::yaml::sops::{AgeList, AgeListKind, SopsModel, SopsYaml, ViewError};
 use crate::yaml::value;
 
 /// Why an edit was refused. The file is never written when one of these is returned.
@@ -27,6 +28,15 @@ pub enum SopsEditError {
     Refused(String),
     #[error("the edit was computed but does not mean what was asked, so nothing was written: {0}; please report this with the file")]
     Verify(String),
+    /// More than one rule could take the recipient and nothing says which.
+    #[error("more than one creation rule could take `{name}`: {}; choose with --rule REGEX (repeatable) or --all, or record the choice on the VM in definitions.nix (`sopsRules = [ {} ];`) so provisioning does not have to ask", candidates.join(", "), example)]
+    ChooseRule {
+        name: String,
+        /// The candidate rules' labels.
+        candidates: Vec<String>,
+        /// A `sopsRules` list naming the first candidate, as Nix.
+        example: String,
+    },
 }
 
 type Result<T> = std::result::Result<T, SopsEditError>;
@@ -68,6 +78,9 @@ pub struct AddRecipient<'a> {
     pub recipient: &'a str,
     /// `--rule` values: rules picked by their exact `path_regex`. Empty: the default choice.
     pub rules: &'a [String],
+    /// `--all`: every rule that is not clearly another host's. Without it and without
+    /// `rules`, more than one such rule is a [`SopsEditError::ChooseRule`].
+    pub all: bool,
     /// Host names of hosts.nix (may be empty when unknown).
     pub hosts: &'a [String],
 }
@@ -139,12 +152,8 @@ fn other_owner(re: &str, name: &str, others: &BTreeSet<String>) -> Option<String
 }
 
 /// Picks the rules to add to: `--rule` values, or every rule but other hosts' own.
-fn select(
-    view: &SopsYaml,
-    name: &str,
-    picked: &[String],
-    hosts: &[String],
-) -> Result<(Vec<usize>, Vec<SkippedRule>)> {
+fn select(view: &SopsYaml, req: &AddRecipient) -> Result<(Vec<usize>, Vec<SkippedRule>)> {
+    let (name, picked, hosts) = (req.name, req.rules, req.hosts);
     if !picked.is_empty() {
         let mut chosen = Vec::new();
         for p in picked {
@@ -206,6 +215,37 @@ fn select(
         return Err(SopsEditError::Refused(
             "every creation rule belongs to another host; pick rules with --rule, or add a rule for this host with `vmctl sops add-host-rule`".into(),
         ));
+    }
+    // Several rules could take the host: which secrets it may read is the user's choice, not
+    // a guess. A host already in some of them keeps exactly those (re-runs change nothing).
+    let editable: Vec<usize> = chosen
+        .iter()
+        .copied()
+        .filter(|&i| view.rules[i].age.is_ok())
+        .collect();
+    if !req.all && editable.len() > 1 {
+        let present: Vec<usize> = editable
+            .iter()
+            .copied()
+            .filter(|&i| {
+                view.rules[i]
+                    .age
+                    .as_ref()
+                    .is_ok_and(|l| l.contains(req.recipient))
+            })
+            .collect();
+        if !present.is_empty() {
+            return Ok((present, skipped));
+        }
+        let first = editable
+            .iter()
+            .find_map(|&i| view.rules[i].path_regex.clone())
+            .unwrap_or_default();
+        return Err(SopsEditError::ChooseRule {
+            name: name.to_string(),
+            candidates: editable.iter().map(|&i| view.rules[i].label()).collect(),
+            example: crate::edit::nix::string_literal(&first),
+        });
     }
     Ok((chosen, skipped))
 }
@@ -283,11 +323,12 @@ fn append_item(
 pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
     check_name(req.name)?;
     check_recipient(req.recipient)?;
-    let view = SopsYaml::parse(text)?;
+    let view = editable(text)?;
     let doc = &view.doc;
-    let (chosen, mut skipped) = select(&view, req.name, req.rules, req.hosts)?;
-
     let anchors = view.scalar_anchors();
+    refuse_another_hosts_recipient(&view, &anchors, req)?;
+    let (chosen, mut skipped) = select(&view, req)?;
+
     refuse_non_scalar_anchor(&view, req.name)?;
     if let Some((_, v, _)) = anchors
         .iter()
@@ -467,6 +508,55 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
 }
 
 /// An anchor `&name` on a mapping or list cannot also name the recipient.
+/// A recipient that already belongs to another host of hosts.nix (its anchor, or the `# name`
+/// comment of an inline item) is refused: two hosts cannot share one key, and the edit would
+/// hide that under a second name.
+fn refuse_another_hosts_recipient(
+    view: &SopsYaml,
+    anchors: &[(String, String, NodeId)],
+    req: &AddRecipient,
+) -> Result<()> {
+    let other_host = |n: &str| n != req.name && req.hosts.iter().any(|h| h == n);
+    let by_anchor = anchors
+        .iter()
+        .find(|(n, v, _)| v == req.recipient && other_host(n))
+        .map(|(n, _, id)| {
+            (
+                n.clone(),
+                format!(
+                    "anchor &{n}, line {}",
+                    view.doc.line_number(view.doc.node(*id).span.start)
+                ),
+            )
+        });
+    let by_comment = || {
+        view.rules
+            .iter()
+            .filter_map(|r| r.age.as_ref().ok())
+            .flat_map(|l| l.items.iter())
+            .find_map(|i| {
+                let word = i.comment.as_deref()?.split_whitespace().next()?;
+                (i.recipient.as_deref() == Some(req.recipient) && other_host(word)).then(|| {
+                    let line = i
+                        .node
+                        .map(|n| view.doc.line_number(view.doc.node(n).span.start))
+                        .unwrap_or(0);
+                    (
+                        word.to_string(),
+                        format!("commented `# {word}`, line {line}"),
+                    )
+                })
+            })
+    };
+    match by_anchor.or_else(by_comment) {
+        Some((host, where_)) => Err(SopsEditError::Refused(format!(
+            "{} is already host `{host}`'s recipient ({where_}); two hosts cannot share one key (vmlint reports HS002 duplicate-public-key when hosts.nix gives both the same key): give `{}` its own host key",
+            req.recipient, req.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn refuse_non_scalar_anchor(view: &SopsYaml, name: &str) -> Result<()> {
     let doc = &view.doc;
     match doc
@@ -499,6 +589,21 @@ fn chosen_label(view: &SopsYaml, container: NodeId) -> String {
         .unwrap_or_else(|| "a chosen rule".into())
 }
 
+/// The file's lossless view, from the one model: refused when sops cannot read the file or
+/// when the view does not read every rule as sops does.
+fn editable(text: &str) -> Result<SopsYaml> {
+    match SopsModel::parse(text) {
+        Ok(model) => Ok(model.view?),
+        Err(e) => {
+            // The scanner's own error names the line more precisely when it has one.
+            SopsYaml::parse(text)?;
+            Err(SopsEditError::Refused(format!(
+                "sops cannot use the file ({e}); fix it first (`vmlint` shows where)"
+            )))
+        }
+    }
+}
+
 fn load_both(old: &str, new: &str) -> Result<(Value, Value)> {
     let o = value::load(old)
         .map_err(|e| SopsEditError::Refused(format!("the file does not load as YAML: {e}")))?;
@@ -508,49 +613,58 @@ fn load_both(old: &str, new: &str) -> Result<(Value, Value)> {
     Ok((o, n))
 }
 
+/// Both texts as sops reads them (the reader re-keying and the checks use).
+fn configs(old: &str, new: &str) -> Result<(SopsConfig, SopsConfig)> {
+    let o = SopsConfig::parse(old)
+        .map_err(|e| SopsEditError::Refused(format!("sops cannot use the file: {e}")))?;
+    let n = SopsConfig::parse(new)
+        .map_err(|e| SopsEditError::Verify(format!("sops could not use the result: {e}")))?;
+    Ok((o, n))
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
 }
 
-/// The recipient is in the first group of exactly the intended rules, nowhere else new, and
-/// the documents are otherwise equal.
+/// The recipient is in the first group of exactly the intended rules, its membership of every
+/// other group is unchanged, and the documents are otherwise equal.
 fn verify_add(old: &str, new: &str, recipient: &str, intended: &[usize]) -> Result<()> {
     let (o, n) = load_both(old, new)?;
-    let (ro, rn) = (value::rules(&o), value::rules(&n));
-    if ro.len() != rn.len() {
+    let (co, cn) = configs(old, new)?;
+    if co.rules.len() != cn.rules.len() {
         return Err(SopsEditError::Verify(
             "the number of creation rules changed".into(),
         ));
     }
-    for (i, (a, b)) in ro.iter().zip(&rn).enumerate() {
-        let (ga, gb) = (value::rule_groups(a), value::rule_groups(b));
-        let first_a = ga.first().cloned().unwrap_or_default();
-        let first_b = gb.first().cloned().unwrap_or_default();
-        let mut expected = first_a.clone();
-        if intended.contains(&i) {
-            expected.push(recipient.to_string());
-        }
-        if sorted(expected) != sorted(first_b.clone()) {
-            return Err(SopsEditError::Verify(format!(
-                "rule #{} would have the age recipients {first_b:?}",
-                i + 1
-            )));
-        }
-        let outside = |rule: &Value, first: &[String]| {
-            value::count(rule, recipient) - first.iter().filter(|r| *r == recipient).count()
-        };
-        if outside(a, &first_a) != outside(b, &first_b) {
-            return Err(SopsEditError::Verify(format!(
-                "rule #{} would get the recipient outside its first key group",
-                i + 1
-            )));
-        }
-        if gb.len() != ga.len() {
+    for (i, (a, b)) in co.rules.iter().zip(&cn.rules).enumerate() {
+        if a.key_groups.len() != b.key_groups.len() {
             return Err(SopsEditError::Verify(format!(
                 "rule #{} would change its number of key groups",
                 i + 1
             )));
+        }
+        for (g, (ga, gb)) in a.key_groups.iter().zip(&b.key_groups).enumerate() {
+            let mut expected = ga.age.clone();
+            if g == 0 && intended.contains(&i) && !expected.iter().any(|r| r == recipient) {
+                expected.push(recipient.to_string());
+            }
+            if sorted(expected) != sorted(gb.age.clone()) {
+                return Err(SopsEditError::Verify(if g == 0 {
+                    format!("rule #{} would have the age recipients {:?}", i + 1, gb.age)
+                } else {
+                    format!(
+                        "rule #{} would get the recipient outside its first key group",
+                        i + 1
+                    )
+                }));
+            }
+            if ga.key_ids().len() - ga.age.len() != gb.key_ids().len() - gb.age.len() {
+                return Err(SopsEditError::Verify(format!(
+                    "rule #{} would change its other keys",
+                    i + 1
+                )));
+            }
         }
     }
     if value::strip(&o, recipient) != value::strip(&n, recipient) {
@@ -564,7 +678,7 @@ fn verify_add(old: &str, new: &str, recipient: &str, intended: &[usize]) -> Resu
 /// Removes the recipient `name` (an anchor, or items commented `# name`, or `recipient`)
 /// from every list of the file.
 pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Result<SopsEdit> {
-    let view = SopsYaml::parse(text)?;
+    let view = editable(text)?;
     let doc = &view.doc;
     let recipient = match view
         .scalar_anchors()
@@ -794,7 +908,7 @@ fn sample_path(re: &str) -> Option<String> {
             c => prefix.push(c),
         }
     }
-    let compiled = regex::Regex::new(re).ok()?;
+    let compiled = regex::Regex::new(&crate::secrets::config::go_regex(re)).ok()?;
     [
         "secrets.yaml",
         ".yaml",
@@ -832,11 +946,11 @@ fn yaml_scalar(s: &str) -> String {
 pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
     check_name(req.name)?;
     check_recipient(req.recipient)?;
-    let view = SopsYaml::parse(text)?;
+    let view = editable(text)?;
     let doc = &view.doc;
     let default_re = format!("secrets/hosts/{}/.*", req.name);
     let re = req.path_regex.unwrap_or(&default_re);
-    regex::Regex::new(re).map_err(|e| {
+    regex::Regex::new(&crate::secrets::config::go_regex(re)).map_err(|e| {
         SopsEditError::Invalid(format!("--path-regex `{re}` is not a valid regex: {e}"))
     })?;
 
@@ -910,7 +1024,7 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
         sample.is_some()
             && r.path_regex
                 .as_deref()
-                .and_then(|p| regex::Regex::new(p).ok())
+                .and_then(|p| regex::Regex::new(&crate::secrets::config::go_regex(p)).ok())
                 .is_some_and(|p| p.is_match(sample.as_deref().unwrap_or_default()))
     });
     let rules_seq = doc.seq(view.rules_seq).expect("rules are a list");
@@ -1034,29 +1148,40 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
 
     // Verify: one new rule at `new_index` with exactly admins + host; the rest unchanged.
     let (o, n) = load_both(text, &new_text)?;
-    let (ro, rn) = (value::rules(&o), value::rules(&n));
-    if rn.len() != ro.len() + 1 {
+    let (co, cn) = configs(text, &new_text)?;
+    if cn.rules.len() != co.rules.len() + 1 {
         return Err(SopsEditError::Verify(
             "the new rule did not appear in creation_rules".into(),
         ));
     }
-    let added = rn[new_index];
+    let added = &cn.rules[new_index];
     let mut expected = admins.clone();
     expected.push(req.recipient.to_string());
-    if value::path_regex(added) != Some(re)
-        || sorted(value::rule_groups(added).concat()) != sorted(expected)
-    {
+    let mut got: Vec<String> = added
+        .key_groups
+        .iter()
+        .flat_map(|g| g.key_ids())
+        .map(|k| k.to_string())
+        .collect();
+    got.dedup();
+    if added.path_regex.as_deref() != Some(re) || sorted(got) != sorted(expected) {
         return Err(SopsEditError::Verify(
             "the new rule does not hold the admins and the host".into(),
         ));
     }
-    let rest: Vec<&Value> = rn
+    let rest: Vec<String> = cn
+        .rules
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != new_index)
-        .map(|(_, v)| *v)
+        .map(|(_, r)| format!("{:?}{:?}", r.path_regex, r.key_groups))
         .collect();
-    if rest != ro {
+    let before: Vec<String> = co
+        .rules
+        .iter()
+        .map(|r| format!("{:?}{:?}", r.path_regex, r.key_groups))
+        .collect();
+    if rest != before {
         return Err(SopsEditError::Verify("another rule changed".into()));
     }
     let mut n_without = n.clone();
@@ -1072,12 +1197,7 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
         ));
     }
     if let Some(sample) = &sample {
-        let first = rn.iter().position(|r| {
-            value::path_regex(r)
-                .and_then(|p| regex::Regex::new(p).ok())
-                .is_some_and(|p| p.is_match(sample))
-        });
-        if first != Some(new_index) {
+        if cn.rule_for(sample).map(|r| r.index) != Some(new_index) {
             return Err(SopsEditError::Verify(format!(
                 "sops would not pick the new rule for `{sample}`"
             )));

@@ -220,10 +220,30 @@ pub fn run_updatekeys(
     file: &Path,
     ids: &Identities,
 ) -> Result<bool, String> {
+    run_in_place(
+        sops,
+        config,
+        file,
+        ids,
+        &updatekeys_argv(&config.path, file),
+        "updatekeys",
+    )
+}
+
+/// Runs one sops command that rewrites `file` in place, guarded as [`run_updatekeys`] says.
+/// Returns whether the file changed.
+fn run_in_place(
+    sops: &Path,
+    config: &LoadedConfig,
+    file: &Path,
+    ids: &Identities,
+    argv: &[OsString],
+    what: &str,
+) -> Result<bool, String> {
     let before = std::fs::read(file).map_err(|e| format!("cannot read the file: {e}"))?;
     let backup = Backup::create(file, &before)?;
     let mut cmd = Command::new(sops);
-    cmd.args(updatekeys_argv(&config.path, file))
+    cmd.args(argv)
         .current_dir(&config.dir)
         .env("SOPS_DISABLE_VERSION_CHECK", "1")
         .stdin(std::process::Stdio::null())
@@ -254,7 +274,7 @@ pub fn run_updatekeys(
         Ok(Guarded::Interrupted { signal }) => {
             let restored = backup.restore(&before);
             eprintln!(
-                "vmctl: interrupted (signal {signal}) while sops was re-keying {}: {}",
+                "vmctl: interrupted (signal {signal}) while `sops {what}` was rewriting {}: {}",
                 file.display(),
                 match &restored {
                     Ok(()) => "the original file was restored".to_string(),
@@ -283,7 +303,7 @@ pub fn run_updatekeys(
     let tail: Vec<&str> = stderr.lines().rev().take(4).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     Err(format!(
-        "`sops updatekeys` failed ({status}){restored}: {}",
+        "`sops {what}` failed ({status}){restored}: {}",
         tail.join(" | ")
     ))
 }
@@ -728,4 +748,37 @@ pub fn check_files(config: &LoadedConfig, files: &FileSet) -> CheckReport {
         }
     }
     report
+}
+
+// ---------- rotation through the sops binary ----------
+
+/// The argv for rotating with sops: `sops --config CONFIG rotate --in-place FILE`.
+pub fn rotate_argv(config: &Path, file: &Path) -> Vec<OsString> {
+    vec![
+        "--config".into(),
+        config.into(),
+        "rotate".into(),
+        "--in-place".into(),
+        file.into(),
+    ]
+}
+
+/// Runs `sops rotate --in-place` on `file` (a new data key, every value re-encrypted, a new
+/// MAC), with vmctl's identities in `SOPS_AGE_KEY`, restoring the original bytes if sops
+/// fails, as [`run_updatekeys`] does.
+pub fn run_rotate(
+    sops: &Path,
+    config: &LoadedConfig,
+    file: &Path,
+    ids: &Identities,
+) -> Result<(), String> {
+    run_in_place(
+        sops,
+        config,
+        file,
+        ids,
+        &rotate_argv(&config.path, file),
+        "rotate",
+    )
+    .map(|_| ())
 }

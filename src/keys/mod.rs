@@ -1,21 +1,26 @@
 //! SSH ed25519 host keys and their age equivalents: parsing, conversion, generation, fingerprints.
 //!
 //! Everything here is pure: callers hand in text (and an RNG for generation) and get values back.
-//! The conversions match Mic92/ssh-to-age bit for bit: the public key's Edwards point becomes its
+//! The OpenSSH formats (public key lines and blobs, `openssh-key-v1` private keys, SHA256
+//! fingerprints, generation) are RustCrypto's `ssh-key`; what is ours is reading the lines
+//! people paste (known_hosts host fields, authorized_keys options) and the conversion to age,
+//! which matches Mic92/ssh-to-age bit for bit: the public key's Edwards point becomes its
 //! Montgomery form, encoded as classic Bech32 (not Bech32m, which age rejects) with hrp `age`;
 //! the private key's seed is hashed with SHA-512 and the first 32 bytes (unclamped) become the
 //! `AGE-SECRET-KEY-1…` identity.
 
-mod openssh;
-
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bech32::{Bech32, Hrp};
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use rand_core::CryptoRngCore;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha512};
+use ssh_key::private::{Ed25519Keypair, KeypairData};
+use ssh_key::public::{Ed25519PublicKey, KeyData};
+use ssh_key::{Algorithm, HashAlg, LineEnding};
 
-pub use openssh::PRIVATE_KEY_PEM_LABEL;
+/// The PEM label of OpenSSH private key files.
+pub const PRIVATE_KEY_PEM_LABEL: &str = "OPENSSH PRIVATE KEY";
 
 /// The key type name OpenSSH uses for ed25519 keys.
 pub const ED25519: &str = "ssh-ed25519";
@@ -43,7 +48,7 @@ pub enum KeyError {
     Encrypted(String),
     #[error("the private key file holds {0} keys; expected exactly one")]
     KeyCount(u32),
-    #[error("the private key's check integers differ (corrupt file or wrong passphrase)")]
+    #[error("the private key's check integers differ or its halves do not match (corrupt file or wrong passphrase)")]
     CheckInt,
     #[error("the private key's public half does not match its seed")]
     Inconsistent,
@@ -83,6 +88,19 @@ fn is_key_type(token: &str) -> bool {
         || token.ends_with("-cert-v01@openssh.com")
 }
 
+/// Decodes an SSH public key blob (the base64 field, decoded) with `ssh-key`: the algorithm
+/// it holds and, for ed25519, the key.
+pub fn decode_blob(blob: &[u8]) -> Result<(String, Option<[u8; 32]>), KeyError> {
+    let key = ssh_key::PublicKey::from_bytes(blob).map_err(|e| match e {
+        ssh_key::Error::TrailingData { .. } => {
+            KeyError::Malformed("trailing bytes after the key".into())
+        }
+        e => KeyError::Malformed(e.to_string()),
+    })?;
+    let ed = key.key_data().ed25519().map(|k| k.0);
+    Ok((key.algorithm().as_str().to_string(), ed))
+}
+
 /// Reads one line of an authorized_keys, known_hosts or `ssh-keyscan` output file.
 pub fn parse_key_line(line: &str) -> Result<KeyLine, KeyError> {
     let trimmed = line.trim();
@@ -105,7 +123,11 @@ pub fn parse_key_line(line: &str) -> Result<KeyLine, KeyError> {
     let blob = STANDARD
         .decode(b64)
         .map_err(|e| KeyError::Base64(e.to_string()))?;
-    let key = openssh::parse_public_blob(&blob)?;
+    let (algorithm, key) = decode_blob(&blob)?;
+    let key = key.ok_or(KeyError::TypeMismatch {
+        text: ED25519.into(),
+        blob: algorithm,
+    })?;
     let rest = &tokens[ty_at + 2..];
     let comment = (!rest.is_empty()).then(|| rest.join(" "));
     Ok(KeyLine::Ed25519 {
@@ -125,27 +147,30 @@ impl PublicKey {
         }
     }
 
+    fn ssh(&self) -> ssh_key::PublicKey {
+        ssh_key::PublicKey::new(
+            KeyData::Ed25519(Ed25519PublicKey(self.key)),
+            self.comment.clone().unwrap_or_default(),
+        )
+    }
+
     /// The SSH wire encoding of the key (what the base64 field holds).
     pub fn blob(&self) -> Vec<u8> {
-        openssh::public_blob(&self.key)
+        self.ssh()
+            .to_bytes()
+            .expect("an ed25519 key always encodes")
     }
 
     /// The key as an OpenSSH public key line, without a trailing newline.
     pub fn to_openssh(&self) -> String {
-        let mut s = format!("{ED25519} {}", STANDARD.encode(self.blob()));
-        if let Some(c) = self.comment.as_deref().filter(|c| !c.is_empty()) {
-            s.push(' ');
-            s.push_str(c);
-        }
-        s
+        self.ssh()
+            .to_openssh()
+            .expect("an ed25519 key always encodes")
     }
 
     /// `SHA256:…` as `ssh-keygen -l` prints it (unpadded base64 of the blob's SHA-256).
     pub fn fingerprint(&self) -> String {
-        format!(
-            "SHA256:{}",
-            STANDARD_NO_PAD.encode(Sha256::digest(self.blob()))
-        )
+        self.ssh().fingerprint(HashAlg::Sha256).to_string()
     }
 
     /// The whole line `ssh-keygen -lf FILE` prints: `256 SHA256:… comment (ED25519)`.
@@ -167,10 +192,11 @@ impl PublicKey {
     }
 }
 
-/// An unencrypted OpenSSH ed25519 private key.
+/// An unencrypted OpenSSH ed25519 private key (`ssh-key`'s, which zeroes its secret on drop
+/// and keeps the check integer it was read or generated with).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PrivateKey {
-    seed: [u8; 32],
+    inner: ssh_key::PrivateKey,
     pub public: PublicKey,
 }
 
@@ -183,56 +209,85 @@ impl std::fmt::Debug for PrivateKey {
     }
 }
 
-impl Drop for PrivateKey {
-    // The seed is secret: clear it from memory when the key goes away.
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.seed);
-    }
-}
-
 impl PrivateKey {
+    fn from_inner(inner: ssh_key::PrivateKey) -> Result<Self, KeyError> {
+        let KeypairData::Ed25519(pair) = inner.key_data() else {
+            return Err(KeyError::UnsupportedType(
+                inner.algorithm().as_str().to_string(),
+            ));
+        };
+        // The stored public half must be the one the seed derives (ssh-key keeps both).
+        let derived = Ed25519Keypair::from_seed(&pair.private.to_bytes());
+        if derived.public != pair.public {
+            return Err(KeyError::Inconsistent);
+        }
+        let comment = inner.comment();
+        let public = PublicKey {
+            key: pair.public.0,
+            comment: (!comment.is_empty()).then(|| comment.to_string()),
+        };
+        Ok(PrivateKey { inner, public })
+    }
+
     /// Derives the key pair from a 32-byte ed25519 seed (RFC 8032 secret key).
     pub fn from_seed(seed: [u8; 32], comment: Option<String>) -> Self {
-        let h = Sha512::digest(seed);
-        let mut scalar = [0u8; 32];
-        scalar.copy_from_slice(&h[..32]);
-        let public = EdwardsPoint::mul_base_clamped(scalar).compress().to_bytes();
-        PrivateKey {
-            seed,
-            public: PublicKey {
-                key: public,
-                comment,
-            },
-        }
+        let pair = KeypairData::Ed25519(Ed25519Keypair::from_seed(&seed));
+        let inner = ssh_key::PrivateKey::new(pair, comment.unwrap_or_default())
+            .expect("an ed25519 key pair is always valid");
+        PrivateKey::from_inner(inner).expect("derived from its own seed")
     }
 
-    /// Generates a new key pair from `rng` (use `rand_core::OsRng` outside tests).
+    /// Generates a new key pair from `rng` (use `rand_core::OsRng` outside tests), with a random
+    /// check integer as `ssh-keygen` writes.
     pub fn generate(rng: &mut impl CryptoRngCore, comment: Option<String>) -> Self {
-        let mut seed = [0u8; 32];
-        rng.fill_bytes(&mut seed);
-        PrivateKey::from_seed(seed, comment)
+        let mut inner = ssh_key::PrivateKey::random(rng, Algorithm::Ed25519)
+            .expect("ed25519 generation cannot fail");
+        inner.set_comment(comment.unwrap_or_default());
+        PrivateKey::from_inner(inner).expect("a generated key is consistent")
     }
 
     /// Reads an OpenSSH private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`).
     pub fn parse_openssh(text: &str) -> Result<Self, KeyError> {
-        let parsed = openssh::parse_private(text)?;
-        let key = PrivateKey::from_seed(parsed.seed, parsed.comment);
-        if key.public.key != parsed.public {
-            return Err(KeyError::Inconsistent);
+        let begin = format!("-----BEGIN {PRIVATE_KEY_PEM_LABEL}-----");
+        let Some(at) = text.find(&begin) else {
+            return Err(KeyError::NotOpenSshPrivateKey);
+        };
+        let inner = ssh_key::PrivateKey::from_openssh(&text[at..]).map_err(|e| match e {
+            ssh_key::Error::Crypto => KeyError::CheckInt,
+            // ssh-key does not re-export its encoding errors: tell them apart by their text.
+            ssh_key::Error::Encoding(e) if e.to_string().to_lowercase().contains("pem") => {
+                KeyError::NotOpenSshPrivateKey
+            }
+            ssh_key::Error::Encoding(e) if e.to_string().to_lowercase().contains("base64") => {
+                KeyError::Base64(e.to_string())
+            }
+            e => KeyError::Malformed(e.to_string()),
+        })?;
+        if inner.is_encrypted() {
+            return Err(KeyError::Encrypted(inner.cipher().as_str().to_string()));
         }
-        Ok(key)
+        PrivateKey::from_inner(inner)
     }
 
-    /// The key in the format `ssh-keygen -t ed25519` writes, PEM-armored `openssh-key-v1`.
-    /// `check` is the random check integer OpenSSH puts twice into the private section.
-    pub fn to_openssh(&self, check: u32) -> String {
-        openssh::encode_private(&self.seed, &self.public, check)
+    /// The key in the format `ssh-keygen -t ed25519` writes, PEM-armored `openssh-key-v1`
+    /// (70-column base64, LF line endings), with the check integer it was read or generated
+    /// with.
+    pub fn to_openssh(&self) -> zeroize::Zeroizing<String> {
+        self.inner
+            .to_openssh(LineEnding::LF)
+            .expect("an unencrypted ed25519 key always encodes")
     }
 
     /// The `AGE-SECRET-KEY-1…` identity ssh-to-age derives from this key.
     pub fn age_identity(&self) -> String {
-        let h = Sha512::digest(self.seed);
-        bech32_lower("age-secret-key-", &h[..32]).to_uppercase()
+        let KeypairData::Ed25519(pair) = self.inner.key_data() else {
+            unreachable!("only ed25519 keys are constructed")
+        };
+        let seed = zeroize::Zeroizing::new(pair.private.to_bytes());
+        let mut h = Sha512::digest(*seed);
+        let identity = bech32_lower("age-secret-key-", &h[..32]).to_uppercase();
+        zeroize::Zeroize::zeroize(h.as_mut_slice());
+        identity
     }
 }
 
@@ -240,7 +295,7 @@ impl PrivateKey {
 #[derive(Clone)]
 pub struct HostKeyPair {
     /// The private key file's content (PEM, ends with a newline).
-    pub private_openssh: String,
+    pub private_openssh: zeroize::Zeroizing<String>,
     /// The public key file's content (one line, ends with a newline).
     pub public_openssh: String,
     pub public: PublicKey,
@@ -262,13 +317,12 @@ impl std::fmt::Debug for HostKeyPair {
 /// Generates a host key pair the way `ssh-keygen -t ed25519 -N "" -C COMMENT` would.
 pub fn generate_host_key(rng: &mut impl CryptoRngCore, comment: Option<String>) -> HostKeyPair {
     let key = PrivateKey::generate(rng, comment);
-    let check = rng.next_u32();
     let age_recipient = key
         .public
         .age_recipient()
         .expect("a point computed from a scalar always decompresses");
     HostKeyPair {
-        private_openssh: key.to_openssh(check),
+        private_openssh: key.to_openssh(),
         public_openssh: format!("{}\n", key.public.to_openssh()),
         fingerprint: key.public.fingerprint(),
         public: key.public.clone(),

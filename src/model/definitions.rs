@@ -69,6 +69,7 @@ pub const MANAGED_FIELDS: &[&str] = &[
     "full",
     "backup",
     "readonly",
+    "sopsRules",
 ];
 pub const NETWORK_FIELDS: &[&str] = &[
     "bridge",
@@ -342,6 +343,7 @@ fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm {
         services: Vec::new(),
         tags: Vec::new(),
         network: Network::default(),
+        sops_rules: Vec::new(),
         name_range: set
             .entry("name")
             .map(|e| e.value.span.range)
@@ -441,6 +443,7 @@ fn read_vm(name: &str, key: Span, v: &Value, kind: VmKind, issues: &mut Vec<Issu
         services: f.str_list("services", issues),
         tags: f.str_list("tags", issues),
         network,
+        sops_rules: f.str_list("sopsRules", issues),
         name_range: key.range,
         vmid_range: vmid_v.map(|v| v.span.range),
         fence: fence_facts(set),

@@ -84,6 +84,9 @@ pub struct Vm {
     pub services: Vec<String>,
     pub tags: Vec<String>,
     pub network: Network,
+    /// `sopsRules`: the `path_regex`es of the .sops.yaml creation rules the VM's age recipient
+    /// goes into, when more than one rule could take it (`vmctl sops add-recipient` reads it).
+    pub sops_rules: Vec<String>,
     /// Range of the attribute name (`test-automation` in `test-automation = {`).
     pub name_range: TextRange,
     /// Range of the vmid value, when present.
@@ -230,6 +233,7 @@ impl Vm {
             services: Vec::new(),
             tags: Vec::new(),
             network: Network::default(),
+            sops_rules: Vec::new(),
             name_range: TextRange::default(),
             vmid_range: None,
             fence: FenceFacts {

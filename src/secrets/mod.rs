@@ -19,6 +19,7 @@ pub mod json;
 pub mod layout;
 pub mod mac;
 pub mod rekey;
+pub mod rotate;
 
 pub use config::{CreationRule, KeyGroup, KeyId, KeyKind, SopsConfig};
 pub use document::{AgeStanza, Format, Metadata, SopsFile};

@@ -1,9 +1,72 @@
-//! The `.sops.yaml` view of a scanned document: creation rules, their `path_regex`, and the
-//! age recipient list of each rule's first key group, found through aliases and merge keys.
+//! The one model of a `.sops.yaml`: what sops reads ([`SopsConfig`]: rules, key groups,
+//! recipients) and, when the file is inside the subset vmctl edits, the lossless view of the
+//! same rules with spans ([`SopsYaml`]: each rule's `path_regex` and first key group's age
+//! list, found through aliases and merge keys). [`SopsModel::parse`] builds both and keeps the
+//! view only when it agrees with sops's reading rule by rule, so the checks, the editor and
+//! re-keying never see two different files.
 
 use std::ops::Range;
 
 use super::scan::{Doc, NodeId, NodeKind, ScanError};
+use crate::secrets::config::{ConfigError, SopsConfig};
+
+/// A `.sops.yaml` read once for everyone: the checks, the editor and re-keying.
+#[derive(Debug, Clone)]
+pub struct SopsModel {
+    /// The rules as sops reads them (every YAML feature, every key type).
+    pub config: SopsConfig,
+    /// The same rules with spans, or why vmctl cannot edit the file.
+    pub view: Result<SopsYaml, ViewError>,
+}
+
+impl SopsModel {
+    /// Reads `text`. Fails only when sops itself could not use the file.
+    pub fn parse(text: &str) -> Result<SopsModel, ConfigError> {
+        let config = SopsConfig::parse(text)?;
+        let view = SopsYaml::parse(text).and_then(|v| agree(&v, &config).map(|()| v));
+        Ok(SopsModel { config, view })
+    }
+}
+
+/// Checks that the lossless view reads every rule as sops does: same rules, same path_regex,
+/// same first-group age recipients. A difference means the scanner misreads the file, and
+/// the file is then treated as outside what vmctl edits.
+fn agree(view: &SopsYaml, config: &SopsConfig) -> Result<(), ViewError> {
+    let differ = |what: String| Err(ViewError::Disagrees(what));
+    if view.rules.len() != config.rules.len() {
+        return differ(format!(
+            "it counts {} creation rules where sops counts {}",
+            view.rules.len(),
+            config.rules.len()
+        ));
+    }
+    for (v, c) in view.rules.iter().zip(&config.rules) {
+        let vre = v.path_regex.as_deref().filter(|r| !r.is_empty());
+        if vre != c.path_regex.as_deref() {
+            return differ(format!("rule #{} has another path_regex", v.index + 1));
+        }
+        let mut theirs: Vec<&str> = c
+            .key_groups
+            .first()
+            .map(|g| g.age.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut ours: Vec<&str> = match &v.age {
+            Ok(list) => list.recipients().collect(),
+            Err(_) => Vec::new(),
+        };
+        theirs.sort_unstable();
+        theirs.dedup();
+        ours.sort_unstable();
+        ours.dedup();
+        if ours != theirs {
+            return differ(format!(
+                "rule #{} has other age recipients in its first key group",
+                v.index + 1
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Why a file cannot be read as a `.sops.yaml` at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,6 +77,8 @@ pub enum ViewError {
     NoRules,
     #[error("`creation_rules` must be a block list (`- path_regex: …` items)")]
     RulesNotList,
+    #[error("vmctl's reading of the file differs from sops's ({0}); edit it by hand")]
+    Disagrees(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

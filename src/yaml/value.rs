@@ -6,8 +6,20 @@ use serde_yaml::{Mapping, Value};
 
 /// Loads `text` with serde_yaml and resolves merge keys (`<<`), nested ones included.
 pub fn load(text: &str) -> Result<Value, String> {
-    let mut v: Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-    resolve_merges(&mut v)?;
+    load_located(text).map_err(|(m, _)| m)
+}
+
+/// [`load`], with the byte offset of a syntax error when the parser knows it. Only the first
+/// document is read, as sops's parser (go-yaml's `Unmarshal`) reads only the first: a stray
+/// `---` after the rules is no error for sops, so it is none here.
+pub fn load_located(text: &str) -> Result<Value, (String, Option<usize>)> {
+    use serde::Deserialize as _;
+    let located = |e: serde_yaml::Error| (e.to_string(), e.location().map(|l| l.index()));
+    let mut v: Value = match serde_yaml::Deserializer::from_str(text).next() {
+        Some(doc) => Value::deserialize(doc).map_err(located)?,
+        None => Value::Null,
+    };
+    resolve_merges(&mut v).map_err(|e| (e, None))?;
     Ok(v)
 }
 
@@ -49,48 +61,6 @@ fn resolve_merges(v: &mut Value) -> Result<(), String> {
         }
         _ => Ok(()),
     }
-}
-
-/// The recipients of an `age:` value: a list of strings or one comma-separated string.
-pub fn age_values(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
-        Value::Sequence(items) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(|s| s.trim().to_string()))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The creation rules, in order (empty when there are none).
-pub fn rules(doc: &Value) -> Vec<&Value> {
-    doc.get("creation_rules")
-        .and_then(Value::as_sequence)
-        .map(|s| s.iter().collect())
-        .unwrap_or_default()
-}
-
-/// The age recipients of each key group of a rule as sops builds them: `key_groups` when
-/// present, else the rule's own `age`.
-pub fn rule_groups(rule: &Value) -> Vec<Vec<String>> {
-    match rule.get("key_groups").and_then(Value::as_sequence) {
-        Some(groups) if !groups.is_empty() => groups
-            .iter()
-            .map(|g| g.get("age").map(age_values).unwrap_or_default())
-            .collect(),
-        _ => vec![rule.get("age").map(age_values).unwrap_or_default()],
-    }
-}
-
-/// The rule's `path_regex`, when it is a string.
-pub fn path_regex(rule: &Value) -> Option<&str> {
-    rule.get("path_regex").and_then(Value::as_str)
 }
 
 /// How often `recipient` occurs in `v` (as a string, or as an element of a comma list).
@@ -137,14 +107,26 @@ mod tests {
     #[test]
     fn nested_merges_resolve() {
         let v = load("k:\n  - &u\n    pgp: [p]\n  - &h\n    age:\n    - a\n  - &all\n    <<: [*u, *h]\nr:\n  - key_groups:\n    - <<: *all\n").unwrap();
-        let rule = &v["r"][0];
-        assert_eq!(rule_groups(rule), vec![vec!["a".to_string()]]);
+        let group = &v["r"][0]["key_groups"][0];
+        assert_eq!(group["age"][0].as_str(), Some("a"));
+        assert_eq!(group["pgp"][0].as_str(), Some("p"));
+        assert!(group.get("<<").is_none());
+    }
+
+    #[test]
+    fn only_the_first_document_is_read_as_sops_reads_it() {
+        assert_eq!(load("a: 1\n---\n").unwrap(), load("a: 1\n").unwrap());
+        assert_eq!(
+            load("---\na: 1\n---\nb: 2\n").unwrap(),
+            load("a: 1\n").unwrap()
+        );
+        assert_eq!(load("# only a comment\n").unwrap(), Value::Null);
+        assert!(load("a: [1\n").is_err());
     }
 
     #[test]
     fn comma_strings_and_strip() {
         let v = load("age: >-\n  a,\n  b\n").unwrap();
-        assert_eq!(age_values(&v["age"]), ["a", "b"]);
         assert_eq!(strip(&v, "b"), load("age: a").unwrap());
         assert_eq!(count(&v, "b"), 1);
     }
