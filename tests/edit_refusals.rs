@@ -142,6 +142,22 @@ fn sops_add_recipient_of_another_hosts_recipient_is_refused() {
         .unwrap()
         .age_recipient()
         .unwrap();
+    // The editor sees igpu's entry (its `# igpu` comment) in .sops.yaml.
+    let err = refused(
+        f.path(),
+        &["sops", "add-recipient", "web", &igpu],
+        "host `igpu`'s recipient",
+    );
+    assert!(err.contains(".sops.yaml"), "{err}");
+    // The same through the host's ssh key.
+    refused(
+        f.path(),
+        &["sops", "add-recipient", "web", IGPU_KEY],
+        "host `igpu`",
+    );
+    // With igpu gone from .sops.yaml, hosts.nix still knows its key.
+    let o = vmctl(f.path(), &["sops", "remove-recipient", "igpu"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let err = refused(
         f.path(),
         &["sops", "add-recipient", "web", &igpu],
@@ -149,12 +165,6 @@ fn sops_add_recipient_of_another_hosts_recipient_is_refused() {
     );
     // Shown like a lint finding: the file and the other host's key.
     assert!(err.contains("hosts.nix"), "{err}");
-    // The same through the host's ssh key.
-    refused(
-        f.path(),
-        &["sops", "add-recipient", "web", IGPU_KEY],
-        "host `igpu`",
-    );
     // Its own recipient is fine.
     let own = new_key();
     let o = vmctl(f.path(), &["sops", "add-recipient", "web", &own]);

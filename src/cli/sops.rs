@@ -122,7 +122,6 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
                 })?,
             };
             let text = ctx.read()?;
-            ctx.refuse_recipient_of_another_host(&a.name, &recipient, &text)?;
             // definitions.nix records the choice per VM, so provisioning stays
             // non-interactive; --rule and --all on the command line win.
             let recorded = ctx.sops_rules(&a.name);
@@ -147,6 +146,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
                 },
             )
             .map_err(|e| ctx.refused(e))?;
+            ctx.refuse_recipient_of_another_host(&a.name, &recipient)?;
             finish(
                 &ctx,
                 &text,
@@ -321,32 +321,11 @@ impl Context {
         Ok(ctx)
     }
 
-    /// Refuses to give `name` a recipient that is another host's: derived from another host's
-    /// key in hosts.nix, or under another host's anchor in .sops.yaml. Two hosts sharing a
-    /// recipient means one of them got the wrong key, and secrets meant for one open on both.
-    fn refuse_recipient_of_another_host(
-        &self,
-        name: &str,
-        recipient: &str,
-        text: &str,
-    ) -> miette::Result<()> {
-        let is_host = |n: &str| self.hosts.iter().any(|h| h == n);
-        if let Ok(view) = crate::yaml::sops::SopsYaml::parse(text) {
-            if let Some((other, _, id)) = view
-                .scalar_anchors()
-                .into_iter()
-                .find(|(n, v, _)| n != name && v == recipient && is_host(n))
-            {
-                let span = view.doc.node(id).span.clone();
-                return Err(finding(
-                    &self.shown(),
-                    text,
-                    span,
-                    &format!("`{other}`'s recipient"),
-                    format!("{recipient} is already the recipient of host `{other}`; each host needs its own key"),
-                ));
-            }
-        }
+    /// Refuses to give `name` a recipient derived from another host's key in hosts.nix (the
+    /// editor itself refuses one under another host's anchor or comment in .sops.yaml). Two
+    /// hosts sharing a recipient means one of them got the wrong key, and secrets meant for
+    /// one open on both.
+    fn refuse_recipient_of_another_host(&self, name: &str, recipient: &str) -> miette::Result<()> {
         if let Some((shown, hosts_text, hosts)) = &self.hosts_file {
             for h in hosts.iter().filter(|h| h.name != name) {
                 let derived = h
