@@ -17,6 +17,8 @@ fn to_value(doc: &Doc, id: NodeId) -> Value {
         NodeKind::Alias(_) => to_value(doc, doc.resolve(id).expect("alias resolves")),
         NodeKind::Scalar(s) => match s.style {
             // Typing plain scalars (true, 3, ~) is not what this test is about: let serde do it.
+            // A plain `---` or `...` would read as a document marker on its own: it is a string.
+            ScalarStyle::Plain if is_marker(&s.value) => Value::String(s.value.clone()),
             ScalarStyle::Plain => {
                 serde_yaml::from_str(&s.value).unwrap_or(Value::String(s.value.clone()))
             }
@@ -34,6 +36,13 @@ fn to_value(doc: &Doc, id: NodeId) -> Value {
         }
         NodeKind::Opaque => serde_yaml::from_str(&doc.text[node.span.clone()]).unwrap(),
     }
+}
+
+fn is_marker(v: &str) -> bool {
+    ["---", "..."].iter().any(|m| {
+        v.strip_prefix(m)
+            .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t']))
+    })
 }
 
 fn same_meaning(text: &str) {
@@ -261,4 +270,11 @@ proptest! {
         let _ = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], all: true, hosts: &[] });
         let _ = remove_recipient(&text, "atlas", None);
     }
+}
+
+/// Found by the fuzz test above: a `---` inside a sequence entry is a plain string, not a
+/// document marker.
+#[test]
+fn a_dash_marker_inside_a_sequence_is_a_string() {
+    same_meaning("creation_rules:\n  - ---\nage: x\n");
 }
