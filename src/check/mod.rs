@@ -10,6 +10,7 @@ use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
 mod accidental_key_group;
+mod documented_resource;
 mod duplicate_anchor;
 mod duplicate_attribute;
 mod duplicate_public_key;
@@ -27,6 +28,7 @@ mod invalid_vmid_range;
 mod missing_field;
 mod missing_host_directory;
 mod missing_public_key;
+mod misspelled_field;
 mod name_in_imported_and_managed;
 mod resource_bounds;
 mod sops_file;
@@ -154,6 +156,7 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&missing_field::RULE, missing_field::check),
     (&wrong_type::RULE, wrong_type::check),
     (&unknown_field::RULE, unknown_field::check),
+    (&misspelled_field::RULE, misspelled_field::check),
     (
         &unsupported_shape::DEFINITIONS_RULE,
         unsupported_shape::check_definitions,
@@ -167,6 +170,7 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     ),
     (&invalid_vm_name::RULE, invalid_vm_name::check),
     (&resource_bounds::RULE, resource_bounds::check),
+    (&documented_resource::RULE, documented_resource::check),
     (&imported_not_readonly::RULE, imported_not_readonly::check),
     (&missing_host_directory::RULE, missing_host_directory::check),
     (&invalid_vmid_range::RULE, invalid_vmid_range::check),
