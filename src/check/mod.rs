@@ -22,6 +22,7 @@ mod host_not_in_sops;
 mod imported_not_readonly;
 mod install_resources_low;
 mod invalid_network;
+mod invalid_nixos_config;
 mod invalid_public_key;
 mod invalid_vm_name;
 mod invalid_vmid_range;
@@ -175,6 +176,7 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&missing_host_directory::RULE, missing_host_directory::check),
     (&invalid_vmid_range::RULE, invalid_vmid_range::check),
     (&invalid_network::RULE, invalid_network::check),
+    (&invalid_nixos_config::RULE, invalid_nixos_config::check),
     (&install_resources_low::RULE, install_resources_low::check),
     (&invalid_public_key::RULE, invalid_public_key::check),
     (&duplicate_public_key::RULE, duplicate_public_key::check),
