@@ -31,6 +31,7 @@ mod missing_host_directory;
 mod missing_public_key;
 mod misspelled_field;
 mod name_in_imported_and_managed;
+mod nix_fallback_failed;
 mod resource_bounds;
 mod sops_file;
 mod stale_sops_recipient;
@@ -153,6 +154,7 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&syntax_error::RULE, syntax_error::check),
     (&dynamic_value::RULE, dynamic_value::check),
     (&eval_error::RULE, eval_error::check),
+    (&nix_fallback_failed::RULE, nix_fallback_failed::check),
     (&duplicate_attribute::RULE, duplicate_attribute::check),
     (&missing_field::RULE, missing_field::check),
     (&wrong_type::RULE, wrong_type::check),

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::check::{check_fleet, Diagnostic};
 use crate::model::fleet::{Fleet, NixRole};
@@ -70,18 +71,119 @@ fn display_path(path: &Path, cwd: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Asks Nix for the value of `path` as JSON.
-fn nix_eval_json(nix: &Path, path: &Path) -> Option<serde_json::Value> {
-    let out = Command::new(nix)
+/// How long one Nix evaluation may take: `VMCTL_NIX_TIMEOUT` seconds, default 10 (a fleet
+/// file evaluates in well under a second; a loop never ends).
+pub fn nix_timeout() -> Duration {
+    std::env::var("VMCTL_NIX_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(Duration::from_secs(10), Duration::from_secs_f64)
+}
+
+/// Why the Nix fallback gave no value, for a diagnostic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NixFailure {
+    pub message: String,
+    pub help: String,
+}
+
+/// Asks Nix for the value of `path` as JSON: `nix-instantiate` restricted to `root` (the
+/// fleet directory: `restrict-eval` with only `root` on the search path, no `NIX_PATH`), and
+/// killed after [`nix_timeout`].
+fn nix_eval_json(nix: &Path, path: &Path, root: &Path) -> Result<serde_json::Value, NixFailure> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let fail = |message: String, help: &str| NixFailure {
+        message,
+        help: help.to_string(),
+    };
+    let mut child = Command::new(nix)
         .args(["--eval", "--strict", "--json", "--readonly-mode"])
+        .args(["--option", "restrict-eval", "true", "-I"])
+        .arg(root)
         .arg(path)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
+        .env("NIX_PATH", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            fail(
+                format!(
+                    "cannot run `{}`: {}",
+                    nix.display(),
+                    e.to_string().to_lowercase()
+                ),
+                "install Nix (apt-get install nix-bin) or pass --no-nix",
+            )
+        })?;
+    // Both pipes are drained on their own threads so a chatty child never blocks on them.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let timeout = nix_timeout();
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                // `kill` signals this child's own PID; nothing else is touched.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(
+                    format!(
+                        "nix-instantiate did not finish evaluating this file within {} s and was stopped",
+                        timeout.as_secs_f64()
+                    ),
+                    "look for a loop in the expression; set VMCTL_NIX_TIMEOUT (seconds) if the file is just slow",
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(
+                    format!(
+                        "cannot wait for nix-instantiate: {}",
+                        e.to_string().to_lowercase()
+                    ),
+                    "run vmlint again",
+                ));
+            }
+        }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    if !status.success() {
+        let first = stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("error:"))
+            .map(str::trim)
+            .unwrap_or("it failed without a message")
+            .to_string();
+        let help = if first.contains("restricted mode") {
+            "vmctl evaluates fleet files with Nix restricted to the fleet directory; keep imports inside it"
+        } else {
+            "run `nix-instantiate --eval --strict` on the file to see the whole error"
+        };
+        return Err(fail(
+            format!("nix-instantiate could not evaluate this file: {first}"),
+            help,
+        ));
     }
-    serde_json::from_slice(&out.stdout).ok()
+    serde_json::from_slice(&stdout).map_err(|e| {
+        fail(
+            format!("nix-instantiate printed no JSON vmctl can read: {e}"),
+            "run `nix-instantiate --eval --strict --json` on the file to see its output",
+        )
+    })
 }
 
 /// True for files read as YAML (`.sops.yaml`), not Nix.
@@ -106,6 +208,7 @@ fn add_file(
     shown: PathBuf,
     role: NixRole,
     nix: &NixFallback,
+    root: &Path,
 ) -> Result<(), LintSetupError> {
     let text = std::fs::read_to_string(path).map_err(|e| LintSetupError::Read {
         path: shown.clone(),
@@ -120,11 +223,30 @@ fn add_file(
         .last()
         .is_some_and(|f| f.issues.iter().any(|i| matches!(i, Issue::Dynamic { .. })));
     if let (true, NixFallback::Use(bin)) = (needs_nix, nix) {
-        if let Some(json) = nix_eval_json(bin, path) {
-            let mut nf = fleet.files.pop().expect("just added");
-            let known = Value::from_json(&json, nf.eval.value.span);
-            nf.eval.value.fill_unknown_from(&known);
-            fleet.add_evaluated(nf.file, role, nf.eval);
+        match nix_eval_json(bin, path, root) {
+            Ok(json) => {
+                let mut nf = fleet.files.pop().expect("just added");
+                let known = Value::from_json(&json, nf.eval.value.span);
+                nf.eval.value.fill_unknown_from(&known);
+                fleet.add_evaluated(nf.file, role, nf.eval);
+            }
+            Err(failure) => {
+                let nf = fleet.files.last_mut().expect("just added");
+                // Pointed at the first value Nix was asked for.
+                let span = nf
+                    .issues
+                    .iter()
+                    .find_map(|i| match i {
+                        Issue::Dynamic { span, .. } => Some(*span),
+                        _ => None,
+                    })
+                    .unwrap_or(nf.eval.value.span);
+                nf.issues.push(Issue::Evaluator {
+                    span,
+                    message: failure.message,
+                    help: failure.help,
+                });
+            }
         }
     }
     Ok(())
@@ -158,6 +280,7 @@ pub fn load_fleet(
         display_path(&defs_path, cwd),
         NixRole::Definitions,
         nix,
+        root,
     )?;
     let settings = fleet
         .definitions_file()
@@ -171,6 +294,7 @@ pub fn load_fleet(
             display_path(&hosts_path, cwd),
             NixRole::Hosts,
             nix,
+            root,
         )?;
     }
     let sops = root.join(&settings.sops_config);
@@ -209,7 +333,11 @@ pub fn lint(
             continue;
         }
         let role = role.unwrap_or_else(|| role_by_name(&abs));
-        add_file(&mut fleet, &abs, p.clone(), role, nix)?;
+        // Nix may read the file's fleet (or, outside any fleet, its own directory) and nothing
+        // else.
+        let dir = abs.parent().unwrap_or(Path::new("/"));
+        let root = crate::exec::fleet::find_root(dir).unwrap_or_else(|| dir.to_path_buf());
+        add_file(&mut fleet, &abs, p.clone(), role, nix, &root)?;
         // A definitions.nix at <root>/vms/ knows its fleet's hosts directory.
         if role == NixRole::Definitions && fleet.host_dirs.is_none() {
             let parent = abs

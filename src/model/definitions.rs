@@ -693,6 +693,7 @@ mod tests {
                     field, suggestion, ..
                 } => format!("misspelled {field} {suggestion}"),
                 Issue::Documentation { field, .. } => format!("documentation {field}"),
+                Issue::Evaluator { message, .. } => message.clone(),
             })
             .collect();
         assert_eq!(

@@ -85,6 +85,13 @@ pub enum Issue {
         context: String,
         suggestion: String,
     },
+    /// The Nix fallback could not supply the values the static evaluator left unknown (a
+    /// timeout, a read outside the fleet, an evaluation error); `span` is the first of them.
+    Evaluator {
+        span: Span,
+        message: String,
+        help: String,
+    },
     /// A documentation value (an imported VM's resources, the template's specs) vmctl cannot
     /// show or that looks wrong; never stops anything. `span` is the value.
     Documentation {
