@@ -18,7 +18,11 @@ fn lint_fixture(dir: &Path) -> (String, Vec<&'static str>) {
     } else {
         NixFallback::Off
     };
-    let run = lint(&[], None, dir, &nix).expect("fixture fleet loads");
+    // A fixture about files given by path lists them in `.lint-paths`.
+    let paths: Vec<std::path::PathBuf> = std::fs::read_to_string(dir.join(".lint-paths"))
+        .map(|s| s.lines().map(Into::into).collect())
+        .unwrap_or_default();
+    let run = lint(&paths, None, dir, &nix).expect("fixture fleet loads");
     let human = render::human::render(&run.fleet.db, &run.diagnostics, false);
     let json = render::json::render(&run.fleet.db, &run.diagnostics);
     let codes = run.diagnostics.iter().map(|d| d.code()).collect();

@@ -61,8 +61,8 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                     ),
                 )
                 .help(format!(
-                    "run `vmctl scaffold {}` to create it from the host template",
-                    vm.name
+                    "run `{}` to create it from the host template",
+                    crate::proxmox::quote::command_line(&["vmctl", "scaffold", &vm.name])
                 )),
             );
         }

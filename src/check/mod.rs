@@ -27,11 +27,13 @@ mod invalid_public_key;
 mod invalid_vm_name;
 mod invalid_vmid_range;
 mod missing_field;
+mod missing_fleet_file;
 mod missing_host_directory;
 mod missing_public_key;
 mod misspelled_field;
 mod name_in_imported_and_managed;
 mod nix_fallback_failed;
+mod plain_nix_file;
 mod resource_bounds;
 mod sops_file;
 mod stale_sops_recipient;
@@ -155,6 +157,7 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&dynamic_value::RULE, dynamic_value::check),
     (&eval_error::RULE, eval_error::check),
     (&nix_fallback_failed::RULE, nix_fallback_failed::check),
+    (&plain_nix_file::RULE, plain_nix_file::check),
     (&duplicate_attribute::RULE, duplicate_attribute::check),
     (&missing_field::RULE, missing_field::check),
     (&wrong_type::RULE, wrong_type::check),
@@ -191,6 +194,14 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&accidental_key_group::RULE, accidental_key_group::check),
     (&duplicate_anchor::RULE, duplicate_anchor::check),
     (&host_not_in_sops::RULE, host_not_in_sops::check),
+    (
+        &missing_fleet_file::CONFIGURED_RULE,
+        missing_fleet_file::check,
+    ),
+    (
+        &missing_fleet_file::NEEDED_RULE,
+        missing_fleet_file::check_none,
+    ),
     (&stale_sops_recipient::RULE, stale_sops_recipient::check),
 ];
 

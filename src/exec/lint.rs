@@ -263,6 +263,24 @@ fn host_dirs(dir: &Path) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Notes on a Nix file read as plain Nix which checks ran, and how to choose others.
+fn note_checks_ran(fleet: &mut Fleet, shown: &Path) {
+    let nf = fleet.files.last_mut().expect("just added");
+    let span = crate::syntax::Span::new(nf.file, rowan::TextRange::empty(0.into()));
+    let q = |role: &str| {
+        crate::proxmox::quote::command_line(&["vmlint", "--as", role, &shown.display().to_string()])
+    };
+    nf.issues.push(Issue::Role {
+        span,
+        message: "vmctl does not know this file by its name (definitions.nix, hosts.nix): only Nix syntax and evaluation were checked".into(),
+        help: format!(
+            "to check it as a fleet file, run `{}` or `{}`",
+            q("definitions"),
+            q("hosts")
+        ),
+    });
+}
+
 /// Loads a whole fleet: definitions.nix, then the files its settings name.
 pub fn load_fleet(
     fleet: &mut Fleet,
@@ -302,7 +320,123 @@ pub fn load_fleet(
         add_yaml(fleet, &sops, display_path(&sops, cwd))?;
     }
     fleet.host_dirs = Some(host_dirs(&root.join(&settings.hosts_dir)));
+    report_missing_paths(fleet, root, &settings);
     Ok(())
+}
+
+/// True when `dir` holds anything that is not hidden (a `.gitkeep` alone does not count).
+fn has_entries(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(Result::ok)
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+    })
+}
+
+/// Records, on definitions.nix, the paths its `settings` name that do not exist (FL003 for the
+/// files vmctl edits, FL004 for directories) and the files the fleet needs but lacks (FL004):
+/// a missing file is never silently skipped, and a typo must not make an edit create a second
+/// file next to the real one.
+fn report_missing_paths(fleet: &mut Fleet, root: &Path, settings: &crate::model::Settings) {
+    let Some(idx) = fleet.definitions.as_ref().map(|(i, _)| *i) else {
+        return;
+    };
+    let file = &fleet.files[idx];
+    let setting = |name: &str| {
+        file.eval
+            .value
+            .as_attrs()
+            .and_then(|t| t.get("settings"))
+            .and_then(|s| s.as_attrs())
+            .and_then(|s| s.get(name))
+            .map(|v| v.span)
+    };
+    let top = crate::syntax::Span::new(file.file, rowan::TextRange::empty(0.into()));
+    let mut issues = Vec::new();
+    let shown = |p: &Path| p.display().to_string();
+    for (name, path, is_file) in [
+        ("hostsFile", &settings.hosts_file, true),
+        ("sopsConfig", &settings.sops_config, true),
+        ("hostsDir", &settings.hosts_dir, false),
+        ("templateDir", &settings.template_dir, false),
+        ("secretsDir", &settings.secrets_dir, false),
+    ] {
+        let Some(span) = setting(name) else { continue };
+        let full = root.join(path);
+        let exists = if is_file {
+            full.is_file()
+        } else {
+            full.is_dir()
+        };
+        if exists {
+            continue;
+        }
+        let what = if is_file { "file" } else { "directory" };
+        issues.push(Issue::MissingPath {
+            span,
+            message: format!(
+                "`settings.{name}` names `{}`, but there is no such {what} in the fleet",
+                shown(path)
+            ),
+            help: if is_file {
+                format!("fix the path, or create the file (vmctl edits `{}` and will not create a second one)", shown(path))
+            } else {
+                format!("fix the path, or create the directory `{}`", shown(path))
+            },
+            error: is_file,
+        });
+    }
+    let sops = root.join(&settings.sops_config);
+    if setting("sopsConfig").is_none() && !sops.is_file() {
+        let nested = root.join(&settings.secrets_dir).join(".sops.yaml");
+        if nested.is_file() {
+            let rel = settings.secrets_dir.join(".sops.yaml");
+            issues.push(Issue::MissingPath {
+                span: top,
+                message: format!(
+                    "the fleet's sops configuration is `{}`, but vmctl reads `{}`",
+                    shown(&rel),
+                    shown(&settings.sops_config)
+                ),
+                help: format!(
+                    "add `settings.sopsConfig = \"{}\";` to definitions.nix",
+                    shown(&rel)
+                ),
+                error: false,
+            });
+        } else if has_entries(&root.join(&settings.secrets_dir)) {
+            issues.push(Issue::MissingPath {
+                span: top,
+                message: format!(
+                    "`{}` holds secrets but the fleet has no `{}`: re-keying and the recipient checks cannot run",
+                    shown(&settings.secrets_dir),
+                    shown(&settings.sops_config)
+                ),
+                help: "create it, or point `settings.sopsConfig` at the one you use".into(),
+                error: false,
+            });
+        }
+    }
+    if setting("hostsFile").is_none()
+        && sops.is_file()
+        && !root.join(&settings.hosts_file).is_file()
+    {
+        issues.push(Issue::MissingPath {
+            span: top,
+            message: format!(
+                "the fleet has `{}` but no `{}`: the hosts its recipients belong to are unknown",
+                shown(&settings.sops_config),
+                shown(&settings.hosts_file)
+            ),
+            help: format!(
+                "create it (`{}` writes the first entry), or point `settings.hostsFile` at yours",
+                crate::proxmox::quote::command_line(&[
+                    "vmctl", "hosts", "add", "NAME", "--key", "KEY"
+                ])
+            ),
+            error: false,
+        });
+    }
+    fleet.files[idx].issues.extend(issues);
 }
 
 /// Lints `paths` (files or fleet directories), or the fleet found upward from `cwd`.
@@ -332,12 +466,17 @@ pub fn lint(
             add_yaml(&mut fleet, &abs, p.clone())?;
             continue;
         }
+        let chosen_by_user = role;
         let role = role.unwrap_or_else(|| role_by_name(&abs));
         // Nix may read the file's fleet (or, outside any fleet, its own directory) and nothing
         // else.
         let dir = abs.parent().unwrap_or(Path::new("/"));
         let root = crate::exec::fleet::find_root(dir).unwrap_or_else(|| dir.to_path_buf());
         add_file(&mut fleet, &abs, p.clone(), role, nix, &root)?;
+        // `--as nix` is a choice; an unknown name is not.
+        if role == NixRole::Other && chosen_by_user.is_none() {
+            note_checks_ran(&mut fleet, p);
+        }
         // A definitions.nix at <root>/vms/ knows its fleet's hosts directory.
         if role == NixRole::Definitions && fleet.host_dirs.is_none() {
             let parent = abs

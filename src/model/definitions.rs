@@ -693,7 +693,9 @@ mod tests {
                     field, suggestion, ..
                 } => format!("misspelled {field} {suggestion}"),
                 Issue::Documentation { field, .. } => format!("documentation {field}"),
-                Issue::Evaluator { message, .. } => message.clone(),
+                Issue::Evaluator { message, .. }
+                | Issue::MissingPath { message, .. }
+                | Issue::Role { message, .. } => message.clone(),
             })
             .collect();
         assert_eq!(

@@ -92,6 +92,21 @@ pub enum Issue {
         message: String,
         help: String,
     },
+    /// Which checks ran on a file read as plain Nix (no fleet role); `span` is its start.
+    Role {
+        span: Span,
+        message: String,
+        help: String,
+    },
+    /// A fleet file or directory is missing: one `settings` names (`span` is the setting), or
+    /// one the fleet needs (`span` is the start of definitions.nix). `error` for the files
+    /// vmctl edits, which a typo would make it create twice.
+    MissingPath {
+        span: Span,
+        message: String,
+        help: String,
+        error: bool,
+    },
     /// A documentation value (an imported VM's resources, the template's specs) vmctl cannot
     /// show or that looks wrong; never stops anything. `span` is the value.
     Documentation {
