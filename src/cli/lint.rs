@@ -60,7 +60,8 @@ pub struct LintArgs {
     #[arg(long = "as", value_enum, value_name = "KIND")]
     pub role: Option<Role>,
     /// Never run nix-instantiate for values the static evaluator cannot determine
-    /// (also: VMCTL_NO_NIX=1).
+    /// (also: VMCTL_NO_NIX=1). When it runs, Nix may read only the fleet directory and is
+    /// stopped after VMCTL_NIX_TIMEOUT seconds (default 10).
     #[arg(long)]
     pub no_nix: bool,
     /// When to color human output.
