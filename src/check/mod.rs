@@ -23,6 +23,7 @@ mod imported_not_readonly;
 mod install_resources_low;
 mod invalid_network;
 mod invalid_nixos_config;
+mod invalid_port;
 mod invalid_public_key;
 mod invalid_vm_name;
 mod invalid_vmid_range;
@@ -162,6 +163,7 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&missing_field::RULE, missing_field::check),
     (&wrong_type::RULE, wrong_type::check),
     (&unknown_field::RULE, unknown_field::check),
+    (&invalid_port::RULE, invalid_port::check),
     (&misspelled_field::RULE, misspelled_field::check),
     (
         &unsupported_shape::DEFINITIONS_RULE,
