@@ -132,3 +132,72 @@ fn a_loop_is_stopped_with_a_diagnostic() {
     let left = processes_mentioning(&slow.display().to_string());
     assert!(left.is_empty(), "evaluator still running: {left:?}");
 }
+
+#[test]
+fn the_static_evaluator_does_not_read_outside_the_fleet_either() {
+    use vmctl::exec::lint::{lint, NixFallback};
+    // Paths are shown (and imports resolved) relative to the process's working directory
+    // when under `cwd`; a `cwd` above nothing keeps them absolute here.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("outside.nix"), "4096\n").unwrap();
+    let root = tmp.path().join("fleet");
+    fleet(&root, "import ../../outside.nix");
+    // A symlink inside the fleet to a file outside it is outside too.
+    std::os::unix::fs::symlink(tmp.path().join("outside.nix"), root.join("link.nix")).unwrap();
+    let run = lint(
+        std::slice::from_ref(&root),
+        None,
+        Path::new("/nonexistent"),
+        &NixFallback::Off,
+    )
+    .unwrap();
+    let nx002: Vec<_> = run
+        .diagnostics
+        .iter()
+        .filter(|d| d.code() == "NX002")
+        .map(|d| d.message.clone())
+        .collect();
+    assert_eq!(nx002.len(), 1, "{:?}", run.diagnostics);
+    assert!(
+        nx002[0].contains("imports a file outside the fleet directory"),
+        "{nx002:?}"
+    );
+    assert!(
+        run.fleet.db.find(&tmp.path().join("outside.nix")).is_none(),
+        "never read"
+    );
+    let (_, defs) = run.fleet.definitions_file().unwrap();
+    assert_eq!(
+        defs.vm_by_name("web").unwrap().memory,
+        None,
+        "unknown, not guessed"
+    );
+
+    fleet(&root, "import ../link.nix");
+    let run = lint(
+        std::slice::from_ref(&root),
+        None,
+        Path::new("/nonexistent"),
+        &NixFallback::Off,
+    )
+    .unwrap();
+    assert!(
+        run.diagnostics
+            .iter()
+            .any(|d| d.code() == "NX002" && d.message.contains("outside the fleet")),
+        "{:?}",
+        run.diagnostics
+    );
+    // Inside the fleet, imports are read.
+    std::fs::write(root.join("inside.nix"), "4096\n").unwrap();
+    fleet(&root, "import ../inside.nix");
+    let run = lint(
+        std::slice::from_ref(&root),
+        None,
+        Path::new("/nonexistent"),
+        &NixFallback::Off,
+    )
+    .unwrap();
+    let (_, defs) = run.fleet.definitions_file().unwrap();
+    assert_eq!(defs.vm_by_name("web").unwrap().memory, Some(4096));
+}

@@ -19,6 +19,38 @@ impl Loader for FsLoader {
     }
 }
 
+/// Reads imported files from disk, inside one directory tree only (the fleet): an import
+/// from elsewhere is left unknown, as the restricted Nix fallback leaves it.
+pub struct FleetLoader {
+    root: Option<PathBuf>,
+}
+
+impl FleetLoader {
+    pub fn new(root: &Path) -> Self {
+        FleetLoader {
+            root: std::fs::canonicalize(root).ok(),
+        }
+    }
+}
+
+impl Loader for FleetLoader {
+    fn load(&self, path: &Path) -> Result<String, String> {
+        FsLoader.load(path)
+    }
+
+    fn allows(&self, path: &Path) -> bool {
+        let Some(root) = &self.root else {
+            return false;
+        };
+        // Symlinks resolved: a link inside the fleet to a file outside it is outside. A path
+        // that does not exist is allowed through, and its read fails as usual.
+        match std::fs::canonicalize(path) {
+            Ok(real) => real.starts_with(root),
+            Err(_) => true,
+        }
+    }
+}
+
 /// How lint reaches Nix when a value is not known statically.
 #[derive(Debug, Clone)]
 pub enum NixFallback {
@@ -215,8 +247,9 @@ fn add_file(
         message: e.to_string().to_lowercase(),
     })?;
     let file = fleet.db.add(shown, text);
-    // Imports resolve against the real location, shown relative like the file itself.
-    let eval = evaluate(&mut fleet.db, file, &FsLoader);
+    // Imports resolve against the real location, shown relative like the file itself, and
+    // only inside the fleet.
+    let eval = evaluate(&mut fleet.db, file, &FleetLoader::new(root));
     fleet.add_evaluated(file, role, eval);
     let needs_nix = fleet
         .files

@@ -32,6 +32,12 @@ use super::{parse, FileId, SourceDb, Span, SyntaxError};
 pub trait Loader {
     /// The text of `path`, or a message saying why it cannot be read.
     fn load(&self, path: &Path) -> Result<String, String>;
+
+    /// Whether `path` may be read at all. An import of a path that may not is a dynamic value
+    /// (unknown, not an error): a fleet's evaluation stays inside the fleet.
+    fn allows(&self, _path: &Path) -> bool {
+        true
+    }
 }
 
 /// A loader that refuses every import (pure evaluation of one file).
@@ -855,6 +861,12 @@ impl Evaluator<'_> {
 
     fn import(&mut self, path: &Path, span: Span) -> Val {
         let mut path = normalize(path);
+        if !self.loader.allows(&path) {
+            return Val {
+                v: V::Dynamic("imports a file outside the fleet directory".into()),
+                span,
+            };
+        }
         // `import ./dir` reads ./dir/default.nix (a directory cannot be read as a file).
         if path.extension().is_none_or(|e| e != "nix") && self.loader.load(&path).is_err() {
             path = path.join("default.nix");
