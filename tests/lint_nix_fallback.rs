@@ -201,3 +201,19 @@ fn the_static_evaluator_does_not_read_outside_the_fleet_either() {
     let (_, defs) = run.fleet.definitions_file().unwrap();
     assert_eq!(defs.vm_by_name("web").unwrap().memory, Some(4096));
 }
+
+#[test]
+fn without_nix_installed_values_stay_unknown_without_a_second_warning() {
+    use vmctl::exec::lint::{lint, NixFallback};
+    let dir = util::fixture("lint/NX002");
+    let run = lint(
+        &[],
+        None,
+        &dir,
+        &NixFallback::Use("/nonexistent/nix-instantiate".into()),
+    )
+    .unwrap();
+    let codes: Vec<_> = run.diagnostics.iter().map(|d| d.code()).collect();
+    assert!(codes.contains(&"NX002"), "{codes:?}");
+    assert!(!codes.contains(&"NX005"), "{codes:?}");
+}

@@ -123,12 +123,19 @@ pub struct NixFailure {
 /// Asks Nix for the value of `path` as JSON: `nix-instantiate` restricted to `root` (the
 /// fleet directory: `restrict-eval` with only `root` on the search path, no `NIX_PATH`), and
 /// killed after [`nix_timeout`].
-fn nix_eval_json(nix: &Path, path: &Path, root: &Path) -> Result<serde_json::Value, NixFailure> {
+/// `Err(None)` when Nix is not installed.
+fn nix_eval_json(
+    nix: &Path,
+    path: &Path,
+    root: &Path,
+) -> Result<serde_json::Value, Option<NixFailure>> {
     use std::io::Read;
     use std::process::Stdio;
-    let fail = |message: String, help: &str| NixFailure {
-        message,
-        help: help.to_string(),
+    let fail = |message: String, help: &str| {
+        Some(NixFailure {
+            message,
+            help: help.to_string(),
+        })
     };
     let mut child = Command::new(nix)
         .args(["--eval", "--strict", "--json", "--readonly-mode"])
@@ -141,6 +148,10 @@ fn nix_eval_json(nix: &Path, path: &Path, root: &Path) -> Result<serde_json::Val
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| {
+            // Without Nix the values simply stay unknown; NX002 already says to install it.
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return None;
+            }
             fail(
                 format!(
                     "cannot run `{}`: {}",
@@ -263,7 +274,8 @@ fn add_file(
                 nf.eval.value.fill_unknown_from(&known);
                 fleet.add_evaluated(nf.file, role, nf.eval);
             }
-            Err(failure) => {
+            Err(None) => {}
+            Err(Some(failure)) => {
                 let nf = fleet.files.last_mut().expect("just added");
                 // Pointed at the first value Nix was asked for.
                 let span = nf
