@@ -394,7 +394,8 @@ fn an_out_of_range_proxmox_port_is_an_error_not_a_default() {
         let err = squash(&text(&out.stderr));
         assert_eq!(out.status.code(), Some(1), "port {port}: {err}");
         assert!(
-            err.contains("`port`ofproxmoxisanintegeroutofrange,expectedaportnumberfrom1to65535"),
+            err.contains("DF007")
+                && err.contains(&format!("`proxmox.port`is{port},notaTCPport(1to65535)")),
             "port {port}: {err}"
         );
     }

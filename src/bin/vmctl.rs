@@ -6,12 +6,15 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = vmctl::cli::Cli::parse();
-    match vmctl::cli::run(cli) {
-        Ok(code) => std::process::ExitCode::from(code),
-        Err(report) => {
-            eprintln!("{report:?}");
-            std::process::ExitCode::from(1)
+    let code = vmctl::render::stdio::quiet_on_closed_output(|| {
+        let cli = vmctl::cli::Cli::parse();
+        match vmctl::cli::run(cli) {
+            Ok(code) => code,
+            Err(report) => {
+                vmctl::render::stdio::err(&format!("{report:?}\n"));
+                1
+            }
         }
-    }
+    });
+    std::process::ExitCode::from(code)
 }

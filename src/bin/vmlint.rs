@@ -4,5 +4,7 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(vmctl::cli::lint::vmlint_main())
+    std::process::ExitCode::from(vmctl::render::stdio::quiet_on_closed_output(
+        vmctl::cli::lint::vmlint_main,
+    ))
 }

@@ -37,7 +37,9 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     let hosts_dir = defs.settings.hosts_dir.display().to_string();
     for vm in &defs.managed {
         let dir = vm.config_name();
-        if !dirs.contains(dir) {
+        // A `nixosConfig` that is not one directory name is VM014's to report.
+        let invalid = super::invalid_nixos_config::path_component_problem(dir).is_some();
+        if !invalid && !dirs.contains(dir) {
             let span = match (&vm.nixos_config, file.eval.value.as_attrs()) {
                 (Some(_), Some(top)) => top
                     .get("managed")
@@ -59,8 +61,8 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                     ),
                 )
                 .help(format!(
-                    "run `vmctl scaffold {}` to create it from the host template",
-                    vm.name
+                    "run `{}` to create it from the host template",
+                    crate::proxmox::quote::command_line(&["vmctl", "scaffold", &vm.name])
                 )),
             );
         }

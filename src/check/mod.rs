@@ -11,6 +11,7 @@ use crate::syntax::Span;
 
 mod accidental_key_group;
 mod creation_rules_not_a_list;
+mod documented_resource;
 mod duplicate_anchor;
 mod duplicate_attribute;
 mod duplicate_public_key;
@@ -25,14 +26,20 @@ mod imported_not_readonly;
 mod install_resources_low;
 mod invalid_creation_rule;
 mod invalid_network;
+mod invalid_nixos_config;
+mod invalid_port;
 mod invalid_public_key;
 mod invalid_vm_name;
 mod invalid_vmid_range;
 mod missing_creation_rules;
 mod missing_field;
+mod missing_fleet_file;
 mod missing_host_directory;
 mod missing_public_key;
+mod misspelled_field;
 mod name_in_imported_and_managed;
+mod nix_fallback_failed;
+mod plain_nix_file;
 mod resource_bounds;
 mod sops_file;
 mod sops_not_editable;
@@ -160,10 +167,14 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&syntax_error::RULE, syntax_error::check),
     (&dynamic_value::RULE, dynamic_value::check),
     (&eval_error::RULE, eval_error::check),
+    (&nix_fallback_failed::RULE, nix_fallback_failed::check),
+    (&plain_nix_file::RULE, plain_nix_file::check),
     (&duplicate_attribute::RULE, duplicate_attribute::check),
     (&missing_field::RULE, missing_field::check),
     (&wrong_type::RULE, wrong_type::check),
     (&unknown_field::RULE, unknown_field::check),
+    (&invalid_port::RULE, invalid_port::check),
+    (&misspelled_field::RULE, misspelled_field::check),
     (
         &unsupported_shape::DEFINITIONS_RULE,
         unsupported_shape::check_definitions,
@@ -177,11 +188,13 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     ),
     (&invalid_vm_name::RULE, invalid_vm_name::check),
     (&resource_bounds::RULE, resource_bounds::check),
+    (&documented_resource::RULE, documented_resource::check),
     (&imported_not_readonly::RULE, imported_not_readonly::check),
     (&fence_undetermined::RULE, fence_undetermined::check),
     (&missing_host_directory::RULE, missing_host_directory::check),
     (&invalid_vmid_range::RULE, invalid_vmid_range::check),
     (&invalid_network::RULE, invalid_network::check),
+    (&invalid_nixos_config::RULE, invalid_nixos_config::check),
     (&install_resources_low::RULE, install_resources_low::check),
     (&invalid_public_key::RULE, invalid_public_key::check),
     (&duplicate_public_key::RULE, duplicate_public_key::check),
@@ -206,6 +219,14 @@ const CHECKS: &[(&Rule, CheckFn)] = &[
     (&missing_creation_rules::RULE, missing_creation_rules::check),
     (&unknown_sops_rule::RULE, unknown_sops_rule::check),
     (&host_not_in_sops::RULE, host_not_in_sops::check),
+    (
+        &missing_fleet_file::CONFIGURED_RULE,
+        missing_fleet_file::check,
+    ),
+    (
+        &missing_fleet_file::NEEDED_RULE,
+        missing_fleet_file::check_none,
+    ),
     (&stale_sops_recipient::RULE, stale_sops_recipient::check),
 ];
 

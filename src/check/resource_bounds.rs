@@ -4,10 +4,11 @@ use super::util::vm_entries;
 use super::{Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::units::parse_disk_size;
+use crate::model::VmKind;
 
-pub const MAX_CORES: i64 = 512;
-pub const MIN_MEMORY_MIB: i64 = 16;
-pub const MAX_MEMORY_MIB: i64 = 16 * 1024 * 1024;
+use crate::model::units::MAX_CORES;
+const MIN_MEMORY_MIB: i64 = crate::model::units::MIN_MEMORY_MIB as i64;
+const MAX_MEMORY_MIB: i64 = crate::model::units::MAX_MEMORY_MIB as i64;
 pub const MIN_DISK: u64 = 1 << 30;
 pub const MAX_DISK: u64 = 1 << 50;
 
@@ -18,7 +19,8 @@ pub const RULE: Rule = Rule {
     summary: "cores, memory or disk malformed or out of sane bounds",
     explanation: "\
 ## What it does
-Checks the resources of every VM: `cores` from 1 to 512; `memory` in MiB from 16 to 16 TiB
+Checks the resources of every managed VM (those vmctl creates; imported VMs and the
+template only document theirs, see VM013): `cores` from 1 to 512; `memory` in MiB from 16 to 16 TiB
 (so `memory = 4;` meaning 4 GiB is caught); `disk` in Proxmox's size format, a number with a
 unit `K`, `M`, `G` or `T` (`\"20G\"`, `\"1.5T\"`), from 1 GiB to 1 PiB.
 
@@ -37,7 +39,11 @@ Write `cores` as a positive count, `memory` in MiB (`4096` for 4 GiB) and `disk`
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet) {
+    // Imported VMs and the template document their resources (VM013 reads those).
+    for e in vm_entries(fleet)
+        .into_iter()
+        .filter(|e| e.kind == VmKind::Managed)
+    {
         if let Some(v) = e.resource("cores") {
             if let Some(c) = v.as_int().filter(|c| !(1..=MAX_CORES).contains(c)) {
                 out.push(Diagnostic::new(

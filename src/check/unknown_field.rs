@@ -12,10 +12,11 @@ pub const RULE: Rule = Rule {
     summary: "a field vmctl does not know, often a typo",
     explanation: "\
 ## What it does
-Reports fields of `proxmox`, `template`, managed VMs, `network`, `vmidRanges` entries,
-`settings` and the top level that vmctl does not know, and suggests the closest known name.
-Imported VMs are documentation and may hold any field. Names starting with `_` are always
-allowed, for your own annotations.
+Reports fields of `proxmox`, managed VMs, their `network`, `vmidRanges` entries, `settings`
+and the top level that vmctl does not know, and suggests the closest known name. Imported VMs
+and the template are documentation and may hold any field (DF006 warns about names close to
+the fields vmctl reads there). Names starting with `_` are always allowed, for your own
+annotations.
 
 ## Why
 A typo like `memroy = 8192;` is valid Nix, so nothing else notices it: the VM would be created

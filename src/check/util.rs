@@ -58,7 +58,8 @@ pub(super) fn vm_entries(fleet: &Fleet) -> Vec<VmEntry<'_>> {
         let Some(group) = top.get(field).and_then(Value::as_attrs) else {
             continue;
         };
-        for (name, entry) in group.iter() {
+        // `_`-prefixed entries are annotations, not VMs (as in hosts.nix).
+        for (name, entry) in group.iter().filter(|(n, _)| !n.starts_with('_')) {
             if let Some(set) = entry.value.as_attrs() {
                 out.push(VmEntry {
                     kind,

@@ -14,7 +14,11 @@ pub const RULE: Rule = Rule {
 Reports a field whose value has a different type than vmctl expects: `vmid`, `cores`, `memory`
 and `port` are integers; `disk`, `storage`, `node`, `nixosConfig` are strings; `readonly` is a
 Boolean; `services` and `tags` are lists of strings; `network`, `proxmox`, `template`,
-`imported`, `managed`, `vmidRanges` and `settings` are attribute sets.
+`imported`, `managed`, `vmidRanges` and `settings` are attribute sets. For imported VMs and the
+template only the fields vmctl acts on are typed (`vmid`, `readonly`, `nixosConfig`,
+`hostname`, `sshAlias`; the template's `name`, `node`, `storage`): their resources and
+annotations are documentation and may have any type (VM013 warns about resources it cannot
+read).
 
 ## Why
 `vmid = \"110\"` looks right but is a string: Proxmox, the VMID checks and the docs would all

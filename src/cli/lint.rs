@@ -9,7 +9,7 @@ use super::Global;
 use crate::check::{rule, rules};
 use crate::exec::lint::{lint, NixFallback};
 use crate::model::fleet::NixRole;
-use crate::render::{self, Counts};
+use crate::render::{self, stdio, Counts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -60,7 +60,8 @@ pub struct LintArgs {
     #[arg(long = "as", value_enum, value_name = "KIND")]
     pub role: Option<Role>,
     /// Never run nix-instantiate for values the static evaluator cannot determine
-    /// (also: VMCTL_NO_NIX=1).
+    /// (also: VMCTL_NO_NIX=1). When it runs, Nix may read only the fleet directory and is
+    /// stopped after VMCTL_NIX_TIMEOUT seconds (default 10).
     #[arg(long)]
     pub no_nix: bool,
     /// When to color human output.
@@ -91,7 +92,7 @@ pub fn run_lint(args: LintArgs, fleet_root: Option<&std::path::Path>) -> u8 {
     let cwd = match std::env::current_dir() {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: cannot read the current directory: {e}");
+            stdio::err(&format!("error: cannot read the current directory: {e}\n"));
             return 2;
         }
     };
@@ -114,13 +115,16 @@ pub fn run_lint(args: LintArgs, fleet_root: Option<&std::path::Path>) -> u8 {
     let run = match lint(&paths, role, &cwd, &nix) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            stdio::err(&format!("error: {e}\n"));
             return 2;
         }
     };
     let counts = Counts::of(&run.diagnostics);
     match args.format {
-        Format::Json => println!("{}", render::json::render(&run.fleet.db, &run.diagnostics)),
+        Format::Json => {
+            stdio::out(&render::json::render(&run.fleet.db, &run.diagnostics));
+            stdio::out("\n");
+        }
         Format::Human => {
             let color = match args.color {
                 Color::Always => true,
@@ -129,13 +133,17 @@ pub fn run_lint(args: LintArgs, fleet_root: Option<&std::path::Path>) -> u8 {
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            print!(
-                "{}",
-                render::human::render(&run.fleet.db, &run.diagnostics, color)
-            );
+            stdio::out(&render::human::render(
+                &run.fleet.db,
+                &run.diagnostics,
+                color,
+            ));
             let files = run.fleet.db.len();
             let what = if files == 1 { "file" } else { "files" };
-            eprintln!("vmlint: checked {files} {what}: {}", counts.summary());
+            stdio::err(&format!(
+                "vmlint: checked {files} {what}: {}\n",
+                counts.summary()
+            ));
         }
     }
     let code = if counts.errors > 0 || (args.deny_warnings && counts.warnings > 0) {

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::check::{check_fleet, Diagnostic};
 use crate::model::fleet::{Fleet, NixRole};
@@ -15,6 +16,38 @@ pub struct FsLoader;
 impl Loader for FsLoader {
     fn load(&self, path: &Path) -> Result<String, String> {
         std::fs::read_to_string(path).map_err(|e| e.to_string().to_lowercase())
+    }
+}
+
+/// Reads imported files from disk, inside one directory tree only (the fleet): an import
+/// from elsewhere is left unknown, as the restricted Nix fallback leaves it.
+pub struct FleetLoader {
+    root: Option<PathBuf>,
+}
+
+impl FleetLoader {
+    pub fn new(root: &Path) -> Self {
+        FleetLoader {
+            root: std::fs::canonicalize(root).ok(),
+        }
+    }
+}
+
+impl Loader for FleetLoader {
+    fn load(&self, path: &Path) -> Result<String, String> {
+        FsLoader.load(path)
+    }
+
+    fn allows(&self, path: &Path) -> bool {
+        let Some(root) = &self.root else {
+            return false;
+        };
+        // Symlinks resolved: a link inside the fleet to a file outside it is outside. A path
+        // that does not exist is allowed through, and its read fails as usual.
+        match std::fs::canonicalize(path) {
+            Ok(real) => real.starts_with(root),
+            Err(_) => true,
+        }
     }
 }
 
@@ -70,18 +103,130 @@ fn display_path(path: &Path, cwd: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Asks Nix for the value of `path` as JSON.
-fn nix_eval_json(nix: &Path, path: &Path) -> Option<serde_json::Value> {
-    let out = Command::new(nix)
+/// How long one Nix evaluation may take: `VMCTL_NIX_TIMEOUT` seconds, default 10 (a fleet
+/// file evaluates in well under a second; a loop never ends).
+pub fn nix_timeout() -> Duration {
+    std::env::var("VMCTL_NIX_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(Duration::from_secs(10), Duration::from_secs_f64)
+}
+
+/// Why the Nix fallback gave no value, for a diagnostic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NixFailure {
+    pub message: String,
+    pub help: String,
+}
+
+/// Asks Nix for the value of `path` as JSON: `nix-instantiate` restricted to `root` (the
+/// fleet directory: `restrict-eval` with only `root` on the search path, no `NIX_PATH`), and
+/// killed after [`nix_timeout`].
+/// `Err(None)` when Nix is not installed.
+fn nix_eval_json(
+    nix: &Path,
+    path: &Path,
+    root: &Path,
+) -> Result<serde_json::Value, Option<NixFailure>> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let fail = |message: String, help: &str| {
+        Some(NixFailure {
+            message,
+            help: help.to_string(),
+        })
+    };
+    let mut child = Command::new(nix)
         .args(["--eval", "--strict", "--json", "--readonly-mode"])
+        .args(["--option", "restrict-eval", "true", "-I"])
+        .arg(root)
         .arg(path)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
+        .env("NIX_PATH", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            // Without Nix the values simply stay unknown; NX002 already says to install it.
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return None;
+            }
+            fail(
+                format!(
+                    "cannot run `{}`: {}",
+                    nix.display(),
+                    e.to_string().to_lowercase()
+                ),
+                "install Nix (apt-get install nix-bin) or pass --no-nix",
+            )
+        })?;
+    // Both pipes are drained on their own threads so a chatty child never blocks on them.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let timeout = nix_timeout();
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                // `kill` signals this child's own PID; nothing else is touched.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(
+                    format!(
+                        "nix-instantiate did not finish evaluating this file within {} s and was stopped",
+                        timeout.as_secs_f64()
+                    ),
+                    "look for a loop in the expression; set VMCTL_NIX_TIMEOUT (seconds) if the file is just slow",
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(
+                    format!(
+                        "cannot wait for nix-instantiate: {}",
+                        e.to_string().to_lowercase()
+                    ),
+                    "run vmlint again",
+                ));
+            }
+        }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    if !status.success() {
+        let first = stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("error:"))
+            .map(str::trim)
+            .unwrap_or("it failed without a message")
+            .to_string();
+        let help = if first.contains("restricted mode") {
+            "vmctl evaluates fleet files with Nix restricted to the fleet directory; keep imports inside it"
+        } else {
+            "run `nix-instantiate --eval --strict` on the file to see the whole error"
+        };
+        return Err(fail(
+            format!("nix-instantiate could not evaluate this file: {first}"),
+            help,
+        ));
     }
-    serde_json::from_slice(&out.stdout).ok()
+    serde_json::from_slice(&stdout).map_err(|e| {
+        fail(
+            format!("nix-instantiate printed no JSON vmctl can read: {e}"),
+            "run `nix-instantiate --eval --strict --json` on the file to see its output",
+        )
+    })
 }
 
 /// True for files read as YAML (`.sops.yaml`), not Nix.
@@ -106,25 +251,47 @@ fn add_file(
     shown: PathBuf,
     role: NixRole,
     nix: &NixFallback,
+    root: &Path,
 ) -> Result<(), LintSetupError> {
     let text = std::fs::read_to_string(path).map_err(|e| LintSetupError::Read {
         path: shown.clone(),
         message: e.to_string().to_lowercase(),
     })?;
     let file = fleet.db.add(shown, text);
-    // Imports resolve against the real location, shown relative like the file itself.
-    let eval = evaluate(&mut fleet.db, file, &FsLoader);
+    // Imports resolve against the real location, shown relative like the file itself, and
+    // only inside the fleet.
+    let eval = evaluate(&mut fleet.db, file, &FleetLoader::new(root));
     fleet.add_evaluated(file, role, eval);
     let needs_nix = fleet
         .files
         .last()
         .is_some_and(|f| f.issues.iter().any(|i| matches!(i, Issue::Dynamic { .. })));
     if let (true, NixFallback::Use(bin)) = (needs_nix, nix) {
-        if let Some(json) = nix_eval_json(bin, path) {
-            let mut nf = fleet.files.pop().expect("just added");
-            let known = Value::from_json(&json, nf.eval.value.span);
-            nf.eval.value.fill_unknown_from(&known);
-            fleet.add_evaluated(nf.file, role, nf.eval);
+        match nix_eval_json(bin, path, root) {
+            Ok(json) => {
+                let mut nf = fleet.files.pop().expect("just added");
+                let known = Value::from_json(&json, nf.eval.value.span);
+                nf.eval.value.fill_unknown_from(&known);
+                fleet.add_evaluated(nf.file, role, nf.eval);
+            }
+            Err(None) => {}
+            Err(Some(failure)) => {
+                let nf = fleet.files.last_mut().expect("just added");
+                // Pointed at the first value Nix was asked for.
+                let span = nf
+                    .issues
+                    .iter()
+                    .find_map(|i| match i {
+                        Issue::Dynamic { span, .. } => Some(*span),
+                        _ => None,
+                    })
+                    .unwrap_or(nf.eval.value.span);
+                nf.issues.push(Issue::Evaluator {
+                    span,
+                    message: failure.message,
+                    help: failure.help,
+                });
+            }
         }
     }
     Ok(())
@@ -139,6 +306,24 @@ fn host_dirs(dir: &Path) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Notes on a Nix file read as plain Nix which checks ran, and how to choose others.
+fn note_checks_ran(fleet: &mut Fleet, shown: &Path) {
+    let nf = fleet.files.last_mut().expect("just added");
+    let span = crate::syntax::Span::new(nf.file, rowan::TextRange::empty(0.into()));
+    let q = |role: &str| {
+        crate::proxmox::quote::command_line(&["vmlint", "--as", role, &shown.display().to_string()])
+    };
+    nf.issues.push(Issue::Role {
+        span,
+        message: "vmctl does not know this file by its name (definitions.nix, hosts.nix): only Nix syntax and evaluation were checked".into(),
+        help: format!(
+            "to check it as a fleet file, run `{}` or `{}`",
+            q("definitions"),
+            q("hosts")
+        ),
+    });
 }
 
 /// Loads a whole fleet: definitions.nix, then the files its settings name.
@@ -158,6 +343,7 @@ pub fn load_fleet(
         display_path(&defs_path, cwd),
         NixRole::Definitions,
         nix,
+        root,
     )?;
     let settings = fleet
         .definitions_file()
@@ -171,6 +357,7 @@ pub fn load_fleet(
             display_path(&hosts_path, cwd),
             NixRole::Hosts,
             nix,
+            root,
         )?;
     }
     let sops = root.join(&settings.sops_config);
@@ -178,7 +365,123 @@ pub fn load_fleet(
         add_yaml(fleet, &sops, display_path(&sops, cwd))?;
     }
     fleet.host_dirs = Some(host_dirs(&root.join(&settings.hosts_dir)));
+    report_missing_paths(fleet, root, &settings);
     Ok(())
+}
+
+/// True when `dir` holds anything that is not hidden (a `.gitkeep` alone does not count).
+fn has_entries(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(Result::ok)
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+    })
+}
+
+/// Records, on definitions.nix, the paths its `settings` name that do not exist (FL003 for the
+/// files vmctl edits, FL004 for directories) and the files the fleet needs but lacks (FL004):
+/// a missing file is never silently skipped, and a typo must not make an edit create a second
+/// file next to the real one.
+fn report_missing_paths(fleet: &mut Fleet, root: &Path, settings: &crate::model::Settings) {
+    let Some(idx) = fleet.definitions.as_ref().map(|(i, _)| *i) else {
+        return;
+    };
+    let file = &fleet.files[idx];
+    let setting = |name: &str| {
+        file.eval
+            .value
+            .as_attrs()
+            .and_then(|t| t.get("settings"))
+            .and_then(|s| s.as_attrs())
+            .and_then(|s| s.get(name))
+            .map(|v| v.span)
+    };
+    let top = crate::syntax::Span::new(file.file, rowan::TextRange::empty(0.into()));
+    let mut issues = Vec::new();
+    let shown = |p: &Path| p.display().to_string();
+    for (name, path, is_file) in [
+        ("hostsFile", &settings.hosts_file, true),
+        ("sopsConfig", &settings.sops_config, true),
+        ("hostsDir", &settings.hosts_dir, false),
+        ("templateDir", &settings.template_dir, false),
+        ("secretsDir", &settings.secrets_dir, false),
+    ] {
+        let Some(span) = setting(name) else { continue };
+        let full = root.join(path);
+        let exists = if is_file {
+            full.is_file()
+        } else {
+            full.is_dir()
+        };
+        if exists {
+            continue;
+        }
+        let what = if is_file { "file" } else { "directory" };
+        issues.push(Issue::MissingPath {
+            span,
+            message: format!(
+                "`settings.{name}` names `{}`, but there is no such {what} in the fleet",
+                shown(path)
+            ),
+            help: if is_file {
+                format!("fix the path, or create the file (vmctl edits `{}` and will not create a second one)", shown(path))
+            } else {
+                format!("fix the path, or create the directory `{}`", shown(path))
+            },
+            error: is_file,
+        });
+    }
+    let sops = root.join(&settings.sops_config);
+    if setting("sopsConfig").is_none() && !sops.is_file() {
+        let nested = root.join(&settings.secrets_dir).join(".sops.yaml");
+        if nested.is_file() {
+            let rel = settings.secrets_dir.join(".sops.yaml");
+            issues.push(Issue::MissingPath {
+                span: top,
+                message: format!(
+                    "the fleet's sops configuration is `{}`, but vmctl reads `{}`",
+                    shown(&rel),
+                    shown(&settings.sops_config)
+                ),
+                help: format!(
+                    "add `settings.sopsConfig = \"{}\";` to definitions.nix",
+                    shown(&rel)
+                ),
+                error: false,
+            });
+        } else if has_entries(&root.join(&settings.secrets_dir)) {
+            issues.push(Issue::MissingPath {
+                span: top,
+                message: format!(
+                    "`{}` holds secrets but the fleet has no `{}`: re-keying and the recipient checks cannot run",
+                    shown(&settings.secrets_dir),
+                    shown(&settings.sops_config)
+                ),
+                help: "create it, or point `settings.sopsConfig` at the one you use".into(),
+                error: false,
+            });
+        }
+    }
+    if setting("hostsFile").is_none()
+        && sops.is_file()
+        && !root.join(&settings.hosts_file).is_file()
+    {
+        issues.push(Issue::MissingPath {
+            span: top,
+            message: format!(
+                "the fleet has `{}` but no `{}`: the hosts its recipients belong to are unknown",
+                shown(&settings.sops_config),
+                shown(&settings.hosts_file)
+            ),
+            help: format!(
+                "create it (`{}` writes the first entry), or point `settings.hostsFile` at yours",
+                crate::proxmox::quote::command_line(&[
+                    "vmctl", "hosts", "add", "NAME", "--key", "KEY"
+                ])
+            ),
+            error: false,
+        });
+    }
+    fleet.files[idx].issues.extend(issues);
 }
 
 /// Lints `paths` (files or fleet directories), or the fleet found upward from `cwd`.
@@ -208,8 +511,17 @@ pub fn lint(
             add_yaml(&mut fleet, &abs, p.clone())?;
             continue;
         }
+        let chosen_by_user = role;
         let role = role.unwrap_or_else(|| role_by_name(&abs));
-        add_file(&mut fleet, &abs, p.clone(), role, nix)?;
+        // Nix may read the file's fleet (or, outside any fleet, its own directory) and nothing
+        // else.
+        let dir = abs.parent().unwrap_or(Path::new("/"));
+        let root = crate::exec::fleet::find_root(dir).unwrap_or_else(|| dir.to_path_buf());
+        add_file(&mut fleet, &abs, p.clone(), role, nix, &root)?;
+        // `--as nix` is a choice; an unknown name is not.
+        if role == NixRole::Other && chosen_by_user.is_none() {
+            note_checks_ran(&mut fleet, p);
+        }
         // A definitions.nix at <root>/vms/ knows its fleet's hosts directory.
         if role == NixRole::Definitions && fleet.host_dirs.is_none() {
             let parent = abs

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::read::{Ctx, Fields, Issue, Ty};
+use super::read::{doc_names, doc_text, Ctx, Fields, Issue, Ty};
+use super::units::{
+    parse_count_words, parse_memory_words, MAX_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB,
+};
 use super::{Definitions, FenceFacts, Given, Network, Proxmox, Settings, Vm, VmKind, VmidRange};
 use crate::syntax::{AttrSet, Span, Value, ValueKind};
 
@@ -138,7 +141,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
             issues.push(Issue::Unsupported {
                 span: value.span,
                 message: format!(
-                    "definitions.nix must evaluate to an attribute set `{{ proxmox = …; managed = …; }}`, not {}",
+                    "this is not a vmctl definitions file: it evaluates to {}, not an attribute set `{{ proxmox = …; managed = …; }}`",
                     value.type_name()
                 ),
             });
@@ -148,6 +151,18 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
             };
         }
     };
+    // A set with none of vmctl's fields is another tool's file (a list of `mkVm` calls, a
+    // NixOS module): say that once instead of one unknown-field error per attribute.
+    if !top.is_empty() && !TOP_FIELDS.iter().any(|f| top.get(f).is_some()) {
+        issues.push(Issue::Unsupported {
+            span: value.span,
+            message: "this is not a vmctl definitions file: none of its attributes is one vmctl reads (`proxmox`, `template`, `imported`, `managed`, `vmidRanges`, `settings`)".into(),
+        });
+        return ReadDefinitions {
+            definitions: defs,
+            issues,
+        };
+    }
     let f = Fields::new(top, value.span, "definitions.nix");
     f.unknown_fields(TOP_FIELDS, &mut issues);
 
@@ -176,7 +191,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
     }
     if let Some(imp) = f.get("imported", Ty::Attrs, &mut issues) {
         let set = imp.as_attrs().expect("checked");
-        for (name, entry) in set.iter() {
+        for (name, entry) in set.iter().filter(|(n, _)| !n.starts_with('_')) {
             if let Some(vm) = read_vm(
                 name,
                 entry.key_span,
@@ -190,7 +205,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
     }
     if let Some(m) = f.get("managed", Ty::Attrs, &mut issues) {
         let set = m.as_attrs().expect("checked");
-        for (name, entry) in set.iter() {
+        for (name, entry) in set.iter().filter(|(n, _)| !n.starts_with('_')) {
             if let Some(vm) = read_vm(
                 name,
                 entry.key_span,
@@ -204,7 +219,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
     }
     if let Some(r) = f.get("vmidRanges", Ty::Attrs, &mut issues) {
         let set = r.as_attrs().expect("checked");
-        for (name, entry) in set.iter() {
+        for (name, entry) in set.iter().filter(|(n, _)| !n.starts_with('_')) {
             let ctx = Ctx::named("VMID range `", name, "`");
             let Some(rs) = attrs_of(&entry.value, "vmidRanges", ctx, &mut issues) else {
                 continue;
@@ -277,24 +292,12 @@ fn read_proxmox(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Proxmox {
     let set = v.as_attrs().expect("checked");
     let f = Fields::new(set, key, "proxmox");
     f.unknown_fields(PROXMOX_FIELDS, issues);
-    let port_v = f.get("port", Ty::Int, issues);
-    // An out-of-range port is an error, never a silent 22: vmctl would reach another service.
-    let port = port_v.and_then(|v| {
-        let p = v
-            .as_int()
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p > 0);
-        if p.is_none() {
-            issues.push(Issue::WrongType {
-                span: v.span,
-                field: "port".into(),
-                context: "proxmox".into(),
-                expected: "a port number from 1 to 65535",
-                found: "an integer out of range",
-            });
-        }
-        p
-    });
+    // An out-of-range port is DF007 (an error, so no command runs), never a silent 22.
+    let port = f
+        .get("port", Ty::Int, issues)
+        .and_then(Value::as_int)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0);
     Proxmox {
         host: f
             .required("host", Ty::Str, issues)
@@ -311,16 +314,189 @@ fn read_proxmox(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Proxmox {
     }
 }
 
+/// Fields vmctl acts on for the template; any other field is an annotation, and one whose name
+/// is close to these is reported as a likely misspelling.
+const TEMPLATE_HARD: &[&str] = &["vmid", "name", "readonly", "node", "storage"];
+/// The same for imported VMs: what the fences, scaffolding and the hosts integration read.
+const IMPORTED_HARD: &[&str] = &["vmid", "readonly", "nixosConfig", "hostname", "sshAlias"];
+/// Names that are never a misspelling: every field vmctl knows anywhere in a VM.
+const KNOWN_VM_FIELDS: &[&[&str]] = &[MANAGED_FIELDS, TEMPLATE_FIELDS, &["specs", "name"]];
+
+/// `specs` of an imported VM or the template, when it is a set; any other value is recorded as
+/// documentation vmctl cannot read.
+fn specs_of<'a>(set: &'a AttrSet, ctx: Ctx<'_>, issues: &mut Vec<Issue>) -> Option<&'a AttrSet> {
+    let v = set.get("specs")?;
+    match &v.kind {
+        ValueKind::Attrs(a) => Some(a),
+        ValueKind::Null | ValueKind::Dynamic(_) | ValueKind::Error => None,
+        _ => {
+            issues.push(doc_issue(
+                v,
+                "specs",
+                ctx,
+                format!("is {}, so the docs show no resources from it", v.type_name()),
+                "write `specs = { cores = 4; memory = 8192; disk = \"64G\"; };`, or keep the text in `notes`".into(),
+            ));
+            None
+        }
+    }
+}
+
+/// A documented resource: the field itself, else the same field under `specs`.
+fn doc_field<'a>(set: &'a AttrSet, specs: Option<&'a AttrSet>, field: &str) -> Option<&'a Value> {
+    set.get(field).or_else(|| specs.and_then(|s| s.get(field)))
+}
+
+/// `what` completes "`field` of CONTEXT …", e.g. `is "lots", not a number of cores`.
+fn doc_issue(v: &Value, field: &str, ctx: Ctx<'_>, what: String, help: String) -> Issue {
+    Issue::Documentation {
+        span: v.span,
+        field: field.into(),
+        context: ctx.render(),
+        message: format!("`{field}` of {} {what}", ctx.render()),
+        help,
+    }
+}
+
+/// Documented cores: a count, or words starting with one (`"4 vCPUs"`).
+fn doc_cores(v: &Value, ctx: Ctx<'_>, issues: &mut Vec<Issue>) -> Option<u32> {
+    let help = || {
+        "the docs show no core count; write e.g. `cores = 4;` (words can stay in `notes`)"
+            .to_string()
+    };
+    let n = match &v.kind {
+        ValueKind::Int(c) => *c,
+        ValueKind::String(s) => match parse_count_words(s) {
+            Some(c) => i64::from(c),
+            None => {
+                issues.push(doc_issue(
+                    v,
+                    "cores",
+                    ctx,
+                    format!("is \"{s}\", which vmctl cannot read as a number of cores"),
+                    help(),
+                ));
+                return None;
+            }
+        },
+        ValueKind::Null | ValueKind::Dynamic(_) | ValueKind::Error => return None,
+        _ => {
+            issues.push(doc_issue(
+                v,
+                "cores",
+                ctx,
+                format!("is {}, not a number of cores", v.type_name()),
+                help(),
+            ));
+            return None;
+        }
+    };
+    if !(1..=MAX_CORES).contains(&n) {
+        issues.push(doc_issue(
+            v,
+            "cores",
+            ctx,
+            format!("is {n}; a VM has from 1 to {MAX_CORES}"),
+            help(),
+        ));
+        return None;
+    }
+    u32::try_from(n).ok()
+}
+
+/// Documented memory in MiB: a number of MiB, or words like `"16 GB"`.
+fn doc_memory(v: &Value, ctx: Ctx<'_>, issues: &mut Vec<Issue>) -> Option<u64> {
+    let help = || {
+        "the docs show no memory; write MiB (`memory = 16384;`) or a size like `\"16G\"` (words can stay in `notes`)".to_string()
+    };
+    let mib = match &v.kind {
+        ValueKind::Int(m) => {
+            if (1..=64).contains(m) {
+                issues.push(doc_issue(
+                    v,
+                    "memory",
+                    ctx,
+                    format!("is {m} MiB, too little for any VM"),
+                    format!("memory is in MiB: {m} GiB is `memory = {};`", m * 1024),
+                ));
+                return None;
+            }
+            u64::try_from(*m).ok()
+        }
+        ValueKind::String(s) => match parse_memory_words(s) {
+            Some(m) => Some(m),
+            None => {
+                issues.push(doc_issue(
+                    v,
+                    "memory",
+                    ctx,
+                    format!("is \"{s}\", which vmctl cannot read as an amount of memory"),
+                    help(),
+                ));
+                return None;
+            }
+        },
+        ValueKind::Null | ValueKind::Dynamic(_) | ValueKind::Error => return None,
+        _ => {
+            issues.push(doc_issue(
+                v,
+                "memory",
+                ctx,
+                format!("is {}, not an amount of memory", v.type_name()),
+                help(),
+            ));
+            return None;
+        }
+    };
+    match mib {
+        Some(m) if (MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&m) => Some(m),
+        _ => {
+            issues.push(doc_issue(
+                v,
+                "memory",
+                ctx,
+                format!("is outside {MIN_MEMORY_MIB} MiB to 16 TiB"),
+                help(),
+            ));
+            None
+        }
+    }
+}
+
+/// A documented network: every field as text, nothing required.
+fn doc_network(v: Option<&Value>) -> Network {
+    let Some(set) = v.and_then(Value::as_attrs) else {
+        return Network::default();
+    };
+    let text = |f: &str| set.get(f).and_then(doc_text);
+    Network {
+        bridge: text("bridge"),
+        vlan: set.get("vlan").and_then(|v| match &v.kind {
+            ValueKind::Int(i) => u32::try_from(*i).ok(),
+            ValueKind::String(s) => parse_count_words(s),
+            _ => None,
+        }),
+        ip: text("ip"),
+        gateway: text("gateway"),
+        mac: text("mac"),
+    }
+}
+
 fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm {
     let set = v.as_attrs().expect("checked");
-    let f = Fields::new(set, key, "template");
-    f.unknown_fields(TEMPLATE_FIELDS, issues);
+    let ctx = Ctx::from("template");
+    let f = Fields::new(set, key, ctx);
+    // The template is documentation first: only what cloning uses is checked; everything else
+    // (`specs`, `notes`, `os`, …) may hold any value.
+    f.misspelled_fields(KNOWN_VM_FIELDS, TEMPLATE_HARD, issues);
     let vmid_v = f.required("vmid", Ty::Int, issues);
     let name = f
         .required("name", Ty::Str, issues)
         .and_then(Value::as_str)
         .unwrap_or("template")
         .to_string();
+    let specs = specs_of(set, ctx, issues);
+    let spec_text = |field: &str| specs.and_then(|s| s.get(field)).and_then(doc_text);
     Vm {
         name,
         kind: VmKind::Template,
@@ -329,16 +505,16 @@ fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm {
             .get("readonly", Ty::Bool, issues)
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        cores: int_u32(f.get("cores", Ty::Int, issues)),
-        memory: int_u64(f.get("memory", Ty::Int, issues)),
-        disk: f.str("disk", issues),
-        storage: f.str("storage", issues),
-        node: f.str("node", issues),
+        cores: doc_field(set, specs, "cores").and_then(|v| doc_cores(v, ctx, issues)),
+        memory: doc_field(set, specs, "memory").and_then(|v| doc_memory(v, ctx, issues)),
+        disk: doc_field(set, specs, "disk").and_then(doc_text),
+        storage: f.str("storage", issues).or_else(|| spec_text("storage")),
+        node: f.str("node", issues).or_else(|| spec_text("node")),
         nixos_config: None,
         hostname: None,
         ssh_alias: None,
-        purpose: f.str("purpose", issues),
-        description: f.str("description", issues),
+        purpose: set.get("purpose").and_then(doc_text),
+        description: set.get("description").and_then(doc_text),
         status: None,
         services: Vec::new(),
         tags: Vec::new(),
@@ -362,54 +538,59 @@ fn read_vm(name: &str, key: Span, v: &Value, kind: VmKind, issues: &mut Vec<Issu
     let ctx = Ctx::named(prefix, name, "`");
     let set = attrs_of(v, name, ctx, issues)?;
     let f = Fields::new(set, key, ctx);
-    if kind == VmKind::Managed {
-        f.unknown_fields(MANAGED_FIELDS, issues);
-    }
     let vmid_v = f.required("vmid", Ty::Int, issues);
-    let (cores, memory, disk, storage, node);
-    if kind == VmKind::Managed {
-        cores = int_u32(f.required("cores", Ty::Int, issues));
-        memory = int_u64(f.required("memory", Ty::Int, issues));
-        disk = f
-            .required("disk", Ty::Str, issues)
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        storage = f.str("storage", issues);
-        node = f.str("node", issues);
-    } else {
-        // Imported VMs document their resources flat or under `specs`.
-        let specs = f.get("specs", Ty::Attrs, issues).and_then(Value::as_attrs);
-        let sf = specs.map(|s| {
-            Fields::new(
-                s,
-                set.get("specs").expect("present").span,
-                Ctx::named(prefix, name, "` specs"),
-            )
+    let readonly = f
+        .get("readonly", Ty::Bool, issues)
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let nixos_config = f.str("nixosConfig", issues);
+    let hostname = f.str("hostname", issues);
+    let ssh_alias = f.str("sshAlias", issues);
+    if kind != VmKind::Managed {
+        // Imported VMs are documentation: what the fences and scaffolding read (above) is
+        // checked; resources and annotations are read leniently, for the docs.
+        f.misspelled_fields(KNOWN_VM_FIELDS, IMPORTED_HARD, issues);
+        let specs = specs_of(set, ctx, issues);
+        let text = |field: &str| set.get(field).and_then(doc_text);
+        // `sops add-recipient` reads it: typed like every field an operation uses.
+        let sops_rules = f.str_list("sopsRules", issues);
+        return Some(Vm {
+            name: name.to_string(),
+            kind,
+            vmid: int_u32(vmid_v),
+            readonly,
+            cores: doc_field(set, specs, "cores").and_then(|v| doc_cores(v, ctx, issues)),
+            memory: doc_field(set, specs, "memory").and_then(|v| doc_memory(v, ctx, issues)),
+            disk: doc_field(set, specs, "disk").and_then(doc_text),
+            storage: doc_field(set, specs, "storage").and_then(doc_text),
+            node: doc_field(set, specs, "node").and_then(doc_text),
+            nixos_config,
+            hostname,
+            ssh_alias,
+            purpose: text("purpose"),
+            description: text("description"),
+            status: text("status"),
+            services: set.get("services").map(doc_names).unwrap_or_default(),
+            tags: set.get("tags").map(doc_names).unwrap_or_default(),
+            network: doc_network(set.get("network")),
+            name_range: key.range,
+            vmid_range: vmid_v.map(|v| v.span.range),
+            sops_rules,
+            fence: fence_facts(set),
         });
-        let pick_int = |field: &str, issues: &mut Vec<Issue>| {
-            f.get(field, Ty::Int, issues)
-                .or_else(|| sf.as_ref().and_then(|s| s.get(field, Ty::Int, issues)))
-                .and_then(Value::as_int)
-        };
-        cores = pick_int("cores", issues).and_then(|i| u32::try_from(i).ok());
-        memory = pick_int("memory", issues).and_then(|i| u64::try_from(i).ok());
-        let pick_str = |field: &str, issues: &mut Vec<Issue>| {
-            f.get(field, Ty::Str, issues)
-                .or_else(|| sf.as_ref().and_then(|s| s.get(field, Ty::Str, issues)))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        disk = pick_str("disk", issues);
-        storage = pick_str("storage", issues);
-        node = pick_str("node", issues);
     }
+    f.unknown_fields(MANAGED_FIELDS, issues);
+    let cores = int_u32(f.required("cores", Ty::Int, issues));
+    let memory = int_u64(f.required("memory", Ty::Int, issues));
+    let disk = f
+        .required("disk", Ty::Str, issues)
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let network = match f.get("network", Ty::Attrs, issues) {
         Some(nv) => {
             let ns = nv.as_attrs().expect("checked");
             let nf = Fields::new(ns, nv.span, Ctx::named("network of `", name, "`"));
-            if kind == VmKind::Managed {
-                nf.unknown_fields(NETWORK_FIELDS, issues);
-            }
+            nf.unknown_fields(NETWORK_FIELDS, issues);
             Network {
                 bridge: nf.str("bridge", issues),
                 vlan: int_u32(nf.get("vlan", Ty::Int, issues)),
@@ -420,10 +601,6 @@ fn read_vm(name: &str, key: Span, v: &Value, kind: VmKind, issues: &mut Vec<Issu
         }
         None => Network::default(),
     };
-    let readonly = f
-        .get("readonly", Ty::Bool, issues)
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     Some(Vm {
         name: name.to_string(),
         kind,
@@ -432,11 +609,11 @@ fn read_vm(name: &str, key: Span, v: &Value, kind: VmKind, issues: &mut Vec<Issu
         cores,
         memory,
         disk,
-        storage,
-        node,
-        nixos_config: f.str("nixosConfig", issues),
-        hostname: f.str("hostname", issues),
-        ssh_alias: f.str("sshAlias", issues),
+        storage: f.str("storage", issues),
+        node: f.str("node", issues),
+        nixos_config,
+        hostname,
+        ssh_alias,
         purpose: f.str("purpose", issues),
         description: f.str("description", issues),
         status: f.str("status", issues),
@@ -563,15 +740,121 @@ mod tests {
                 } => format!("unknown {field} {suggestion:?}"),
                 Issue::Dynamic { field, .. } => format!("dynamic {field}"),
                 Issue::Unsupported { message, .. } => message.clone(),
+                Issue::Misspelled {
+                    field, suggestion, ..
+                } => format!("misspelled {field} {suggestion}"),
+                Issue::Documentation { field, .. } => format!("documentation {field}"),
+                Issue::Evaluator { message, .. }
+                | Issue::MissingPath { message, .. }
+                | Issue::Role { message, .. } => message.clone(),
             })
             .collect();
         assert_eq!(
             descr,
             [
-                "unknown memroy Some(\"memory\")",
                 "type vmid \"110\"",
+                "unknown memroy Some(\"memory\")",
                 "missing memory"
             ]
         );
+    }
+
+    #[test]
+    fn documentation_of_imported_vms_and_the_template_is_never_an_error() {
+        let (r, _) = read(
+            r#"{
+              proxmox = { host = "h"; };
+              template = {
+                vmid = 9001; name = "tmpl"; os = { family = "nixos"; };
+                specs = { cores = 2; memory = "2 GB"; disk = "8G"; storage = "local-lvm"; };
+              };
+              imported = {
+                _comment = "documentation only";
+                nas = {
+                  vmid = 101; readonly = true;
+                  specs.memory = "16 GB";
+                  disk = "passthrough of /dev/sdb (4x 8TB ZFS)";
+                  services = { samba = true; nfs.enable = false; };
+                  status = [ "running" "backed up" ];
+                  hardware = { gpu = "none"; nics = [ "eno1" ]; };
+                  network = { ip = [ "10.0.0.5" "fd00::5" ]; vlan = "20"; };
+                  cores = "4 vCPUs";
+                };
+              };
+              managed = { };
+            }"#,
+        );
+        assert_eq!(r.issues, vec![]);
+        let d = r.definitions;
+        let t = d.template.as_ref().unwrap();
+        assert_eq!(
+            (t.cores, t.memory, t.disk.as_deref(), t.storage.as_deref()),
+            (Some(2), Some(2048), Some("8G"), Some("local-lvm"))
+        );
+        let nas = d.vm_by_name("nas").unwrap();
+        assert_eq!(d.imported.len(), 1, "`_comment` is not a VM");
+        assert_eq!((nas.cores, nas.memory), (Some(4), Some(16384)));
+        assert_eq!(
+            nas.disk.as_deref(),
+            Some("passthrough of /dev/sdb (4x 8TB ZFS)")
+        );
+        assert_eq!(nas.services, ["samba"]);
+        assert_eq!(nas.status.as_deref(), Some("running, backed up"));
+        assert_eq!(nas.network.ip.as_deref(), Some("10.0.0.5, fd00::5"));
+        assert_eq!(nas.network.vlan, Some(20));
+    }
+
+    #[test]
+    fn hard_fields_stay_hard_and_doubtful_documentation_warns() {
+        let (r, _) = read(
+            r#"{
+              proxmox = { host = "h"; };
+              template = { vmid = "9001"; name = "t"; node = 3; specs = "2 cores"; };
+              imported.nas = {
+                vmid = 101; readOnly = true; nixosConfig = 7;
+                cores = "lots"; memory = 16;
+              };
+            }"#,
+        );
+        let descr: Vec<String> = r
+            .issues
+            .iter()
+            .map(|i| match i {
+                Issue::WrongType { field, .. } => format!("type {field}"),
+                Issue::Misspelled {
+                    field, suggestion, ..
+                } => format!("misspelled {field} {suggestion}"),
+                Issue::Documentation { field, .. } => format!("documentation {field}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            descr,
+            [
+                "type vmid",
+                "documentation specs",
+                "type node",
+                "type nixosConfig",
+                "misspelled readOnly readonly",
+                "documentation cores",
+                "documentation memory",
+            ]
+        );
+    }
+
+    #[test]
+    fn another_tools_inventory_is_one_warning() {
+        for src in [
+            "{ inputs }: { nvim = 1; }",
+            r#"{ nvim = mkVm "nvim"; chat = { module = ./chat; }; }"#,
+            "[ 1 2 ]",
+        ] {
+            let (r, _) = read(src);
+            assert!(
+                matches!(&r.issues[..], [Issue::Unsupported { message, .. }] if message.contains("not a vmctl definitions file")),
+                "{src}: {:?}",
+                r.issues
+            );
+        }
     }
 }

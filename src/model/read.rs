@@ -77,6 +77,45 @@ pub enum Issue {
     },
     /// The file (or a part of it) has a shape vmctl cannot read.
     Unsupported { span: Span, message: String },
+    /// A field vmctl does not read whose name is close to one it does (`readOnly`, `vmId`) in
+    /// a part of the file where other fields are free-form annotations; `span` is the name.
+    Misspelled {
+        span: Span,
+        field: String,
+        context: String,
+        suggestion: String,
+    },
+    /// The Nix fallback could not supply the values the static evaluator left unknown (a
+    /// timeout, a read outside the fleet, an evaluation error); `span` is the first of them.
+    Evaluator {
+        span: Span,
+        message: String,
+        help: String,
+    },
+    /// Which checks ran on a file read as plain Nix (no fleet role); `span` is its start.
+    Role {
+        span: Span,
+        message: String,
+        help: String,
+    },
+    /// A fleet file or directory is missing: one `settings` names (`span` is the setting), or
+    /// one the fleet needs (`span` is the start of definitions.nix). `error` for the files
+    /// vmctl edits, which a typo would make it create twice.
+    MissingPath {
+        span: Span,
+        message: String,
+        help: String,
+        error: bool,
+    },
+    /// A documentation value (an imported VM's resources, the template's specs) vmctl cannot
+    /// show or that looks wrong; never stops anything. `span` is the value.
+    Documentation {
+        span: Span,
+        field: String,
+        context: String,
+        message: String,
+        help: String,
+    },
 }
 
 /// What a set is, for messages ("managed VM `web`"): formatted only when an issue is
@@ -201,6 +240,94 @@ impl<'a> Fields<'a> {
     }
 }
 
+impl Fields<'_> {
+    /// Records fields not in `known` whose name is close to one of `hard` (the fields vmctl
+    /// acts on) as likely misspellings; every other unknown field is an annotation.
+    pub fn misspelled_fields(&self, known: &[&[&str]], hard: &[&str], issues: &mut Vec<Issue>) {
+        for (name, entry) in self.set.iter() {
+            if name.starts_with('_') || known.iter().any(|k| k.contains(&name.as_str())) {
+                continue;
+            }
+            if let Some(suggestion) = did_you_mean(name, hard) {
+                issues.push(Issue::Misspelled {
+                    span: entry.key_span,
+                    field: name.clone(),
+                    context: self.context.render(),
+                    suggestion,
+                });
+            }
+        }
+    }
+}
+
+/// A documentation value as text for the docs: strings as written, numbers and Booleans
+/// printed, lists joined with `, `, sets as `name: value` pairs (`true` values as the bare
+/// name, `false` ones left out). `None` for what has no text (null, functions, unknown).
+pub fn doc_text(v: &Value) -> Option<String> {
+    let text = match &v.kind {
+        ValueKind::String(s) => s.clone(),
+        ValueKind::Int(i) => i.to_string(),
+        ValueKind::Float(f) => f.to_string(),
+        ValueKind::Bool(b) => b.to_string(),
+        ValueKind::Path(p) => p.display().to_string(),
+        ValueKind::List(items) => {
+            let parts: Vec<String> = items.iter().filter_map(doc_text).collect();
+            parts.join(", ")
+        }
+        ValueKind::Attrs(set) => {
+            let parts: Vec<String> = set
+                .iter()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .filter_map(|(k, e)| match &e.value.kind {
+                    ValueKind::Bool(true) => Some(k.clone()),
+                    ValueKind::Bool(false) => None,
+                    _ => doc_text(&e.value).map(|t| format!("{k}: {t}")),
+                })
+                .collect();
+            parts.join(", ")
+        }
+        ValueKind::Null | ValueKind::Lambda | ValueKind::Dynamic(_) | ValueKind::Error => {
+            return None
+        }
+    };
+    (!text.trim().is_empty()).then_some(text)
+}
+
+/// A documentation list as names (`services`, `tags`): a list's items as text (a set item by
+/// its `name`), a set's enabled names (`{ samba = true; nfs.enable = false; }` is `samba`), a
+/// comma-separated string split.
+pub fn doc_names(v: &Value) -> Vec<String> {
+    match &v.kind {
+        ValueKind::List(items) => items
+            .iter()
+            .filter_map(|i| match i.as_attrs().and_then(|a| a.get("name")) {
+                Some(n) => doc_text(n),
+                None => doc_text(i),
+            })
+            .collect(),
+        ValueKind::Attrs(set) => set
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .filter(|(_, e)| {
+                let off = |v: &Value| v.as_bool() == Some(false);
+                !(off(&e.value)
+                    || e.value
+                        .as_attrs()
+                        .and_then(|a| a.get("enable"))
+                        .is_some_and(off))
+            })
+            .map(|(k, _)| k.clone())
+            .collect(),
+        ValueKind::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => doc_text(v).into_iter().collect(),
+    }
+}
+
 /// The closest known name to a mistyped one, if any is close enough to be a likely typo.
 pub fn did_you_mean(name: &str, known: &[&str]) -> Option<String> {
     let lower = name.to_ascii_lowercase();
@@ -219,7 +346,40 @@ pub fn did_you_mean(name: &str, known: &[&str]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::did_you_mean;
+    use super::{did_you_mean, doc_names, doc_text};
+    use crate::syntax::{evaluate, NoImports, SourceDb, Value};
+
+    fn eval(src: &str) -> Value {
+        let mut db = SourceDb::new();
+        let f = db.add("/x.nix", src);
+        evaluate(&mut db, f, &NoImports).value
+    }
+
+    #[test]
+    fn documentation_values_of_any_type_have_text() {
+        assert_eq!(doc_text(&eval(r#""running""#)).as_deref(), Some("running"));
+        assert_eq!(
+            doc_text(&eval(r#"[ "running" "backed up" ]"#)).as_deref(),
+            Some("running, backed up")
+        );
+        assert_eq!(
+            doc_text(&eval("{ gpu = true; tpm = false; nics = 2; }")).as_deref(),
+            Some("gpu, nics: 2")
+        );
+        assert_eq!(doc_text(&eval("null")), None);
+        assert_eq!(doc_text(&eval("[ ]")), None);
+        assert_eq!(
+            doc_names(&eval(
+                "{ samba = true; nfs.enable = false; jellyfin = { port = 8096; }; }"
+            )),
+            ["samba", "jellyfin"]
+        );
+        assert_eq!(
+            doc_names(&eval(r#"[ "a" { name = "b"; port = 1; } ]"#)),
+            ["a", "b"]
+        );
+        assert_eq!(doc_names(&eval(r#""Samba, NFS""#)), ["Samba", "NFS"]);
+    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -1,5 +1,12 @@
 //! Units used in definitions.nix: disk sizes as Proxmox writes them.
 
+/// Most cores a VM may have (Proxmox's own limit is lower on most hosts).
+pub const MAX_CORES: i64 = 512;
+/// Least memory, in MiB, any VM can run with: less is almost surely GiB written as MiB.
+pub const MIN_MEMORY_MIB: u64 = 16;
+/// Most memory, in MiB (16 TiB).
+pub const MAX_MEMORY_MIB: u64 = 16 * 1024 * 1024;
+
 /// Parses a disk size like `"20G"`, `"1.5T"` or `"512M"` into bytes.
 ///
 /// Proxmox's size format is a number with an optional fraction and one of `K`, `M`, `G`, `T`;
@@ -55,6 +62,55 @@ pub fn parse_disk_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// Reads memory as people write it in documentation: `16384` (MiB), `"16G"`, `"16 GB"`,
+/// `"16GiB"`, `"512 MB"`, `"1.5 TB"`. Decimal and binary units are both read as binary (a
+/// homelab's "16 GB" is 16 GiB); a bare number is MiB, as `memory = 16384;` is. `None` when the
+/// text is not a quantity (`"lots"`, `"see notes"`).
+pub fn parse_memory_words(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let num_len = t
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
+        .map_or(t.len(), |(i, _)| i);
+    let (num, unit) = t.split_at(num_len);
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
+    {
+        return None;
+    }
+    let value: f64 = num.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let mib = match unit.as_str() {
+        "" | "m" | "mb" | "mib" => value,
+        "k" | "kb" | "kib" => value / 1024.0,
+        "g" | "gb" | "gib" => value * 1024.0,
+        "t" | "tb" | "tib" => value * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    (mib.is_finite() && mib >= 0.0 && mib < u64::MAX as f64).then(|| mib.round() as u64)
+}
+
+/// Reads a count as people write it in documentation: `"4"`, `"4 cores"`, `"8 vCPUs"`,
+/// `"4 (2 sockets)"`: the leading whole number, when words (not more digits or a fraction)
+/// follow it. `None` for text that does not start with one.
+pub fn parse_count_words(s: &str) -> Option<u32> {
+    let t = s.trim();
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let rest = &t[digits..];
+    if rest.starts_with('.') || rest.starts_with(',') {
+        return None;
+    }
+    if !(rest.is_empty()
+        || rest.starts_with(char::is_whitespace)
+        || rest.starts_with(char::is_alphabetic))
+    {
+        return None;
+    }
+    t[..digits].parse().ok()
+}
+
 /// Formats MiB the way docs and messages show memory (`4 GiB`, `1.5 GiB`, `512 MiB`).
 pub fn format_mib(mib: u64) -> String {
     if mib >= 1024 && mib.is_multiple_of(512) {
@@ -83,6 +139,26 @@ mod tests {
         assert!(parse_disk_size("20").unwrap_err().contains("no unit"));
         for bad in ["", "G", "1..2G", ".5G", "abc", " 20G", "2e3G"] {
             assert!(parse_disk_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn memory_and_counts_in_words() {
+        assert_eq!(parse_memory_words("16 GB"), Some(16384));
+        assert_eq!(parse_memory_words("16GiB"), Some(16384));
+        assert_eq!(parse_memory_words("16G"), Some(16384));
+        assert_eq!(parse_memory_words(" 512 MB "), Some(512));
+        assert_eq!(parse_memory_words("1.5 TB"), Some(1536 * 1024));
+        assert_eq!(parse_memory_words("4096"), Some(4096));
+        for words in ["lots", "see notes", "", "GB", "16 gigs", "1..5G", "-4G"] {
+            assert_eq!(parse_memory_words(words), None, "{words:?}");
+        }
+        assert_eq!(parse_count_words("4"), Some(4));
+        assert_eq!(parse_count_words("8 vCPUs"), Some(8));
+        assert_eq!(parse_count_words("4 (2 sockets)"), Some(4));
+        assert_eq!(parse_count_words("4c"), Some(4));
+        for words in ["many", "", "4.5", "4,5", "x4"] {
+            assert_eq!(parse_count_words(words), None, "{words:?}");
         }
     }
 

@@ -20,7 +20,8 @@ struct Report {
     message: String,
     severity: miette::Severity,
     help: Option<String>,
-    source: Window,
+    /// `None` when the source cannot be shown (a line too long to print).
+    source: Option<Window>,
     labels: Vec<LabeledSpan>,
     related: Vec<Report>,
 }
@@ -43,9 +44,10 @@ impl miette::Diagnostic for Report {
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.source)
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.source.as_ref()?;
         Some(Box::new(self.labels.iter().cloned()))
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
@@ -106,13 +108,46 @@ impl SourceCode for Window {
 
 /// Context lines kept around the spans (miette shows one; a margin keeps it safe).
 const MARGIN_LINES: usize = 3;
+/// Longest line shown in a snippet: a longer one (a minified or generated file, one 5 MB
+/// string) is pointed at by line and column instead, so output stays bounded.
+const MAX_LINE_BYTES: usize = 4096;
+/// Most lines of a span underlined; a longer span is shown by its first line.
+const MAX_SPAN_LINES: usize = 12;
+
+/// `span` cut to its first line when it covers more than [`MAX_SPAN_LINES`].
+fn fit(span: Span, idx: &LineIndex, text_len: usize) -> Span {
+    let start = usize::from(span.range.start()).min(text_len);
+    let end = usize::from(span.range.end()).min(text_len);
+    let (first, last) = (idx.line(start), idx.line(end));
+    if last - first < MAX_SPAN_LINES {
+        return span;
+    }
+    let line_end = idx
+        .line_start(first + 1, text_len)
+        .saturating_sub(1)
+        .max(start);
+    Span::new(
+        span.file,
+        rowan::TextRange::new((start as u32).into(), (line_end as u32).into()),
+    )
+}
+
+/// `path:line:column` of a span's start.
+fn location(db: &SourceDb, lines: &mut HashMap<FileId, LineIndex>, span: Span) -> String {
+    let text = db.text(span.file);
+    let idx = lines
+        .entry(span.file)
+        .or_insert_with(|| LineIndex::new(text));
+    let (line, col) = idx.line_col(text, span.range.start());
+    format!("{}:{line}:{col}", db.path(span.file).display())
+}
 
 fn window(
     db: &SourceDb,
     lines: &mut HashMap<FileId, LineIndex>,
     file: FileId,
     spans: &[Span],
-) -> Window {
+) -> Option<Window> {
     let text: Arc<str> = db.get(file).text.clone();
     let idx = lines.entry(file).or_insert_with(|| LineIndex::new(&text));
     let lo = spans
@@ -127,54 +162,79 @@ fn window(
         .unwrap_or(0);
     let first = idx.line(lo).saturating_sub(MARGIN_LINES);
     let last = idx.line(hi.min(text.len())) + MARGIN_LINES + 1;
-    Window {
+    let too_long = (first..last).any(|l| {
+        idx.line_start(l + 1, text.len()) - idx.line_start(l, text.len()) > MAX_LINE_BYTES
+    });
+    if too_long {
+        return None;
+    }
+    Some(Window {
         name: db.path(file).display().to_string(),
         start: idx.line_start(first, text.len()),
         end: idx.line_start(last, text.len()),
         line: first,
         text,
-    }
+    })
 }
 
 fn report(db: &SourceDb, lines: &mut HashMap<FileId, LineIndex>, d: &Diagnostic) -> Report {
+    let mut fitted = |s: Span| {
+        let text = db.text(s.file);
+        let idx = lines.entry(s.file).or_insert_with(|| LineIndex::new(text));
+        fit(s, idx, text.len())
+    };
+    let primary = fitted(d.span);
+    let notes: Vec<(Span, &str)> = d
+        .notes
+        .iter()
+        .map(|n| (fitted(n.span), n.message.as_str()))
+        .collect();
+    let same_file: Vec<Span> = std::iter::once(primary)
+        .chain(notes.iter().map(|(s, _)| *s))
+        .filter(|s| s.file == d.span.file)
+        .collect();
+    let source = window(db, lines, d.span.file, &same_file);
+    // The code goes in the headline (`× [VM001] …`), where a reader looks for it.
+    let mut message = format!("[{}] {}", d.code(), d.message);
+    if source.is_none() {
+        message.push_str(&format!(" (at {})", location(db, lines, d.span)));
+    }
     let mut labels = vec![LabeledSpan::new_primary_with_span(
         None,
-        source_span(d.span),
+        source_span(primary),
     )];
     let mut related = Vec::new();
-    for n in &d.notes {
-        if n.span.file == d.span.file {
+    for (span, note) in notes {
+        if span.file == d.span.file && source.is_some() {
             labels.push(LabeledSpan::new_with_span(
-                Some(n.message.clone()),
-                source_span(n.span),
+                Some(note.to_string()),
+                source_span(span),
             ));
         } else {
+            let source = window(db, lines, span.file, &[span]);
+            let message = match source {
+                Some(_) => note.to_string(),
+                None => format!("{note} (at {})", location(db, lines, span)),
+            };
             related.push(Report {
-                message: n.message.clone(),
+                message,
                 severity: miette::Severity::Advice,
                 help: None,
-                source: window(db, lines, n.span.file, &[n.span]),
-                labels: vec![LabeledSpan::new_with_span(None, source_span(n.span))],
+                source,
+                labels: vec![LabeledSpan::new_with_span(None, source_span(span))],
                 related: Vec::new(),
             });
         }
     }
     Report {
-        // The code goes in the headline (`× [VM001] …`), where a reader looks for it.
-        message: format!("[{}] {}", d.code(), d.message),
+        message,
         severity: match d.severity() {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
             Severity::Info => miette::Severity::Advice,
         },
         help: d.help.clone(),
-        source: {
-            let same_file: Vec<Span> = std::iter::once(d.span)
-                .chain(d.notes.iter().map(|n| n.span))
-                .filter(|s| s.file == d.span.file)
-                .collect();
-            window(db, lines, d.span.file, &same_file)
-        },
+        source,
         labels,
         related,
     }

@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use indexmap::IndexMap;
 use rnix::ast::{BinOpKind, UnaryOpKind};
-use rowan::TextRange;
+use rowan::{TextRange, TextSize};
 
 use super::ast::{
     Ast, Attr, AttrKind, Entry, ExprId, Interner, Kind, Opt, Param, Part, PathKind, Slice, Sym,
@@ -32,6 +32,12 @@ use super::{parse, FileId, SourceDb, Span, SyntaxError};
 pub trait Loader {
     /// The text of `path`, or a message saying why it cannot be read.
     fn load(&self, path: &Path) -> Result<String, String>;
+
+    /// Whether `path` may be read at all. An import of a path that may not is a dynamic value
+    /// (unknown, not an error): a fleet's evaluation stays inside the fleet.
+    fn allows(&self, _path: &Path) -> bool {
+        true
+    }
 }
 
 /// A loader that refuses every import (pure evaluation of one file).
@@ -84,8 +90,32 @@ pub fn parse_ast(text: &str, names: &mut Interner) -> (Ast, Vec<SyntaxError>) {
     if let Some(ast) = super::fast::parse(text, names) {
         return (ast, Vec::new());
     }
-    let (root, errors) = parse(text);
-    (super::lower::lower(&root, names), errors)
+    // rnix recurses once per nested list or set without a limit: past a depth no fleet file
+    // reaches, hand it nothing rather than overflow the stack.
+    if let Some(at) = super::nesting_beyond(text, super::MAX_NESTING) {
+        let mut ast = Ast::default();
+        ast.root = ast.push(TextRange::up_to(TextSize::of(text)), Kind::Error);
+        let error = SyntaxError {
+            range: TextRange::empty(TextSize::from(at as u32)),
+            message: format!(
+                "brackets are nested more than {} levels deep here; vmctl does not read this file",
+                super::MAX_NESTING
+            ),
+        };
+        return (ast, vec![error]);
+    }
+    let (root, mut errors) = parse(text);
+    let (ast, too_deep) = super::lower::lower_bounded(&root, names);
+    if let Some(range) = too_deep {
+        errors.push(SyntaxError {
+            range: rowan::TextRange::empty(range.start()),
+            message: format!(
+                "the expression is nested more than {} levels deep; vmctl reads no deeper",
+                super::lower::MAX_DEPTH
+            ),
+        });
+    }
+    (ast, errors)
 }
 
 /// Evaluates the file `file` of `db`; imported files are added to `db` through `loader`.
@@ -831,6 +861,12 @@ impl Evaluator<'_> {
 
     fn import(&mut self, path: &Path, span: Span) -> Val {
         let mut path = normalize(path);
+        if !self.loader.allows(&path) {
+            return Val {
+                v: V::Dynamic("imports a file outside the fleet directory".into()),
+                span,
+            };
+        }
         // `import ./dir` reads ./dir/default.nix (a directory cannot be read as a file).
         if path.extension().is_none_or(|e| e != "nix") && self.loader.load(&path).is_err() {
             path = path.join("default.nix");

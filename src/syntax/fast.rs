@@ -102,6 +102,7 @@ pub fn parse(text: &str, names: &mut Interner) -> Option<Ast> {
         },
         ahead: VecDeque::with_capacity(8),
         lex_pos: 0,
+        path_run: PathRun::default(),
         ctx: Vec::new(),
         eof: false,
         failed: false,
@@ -171,11 +172,22 @@ enum Guess {
 /// context stack `ctx`, mirroring rnix's tokenizer: `Some(true)` when it did, `Some(false)` at
 /// the end of the text, `None` on an error or anything left to rnix. Tokens are made as the
 /// parser asks for them, so the whole file's tokens never sit in memory at once.
+/// The last run of path characters scanned for a token's guess: its start, its end (the first
+/// non-path character) and its last `_`. A token starting inside the run ends its scan at the
+/// same place, so `a.a.a.…` on one long line is lexed in linear time, not quadratic.
+#[derive(Debug, Clone, Copy, Default)]
+struct PathRun {
+    start: usize,
+    end: usize,
+    last_underscore: Option<usize>,
+}
+
 fn lex_some(
     src: &str,
     pos: &mut usize,
     ctx: &mut Vec<Ctx>,
     toks: &mut VecDeque<Tok>,
+    run: &mut PathRun,
 ) -> Option<bool> {
     let b = src.as_bytes();
     let n = b.len();
@@ -307,20 +319,34 @@ fn lex_some(
             Guess::PathHome
         } else {
             let store = c == b'<';
-            let mut j = i;
-            let mut underscore = false;
-            while j < n {
-                let d = b[j];
-                let ok = match d {
-                    b'<' | b'/' => store,
-                    _ => is_path_char(d),
-                };
-                if !ok {
-                    break;
+            let (j, underscore) = if !store && run.start <= i && i < run.end {
+                (run.end, run.last_underscore.is_some_and(|u| u >= i))
+            } else {
+                let mut j = i;
+                let mut last_underscore = None;
+                while j < n {
+                    let d = b[j];
+                    let ok = match d {
+                        b'<' | b'/' => store,
+                        _ => is_path_char(d),
+                    };
+                    if !ok {
+                        break;
+                    }
+                    if d == b'_' {
+                        last_underscore = Some(j);
+                    }
+                    j += 1;
                 }
-                underscore |= d == b'_';
-                j += 1;
-            }
+                if !store {
+                    *run = PathRun {
+                        start: i,
+                        end: j,
+                        last_underscore,
+                    };
+                }
+                (j, last_underscore.is_some())
+            };
             let (l1, l2) = (at(j), at(j + 1));
             // Whether a non-ASCII character is whitespace is left to rnix.
             if l1 == b'/' && l2 >= 0x80 {
@@ -523,6 +549,7 @@ struct Parser<'s, 'n> {
     /// Where lexing continues, and its context stack.
     lex_pos: usize,
     ctx: Vec<Ctx>,
+    path_run: PathRun,
     eof: bool,
     /// Lexing hit something left to rnix: the parse declines whatever it built.
     failed: bool,
@@ -556,7 +583,13 @@ impl<'s> Parser<'s, '_> {
         if self.eof {
             return false;
         }
-        match lex_some(self.src, &mut self.lex_pos, &mut self.ctx, &mut self.ahead) {
+        match lex_some(
+            self.src,
+            &mut self.lex_pos,
+            &mut self.ctx,
+            &mut self.ahead,
+            &mut self.path_run,
+        ) {
             Some(true) => true,
             Some(false) => {
                 self.eof = true;

@@ -12,22 +12,37 @@ use super::ast::{
     NONE,
 };
 
+/// Deepest nesting lowered; deeper expressions become [`Kind::Error`]. rnix bounds only some of
+/// its recursion (10,000 `[` parse into a tree 10,000 levels deep), and lowering recurses once
+/// per level, so without this a pathological file overflows the stack.
+pub const MAX_DEPTH: u32 = 400;
+
 /// Lowers the expression of `root` (if any).
 pub fn lower(root: &rnix::Root, names: &mut Interner) -> Ast {
+    lower_bounded(root, names).0
+}
+
+/// Lowers the expression of `root`, with the range of the first expression cut off for being
+/// nested deeper than [`MAX_DEPTH`], if any (the caller reports it).
+pub fn lower_bounded(root: &rnix::Root, names: &mut Interner) -> (Ast, Option<rowan::TextRange>) {
     let mut l = Lower {
         ast: Ast::default(),
         names,
+        depth: 0,
+        too_deep: None,
     };
     l.ast.root = match root.expr() {
         Some(e) => l.expr(&e),
         None => NONE,
     };
-    l.ast
+    (l.ast, l.too_deep)
 }
 
 struct Lower<'n> {
     ast: Ast,
     names: &'n mut Interner,
+    depth: u32,
+    too_deep: Option<rowan::TextRange>,
 }
 
 /// True when every child node of a string or path is an interpolation. rnix's `parts()`
@@ -51,6 +66,18 @@ impl Lower<'_> {
     }
 
     fn expr(&mut self, expr: &ast::Expr) -> u32 {
+        if self.depth >= MAX_DEPTH {
+            let range = expr.syntax().text_range();
+            self.too_deep.get_or_insert(range);
+            return self.ast.push(range, Kind::Error);
+        }
+        self.depth += 1;
+        let id = self.expr_unbounded(expr);
+        self.depth -= 1;
+        id
+    }
+
+    fn expr_unbounded(&mut self, expr: &ast::Expr) -> u32 {
         let range = expr.syntax().text_range();
         let kind = match expr {
             ast::Expr::Literal(lit) => match lit.kind() {

@@ -93,6 +93,87 @@ impl SourceDb {
     }
 }
 
+/// Deepest bracket nesting handed to rnix (see [`nesting_beyond`]).
+pub const MAX_NESTING: usize = 2_000;
+
+/// The byte offset where `(`, `[`, `{` and `${` first nest deeper than `limit`, if they do.
+/// Strings and comments are skipped (an interpolation inside a string counts), so the count
+/// follows the parser's recursion for lists, sets and parentheses.
+pub fn nesting_beyond(text: &str, limit: usize) -> Option<usize> {
+    /// What a closing bracket returns to: code, or the string an interpolation is in
+    /// (`Some(true)`: an indented string).
+    type Frame = Option<bool>;
+    let b = text.as_bytes();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    // Some(indented) while inside a string.
+    let mut string: Option<bool> = None;
+    while i < b.len() {
+        if let Some(indented) = string {
+            if !indented && b[i] == b'\\' {
+                i += 2;
+                continue;
+            }
+            if indented && b[i..].starts_with(b"''") {
+                // Three quotes, `''$` and `''\` are escapes; two quotes alone end the string.
+                match b.get(i + 2) {
+                    Some(b'\'') | Some(b'$') | Some(b'\\') => i += 3,
+                    _ => {
+                        string = None;
+                        i += 2;
+                    }
+                }
+                continue;
+            }
+            if !indented && b[i] == b'"' {
+                string = None;
+            } else if b[i..].starts_with(b"${") {
+                stack.push(Some(indented));
+                string = None;
+                if stack.len() > limit {
+                    return Some(i);
+                }
+                i += 2;
+                continue;
+            }
+            i += 1;
+            continue;
+        }
+        match b[i] {
+            b'"' => string = Some(false),
+            b'\'' if b[i..].starts_with(b"''") => {
+                string = Some(true);
+                i += 2;
+                continue;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b[i..].starts_with(b"/*") => {
+                i = text[i + 2..].find("*/").map_or(b.len(), |e| i + 2 + e + 2);
+                continue;
+            }
+            b'(' | b'[' | b'{' => {
+                stack.push(None);
+                if stack.len() > limit {
+                    return Some(i);
+                }
+            }
+            b')' | b']' | b'}' => {
+                if let Some(Some(indented)) = stack.pop() {
+                    string = Some(indented);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// A syntax error: where and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -186,5 +267,27 @@ fn syntax_error(e: &rnix::ParseError, text: &str) -> SyntaxError {
             range: eof,
             message: e.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting_beyond;
+
+    #[test]
+    fn nesting_counts_brackets_and_interpolations_not_strings_or_comments() {
+        assert_eq!(nesting_beyond("[[[ ]]]", 3), None);
+        assert_eq!(nesting_beyond("[[[[ ]]]]", 3), Some(3));
+        assert_eq!(nesting_beyond(r#"{ a = "[[[["; }"#, 2), None);
+        assert_eq!(nesting_beyond("# [[[[\n[ ]", 2), None);
+        assert_eq!(nesting_beyond("/* [[[[ */ [ ]", 2), None);
+        assert_eq!(nesting_beyond("'' [[[[ ''' '' ", 2), None);
+        assert_eq!(nesting_beyond(r#""${ { a = "${ [ ] }"; } }""#, 3), Some(14));
+        assert_eq!(nesting_beyond(r#""${ { a = "${ [ ] }"; } }""#, 4), None);
+        assert_eq!(
+            nesting_beyond(r#""\${[[[[""#, 2),
+            None,
+            "an escaped interpolation"
+        );
     }
 }
