@@ -312,7 +312,7 @@ fn scaffold_stops_on_errors_of_its_vm_only() {
     let root = f.path();
     let defs = std::fs::read_to_string(root.join("vms/definitions.nix")).unwrap();
     // An error in another VM's entry (igpu) does not concern test-automation.
-    let changed = defs.replace("      cores = 4;\n", "      cores = \"four\";\n");
+    let changed = defs.replace("nixosConfig = \"igpu\";", "nixosConfig = \"../igpu\";");
     assert_ne!(changed, defs);
     std::fs::write(root.join("vms/definitions.nix"), &changed).unwrap();
     let lint = std::process::Command::new(env!("CARGO_BIN_EXE_vmlint"))
@@ -334,7 +334,7 @@ fn scaffold_stops_on_errors_of_its_vm_only() {
         &["scaffold", "igpu"],
         "the definition of `igpu` has 1 error",
     );
-    assert!(err.contains("cores"), "{err}");
+    assert!(err.contains("VM014"), "{err}");
     assert!(!root.join("hosts/igpu").exists());
 }
 
@@ -358,7 +358,7 @@ fn docs_stops_on_errors_of_definitions_only() {
     let defs = std::fs::read_to_string(root.join("vms/definitions.nix")).unwrap();
     std::fs::write(
         root.join("vms/definitions.nix"),
-        defs.replace("      cores = 4;\n", "      cores = \"four\";\n"),
+        defs.replace("nixosConfig = \"igpu\";", "nixosConfig = \"../igpu\";"),
     )
     .unwrap();
     refused(root, &["docs"], "vms/definitions.nix has 1 error");

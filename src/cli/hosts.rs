@@ -135,8 +135,8 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
         }
         (None, _) => {
             return Err(miette!(
-                help = "check settings.hostsFile in vms/definitions.nix",
-                "cannot read `{name}`: it does not exist"
+                help = "fix `settings.hostsFile` in vms/definitions.nix (see `vmctl explain FL003`); nothing was written",
+                "[FL003] `{name}` does not exist: refusing to create a second hosts file"
             ))
         }
     };
