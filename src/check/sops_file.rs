@@ -11,14 +11,16 @@ use crate::yaml::sops::{SopsModel, SopsYaml};
 pub(super) fn sops_source(fleet: &Fleet) -> Option<(FileId, &str)> {
     (0..fleet.db.len() as u32).map(FileId).find_map(|id| {
         let name = fleet.db.path(id).file_name()?.to_str()?;
+        if !(name.ends_with(".sops.yaml") || name.ends_with(".sops.yml")) {
+            return None;
+        }
         let text = fleet.db.text(id);
         // `NAME.sops.yaml` is also how people name encrypted secrets: those carry sops's
         // top-level `sops:` metadata and are no config.
         let encrypted = text
             .lines()
             .any(|l| l.strip_prefix("sops:").is_some_and(|r| r.trim().is_empty()));
-        ((name.ends_with(".sops.yaml") || name.ends_with(".sops.yml")) && !encrypted)
-            .then_some((id, text))
+        (!encrypted).then_some((id, text))
     })
 }
 
