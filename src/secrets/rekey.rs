@@ -148,20 +148,17 @@ impl std::fmt::Debug for NativeRekey {
     }
 }
 
-/// Re-keys `file` for `rule` natively: opens the data key, verifies the MAC, wraps the key for
-/// the rule's new recipients, drops the removed entries and returns the edited text after
-/// checking that it re-parses to the same data and metadata with exactly the new entries, that
-/// the MAC still verifies and that every entry we hold an identity for opens to the same key.
-pub fn rekey_native(
+/// What native re-keying and rotation both do first: refuse a layout only sops handles and
+/// age entries that are not whole age files, then open the data key and verify the MAC.
+pub(crate) fn open_native(
     file: &SopsFile,
     rule: &CreationRule,
     ids: &Identities,
-) -> Result<NativeRekey, SecretsError> {
+) -> Result<DataKey, SecretsError> {
     if let Route::Sops(reason) = route(file, rule) {
         return Err(SecretsError::UnsupportedLayout(reason));
     }
-    let existing = &file.metadata.key_groups[0].age;
-    for s in existing {
+    for s in &file.metadata.key_groups[0].age {
         identity::check_armor(&s.enc).map_err(|_| {
             SecretsError::Metadata(format!(
                 "the age entry for {} is not a complete age file (truncated or corrupted)",
@@ -171,6 +168,20 @@ pub fn rekey_native(
     }
     let key = open(file, ids)?;
     mac::verify(file, &key)?;
+    Ok(key)
+}
+
+/// Re-keys `file` for `rule` natively: opens the data key, verifies the MAC, wraps the key for
+/// the rule's new recipients, drops the removed entries and returns the edited text after
+/// checking that it re-parses to the same data and metadata with exactly the new entries, that
+/// the MAC still verifies and that every entry we hold an identity for opens to the same key.
+pub fn rekey_native(
+    file: &SopsFile,
+    rule: &CreationRule,
+    ids: &Identities,
+) -> Result<NativeRekey, SecretsError> {
+    let existing = &file.metadata.key_groups[0].age;
+    let key = open_native(file, rule, ids)?;
     let target = &rule.key_groups[0].age;
     let mut keep = Vec::new();
     for (i, s) in existing.iter().enumerate() {

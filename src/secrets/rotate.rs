@@ -11,7 +11,7 @@ use rand_core::CryptoRngCore;
 use super::config::CreationRule;
 use super::document::{self, AgeStanza, LeafValue, SopsFile};
 use super::identity::{self, Identities};
-use super::rekey::{self, Route};
+use super::rekey;
 use super::{cipher, layout, mac, DataKey, SecretsError};
 
 /// The outcome of a native rotation: the new text and the recipients the new key is wrapped
@@ -81,20 +81,8 @@ pub fn rotate_native(
     rng: &mut impl CryptoRngCore,
     now: &str,
 ) -> Result<Rotation, SecretsError> {
-    if let Route::Sops(reason) = rekey::route(file, rule) {
-        return Err(SecretsError::UnsupportedLayout(reason));
-    }
     let existing = &file.metadata.key_groups[0].age;
-    for s in existing {
-        identity::check_armor(&s.enc).map_err(|_| {
-            SecretsError::Metadata(format!(
-                "the age entry for {} is not a complete age file (truncated or corrupted)",
-                s.recipient
-            ))
-        })?;
-    }
-    let old_key = rekey::open(file, ids)?;
-    mac::verify(file, &old_key)?;
+    let old_key = rekey::open_native(file, rule, ids)?;
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     rng.fill_bytes(&mut bytes[..]);
     let new_key = DataKey::from_bytes(&bytes[..]).expect("32 bytes");
