@@ -2,8 +2,8 @@
 //!
 //! Layers (functional core, imperative shell; see `docs/architecture.md`):
 //! `syntax` → `model` → `check` → `render` are pure; `keys`, `yaml`, `edit`,
-//! `secrets` and `proxmox` (argv builders and output parsers) are pure too;
-//! only `exec` and `cli` touch the world.
+//! `secrets` and `proxmox` (argv builders and output parsers) are pure too, and so is
+//! `plan` (what a command will do, as a value); only `exec` and `cli` touch the world.
 
 pub mod check;
 pub mod cli;
@@ -11,6 +11,7 @@ pub mod edit;
 pub mod exec;
 pub mod keys;
 pub mod model;
+pub mod plan;
 pub mod proxmox;
 pub mod render;
 pub mod secrets;

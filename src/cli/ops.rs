@@ -3,27 +3,31 @@
 //!
 //! Every command reads the fleet (vms/definitions.nix) for the Proxmox connection and the
 //! readonly/managed facts; the fences run before any connection is opened, and again in the
-//! library. One SSH master connection serves the whole command.
+//! library. One SSH master connection serves the whole command. What a command does is
+//! planned by `plan::ops` and run against any `Proxmox` by `run`; this file maps the command
+//! line onto them.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use miette::{miette, IntoDiagnostic};
-use serde::Serialize;
+use miette::IntoDiagnostic;
 
 use super::Global;
 use crate::exec::fleet;
-use crate::exec::proxmox::{Proxmox, QmProxmox};
+use crate::exec::proxmox::QmProxmox;
 use crate::exec::remote::{wait_for_ssh, Remote, SshRemote};
 use crate::model::Definitions;
-use crate::proxmox::argv::{self, parse_size_gib, CloneSpec};
-use crate::proxmox::redact::display_line;
+use crate::plan::ops::{self, Read, Request};
+use crate::proxmox::argv::CloneSpec;
 use crate::proxmox::ssh::SshTarget;
 use crate::proxmox::validate as valid;
-use crate::proxmox::{strip_control, Fence, Mutation, RetryPolicy, VmId, VMID_MAX, VMID_MIN};
+use crate::proxmox::{Fence, Mutation, RetryPolicy, VmId};
+
+mod run;
+
+use run::err;
 
 /// How to reach Proxmox and how patient to be with its locks.
 #[derive(Debug, Clone, Args)]
@@ -78,6 +82,23 @@ pub struct WriteOpts {
     pub conn: Conn,
 }
 
+// No doc comment on these two: clap would take it as the subcommand's description.
+#[derive(Debug, Clone, Args)]
+pub struct VmRead {
+    #[arg(value_parser = valid::vmid)]
+    pub vmid: VmId,
+    #[command(flatten)]
+    pub opts: ReadOpts,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VmWrite {
+    #[arg(value_parser = valid::vmid)]
+    pub vmid: VmId,
+    #[command(flatten)]
+    pub opts: WriteOpts,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnOff {
     On,
@@ -89,19 +110,9 @@ pub enum OpsCommand {
     /// List every VM of the cluster (all nodes), with what definitions.nix says about it.
     List(ReadOpts),
     /// Show a VM's power state (`status: running`).
-    Status {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[command(flatten)]
-        opts: ReadOpts,
-    },
+    Status(VmRead),
     /// Show a VM's configuration (`qm config`).
-    Config {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[command(flatten)]
-        opts: ReadOpts,
-    },
+    Config(VmRead),
     /// Clone a template into a new VM (full clone unless --linked).
     ///
     /// Refused when NEW_VMID already exists in the cluster or is a readonly VM.
@@ -184,40 +195,15 @@ pub enum OpsCommand {
         opts: WriteOpts,
     },
     /// Add a serial socket (serial0) so `console` has a terminal.
-    SerialSocket {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
+    SerialSocket(VmWrite),
     /// Start a VM.
-    Start {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
+    Start(VmWrite),
     /// Stop a VM at once (like pulling the plug).
-    Stop {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
+    Stop(VmWrite),
     /// Shut a VM down cleanly (ACPI / guest agent).
-    Shutdown {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
+    Shutdown(VmWrite),
     /// Convert a VM into a template.
-    Template {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
+    Template(VmWrite),
     /// Attach to a VM's serial console (interactive; Ctrl+O leaves). Fenced like a change:
     /// refused for readonly and unlisted VMs.
     Console {
@@ -241,12 +227,7 @@ pub enum OpsCommand {
         opts: WriteOpts,
     },
     /// Print a VM's IP address: the guest agent's on net0, else the host's neighbour table.
-    GetIp {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[command(flatten)]
-        opts: ReadOpts,
-    },
+    GetIp(VmRead),
     /// Wait until an SSH server answers on IP (default: 300 s). USER is accepted for the
     /// seed's habits; readiness is the SSH banner, no login is tried.
     WaitSsh {
@@ -321,12 +302,7 @@ pub enum SnapshotCommand {
         opts: WriteOpts,
     },
     /// List a VM's snapshots.
-    List {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[command(flatten)]
-        opts: ReadOpts,
-    },
+    List(VmRead),
     /// Roll a VM back to a snapshot (the VM is stopped).
     Rollback {
         #[arg(value_parser = valid::vmid)]
@@ -348,7 +324,8 @@ pub enum SnapshotCommand {
 }
 
 pub fn run(args: OpsCommand, g: &Global) -> miette::Result<u8> {
-    if let OpsCommand::WaitSsh {
+    use OpsCommand as C;
+    if let C::WaitSsh {
         ip,
         timeout,
         user,
@@ -360,78 +337,69 @@ pub fn run(args: OpsCommand, g: &Global) -> miette::Result<u8> {
     }
     let loaded = fleet::load(g.fleet.as_deref())?;
     let defs = loaded.definitions;
-    match plan(args, &defs)? {
-        Plan::Read(read, opts) => {
-            let p = connect(&defs, &opts.conn, false)?;
-            read_and_print(&p, read, opts.json)
-        }
-        Plan::Write(m, opts) => write(&defs, m, &opts),
-        Plan::ProtectReadonly(opts) => protect_readonly(&defs, &opts),
-        Plan::Console(vmid, unlisted, conn) => {
-            // Refuse before connecting, like every mutation.
-            fence(&defs, unlisted)
-                .check_console(vmid)
-                .map_err(|e| miette!("{e}"))?;
-            let p = connect(&defs, &conn, unlisted)?;
-            let status = p
-                .remote()
-                .interactive_command(&argv::console(vmid))
-                .status()
-                .into_diagnostic()?;
-            Ok(status
-                .code()
-                .and_then(|c| u8::try_from(c).ok())
-                .unwrap_or(1))
+    if let C::Console {
+        vmid,
+        unlisted,
+        conn,
+    } = args
+    {
+        return console(&defs, vmid, unlisted, &conn);
+    }
+    let (req, opts) = request(args);
+    let plan = ops::plan(req, &defs, opts.unlisted).map_err(err)?;
+    let mode = run::Mode {
+        dry_run: opts.dry_run,
+        json: opts.json,
+    };
+    let connect = |fence, announce| connect(&defs, &opts.conn, fence, announce);
+    run::execute(&plan, mode, connect, &mut run::Stdio)
+}
+
+/// The options of one command, read or write.
+struct Opts {
+    json: bool,
+    dry_run: bool,
+    unlisted: bool,
+    conn: Conn,
+}
+
+impl From<ReadOpts> for Opts {
+    fn from(o: ReadOpts) -> Self {
+        Opts {
+            json: o.json,
+            dry_run: false,
+            unlisted: false,
+            conn: o.conn,
         }
     }
 }
 
-enum Read {
-    List,
-    Status(VmId),
-    Config(VmId),
-    GetIp(VmId),
-    Storage,
-    NextVmid(VmId, VmId),
-    Snapshots(VmId),
+impl From<WriteOpts> for Opts {
+    fn from(o: WriteOpts) -> Self {
+        Opts {
+            json: false,
+            dry_run: o.dry_run,
+            unlisted: o.unlisted,
+            conn: o.conn,
+        }
+    }
 }
 
-enum Plan {
-    Read(Read, ReadOpts),
-    Write(Mutation, WriteOpts),
-    /// `protect --readonly-vms`.
-    ProtectReadonly(WriteOpts),
-    Console(VmId, bool, Conn),
-}
-
-/// Turns the command line into a read or a mutation (pure but for the defaults it reads).
-fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
+/// The command line as a planner request; the decisions are the planner's.
+fn request(args: OpsCommand) -> (Request, Opts) {
     use OpsCommand as C;
-    let w = |m, o| Ok(Plan::Write(m, o));
+    use SnapshotCommand as S;
+    let read = |r, o: ReadOpts| (Request::Read(r), o.into());
+    let change = |m, o: WriteOpts| (Request::Change(m), o.into());
     match args {
-        C::List(o) => Ok(Plan::Read(Read::List, o)),
-        C::Status { vmid, opts } => Ok(Plan::Read(Read::Status(vmid), opts)),
-        C::Config { vmid, opts } => Ok(Plan::Read(Read::Config(vmid), opts)),
-        C::GetIp { vmid, opts } => Ok(Plan::Read(Read::GetIp(vmid), opts)),
-        C::Storage(o) => Ok(Plan::Read(Read::Storage, o)),
-        C::NextVmid { start, end, opts } => {
-            let managed = defs.vmid_ranges.iter().find(|r| r.name == "managed");
-            let start = start.or(managed.map(|r| r.start)).unwrap_or(VMID_MIN);
-            let end = end.or(managed.map(|r| r.end)).unwrap_or(VMID_MAX);
-            if start > end {
-                return Err(miette!("START ({start}) is above END ({end})"));
-            }
-            Ok(Plan::Read(Read::NextVmid(start, end), opts))
-        }
-        C::Snapshot(SnapshotCommand::List { vmid, opts }) => {
-            Ok(Plan::Read(Read::Snapshots(vmid), opts))
-        }
-        C::Console {
-            vmid,
-            unlisted,
-            conn,
-        } => Ok(Plan::Console(vmid, unlisted, conn)),
-        C::WaitSsh { .. } => unreachable!("handled before the fleet is loaded"),
+        C::List(o) => read(Read::List, o),
+        C::Status(a) => read(Read::Status(a.vmid), a.opts),
+        C::Config(a) => read(Read::Config(a.vmid), a.opts),
+        C::GetIp(a) => read(Read::GetIp(a.vmid), a.opts),
+        C::Storage(o) => read(Read::Storage, o),
+        C::Snapshot(S::List(a)) => read(Read::Snapshots(a.vmid), a.opts),
+        C::NextVmid { start, end, opts } => (Request::NextVmid { start, end }, opts.into()),
+        C::Console { .. } | C::WaitSsh { .. } => unreachable!("handled before planning"),
         C::Clone {
             template_vmid,
             new_vmid,
@@ -442,7 +410,7 @@ fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
             pool,
             description,
             opts,
-        } => w(
+        } => change(
             Mutation::Clone(CloneSpec {
                 source: template_vmid,
                 vmid: new_vmid,
@@ -461,57 +429,42 @@ fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
             memory,
             set,
             opts,
-        } => {
-            let mut options = vec![
-                ("cores".to_string(), cores.to_string()),
-                ("memory".to_string(), memory.to_string()),
-            ];
-            for kv in &set {
-                // Parsed here, not by clap: clap would echo a malformed value, which may be a
-                // secret.
-                let pair =
-                    valid::key_value(kv).map_err(|e| miette!("invalid value for --set: {e}"))?;
-                options.push(pair);
-            }
-            w(Mutation::Configure { vmid, options }, opts)
-        }
+        } => (
+            Request::Configure {
+                vmid,
+                cores,
+                memory,
+                set,
+            },
+            opts.into(),
+        ),
         C::CreateDisk {
             vmid,
             size,
             storage,
             disk,
             opts,
-        } => {
-            let size_gib = parse_size_gib(&size).ok_or_else(|| {
-                miette!("disk size `{size}` is not whole GiB; write it like `20G`")
-            })?;
-            let storage = storage.or(defs.proxmox.storage.clone()).ok_or_else(|| {
-                miette!(
-                    "no storage given and definitions.nix has no `proxmox.storage`; pass STORAGE"
-                )
-            })?;
-            w(
-                Mutation::CreateDisk {
-                    vmid,
-                    disk: disk.unwrap_or_else(|| "scsi0".into()),
-                    storage,
-                    size_gib,
-                },
-                opts,
-            )
-        }
+        } => (
+            Request::CreateDisk {
+                vmid,
+                size,
+                storage,
+                disk,
+            },
+            opts.into(),
+        ),
         C::Resize {
             vmid,
             disk,
             size,
             opts,
-        } => w(Mutation::Resize { vmid, disk, size }, opts),
+        } => change(Mutation::Resize { vmid, disk, size }, opts),
         C::RestoreVma {
             archive,
             vmid,
             storage,
             opts,
-        } => w(
+        } => change(
             Mutation::RestoreVma {
                 archive,
                 vmid,
@@ -519,23 +472,23 @@ fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
             },
             opts,
         ),
-        C::SerialSocket { vmid, opts } => w(Mutation::SerialSocket { vmid }, opts),
-        C::Start { vmid, opts } => w(Mutation::Start { vmid }, opts),
-        C::Stop { vmid, opts } => w(Mutation::Stop { vmid }, opts),
-        C::Shutdown { vmid, opts } => w(Mutation::Shutdown { vmid }, opts),
-        C::Template { vmid, opts } => w(Mutation::Template { vmid }, opts),
+        C::SerialSocket(a) => change(Mutation::SerialSocket { vmid: a.vmid }, a.opts),
+        C::Start(a) => change(Mutation::Start { vmid: a.vmid }, a.opts),
+        C::Stop(a) => change(Mutation::Stop { vmid: a.vmid }, a.opts),
+        C::Shutdown(a) => change(Mutation::Shutdown { vmid: a.vmid }, a.opts),
+        C::Template(a) => change(Mutation::Template { vmid: a.vmid }, a.opts),
         C::Destroy {
             vmid,
             confirm,
             opts,
-        } => w(Mutation::Destroy { vmid, confirm }, opts),
-        C::Snapshot(SnapshotCommand::Create {
+        } => change(Mutation::Destroy { vmid, confirm }, opts),
+        C::Snapshot(S::Create {
             vmid,
             name,
             description,
             vmstate,
             opts,
-        }) => w(
+        }) => change(
             Mutation::SnapshotCreate {
                 vmid,
                 name,
@@ -544,18 +497,18 @@ fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
             },
             opts,
         ),
-        C::Snapshot(SnapshotCommand::Rollback { vmid, name, opts }) => {
-            w(Mutation::SnapshotRollback { vmid, name }, opts)
+        C::Snapshot(S::Rollback { vmid, name, opts }) => {
+            change(Mutation::SnapshotRollback { vmid, name }, opts)
         }
-        C::Snapshot(SnapshotCommand::Delete { vmid, name, opts }) => {
-            w(Mutation::SnapshotDelete { vmid, name }, opts)
+        C::Snapshot(S::Delete { vmid, name, opts }) => {
+            change(Mutation::SnapshotDelete { vmid, name }, opts)
         }
         C::Migrate {
             vmid,
             node,
             online,
             opts,
-        } => w(
+        } => change(
             Mutation::Migrate {
                 vmid,
                 target: node,
@@ -567,22 +520,16 @@ fn plan(args: OpsCommand, defs: &Definitions) -> miette::Result<Plan> {
             readonly_vms: true,
             opts,
             ..
-        } => Ok(Plan::ProtectReadonly(opts)),
+        } => (Request::ProtectReadonly, opts.into()),
         C::Protect {
-            vmid: Some(vmid),
-            state: Some(state),
-            opts,
-            ..
-        } => w(
-            Mutation::Protect {
+            vmid, state, opts, ..
+        } => (
+            Request::Protect {
                 vmid,
-                on: state == OnOff::On,
+                on: state.map(|s| s == OnOff::On),
             },
-            opts,
+            opts.into(),
         ),
-        C::Protect { .. } => Err(miette!(
-            "protect needs VMID and on|off, or --readonly-vms; see `vmctl ops protect --help`"
-        )),
     }
 }
 
@@ -595,314 +542,40 @@ fn retry_policy(c: &Conn) -> RetryPolicy {
     }
 }
 
-fn fence(defs: &Definitions, unlisted: bool) -> Fence {
-    Fence::from_definitions(defs).allow_unlisted(unlisted)
-}
-
+/// The one SSH connection of a command, enforcing `fence` again on every mutation. With
+/// `announce`, each mutation's command line is shown on stderr just before it is sent.
 fn connect(
     defs: &Definitions,
     conn: &Conn,
-    unlisted: bool,
+    fence: Fence,
+    announce: bool,
 ) -> miette::Result<QmProxmox<SshRemote>> {
-    let target = SshTarget::from_proxmox(&defs.proxmox, conn.ssh_config.clone())
-        .map_err(|e| miette!("{e}"))?;
-    let remote = SshRemote::connect(&target).map_err(|e| miette!("{e}"))?;
-    Ok(
-        QmProxmox::new(remote, fence(defs, unlisted), retry_policy(conn))
-            .with_reporter(Box::new(|m| eprintln!("proxmox lock: {m}"))),
-    )
-}
-
-/// `protect --readonly-vms`: protection on for every readonly VM the cluster has.
-fn protect_readonly(defs: &Definitions, opts: &WriteOpts) -> miette::Result<u8> {
-    let fence = fence(defs, false);
-    let targets: Vec<(VmId, String)> = fence
-        .readonly_vms()
-        .map(|(id, k)| (id, k.name.clone()))
-        .collect();
-    // Checked before connecting: an undetermined VMID refuses this too.
-    for (vmid, _) in &targets {
-        fence
-            .check(&Mutation::Protect {
-                vmid: *vmid,
-                on: true,
-            })
-            .map_err(err)?;
+    let target = SshTarget::from_proxmox(&defs.proxmox, conn.ssh_config.clone()).map_err(err)?;
+    let remote = SshRemote::connect(&target).map_err(err)?;
+    let p = QmProxmox::new(remote, fence, retry_policy(conn))
+        .with_reporter(Box::new(|m| eprintln!("proxmox lock: {m}")));
+    if !announce {
+        return Ok(p);
     }
-    if targets.is_empty() {
-        eprintln!("definitions.nix marks no VM readonly; nothing to protect");
-        return Ok(0);
-    }
-    if opts.dry_run {
-        for (vmid, _) in &targets {
-            println!(
-                "{}",
-                display_line(
-                    &Mutation::Protect {
-                        vmid: *vmid,
-                        on: true
-                    }
-                    .argv()
-                )
-            );
-        }
-        eprintln!(
-            "dry run: when run for real, vmctl skips readonly VMs the cluster does not have or \
-             that are already protected"
-        );
-        return Ok(0);
-    }
-    let p = connect(defs, &opts.conn, false)?;
-    let on_cluster: BTreeSet<VmId> = p.list().map_err(err)?.iter().map(|r| r.vmid).collect();
-    // One VM failing (another node's VM, a lock) does not stop the others; the exit code says.
-    let mut failed = 0;
-    for (vmid, name) in &targets {
-        if !on_cluster.contains(vmid) {
-            eprintln!("VM {vmid} ({name}): not on the cluster, skipped");
-            continue;
-        }
-        let done = p.config(*vmid).and_then(|c| {
-            if c.protected() {
-                return Ok(false);
-            }
-            p.apply(&Mutation::Protect {
-                vmid: *vmid,
-                on: true,
-            })
-            .map(|_| true)
-        });
-        match done {
-            Ok(false) => println!("VM {vmid} ({name}): already protected"),
-            Ok(true) => println!("VM {vmid} ({name}): protection on"),
-            Err(e) => {
-                failed += 1;
-                eprintln!("VM {vmid} ({name}): {e}");
-            }
-        }
-    }
-    if failed > 0 {
-        return Err(miette!(
-            "{failed} readonly VM{} could not be protected; see above, fix the cause and run \
-             `vmctl ops protect --readonly-vms` again",
-            if failed == 1 { "" } else { "s" }
-        ));
-    }
-    Ok(0)
-}
-
-fn write(defs: &Definitions, m: Mutation, opts: &WriteOpts) -> miette::Result<u8> {
-    // Refuse before connecting: a fenced VM never sees a connection attempt.
-    let fence = fence(defs, opts.unlisted);
-    fence.check(&m).map_err(|e| miette!("{e}"))?;
-    // Secrets (`--set cipassword=…`) are shown as `<redacted>`, here and in every error.
-    let line = display_line(&m.argv());
-    if opts.dry_run {
-        println!("{line}");
-        if Fence::needs_cluster_check(&m) {
-            eprintln!(
-                "dry run: when run for real, vmctl first checks that VMID {} is free in the cluster",
-                m.vmid()
-            );
-        }
-        if Fence::needs_live_check(&m) {
-            eprintln!(
-                "dry run: when run for real, vmctl first reads VM {} and refuses unless its name \
-                 is the one definitions.nix gives, it is not a template and protection is off",
-                m.vmid()
-            );
-        }
-        return Ok(0);
-    }
-    let p = connect(defs, &opts.conn, opts.unlisted)?;
     let target = p.remote().target();
-    let p = p.with_on_send(Box::new(move |line| {
+    Ok(p.with_on_send(Box::new(move |line| {
         eprintln!("running on {target}: {line}")
-    }));
-    let out = p.apply(&m).map_err(|e| miette!("{e}"))?;
-    print!(
-        "{}",
-        strip_control(&crate::proxmox::redact::scrub(
-            &out,
-            &crate::proxmox::redact::secrets(&m.argv())
-        ))
-    );
-    Ok(0)
+    })))
 }
 
-fn print_json<T: Serialize>(v: &T) -> miette::Result<u8> {
-    println!("{}", serde_json::to_string_pretty(v).into_diagnostic()?);
-    Ok(0)
-}
-
-fn err(e: impl std::fmt::Display) -> miette::Report {
-    miette!("{e}")
-}
-
-fn read_and_print(p: &QmProxmox<SshRemote>, read: Read, json: bool) -> miette::Result<u8> {
-    match read {
-        Read::List => {
-            let list = p.list().map_err(err)?;
-            // Protection is not in the cluster list: read it for the readonly VMs only (few),
-            // so the list shows which of them the web UI could still change.
-            let mut protected = std::collections::BTreeMap::new();
-            for vm in &list {
-                if p.fence().known(vm.vmid).is_some_and(|k| k.readonly) {
-                    // A read that fails (a VM `qm` cannot see from this node) leaves it
-                    // unknown rather than failing the whole list.
-                    protected.insert(vm.vmid, p.config(vm.vmid).ok().map(|c| c.protected()));
-                }
-            }
-            let fleet = |vmid| match (p.fence().known(vmid), protected.get(&vmid)) {
-                (Some(k), Some(Some(false))) => {
-                    format!("{} (readonly, unprotected)", k.kind.as_str())
-                }
-                (Some(k), Some(None)) => {
-                    format!("{} (readonly, protection unknown)", k.kind.as_str())
-                }
-                (Some(k), _) if k.readonly => format!("{} (readonly)", k.kind.as_str()),
-                (Some(k), _) => k.kind.as_str().to_string(),
-                (None, _) => "-".into(),
-            };
-            let unprotected: Vec<String> = protected
-                .iter()
-                .filter(|(_, on)| **on == Some(false))
-                .map(|(id, _)| id.to_string())
-                .collect();
-            if !unprotected.is_empty() {
-                eprintln!(
-                    "readonly VMs without Proxmox protection: {}; `vmctl ops protect \
-                     --readonly-vms` turns it on so other tools respect the fence too",
-                    unprotected.join(", ")
-                );
-            }
-            if json {
-                #[derive(Serialize)]
-                struct Row<'a> {
-                    #[serde(flatten)]
-                    vm: &'a crate::proxmox::VmResource,
-                    fleet: Option<&'static str>,
-                    readonly: bool,
-                    /// Proxmox protection, read for readonly VMs only.
-                    #[serde(skip_serializing_if = "Option::is_none")]
-                    protected: Option<bool>,
-                }
-                let rows: Vec<Row> = list
-                    .iter()
-                    .map(|vm| {
-                        let d = p.fence().known(vm.vmid);
-                        Row {
-                            vm,
-                            fleet: d.map(|d| d.kind.as_str()),
-                            readonly: d.is_some_and(|d| d.readonly),
-                            protected: protected.get(&vm.vmid).copied().flatten(),
-                        }
-                    })
-                    .collect();
-                return print_json(&rows);
-            }
-            println!(
-                "{:>9}  {:<24} {:<8} {:<9} {:<10} FLEET",
-                "VMID", "NAME", "NODE", "STATUS", "NOTE"
-            );
-            for vm in &list {
-                let note = match (&vm.lock, vm.template) {
-                    (Some(l), _) => format!("lock:{l}"),
-                    (None, true) => "template".into(),
-                    _ => String::new(),
-                };
-                // Everything the cluster sent is stripped of terminal control sequences.
-                println!(
-                    "{:>9}  {:<24} {:<8} {:<9} {:<10} {}",
-                    vm.vmid,
-                    strip_control(vm.name.as_deref().unwrap_or("")),
-                    strip_control(&vm.node),
-                    strip_control(&vm.status),
-                    strip_control(&note),
-                    fleet(vm.vmid)
-                );
-            }
-        }
-        Read::Status(vmid) => {
-            let s = p.status(vmid).map_err(err)?;
-            if json {
-                return print_json(&s);
-            }
-            println!("status: {}", strip_control(&s.status));
-        }
-        Read::Config(vmid) => {
-            let c = p.config(vmid).map_err(err)?;
-            if json {
-                let map: serde_json::Map<String, serde_json::Value> = c
-                    .entries
-                    .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                    .collect();
-                return print_json(&map);
-            }
-            for (k, v) in &c.entries {
-                println!("{}: {}", strip_control(k), strip_control(v));
-            }
-        }
-        Read::GetIp(vmid) => {
-            let ip = p.get_ip(vmid).map_err(err)?;
-            if json {
-                return print_json(&ip);
-            }
-            eprintln!(
-                "VM {vmid} (MAC {}): found by the {}",
-                ip.mac,
-                match ip.source {
-                    crate::proxmox::IpSource::GuestAgent => "guest agent",
-                    crate::proxmox::IpSource::NeighbourTable => "Proxmox host's neighbour table",
-                }
-            );
-            println!("{}", ip.address);
-        }
-        Read::Storage => {
-            let s = p.storage().map_err(err)?;
-            if json {
-                return print_json(&s);
-            }
-            println!(
-                "{:<16} {:<10} {:<8} {:>12} {:>12} {:>7}",
-                "NAME", "TYPE", "STATUS", "FREE(GiB)", "TOTAL(GiB)", "USED"
-            );
-            for st in &s {
-                println!(
-                    "{:<16} {:<10} {:<8} {:>12.1} {:>12.1} {:>6.1}%",
-                    strip_control(&st.name),
-                    strip_control(&st.kind),
-                    strip_control(&st.status),
-                    st.available as f64 / 1048576.0,
-                    st.total as f64 / 1048576.0,
-                    st.percent
-                );
-            }
-        }
-        Read::NextVmid(start, end) => {
-            let id = p.next_vmid(start, end).map_err(err)?;
-            if json {
-                return print_json(&serde_json::json!({ "vmid": id }));
-            }
-            println!("{id}");
-        }
-        Read::Snapshots(vmid) => {
-            let s = p.snapshots(vmid).map_err(err)?;
-            if json {
-                return print_json(&s);
-            }
-            for snap in &s {
-                println!(
-                    "{}{:<24} {:<19}  {}",
-                    "  ".repeat(snap.depth),
-                    strip_control(&snap.name),
-                    strip_control(snap.time.as_deref().unwrap_or("")),
-                    strip_control(&snap.description)
-                );
-            }
-        }
-    }
-    Ok(0)
+/// `console VMID`: interactive, so it runs over SSH only; the fence refuses before connecting.
+fn console(defs: &Definitions, vmid: VmId, unlisted: bool, conn: &Conn) -> miette::Result<u8> {
+    let (fence, argv) = ops::console(defs, vmid, unlisted).map_err(err)?;
+    let p = connect(defs, conn, fence, false)?;
+    let status = p
+        .remote()
+        .interactive_command(&argv)
+        .status()
+        .into_diagnostic()?;
+    Ok(status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(1))
 }
 
 fn wait_ssh(

@@ -103,6 +103,22 @@ pub trait Remote {
     fn target(&self) -> String;
 }
 
+/// A borrowed remote is a remote: a test keeps its `Recording` to read the log after the code
+/// under test consumed the `QmProxmox` built on it.
+impl<R: Remote + ?Sized> Remote for &R {
+    fn run_with_input(
+        &self,
+        argv: &[String],
+        input: Option<&[u8]>,
+    ) -> Result<RemoteOutput, RemoteError> {
+        (**self).run_with_input(argv, input)
+    }
+
+    fn target(&self) -> String {
+        (**self).target()
+    }
+}
+
 /// One SSH master connection to the Proxmox host, shared by every command of a run.
 pub struct SshRemote {
     rt: tokio::runtime::Runtime,
