@@ -9,14 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::secrets::{Env, ADMIN, FIX, NEWVM, OLDHOST};
-use crate::support::{demo_fleet, text, vmctl};
-
-fn new_key() -> String {
-    vmctl::keys::generate_host_key(&mut rand_core::OsRng, Some("root@test".into()))
-        .public_openssh
-        .trim()
-        .to_string()
-}
+use crate::support::{demo_fleet, new_public_key, text, vmctl};
 
 fn wait_for(path: &Path) {
     let start = Instant::now();
@@ -48,7 +41,7 @@ fn mode(p: &Path) -> u32 {
 fn sixteen_concurrent_hosts_add_keep_every_entry() {
     let fleet = demo_fleet();
     let root = fleet.path();
-    let keys: Vec<String> = (0..16).map(|_| new_key()).collect();
+    let keys: Vec<String> = (0..16).map(|_| new_public_key(Some("root@test"))).collect();
     let children: Vec<_> = keys
         .iter()
         .enumerate()
@@ -98,7 +91,13 @@ fn a_held_lock_makes_a_writer_wait_and_then_give_up_without_writing() {
     let o = crate::support::vmctl_cmd()
         .arg("--fleet")
         .arg(root)
-        .args(["hosts", "add", "web", "--key", &new_key()])
+        .args([
+            "hosts",
+            "add",
+            "web",
+            "--key",
+            &new_public_key(Some("root@test")),
+        ])
         .env("VMCTL_LOCK_TIMEOUT", "1")
         .output()
         .unwrap();
@@ -110,7 +109,16 @@ fn a_held_lock_makes_a_writer_wait_and_then_give_up_without_writing() {
     );
     assert_eq!(std::fs::read(root.join("hosts.nix")).unwrap(), before);
     lock.unlock().unwrap();
-    let o = vmctl(root, &["hosts", "add", "web", "--key", &new_key()]);
+    let o = vmctl(
+        root,
+        &[
+            "hosts",
+            "add",
+            "web",
+            "--key",
+            &new_public_key(Some("root@test")),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
 
@@ -188,7 +196,16 @@ fn symlinked_hosts_nix_and_secret_stay_links_and_their_targets_change() {
     std::fs::create_dir(root.join("identity")).unwrap();
     std::fs::rename(root.join("hosts.nix"), root.join("identity/hosts.nix")).unwrap();
     symlink("identity/hosts.nix", root.join("hosts.nix")).unwrap();
-    let o = vmctl(root, &["hosts", "add", "web", "--key", &new_key()]);
+    let o = vmctl(
+        root,
+        &[
+            "hosts",
+            "add",
+            "web",
+            "--key",
+            &new_public_key(Some("root@test")),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(std::fs::symlink_metadata(root.join("hosts.nix"))
         .unwrap()
@@ -445,7 +462,16 @@ fn the_lock_directory_never_shows_up_in_git() {
     };
     git(&["init", "-q"]);
     git(&["add", "-A"]);
-    let o = vmctl(root, &["hosts", "add", "web", "--key", &new_key()]);
+    let o = vmctl(
+        root,
+        &[
+            "hosts",
+            "add",
+            "web",
+            "--key",
+            &new_public_key(Some("root@test")),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(root.join(".vmctl/lock").exists());
     let status = git(&["status", "--porcelain", "--untracked-files=all"]);
@@ -505,7 +531,7 @@ fn every_writer_reports_changes_in_one_json_shape_and_one_diff_style() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
         serde_json::from_str(&text(&o.stdout)).unwrap_or_else(|e| panic!("{args:?}: {e}"))
     };
-    let key = new_key();
+    let key = new_public_key(Some("root@test"));
     let hosts = json(&["hosts", "add", "web", "--key", &key, "--dry-run", "--json"]);
     assert_common_shape("hosts", &hosts, true);
     let sops = json(&["sops", "add-recipient", "web", &key, "--dry-run", "--json"]);

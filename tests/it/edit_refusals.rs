@@ -4,20 +4,13 @@
 
 use std::path::Path;
 
-use crate::support::{demo_fleet, repo, text, vmctl};
+use crate::support::{demo_fleet, new_public_key, repo, text, vmctl};
 use sha2::{Digest, Sha256};
 
 const DOC1_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlLRoQ0HoeSXd9Rbb9WB51hQUGkEPeKZvmAsJFjg/wH";
 const IGPU_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHHwBfbIUrK41MhsO5+UBAKg1AW/ZVSeh7AdndYmIED6";
-
-fn new_key() -> String {
-    vmctl::keys::generate_host_key(&mut rand_core::OsRng, None)
-        .public_openssh
-        .trim()
-        .to_string()
-}
 
 /// SHA-256 over every file of the fleet (path and bytes), vmctl's own `.vmctl/` excluded.
 fn digest(root: &Path) -> String {
@@ -81,7 +74,7 @@ fn hosts_add_of_a_name_differing_only_in_case_is_refused() {
     let f = fleet();
     let err = refused(
         f.path(),
-        &["hosts", "add", "Doc1", "--key", &new_key()],
+        &["hosts", "add", "Doc1", "--key", &new_public_key(None)],
         "[HS003]",
     );
     assert!(err.contains("differs from `doc1` only in case"), "{err}");
@@ -100,7 +93,7 @@ fn hosts_add_of_an_alias_another_host_uses_is_refused() {
             "--alias",
             "igpu",
             "--key",
-            &new_key(),
+            &new_public_key(None),
         ],
         "[HS003]",
     );
@@ -110,7 +103,7 @@ fn hosts_add_of_an_alias_another_host_uses_is_refused() {
 #[test]
 fn hosts_add_of_a_truncated_or_malformed_key_is_refused() {
     let f = fleet();
-    let key = new_key();
+    let key = new_public_key(None);
     let truncated = &key[..key.len() - 25];
     let err = refused(
         f.path(),
@@ -164,7 +157,7 @@ fn sops_add_recipient_of_another_hosts_recipient_is_refused() {
     // Shown like a lint finding: the file and the other host's key.
     assert!(err.contains("hosts.nix"), "{err}");
     // Its own recipient is fine.
-    let own = new_key();
+    let own = new_public_key(None);
     let o = vmctl(f.path(), &["sops", "add-recipient", "web", &own]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
@@ -173,7 +166,7 @@ fn sops_add_recipient_of_another_hosts_recipient_is_refused() {
 fn an_edit_that_fixes_or_removes_a_broken_entry_is_not_blocked_by_it() {
     let f = fleet();
     let root = f.path();
-    let key = new_key();
+    let key = new_public_key(None);
     let broken = &key[..key.len() - 25];
     let hosts = std::fs::read_to_string(root.join("hosts.nix")).unwrap();
     let with_broken = hosts.replacen(
@@ -190,7 +183,10 @@ fn an_edit_that_fixes_or_removes_a_broken_entry_is_not_blocked_by_it() {
     );
 
     // An unrelated edit goes through; the error it does not touch is only mentioned.
-    let o = vmctl(root, &["hosts", "add", "web", "--key", &new_key()]);
+    let o = vmctl(
+        root,
+        &["hosts", "add", "web", "--key", &new_public_key(None)],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("still have 1 error"),
@@ -198,7 +194,7 @@ fn an_edit_that_fixes_or_removes_a_broken_entry_is_not_blocked_by_it() {
         text(&o.stderr)
     );
     // Replacing the broken key with another broken key writes the error again: refused.
-    let other = new_key();
+    let other = new_public_key(None);
     refused(
         root,
         &[

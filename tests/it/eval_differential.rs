@@ -4,26 +4,8 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
-
 use vmctl::exec::lint::FsLoader;
 use vmctl::syntax::{evaluate, SourceDb};
-
-fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            nix_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "nix") {
-            out.push(p);
-        }
-    }
-}
 
 /// JSON equality where numbers compare by value (Nix prints `1.0e3` as `1000`).
 fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
@@ -55,7 +37,7 @@ fn static_evaluation_matches_nix_instantiate() {
         "tests/fixtures/lint",
         "vms",
     ] {
-        nix_files(&support::repo().join(dir), &mut files);
+        support::nix_files(&support::repo().join(dir), &mut files);
     }
     files.push(support::repo().join("hosts.nix"));
     let mut compared = Vec::new();

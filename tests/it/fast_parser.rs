@@ -8,7 +8,7 @@ use crate::support;
 
 use crate::support::mutate::{apply, mutation};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use proptest::prelude::*;
 use vmctl::syntax::ast::Interner;
@@ -28,26 +28,12 @@ fn rnix_dump(text: &str) -> (String, bool) {
     (ast.dump(&names), !errors.is_empty())
 }
 
-fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            nix_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "nix") {
-            out.push(p);
-        }
-    }
-}
-
 fn all_fixtures() -> Vec<PathBuf> {
     let root = support::repo();
     let mut out = Vec::new();
-    nix_files(&root.join("tests/fixtures"), &mut out);
-    nix_files(&root.join("vms"), &mut out);
-    nix_files(&root.join("hosts-template"), &mut out);
+    support::nix_files(&root.join("tests/fixtures"), &mut out);
+    support::nix_files(&root.join("vms"), &mut out);
+    support::nix_files(&root.join("hosts-template"), &mut out);
     out.push(root.join("hosts.nix"));
     out.sort();
     out

@@ -5,7 +5,7 @@
 //! as `<redacted>` in dry runs and errors.
 
 use crate::support::pve;
-use crate::support::text;
+use crate::support::{squash, text};
 
 use std::path::Path;
 
@@ -23,13 +23,6 @@ fn connections(pve: &Pve) -> usize {
 /// True when anything connected to sshd after the harness's own probe.
 fn any_connection(pve: &Pve, baseline: usize) -> bool {
     connections(pve) > baseline || pve.sshd.accepted_connections() > 0
-}
-
-/// Text without spaces, line breaks and miette frames: messages wrap at the terminal width.
-fn squash(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace() && *c != '│')
-        .collect()
 }
 
 #[test]

@@ -4,12 +4,11 @@
 //! checked to happen before any connection (sshd accepted none, the simulator saw nothing) or,
 //! for the live check, with the simulator's state byte-for-byte unchanged.
 
-use crate::support::pve;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use pve::Pve;
+use crate::support::pve::Pve;
+use crate::support::squash;
 
 const PROXMOX: &str =
     r#"proxmox = { host = "prom.lan"; node = "prom"; defaultStorage = "nvmeprom"; };"#;
@@ -41,14 +40,6 @@ fn vmctl(pve: &Pve, fleet: &Path, path: Option<&Path>, args: &[&str]) -> Output 
         cmd.env("PATH", p);
     }
     cmd.output().expect("run vmctl")
-}
-
-/// Text with every space, line break and miette frame character removed, so a message can be
-/// searched for whatever the terminal width made of it.
-fn squash(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace() && *c != '│')
-        .collect()
 }
 
 fn flat(b: &[u8]) -> String {

@@ -100,6 +100,39 @@ pub fn vmctl_in(dir: &Path, args: &[&str]) -> Output {
     vmctl_cmd().current_dir(dir).args(args).output().unwrap()
 }
 
+/// Every `.nix` file under `dir`, recursively, in path order (appended to `out`).
+pub fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            nix_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "nix") {
+            out.push(p);
+        }
+    }
+}
+
+/// A fresh ed25519 public key line (`ssh-ed25519 AAAA… COMMENT`) for a host the test adds.
+pub fn new_public_key(comment: Option<&str>) -> String {
+    vmctl::keys::generate_host_key(&mut rand_core::OsRng, comment.map(Into::into))
+        .public_openssh
+        .trim()
+        .to_string()
+}
+
+/// Text without spaces, line breaks and miette's frame characters, so a message can be
+/// searched for whatever the terminal width made of it.
+pub fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect()
+}
+
 /// A repository file's text (path relative to the repository root).
 pub fn read_repo(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap()
