@@ -1,5 +1,5 @@
 //! One minimal fleet per diagnostic code: the code fires, and its human and JSON renderings
-//! are snapshotted (tests/snapshots/lint_codes__CODE.snap).
+//! are snapshotted (tests/it/snapshots/it__lint_codes__CODE.snap).
 
 use crate::support;
 
