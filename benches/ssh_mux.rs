@@ -4,7 +4,7 @@
 //!   cargo bench --bench ssh_mux                      50 operations each way
 //!   VMCTL_BENCH_QUICK=1 cargo bench --bench ssh_mux  10 each (CI)
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/pve.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 // Decrypts a sops file with npm's `sops-age` (an independent JavaScript implementation of
-// sops+age decryption) and prints the result as JSON. Used by tests/secrets_oracle.rs.
+// sops+age decryption) and prints the result as JSON. Used by tests/it/secrets_oracle.rs.
 //
 //   node tests/sops_age_decrypt.mjs SOPS_AGE_PACKAGE_DIR FILE AGE_KEY_FILE
 import { readFileSync } from "node:fs";

@@ -1,0 +1,208 @@
+//! The one support module of the integration tests: the repository, its fixtures, the
+//! binaries under test and the real tools they are checked against. Area-specific harnesses
+//! are submodules: `pve` (real sshd + Proxmox simulator), `secrets` (real sops, test
+//! identities), `sops_oracle` (sops as the oracle for `.sops.yaml` edits), `mutate` (fuzzing).
+
+pub mod mutate;
+pub mod pve;
+pub mod secrets;
+pub mod sops_oracle;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture path under tests/fixtures.
+pub fn fixture(rel: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(rel)
+}
+
+/// Fails the test (never skips) when a tool the test needs is missing.
+pub fn require_tool(name: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{name}` is not installed: run ./scripts/test.sh (it installs the test tools), \
+         or eval \"$(./scripts/setup-test-tools.sh)\" before cargo test"
+    );
+}
+
+/// `nix-instantiate --eval --strict --json FILE`, or the error text.
+pub fn nix_eval_json(file: &Path) -> Result<serde_json::Value, String> {
+    require_tool("nix-instantiate");
+    let out = Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "--readonly-mode"])
+        .arg(file)
+        .output()
+        .expect("run nix-instantiate");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of the demo fleet (definitions, hosts.nix, hosts/, hosts-template/) in a temp dir.
+pub fn demo_fleet() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["vms", "hosts", "hosts-template"] {
+        copy_dir(&repo().join(d), &dir.path().join(d));
+    }
+    std::fs::copy(repo().join("hosts.nix"), dir.path().join("hosts.nix")).unwrap();
+    dir
+}
+
+/// The `vmctl` binary under test, blind to a fleet named by the caller's environment.
+pub fn vmctl_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vmctl"));
+    c.env_remove("VMCTL_FLEET");
+    c
+}
+
+/// The `vmlint` binary under test.
+pub fn vmlint_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vmlint"))
+}
+
+/// Runs the `vmctl` binary on the fleet named with `--fleet`.
+pub fn vmctl(fleet: &Path, args: &[&str]) -> Output {
+    vmctl_cmd()
+        .arg("--fleet")
+        .arg(fleet)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs the `vmctl` binary in `dir`, which finds its fleet from there as a user's shell does.
+pub fn vmctl_in(dir: &Path, args: &[&str]) -> Output {
+    vmctl_cmd().current_dir(dir).args(args).output().unwrap()
+}
+
+/// Every `.nix` file under `dir`, recursively, in path order (appended to `out`).
+pub fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            nix_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "nix") {
+            out.push(p);
+        }
+    }
+}
+
+/// A fresh ed25519 public key line (`ssh-ed25519 AAAA… COMMENT`) for a host the test adds.
+pub fn new_public_key(comment: Option<&str>) -> String {
+    vmctl::keys::generate_host_key(&mut rand_core::OsRng, comment.map(Into::into))
+        .public_openssh
+        .trim()
+        .to_string()
+}
+
+/// Text without spaces, line breaks and miette's frame characters, so a message can be
+/// searched for whatever the terminal width made of it.
+pub fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect()
+}
+
+/// A repository file's text (path relative to the repository root).
+pub fn read_repo(rel: &str) -> String {
+    std::fs::read_to_string(repo().join(rel)).unwrap()
+}
+
+/// A unified diff of two texts with `context` lines around each change and `--- a/NAME`,
+/// `+++ b/NAME` headers (`a`, `b` given in full).
+pub fn unified_diff(old: &str, new: &str, context: usize, (a, b): (&str, &str)) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(context)
+        .header(a, b)
+        .to_string()
+}
+
+/// Writes an executable script. The file is written by `install`, a child process, so no
+/// writable descriptor of it ever exists in this (multi-threaded) test process: a sibling
+/// test forking meanwhile would inherit one, and exec of the script would fail with "text
+/// file busy" (ETXTBSY) until that child execs.
+pub fn write_script(path: &Path, text: &str) {
+    let src = path.with_extension("src");
+    std::fs::write(&src, text).unwrap();
+    let st = Command::new("install")
+        .args(["-m", "755"])
+        .arg(&src)
+        .arg(path)
+        .status()
+        .expect("run install");
+    assert!(st.success(), "install {}", path.display());
+    std::fs::remove_file(&src).unwrap();
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Output with miette's line wrapping undone, for `contains` checks.
+pub fn unwrapped(b: &[u8]) -> String {
+    text(b)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("- ", "-")
+}
+
+/// The upstream SSH/age test keys (public test vectors from ssh-to-age and sops-nix, see
+/// tests/fixtures/sops/SOURCES.txt) by their short names.
+pub fn key_fixture(name: &str) -> PathBuf {
+    let rel = if let Some(rest) = name.strip_prefix("sops-nix-") {
+        format!("sops/sops-nix/{rest}")
+    } else if name == "ssh-to-age-vectors.txt" {
+        "sops/ssh-to-age-vectors.txt".to_string()
+    } else {
+        format!("sops/ssh-to-age/{name}")
+    };
+    fixture(&rel)
+}
+
+impl pve::Pve {
+    /// `vmctl --fleet FLEET ops` against this host (its ssh config, fast lock retries).
+    pub fn ops_cmd(&self, fleet: &Path) -> Command {
+        let mut cmd = vmctl_cmd();
+        cmd.arg("--fleet").arg(fleet).arg("ops");
+        cmd.envs(self.vmctl_env());
+        cmd
+    }
+
+    /// `vmctl ops ARGS` on this repository's demo fleet against this host.
+    pub fn vmctl_ops(&self, args: &[&str]) -> Output {
+        self.ops_cmd(repo()).args(args).output().expect("run vmctl")
+    }
+}

@@ -1,0 +1,378 @@
+//! `qm`: the dispatcher, list/status/config, clone, set, resize.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::thread::sleep;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::conf::*;
+use crate::lock::DirLock;
+use crate::sim::Sim;
+use crate::{die, options, options_ordered, param_error};
+
+impl Sim {
+    // ---------------------------------------------------------------- qm
+
+    pub(crate) fn qm(&self, a: &[&str]) {
+        let Some((&sub, rest)) = a.split_first() else {
+            die("ERROR: no command specified")
+        };
+        match sub {
+            "list" => self.qm_list(),
+            "status" => self.qm_status(rest),
+            "config" => self.qm_config(rest),
+            "clone" => self.qm_clone(rest),
+            "set" => self.qm_set(rest),
+            "resize" => self.qm_resize(rest),
+            "start" | "stop" | "shutdown" | "template" | "destroy" => self.qm_power(sub, rest),
+            "terminal" => self.qm_terminal(rest),
+            "guest" => self.qm_guest(rest),
+            "snapshot" => self.qm_snapshot(rest),
+            "listsnapshot" => self.qm_listsnapshot(rest),
+            "rollback" | "delsnapshot" => self.qm_snapshot_change(sub, rest),
+            "migrate" => self.qm_migrate(rest),
+            other => die(&format!("unknown command 'qm {other}'")),
+        }
+    }
+
+    pub(crate) fn qm_list(&self) {
+        println!(
+            "{:>10} {:<20} {:<10} {:<10} {:>12} {:<10}",
+            "VMID", "NAME", "STATUS", "MEM(MB)", "BOOTDISK(GB)", "PID"
+        );
+        let node = self.node();
+        for (n, id) in self.all_vms() {
+            if n != node {
+                continue;
+            }
+            let conf = Conf::parse(&fs::read_to_string(self.conf_path(&n, id)).unwrap_or_default());
+            let running = self.running(id);
+            let disk = conf
+                .disks()
+                .first()
+                .and_then(|(_, v)| size_of(v))
+                .unwrap_or(0);
+            println!(
+                "{:>10} {:<20} {:<10} {:<10} {:>12.2} {:<10}",
+                id,
+                conf.get("name").unwrap_or(""),
+                if running { "running" } else { "stopped" },
+                conf.get("memory").unwrap_or("2048"),
+                disk as f64,
+                if running { 10000 + id } else { 0 }
+            );
+        }
+    }
+
+    pub(crate) fn qm_status(&self, a: &[&str]) {
+        let (id, _conf) = self.load_local(a.first().copied().unwrap_or(""));
+        println!(
+            "status: {}",
+            if self.running(id) {
+                "running"
+            } else {
+                "stopped"
+            }
+        );
+    }
+
+    pub(crate) fn qm_config(&self, a: &[&str]) {
+        let (_, conf) = self.load_local(a.first().copied().unwrap_or(""));
+        let mut entries: BTreeMap<String, String> = conf.main.iter().cloned().collect();
+        if let Some(d) = &conf.description {
+            entries.insert("description".into(), d.clone());
+        }
+        for (k, v) in entries {
+            println!("{k}: {v}");
+        }
+    }
+
+    pub(crate) fn qm_clone(&self, a: &[&str]) {
+        const USAGE: &str = "qm clone <vmid> <newid> [OPTIONS]";
+        if a.len() < 2 {
+            die(&format!("400 not enough arguments\n{USAGE}"));
+        }
+        let (_, src_conf) = self.load_local(a[0]);
+        let newid: u32 = a[1].parse().unwrap_or_else(|_| {
+            param_error(
+                "newid",
+                &format!("type check ('integer') failed - got '{}'", a[1]),
+                USAGE,
+            )
+        });
+        let opts = options(&a[2..], USAGE);
+        let name = opts
+            .get("name")
+            .cloned()
+            .unwrap_or_else(|| format!("Copy-of-VM-{}", src_conf.get("name").unwrap_or("")));
+        if !is_dns_name(&name) {
+            param_error(
+                "name",
+                "invalid format - value does not look like a valid DNS name",
+                USAGE,
+            );
+        }
+        let template = src_conf.get("template") == Some("1");
+        let full = match opts.get("full").map(String::as_str) {
+            Some("0") => false,
+            Some(_) => true,
+            None => !template,
+        };
+        if !full && !template {
+            die("linked clone feature is only available for templates");
+        }
+        if !full && opts.contains_key("storage") {
+            die("parameter 'storage' not allowed for linked clones");
+        }
+        let src_disk_storage = src_conf
+            .disks()
+            .first()
+            .and_then(|(_, v)| v.split(':').next().map(str::to_string));
+        let storage = opts.get("storage").cloned().or(src_disk_storage);
+        if let Some(s) = &storage {
+            if self.storage(s).is_none() {
+                die(&format!("storage '{s}' does not exist"));
+            }
+        }
+        let node = self.node();
+        let target = opts.get("target").cloned().unwrap_or_else(|| node.clone());
+        if target != node {
+            if !self.nodes().contains(&target) {
+                die(&format!("no such cluster node '{target}'"));
+            }
+            let shared = storage
+                .as_deref()
+                .and_then(|s| self.storage(s))
+                .and_then(|s| s.get("shared").and_then(Value::as_bool))
+                .unwrap_or(false);
+            if !shared {
+                die(&format!(
+                    "can't clone to node '{target}' (VM uses local storage)"
+                ));
+            }
+        }
+        // Reserve the VMID: the config appears at once, locked, as in Proxmox.
+        {
+            let _g = self.lock();
+            if self.find(newid).is_some() {
+                die(&format!(
+                    "unable to create VM {newid}: config file already exists"
+                ));
+            }
+            let reserve = Conf {
+                main: vec![
+                    ("lock".into(), "clone".into()),
+                    ("name".into(), name.clone()),
+                ],
+                ..Default::default()
+            };
+            self.write(&self.conf_path(&node, newid), &reserve.render());
+        }
+        let storage_lock = storage.as_ref().map(|s| {
+            let path = self.dir.join("locks").join(format!("pve-storage-{s}"));
+            let _ = fs::create_dir_all(self.dir.join("locks"));
+            let timeout = self.setting_ms("storage_lock_timeout_ms", 10_000);
+            match DirLock::acquire(path.clone(), Duration::ZERO) {
+                Some(l) => l,
+                None => {
+                    eprintln!("trying to acquire lock...");
+                    match DirLock::acquire(path, timeout) {
+                        Some(l) => {
+                            eprintln!(" OK");
+                            l
+                        }
+                        None => {
+                            let _g = self.lock();
+                            let _ = fs::remove_file(self.conf_path(&node, newid));
+                            die(&format!(
+                                "can't lock file '/var/lock/pve-manager/pve-storage-{s}' - got timeout"
+                            ))
+                        }
+                    }
+                }
+            }
+        });
+        let mut conf = Conf {
+            description: opts.get("description").cloned().or(src_conf.description),
+            main: src_conf.main.clone(),
+            snaps: vec![],
+        };
+        for key in ["template", "lock", "parent", "protection"] {
+            unset(&mut conf.main, key);
+        }
+        set(&mut conf.main, "name", name);
+        if let Some(net) = conf.get("net0").map(str::to_string) {
+            if let Some(old) = mac_of_net(&net) {
+                set(&mut conf.main, "net0", net.replace(&old, &mac_for(newid)));
+            }
+        }
+        for (k, v) in conf.disks() {
+            let (st, rest) = v.split_once(':').unwrap_or(("", &v));
+            let opts_part = rest.split_once(',').map(|(_, o)| o).unwrap_or("");
+            let vol = rest.split(',').next().unwrap_or("");
+            let disk_no = vol.rsplit('-').next().unwrap_or("0");
+            let new_st = if full {
+                storage.clone().unwrap_or(st.into())
+            } else {
+                st.into()
+            };
+            let new_vol = if full {
+                format!("vm-{newid}-disk-{disk_no}")
+            } else {
+                format!("{vol}/vm-{newid}-disk-{disk_no}")
+            };
+            println!(
+                "create {} clone of drive {k} ({st}:{vol})",
+                if full { "full" } else { "linked" }
+            );
+            let value = if opts_part.is_empty() {
+                format!("{new_st}:{new_vol}")
+            } else {
+                format!("{new_st}:{new_vol},{opts_part}")
+            };
+            set(&mut conf.main, &k, value);
+        }
+        sleep(self.setting_ms("clone_ms", 0));
+        {
+            let _g = self.lock();
+            self.write(&self.conf_path(&target, newid), &conf.render());
+            if target != node {
+                let _ = fs::remove_file(self.conf_path(&node, newid));
+            }
+            if let Some(pool) = opts.get("pool") {
+                self.write(&self.dir.join("pools").join(newid.to_string()), pool);
+            }
+        }
+        drop(storage_lock);
+    }
+
+    pub(crate) fn qm_set(&self, a: &[&str]) {
+        const USAGE: &str = "qm set <vmid> [OPTIONS]";
+        let _g = self.lock();
+        let (id, mut conf) = self.load_local(a.first().copied().unwrap_or(""));
+        let opts = options_ordered(&a[1..], USAGE);
+        if !opts.iter().any(|(k, _)| k == "skiplock") {
+            Self::check_lock(&conf);
+        }
+        for (k, v) in &opts {
+            if k != "description" && v.contains('\n') {
+                param_error(k, "value must not contain newlines", USAGE);
+            }
+        }
+        for (k, v) in opts {
+            match k.as_str() {
+                "skiplock" => {}
+                "description" => conf.description = Some(v),
+                "delete" => {
+                    for key in v.split(',') {
+                        unset(&mut conf.main, key.trim());
+                    }
+                }
+                "name" => {
+                    if !is_dns_name(&v) {
+                        param_error(
+                            "name",
+                            "invalid format - value does not look like a valid DNS name",
+                            USAGE,
+                        );
+                    }
+                    set(&mut conf.main, "name", v);
+                }
+                "cores" | "memory" | "sockets" | "balloon" => {
+                    if v.parse::<u64>().map(|n| n == 0).unwrap_or(true) {
+                        param_error(
+                            &k,
+                            &format!("type check ('integer') failed - got '{v}'"),
+                            USAGE,
+                        );
+                    }
+                    set(&mut conf.main, &k, v);
+                }
+                "protection" => set(&mut conf.main, &k, v),
+                "sshkeys" => {
+                    let keys = fs::read_to_string(&v).unwrap_or_else(|e| {
+                        param_error(
+                            "sshkeys",
+                            &format!("unable to open file '{v}' - {e}"),
+                            USAGE,
+                        )
+                    });
+                    let enc: String = keys
+                        .bytes()
+                        .map(|b| {
+                            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                                (b as char).to_string()
+                            } else {
+                                format!("%{b:02X}")
+                            }
+                        })
+                        .collect();
+                    set(&mut conf.main, "sshkeys", enc);
+                }
+                key if is_disk_key(key) => {
+                    let value = match v.split_once(':') {
+                        Some((st, "cloudinit")) => {
+                            self.require_storage(st);
+                            format!("{st}:vm-{id}-cloudinit,media=cdrom")
+                        }
+                        Some((st, size)) if size.parse::<u64>().is_ok() => {
+                            self.require_storage(st);
+                            let n = conf.disks().len();
+                            format!("{st}:vm-{id}-disk-{n},size={size}G")
+                        }
+                        _ => v,
+                    };
+                    set(&mut conf.main, key, value);
+                }
+                _ => set(&mut conf.main, &k, v),
+            }
+        }
+        self.save(id, &conf);
+    }
+
+    pub(crate) fn require_storage(&self, st: &str) {
+        if self.storage(st).is_none() {
+            die(&format!("storage '{st}' does not exist"));
+        }
+    }
+
+    pub(crate) fn qm_resize(&self, a: &[&str]) {
+        if a.len() < 3 {
+            die("400 not enough arguments\nqm resize <vmid> <disk> <size> [OPTIONS]");
+        }
+        let _g = self.lock();
+        let (id, mut conf) = self.load_local(a[0]);
+        Self::check_lock(&conf);
+        let disk = a[1];
+        let Some(value) = conf.get(disk).map(str::to_string) else {
+            die(&format!("disk '{disk}' does not exist"))
+        };
+        let cur = size_of(&value).unwrap_or(0);
+        let (rel, size) = match a[2].strip_prefix('+') {
+            Some(s) => (true, s),
+            None => (false, a[2]),
+        };
+        let Some(n) = parse_size_gib(size) else {
+            param_error(
+                "size",
+                &format!("value '{}' does not match the regex pattern", a[2]),
+                "qm resize <vmid> <disk> <size>",
+            )
+        };
+        let new = if rel { cur + n } else { n };
+        if new < cur {
+            die("shrinking disks is not supported");
+        }
+        let mut parts: Vec<String> = value
+            .split(',')
+            .filter(|p| !p.starts_with("size="))
+            .map(str::to_string)
+            .collect();
+        parts.push(format!("size={new}G"));
+        set(&mut conf.main, disk, parts.join(","));
+        self.save(id, &conf);
+        let _ = id;
+    }
+}
