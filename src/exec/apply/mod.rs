@@ -16,10 +16,18 @@
 //!   that appeared meanwhile) and fsyncs the directories;
 //! * writes a symlinked file through to its target: the link stays a link.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+mod files;
+mod lock;
+
+use std::fs;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+pub use files::{read_current, read_for_change, read_text, write_atomic};
+pub use lock::FleetLock;
+
+use files::{create_temp, final_mode, parent_of, sync_dir, unchanged_since_read, write_target};
 
 /// The directory (in the fleet root) holding vmctl's runtime files; git-ignored.
 pub const STATE_DIR: &str = ".vmctl";
@@ -176,150 +184,6 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ApplyE
     }
 }
 
-// ---------- the fleet lock ----------
-
-/// The fleet's advisory lock, held until dropped. Every vmctl command that writes takes it
-/// before reading the files it changes, so concurrent runs serialise instead of losing
-/// each other's edits.
-#[derive(Debug)]
-pub struct FleetLock {
-    file: File,
-    path: PathBuf,
-}
-
-impl FleetLock {
-    /// Locks the fleet at `root` (`ROOT/.vmctl/lock`, created when missing), waiting up to
-    /// `VMCTL_LOCK_TIMEOUT` seconds (default 120) for another vmctl to finish.
-    pub fn acquire(root: &Path) -> Result<FleetLock, ApplyError> {
-        let dir = root.join(STATE_DIR);
-        let path = dir.join("lock");
-        let lock_err = |source| ApplyError::Lock {
-            lock: path.clone(),
-            source,
-        };
-        fs::create_dir_all(&dir).map_err(lock_err)?;
-        // The directory ignores itself, so a fleet's git never sees the lock, whatever the
-        // fleet's own .gitignore says.
-        let ignore = dir.join(".gitignore");
-        if !ignore.exists() {
-            let _ = fs::write(&ignore, "# vmctl's runtime files (the fleet lock)\n*\n");
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(lock_err)?;
-        Self::wait_for(file, path)
-    }
-
-    /// Locks the directory `dir` itself: for files outside any fleet (a `--config` elsewhere,
-    /// `keys generate --out /some/dir`), where there is no `.vmctl/` to create.
-    pub fn acquire_dir(dir: &Path) -> Result<FleetLock, ApplyError> {
-        let file = File::open(dir).map_err(|source| ApplyError::Lock {
-            lock: dir.to_path_buf(),
-            source,
-        })?;
-        Self::wait_for(file, dir.to_path_buf())
-    }
-
-    /// The lock for changing `file`: its fleet's lock when it lies in a fleet (found upward
-    /// from its directory), else its directory's.
-    pub fn for_file(file: &Path) -> Result<FleetLock, ApplyError> {
-        let abs = std::path::absolute(file).map_err(io_err("resolve", file))?;
-        let mut dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
-        // The directory may not exist yet (scaffold, keys generate): lock the nearest one that does.
-        while !dir.is_dir() {
-            match dir.parent() {
-                Some(p) => dir = p.to_path_buf(),
-                None => break,
-            }
-        }
-        match crate::exec::fleet::find_root(&dir) {
-            Some(root) => FleetLock::acquire(&root),
-            None => FleetLock::acquire_dir(&dir),
-        }
-    }
-
-    fn wait_for(file: File, path: PathBuf) -> Result<FleetLock, ApplyError> {
-        let timeout = std::env::var("VMCTL_LOCK_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(120);
-        let start = Instant::now();
-        let mut told = false;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(FleetLock { file, path }),
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(source)) => {
-                    return Err(ApplyError::Lock { lock: path, source })
-                }
-            }
-            if start.elapsed() >= Duration::from_secs(timeout) {
-                return Err(ApplyError::Locked {
-                    lock: path,
-                    waited: timeout,
-                });
-            }
-            if !told && start.elapsed() >= Duration::from_secs(1) {
-                eprintln!(
-                    "waiting for another vmctl to finish changing the fleet (lock `{}`)",
-                    path.display()
-                );
-                told = true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for FleetLock {
-    fn drop(&mut self) {
-        let _ = self.file.unlock();
-    }
-}
-
-// ---------- reading ----------
-
-/// A file's bytes, `None` when it does not exist (a dangling symlink is an error).
-pub fn read_current(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if fs::symlink_metadata(path).is_ok() {
-                Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "it is a symlink whose target does not exist",
-                ))
-            } else {
-                Ok(None)
-            }
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Where the bytes of `path` really live: symlinks followed, so the link itself stays.
-fn write_target(change: &FileChange) -> Result<PathBuf, ApplyError> {
-    let path = &change.path;
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            fs::canonicalize(path).map_err(|_| ApplyError::DanglingSymlink {
-                shown: change.shown.clone(),
-            })
-        }
-        _ => Ok(path.clone()),
-    }
-}
-
-// ---------- test hooks ----------
-
 /// Lets a test stop the applier at a named point: with `VMCTL_TEST_HOOK_DIR` set, the
 /// applier writes `DIR/POINT.ready` (holding `detail`) and waits (up to 60 s) until a file
 /// `DIR/POINT.go` exists. This is how the tests look at a temp file's mode while it is being
@@ -338,104 +202,6 @@ pub(crate) fn test_pause(point: &str, detail: &Path) {
     while !go.exists() && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-// ---------- writing ----------
-
-/// A temp file beside `target`, created exclusively with `mode` before any byte is written.
-fn create_temp(target: &Path, mode: u32, owner: Option<(u32, u32)>) -> io::Result<(PathBuf, File)> {
-    let dir = parent_of(target);
-    let name = target
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    for attempt in 0..100u32 {
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(
-            ".vmctl-tmp-{}-{}",
-            std::process::id(),
-            unique_suffix(attempt)
-        ));
-        let tmp = dir.join(tmp_name);
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            // The umask can only narrow this, never widen it.
-            opts.mode(mode & 0o777);
-        }
-        match opts.open(&tmp) {
-            Ok(f) => {
-                let set = (|| {
-                    #[cfg(unix)]
-                    {
-                        use std::os::unix::fs::PermissionsExt as _;
-                        if let Some((uid, gid)) = owner {
-                            // Keep the owner of a file root edits for a user; not being allowed
-                            // to is fine (then the caller owns the file anyway).
-                            let _ = std::os::unix::fs::fchown(&f, Some(uid), Some(gid));
-                        }
-                        // The exact mode (the umask may have removed bits the file had), set
-                        // while the file is still empty.
-                        f.set_permissions(fs::Permissions::from_mode(mode))?;
-                    }
-                    Ok::<(), io::Error>(())
-                })();
-                if let Err(e) = set {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                return Ok((tmp, f));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "no free temp file name",
-    ))
-}
-
-fn unique_suffix(attempt: u32) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{nanos:08x}{attempt}")
-}
-
-fn parent_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// The mode (and owner) a file's replacement gets: the existing file's, else `create_mode`.
-fn final_mode(target: &Path, create_mode: u32) -> (u32, Option<(u32, u32)>) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        if let Ok(m) = fs::metadata(target) {
-            return (m.mode() & 0o7777, Some((m.uid(), m.gid())));
-        }
-    }
-    (create_mode, None)
-}
-
-fn sync_dir(dir: &Path) {
-    // Not every filesystem can fsync a directory; the rename is durable on the ones that can.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Whether the file now holds what the change was computed from.
-fn unchanged_since_read(change: &FileChange) -> Result<bool, ApplyError> {
-    let now = read_current(&change.path).map_err(io_err("read", &change.path))?;
-    Ok(now == change.old)
 }
 
 /// A temp file written and waiting to be renamed over its target.
@@ -577,42 +343,10 @@ fn roll_back(todo: &[&FileChange], staged: &[Staged], done: &[usize]) -> io::Res
     Ok(())
 }
 
-/// Replaces `path` with `contents` (temp file, fsync, rename), keeping the mode of the file
-/// it replaces, without the lock or the precondition: for files that are not the fleet's
-/// (vmctl's own known_hosts under a temp directory) and for putting back an original.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let target = match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)?,
-        _ => path.to_path_buf(),
-    };
-    let (mode, owner) = final_mode(&target, DEFAULT_MODE);
-    let (tmp, mut f) = create_temp(&target, mode, owner)?;
-    let r = f
-        .write_all(contents)
-        .and_then(|()| f.sync_all())
-        .and_then(|()| fs::rename(&tmp, &target));
-    if r.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    r?;
-    sync_dir(parent_of(&target));
-    Ok(())
-}
-
-/// Reads a whole file as the change's `old` bytes (a missing file is `None`).
-pub fn read_for_change(path: &Path) -> Result<Option<Vec<u8>>, ApplyError> {
-    read_current(path).map_err(io_err("read", path))
-}
-
-/// Reads a file that must exist, as text.
-pub fn read_text(path: &Path) -> io::Result<String> {
-    let mut s = String::new();
-    File::open(path)?.read_to_string(&mut s)?;
-    Ok(s)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs::{File, OpenOptions};
+
     use super::*;
     #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;

@@ -5,11 +5,16 @@
 //! path (CLI, provisioning, tests), not only at the command line. It fails closed: a value it
 //! cannot be sure of makes it refuse, never allow.
 
+mod error;
+mod live;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Definitions, Given, VmKind};
 
-use super::{Mutation, VmConfig, VmId};
+use super::{Mutation, VmId};
+
+pub use error::FenceError;
 
 /// What definitions.nix says about one VMID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,137 +36,6 @@ pub struct Fence {
     undetermined: Vec<String>,
     /// `--unlisted`: allow mutations of VMIDs definitions.nix does not list.
     allow_unlisted: bool,
-}
-
-/// A mutation the fence refuses.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FenceError {
-    #[error(
-        "refusing to {op} VM {vmid} ({name}): definitions.nix marks it `readonly = true`; \
-         vmctl never changes readonly VMs (remove the flag in vms/definitions.nix only if vmctl \
-         should manage this VM)"
-    )]
-    Readonly {
-        op: &'static str,
-        vmid: VmId,
-        name: String,
-    },
-    #[error(
-        "refusing to {op} VM {vmid} ({name}): its `readonly` in definitions.nix cannot be \
-         determined (vmctl's evaluator cannot, and Nix is missing or failed on the file), so \
-         vmctl treats it as readonly; write it as a literal (`readonly = true;` or \
-         `readonly = false;`), or make nix-instantiate available and able to evaluate the file"
-    )]
-    ReadonlyUndetermined {
-        op: &'static str,
-        vmid: VmId,
-        name: String,
-    },
-    #[error(
-        "refusing to {op} VM {vmid}: the VMID of {} in definitions.nix cannot be determined \
-         (vmctl's evaluator cannot, and Nix is missing or failed on the file), so vmctl cannot \
-         tell which VMID it protects; write every `vmid` as a literal (`vmid = 110;`), or make \
-         nix-instantiate available and able to evaluate the file (`vmlint` shows VM020)",
-        .what.join(", ")
-    )]
-    VmidUndetermined {
-        op: &'static str,
-        vmid: VmId,
-        what: Vec<String>,
-    },
-    #[error(
-        "refusing to {op} VM {vmid}: definitions.nix does not list it; add it to \
-         vms/definitions.nix (under `managed`, or `imported` with `readonly = true`), or pass \
-         `--unlisted` if you mean a VM vmctl does not know"
-    )]
-    Unlisted { op: &'static str, vmid: VmId },
-    #[error(
-        "refusing to {op} VM {vmid} ({name}): it is an imported VM without `readonly` written \
-         out; {op} is destructive, so write `readonly = false;` in vms/definitions.nix if vmctl \
-         may do it (or `readonly = true;` to protect the VM)"
-    )]
-    ImportedNotExplicit {
-        op: &'static str,
-        vmid: VmId,
-        name: String,
-    },
-    #[error(
-        "refusing to clone VM {source_vmid} ({name}): it is readonly and only the template \
-         (`template` in vms/definitions.nix) may be a clone source among readonly VMs"
-    )]
-    ReadonlySource { source_vmid: VmId, name: String },
-    #[error(
-        "refusing to destroy VM {vmid}: definitions.nix does not manage it{}; vmctl destroys \
-         only VMs listed under `managed`",
-        known_as(.name, .kind)
-    )]
-    NotManaged {
-        vmid: VmId,
-        name: Option<String>,
-        kind: Option<&'static str>,
-    },
-    #[error(
-        "refusing to destroy VM {vmid} ({name}) without confirmation: pass `--confirm {name}`"
-    )]
-    ConfirmMissing { vmid: VmId, name: String },
-    #[error(
-        "refusing to destroy VM {vmid} ({name}): `--confirm {given}` does not match its name; \
-         pass `--confirm {name}`"
-    )]
-    ConfirmMismatch {
-        vmid: VmId,
-        name: String,
-        given: String,
-    },
-    #[error(
-        "refusing to {op} onto VMID {vmid}: it already exists in the cluster{}; pick a free one \
-         with `vmctl ops next-vmid`",
-        existing.as_ref().map(|n| format!(" as `{n}`")).unwrap_or_default()
-    )]
-    VmidExists {
-        op: &'static str,
-        vmid: VmId,
-        existing: Option<String>,
-    },
-    #[error(
-        "refusing to {op} VM {vmid}: definitions.nix names it `{expected}` but the VM with this \
-         VMID on the cluster is `{}`; the VMID was reused, so nothing was changed (check \
-         `vmctl ops config {vmid}` and fix vms/definitions.nix)",
-        .live.as_deref().unwrap_or("<no name>")
-    )]
-    NameMismatch {
-        op: &'static str,
-        vmid: VmId,
-        expected: String,
-        live: Option<String>,
-    },
-    #[error(
-        "refusing to {op} VM {vmid} ({}): it is a template on the cluster, and only the \
-         template definitions.nix lists may be treated as one",
-        .live.as_deref().unwrap_or("<no name>")
-    )]
-    LiveTemplate {
-        op: &'static str,
-        vmid: VmId,
-        live: Option<String>,
-    },
-    #[error(
-        "refusing to {op} VM {vmid} ({}): Proxmox protection is on; turn it off first with \
-         `vmctl ops protect {vmid} off` if you really mean it",
-        .live.as_deref().unwrap_or("<no name>")
-    )]
-    Protected {
-        op: &'static str,
-        vmid: VmId,
-        live: Option<String>,
-    },
-}
-
-fn known_as(name: &Option<String>, kind: &Option<&'static str>) -> String {
-    match (name, kind) {
-        (Some(n), Some(k)) => format!(" (it is `{n}`, listed as {k})"),
-        _ => " (it is not in vms/definitions.nix)".into(),
-    }
 }
 
 /// Operations that lose data or are hard to undo: an imported VM needs `readonly = false`
@@ -320,76 +194,6 @@ impl Fence {
                 }
                 Some(_) => {}
             }
-        }
-        Ok(())
-    }
-
-    /// The check that needs the cluster: a clone or restore must not land on an existing VMID.
-    /// `existing` maps the cluster's VMIDs to their names.
-    pub fn check_target_free(
-        &self,
-        m: &Mutation,
-        existing: &BTreeMap<VmId, Option<String>>,
-    ) -> Result<(), FenceError> {
-        if matches!(m, Mutation::Clone(_) | Mutation::RestoreVma { .. }) {
-            if let Some(name) = existing.get(&m.vmid()) {
-                return Err(FenceError::VmidExists {
-                    op: m.name(),
-                    vmid: m.vmid(),
-                    existing: name.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// True when `m` must see the cluster's VMIDs before it is sent.
-    pub fn needs_cluster_check(m: &Mutation) -> bool {
-        matches!(m, Mutation::Clone(_) | Mutation::RestoreVma { .. })
-    }
-
-    /// True when `m` must see the live VM before it is sent: operations that lose data if the
-    /// VMID now belongs to another VM.
-    pub fn needs_live_check(m: &Mutation) -> bool {
-        matches!(
-            m,
-            Mutation::Destroy { .. }
-                | Mutation::SnapshotRollback { .. }
-                | Mutation::Template { .. }
-        )
-    }
-
-    /// The live check: the VM on the cluster must be the one definitions.nix names for this
-    /// VMID, not a template (unless it is the fleet's template) and not protected.
-    pub fn check_live(&self, m: &Mutation, live: &VmConfig) -> Result<(), FenceError> {
-        let vmid = m.vmid();
-        let op = m.name();
-        let live_name = live.name().map(str::to_string);
-        let known = self.vms.get(&vmid);
-        if let Some(k) = known {
-            if live_name.as_deref() != Some(k.name.as_str()) {
-                return Err(FenceError::NameMismatch {
-                    op,
-                    vmid,
-                    expected: k.name.clone(),
-                    live: live_name,
-                });
-            }
-        }
-        let is_template = live.get("template") == Some("1");
-        if is_template && known.is_none_or(|k| k.kind != VmKind::Template) {
-            return Err(FenceError::LiveTemplate {
-                op,
-                vmid,
-                live: live_name,
-            });
-        }
-        if live.protected() {
-            return Err(FenceError::Protected {
-                op,
-                vmid,
-                live: live_name,
-            });
         }
         Ok(())
     }

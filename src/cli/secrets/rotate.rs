@@ -1,0 +1,292 @@
+//! `vmctl secrets rotate`: a new data key for each selected file, natively for age-only files
+//! or through `sops rotate`.
+
+use std::path::Path;
+
+use super::{resolve, RotateArgs};
+use crate::cli::Global;
+use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
+use crate::exec::sops::{self as xsops, LoadedConfig};
+
+/// One file's rotation, for humans and `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct RotateReport {
+    path: String,
+    /// `rotated`, `would_rotate` or `failed`.
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<usize>,
+    /// The recipients the new key is wrapped for (native rotations).
+    recipients: Vec<String>,
+    /// Recipients the file had that its rule no longer lists (dropped by the rotation).
+    removed: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub(super) fn rotate_one(
+    config: &LoadedConfig,
+    path: &Path,
+    display: &str,
+    a: &RotateArgs,
+    ids: &crate::secrets::Identities,
+    sops: Option<&Path>,
+) -> RotateReport {
+    use crate::secrets::config::path_for_matching;
+    use crate::secrets::rekey::{self, Route};
+    use crate::secrets::{rotate, Format, SecretsError, SopsFile};
+    let mut rep = RotateReport {
+        path: display.to_string(),
+        status: "failed",
+        route: None,
+        reason: None,
+        rule: None,
+        recipients: Vec::new(),
+        removed: Vec::new(),
+        error: None,
+    };
+    let fail = |mut rep: RotateReport, e: String| {
+        rep.error = Some(e);
+        rep
+    };
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let rel = path_for_matching(&config.dir, &abs);
+    let Some(rule) = config.config.rule_for(&rel) else {
+        return fail(
+            rep,
+            format!(
+                "no creation rule in {} matches {rel}; add one or pass the right --config",
+                config.path.display()
+            ),
+        );
+    };
+    rep.rule = Some(rule.index + 1);
+    // Held from the read to the write, so no other vmctl writer's update is lost.
+    let lock = if a.dry_run {
+        None
+    } else {
+        match FleetLock::for_file(&abs) {
+            Ok(l) => Some(l),
+            Err(e) => return fail(rep, e.to_string()),
+        }
+    };
+    let text = match std::fs::read(&abs).map(String::from_utf8) {
+        Ok(Ok(t)) => t,
+        Ok(Err(_)) => return fail(rep, "not a sops file (not UTF-8 text)".into()),
+        Err(e) => return fail(rep, format!("cannot read the file: {e}")),
+    };
+    let parsed = SopsFile::parse(Format::for_path(&abs), &text);
+    let route = match &parsed {
+        Ok(f) => rekey::route(f, rule),
+        Err(SecretsError::UnsupportedLayout(why)) => Route::Sops(why.clone()),
+        Err(e) => return fail(rep, e.to_string()),
+    };
+    if let (Route::Native, Ok(f)) = (&route, &parsed) {
+        rep.route = Some("native");
+        let now = rotate::rfc3339_utc(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+        );
+        // Dry runs rotate in memory too: the verification is what says it would work.
+        match rotate::rotate_native(f, rule, ids, &mut rand_core::OsRng, &now) {
+            Ok(out) => {
+                rep.recipients = out.recipients.clone();
+                rep.removed = out.removed.clone();
+                if a.dry_run {
+                    rep.status = "would_rotate";
+                    return rep;
+                }
+                // The applier refuses when the file changed since it was read.
+                let change =
+                    FileChange::modify(&abs, display, text.as_bytes(), out.text, "rotated")
+                        .secret();
+                let lock = lock.as_ref().expect("locked unless dry run");
+                if let Err(e) = apply(&ChangeSet::one(change), lock) {
+                    return fail(rep, e.to_string());
+                }
+                rep.status = "rotated";
+                return rep;
+            }
+            Err(SecretsError::UnsupportedLayout(why)) => {
+                return sops_rotate(
+                    rep,
+                    config,
+                    &abs,
+                    why,
+                    a.dry_run,
+                    ids,
+                    sops,
+                    parsed.ok().as_ref(),
+                    rule,
+                    lock.as_ref(),
+                )
+            }
+            Err(e) => return fail(rep, e.to_string()),
+        }
+    }
+    let Route::Sops(why) = route else {
+        unreachable!("native handled above")
+    };
+    sops_rotate(
+        rep,
+        config,
+        &abs,
+        why,
+        a.dry_run,
+        ids,
+        sops,
+        parsed.ok().as_ref(),
+        rule,
+        lock.as_ref(),
+    )
+}
+
+/// The sops route: `sops updatekeys` first when the file's keys differ from its rule (so the
+/// new data key is not wrapped for a removed host), then `sops rotate --in-place`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sops_rotate(
+    mut rep: RotateReport,
+    config: &LoadedConfig,
+    abs: &Path,
+    why: String,
+    dry_run: bool,
+    ids: &crate::secrets::Identities,
+    sops: Option<&Path>,
+    parsed: Option<&crate::secrets::SopsFile>,
+    rule: &crate::secrets::CreationRule,
+    lock: Option<&FleetLock>,
+) -> RotateReport {
+    rep.route = Some("sops");
+    rep.reason = Some(why.clone());
+    if dry_run {
+        rep.status = "would_rotate";
+        return rep;
+    }
+    let Some(sops) = sops else {
+        rep.error = Some(format!(
+            "needs the sops binary ({why}) but sops was not found on PATH; {}",
+            xsops::INSTALL_SOPS
+        ));
+        return rep;
+    };
+    let stale = parsed.is_none_or(|f| {
+        !crate::secrets::rekey::diff_key_groups(&f.metadata.key_id_groups(), &rule.key_groups)
+            .is_empty()
+    });
+    // Both steps or neither: a failed rotation after a successful re-key puts the original
+    // back, so "left unchanged" stays true.
+    let original = match std::fs::read(abs) {
+        Ok(b) => b,
+        Err(e) => {
+            rep.error = Some(format!("cannot read the file: {e}"));
+            return rep;
+        }
+    };
+    if stale {
+        if let Err(e) = xsops::run_updatekeys(sops, config, abs, ids) {
+            rep.error = Some(e);
+            return rep;
+        }
+    }
+    match xsops::run_rotate(sops, config, abs, ids) {
+        Ok(()) => rep.status = "rotated",
+        Err(e) => {
+            let current = std::fs::read(abs).unwrap_or_default();
+            let restored = if current == original {
+                String::new()
+            } else {
+                let change =
+                    FileChange::modify(abs, rep.path.clone(), current, original, "restored")
+                        .secret();
+                let undone = match lock {
+                    Some(lock) => apply(&ChangeSet::one(change), lock).map(|_| ()),
+                    None => Ok(()),
+                };
+                match undone {
+                    Ok(()) => " (the re-key before it was undone)".to_string(),
+                    Err(w) => format!(" (and the re-keyed file could not be restored: {w})"),
+                }
+            };
+            rep.error = Some(format!("{e}{restored}"));
+        }
+    }
+    rep
+}
+
+pub(super) fn rotate(a: RotateArgs, g: &Global) -> miette::Result<u8> {
+    let (config, secrets_dir) = resolve(&a.select, g)?;
+    let files = xsops::select_files(&config, &a.select.files, secrets_dir.as_deref())?;
+    let found = xsops::discover_identities(&xsops::IdentityEnv::from_process(), &a.identities)?;
+    for n in &found.notes {
+        eprintln!("note: {n}");
+    }
+    let sops = xsops::find_sops(a.sops.as_deref());
+    if let (Some(p), None) = (&a.sops, &sops) {
+        return Err(miette::miette!(
+            "--sops {}: no such file; {}",
+            p.display(),
+            xsops::INSTALL_SOPS
+        ));
+    }
+    let mut reports = Vec::new();
+    for (path, display) in &files.files {
+        let r = rotate_one(
+            &config,
+            path,
+            display,
+            &a,
+            &found.identities,
+            sops.as_deref(),
+        );
+        if !a.select.json {
+            let how = match (r.route, &r.reason) {
+                (Some("sops"), Some(why)) => format!(" (sops: {why})"),
+                (Some(route), _) => format!(" ({route})"),
+                _ => String::new(),
+            };
+            let dropped = if r.removed.is_empty() {
+                String::new()
+            } else {
+                format!("; dropped {}", r.removed.join(", "))
+            };
+            match r.status {
+                "rotated" => println!("rotated       {}{how}: new data key{dropped}", r.path),
+                "would_rotate" => println!("would rotate  {}{how}{dropped}", r.path),
+                _ => println!(
+                    "failed        {}: {}",
+                    r.path,
+                    r.error.as_deref().unwrap_or("unknown error")
+                ),
+            }
+        }
+        reports.push(r);
+    }
+    let failed = reports.iter().filter(|r| r.status == "failed").count();
+    if a.select.json {
+        let out = serde_json::json!({
+            "config": config.path,
+            "dry_run": a.dry_run,
+            "ok": failed == 0,
+            "files": reports,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else if files.files.is_empty() {
+        eprintln!("no sops files matched a creation rule");
+    } else if failed > 0 {
+        eprintln!(
+            "{failed} of {} files failed; they were left unchanged",
+            files.files.len()
+        );
+    } else if !a.dry_run {
+        eprintln!(
+            "the old data key no longer opens these files; copies of their old versions (git history, backups) still open with it"
+        );
+    }
+    Ok(u8::from(failed > 0))
+}

@@ -1,0 +1,319 @@
+//! Locating hosts.nix: the hosts set and its entries as byte ranges, refusing shapes vmctl
+//! cannot edit; plus the line helpers the layout policy is written in.
+
+use std::ops::Range;
+
+use rnix::ast::{self, HasEntry};
+use rnix::SyntaxNode;
+use rowan::ast::AstNode;
+
+use super::{Entry, HostsDoc, HostsEditError, KeyLiteral};
+use crate::edit::nix;
+use crate::model::hosts::{classify, EntryKind, HOST_MARKERS};
+
+/// 1-based line of a byte offset.
+pub(super) fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Line numbers for many offsets of one text, without rescanning it for each.
+pub(super) struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { starts }
+    }
+
+    /// 1-based line of `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset)
+    }
+}
+
+pub(super) fn range_of(node: &SyntaxNode) -> Range<usize> {
+    let r = node.text_range();
+    usize::from(r.start())..usize::from(r.end())
+}
+
+/// Reads hosts.nix into a [`HostsDoc`], refusing shapes vmctl cannot edit.
+pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
+    locate_with(text, None)
+}
+
+/// [`locate`]; with `only = Some(name)`, host entries other than `name` are only checked to be
+/// attribute sets and their inner attributes are not read (their `publicKey` is `None`). The
+/// verification uses this: those entries are byte-identical to ones already read in full.
+pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditError> {
+    let parse = rnix::Root::parse(text);
+    if let Some(first) = parse.errors().first() {
+        let offset = match first {
+            rnix::ParseError::Unexpected(r)
+            | rnix::ParseError::UnexpectedExtra(r)
+            | rnix::ParseError::UnexpectedWanted(_, r, _)
+            | rnix::ParseError::UnexpectedDoubleBind(r)
+            | rnix::ParseError::DuplicatedArgs(r, _) => usize::from(r.start()),
+            _ => text.len(),
+        };
+        return Err(HostsEditError::Syntax {
+            count: parse.errors().len(),
+            line: line_of(text, offset),
+        });
+    }
+    let mut expr = parse
+        .tree()
+        .expr()
+        .ok_or(HostsEditError::UnsupportedShape { found: "empty" })?;
+    let set = loop {
+        expr = nix::unparen(expr);
+        match expr {
+            ast::Expr::LetIn(l) => match l.body() {
+                Some(body) => expr = body,
+                None => return Err(HostsEditError::UnsupportedShape { found: "empty" }),
+            },
+            ast::Expr::AttrSet(set) => break set,
+            other => {
+                return Err(HostsEditError::UnsupportedShape {
+                    found: nix::describe(&other),
+                })
+            }
+        }
+    };
+    let (Some(l), Some(r)) = (set.l_curly_token(), set.r_curly_token()) else {
+        return Err(HostsEditError::UnsupportedShape {
+            found: "an incomplete attribute set",
+        });
+    };
+    let lines = LineIndex::new(text);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut host_names: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for entry in set.entries() {
+        match entry {
+            ast::Entry::Inherit(inh) => {
+                let line = lines.line(range_of(inh.syntax()).start);
+                for attr in inh.attrs() {
+                    let name = attr_text(&attr).ok_or(HostsEditError::InterpolatedName { line })?;
+                    if !name.starts_with('_') {
+                        return Err(HostsEditError::Inherit { line });
+                    }
+                }
+            }
+            ast::Entry::AttrpathValue(av) => {
+                let range = range_of(av.syntax());
+                let line = lines.line(range.start);
+                let mut attrs = av.attrpath().into_iter().flat_map(|p| p.attrs());
+                let first = attrs
+                    .next()
+                    .ok_or(HostsEditError::InterpolatedName { line })?;
+                let nested = attrs.next().is_some();
+                let name = attr_text(&first).ok_or(HostsEditError::InterpolatedName { line })?;
+                if name.starts_with('_') {
+                    // Non-host attributes may hold anything; several bindings may share a
+                    // `_name.` prefix, so they are not checked for duplicates.
+                    entries.push(Entry {
+                        name,
+                        is_host: false,
+                        range,
+                        line,
+                        public_key: None,
+                        ssh_alias: None,
+                        hostname: None,
+                        inner_indent: None,
+                        set_close: None,
+                    });
+                    continue;
+                }
+                if nested {
+                    return Err(HostsEditError::NestedPath { name, line });
+                }
+                if !host_names.insert(name.clone()) {
+                    return Err(HostsEditError::Duplicate { name, line });
+                }
+                let value = av.value();
+                let Some(ast::Expr::AttrSet(host_set)) = value else {
+                    return Err(HostsEditError::EntryNotAttrset {
+                        name,
+                        line,
+                        found: value.as_ref().map(nix::describe).unwrap_or("empty"),
+                    });
+                };
+                let mut public_key = None;
+                let mut ssh_alias = None;
+                let mut hostname = None;
+                let mut inner_indent = None;
+                if only.is_some_and(|o| o != name) {
+                    entries.push(Entry {
+                        name,
+                        is_host: true,
+                        range,
+                        line,
+                        public_key,
+                        ssh_alias,
+                        hostname,
+                        inner_indent,
+                        set_close: None,
+                    });
+                    continue;
+                }
+                // The first name of every binding, for the shared host classification.
+                // Whether a binding's first name is a host marker, for the shared host
+                // classification (computed without allocating: this loop runs per host).
+                let marker_of = |attr: &ast::Attr| -> Option<&'static str> {
+                    let wanted = |k: &str| HOST_MARKERS.iter().copied().find(|w| *w == k);
+                    match attr {
+                        ast::Attr::Ident(i) => i.ident_token().and_then(|t| wanted(t.text())),
+                        other => attr_text(other).and_then(|k| wanted(&k)),
+                    }
+                };
+                let mut markers: Vec<&'static str> = Vec::new();
+                for inner in host_set.entries() {
+                    let ast::Entry::AttrpathValue(iav) = inner else {
+                        if let ast::Entry::Inherit(inh) = inner {
+                            markers.extend(inh.attrs().filter_map(|a| marker_of(&a)));
+                        }
+                        continue;
+                    };
+                    if inner_indent.is_none() {
+                        inner_indent = relative_indent(text, range.start, iav.syntax());
+                    }
+                    let mut path = iav.attrpath().into_iter().flat_map(|p| p.attrs());
+                    let Some(first) = path.next() else {
+                        continue;
+                    };
+                    let marker = marker_of(&first);
+                    markers.extend(marker);
+                    // Only single-name bindings matter here (`publicKey = …;`).
+                    let (Some(key), None) = (marker, path.next()) else {
+                        continue;
+                    };
+                    let value = iav.value();
+                    let string = match &value {
+                        Some(ast::Expr::Str(s)) => Some(s),
+                        _ => None,
+                    };
+                    match key {
+                        "publicKey" => {
+                            public_key = Some(match (string, &value) {
+                                (Some(s), _) => KeyLiteral {
+                                    range: range_of(s.syntax()),
+                                    value: nix::plain_string(s),
+                                },
+                                (None, Some(v)) => KeyLiteral {
+                                    range: range_of(v.syntax()),
+                                    value: None,
+                                },
+                                (None, None) => KeyLiteral {
+                                    range: range_of(iav.syntax()),
+                                    value: None,
+                                },
+                            })
+                        }
+                        "sshAlias" => ssh_alias = string.and_then(nix::plain_string),
+                        "hostname" => hostname = string.and_then(nix::plain_string),
+                        _ => {}
+                    }
+                }
+                // Lint and edit agree on what a host is (`model::hosts::classify`): a set
+                // with `publicKey`, `hostname` or `sshAlias`; its key may be missing yet.
+                if classify(&name, Some(markers.iter().copied())) != EntryKind::Host {
+                    return Err(HostsEditError::EntryWithoutKey { name, line });
+                }
+                entries.push(Entry {
+                    name,
+                    is_host: true,
+                    range,
+                    line,
+                    public_key,
+                    ssh_alias,
+                    hostname,
+                    inner_indent,
+                    set_close: host_set
+                        .r_curly_token()
+                        .map(|t| usize::from(t.text_range().start())),
+                });
+            }
+        }
+    }
+    Ok(HostsDoc {
+        open: usize::from(l.text_range().end()),
+        close: usize::from(r.text_range().start()),
+        entries,
+        newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
+    })
+}
+
+/// The name an attribute spells, when it is an identifier or a string without interpolation.
+pub(super) fn attr_text(attr: &ast::Attr) -> Option<String> {
+    match attr {
+        ast::Attr::Ident(i) => Some(i.syntax().text().to_string()),
+        ast::Attr::Str(s) => nix::plain_string(s),
+        ast::Attr::Dynamic(_) => None,
+    }
+}
+
+/// The indentation of `inner` beyond that of the line holding `outer_start`, when both begin
+/// their lines.
+pub(super) fn relative_indent(
+    text: &str,
+    outer_start: usize,
+    inner: &SyntaxNode,
+) -> Option<String> {
+    let outer = leading_indent(text, outer_start)?;
+    let inner = leading_indent(text, range_of(inner).start)?;
+    inner.strip_prefix(outer).map(str::to_string)
+}
+
+/// The whitespace between the start of `pos`'s line and `pos`, when only whitespace precedes
+/// `pos` on its line.
+pub(super) fn leading_indent(text: &str, pos: usize) -> Option<&str> {
+    let start = line_start(text, pos);
+    let prefix = &text[start..pos];
+    prefix
+        .chars()
+        .all(|c| c == ' ' || c == '\t')
+        .then_some(prefix)
+}
+
+pub(super) fn line_start(text: &str, pos: usize) -> usize {
+    text[..pos].rfind('\n').map_or(0, |i| i + 1)
+}
+
+/// Index of the `\n` ending `pos`'s line (or the text's end).
+pub(super) fn line_end(text: &str, pos: usize) -> usize {
+    text[pos..].find('\n').map_or(text.len(), |i| pos + i)
+}
+
+pub(super) fn is_blank(line: &str) -> bool {
+    line.chars().all(|c| c == ' ' || c == '\t' || c == '\r')
+}
+
+/// The end of `pos`'s line content when everything from `pos` to the line break is trivia
+/// (spaces and comments that stay on this line); that end excludes a `\r` before the `\n`.
+pub(super) fn trivia_to_line_end(text: &str, pos: usize) -> Option<usize> {
+    let end = line_end(text, pos);
+    if end == text.len() {
+        return None;
+    }
+    let rest = &text[pos..end];
+    let trimmed = rest.trim_start_matches([' ', '\t']);
+    let only_trivia = trimmed.trim_end_matches('\r').is_empty()
+        || trimmed.starts_with('#')
+        || (trimmed.starts_with("/*")
+            && trimmed.trim_end_matches([' ', '\t', '\r']).ends_with("*/")
+            && trimmed.matches("*/").count() == 1);
+    only_trivia.then(|| {
+        if end > pos && text.as_bytes()[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        }
+    })
+}

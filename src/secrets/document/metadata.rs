@@ -1,0 +1,155 @@
+//! The `sops` metadata of a file, read from its raw tree the same way for every layout.
+
+use serde_json::{Map, Value as Json};
+
+use super::{AgeStanza, FileKeyGroup, Metadata};
+use crate::secrets::config::{KeyGroup, KeyKind};
+use crate::secrets::SecretsError;
+
+pub(super) fn json_str(v: Option<&Json>) -> String {
+    match v {
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Number(n)) => n.to_string(),
+        Some(Json::Bool(b)) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+pub(super) fn entries<'a>(obj: &'a Map<String, Json>, key: &str) -> Vec<&'a Map<String, Json>> {
+    match obj.get(key) {
+        Some(Json::Array(items)) => items.iter().filter_map(Json::as_object).collect(),
+        _ => Vec::new(),
+    }
+}
+
+const KEY_FIELDS: [&str; 7] = [
+    "kms", "gcp_kms", "azure_kv", "hc_vault", "age", "pgp", "hckms",
+];
+
+pub(super) fn group_from(obj: &Map<String, Json>) -> Result<FileKeyGroup, SecretsError> {
+    let mut keys = KeyGroup::default();
+    let mut age = Vec::new();
+    for e in entries(obj, "age") {
+        let recipient = json_str(e.get("recipient"));
+        let enc = json_str(e.get("enc"));
+        if recipient.is_empty() || enc.is_empty() {
+            return Err(SecretsError::Metadata(
+                "an age entry lacks `recipient` or `enc`".into(),
+            ));
+        }
+        keys.age.push(recipient.clone());
+        age.push(AgeStanza { recipient, enc });
+    }
+    for e in entries(obj, "pgp") {
+        keys.pgp.push(json_str(e.get("fp")));
+    }
+    for e in entries(obj, "kms") {
+        keys.kms.push(json_str(e.get("arn")));
+    }
+    for e in entries(obj, "gcp_kms") {
+        keys.gcp_kms.push(json_str(e.get("resource_id")));
+    }
+    for e in entries(obj, "hckms") {
+        keys.hckms.push(json_str(e.get("key_id")));
+    }
+    for e in entries(obj, "azure_kv") {
+        keys.azure_keyvault.push(format!(
+            "{}/keys/{}/{}",
+            json_str(e.get("vault_url")),
+            json_str(e.get("name")),
+            json_str(e.get("version"))
+        ));
+    }
+    for e in entries(obj, "hc_vault") {
+        keys.hc_vault.push(format!(
+            "{}/v1/{}/keys/{}",
+            json_str(e.get("vault_address")),
+            json_str(e.get("engine_path")),
+            json_str(e.get("key_name"))
+        ));
+    }
+    Ok(FileKeyGroup { age, keys })
+}
+
+pub(super) fn metadata_from_raw(raw: Json) -> Result<Metadata, SecretsError> {
+    let obj = raw
+        .as_object()
+        .ok_or_else(|| SecretsError::Metadata("`sops` is not a mapping".into()))?;
+    let flat_has_keys = KEY_FIELDS
+        .iter()
+        .any(|k| matches!(obj.get(*k), Some(Json::Array(a)) if !a.is_empty()));
+    let (key_groups, uses_key_groups) = if flat_has_keys {
+        (vec![group_from(obj)?], false)
+    } else {
+        let groups = entries(obj, "key_groups");
+        if groups.is_empty() {
+            return Err(SecretsError::Metadata(
+                "no keys found in the sops metadata".into(),
+            ));
+        }
+        (
+            groups
+                .into_iter()
+                .map(group_from)
+                .collect::<Result<Vec<_>, _>>()?,
+            true,
+        )
+    };
+    let lastmodified = json_str(obj.get("lastmodified"));
+    if lastmodified.is_empty() {
+        return Err(SecretsError::Metadata("`lastmodified` is missing".into()));
+    }
+    let mac = json_str(obj.get("mac"));
+    if mac.is_empty() {
+        return Err(SecretsError::Metadata("`mac` is missing".into()));
+    }
+    let version = json_str(obj.get("version"));
+    if version.is_empty() {
+        return Err(SecretsError::Metadata(
+            "`version` is missing (the file looks truncated)".into(),
+        ));
+    }
+    let shamir_threshold = obj
+        .get("shamir_threshold")
+        .and_then(Json::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| n != 0);
+    Ok(Metadata {
+        key_groups,
+        uses_key_groups,
+        shamir_threshold,
+        lastmodified,
+        mac,
+        version,
+        mac_only_encrypted: matches!(obj.get("mac_only_encrypted"), Some(Json::Bool(true))),
+        raw,
+    })
+}
+
+/// The metadata with every age entry list removed: what must stay identical across a re-key.
+pub(crate) fn metadata_without_age(raw: &Json) -> Json {
+    let mut raw = raw.clone();
+    if let Some(obj) = raw.as_object_mut() {
+        obj.remove("age");
+        if let Some(Json::Array(groups)) = obj.get_mut("key_groups") {
+            for g in groups {
+                if let Some(g) = g.as_object_mut() {
+                    g.remove("age");
+                }
+            }
+        }
+    }
+    raw
+}
+
+/// Key kinds present in a group other than age, for messages (`pgp, kms`).
+pub(crate) fn non_age_kinds(g: &KeyGroup) -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = g
+        .key_ids()
+        .iter()
+        .filter(|k| k.kind != KeyKind::Age)
+        .map(|k| k.kind.as_str())
+        .collect();
+    kinds.dedup();
+    kinds
+}

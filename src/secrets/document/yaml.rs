@@ -1,0 +1,100 @@
+//! YAML sops files: the data tree as sops's YAML store reads it, leaves in document order.
+
+use serde_json::Value as Json;
+
+use super::{go_bool, go_float, syntax, Format, Leaf, LeafValue};
+use crate::secrets::{cipher, SecretsError};
+
+pub(super) fn parse_yaml(text: &str) -> Result<(Json, Vec<Leaf>), SecretsError> {
+    use serde_yaml::Value as Y;
+    if text.contains('\r') {
+        // sops writes LF; CRLF files go to sops, which rewrites them anyway.
+        return Err(SecretsError::UnsupportedLayout(
+            "the file has CRLF line endings".into(),
+        ));
+    }
+    let doc: Y = serde_yaml::from_str(text).map_err(|e| {
+        if e.to_string().contains("more than one document") {
+            return SecretsError::UnsupportedLayout("the file holds several YAML documents".into());
+        }
+        let at = e
+            .location()
+            .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+            .unwrap_or_default();
+        syntax(Format::Yaml, format!("not valid YAML{at}"))
+    })?;
+    let Y::Mapping(top) = doc else {
+        return Err(syntax(Format::Yaml, "the top level is not a mapping"));
+    };
+    let mut meta = None;
+    let mut leaves = Vec::new();
+    for (k, v) in &top {
+        let key = yaml_key(k)?;
+        if key == "sops" {
+            meta =
+                Some(serde_json::to_value(v).map_err(|e| {
+                    SecretsError::Metadata(format!("unreadable sops metadata: {e}"))
+                })?);
+            continue;
+        }
+        yaml_leaves(v, &mut vec![key], &mut leaves)?;
+    }
+    let meta = meta.ok_or(SecretsError::NotSops)?;
+    Ok((meta, leaves))
+}
+
+pub(super) fn yaml_key(k: &serde_yaml::Value) -> Result<String, SecretsError> {
+    use serde_yaml::Value as Y;
+    match k {
+        Y::String(s) => Ok(s.clone()),
+        Y::Number(n) => Ok(n.to_string()),
+        Y::Bool(b) => Ok(b.to_string()),
+        _ => Err(SecretsError::UnsupportedLayout(
+            "a mapping key is not a scalar".into(),
+        )),
+    }
+}
+
+pub(super) fn yaml_leaves(
+    v: &serde_yaml::Value,
+    path: &mut Vec<String>,
+    out: &mut Vec<Leaf>,
+) -> Result<(), SecretsError> {
+    use serde_yaml::Value as Y;
+    let plain = |b: Vec<u8>| LeafValue::Plain(b);
+    let value = match v {
+        Y::Null => return Ok(()),
+        Y::Mapping(m) => {
+            for (k, v) in m {
+                path.push(yaml_key(k)?);
+                yaml_leaves(v, path, out)?;
+                path.pop();
+            }
+            return Ok(());
+        }
+        Y::Sequence(items) => {
+            for i in items {
+                yaml_leaves(i, path, out)?;
+            }
+            return Ok(());
+        }
+        Y::Tagged(t) => return yaml_leaves(&t.value, path, out),
+        Y::String(s) if cipher::is_encrypted(s) => LeafValue::Encrypted(s.clone()),
+        Y::String(s) => plain(s.clone().into_bytes()),
+        Y::Bool(b) => plain(go_bool(*b)),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                plain(i.to_string().into_bytes())
+            } else if let Some(u) = n.as_u64() {
+                plain(u.to_string().into_bytes())
+            } else {
+                plain(go_float(n.as_f64().unwrap_or(f64::NAN)))
+            }
+        }
+    };
+    out.push(Leaf {
+        path: path.clone(),
+        value,
+    });
+    Ok(())
+}
