@@ -1,12 +1,16 @@
 //! Reading `vms/definitions.nix` (evaluated) into [`Definitions`].
+//!
+//! The top level, `proxmox`, `vmidRanges` and `settings` are read here, each VM in `vm`, and
+//! the lenient documentation values of imported VMs and the template in `docs`.
+
+mod docs;
+mod vm;
 
 use std::path::PathBuf;
 
-use super::read::{doc_names, doc_text, Ctx, Fields, Issue, Ty};
-use super::units::{
-    parse_count_words, parse_memory_words, MAX_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB,
-};
-use super::{Definitions, FenceFacts, Given, Network, Proxmox, Settings, Vm, VmKind, VmidRange};
+use self::vm::{read_template, read_vm};
+use super::read::{Ctx, Fields, Issue, Ty};
+use super::{Definitions, Proxmox, Settings, VmKind, VmidRange};
 use crate::syntax::{AttrSet, Span, Value, ValueKind};
 
 pub const TOP_FIELDS: &[&str] = &[
@@ -101,16 +105,6 @@ pub const RESOURCE_FIELDS: &[&str] = &["cores", "memory", "disk", "storage", "no
 pub struct ReadDefinitions {
     pub definitions: Definitions,
     pub issues: Vec<Issue>,
-}
-
-fn int_u32(v: Option<&Value>) -> Option<u32> {
-    v.and_then(|v| v.as_int())
-        .and_then(|i| u32::try_from(i).ok())
-}
-
-fn int_u64(v: Option<&Value>) -> Option<u64> {
-    v.and_then(|v| v.as_int())
-        .and_then(|i| u64::try_from(i).ok())
 }
 
 /// Reads the evaluated value of definitions.nix.
@@ -314,319 +308,6 @@ fn read_proxmox(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Proxmox {
     }
 }
 
-/// Fields vmctl acts on for the template; any other field is an annotation, and one whose name
-/// is close to these is reported as a likely misspelling.
-const TEMPLATE_HARD: &[&str] = &["vmid", "name", "readonly", "node", "storage"];
-/// The same for imported VMs: what the fences, scaffolding and the hosts integration read.
-const IMPORTED_HARD: &[&str] = &["vmid", "readonly", "nixosConfig", "hostname", "sshAlias"];
-/// Names that are never a misspelling: every field vmctl knows anywhere in a VM.
-const KNOWN_VM_FIELDS: &[&[&str]] = &[MANAGED_FIELDS, TEMPLATE_FIELDS, &["specs", "name"]];
-
-/// `specs` of an imported VM or the template, when it is a set; any other value is recorded as
-/// documentation vmctl cannot read.
-fn specs_of<'a>(set: &'a AttrSet, ctx: Ctx<'_>, issues: &mut Vec<Issue>) -> Option<&'a AttrSet> {
-    let v = set.get("specs")?;
-    match &v.kind {
-        ValueKind::Attrs(a) => Some(a),
-        ValueKind::Null | ValueKind::Dynamic(_) | ValueKind::Error => None,
-        _ => {
-            issues.push(doc_issue(
-                v,
-                "specs",
-                ctx,
-                format!("is {}, so the docs show no resources from it", v.type_name()),
-                "write `specs = { cores = 4; memory = 8192; disk = \"64G\"; };`, or keep the text in `notes`".into(),
-            ));
-            None
-        }
-    }
-}
-
-/// A documented resource: the field itself, else the same field under `specs`.
-fn doc_field<'a>(set: &'a AttrSet, specs: Option<&'a AttrSet>, field: &str) -> Option<&'a Value> {
-    set.get(field).or_else(|| specs.and_then(|s| s.get(field)))
-}
-
-/// `what` completes "`field` of CONTEXT …", e.g. `is "lots", not a number of cores`.
-fn doc_issue(v: &Value, field: &str, ctx: Ctx<'_>, what: String, help: String) -> Issue {
-    Issue::Documentation {
-        span: v.span,
-        field: field.into(),
-        context: ctx.render(),
-        message: format!("`{field}` of {} {what}", ctx.render()),
-        help,
-    }
-}
-
-/// Documented cores: a count, or words starting with one (`"4 vCPUs"`).
-fn doc_cores(v: &Value, ctx: Ctx<'_>, issues: &mut Vec<Issue>) -> Option<u32> {
-    let help = || {
-        "the docs show no core count; write e.g. `cores = 4;` (words can stay in `notes`)"
-            .to_string()
-    };
-    let n = match &v.kind {
-        ValueKind::Int(c) => *c,
-        ValueKind::String(s) => match parse_count_words(s) {
-            Some(c) => i64::from(c),
-            None => {
-                issues.push(doc_issue(
-                    v,
-                    "cores",
-                    ctx,
-                    format!("is \"{s}\", which vmctl cannot read as a number of cores"),
-                    help(),
-                ));
-                return None;
-            }
-        },
-        ValueKind::Null | ValueKind::Dynamic(_) | ValueKind::Error => return None,
-        _ => {
-            issues.push(doc_issue(
-                v,
-                "cores",
-                ctx,
-                format!("is {}, not a number of cores", v.type_name()),
-                help(),
-            ));
-            return None;
-        }
-    };
-    if !(1..=MAX_CORES).contains(&n) {
-        issues.push(doc_issue(
-            v,
-            "cores",
-            ctx,
-            format!("is {n}; a VM has from 1 to {MAX_CORES}"),
-            help(),
-        ));
-        return None;
-    }
-    u32::try_from(n).ok()
-}
-
-/// Documented memory in MiB: a number of MiB, or words like `"16 GB"`.
-fn doc_memory(v: &Value, ctx: Ctx<'_>, issues: &mut Vec<Issue>) -> Option<u64> {
-    let help = || {
-        "the docs show no memory; write MiB (`memory = 16384;`) or a size like `\"16G\"` (words can stay in `notes`)".to_string()
-    };
-    let mib = match &v.kind {
-        ValueKind::Int(m) => {
-            if (1..=64).contains(m) {
-                issues.push(doc_issue(
-                    v,
-                    "memory",
-                    ctx,
-                    format!("is {m} MiB, too little for any VM"),
-                    format!("memory is in MiB: {m} GiB is `memory = {};`", m * 1024),
-                ));
-                return None;
-            }
-            u64::try_from(*m).ok()
-        }
-        ValueKind::String(s) => match parse_memory_words(s) {
-            Some(m) => Some(m),
-            None => {
-                issues.push(doc_issue(
-                    v,
-                    "memory",
-                    ctx,
-                    format!("is \"{s}\", which vmctl cannot read as an amount of memory"),
-                    help(),
-                ));
-                return None;
-            }
-        },
-        ValueKind::Null | ValueKind::Dynamic(_) | ValueKind::Error => return None,
-        _ => {
-            issues.push(doc_issue(
-                v,
-                "memory",
-                ctx,
-                format!("is {}, not an amount of memory", v.type_name()),
-                help(),
-            ));
-            return None;
-        }
-    };
-    match mib {
-        Some(m) if (MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&m) => Some(m),
-        _ => {
-            issues.push(doc_issue(
-                v,
-                "memory",
-                ctx,
-                format!("is outside {MIN_MEMORY_MIB} MiB to 16 TiB"),
-                help(),
-            ));
-            None
-        }
-    }
-}
-
-/// A documented network: every field as text, nothing required.
-fn doc_network(v: Option<&Value>) -> Network {
-    let Some(set) = v.and_then(Value::as_attrs) else {
-        return Network::default();
-    };
-    let text = |f: &str| set.get(f).and_then(doc_text);
-    Network {
-        bridge: text("bridge"),
-        vlan: set.get("vlan").and_then(|v| match &v.kind {
-            ValueKind::Int(i) => u32::try_from(*i).ok(),
-            ValueKind::String(s) => parse_count_words(s),
-            _ => None,
-        }),
-        ip: text("ip"),
-        gateway: text("gateway"),
-        mac: text("mac"),
-    }
-}
-
-fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm {
-    let set = v.as_attrs().expect("checked");
-    let ctx = Ctx::from("template");
-    let f = Fields::new(set, key, ctx);
-    // The template is documentation first: only what cloning uses is checked; everything else
-    // (`specs`, `notes`, `os`, …) may hold any value.
-    f.misspelled_fields(KNOWN_VM_FIELDS, TEMPLATE_HARD, issues);
-    let vmid_v = f.required("vmid", Ty::Int, issues);
-    let name = f
-        .required("name", Ty::Str, issues)
-        .and_then(Value::as_str)
-        .unwrap_or("template")
-        .to_string();
-    let specs = specs_of(set, ctx, issues);
-    let spec_text = |field: &str| specs.and_then(|s| s.get(field)).and_then(doc_text);
-    Vm {
-        name,
-        kind: VmKind::Template,
-        vmid: int_u32(vmid_v),
-        readonly: f
-            .get("readonly", Ty::Bool, issues)
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        cores: doc_field(set, specs, "cores").and_then(|v| doc_cores(v, ctx, issues)),
-        memory: doc_field(set, specs, "memory").and_then(|v| doc_memory(v, ctx, issues)),
-        disk: doc_field(set, specs, "disk").and_then(doc_text),
-        storage: f.str("storage", issues).or_else(|| spec_text("storage")),
-        node: f.str("node", issues).or_else(|| spec_text("node")),
-        nixos_config: None,
-        hostname: None,
-        ssh_alias: None,
-        purpose: set.get("purpose").and_then(doc_text),
-        description: set.get("description").and_then(doc_text),
-        status: None,
-        services: Vec::new(),
-        tags: Vec::new(),
-        network: Network::default(),
-        sops_rules: Vec::new(),
-        name_range: set
-            .entry("name")
-            .map(|e| e.value.span.range)
-            .unwrap_or(v.span.range),
-        vmid_range: vmid_v.map(|v| v.span.range),
-        fence: fence_facts(set),
-    }
-}
-
-fn read_vm(name: &str, key: Span, v: &Value, kind: VmKind, issues: &mut Vec<Issue>) -> Option<Vm> {
-    let prefix = match kind {
-        VmKind::Managed => "managed VM `",
-        VmKind::Imported => "imported VM `",
-        VmKind::Template => "template VM `",
-    };
-    let ctx = Ctx::named(prefix, name, "`");
-    let set = attrs_of(v, name, ctx, issues)?;
-    let f = Fields::new(set, key, ctx);
-    let vmid_v = f.required("vmid", Ty::Int, issues);
-    let readonly = f
-        .get("readonly", Ty::Bool, issues)
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let nixos_config = f.str("nixosConfig", issues);
-    let hostname = f.str("hostname", issues);
-    let ssh_alias = f.str("sshAlias", issues);
-    if kind != VmKind::Managed {
-        // Imported VMs are documentation: what the fences and scaffolding read (above) is
-        // checked; resources and annotations are read leniently, for the docs.
-        f.misspelled_fields(KNOWN_VM_FIELDS, IMPORTED_HARD, issues);
-        let specs = specs_of(set, ctx, issues);
-        let text = |field: &str| set.get(field).and_then(doc_text);
-        // `sops add-recipient` reads it: typed like every field an operation uses.
-        let sops_rules = f.str_list("sopsRules", issues);
-        return Some(Vm {
-            name: name.to_string(),
-            kind,
-            vmid: int_u32(vmid_v),
-            readonly,
-            cores: doc_field(set, specs, "cores").and_then(|v| doc_cores(v, ctx, issues)),
-            memory: doc_field(set, specs, "memory").and_then(|v| doc_memory(v, ctx, issues)),
-            disk: doc_field(set, specs, "disk").and_then(doc_text),
-            storage: doc_field(set, specs, "storage").and_then(doc_text),
-            node: doc_field(set, specs, "node").and_then(doc_text),
-            nixos_config,
-            hostname,
-            ssh_alias,
-            purpose: text("purpose"),
-            description: text("description"),
-            status: text("status"),
-            services: set.get("services").map(doc_names).unwrap_or_default(),
-            tags: set.get("tags").map(doc_names).unwrap_or_default(),
-            network: doc_network(set.get("network")),
-            name_range: key.range,
-            vmid_range: vmid_v.map(|v| v.span.range),
-            sops_rules,
-            fence: fence_facts(set),
-        });
-    }
-    f.unknown_fields(MANAGED_FIELDS, issues);
-    let cores = int_u32(f.required("cores", Ty::Int, issues));
-    let memory = int_u64(f.required("memory", Ty::Int, issues));
-    let disk = f
-        .required("disk", Ty::Str, issues)
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let network = match f.get("network", Ty::Attrs, issues) {
-        Some(nv) => {
-            let ns = nv.as_attrs().expect("checked");
-            let nf = Fields::new(ns, nv.span, Ctx::named("network of `", name, "`"));
-            nf.unknown_fields(NETWORK_FIELDS, issues);
-            Network {
-                bridge: nf.str("bridge", issues),
-                vlan: int_u32(nf.get("vlan", Ty::Int, issues)),
-                ip: nf.str("ip", issues),
-                gateway: nf.str("gateway", issues),
-                mac: nf.str("mac", issues),
-            }
-        }
-        None => Network::default(),
-    };
-    Some(Vm {
-        name: name.to_string(),
-        kind,
-        vmid: int_u32(vmid_v),
-        readonly,
-        cores,
-        memory,
-        disk,
-        storage: f.str("storage", issues),
-        node: f.str("node", issues),
-        nixos_config,
-        hostname,
-        ssh_alias,
-        purpose: f.str("purpose", issues),
-        description: f.str("description", issues),
-        status: f.str("status", issues),
-        services: f.str_list("services", issues),
-        tags: f.str_list("tags", issues),
-        network,
-        sops_rules: f.str_list("sopsRules", issues),
-        name_range: key.range,
-        vmid_range: vmid_v.map(|v| v.span.range),
-        fence: fence_facts(set),
-    })
-}
-
 fn read_settings(v: &Value, issues: &mut Vec<Issue>) -> Settings {
     let set = v.as_attrs().expect("checked");
     let f = Fields::new(set, v.span, "settings");
@@ -647,19 +328,6 @@ fn read_settings(v: &Value, issues: &mut Vec<Issue>) -> Settings {
         hosts_dir: path("hostsDir", d.hosts_dir, issues),
         docs_file: path("docsFile", d.docs_file, issues),
         template_dir: path("templateDir", d.template_dir, issues),
-    }
-}
-
-/// How `vmid` and `readonly` of one VM's set were given.
-fn fence_facts(set: &AttrSet) -> FenceFacts {
-    let given = |field: &str| match set.get(field) {
-        None => Given::Absent,
-        Some(v) if v.is_unknown() => Given::Undetermined,
-        Some(_) => Given::Known,
-    };
-    FenceFacts {
-        vmid: given("vmid"),
-        readonly: given("readonly"),
     }
 }
 
@@ -686,14 +354,6 @@ fn undetermined_vms(top: &AttrSet) -> Vec<String> {
     out
 }
 
-impl Vm {
-    /// The directory name of the VM's NixOS configuration under `hosts/` (`nixosConfig`, or
-    /// the VM's name).
-    pub fn config_name(&self) -> &str {
-        self.nixos_config.as_deref().unwrap_or(&self.name)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,7 +368,7 @@ mod tests {
 
     #[test]
     fn reads_the_demo_fleet() {
-        let (r, _) = read(include_str!("../../vms/definitions.nix"));
+        let (r, _) = read(include_str!("../../../vms/definitions.nix"));
         assert_eq!(r.issues, vec![]);
         let d = r.definitions;
         assert_eq!(d.proxmox.host.as_deref(), Some("prom.lan"));
