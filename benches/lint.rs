@@ -3,7 +3,7 @@
 //! run, at 10, 1,000 and 10,000 managed VMs. Reports median wall time and peak RSS of each.
 //!
 //! Target (issue 2): vmlint at 10,000 VMs takes at most half of nix-instantiate's time, with a
-//! peak RSS under 100 MiB. `VMCTL_BENCH_QUICK=1` runs one repetition per size (for CI).
+//! peak RSS under 100 MiB. `VMCTL_BENCH_QUICK=1` runs three repetitions per size after a warm-up (for CI; indicative).
 //!
 //!     cargo bench --bench lint
 
@@ -69,7 +69,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let quick = std::env::var_os("VMCTL_BENCH_QUICK").is_some();
-    let reps = if quick { 1 } else { 7 };
+    // Quick mode (CI) still takes a median of three, after one untimed warm-up run each: the
+    // first run after writing 10,000 host directories pays for cold caches, not for linting.
+    let reps = if quick { 3 } else { 7 };
     let vmlint = env!("CARGO_BIN_EXE_vmlint");
     let nix = Command::new("nix-instantiate").arg("--version").output();
     assert!(
@@ -99,6 +101,17 @@ fn main() {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let (mut our_cpu, mut their_cpu) = (Vec::new(), Vec::new());
         let (mut our_rss, mut their_rss) = (0, 0);
+        let _ = measure(
+            Command::new(vmlint)
+                .arg("--no-nix")
+                .arg("--deny-warnings")
+                .current_dir(&dir),
+        );
+        let _ = measure(
+            Command::new("nix-instantiate")
+                .args(["--eval", "--strict", "--json"])
+                .arg(&file),
+        );
         for _ in 0..reps {
             let (t, cpu, rss, ok) = measure(
                 Command::new(vmlint)
@@ -143,7 +156,12 @@ fn main() {
             let met = ratio <= 0.5 && our_rss < 100 * 1024;
             println!(
                 "target at 10,000 VMs (vmlint <= 0.5x nix-instantiate, peak RSS < 100 MiB): {}",
-                if met { "met" } else { "NOT met" }
+                match (met, quick) {
+                    (true, false) => "met",
+                    (false, false) => "NOT met",
+                    (true, true) => "met (quick mode: indicative only, see ./scripts/bench.sh)",
+                    (false, true) => "not met in quick mode (indicative only: a loaded machine skews one short run; see ./scripts/bench.sh)",
+                }
             );
         }
     }

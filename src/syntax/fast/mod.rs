@@ -7,7 +7,7 @@
 //! does not implement: interpolated paths, the legacy `let { }`, pipes, `or` applied as an
 //! argument, non-ASCII text outside strings and comments, floats like `.5`. The caller then
 //! uses rnix, so declining is always safe; accepting must mean rnix reports no error and
-//! builds the same tree, which `tests/fast_parser.rs` checks on every fixture and on random
+//! builds the same tree, which `tests/it/fast_parser.rs` checks on every fixture and on random
 //! edits.
 
 mod bindings;
