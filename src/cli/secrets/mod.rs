@@ -159,6 +159,36 @@ fn resolve(select: &Selection, g: &Global) -> miette::Result<(LoadedConfig, Opti
     Ok((config, secrets_dir))
 }
 
+/// What re-keying and rotation both start from: the config, the selected files, the
+/// identities found (their notes printed) and the sops binary (an explicit `--sops` must exist).
+fn prepare(
+    select: &Selection,
+    identities: &[PathBuf],
+    sops: Option<&std::path::Path>,
+    g: &Global,
+) -> miette::Result<(
+    LoadedConfig,
+    xsops::FileSet,
+    xsops::DiscoveredIdentities,
+    Option<PathBuf>,
+)> {
+    let (config, secrets_dir) = resolve(select, g)?;
+    let files = xsops::select_files(&config, &select.files, secrets_dir.as_deref())?;
+    let found = xsops::discover_identities(&xsops::IdentityEnv::from_process(), identities)?;
+    for n in &found.notes {
+        eprintln!("note: {n}");
+    }
+    let bin = xsops::find_sops(sops);
+    if let (Some(p), None) = (sops, &bin) {
+        return Err(miette::miette!(
+            "--sops {}: no such file; {}",
+            p.display(),
+            xsops::INSTALL_SOPS
+        ));
+    }
+    Ok((config, files, found, bin))
+}
+
 fn changes_text(changes: &[GroupChange]) -> String {
     let several = changes.iter().any(|c| c.group > 0);
     changes

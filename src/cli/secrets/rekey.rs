@@ -2,25 +2,13 @@
 
 use std::path::Path;
 
-use super::{changes_text, resolve, RekeyArgs};
+use super::{changes_text, RekeyArgs};
 use crate::cli::Global;
 use crate::exec::sops::{self as xsops, FileStatus, RekeyOptions};
 
 pub(super) fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
-    let (config, secrets_dir) = resolve(&a.select, g)?;
-    let files = xsops::select_files(&config, &a.select.files, secrets_dir.as_deref())?;
-    let found = xsops::discover_identities(&xsops::IdentityEnv::from_process(), &a.identities)?;
-    for n in &found.notes {
-        eprintln!("note: {n}");
-    }
-    let sops = xsops::find_sops(a.sops.as_deref());
-    if let (Some(p), None) = (&a.sops, &sops) {
-        return Err(miette::miette!(
-            "--sops {}: no such file; {}",
-            p.display(),
-            xsops::INSTALL_SOPS
-        ));
-    }
+    let (config, files, found, sops) =
+        super::prepare(&a.select, &a.identities, a.sops.as_deref(), g)?;
     let opts = RekeyOptions {
         dry_run: a.dry_run,
         identities: &found.identities,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{resolve, RotateArgs};
+use super::RotateArgs;
 use crate::cli::Global;
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::sops::{self as xsops, LoadedConfig};
@@ -220,20 +220,8 @@ pub(super) fn sops_rotate(
 }
 
 pub(super) fn rotate(a: RotateArgs, g: &Global) -> miette::Result<u8> {
-    let (config, secrets_dir) = resolve(&a.select, g)?;
-    let files = xsops::select_files(&config, &a.select.files, secrets_dir.as_deref())?;
-    let found = xsops::discover_identities(&xsops::IdentityEnv::from_process(), &a.identities)?;
-    for n in &found.notes {
-        eprintln!("note: {n}");
-    }
-    let sops = xsops::find_sops(a.sops.as_deref());
-    if let (Some(p), None) = (&a.sops, &sops) {
-        return Err(miette::miette!(
-            "--sops {}: no such file; {}",
-            p.display(),
-            xsops::INSTALL_SOPS
-        ));
-    }
+    let (config, files, found, sops) =
+        super::prepare(&a.select, &a.identities, a.sops.as_deref(), g)?;
     let mut reports = Vec::new();
     for (path, display) in &files.files {
         let r = rotate_one(
