@@ -86,11 +86,43 @@ pub struct Evaluation {
     pub syntax_errors: Vec<(FileId, SyntaxError)>,
 }
 
+/// Which parser builds the arena [`Ast`]. Both give the same tree for a file the fast parser
+/// accepts; `Rnix` exists so the benchmark can show what the fast parser saves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AstParser {
+    /// The hand-written fast parser, falling back to rnix for files it declines (the default).
+    Fast,
+    /// rnix and [`super::lower`] for every file.
+    Rnix,
+}
+
+impl AstParser {
+    /// `Rnix` when the environment says `VMCTL_PARSER=rnix`, `Fast` otherwise; read once.
+    pub fn from_env() -> AstParser {
+        static CHOICE: std::sync::OnceLock<AstParser> = std::sync::OnceLock::new();
+        *CHOICE.get_or_init(|| match std::env::var("VMCTL_PARSER") {
+            Ok(v) if v == "rnix" => AstParser::Rnix,
+            _ => AstParser::Fast,
+        })
+    }
+}
+
 /// Parses `text` into an [`Ast`]: the fast parser when it accepts the text (then there are
 /// no syntax errors), rnix and [`super::lower`] otherwise (with rnix's syntax errors).
 pub fn parse_ast(text: &str, names: &mut Interner) -> (Ast, Vec<SyntaxError>) {
-    if let Some(ast) = super::fast::parse(text, names) {
-        return (ast, Vec::new());
+    parse_ast_with(text, names, AstParser::from_env())
+}
+
+/// [`parse_ast`] with the parser chosen by the caller instead of the environment.
+pub fn parse_ast_with(
+    text: &str,
+    names: &mut Interner,
+    parser: AstParser,
+) -> (Ast, Vec<SyntaxError>) {
+    if parser == AstParser::Fast {
+        if let Some(ast) = super::fast::parse(text, names) {
+            return (ast, Vec::new());
+        }
     }
     // rnix recurses once per nested list or set without a limit: past a depth no fleet file
     // reaches, hand it nothing rather than overflow the stack.
@@ -122,6 +154,16 @@ pub fn parse_ast(text: &str, names: &mut Interner) -> (Ast, Vec<SyntaxError>) {
 
 /// Evaluates the file `file` of `db`; imported files are added to `db` through `loader`.
 pub fn evaluate(db: &mut SourceDb, file: FileId, loader: &dyn Loader) -> Evaluation {
+    evaluate_with(db, file, loader, AstParser::from_env())
+}
+
+/// [`evaluate`] with the parser chosen by the caller instead of the environment.
+pub fn evaluate_with(
+    db: &mut SourceDb,
+    file: FileId,
+    loader: &dyn Loader,
+    parser: AstParser,
+) -> Evaluation {
     let mut names = Interner::new();
     let wk = WellKnown {
         true_: names.intern("true"),
@@ -143,6 +185,7 @@ pub fn evaluate(db: &mut SourceDb, file: FileId, loader: &dyn Loader) -> Evaluat
         asts: Vec::new(),
         names,
         wk,
+        parser,
     };
     let root = ev.load_file(file);
     let val = ev.force(root);
@@ -245,6 +288,7 @@ struct Evaluator<'a> {
     asts: Vec<Option<Rc<Ast>>>,
     names: Interner,
     wk: WellKnown,
+    parser: AstParser,
 }
 
 fn normalize(path: &Path) -> PathBuf {
@@ -346,6 +390,28 @@ mod tests {
     }
 
     use serde_json::json;
+
+    #[test]
+    fn rnix_only_and_fast_path_evaluate_the_demo_fleet_alike() {
+        let text = include_str!("../../../vms/definitions.nix");
+        let run = |parser| {
+            let mut db = SourceDb::new();
+            let f = db.add("/fleet/vms/definitions.nix", text);
+            evaluate_with(&mut db, f, &NoImports, parser)
+        };
+        let (fast, rnix) = (run(AstParser::Fast), run(AstParser::Rnix));
+        // The demo fleet must take the fast path, or this compares rnix with itself.
+        let mut names = Interner::new();
+        assert!(crate::syntax::fast::parse(text, &mut names).is_some());
+        assert!(fast.errors.is_empty() && fast.syntax_errors.is_empty());
+        assert!(fast
+            .value
+            .to_json()
+            .is_some_and(|v| v["managed"].is_object()));
+        assert_eq!(fast.value, rnix.value);
+        assert_eq!(fast.errors, rnix.errors);
+        assert_eq!(fast.syntax_errors, rnix.syntax_errors);
+    }
 
     #[test]
     fn literals_and_strings() {

@@ -8,8 +8,8 @@ use rowan::TextRange;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::{
-    normalize, parse_ast, EvalErrorKind, Evaluator, ScopeData, ScopeId, Thunk, ThunkId, Val, Vars,
-    MAX_DEPTH, V,
+    normalize, parse_ast_with, EvalErrorKind, Evaluator, ScopeData, ScopeId, Thunk, ThunkId, Val,
+    Vars, MAX_DEPTH, V,
 };
 use crate::syntax::ast::{Sym, NONE};
 use crate::syntax::value::{AttrEntry, AttrSet, Value, ValueKind};
@@ -68,7 +68,7 @@ impl Evaluator<'_> {
     /// Parses a file already in the db and returns a thunk for its value.
     pub(super) fn load_file(&mut self, file: FileId) -> ThunkId {
         let text = self.db.get(file).text.clone();
-        let (ast, errors) = parse_ast(&text, &mut self.names);
+        let (ast, errors) = parse_ast_with(&text, &mut self.names, self.parser);
         self.syntax_errors
             .extend(errors.into_iter().map(|e| (file, e)));
         let root = ast.root;
