@@ -5,6 +5,9 @@
 //! Target (issue 2): vmlint at 10,000 VMs takes at most half of nix-instantiate's time, with a
 //! peak RSS under 100 MiB. `VMCTL_BENCH_QUICK=1` runs three repetitions per size after a warm-up (for CI; indicative).
 //!
+//! Each size also runs vmlint with `VMCTL_PARSER=rnix` (rnix + lowering for every file, no
+//! fast parser), to show what the fast parser saves (docs/architecture.md, "Why two parsers").
+//!
 //!     cargo bench --bench lint
 
 use std::path::Path;
@@ -80,8 +83,9 @@ fn main() {
     );
     let tmp = tempfile::tempdir().unwrap();
     println!("vmlint vs nix-instantiate --eval --strict --json ({reps} runs each; medians of wall and CPU time; peak RSS)");
+    println!("rnix: vmlint with VMCTL_PARSER=rnix (no fast parser); ratios are to nix-instantiate");
     println!(
-        "{:>6} {:>8} | {:>9} {:>9} {:>8} | {:>9} {:>9} {:>8} | {:>10} {:>9}",
+        "{:>6} {:>8} | {:>9} {:>9} {:>8} | {:>9} {:>9} {:>8} | {:>10} {:>9} | {:>9} {:>10}",
         "VMs",
         "bytes",
         "lint wall",
@@ -91,7 +95,9 @@ fn main() {
         "nix cpu",
         "nix RSS",
         "wall ratio",
-        "cpu ratio"
+        "cpu ratio",
+        "rnix wall",
+        "rnix ratio"
     );
     for n in [10usize, 1_000, 10_000] {
         let dir = tmp.path().join(format!("fleet{n}"));
@@ -101,24 +107,24 @@ fn main() {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let (mut our_cpu, mut their_cpu) = (Vec::new(), Vec::new());
         let (mut our_rss, mut their_rss) = (0, 0);
-        let _ = measure(
-            Command::new(vmlint)
-                .arg("--no-nix")
+        let mut rnix_only = Vec::new();
+        let lint = |parser: &str| {
+            let mut cmd = Command::new(vmlint);
+            cmd.arg("--no-nix")
                 .arg("--deny-warnings")
-                .current_dir(&dir),
-        );
+                .env("VMCTL_PARSER", parser)
+                .current_dir(&dir);
+            cmd
+        };
+        let _ = measure(&mut lint("fast"));
+        let _ = measure(&mut lint("rnix"));
         let _ = measure(
             Command::new("nix-instantiate")
                 .args(["--eval", "--strict", "--json"])
                 .arg(&file),
         );
         for _ in 0..reps {
-            let (t, cpu, rss, ok) = measure(
-                Command::new(vmlint)
-                    .arg("--no-nix")
-                    .arg("--deny-warnings")
-                    .current_dir(&dir),
-            );
+            let (t, cpu, rss, ok) = measure(&mut lint("fast"));
             assert!(ok, "vmlint reported problems on the generated fleet");
             ours.push(t);
             our_cpu.push(cpu);
@@ -132,15 +138,23 @@ fn main() {
             theirs.push(t);
             their_cpu.push(cpu);
             their_rss = their_rss.max(rss);
+            let (t, _, _, ok) = measure(&mut lint("rnix"));
+            assert!(
+                ok,
+                "vmlint with VMCTL_PARSER=rnix reported problems on the generated fleet"
+            );
+            rnix_only.push(t);
         }
         let (o, t) = (median(ours), median(theirs));
         let (oc, tc) = (median(our_cpu), median(their_cpu));
         let ratio = o.as_secs_f64() / t.as_secs_f64();
         let cpu_ratio = oc.as_secs_f64() / tc.as_secs_f64();
+        let r = median(rnix_only);
+        let rnix_ratio = r.as_secs_f64() / t.as_secs_f64();
         let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
         let mib = |k: i64| format!("{:.1}MiB", k as f64 / 1024.0);
         println!(
-            "{:>6} {:>8} | {:>9} {:>9} {:>8} | {:>9} {:>9} {:>8} | {:>10.2} {:>9.2}",
+            "{:>6} {:>8} | {:>9} {:>9} {:>8} | {:>9} {:>9} {:>8} | {:>10.2} {:>9.2} | {:>9} {:>10.2}",
             n,
             bytes,
             ms(o),
@@ -150,7 +164,9 @@ fn main() {
             ms(tc),
             mib(their_rss),
             ratio,
-            cpu_ratio
+            cpu_ratio,
+            ms(r),
+            rnix_ratio
         );
         if n == 10_000 {
             let met = ratio <= 0.5 && our_rss < 100 * 1024;
