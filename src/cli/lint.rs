@@ -232,7 +232,7 @@ pub fn diagnostics_markdown() -> String {
 
 /// The `vmlint` binary's command line.
 #[derive(Debug, Parser)]
-#[command(name = "vmlint", version, max_term_width = 100)]
+#[command(name = "vmlint", version = env!("VMCTL_VERSION"), max_term_width = 100)]
 struct VmlintCli {
     #[command(flatten)]
     args: LintArgs,

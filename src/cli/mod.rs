@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod changes;
 pub mod docs;
+pub mod generate;
 pub mod hosts;
 pub mod keys;
 pub mod lint;
@@ -23,7 +24,7 @@ pub mod sops;
 #[derive(Debug, Parser)]
 #[command(
     name = "vmctl",
-    version,
+    version = env!("VMCTL_VERSION"),
     propagate_version = true,
     max_term_width = 100
 )]
@@ -69,6 +70,10 @@ pub enum Command {
     /// Proxmox operations over SSH (the seed's `proxmox-ops`), with readonly fences.
     #[command(subcommand)]
     Ops(ops::OpsCommand),
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    Completions(generate::CompletionsArgs),
+    /// Write man pages for vmctl and every subcommand into a directory.
+    Man(generate::ManArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -84,5 +89,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Docs(a) => docs::run(a, g),
         Command::Secrets(a) => secrets::run(a, g),
         Command::Ops(a) => ops::run(a, g),
+        Command::Completions(a) => generate::completions(a),
+        Command::Man(a) => generate::man(a),
     }
 }
