@@ -18,7 +18,7 @@ pub enum Shell {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  vmctl completions bash > ~/.local/share/bash-completion/completions/vmctl"
+    after_help = "Examples:\n  vmctl completions bash > ~/.local/share/bash-completion/completions/vmctl\n  vmctl completions fish > ~/.config/fish/completions/vmctl.fish"
 )]
 pub struct CompletionsArgs {
     /// The shell to print a completion script for.
@@ -27,7 +27,7 @@ pub struct CompletionsArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  vmctl man --out share/man/man1")]
+#[command(after_help = "Examples:\n  vmctl man --out share/man/man1")]
 pub struct ManArgs {
     /// Directory to write the pages into (created if missing): vmctl.1 and one page per
     /// command and subcommand, e.g. vmctl-ops-stop.1.

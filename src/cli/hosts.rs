@@ -19,10 +19,18 @@ pub enum HostsCommand {
     /// The entry is rendered from the fleet's hosts-template/hosts-entry.nix when it exists.
     /// Adding a host that is already there with the same key changes nothing; with another
     /// key it is an error (use `vmctl hosts set-key`).
+    #[command(after_long_help = "Examples:
+  vmctl hosts add doc2 --key \"$(cat keys/doc2/etc/ssh/ssh_host_ed25519_key.pub)\" --dry-run
+  vmctl hosts add doc2 --key 'ssh-ed25519 AAAAC3Nz… root@doc2' --alias doc2 --hostname doc2.lan")]
     Add(AddArgs),
     /// Replace a host's publicKey; only the key's string literal changes.
+    #[command(after_long_help = "Examples:
+  vmctl hosts set-key doc1 --key \"$(ssh-keyscan -t ed25519 doc1 | cut -d' ' -f2-)\" --dry-run")]
     SetKey(SetKeyArgs),
     /// Remove a host's entry; comments above it are kept (and reported).
+    #[command(after_long_help = "Examples:
+  vmctl hosts remove doc2 --dry-run          # show the diff
+  vmctl hosts remove doc2")]
     Remove(RemoveArgs),
 }
 

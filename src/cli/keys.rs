@@ -22,6 +22,9 @@ pub enum KeysCommand {
   vmctl keys to-age --private ~/.ssh/id_ed25519 > ~/.config/sops/age/keys.txt")]
     ToAge(ToAgeArgs),
     /// Print SHA256 fingerprints of ssh-ed25519 public keys as `ssh-keygen -lf` does.
+    #[command(after_long_help = "Examples:
+  vmctl keys fingerprint /etc/ssh/ssh_host_ed25519_key.pub
+  ssh-keyscan doc1 | vmctl keys fingerprint --json")]
     Fingerprint(FingerprintArgs),
     /// Generate a new ed25519 SSH host key pair for a VM, before it is installed.
     ///

@@ -232,7 +232,15 @@ pub fn diagnostics_markdown() -> String {
 
 /// The `vmlint` binary's command line.
 #[derive(Debug, Parser)]
-#[command(name = "vmlint", version = env!("VMCTL_VERSION"), max_term_width = 100)]
+#[command(
+    name = "vmlint",
+    version = env!("VMCTL_VERSION"),
+    max_term_width = 100,
+    after_long_help = "Examples:
+  vmlint                                      # the fleet around the current directory
+  vmlint vms/definitions.nix hosts.nix --format json
+  vmlint --deny-warnings --no-nix             # for a pre-commit hook"
+)]
 struct VmlintCli {
     #[command(flatten)]
     args: LintArgs,

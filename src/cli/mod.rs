@@ -26,7 +26,12 @@ pub mod sops;
     name = "vmctl",
     version = env!("VMCTL_VERSION"),
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_long_help = "Examples:
+  vmctl lint                                  # check the fleet files
+  vmctl ops list                              # every VM of the cluster
+  vmctl ops stop 110 --dry-run                # print the remote command, change nothing
+  vmctl scaffold doc2 --dry-run"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -48,27 +53,59 @@ pub struct Global {
 pub enum Command {
     /// Check the fleet files (definitions.nix, hosts.nix, .sops.yaml) and report problems
     /// with their exact source location. Same as the `vmlint` binary.
+    #[command(after_long_help = "Examples:
+  vmctl lint                                  # the whole fleet
+  vmctl lint vms/definitions.nix --format json
+  vmctl lint --deny-warnings --no-nix         # for a pre-commit hook")]
     Lint(lint::LintArgs),
     /// Print the explanation of a diagnostic code, e.g. `vmctl explain VM001`.
+    #[command(after_long_help = "Examples:
+  vmctl explain VM001
+  vmctl explain duplicate-vmid
+  vmctl explain --list")]
     Explain(lint::ExplainArgs),
     /// Convert and generate SSH host keys and age identities.
     #[command(subcommand)]
+    #[command(after_long_help = "Examples:
+  ssh-keyscan doc1 | vmctl keys to-age
+  vmctl keys fingerprint /etc/ssh/ssh_host_ed25519_key.pub
+  vmctl keys generate --out ~/.local/share/vmctl/keys/doc2/etc/ssh")]
     Keys(keys::KeysCommand),
     /// Edit hosts.nix: add a host, change its key, remove it.
     #[command(subcommand)]
+    #[command(after_long_help = "Examples:
+  vmctl hosts add doc2 --key \"$(cat keys/doc2/etc/ssh/ssh_host_ed25519_key.pub)\" --dry-run
+  vmctl hosts remove doc2 --dry-run")]
     Hosts(hosts::HostsCommand),
     /// Edit .sops.yaml: add or remove a host's age recipient, add a per-host rule.
     #[command(subcommand)]
+    #[command(after_long_help = "Examples:
+  vmctl sops add-recipient doc2 --dry-run     # recipient derived from hosts.nix
+  vmctl sops remove-recipient doc2 --dry-run")]
     Sops(sops::SopsCommand),
     /// Create hosts/NAME/ from the fleet's hosts-template/.
+    #[command(after_long_help = "Examples:
+  vmctl scaffold doc1 --dry-run              # what hosts/doc1/ would hold
+  vmctl scaffold igpu --disk-device /dev/vda")]
     Scaffold(scaffold::ScaffoldArgs),
     /// Regenerate the generated sections of docs/machines.md.
+    #[command(after_long_help = "Examples:
+  vmctl docs                                  # rewrite docs/machines.md
+  vmctl docs --check                          # in CI: exit 1 when out of date
+  vmctl docs --stdout | less")]
     Docs(docs::DocsArgs),
     /// Re-key sops secrets for the recipients .sops.yaml lists, or check that they match.
     #[command(subcommand)]
+    #[command(after_long_help = "Examples:
+  vmctl secrets check                         # exit 1 when some file is stale
+  vmctl secrets rekey --dry-run")]
     Secrets(secrets::SecretsCommand),
     /// Proxmox operations over SSH (the seed's `proxmox-ops`), with readonly fences.
     #[command(subcommand)]
+    #[command(after_long_help = "Examples:
+  vmctl ops list
+  vmctl ops status 110
+  vmctl ops stop 110 --dry-run                # print the `qm stop` it would send")]
     Ops(ops::OpsCommand),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),

@@ -25,7 +25,12 @@ use crate::proxmox::ssh::SshTarget;
 use crate::proxmox::validate as valid;
 use crate::proxmox::{Fence, Mutation, RetryPolicy, VmId};
 
+mod examples;
 mod run;
+mod snapshot;
+
+use examples as ex;
+pub use snapshot::SnapshotCommand;
 
 use run::err;
 
@@ -85,7 +90,7 @@ pub struct WriteOpts {
 // No doc comment on these two: clap would take it as the subcommand's description.
 #[derive(Debug, Clone, Args)]
 pub struct VmRead {
-    #[arg(value_parser = valid::vmid)]
+    #[arg(value_parser = valid::vmid, help = ex::VMID)]
     pub vmid: VmId,
     #[command(flatten)]
     pub opts: ReadOpts,
@@ -93,7 +98,7 @@ pub struct VmRead {
 
 #[derive(Debug, Clone, Args)]
 pub struct VmWrite {
-    #[arg(value_parser = valid::vmid)]
+    #[arg(value_parser = valid::vmid, help = ex::VMID)]
     pub vmid: VmId,
     #[command(flatten)]
     pub opts: WriteOpts,
@@ -108,18 +113,22 @@ pub enum OnOff {
 #[derive(Debug, Subcommand)]
 pub enum OpsCommand {
     /// List every VM of the cluster (all nodes), with what definitions.nix says about it.
+    #[command(after_long_help = ex::LIST)]
     List(ReadOpts),
     /// Show a VM's power state (`status: running`).
+    #[command(after_long_help = ex::STATUS)]
     Status(VmRead),
     /// Show a VM's configuration (`qm config`).
+    #[command(after_long_help = ex::CONFIG)]
     Config(VmRead),
     /// Clone a template into a new VM (full clone unless --linked).
     ///
     /// Refused when NEW_VMID already exists in the cluster or is a readonly VM.
+    #[command(after_long_help = ex::CLONE)]
     Clone {
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::TEMPLATE_VMID)]
         template_vmid: VmId,
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::NEW_VMID)]
         new_vmid: VmId,
         /// Name of the new VM (a DNS name).
         #[arg(value_parser = valid::vm_name)]
@@ -143,10 +152,11 @@ pub enum OpsCommand {
         opts: WriteOpts,
     },
     /// Set a VM's cores and memory (MiB), plus any other `qm set` option with --set.
+    #[command(after_long_help = ex::CONFIGURE)]
     Configure {
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::VMID)]
         vmid: VmId,
-        #[arg(value_parser = valid::cores)]
+        #[arg(value_parser = valid::cores, help = ex::CORES)]
         cores: u32,
         /// Memory in MiB (at least 16).
         #[arg(value_parser = valid::memory)]
@@ -160,54 +170,63 @@ pub enum OpsCommand {
     },
     /// Allocate a new disk: SIZE in GiB (`20G`), on STORAGE (default: definitions.nix
     /// `proxmox.storage`), as DISK (default scsi0).
+    #[command(after_long_help = ex::CREATE_DISK)]
     CreateDisk {
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::VMID)]
         vmid: VmId,
-        #[arg(value_parser = valid::disk_size)]
+        #[arg(value_parser = valid::disk_size, help = ex::DISK_SIZE)]
         size: String,
-        #[arg(value_parser = valid::storage)]
+        #[arg(value_parser = valid::storage, help = ex::STORAGE_ID)]
         storage: Option<String>,
-        #[arg(value_parser = valid::disk)]
+        #[arg(value_parser = valid::disk, help = ex::NEW_DISK)]
         disk: Option<String>,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Grow a disk: SIZE `+10G` grows by, `40G` grows to (Proxmox never shrinks).
+    #[command(after_long_help = ex::RESIZE)]
     Resize {
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::VMID)]
         vmid: VmId,
-        #[arg(value_parser = valid::disk)]
+        #[arg(value_parser = valid::disk, help = ex::DISK)]
         disk: String,
-        #[arg(value_parser = valid::resize_size)]
+        #[arg(value_parser = valid::resize_size, help = ex::RESIZE_SIZE)]
         size: String,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Restore a vzdump archive (path on the Proxmox host) as a new VM.
+    #[command(after_long_help = ex::RESTORE_VMA)]
     RestoreVma {
-        #[arg(value_parser = valid::archive)]
+        #[arg(value_parser = valid::archive, help = ex::ARCHIVE)]
         archive: String,
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::VMID)]
         vmid: VmId,
-        #[arg(value_parser = valid::storage)]
+        #[arg(value_parser = valid::storage, help = ex::STORAGE_ID)]
         storage: Option<String>,
         #[command(flatten)]
         opts: WriteOpts,
     },
     /// Add a serial socket (serial0) so `console` has a terminal.
+    #[command(after_long_help = ex::SERIAL_SOCKET)]
     SerialSocket(VmWrite),
     /// Start a VM.
+    #[command(after_long_help = ex::START)]
     Start(VmWrite),
     /// Stop a VM at once (like pulling the plug).
+    #[command(after_long_help = ex::STOP)]
     Stop(VmWrite),
     /// Shut a VM down cleanly (ACPI / guest agent).
+    #[command(after_long_help = ex::SHUTDOWN)]
     Shutdown(VmWrite),
     /// Convert a VM into a template.
+    #[command(after_long_help = ex::TEMPLATE)]
     Template(VmWrite),
     /// Attach to a VM's serial console (interactive; Ctrl+O leaves). Fenced like a change:
     /// refused for readonly and unlisted VMs.
+    #[command(after_long_help = ex::CONSOLE)]
     Console {
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::VMID)]
         vmid: VmId,
         /// Allow a VMID that vms/definitions.nix does not list.
         #[arg(long)]
@@ -217,8 +236,9 @@ pub enum OpsCommand {
     },
     /// Destroy a VM and its disks. Only VMs definitions.nix lists under `managed`, and only
     /// with their name confirmed.
+    #[command(after_long_help = ex::DESTROY)]
     Destroy {
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::VMID)]
         vmid: VmId,
         /// The VM's name as definitions.nix spells it.
         #[arg(long, value_name = "NAME", value_parser = valid::text)]
@@ -227,40 +247,47 @@ pub enum OpsCommand {
         opts: WriteOpts,
     },
     /// Print a VM's IP address: the guest agent's on net0, else the host's neighbour table.
+    #[command(after_long_help = ex::GET_IP)]
     GetIp(VmRead),
     /// Wait until an SSH server answers on IP (default: 300 s). USER is accepted for the
     /// seed's habits; readiness is the SSH banner, no login is tried.
+    #[command(after_long_help = ex::WAIT_SSH)]
     WaitSsh {
+        #[arg(help = ex::IP)]
         ip: IpAddr,
         /// Seconds to wait.
         #[arg(value_parser = valid::seconds)]
         timeout: Option<u64>,
-        #[arg(value_parser = valid::user)]
+        #[arg(value_parser = valid::user, help = ex::USER)]
         user: Option<String>,
         /// SSH port on the VM.
         #[arg(long, default_value_t = 22, value_parser = valid::port)]
         port: u16,
     },
     /// Show the cluster's storages and their free space.
+    #[command(after_long_help = ex::STORAGE)]
     Storage(ReadOpts),
     /// Print the lowest VMID in START..=END used neither by the cluster nor by
     /// definitions.nix (default: the `managed` vmidRange).
+    #[command(after_long_help = ex::NEXT_VMID)]
     NextVmid {
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::VMID)]
         start: Option<VmId>,
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::VMID)]
         end: Option<VmId>,
         #[command(flatten)]
         opts: ReadOpts,
     },
     /// Snapshots: create, list, rollback, delete.
     #[command(subcommand)]
+    #[command(after_long_help = ex::SNAPSHOT)]
     Snapshot(SnapshotCommand),
     /// Move a VM to another node of the cluster.
+    #[command(after_long_help = ex::MIGRATE)]
     Migrate {
-        #[arg(value_parser = valid::vmid)]
+        #[arg(value_parser = valid::vmid, help = ex::VMID)]
         vmid: VmId,
-        #[arg(value_parser = valid::node)]
+        #[arg(value_parser = valid::node, help = ex::NODE)]
         node: String,
         /// Live-migrate a running VM.
         #[arg(long)]
@@ -272,52 +299,15 @@ pub enum OpsCommand {
     ///
     /// `--readonly-vms` turns it on for every readonly VM of definitions.nix (the one change
     /// vmctl makes to them), so the web UI and other tools respect the fence too.
+    #[command(after_long_help = ex::PROTECT)]
     Protect {
-        #[arg(required_unless_present = "readonly_vms", value_parser = valid::vmid)]
+        #[arg(required_unless_present = "readonly_vms", value_parser = valid::vmid, help = ex::VMID)]
         vmid: Option<VmId>,
         #[arg(value_enum, required_unless_present = "readonly_vms")]
         state: Option<OnOff>,
         /// Protect every readonly VM definitions.nix lists.
         #[arg(long, conflicts_with_all = ["vmid", "state"])]
         readonly_vms: bool,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SnapshotCommand {
-    /// Take a snapshot.
-    Create {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[arg(value_parser = valid::snapshot_name)]
-        name: String,
-        #[arg(long, value_parser = valid::text)]
-        description: Option<String>,
-        /// Include the RAM of a running VM.
-        #[arg(long)]
-        vmstate: bool,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
-    /// List a VM's snapshots.
-    List(VmRead),
-    /// Roll a VM back to a snapshot (the VM is stopped).
-    Rollback {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[arg(value_parser = valid::snapshot_name)]
-        name: String,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
-    /// Delete a snapshot.
-    Delete {
-        #[arg(value_parser = valid::vmid)]
-        vmid: VmId,
-        #[arg(value_parser = valid::snapshot_name)]
-        name: String,
         #[command(flatten)]
         opts: WriteOpts,
     },
