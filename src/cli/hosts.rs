@@ -20,8 +20,8 @@ pub enum HostsCommand {
     /// Adding a host that is already there with the same key changes nothing; with another
     /// key it is an error (use `vmctl hosts set-key`).
     #[command(after_long_help = "Examples:
-  vmctl hosts add doc2 --key \"$(cat keys/doc2/etc/ssh/ssh_host_ed25519_key.pub)\" --dry-run
-  vmctl hosts add doc2 --key 'ssh-ed25519 AAAAC3Nz… root@doc2' --alias doc2 --hostname doc2.lan")]
+  vmctl hosts add test-automation --key \"$(cat keys/test-automation/etc/ssh/ssh_host_ed25519_key.pub)\" --dry-run
+  vmctl hosts add test-automation --key 'ssh-ed25519 AAAAC3Nz… root@test-automation' --alias ci")]
     Add(AddArgs),
     /// Replace a host's publicKey; only the key's string literal changes.
     #[command(after_long_help = "Examples:
@@ -29,8 +29,8 @@ pub enum HostsCommand {
     SetKey(SetKeyArgs),
     /// Remove a host's entry; comments above it are kept (and reported).
     #[command(after_long_help = "Examples:
-  vmctl hosts remove doc2 --dry-run          # show the diff
-  vmctl hosts remove doc2")]
+  vmctl hosts remove igpu --dry-run          # show the diff
+  vmctl hosts remove igpu")]
     Remove(RemoveArgs),
 }
 

@@ -31,7 +31,7 @@ pub mod sops;
   vmctl lint                                  # check the fleet files
   vmctl ops list                              # every VM of the cluster
   vmctl ops stop 110 --dry-run                # print the remote command, change nothing
-  vmctl scaffold doc2 --dry-run"
+  vmctl scaffold test-automation --dry-run"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -69,24 +69,24 @@ pub enum Command {
     #[command(after_long_help = "Examples:
   ssh-keyscan doc1 | vmctl keys to-age
   vmctl keys fingerprint /etc/ssh/ssh_host_ed25519_key.pub
-  vmctl keys generate --out ~/.local/share/vmctl/keys/doc2/etc/ssh")]
+  vmctl keys generate --out ~/.local/share/vmctl/keys/test-automation/etc/ssh")]
     Keys(keys::KeysCommand),
     /// Edit hosts.nix: add a host, change its key, remove it.
     #[command(subcommand)]
     #[command(after_long_help = "Examples:
-  vmctl hosts add doc2 --key \"$(cat keys/doc2/etc/ssh/ssh_host_ed25519_key.pub)\" --dry-run
-  vmctl hosts remove doc2 --dry-run")]
+  vmctl hosts add test-automation --key \"$(cat keys/test-automation/etc/ssh/ssh_host_ed25519_key.pub)\" --dry-run
+  vmctl hosts remove igpu --dry-run")]
     Hosts(hosts::HostsCommand),
     /// Edit .sops.yaml: add or remove a host's age recipient, add a per-host rule.
     #[command(subcommand)]
     #[command(after_long_help = "Examples:
-  vmctl sops add-recipient doc2 --dry-run     # recipient derived from hosts.nix
-  vmctl sops remove-recipient doc2 --dry-run")]
+  vmctl sops add-recipient doc1 --dry-run     # recipient derived from hosts.nix
+  vmctl sops remove-recipient igpu --dry-run")]
     Sops(sops::SopsCommand),
     /// Create hosts/NAME/ from the fleet's hosts-template/.
     #[command(after_long_help = "Examples:
-  vmctl scaffold doc1 --dry-run              # what hosts/doc1/ would hold
-  vmctl scaffold igpu --disk-device /dev/vda")]
+  vmctl scaffold test-automation --dry-run   # what hosts/test-automation/ would hold
+  vmctl scaffold test-automation --disk-device /dev/vda")]
     Scaffold(scaffold::ScaffoldArgs),
     /// Regenerate the generated sections of docs/machines.md.
     #[command(after_long_help = "Examples:

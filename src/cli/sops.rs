@@ -35,15 +35,15 @@ pub enum SopsCommand {
     /// Remove a recipient (by anchor name, or by the `# NAME` comment of inline recipients)
     /// from every rule: only its own lines go, and its anchor when no alias remains.
     #[command(after_long_help = "Examples:
-  vmctl sops remove-recipient doc2 --dry-run
-  vmctl sops remove-recipient doc2 --recipient age1…")]
+  vmctl sops remove-recipient igpu --dry-run
+  vmctl sops remove-recipient igpu --recipient age1…")]
     RemoveRecipient(RemoveRecipientArgs),
     /// Add a creation rule for one host's own secrets (default `secrets/hosts/NAME/.*`)
     /// holding the admin recipients and the host, placed before any rule that would catch
     /// those files first.
     #[command(after_long_help = "Examples:
-  vmctl sops add-host-rule doc2 --dry-run    # secrets/hosts/doc2/.*
-  vmctl sops add-host-rule doc2 --path-regex 'secrets/doc2/[^/]+\\.yaml$'")]
+  vmctl sops add-host-rule doc1 --dry-run    # secrets/hosts/doc1/.*
+  vmctl sops add-host-rule doc1 --path-regex 'secrets/doc1/[^/]+\\.yaml$'")]
     AddHostRule(AddHostRuleArgs),
 }
 

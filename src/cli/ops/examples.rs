@@ -23,9 +23,9 @@ pub const CONFIG: &str = "Examples:
   vmctl ops config 109                    # the `qm config` of igpu
   vmctl ops config 9001 --json";
 pub const CLONE: &str = "Examples:
-  vmctl ops clone 9001 111 test2 --dry-run           # full clone of the template
-  vmctl ops clone 9001 111 test2 --linked --pool fleet
-  vmctl ops clone 9001 111 test2 local-lvm --description 'scratch VM'";
+  vmctl ops clone 9001 110 test-automation --dry-run  # full clone of the template
+  vmctl ops clone 9001 110 test-automation --linked --pool fleet
+  vmctl ops clone 9001 110 test-automation local-lvm --description 'CI runner'";
 pub const CONFIGURE: &str = "Examples:
   vmctl ops configure 110 4 8192 --dry-run           # 4 cores, 8 GiB
   vmctl ops configure 110 2 4096 --set ciuser=root --set ipconfig0=ip=dhcp";
@@ -36,8 +36,8 @@ pub const RESIZE: &str = "Examples:
   vmctl ops resize 110 scsi0 +10G --dry-run          # grow by 10 GiB
   vmctl ops resize 110 scsi0 40G                    # grow to 40 GiB";
 pub const RESTORE_VMA: &str = "Examples:
-  vmctl ops restore-vma /var/lib/vz/dump/vzdump-qemu-110.vma.zst 112 --dry-run
-  vmctl ops restore-vma /var/lib/vz/dump/vzdump-qemu-110.vma.zst 112 local-lvm";
+  vmctl ops restore-vma /var/lib/vz/dump/vzdump-qemu-110.vma.zst 110 --dry-run
+  vmctl ops restore-vma /var/lib/vz/dump/vzdump-qemu-110.vma.zst 110 local-lvm";
 pub const SERIAL_SOCKET: &str = "Examples:
   vmctl ops serial-socket 110 --dry-run              # then `vmctl ops console 110`";
 pub const START: &str = "Examples:

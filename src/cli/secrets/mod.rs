@@ -30,14 +30,14 @@ pub enum SecretsCommand {
     /// others are still processed; a failed file is never written).
     #[command(after_long_help = "Examples:
   vmctl secrets rekey --dry-run              # which files would change
-  vmctl secrets rekey secrets/hosts/doc1/secrets.yaml
+  vmctl secrets rekey secrets/common.yaml
   vmctl secrets rekey -i ~/.config/sops/age/keys.txt")]
     Rekey(RekeyArgs),
     /// Check that every sops file's recipients match its creation rule, for CI and
     /// `nix flake check`. Exit code 1 when some file is stale or unreadable.
     #[command(after_long_help = "Examples:
   vmctl secrets check                        # every file under the secrets directory
-  vmctl secrets check secrets/hosts/doc1/secrets.yaml --json")]
+  vmctl secrets check secrets/common.yaml --json")]
     Check(CheckArgs),
     /// Rotate each secret's data key: a new random key, every value re-encrypted under it, a
     /// new MAC, and the new key wrapped for exactly the recipients its creation rule lists.
