@@ -26,11 +26,11 @@ pub enum SopsCommand {
     /// to the others. Always into the first key group (never a new Shamir group). Adding a
     /// recipient that is already there changes nothing.
     #[command(after_long_help = "Examples:
-  vmctl sops add-recipient doc2            # recipient derived from hosts.nix
-  vmctl sops add-recipient doc2 age1…
-  vmctl sops add-recipient doc2 \"$(cat keys/ssh_host_ed25519_key.pub)\"
-  vmctl sops add-recipient doc2 age1… --rule 'secrets/[^/]+\\.yaml$' --dry-run
-  vmctl sops add-recipient doc2 --all")]
+  vmctl sops add-recipient web            # recipient derived from hosts.nix
+  vmctl sops add-recipient web age1…
+  vmctl sops add-recipient web \"$(cat keys/ssh_host_ed25519_key.pub)\"
+  vmctl sops add-recipient web age1… --rule 'secrets/[^/]+\\.yaml$' --dry-run
+  vmctl sops add-recipient web --all")]
     AddRecipient(AddRecipientArgs),
     /// Remove a recipient (by anchor name, or by the `# NAME` comment of inline recipients)
     /// from every rule: only its own lines go, and its anchor when no alias remains.

@@ -50,7 +50,7 @@ pub enum SecretsCommand {
     /// identity that opens each file.
     #[command(after_long_help = "Examples:
   vmctl sops remove-recipient oldhost && vmctl secrets rotate
-  vmctl secrets rotate secrets/web.yaml --identity ~/.config/sops/age/keys.txt --dry-run")]
+  vmctl secrets rotate secrets/common.yaml --identity ~/.config/sops/age/keys.txt --dry-run")]
     Rotate(RotateArgs),
 }
 
