@@ -78,13 +78,8 @@ pub struct RekeyArgs {
     /// write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// An age identity file (AGE-SECRET-KEY-1… lines) or an unencrypted OpenSSH ed25519
-    /// private key, in addition to the ones sops would find. Repeatable.
-    #[arg(long = "identity", short = 'i', value_name = "FILE")]
-    pub identities: Vec<PathBuf>,
-    /// The sops binary for files vmctl does not re-key natively. Default: `sops` on PATH.
-    #[arg(long, value_name = "PATH", env = "VMCTL_SOPS")]
-    pub sops: Option<PathBuf>,
+    #[command(flatten)]
+    pub tools: SopsTools,
 }
 
 #[derive(Debug, Args)]
@@ -94,11 +89,18 @@ pub struct RotateArgs {
     /// Show per file how it would be rotated (native or sops) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub tools: SopsTools,
+}
+
+/// The identities and the sops binary that re-keying and rotation both use.
+#[derive(Debug, Args)]
+pub struct SopsTools {
     /// An age identity file (AGE-SECRET-KEY-1… lines) or an unencrypted OpenSSH ed25519
     /// private key, in addition to the ones sops would find. Repeatable.
     #[arg(long = "identity", short = 'i', value_name = "FILE")]
     pub identities: Vec<PathBuf>,
-    /// The sops binary for files vmctl does not rotate natively. Default: `sops` on PATH.
+    /// The sops binary for files vmctl does not handle natively. Default: `sops` on PATH.
     #[arg(long, value_name = "PATH", env = "VMCTL_SOPS")]
     pub sops: Option<PathBuf>,
 }
@@ -170,8 +172,7 @@ fn resolve(select: &Selection, g: &Global) -> miette::Result<(LoadedConfig, Opti
 /// identities found (their notes printed) and the sops binary (an explicit `--sops` must exist).
 fn prepare(
     select: &Selection,
-    identities: &[PathBuf],
-    sops: Option<&std::path::Path>,
+    tools: &SopsTools,
     g: &Global,
 ) -> miette::Result<(
     LoadedConfig,
@@ -181,12 +182,12 @@ fn prepare(
 )> {
     let (config, secrets_dir) = resolve(select, g)?;
     let files = xsops::select_files(&config, &select.files, secrets_dir.as_deref())?;
-    let found = xsops::discover_identities(&xsops::IdentityEnv::from_process(), identities)?;
+    let found = xsops::discover_identities(&xsops::IdentityEnv::from_process(), &tools.identities)?;
     for n in &found.notes {
         eprintln!("note: {n}");
     }
-    let bin = xsops::find_sops(sops);
-    if let (Some(p), None) = (sops, &bin) {
+    let bin = xsops::find_sops(tools.sops.as_deref());
+    if let (Some(p), None) = (&tools.sops, &bin) {
         return Err(miette::miette!(
             "--sops {}: no such file; {}",
             p.display(),

@@ -7,8 +7,7 @@ use crate::cli::Global;
 use crate::exec::sops::{self as xsops, FileStatus, RekeyOptions};
 
 pub(super) fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
-    let (config, files, found, sops) =
-        super::prepare(&a.select, &a.identities, a.sops.as_deref(), g)?;
+    let (config, files, found, sops) = super::prepare(&a.select, &a.tools, g)?;
     let opts = RekeyOptions {
         dry_run: a.dry_run,
         identities: &found.identities,

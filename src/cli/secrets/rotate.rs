@@ -85,7 +85,7 @@ pub(super) fn rotate_one(
         Err(SecretsError::UnsupportedLayout(why)) => Route::Sops(why.clone()),
         Err(e) => return fail(rep, e.to_string()),
     };
-    if let (Route::Native, Ok(f)) = (&route, &parsed) {
+    let why = if let (Route::Native, Ok(f)) = (&route, &parsed) {
         rep.route = Some("native");
         let now = rotate::rfc3339_utc(
             std::time::SystemTime::now()
@@ -113,25 +113,15 @@ pub(super) fn rotate_one(
                 rep.status = "rotated";
                 return rep;
             }
-            Err(SecretsError::UnsupportedLayout(why)) => {
-                return sops_rotate(
-                    rep,
-                    config,
-                    &abs,
-                    why,
-                    a.dry_run,
-                    ids,
-                    sops,
-                    parsed.ok().as_ref(),
-                    rule,
-                    lock.as_ref(),
-                )
-            }
+            // A layout the native route turned out not to handle goes to sops below.
+            Err(SecretsError::UnsupportedLayout(why)) => why,
             Err(e) => return fail(rep, e.to_string()),
         }
-    }
-    let Route::Sops(why) = route else {
-        unreachable!("native handled above")
+    } else {
+        let Route::Sops(why) = route else {
+            unreachable!("native handled above")
+        };
+        why
     };
     sops_rotate(
         rep,
@@ -220,8 +210,7 @@ pub(super) fn sops_rotate(
 }
 
 pub(super) fn rotate(a: RotateArgs, g: &Global) -> miette::Result<u8> {
-    let (config, files, found, sops) =
-        super::prepare(&a.select, &a.identities, a.sops.as_deref(), g)?;
+    let (config, files, found, sops) = super::prepare(&a.select, &a.tools, g)?;
     let mut reports = Vec::new();
     for (path, display) in &files.files {
         let r = rotate_one(
