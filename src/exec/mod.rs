@@ -2,7 +2,6 @@
 
 pub mod apply;
 pub mod fleet;
-pub mod fs;
 pub mod lint;
 pub mod proxmox;
 pub mod remote;

@@ -301,7 +301,7 @@ fn write_pinned_config(
         .tempdir()
         .map_err(setup(&std::env::temp_dir()))?;
     let known = dir.path().join("known_hosts");
-    crate::exec::fs::atomic_write(&known, ssh::pinned_known_hosts(key).as_bytes())
+    crate::exec::apply::write_atomic(&known, ssh::pinned_known_hosts(key).as_bytes())
         .map_err(setup(dir.path()))?;
     // Without --ssh-config, keep the user's own settings (identity, proxy) by including them.
     let user_cfg = std::env::var_os("HOME")
@@ -309,7 +309,7 @@ fn write_pinned_config(
         .filter(|p| p.is_file());
     let include = include.map(Path::to_path_buf).or(user_cfg);
     let config = dir.path().join("config");
-    crate::exec::fs::atomic_write(
+    crate::exec::apply::write_atomic(
         &config,
         ssh::pinned_config(host, &known, include.as_deref()).as_bytes(),
     )
