@@ -105,7 +105,11 @@ fn line_index_at_crlf() {
     assert_eq!(idx.line_start(4), t.len(), "past the last line");
     let lines: Vec<&str> = idx.lines().map(|r| &t[r]).collect();
     assert_eq!(lines, ["a\r\n", "bc\r\n", "\r\n", "d"]);
-    assert_eq!(line_end(t, 4), 6, "the \\n; the \\r before it stays on the line");
+    assert_eq!(
+        line_end(t, 4),
+        6,
+        "the \\n; the \\r before it stays on the line"
+    );
     assert_eq!(next_line_start(t, 4), 7);
     assert!(is_blank(&t[7..8]), "a lone \\r is blank");
 }
