@@ -12,6 +12,24 @@ use crate::edit::nix;
 use crate::model::hosts::{classify, EntryKind, HOST_MARKERS};
 use crate::text::{leading_indent, line_end, line_number, LineIndex, Newline};
 
+impl Entry {
+    /// An entry whose inner attributes were not read: a `_` attribute, or a host the
+    /// verification only needs to see is still there.
+    fn unread(name: String, is_host: bool, range: Range<usize>, line: usize) -> Entry {
+        Entry {
+            name,
+            is_host,
+            range,
+            line,
+            public_key: None,
+            ssh_alias: None,
+            hostname: None,
+            inner_indent: None,
+            set_close: None,
+        }
+    }
+}
+
 pub(super) fn range_of(node: &SyntaxNode) -> Range<usize> {
     let r = node.text_range();
     usize::from(r.start())..usize::from(r.end())
@@ -91,17 +109,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                 if name.starts_with('_') {
                     // Non-host attributes may hold anything; several bindings may share a
                     // `_name.` prefix, so they are not checked for duplicates.
-                    entries.push(Entry {
-                        name,
-                        is_host: false,
-                        range,
-                        line,
-                        public_key: None,
-                        ssh_alias: None,
-                        hostname: None,
-                        inner_indent: None,
-                        set_close: None,
-                    });
+                    entries.push(Entry::unread(name, false, range, line));
                     continue;
                 }
                 if nested {
@@ -118,24 +126,14 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                         found: value.as_ref().map(nix::describe).unwrap_or("empty"),
                     });
                 };
+                if only.is_some_and(|o| o != name) {
+                    entries.push(Entry::unread(name, true, range, line));
+                    continue;
+                }
                 let mut public_key = None;
                 let mut ssh_alias = None;
                 let mut hostname = None;
                 let mut inner_indent = None;
-                if only.is_some_and(|o| o != name) {
-                    entries.push(Entry {
-                        name,
-                        is_host: true,
-                        range,
-                        line,
-                        public_key,
-                        ssh_alias,
-                        hostname,
-                        inner_indent,
-                        set_close: None,
-                    });
-                    continue;
-                }
                 // The first name of every binding, for the shared host classification.
                 // Whether a binding's first name is a host marker, for the shared host
                 // classification (computed without allocating: this loop runs per host).
@@ -200,10 +198,6 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                     return Err(HostsEditError::EntryWithoutKey { name, line });
                 }
                 entries.push(Entry {
-                    name,
-                    is_host: true,
-                    range,
-                    line,
                     public_key,
                     ssh_alias,
                     hostname,
@@ -211,6 +205,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                     set_close: host_set
                         .r_curly_token()
                         .map(|t| usize::from(t.text_range().start())),
+                    ..Entry::unread(name, true, range, line)
                 });
             }
         }

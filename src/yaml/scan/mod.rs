@@ -192,6 +192,33 @@ impl<'a> Parser<'a> {
         id
     }
 
+    /// A plain or quoted scalar on one line: its trailing comment is kept, and the next line
+    /// may not continue it (multi-line plain and quoted scalars are outside the subset).
+    fn push_scalar(
+        &mut self,
+        style: ScalarStyle,
+        value: String,
+        span: Range<usize>,
+        n: isize,
+    ) -> R<NodeId> {
+        let scalar = Scalar {
+            style,
+            value,
+            block_indent: None,
+        };
+        self.push_one_line(NodeKind::Scalar(scalar), span, n)
+    }
+
+    /// A node that ends on its first line (a flow scalar or an alias), in a collection
+    /// indented `n`.
+    fn push_one_line(&mut self, kind: NodeKind, span: Range<usize>, n: isize) -> R<NodeId> {
+        let end = span.end;
+        let id = self.push(kind, span, None);
+        self.nodes[id].comment = self.trailing_comment(end);
+        self.no_continuation(id, n)?;
+        Ok(id)
+    }
+
     fn is_dash_at(&self, p: usize) -> bool {
         self.b.get(p) == Some(&b'-')
             && matches!(
@@ -337,10 +364,7 @@ impl<'a> Parser<'a> {
                     return self.err(q, "an alias as a mapping key is not supported");
                 }
                 self.expect_line_end(e, "the alias")?;
-                let id = self.push(NodeKind::Alias(self.t[q + 1..e].to_string()), q..e, None);
-                self.nodes[id].comment = self.trailing_comment(e);
-                self.no_continuation(id, n)?;
-                Ok(id)
+                self.push_one_line(NodeKind::Alias(self.t[q + 1..e].to_string()), q..e, n)
             }
             b'-' if self.is_dash_at(q) => self.parse_block_seq(q),
             b'[' => {
@@ -374,18 +398,7 @@ impl<'a> Parser<'a> {
                 } else {
                     ScalarStyle::SingleQuoted
                 };
-                let id = self.push(
-                    NodeKind::Scalar(Scalar {
-                        style,
-                        value,
-                        block_indent: None,
-                    }),
-                    q..end,
-                    None,
-                );
-                self.nodes[id].comment = self.trailing_comment(end);
-                self.no_continuation(id, n)?;
-                Ok(id)
+                self.push_scalar(style, value, q..end, n)
             }
             b'?' if matches!(
                 self.b.get(q + 1),
@@ -417,18 +430,7 @@ impl<'a> Parser<'a> {
                 }
                 let value = self.t[q..e].trim_end().to_string();
                 let end = q + value.len();
-                let id = self.push(
-                    NodeKind::Scalar(Scalar {
-                        style: ScalarStyle::Plain,
-                        value,
-                        block_indent: None,
-                    }),
-                    q..end,
-                    None,
-                );
-                self.nodes[id].comment = self.trailing_comment(end);
-                self.no_continuation(id, n)?;
-                Ok(id)
+                self.push_scalar(ScalarStyle::Plain, value, q..end, n)
             }
         }
     }
