@@ -222,3 +222,24 @@ fn newline_style_follows_the_file() {
     Newline::follow("k:\n", &mut edits);
     assert_eq!(edits[0].insert, "- a\n", "an LF file is left as it is");
 }
+
+#[test]
+fn the_text_layer_imports_nothing_else_of_vmctl() {
+    // It is the bottom layer: everything may use it, so it may use nothing.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/text");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !source.contains("crate::") && !source.contains("super::super"),
+            "{} imports another part of vmctl",
+            path.display()
+        );
+        read += 1;
+    }
+    assert!(read >= 4, "read {read} files of {}", dir.display());
+}
