@@ -1,9 +1,10 @@
 //! vmctl: declarative NixOS VMs on Proxmox, from `vms/definitions.nix` to a fleet-integrated host.
 //!
-//! Layers (functional core, imperative shell; see `docs/architecture.md`):
-//! `syntax` → `model` → `check` → `render` are pure; `keys`, `yaml`, `edit`,
-//! `secrets` and `proxmox` (argv builders and output parsers) are pure too, and so is
-//! `plan` (what a command will do, as a value); only `exec` and `cli` touch the world.
+//! Layers (functional core, imperative shell; see `docs/architecture.md`): `text` (edits,
+//! lines, newline style) lies below everything; `syntax` → `model` → `check` → `render` are
+//! pure; `keys`, `yaml`, `edit`, `secrets` and `proxmox` (argv builders and output parsers)
+//! are pure too, and so is `plan` (what a command will do, as a value); only `exec` and `cli`
+//! touch the world.
 
 pub mod check;
 pub mod cli;
@@ -16,4 +17,5 @@ pub mod proxmox;
 pub mod render;
 pub mod secrets;
 pub mod syntax;
+pub mod text;
 pub mod yaml;

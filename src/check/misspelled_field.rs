@@ -2,9 +2,9 @@
 //! acts on (`readOnly`, `vmId`, `nixosconfig`).
 
 use super::{Applicability, Diagnostic, Fix, Rule, Severity};
-use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
+use crate::text::TextEdit;
 
 pub const RULE: Rule = Rule {
     code: "DF006",

@@ -5,9 +5,9 @@
 //! never reused. Every rule file opens with its explanation (what it does, why, an example,
 //! how to fix), which `vmctl explain CODE` prints and `docs/diagnostics.md` lists.
 
-use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
+use crate::text::TextEdit;
 
 mod accidental_key_group;
 mod creation_rules_not_a_list;

@@ -2,8 +2,8 @@
 
 use super::sops_file::{sops_source, span, yaml_problem, YamlProblem};
 use super::{Applicability, Diagnostic, Fix, Rule, Severity};
-use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
+use crate::text::TextEdit;
 
 pub const RULE: Rule = Rule {
     code: "SP004",

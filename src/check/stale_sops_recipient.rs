@@ -2,9 +2,9 @@
 
 use super::sops_file::{host_recipients, sops_file, value_span};
 use super::{Applicability, Diagnostic, Fix, Rule, Severity};
-use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
+use crate::text::TextEdit;
 
 pub const RULE: Rule = Rule {
     code: "FL002",

@@ -1,9 +1,9 @@
 //! DF003: a field vmctl does not know (often a typo).
 
 use super::{Applicability, Diagnostic, Fix, Rule, Severity};
-use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
+use crate::text::TextEdit;
 
 pub const RULE: Rule = Rule {
     code: "DF003",

@@ -10,7 +10,7 @@ use miette::{
     SourceCode, SourceSpan, SpanContents,
 };
 
-use super::LineIndex;
+use crate::text::LineIndex;
 
 use crate::check::{Diagnostic, Severity};
 use crate::syntax::{FileId, SourceDb, Span};
@@ -122,10 +122,7 @@ fn fit(span: Span, idx: &LineIndex, text_len: usize) -> Span {
     if last - first < MAX_SPAN_LINES {
         return span;
     }
-    let line_end = idx
-        .line_start(first + 1, text_len)
-        .saturating_sub(1)
-        .max(start);
+    let line_end = idx.line_start(first + 1).saturating_sub(1).max(start);
     Span::new(
         span.file,
         rowan::TextRange::new((start as u32).into(), (line_end as u32).into()),
@@ -138,7 +135,7 @@ fn location(db: &SourceDb, lines: &mut HashMap<FileId, LineIndex>, span: Span) -
     let idx = lines
         .entry(span.file)
         .or_insert_with(|| LineIndex::new(text));
-    let (line, col) = idx.line_col(text, span.range.start());
+    let (line, col) = idx.line_col(text, usize::from(span.range.start()));
     format!("{}:{line}:{col}", db.path(span.file).display())
 }
 
@@ -162,16 +159,15 @@ fn window(
         .unwrap_or(0);
     let first = idx.line(lo).saturating_sub(MARGIN_LINES);
     let last = idx.line(hi.min(text.len())) + MARGIN_LINES + 1;
-    let too_long = (first..last).any(|l| {
-        idx.line_start(l + 1, text.len()) - idx.line_start(l, text.len()) > MAX_LINE_BYTES
-    });
+    let too_long =
+        (first..last).any(|l| idx.line_start(l + 1) - idx.line_start(l) > MAX_LINE_BYTES);
     if too_long {
         return None;
     }
     Some(Window {
         name: db.path(file).display().to_string(),
-        start: idx.line_start(first, text.len()),
-        end: idx.line_start(last, text.len()),
+        start: idx.line_start(first),
+        end: idx.line_start(last),
         line: first,
         text,
     })

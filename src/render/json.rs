@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use std::collections::HashMap;
 
-use super::LineIndex;
 use crate::check::Diagnostic;
 use crate::syntax::{FileId, SourceDb, Span};
+use crate::text::LineIndex;
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Position {
@@ -47,7 +47,7 @@ fn range(db: &SourceDb, lines: &mut HashMap<FileId, LineIndex>, span: Span) -> R
         .entry(span.file)
         .or_insert_with(|| LineIndex::new(text));
     let pos = |o| {
-        let (line, column) = idx.line_col(text, o);
+        let (line, column) = idx.line_col(text, usize::from(o));
         Position {
             line,
             column,

@@ -90,6 +90,35 @@ impl Parser<'_> {
         }
     }
 
+    /// The members of an object or array whose opening bracket is at `self.i`: `each` reads
+    /// one member (whitespace before it skipped) until the `close` bracket.
+    fn delimited(
+        &mut self,
+        close: u8,
+        expected: &'static str,
+        mut each: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.i += 1;
+        self.ws();
+        if self.s.get(self.i) == Some(&close) {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            each(self)?;
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(&c) if c == close => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err(expected)),
+            }
+        }
+    }
+
     fn value(&mut self, depth: usize) -> Result<JNode, JsonError> {
         if depth > MAX_DEPTH {
             return Err(self.err("nesting too deep"));
@@ -98,60 +127,29 @@ impl Parser<'_> {
         let kind = match self.s.get(self.i) {
             None => return Err(self.err("unexpected end of input")),
             Some(b'{') => {
-                self.i += 1;
                 let mut members = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.ws();
-                        if self.s.get(self.i) != Some(&b'"') {
-                            return Err(self.err("expected an object key"));
-                        }
-                        let key = self.string()?;
-                        self.ws();
-                        if self.s.get(self.i) != Some(&b':') {
-                            return Err(self.err("expected ':'"));
-                        }
-                        self.i += 1;
-                        self.ws();
-                        let v = self.value(depth + 1)?;
-                        members.push((key, v));
-                        self.ws();
-                        match self.s.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b'}') => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return Err(self.err("expected ',' or '}'")),
-                        }
+                self.delimited(b'}', "expected ',' or '}'", |p| {
+                    if p.s.get(p.i) != Some(&b'"') {
+                        return Err(p.err("expected an object key"));
                     }
-                }
+                    let key = p.string()?;
+                    p.ws();
+                    if p.s.get(p.i) != Some(&b':') {
+                        return Err(p.err("expected ':'"));
+                    }
+                    p.i += 1;
+                    p.ws();
+                    members.push((key, p.value(depth + 1)?));
+                    Ok(())
+                })?;
                 JKind::Object(members)
             }
             Some(b'[') => {
-                self.i += 1;
                 let mut items = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.ws();
-                        items.push(self.value(depth + 1)?);
-                        self.ws();
-                        match self.s.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b']') => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return Err(self.err("expected ',' or ']'")),
-                        }
-                    }
-                }
+                self.delimited(b']', "expected ',' or ']'", |p| {
+                    items.push(p.value(depth + 1)?);
+                    Ok(())
+                })?;
                 JKind::Array(items)
             }
             Some(b'"') => JKind::String(self.string()?),

@@ -6,7 +6,7 @@
 //! verifies the result; a layout this module does not recognise is
 //! [`SecretsError::UnsupportedLayout`], which sends the file to sops instead.
 
-use crate::edit::{self, TextEdit};
+use crate::text::{indent_width, LineIndex, TextEdit};
 
 use super::document::{AgeStanza, Format, SopsFile};
 use super::json::{self, JKind};
@@ -30,29 +30,17 @@ pub fn replace_age_entries(
         Format::Dotenv => dotenv_edits(&file.text, expected, keep, added)?,
         Format::Ini => return Err(unsupported("INI files are re-keyed by sops")),
     };
-    edit::apply(&file.text, &edits).map_err(|e| unsupported(format!("edit failed: {e}")))
+    crate::text::apply(&file.text, &edits).map_err(|e| unsupported(format!("edit failed: {e}")))
 }
 
 // ---------- YAML ----------
 
 /// Lines of `text` as (start, end including the newline).
 fn lines(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, b) in text.bytes().enumerate() {
-        if b == b'\n' {
-            out.push((start, i + 1));
-            start = i + 1;
-        }
-    }
-    if start < text.len() {
-        out.push((start, text.len()));
-    }
-    out
-}
-
-fn indent_of(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
+    LineIndex::new(text)
+        .lines()
+        .map(|r| (r.start, r.end))
+        .collect()
 }
 
 fn is_blank_or_comment(line: &str) -> bool {
@@ -77,17 +65,17 @@ fn yaml_edits(
         .ok_or_else(|| unsupported("no top-level `sops:` block"))?;
     // The metadata block: following lines until the next top-level content line.
     let block_end = (sops_line + 1..ls.len())
-        .find(|&i| !is_blank_or_comment(line(i)) && indent_of(line(i)) == 0)
+        .find(|&i| !is_blank_or_comment(line(i)) && indent_width(line(i)) == 0)
         .unwrap_or(ls.len());
     let child_indent = (sops_line + 1..block_end)
         .map(line)
         .find(|l| !is_blank_or_comment(l))
-        .map(indent_of)
+        .map(indent_width)
         .ok_or_else(|| unsupported("the `sops:` block is empty"))?;
     let age_line = (sops_line + 1..block_end)
         .find(|&i| {
             let l = line(i);
-            indent_of(l) == child_indent && l.trim_start().starts_with("age:")
+            indent_width(l) == child_indent && l.trim_start().starts_with("age:")
         })
         .ok_or_else(|| unsupported("no `age:` list in the sops metadata"))?;
     let after = line(age_line).trim_start()["age:".len()..].trim();
@@ -99,10 +87,10 @@ fn yaml_edits(
         .find(|&i| !is_blank_or_comment(line(i)))
         .filter(|&i| {
             let l = line(i);
-            indent_of(l) >= child_indent && l.trim_start().starts_with("- ")
+            indent_width(l) >= child_indent && l.trim_start().starts_with("- ")
         })
         .ok_or_else(|| unsupported("the `age:` list has no entries"))?;
-    let item_indent = indent_of(line(first_item));
+    let item_indent = indent_width(line(first_item));
     let mut items: Vec<(usize, usize)> = Vec::new(); // line ranges [start, end)
     let mut i = first_item;
     let mut cur_start = first_item;
@@ -112,8 +100,9 @@ fn yaml_edits(
         let at_end = i >= block_end;
         let l = if at_end { "" } else { line(i) };
         let content = !at_end && !is_blank_or_comment(l);
-        let new_item = content && indent_of(l) == item_indent && l.trim_start().starts_with("- ");
-        let dedent = content && !new_item && indent_of(l) <= item_indent;
+        let new_item =
+            content && indent_width(l) == item_indent && l.trim_start().starts_with("- ");
+        let dedent = content && !new_item && indent_width(l) <= item_indent;
         if at_end || new_item || dedent {
             items.push((cur_start, last_content + 1));
             if !new_item {
@@ -185,7 +174,7 @@ fn yaml_item_from_template(template: &str, stanza: &AgeStanza) -> Result<String,
             if rest.trim() != "|" {
                 return Err(unsupported("the age `enc` value is not a literal block"));
             }
-            let enc_indent = indent_of(body) + (body.trim_start().len() - key_part.len());
+            let enc_indent = indent_width(body) + (body.trim_start().len() - key_part.len());
             out.push_str(l);
             if !l.ends_with('\n') {
                 out.push('\n');
@@ -194,10 +183,10 @@ fn yaml_item_from_template(template: &str, stanza: &AgeStanza) -> Result<String,
             // The block's lines: more indented than the `enc:` key.
             let first = tl
                 .get(i)
-                .filter(|x| indent_of(x) > enc_indent && !x.trim().is_empty())
+                .filter(|x| indent_width(x) > enc_indent && !x.trim().is_empty())
                 .ok_or_else(|| unsupported("empty `enc` block"))?;
-            let pad = " ".repeat(indent_of(first));
-            while i < tl.len() && (tl[i].trim().is_empty() || indent_of(tl[i]) > enc_indent) {
+            let pad = " ".repeat(indent_width(first));
+            while i < tl.len() && (tl[i].trim().is_empty() || indent_width(tl[i]) > enc_indent) {
                 i += 1;
             }
             for armor_line in stanza.enc.lines() {

@@ -6,7 +6,7 @@ use crate::support;
 
 use vmctl::exec::lint::{lint, LintRun, NixFallback};
 use vmctl::model::fleet::NixRole;
-use vmctl::render::line_col;
+use vmctl::text::line_col;
 
 fn lint_as(rel: &str, role: NixRole) -> LintRun {
     let dir = support::fixture("real-world");
@@ -17,8 +17,8 @@ fn compact(run: &LintRun) -> String {
     let mut s = String::new();
     for d in &run.diagnostics {
         let text = run.fleet.db.text(d.span.file);
-        let (l1, c1) = line_col(text, d.span.range.start());
-        let (l2, c2) = line_col(text, d.span.range.end());
+        let (l1, c1) = line_col(text, d.span.range.start().into());
+        let (l2, c2) = line_col(text, d.span.range.end().into());
         s.push_str(&format!(
             "{} {}:{}-{}:{} {}\n",
             d.code(),
@@ -65,7 +65,7 @@ fn the_upstream_broken_inventory_has_its_syntax_error_where_nix_sees_it() {
         .collect();
     assert!(!syntax.is_empty());
     let text = run.fleet.db.text(syntax[0].span.file);
-    let (line, col) = line_col(text, syntax[0].span.range.start());
+    let (line, col) = line_col(text, syntax[0].span.range.start().into());
     assert_eq!((line, col), (24, 5), "{}", syntax[0].message);
     assert!(
         syntax[0].message.contains("expected `;`"),

@@ -9,6 +9,7 @@ mod cli_generated;
 mod cli_help;
 mod cli_lint;
 mod cli_output_bounds;
+mod crlf_fleet;
 mod demo_fleet;
 mod docheavy;
 mod docs_cli;

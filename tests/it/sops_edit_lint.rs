@@ -57,7 +57,7 @@ fn fl002_a_stale_recipient_by_anchor_or_comment() {
     // The unsafe fix writes the derived recipient.
     let fl002 = d.iter().find(|x| x.code() == "FL002").unwrap();
     let fix = fl002.fix.as_ref().unwrap();
-    let fixed = vmctl::edit::apply(&anchored, &fix.edits).unwrap();
+    let fixed = vmctl::text::apply(&anchored, &fix.edits).unwrap();
     assert!(fixed.contains(&format!("&doc1 {DOC1}\n")));
 
     let commented =

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use super::DocsError;
+use crate::text::LineIndex;
 
 pub(super) fn begin_marker(name: &str) -> String {
     format!("<!-- vmctl:begin {name} -->")
@@ -37,11 +38,8 @@ pub(super) fn marker(line: &str) -> Option<(bool, &str)> {
 pub(super) fn scan(text: &str) -> Result<Vec<Block>, DocsError> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut open: Option<(String, Range<usize>, usize)> = None;
-    let mut pos = 0;
-    let mut line_no = 0;
-    while pos < text.len() {
-        line_no += 1;
-        let end = text[pos..].find('\n').map_or(text.len(), |i| pos + i + 1);
+    for (i, Range { start: pos, end }) in LineIndex::new(text).lines().enumerate() {
+        let line_no = i + 1;
         let line = &text[pos..end];
         if let Some((is_begin, name)) = marker(line) {
             match (is_begin, &open) {
@@ -80,7 +78,6 @@ pub(super) fn scan(text: &str) -> Result<Vec<Block>, DocsError> {
                 }
             }
         }
-        pos = end;
     }
     if let Some((name, _, line)) = open {
         return Err(DocsError::Unclosed { name, line });

@@ -12,9 +12,8 @@
 mod markers;
 mod sections;
 
-use std::ops::Range;
-
 use crate::model::{Definitions, VmKind};
+use crate::text::{apply, ApplyError, Newline, TextEdit};
 #[cfg(test)]
 use markers::marker;
 use markers::{begin_marker, end_marker, scan, Block};
@@ -53,6 +52,9 @@ pub enum DocsError {
     },
     #[error("VM `{name}`: its name cannot be a section marker of machines.md (`<!-- vmctl:begin vm-{name} -->`); use letters, digits, `.`, `_` and `-` in VM names")]
     UnsafeName { name: String },
+    /// The generated edits overlap: a bug in vmctl, refused rather than written.
+    #[error("internal error: the edits of machines.md overlap ({0}); the file was not changed, please report this")]
+    Overlap(#[from] ApplyError),
 }
 
 /// One generated section: its marker name and its body (ending with a newline).
@@ -84,17 +86,12 @@ pub fn update(existing: Option<&str>, defs: &Definitions) -> Result<DocsUpdate, 
         });
     }
     let text = existing.unwrap_or(NEW_FILE_HEADER);
-    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let newline = Newline::of(text);
+    let nl = newline.as_str();
     let blocks = scan(text)?;
     let wanted = sections(defs);
     let body_of = |name: &str| wanted.iter().find(|s| s.name == name).map(|s| &s.body);
-    let crlf = |s: &str| {
-        if nl == "\n" {
-            s.to_string()
-        } else {
-            s.replace('\n', nl)
-        }
-    };
+    let crlf = |s: &str| newline.convert(s);
     let render_block = |s: &Section| {
         crlf(&format!(
             "{}\n{}{}\n",
@@ -104,13 +101,12 @@ pub fn update(existing: Option<&str>, defs: &Definitions) -> Result<DocsUpdate, 
         ))
     };
 
-    // Edits as (range, replacement), applied in order; insertions have empty ranges.
-    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    let mut edits: Vec<TextEdit> = Vec::new();
     let mut removed = Vec::new();
     let mut unknown = Vec::new();
     for b in &blocks {
         match body_of(&b.name) {
-            Some(body) => edits.push((b.body.clone(), crlf(body))),
+            Some(body) => edits.push(TextEdit::replace(b.body.start, b.body.end, crlf(body))),
             None if b.name.starts_with("vm-") => {
                 // The VM left definitions.nix: its generated section goes, with one blank line
                 // that separated it from what came before.
@@ -119,7 +115,7 @@ pub fn update(existing: Option<&str>, defs: &Definitions) -> Result<DocsUpdate, 
                 if before.ends_with("\n\n") || before.ends_with("\r\n\r\n") {
                     start -= nl.len();
                 }
-                edits.push((start..b.end_line.end, String::new()));
+                edits.push(TextEdit::delete(start, b.end_line.end));
                 removed.push(b.name.clone());
             }
             None => unknown.push(b.name.clone()),
@@ -172,8 +168,13 @@ pub fn update(existing: Option<&str>, defs: &Definitions) -> Result<DocsUpdate, 
             at_end.push_str(&block);
         }
     }
+    // Several insertions may share a position (two new VMs after the same section): they
+    // become one insertion, in their canonical order.
     for (pos, s) in inserts {
-        edits.push((pos..pos, s));
+        match edits.iter_mut().find(|e| e.start == pos && e.end == pos) {
+            Some(e) => e.insert.push_str(&s),
+            None => edits.push(TextEdit::insert(pos, s)),
+        }
     }
     if !at_end.is_empty() {
         let mut tail = String::new();
@@ -181,26 +182,15 @@ pub fn update(existing: Option<&str>, defs: &Definitions) -> Result<DocsUpdate, 
             tail.push_str(nl);
         }
         tail.push_str(&at_end);
-        edits.push((text.len()..text.len(), tail));
-    }
-
-    // Several insertions may share a position (two new VMs after the same section): keep
-    // their canonical order by merging them.
-    edits.sort_by_key(|(r, _)| (r.start, r.end));
-    let mut out = String::with_capacity(text.len() + 4096);
-    let mut pos = 0;
-    for (r, s) in edits {
-        if r.start < pos {
-            // Cannot happen (insertions sit outside removed sections); never copy text twice.
-            out.push_str(&s);
-            pos = pos.max(r.end);
-            continue;
+        match edits
+            .iter_mut()
+            .find(|e| e.start == text.len() && e.end == text.len())
+        {
+            Some(e) => e.insert.push_str(&tail),
+            None => edits.push(TextEdit::insert(text.len(), tail)),
         }
-        out.push_str(&text[pos..r.start]);
-        out.push_str(&s);
-        pos = r.end;
     }
-    out.push_str(&text[pos..]);
+    let out = apply(text, &edits)?;
     Ok(DocsUpdate {
         text: out,
         added,

@@ -1,10 +1,10 @@
 //! Adding a host: name and key validation, and where the new entry goes (after the last host,
 //! like its siblings, or into an empty set).
 
-use super::locate::{is_blank, leading_indent, line_start, trivia_to_line_end};
+use super::locate::trivia_to_line_end;
 use super::template::{render_entry, render_one_line};
 use super::{key_in_use, Change, EntryTemplate, HostsDoc, HostsEditError, NewHost};
-use crate::edit::TextEdit;
+use crate::text::{is_blank, leading_indent, line_start, TextEdit};
 
 /// Checks a host name for add: something a hostname or a Nix attribute can be.
 pub fn validate_name(name: &str) -> Result<(), HostsEditError> {

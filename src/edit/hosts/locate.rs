@@ -1,5 +1,5 @@
 //! Locating hosts.nix: the hosts set and its entries as byte ranges, refusing shapes vmctl
-//! cannot edit; plus the line helpers the layout policy is written in.
+//! cannot edit; plus the Nix-aware line helpers the layout policy is written in.
 
 use std::ops::Range;
 
@@ -10,32 +10,23 @@ use rowan::ast::AstNode;
 use super::{Entry, HostsDoc, HostsEditError, KeyLiteral};
 use crate::edit::nix;
 use crate::model::hosts::{classify, EntryKind, HOST_MARKERS};
+use crate::text::{leading_indent, line_end, line_number, LineIndex, Newline};
 
-/// 1-based line of a byte offset.
-pub(super) fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset].bytes().filter(|&b| b == b'\n').count() + 1
-}
-
-/// Line numbers for many offsets of one text, without rescanning it for each.
-pub(super) struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(text: &str) -> LineIndex {
-        let mut starts = vec![0];
-        starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        LineIndex { starts }
-    }
-
-    /// 1-based line of `offset`.
-    fn line(&self, offset: usize) -> usize {
-        self.starts.partition_point(|&s| s <= offset)
+impl Entry {
+    /// An entry whose inner attributes were not read: a `_` attribute, or a host the
+    /// verification only needs to see is still there.
+    fn unread(name: String, is_host: bool, range: Range<usize>, line: usize) -> Entry {
+        Entry {
+            name,
+            is_host,
+            range,
+            line,
+            public_key: None,
+            ssh_alias: None,
+            hostname: None,
+            inner_indent: None,
+            set_close: None,
+        }
     }
 }
 
@@ -65,7 +56,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
         };
         return Err(HostsEditError::Syntax {
             count: parse.errors().len(),
-            line: line_of(text, offset),
+            line: line_number(text, offset),
         });
     }
     let mut expr = parse
@@ -98,7 +89,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
     for entry in set.entries() {
         match entry {
             ast::Entry::Inherit(inh) => {
-                let line = lines.line(range_of(inh.syntax()).start);
+                let line = lines.line(range_of(inh.syntax()).start) + 1;
                 for attr in inh.attrs() {
                     let name = attr_text(&attr).ok_or(HostsEditError::InterpolatedName { line })?;
                     if !name.starts_with('_') {
@@ -108,7 +99,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
             }
             ast::Entry::AttrpathValue(av) => {
                 let range = range_of(av.syntax());
-                let line = lines.line(range.start);
+                let line = lines.line(range.start) + 1;
                 let mut attrs = av.attrpath().into_iter().flat_map(|p| p.attrs());
                 let first = attrs
                     .next()
@@ -118,17 +109,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                 if name.starts_with('_') {
                     // Non-host attributes may hold anything; several bindings may share a
                     // `_name.` prefix, so they are not checked for duplicates.
-                    entries.push(Entry {
-                        name,
-                        is_host: false,
-                        range,
-                        line,
-                        public_key: None,
-                        ssh_alias: None,
-                        hostname: None,
-                        inner_indent: None,
-                        set_close: None,
-                    });
+                    entries.push(Entry::unread(name, false, range, line));
                     continue;
                 }
                 if nested {
@@ -145,24 +126,14 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                         found: value.as_ref().map(nix::describe).unwrap_or("empty"),
                     });
                 };
+                if only.is_some_and(|o| o != name) {
+                    entries.push(Entry::unread(name, true, range, line));
+                    continue;
+                }
                 let mut public_key = None;
                 let mut ssh_alias = None;
                 let mut hostname = None;
                 let mut inner_indent = None;
-                if only.is_some_and(|o| o != name) {
-                    entries.push(Entry {
-                        name,
-                        is_host: true,
-                        range,
-                        line,
-                        public_key,
-                        ssh_alias,
-                        hostname,
-                        inner_indent,
-                        set_close: None,
-                    });
-                    continue;
-                }
                 // The first name of every binding, for the shared host classification.
                 // Whether a binding's first name is a host marker, for the shared host
                 // classification (computed without allocating: this loop runs per host).
@@ -227,10 +198,6 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                     return Err(HostsEditError::EntryWithoutKey { name, line });
                 }
                 entries.push(Entry {
-                    name,
-                    is_host: true,
-                    range,
-                    line,
                     public_key,
                     ssh_alias,
                     hostname,
@@ -238,6 +205,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                     set_close: host_set
                         .r_curly_token()
                         .map(|t| usize::from(t.text_range().start())),
+                    ..Entry::unread(name, true, range, line)
                 });
             }
         }
@@ -246,7 +214,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
         open: usize::from(l.text_range().end()),
         close: usize::from(r.text_range().start()),
         entries,
-        newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
+        newline: Newline::of(text).as_str(),
     })
 }
 
@@ -269,30 +237,6 @@ pub(super) fn relative_indent(
     let outer = leading_indent(text, outer_start)?;
     let inner = leading_indent(text, range_of(inner).start)?;
     inner.strip_prefix(outer).map(str::to_string)
-}
-
-/// The whitespace between the start of `pos`'s line and `pos`, when only whitespace precedes
-/// `pos` on its line.
-pub(super) fn leading_indent(text: &str, pos: usize) -> Option<&str> {
-    let start = line_start(text, pos);
-    let prefix = &text[start..pos];
-    prefix
-        .chars()
-        .all(|c| c == ' ' || c == '\t')
-        .then_some(prefix)
-}
-
-pub(super) fn line_start(text: &str, pos: usize) -> usize {
-    text[..pos].rfind('\n').map_or(0, |i| i + 1)
-}
-
-/// Index of the `\n` ending `pos`'s line (or the text's end).
-pub(super) fn line_end(text: &str, pos: usize) -> usize {
-    text[pos..].find('\n').map_or(text.len(), |i| pos + i)
-}
-
-pub(super) fn is_blank(line: &str) -> bool {
-    line.chars().all(|c| c == ' ' || c == '\t' || c == '\r')
 }
 
 /// The end of `pos`'s line content when everything from `pos` to the line break is trivia

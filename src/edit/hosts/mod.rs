@@ -41,14 +41,13 @@ mod tests;
 use std::ops::Range;
 
 use super::nix;
-use super::{apply, TextEdit};
+use crate::text::{apply, leading_indent, line_number, line_start, TextEdit};
 
 pub use add::{validate_name, validate_public_key};
 pub use locate::locate;
 pub use template::{render_template_value, substitute};
 
 use add::{key_identity, plan_add};
-use locate::{leading_indent, line_of, line_start};
 use remove::plan_remove;
 use verify::verify;
 
@@ -327,7 +326,7 @@ pub(super) fn plan(
                 )],
                 Change::KeyChanged {
                     name: name.clone(),
-                    line: line_of(text, lit.range.start),
+                    line: line_number(text, lit.range.start),
                 },
             ))
         }

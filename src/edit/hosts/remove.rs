@@ -2,9 +2,9 @@
 
 use std::ops::Range;
 
-use super::locate::{is_blank, leading_indent, line_end, line_of, line_start, trivia_to_line_end};
+use super::locate::trivia_to_line_end;
 use super::{Change, HostsDoc};
-use crate::edit::TextEdit;
+use crate::text::{is_blank, leading_indent, line_end, line_number, line_start, TextEdit};
 
 pub(super) fn plan_remove(text: &str, doc: &HostsDoc, idx: usize) -> (Vec<TextEdit>, Change) {
     let entry = &doc.entries[idx];
@@ -57,7 +57,7 @@ pub(super) fn plan_remove(text: &str, doc: &HostsDoc, idx: usize) -> (Vec<TextEd
         let s = line_start(text, probe - 1);
         let line = text[s..probe - 1].trim();
         if line.starts_with('#') || line.ends_with("*/") {
-            let n = line_of(text, s);
+            let n = line_number(text, s);
             kept = Some(match kept {
                 None => (n, n),
                 Some((_, b)) => (n, b),

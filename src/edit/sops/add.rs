@@ -3,10 +3,10 @@
 
 use super::select::select;
 use super::{
-    append_item, check_name, check_recipient, configs, crlf, editable, load_both,
+    append_item, check_name, check_recipient, configs, editable, load_both,
     refuse_non_scalar_anchor, sorted, Result, RuleChange, SopsEdit, SopsEditError,
 };
-use crate::edit::apply;
+use crate::text::{apply, line_number, Newline};
 use crate::yaml::scan::NodeId;
 use crate::yaml::sops::{AgeList, AgeListKind, SopsYaml};
 use crate::yaml::value;
@@ -193,7 +193,7 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
         }
     }
 
-    crlf(text, &mut edits);
+    Newline::follow(text, &mut edits);
     let new_text = apply(text, &edits).map_err(|e| SopsEditError::Verify(e.to_string()))?;
     let intended: Vec<usize> = rules
         .iter()
@@ -229,7 +229,7 @@ pub(super) fn refuse_another_hosts_recipient(
                 n.clone(),
                 format!(
                     "anchor &{n}, line {}",
-                    view.doc.line_number(view.doc.node(*id).span.start)
+                    line_number(&view.doc.text, view.doc.node(*id).span.start)
                 ),
             )
         });
@@ -243,7 +243,7 @@ pub(super) fn refuse_another_hosts_recipient(
                 (i.recipient.as_deref() == Some(req.recipient) && other_host(word)).then(|| {
                     let line = i
                         .node
-                        .map(|n| view.doc.line_number(view.doc.node(n).span.start))
+                        .map(|n| line_number(&view.doc.text, view.doc.node(n).span.start))
                         .unwrap_or(0);
                     (
                         word.to_string(),

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use serde_yaml::Value;
 
 use super::{
-    append_item, check_name, check_recipient, configs, crlf, editable, load_both,
+    append_item, check_name, check_recipient, configs, editable, load_both,
     refuse_non_scalar_anchor, sorted, Result, RuleChange, SopsEdit, SopsEditError,
 };
-use crate::edit::{apply, TextEdit};
+use crate::text::{apply, line_start, next_line_start, Newline, TextEdit};
 use crate::yaml::sops::{AgeList, AgeListKind};
 use crate::yaml::value;
 
@@ -168,9 +168,9 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
     let (insert_at, new_index) = match before {
         Some(r) => {
             // Keep the comment lines that sit directly above that rule with it.
-            let mut at = doc.line_start(r.dash);
+            let mut at = line_start(&doc.text, r.dash);
             while at > 0 {
-                let prev = doc.line_start(at - 1);
+                let prev = line_start(&doc.text, at - 1);
                 if doc.text[prev..at].trim_start().starts_with('#') {
                     at = prev;
                 } else {
@@ -182,12 +182,12 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
         None => {
             let last = rules_seq.items.last().expect("rules are non-empty");
             let end = doc.node(last.node).span.end.max(last.dash + 1) - 1;
-            (doc.line_end(end), view.rules.len())
+            (next_line_start(&doc.text, end), view.rules.len())
         }
     };
 
     // Style: copy the first rule written in full block style.
-    let col = |off: usize| off - doc.line_start(off);
+    let col = |off: usize| off - line_start(&doc.text, off);
     let first_dash = rules_seq.items[0].dash;
     let r_col = col(first_dash);
     let mut style = (r_col, r_col + 2, r_col + 4, r_col + 8);
@@ -280,7 +280,7 @@ pub fn add_host_rule(text: &str, req: &AddHostRule) -> Result<SopsEdit> {
         rule = format!("\n{}", rule.trim_end_matches('\n'));
     }
     edits.push(TextEdit::insert(insert_at, rule));
-    crlf(text, &mut edits);
+    Newline::follow(text, &mut edits);
     let new_text = apply(text, &edits).map_err(|e| SopsEditError::Verify(e.to_string()))?;
 
     // Verify: one new rule at `new_index` with exactly admins + host; the rest unchanged.

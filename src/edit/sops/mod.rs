@@ -13,9 +13,9 @@ mod select;
 
 use serde_yaml::Value;
 
-use super::TextEdit;
 use crate::keys;
 use crate::secrets::config::SopsConfig;
+use crate::text::{line_number, line_start, next_line_start, TextEdit};
 use crate::yaml::scan::{Doc, NodeId, ScalarStyle};
 use crate::yaml::sops::{AgeListKind, SopsModel, SopsYaml, ViewError};
 use crate::yaml::value;
@@ -116,7 +116,7 @@ fn append_item(
             let last = seq.items.last().expect("a block sequence has an item");
             let last_node = doc.node(last.node);
             // Copy the last item's look: its column and the spaces after its dash.
-            let col = last.dash - doc.line_start(last.dash);
+            let col = last.dash - line_start(&doc.text, last.dash);
             let content_at = if last_node.span.end > last_node.span.start {
                 last_node.span.start
             } else {
@@ -133,7 +133,7 @@ fn append_item(
                 line.push_str(c);
             }
             let end_at = last_node.span.end.max(last.dash + 1) - 1;
-            let at = doc.line_end(end_at);
+            let at = next_line_start(&doc.text, end_at);
             if at == text.len() && !text.ends_with('\n') {
                 TextEdit::insert(at, format!("\n{line}"))
             } else {
@@ -179,18 +179,9 @@ fn refuse_non_scalar_anchor(view: &SopsYaml, name: &str) -> Result<()> {
     {
         Some((_, id)) => Err(SopsEditError::Refused(format!(
             "the anchor &{name} (line {}) already names something else; choose another NAME",
-            doc.line_number(doc.node(*id).span.start)
+            line_number(&doc.text, doc.node(*id).span.start)
         ))),
         None => Ok(()),
-    }
-}
-
-/// Inserted lines follow the file's line endings.
-fn crlf(text: &str, edits: &mut [TextEdit]) {
-    if text.contains("\r\n") {
-        for e in edits {
-            e.insert = e.insert.replace("\r\n", "\n").replace('\n', "\r\n");
-        }
     }
 }
 

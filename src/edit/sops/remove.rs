@@ -3,10 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{
-    check_recipient, crlf, editable, load_both, Result, RuleChange, SopsEdit, SopsEditError,
-};
-use crate::edit::{apply, TextEdit};
+use super::{check_recipient, editable, load_both, Result, RuleChange, SopsEdit, SopsEditError};
+use crate::text::{apply, line_number, line_start, next_line_start, Newline, TextEdit};
 use crate::yaml::scan::{NodeId, NodeKind, ScalarStyle};
 use crate::yaml::sops::AgeListKind;
 use crate::yaml::value;
@@ -79,7 +77,10 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
                 .find(|r| r.age.as_ref().is_ok_and(|l| l.container == id))
                 .map(|r| r.label())
                 .unwrap_or_else(|| {
-                    format!("the list at line {}", doc.line_number(node.span.start))
+                    format!(
+                        "the list at line {}",
+                        line_number(&doc.text, node.span.start)
+                    )
                 });
             return Err(SopsEditError::Refused(format!(
                 "{owner} would have no recipient left; remove that rule or list by hand"
@@ -97,15 +98,15 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
                 };
                 edits.push(TextEdit::delete(s, e));
             } else {
-                let first = doc.line_start(item.dash);
+                let first = line_start(&doc.text, item.dash);
                 if !doc.text[first..item.dash].chars().all(|c| c == ' ') {
                     return Err(SopsEditError::Refused(format!(
                         "the item at line {} does not start its own line; remove it by hand",
-                        doc.line_number(item.dash)
+                        line_number(&doc.text, item.dash)
                     )));
                 }
                 let mut start = first;
-                let end = doc.line_end(n.span.end.max(item.dash + 1) - 1);
+                let end = next_line_start(&doc.text, n.span.end.max(item.dash + 1) - 1);
                 if end == doc.text.len() && !doc.text.ends_with('\n') && start > 0 {
                     // The last line has no newline: take the one before it instead.
                     start -= if doc.text[..start].ends_with("\r\n") {
@@ -172,7 +173,7 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
                 return Err(SopsEditError::Refused(format!(
                     "*{} at line {} would point at nothing after the removal; remove that use by hand first",
                     doc.node(t).anchor.as_ref().map(|x| x.name.as_str()).unwrap_or(name),
-                    doc.line_number(doc.node(a).span.start)
+                    line_number(&doc.text, doc.node(a).span.start)
                 )));
             }
         }
@@ -187,14 +188,14 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
             action: "removed",
         })
         .collect();
-    crlf(text, &mut edits);
+    Newline::follow(text, &mut edits);
     let new_text = apply(text, &edits).map_err(|e| SopsEditError::Verify(e.to_string()))?;
     if !edits.is_empty() {
         let (o, n) = load_both(text, &new_text)?;
         if value::count(&n, &recipient) != 0 {
             return Err(SopsEditError::Refused(format!(
                 "the recipient is also used where vmctl does not remove it (line {}); remove it by hand",
-                doc.line_number(doc.text.find(recipient.as_str()).unwrap_or(0))
+                line_number(&doc.text, doc.text.find(recipient.as_str()).unwrap_or(0))
             )));
         }
         if value::strip(&o, &recipient) != value::strip(&n, &recipient) {

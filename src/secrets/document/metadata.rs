@@ -40,33 +40,26 @@ pub(super) fn group_from(obj: &Map<String, Json>) -> Result<FileKeyGroup, Secret
         keys.age.push(recipient.clone());
         age.push(AgeStanza { recipient, enc });
     }
-    for e in entries(obj, "pgp") {
-        keys.pgp.push(json_str(e.get("fp")));
+    // Keys named by one field of their entry.
+    for (list, field, into) in [
+        ("pgp", "fp", &mut keys.pgp),
+        ("kms", "arn", &mut keys.kms),
+        ("gcp_kms", "resource_id", &mut keys.gcp_kms),
+        ("hckms", "key_id", &mut keys.hckms),
+    ] {
+        into.extend(entries(obj, list).iter().map(|e| json_str(e.get(field))));
     }
-    for e in entries(obj, "kms") {
-        keys.kms.push(json_str(e.get("arn")));
-    }
-    for e in entries(obj, "gcp_kms") {
-        keys.gcp_kms.push(json_str(e.get("resource_id")));
-    }
-    for e in entries(obj, "hckms") {
-        keys.hckms.push(json_str(e.get("key_id")));
-    }
+    // Keys named by a URL sops builds from three fields.
+    let fields = |e: &Map<String, Json>, names: [&str; 3]| names.map(|n| json_str(e.get(n)));
     for e in entries(obj, "azure_kv") {
-        keys.azure_keyvault.push(format!(
-            "{}/keys/{}/{}",
-            json_str(e.get("vault_url")),
-            json_str(e.get("name")),
-            json_str(e.get("version"))
-        ));
+        let [url, name, version] = fields(e, ["vault_url", "name", "version"]);
+        keys.azure_keyvault
+            .push(format!("{url}/keys/{name}/{version}"));
     }
     for e in entries(obj, "hc_vault") {
-        keys.hc_vault.push(format!(
-            "{}/v1/{}/keys/{}",
-            json_str(e.get("vault_address")),
-            json_str(e.get("engine_path")),
-            json_str(e.get("key_name"))
-        ));
+        let [address, engine, key] = fields(e, ["vault_address", "engine_path", "key_name"]);
+        keys.hc_vault
+            .push(format!("{address}/v1/{engine}/keys/{key}"));
     }
     Ok(FileKeyGroup { age, keys })
 }
@@ -152,4 +145,37 @@ pub(crate) fn non_age_kinds(g: &KeyGroup) -> Vec<&'static str> {
         .collect();
     kinds.dedup();
     kinds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_key_in_a_group_is_read_as_the_config_names_it() {
+        let obj = serde_json::json!({
+            "age": [{"recipient": "age1x", "enc": "E"}],
+            "pgp": [{"fp": "ABCD"}],
+            "kms": [{"arn": "arn:aws:kms:k"}],
+            "gcp_kms": [{"resource_id": "projects/p/keys/k"}],
+            "hckms": [{"key_id": "tr-1:k"}],
+            "azure_kv": [{"vault_url": "https://v.vault.azure.net", "name": "n", "version": "7"}],
+            "hc_vault": [{"vault_address": "http://127.0.0.1:8200", "engine_path": "sops", "key_name": "k"}],
+        });
+        let group = group_from(obj.as_object().unwrap()).unwrap();
+        assert_eq!(group.age.len(), 1);
+        let k = &group.keys;
+        assert_eq!(
+            (&k.age, &k.pgp, &k.kms, &k.gcp_kms, &k.hckms),
+            (
+                &vec!["age1x".to_string()],
+                &vec!["ABCD".to_string()],
+                &vec!["arn:aws:kms:k".to_string()],
+                &vec!["projects/p/keys/k".to_string()],
+                &vec!["tr-1:k".to_string()]
+            )
+        );
+        assert_eq!(k.azure_keyvault, ["https://v.vault.azure.net/keys/n/7"]);
+        assert_eq!(k.hc_vault, ["http://127.0.0.1:8200/v1/sops/keys/k"]);
+    }
 }

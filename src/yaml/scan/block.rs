@@ -1,7 +1,25 @@
 //! Block collections: mappings and sequences, delimited by indentation.
 
-use super::{Ctx, Entry, Map, NodeId, NodeKind, Parser, Seq, SeqItem, R};
+use super::{Ctx, Entry, Line, Map, NodeId, NodeKind, Parser, Seq, SeqItem, R};
+
 impl<'a> Parser<'a> {
+    /// The line after line `last` where the next entry or item of a block collection at
+    /// `column` would start; `None` when the collection ends before it (the text ends, a
+    /// document marker, or a line less indented).
+    fn next_sibling(&self, last: usize, column: usize) -> R<Option<Line>> {
+        let Some(j) = self.next_content_line(last) else {
+            return Ok(None);
+        };
+        let line = self.lines[j];
+        if self.is_doc_marker(&line).is_some() || line.indent < column {
+            return Ok(None);
+        }
+        if line.indent > column {
+            return self.err(line.content, "unexpected indentation");
+        }
+        Ok(Some(line))
+    }
+
     pub(super) fn parse_block_map(&mut self, first_key: usize) -> R<NodeId> {
         let column = self.column(first_key);
         let mut entries = Vec::new();
@@ -44,17 +62,9 @@ impl<'a> Parser<'a> {
                 key_span,
                 value,
             });
-            let last = self.last_line(value, colon);
-            let Some(j) = self.next_content_line(last) else {
+            let Some(line) = self.next_sibling(self.last_line(value, colon), column)? else {
                 break;
             };
-            let line = self.lines[j];
-            if self.is_doc_marker(&line).is_some() || line.indent < column {
-                break;
-            }
-            if line.indent > column {
-                return self.err(line.content, "unexpected indentation");
-            }
             if self.is_dash_at(line.content) {
                 return self.err(
                     line.content,
@@ -81,17 +91,9 @@ impl<'a> Parser<'a> {
         loop {
             let node = self.parse_node(dash + 1, column as isize, Ctx::SeqItem)?;
             items.push(SeqItem { dash, node });
-            let last = self.last_line(node, dash);
-            let Some(j) = self.next_content_line(last) else {
+            let Some(line) = self.next_sibling(self.last_line(node, dash), column)? else {
                 break;
             };
-            let line = self.lines[j];
-            if self.is_doc_marker(&line).is_some() || line.indent < column {
-                break;
-            }
-            if line.indent > column {
-                return self.err(line.content, "unexpected indentation");
-            }
             if !self.is_dash_at(line.content) {
                 break;
             }

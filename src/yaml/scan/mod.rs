@@ -1,7 +1,7 @@
 //! A lossless scanner for the block-YAML subset `.sops.yaml` files are written in.
 //!
 //! It does not build a new text: it records, for every node, the byte span it occupies in the
-//! original, so edits are computed as [`crate::edit::TextEdit`]s and every byte outside them
+//! original, so edits are computed as [`crate::text::TextEdit`]s and every byte outside them
 //! stays as the user wrote it. The subset: block mappings and sequences (also sequences not
 //! indented under their key), plain, quoted, literal and folded scalars, flow sequences of
 //! scalars and aliases, anchors, aliases, merge keys, comments anywhere. Anything else (tags,
@@ -14,6 +14,8 @@ mod scalar;
 mod tree;
 
 use std::ops::Range;
+
+use crate::text::{line_col, LineIndex};
 
 pub use self::tree::{
     Anchor, Doc, Entry, Map, Node, NodeId, NodeKind, Scalar, ScalarStyle, ScanError, Seq, SeqItem,
@@ -39,7 +41,9 @@ enum Ctx {
 struct Parser<'a> {
     t: &'a str,
     b: &'a [u8],
+    /// The scanner's view of each line of the [`LineIndex`]: where its content begins.
     lines: Vec<Line>,
+    index: LineIndex,
     nodes: Vec<Node>,
     anchors: Vec<(String, NodeId)>,
     aliases: Vec<NodeId>,
@@ -50,13 +54,13 @@ type R<T> = Result<T, ScanError>;
 impl<'a> Parser<'a> {
     fn new(t: &'a str) -> R<Self> {
         let b = t.as_bytes();
+        let index = LineIndex::new(t);
         let mut lines = Vec::new();
-        let mut start = 0;
-        while start < t.len() || (start == t.len() && lines.is_empty()) {
-            let nl = t[start..].find('\n').map_or(t.len(), |i| start + i);
-            let mut end = nl;
-            if end > start && b[end - 1] == b'\r' {
-                end -= 1;
+        for Range { start, mut end } in index.lines() {
+            for brk in [b'\n', b'\r'] {
+                if end > start && b[end - 1] == brk {
+                    end -= 1;
+                }
             }
             let mut content = start;
             while content < end && b[content] == b' ' {
@@ -77,15 +81,12 @@ impl<'a> Parser<'a> {
                 content,
                 trivia,
             });
-            if nl == t.len() {
-                break;
-            }
-            start = nl + 1;
         }
         Ok(Parser {
             t,
             b,
             lines,
+            index,
             nodes: Vec::new(),
             anchors: Vec::new(),
             aliases: Vec::new(),
@@ -93,21 +94,13 @@ impl<'a> Parser<'a> {
     }
 
     fn error_at(t: &str, offset: usize, message: impl Into<String>) -> ScanError {
-        // Bytes: an error may point into the middle of a multi-byte character.
-        let b = t.as_bytes();
-        let offset = offset.min(b.len());
-        let line_start = b[..offset]
-            .iter()
-            .rposition(|&c| c == b'\n')
-            .map_or(0, |i| i + 1);
+        let offset = offset.min(t.len());
+        let (line, column) = line_col(t, offset);
         ScanError {
             message: message.into(),
             offset,
-            line: b[..offset].iter().filter(|&&c| c == b'\n').count() + 1,
-            column: String::from_utf8_lossy(&b[line_start..offset])
-                .chars()
-                .count()
-                + 1,
+            line,
+            column,
         }
     }
 
@@ -116,10 +109,8 @@ impl<'a> Parser<'a> {
     }
 
     fn line_of(&self, offset: usize) -> usize {
-        match self.lines.binary_search_by(|l| l.start.cmp(&offset)) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        }
+        // The end of a text with a final line break is on the line that break ends.
+        self.index.line(offset).min(self.lines.len() - 1)
     }
 
     fn column(&self, offset: usize) -> usize {
@@ -199,6 +190,33 @@ impl<'a> Parser<'a> {
             comment: None,
         });
         id
+    }
+
+    /// A plain or quoted scalar on one line: its trailing comment is kept, and the next line
+    /// may not continue it (multi-line plain and quoted scalars are outside the subset).
+    fn push_scalar(
+        &mut self,
+        style: ScalarStyle,
+        value: String,
+        span: Range<usize>,
+        n: isize,
+    ) -> R<NodeId> {
+        let scalar = Scalar {
+            style,
+            value,
+            block_indent: None,
+        };
+        self.push_one_line(NodeKind::Scalar(scalar), span, n)
+    }
+
+    /// A node that ends on its first line (a flow scalar or an alias), in a collection
+    /// indented `n`.
+    fn push_one_line(&mut self, kind: NodeKind, span: Range<usize>, n: isize) -> R<NodeId> {
+        let end = span.end;
+        let id = self.push(kind, span, None);
+        self.nodes[id].comment = self.trailing_comment(end);
+        self.no_continuation(id, n)?;
+        Ok(id)
     }
 
     fn is_dash_at(&self, p: usize) -> bool {
@@ -346,10 +364,7 @@ impl<'a> Parser<'a> {
                     return self.err(q, "an alias as a mapping key is not supported");
                 }
                 self.expect_line_end(e, "the alias")?;
-                let id = self.push(NodeKind::Alias(self.t[q + 1..e].to_string()), q..e, None);
-                self.nodes[id].comment = self.trailing_comment(e);
-                self.no_continuation(id, n)?;
-                Ok(id)
+                self.push_one_line(NodeKind::Alias(self.t[q + 1..e].to_string()), q..e, n)
             }
             b'-' if self.is_dash_at(q) => self.parse_block_seq(q),
             b'[' => {
@@ -383,18 +398,7 @@ impl<'a> Parser<'a> {
                 } else {
                     ScalarStyle::SingleQuoted
                 };
-                let id = self.push(
-                    NodeKind::Scalar(Scalar {
-                        style,
-                        value,
-                        block_indent: None,
-                    }),
-                    q..end,
-                    None,
-                );
-                self.nodes[id].comment = self.trailing_comment(end);
-                self.no_continuation(id, n)?;
-                Ok(id)
+                self.push_scalar(style, value, q..end, n)
             }
             b'?' if matches!(
                 self.b.get(q + 1),
@@ -426,18 +430,7 @@ impl<'a> Parser<'a> {
                 }
                 let value = self.t[q..e].trim_end().to_string();
                 let end = q + value.len();
-                let id = self.push(
-                    NodeKind::Scalar(Scalar {
-                        style: ScalarStyle::Plain,
-                        value,
-                        block_indent: None,
-                    }),
-                    q..end,
-                    None,
-                );
-                self.nodes[id].comment = self.trailing_comment(end);
-                self.no_continuation(id, n)?;
-                Ok(id)
+                self.push_scalar(ScalarStyle::Plain, value, q..end, n)
             }
         }
     }

@@ -167,32 +167,6 @@ impl Doc {
         self.map(map)?.entries.iter().find(|e| e.key == key)
     }
 
-    /// Offset of the start of the line holding `offset`.
-    pub fn line_start(&self, offset: usize) -> usize {
-        // Bytes, not chars: `offset` may be the last byte of a multi-byte character.
-        self.text.as_bytes()[..offset]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1)
-    }
-
-    /// Offset just after the newline ending the line that holds `offset` (or the text's end).
-    pub fn line_end(&self, offset: usize) -> usize {
-        self.text.as_bytes()[offset..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(self.text.len(), |i| offset + i + 1)
-    }
-
-    /// 1-based line number of `offset`.
-    pub fn line_number(&self, offset: usize) -> usize {
-        self.text.as_bytes()[..offset]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
-    }
-
     /// Every node id in the subtree of `id` (aliases not followed), `id` first.
     pub fn descendants(&self, id: NodeId) -> Vec<NodeId> {
         let mut out = vec![id];
