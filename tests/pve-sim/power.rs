@@ -25,12 +25,17 @@ impl Sim {
                     die(&format!("VM {id} already running"));
                 }
                 self.set_running(id, true);
+                self.start_guest(id, &conf);
             }
-            "stop" => self.set_running(id, false),
+            "stop" => {
+                self.stop_guest(id);
+                self.set_running(id, false);
+            }
             "shutdown" => {
                 if !running {
                     die(&format!("VM {id} not running"));
                 }
+                self.stop_guest(id);
                 self.set_running(id, false);
             }
             "template" => {
@@ -59,6 +64,7 @@ impl Sim {
                 }
                 let _ = fs::remove_file(self.conf_path(&self.node(), id));
                 let _ = fs::remove_file(self.dir.join("pools").join(id.to_string()));
+                self.remove_guest(id);
                 println!("purging VM {id} from related configurations..");
             }
             _ => unreachable!(),
@@ -98,10 +104,12 @@ impl Sim {
         if !agent_on {
             die("No QEMU guest agent configured");
         }
-        let addrs: Option<Vec<String>> =
+        // A sandbox guest reports the loopback address its sshd listens on.
+        let addrs: Option<Vec<String>> = self.guest_addresses(id).or_else(|| {
             fs::read_to_string(self.dir.join("agent").join(format!("{id}.json")))
                 .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
+                .and_then(|t| serde_json::from_str(&t).ok())
+        });
         let (true, Some(addrs)) = (self.running(id), addrs) else {
             die("QEMU guest agent is not running")
         };
