@@ -710,3 +710,46 @@ fn fleet_dir_argument_copies_another_fleet() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("NixosServerBlank"));
 }
+
+#[test]
+fn simulator_dumps_the_cloud_init_data_it_was_given() {
+    let pve = Pve::start();
+    assert!(qm(&pve, "clone 9001 110 --name test-automation --full 1").0);
+    let keys = pve.root.join("keys.pub");
+    std::fs::write(&keys, "ssh-ed25519 AAAAC3Nza admin@ws\n").unwrap();
+    let set = format!(
+        "set 110 --ide2 nvmeprom:cloudinit --ciuser root --sshkeys {} --ciupgrade 0 \
+         --ipconfig0 ip=192.168.1.50/24,gw=192.168.1.1 --nameserver 192.168.1.1",
+        keys.display()
+    );
+    assert!(qm(&pve, &set).0);
+    let (ok, user) = qm(&pve, "cloudinit dump 110 user");
+    assert!(ok, "{user}");
+    for line in [
+        "hostname: test-automation",
+        "user: root",
+        "  - ssh-ed25519 AAAAC3Nza admin@ws",
+        "package_upgrade: false",
+    ] {
+        assert!(user.lines().any(|l| l == line), "{line}: {user}");
+    }
+    let (_, network) = qm(&pve, "cloudinit dump 110 network");
+    for line in [
+        "      mac_address: 'bc:24:11:00:00:6e'",
+        "        address: '192.168.1.50'",
+        "        netmask: '255.255.255.0'",
+        "        gateway: '192.168.1.1'",
+        "      - '192.168.1.1'",
+    ] {
+        assert!(network.lines().any(|l| l == line), "{line}: {network}");
+    }
+    // The instance-id follows the data: a new IP is a new instance.
+    let (_, meta) = qm(&pve, "cloudinit dump 110 meta");
+    assert!(qm(&pve, "set 110 --ipconfig0 ip=dhcp").0);
+    let (_, meta2) = qm(&pve, "cloudinit dump 110 meta");
+    assert!(meta.starts_with("instance-id: ") && meta != meta2);
+    assert!(qm(&pve, "cloudinit dump 110 network")
+        .1
+        .contains("- type: dhcp4"));
+    assert!(!qm(&pve, "cloudinit dump 110 vendorx").0);
+}

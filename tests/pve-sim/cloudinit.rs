@@ -232,3 +232,95 @@ pub(crate) fn net_value(vmid: u32, old: Option<&str>, v: &str) -> Result<String,
     }
     Ok(parts.join(","))
 }
+
+/// What `qm cloudinit dump ID user|network|meta` prints: the NoCloud data the VM's cloud-init
+/// drive carries, built from the config as Proxmox builds it.
+pub(crate) fn dump(conf: &crate::conf::Conf, kind: &str) -> Result<String, String> {
+    let name = conf.get("name").unwrap_or("");
+    let user = || {
+        let mut out =
+            format!("#cloud-config\nhostname: {name}\nmanage_etc_hosts: true\nfqdn: {name}\n");
+        if let Some(u) = conf.get("ciuser") {
+            out.push_str(&format!("user: {u}\ndisable_root: False\n"));
+        }
+        let keys = conf
+            .get("sshkeys")
+            .map(crate::conf::percent_decode)
+            .unwrap_or_default();
+        let keys: Vec<&str> = keys
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        if !keys.is_empty() {
+            out.push_str("ssh_authorized_keys:\n");
+            for k in keys {
+                out.push_str(&format!("  - {k}\n"));
+            }
+        }
+        out.push_str("chpasswd:\n  expire: False\nusers:\n  - default\n");
+        let upgrade = conf
+            .get("ciupgrade")
+            .is_none_or(|v| check_bool(v).is_ok() && ["1", "yes", "on", "true"].contains(&v));
+        out.push_str(&format!("package_upgrade: {upgrade}\n"));
+        out
+    };
+    let network = || {
+        let mut out = String::from("version: 1\nconfig:\n");
+        for i in 0..32 {
+            let Some(net) = conf.get(&format!("net{i}")) else {
+                continue;
+            };
+            let mac = crate::conf::mac_of_net(net)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            out.push_str(&format!(
+                "    - type: physical\n      name: eth{i}\n      mac_address: '{mac}'\n      subnets:\n"
+            ));
+            let ipconfig = conf.get(&format!("ipconfig{i}")).unwrap_or("");
+            let field = |k: &str| {
+                ipconfig
+                    .split(',')
+                    .find_map(|p| p.strip_prefix(&format!("{k}=")))
+            };
+            match field("ip") {
+                Some("dhcp") => out.push_str("      - type: dhcp4\n"),
+                Some(cidr) => {
+                    let (ip, prefix) = cidr.split_once('/').unwrap_or((cidr, "32"));
+                    let bits: u32 = prefix.parse().unwrap_or(32);
+                    let mask = Ipv4Addr::from(u32::MAX.checked_shl(32 - bits).unwrap_or(0));
+                    out.push_str(&format!(
+                        "      - type: static\n        address: '{ip}'\n        netmask: '{mask}'\n"
+                    ));
+                    if let Some(gw) = field("gw") {
+                        out.push_str(&format!("        gateway: '{gw}'\n"));
+                    }
+                }
+                None => {}
+            }
+        }
+        if let Some(ns) = conf.get("nameserver") {
+            out.push_str("    - type: nameserver\n      address:\n");
+            for a in ns.split([' ', ',', ';']).filter(|a| !a.is_empty()) {
+                out.push_str(&format!("      - '{a}'\n"));
+            }
+        }
+        out
+    };
+    match kind {
+        "user" => Ok(user()),
+        "network" => Ok(network()),
+        "meta" => {
+            // Proxmox's instance-id is a SHA-1 over the data; this double uses FNV-1a: it
+            // changes exactly when the user or network data change, which is what matters.
+            let mut h: u64 = 0xcbf29ce484222325;
+            for b in (user() + &network()).bytes() {
+                h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+            }
+            Ok(format!("instance-id: {h:016x}\n"))
+        }
+        other => Err(format!(
+            "value '{other}' does not have a value in the enumeration 'meta, network, user, vendor'"
+        )),
+    }
+}

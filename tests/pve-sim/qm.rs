@@ -29,6 +29,7 @@ impl Sim {
             "resize" => self.qm_resize(rest),
             // `qm disk resize` is the current name (PVE 7.3+); `qm resize` its alias.
             "disk" if rest.first() == Some(&"resize") => self.qm_resize(&rest[1..]),
+            "cloudinit" if rest.first() == Some(&"dump") => self.qm_cloudinit_dump(&rest[1..]),
             "start" | "stop" | "shutdown" | "template" | "destroy" => self.qm_power(sub, rest),
             "terminal" => self.qm_terminal(rest),
             "guest" => self.qm_guest(rest),
@@ -357,6 +358,18 @@ impl Sim {
             }
         }
         self.save(id, &conf);
+    }
+
+    pub(crate) fn qm_cloudinit_dump(&self, a: &[&str]) {
+        const USAGE: &str = "qm cloudinit dump <vmid> <type>";
+        if a.len() != 2 {
+            die(&format!("400 wrong number of arguments\n{USAGE}"));
+        }
+        let (_, conf) = self.load_local(a[0]);
+        match dump(&conf, a[1]) {
+            Ok(text) => print!("{text}"),
+            Err(e) => param_error("type", &e, USAGE),
+        }
     }
 
     pub(crate) fn require_storage(&self, st: &str) {
