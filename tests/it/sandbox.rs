@@ -537,8 +537,17 @@ fn stand_in_no_ssh_fault_boots_without_sshd() {
 }
 
 #[test]
-fn ssh_config_refuses_hosts_outside_loopback() {
+fn ssh_config_maps_the_fleet_host_and_refuses_the_rest() {
     let sbx = Sandbox::up();
+    // vmctl itself, run with DIR/env in the fleet copy, reaches the sandbox's cluster.
+    let out = crate::support::vmctl_cmd()
+        .args(["ops", "list"])
+        .envs(sbx.env.iter().cloned())
+        .current_dir(sbx.dir.join("fleet"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("NixosServerBlank"));
     let out = sbx.ssh(&["192.168.1.1", "true"]);
     assert!(!out.status.success());
     assert!(

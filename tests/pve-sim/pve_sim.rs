@@ -16,6 +16,7 @@
 //! faults.json                      faults to inject (below)
 //! argv.jsonl                       every invocation's argv, one JSON array per line (written first)
 //! locks/                           the per-storage locks concurrent clones contend for
+//! guests/ID/                       sandbox only: a started VM's sshd, disk (`root/`) and console
 //! ```
 //!
 //! Faults: `faults.json` is a list of `{"match": "qm clone", "action": A, "times": N}`; `match`
