@@ -129,29 +129,23 @@ impl Sandbox {
         .unwrap();
     }
 
-    /// Clones the template to `vmid`, gives it a cloud-init drive with `public` (uploaded to the
-    /// Proxmox host over ssh, as vmctl will), starts it, and pins the host key it printed.
-    fn boot_vm(&self, vmid: u32, name: &str, public: &str) {
+    /// Clones the template to `vmid`, gives it a cloud-init drive with a fresh admin key
+    /// (uploaded to the Proxmox host over ssh, as vmctl will), starts it, and pins the host key
+    /// it printed. Returns the directory of the test's keys and the admin's private key.
+    fn boot_vm(&self, vmid: u32, name: &str) -> (PathBuf, PathBuf) {
+        let keys = self.dir.join(format!("test-keys-{vmid}"));
+        std::fs::create_dir_all(&keys).unwrap();
+        let (admin, _) = make_key(&keys, "admin");
         let upload = self.dir.join(format!("upload-{vmid}.pub"));
-        let mut child = Command::new("ssh")
+        let out = Command::new("ssh")
             .arg("-F")
             .arg(self.ssh_config())
             .arg(HOST)
             .arg(format!("cat > {}", upload.display()))
-            .stdin(Stdio::piped())
-            .spawn()
+            .stdin(std::fs::File::open(admin.with_extension("pub")).unwrap())
+            .output()
             .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{public}\n").as_bytes())
-            .unwrap();
-        assert!(
-            child.wait().unwrap().success(),
-            "upload the cloud-init keys"
-        );
+        assert!(out.status.success(), "upload the cloud-init keys");
         self.pve(&format!(
             "qm clone 9001 {vmid} --name {name} --full 1 --storage nvmeprom && \
              qm set {vmid} --ide2 nvmeprom:cloudinit --ciuser root --sshkeys {} \
@@ -160,6 +154,7 @@ impl Sandbox {
             upload.display()
         ));
         self.pin(vmid, &self.console_host_key(vmid));
+        (keys, admin)
     }
 
     /// `ssh -i KEY 127.0.0.N COMMAND` to a simulated VM, host key checked against the pin.
@@ -186,6 +181,22 @@ impl Sandbox {
             None => cmd.env_remove("SANDBOX_INSTALLER_FAULT"),
         };
         cmd.output().unwrap()
+    }
+
+    /// The install vmctl will run: `.#test-automation` on VM 110 with `extra` and `key`.
+    fn install_vm(&self, key: &Path, extra: &Path, more: &[&str], fault: Option<&str>) -> Output {
+        let (key, extra) = (key.display().to_string(), extra.display().to_string());
+        let mut args = vec![
+            "--flake",
+            ".#test-automation",
+            "--extra-files",
+            &extra,
+            "-i",
+            &key,
+        ];
+        args.extend_from_slice(more);
+        args.push("root@127.0.0.110");
+        self.install(&args, fault)
     }
 
     /// Every PID the sandbox started and still records: its Proxmox sshd and its guests'.
@@ -305,10 +316,7 @@ fn up_provision_steps_install_and_down_end_to_end() {
     }
     assert!(!list.contains("test-automation"), "{list}");
 
-    let keys = sbx.dir.join("test-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let (admin, admin_pub) = make_key(&keys, "admin");
-    sbx.boot_vm(110, "test-automation", &admin_pub);
+    let (keys, admin) = sbx.boot_vm(110, "test-automation");
     let config = sbx.pve("qm config 110");
     assert!(config.contains("ciuser: root") && config.contains("ciupgrade: 0"));
     assert!(config.contains("sshkeys: ssh-ed25519%20"), "{config}");
@@ -333,19 +341,7 @@ fn up_provision_steps_install_and_down_end_to_end() {
 
     // The stand-in installs the --extra-files host key and reboots the VM.
     let (extra, host_pub) = extra_files(&keys);
-    let out = sbx.install(
-        &[
-            "--flake",
-            ".#test-automation",
-            "--extra-files",
-            &extra.display().to_string(),
-            "-i",
-            &admin.display().to_string(),
-            "--build-on-remote",
-            "root@127.0.0.110",
-        ],
-        None,
-    );
+    let out = sbx.install_vm(&admin, &extra, &["--build-on-remote"], None);
     assert!(out.status.success(), "stand-in: {}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(
@@ -389,10 +385,7 @@ fn up_provision_steps_install_and_down_end_to_end() {
 #[test]
 fn stop_kills_the_guest_sshd_and_the_agent_goes_quiet() {
     let sbx = Sandbox::up();
-    let keys = sbx.dir.join("test-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let (admin, admin_pub) = make_key(&keys, "admin");
-    sbx.boot_vm(120, "stopper", &admin_pub);
+    let (_, admin) = sbx.boot_vm(120, "stopper");
     let pid: u32 = std::fs::read_to_string(sbx.guest_file(120, "sshd.pid"))
         .unwrap()
         .trim()
@@ -404,6 +397,11 @@ fn stop_kills_the_guest_sshd_and_the_agent_goes_quiet() {
     assert!(!sbx.vm_ssh(120, &admin, "true").status.success());
     let out = sbx.ssh(&[HOST, "qm guest cmd 120 network-get-interfaces"]);
     assert!(text(&out.stderr).contains("QEMU guest agent is not running"));
+    // With the agent off in the config there is no agent to ask, running or not.
+    sbx.pve("qm set 120 --agent enabled=0");
+    let out = sbx.ssh(&[HOST, "qm guest cmd 120 network-get-interfaces"]);
+    assert!(text(&out.stderr).contains("No QEMU guest agent configured"));
+    sbx.pve("qm set 120 --agent 1");
     // A new boot keeps the disk's host key; a destroyed VM's disk is gone.
     let key = sbx.console_host_key(120);
     sbx.pve("qm start 120");
@@ -416,10 +414,7 @@ fn stop_kills_the_guest_sshd_and_the_agent_goes_quiet() {
 #[test]
 fn stand_in_other_host_key_fault_presents_a_key_not_installed() {
     let sbx = Sandbox::up();
-    let keys = sbx.dir.join("test-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let (admin, admin_pub) = make_key(&keys, "admin");
-    sbx.boot_vm(110, "test-automation", &admin_pub);
+    let (keys, admin) = sbx.boot_vm(110, "test-automation");
     let (extra, host_pub) = extra_files(&keys);
     let extra = extra.display().to_string();
     let key = admin.display().to_string();
@@ -447,10 +442,7 @@ fn stand_in_other_host_key_fault_presents_a_key_not_installed() {
 #[test]
 fn stand_in_failures_and_refusals() {
     let sbx = Sandbox::up();
-    let keys = sbx.dir.join("test-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let (admin, admin_pub) = make_key(&keys, "admin");
-    sbx.boot_vm(110, "test-automation", &admin_pub);
+    let (keys, admin) = sbx.boot_vm(110, "test-automation");
     let image_key = sbx.console_host_key(110);
     let (extra, _) = extra_files(&keys);
     let extra = extra.display().to_string();
@@ -505,23 +497,9 @@ fn stand_in_failures_and_refusals() {
 #[test]
 fn stand_in_no_ssh_fault_boots_without_sshd() {
     let sbx = Sandbox::up();
-    let keys = sbx.dir.join("test-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let (admin, admin_pub) = make_key(&keys, "admin");
-    sbx.boot_vm(110, "test-automation", &admin_pub);
+    let (keys, admin) = sbx.boot_vm(110, "test-automation");
     let (extra, host_pub) = extra_files(&keys);
-    let out = sbx.install(
-        &[
-            "--flake",
-            ".#test-automation",
-            "--extra-files",
-            &extra.display().to_string(),
-            "-i",
-            &admin.display().to_string(),
-            "root@127.0.0.110",
-        ],
-        Some("no-ssh"),
-    );
+    let out = sbx.install_vm(&admin, &extra, &[], Some("no-ssh"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     sbx.pin(110, &host_pub);
     let out = sbx.vm_ssh(110, &admin, "true");

@@ -98,9 +98,15 @@ impl Sim {
             die("400 not enough arguments\nqm guest cmd <vmid> <command>");
         }
         let (id, conf) = self.load_local(a[1]);
-        let agent_on = conf
-            .get("agent")
-            .is_some_and(|v| v.starts_with('1') || v.contains("enabled=1"));
+        let agent_on = conf.get("agent").is_some_and(|v| {
+            // `[enabled=]BOOL[,…]`: the bare value or `enabled=` anywhere in the list.
+            v.split(',')
+                .find_map(|p| {
+                    p.strip_prefix("enabled=")
+                        .or((!p.contains('=')).then_some(p))
+                })
+                .is_some_and(|b| ["1", "yes", "on", "true"].contains(&&*b.to_ascii_lowercase()))
+        });
         if !agent_on {
             die("No QEMU guest agent configured");
         }
