@@ -107,6 +107,62 @@ copy_fleet() {
   fi
 }
 
+vmctl_bin() {
+  if [ -n "${VMCTL_BIN:-}" ]; then
+    echo "$VMCTL_BIN"
+  elif [ -x "$root/target/debug/vmctl" ]; then
+    echo "$root/target/debug/vmctl"
+  else
+    (cd "$root" && cargo build --quiet --bin vmctl) >&2 || die "cargo build --bin vmctl failed"
+    echo "$root/target/debug/vmctl"
+  fi
+}
+
+# The demo fleet's secrets are encrypted for the demo admin, whose private key is in no
+# repository: in the copy, the sandbox's admin key takes that admin's place (hosts.nix
+# adminKeys, its ssh-to-age recipient in .sops.yaml), and each sops YAML file under secrets/ is
+# encrypted anew (same keys, placeholder values) for the recipients its rule lists, with the
+# real sops. So provisioning can re-key the copy, and `sops -d` can check it.
+own_demo_admin() {
+  local fleet=$1 keys=$2 vmctl old_pub new_pub old_age new_age f
+  vmctl=$(vmctl_bin)
+  command -v sops >/dev/null 2>&1 || die "sops is missing: run eval \"\$(./scripts/setup-test-tools.sh)\""
+  old_pub=$(nix-instantiate --eval --strict --json "$fleet/hosts.nix" \
+    | python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)["_proxmox"]["adminKeys"][0].split()[:2]))')
+  new_pub=$(cut -d' ' -f1,2 "$keys/admin.pub")
+  old_age=$("$vmctl" keys to-age "$old_pub")
+  new_age=$("$vmctl" keys to-age "$new_pub")
+  python3 - "$fleet" "$old_pub" "$new_pub" "$old_age" "$new_age" <<'PY'
+import pathlib, re, sys
+fleet, old_pub, new_pub, old_age, new_age = sys.argv[1:]
+for name, old, new in [("hosts.nix", old_pub, new_pub), (".sops.yaml", old_age, new_age)]:
+    p = pathlib.Path(fleet, name)
+    text = p.read_text()
+    if old not in text:
+        sys.exit(f"sandbox: the demo admin's key is not in {name}")
+    p.write_text(text.replace(old, new))
+placeholder = {"str": "sandbox-placeholder", "int": "0", "float": "0.0", "bool": "false"}
+for p in sorted(pathlib.Path(fleet, "secrets").rglob("*.y*ml")):
+    lines = []
+    for line in p.read_text().splitlines(keepends=True):
+        if re.match(r"sops:", line):
+            break
+        lines.append(re.sub(r"ENC\[AES256_GCM,[^\]]*type:(\w+)\]", lambda m: placeholder.get(m.group(1), "sandbox-placeholder"), line))
+    p.with_name(p.name + ".plain").write_text("".join(lines))
+PY
+  shopt -s globstar
+  for f in "$fleet"/secrets/**/*.plain; do
+    [ -f "$f" ] || continue
+    # The path as the rules see it: relative to the fleet, where .sops.yaml is.
+    local rel=${f%.plain}
+    rel=${rel#"$fleet"/}
+    (cd "$fleet" && SOPS_DISABLE_VERSION_CHECK=1 sops encrypt --filename-override "$rel" "$f" >"${f%.plain}.new") \
+      || die "sops could not encrypt ${f%.plain} for the sandbox"
+    mv "${f%.plain}.new" "${f%.plain}"
+    rm -f "$f"
+  done
+}
+
 json_get() { # FILE EXPR (a Python expression over `d`)
   python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); v = eval(sys.argv[2]); print("" if v is None else v)' "$1" "$2"
 }
@@ -131,11 +187,23 @@ cmd_up() {
 
   say "copying the fleet $src into $dir/fleet (a git repository)"
   copy_fleet "$src" "$dir/fleet"
+  local pve=$dir/pve keys=$dir/keys
+  install -d -m 700 "$keys"
+  ssh-keygen -q -t ed25519 -N "" -C "sandbox-admin" -f "$keys/admin"
+  local message="chore: the fleet as copied into the sandbox from $src"
+  if [ "$src" = "$root" ]; then
+    own_demo_admin "$dir/fleet" "$keys"
+    message="$message
+
+The sandbox's admin key (DIR/keys/admin) replaces the demo admin's in hosts.nix and .sops.yaml,
+and secrets/ is encrypted anew for it (placeholder values): the demo admin's private key is in no
+repository, so the copy could not be re-keyed otherwise."
+  fi
   git -C "$dir/fleet" init -q
   git -C "$dir/fleet" config user.name "vmctl sandbox"
   git -C "$dir/fleet" config user.email "sandbox@vmctl.invalid"
   git -C "$dir/fleet" add -A
-  git -C "$dir/fleet" commit -q -m "chore: the fleet as copied into the sandbox from $src"
+  git -C "$dir/fleet" commit -q -m "$message"
 
   nix-instantiate --eval --strict --json "$dir/fleet/vms/definitions.nix" >"$dir/definitions.json" \
     || die "cannot evaluate $dir/fleet/vms/definitions.nix (vmctl lint says why)"
@@ -146,9 +214,7 @@ cmd_up() {
   [ -n "$host" ] || die "the fleet's definitions name no proxmox.host"
   [[ "$host" =~ ^[A-Za-z0-9._-]+$ ]] || die "proxmox.host '$host' is not a host name or address"
 
-  local pve=$dir/pve keys=$dir/keys
   mkdir -p "$pve/state" "$pve/bin" "$pve/home" "$pve/sshd" "$dir/bin"
-  install -d -m 700 "$keys"
   for p in qm qmrestore pvesh pvesm ip; do ln -sf "$sim" "$pve/bin/$p"; done
   ln -sf "$sim" "$dir/bin/pve-sim"
   install -m 755 "$root/tests/sandbox/nixos-anywhere" "$dir/bin/nixos-anywhere"
@@ -161,7 +227,6 @@ EOF
   PVE_SIM_STATE="$pve/state" "$sim" seed "$dir/definitions.json"
 
   ssh-keygen -q -t ed25519 -N "" -C "sandbox-client" -f "$keys/client"
-  ssh-keygen -q -t ed25519 -N "" -C "sandbox-admin" -f "$keys/admin"
   ssh-keygen -q -t ed25519 -N "" -C "sandbox-proxmox" -f "$pve/sshd/ssh_host_ed25519_key"
   cp "$keys/client.pub" "$pve/sshd/authorized_keys"
 
@@ -242,6 +307,10 @@ EOF
     printf 'export SANDBOX_PROXMOX_HOST=%q\n' "$host"
     printf 'export SANDBOX_VM_PORT=%q\n' "$vm_port"
     printf 'export SANDBOX_ADMIN_KEY=%q\n' "$keys/admin"
+    # sops and vmctl read the admin's identity from its ssh key (vmctl converts it as
+    # ssh-to-age does); sops makes no network call.
+    printf 'export SOPS_AGE_SSH_PRIVATE_KEY_FILE=%q\n' "$keys/admin"
+    printf 'export SOPS_DISABLE_VERSION_CHECK=1\n'
     printf 'export PVE_SIM_STATE=%q\n' "$pve/state"
     printf 'export NIXOS_ANYWHERE_LOG=%q\n' "$dir/nixos-anywhere.log"
     printf 'export PATH=%q:"$PATH"\n' "$dir/bin"

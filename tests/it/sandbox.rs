@@ -53,6 +53,7 @@ impl Sandbox {
             .arg(&dir)
             .args(args)
             .env("VMCTL_PVE_SIM", pve_sim_bin())
+            .env("VMCTL_BIN", env!("CARGO_BIN_EXE_vmctl"))
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -739,4 +740,61 @@ fn simulator_dumps_the_cloud_init_data_it_was_given() {
         .1
         .contains("- type: dhcp4"));
     assert!(!qm(&pve, "cloudinit dump 110 vendorx").0);
+}
+
+#[test]
+fn demo_fleet_copy_is_rekeyable_with_the_sandbox_admin() {
+    use crate::support::secrets::sops_bin;
+    let sbx = Sandbox::up();
+    let fleet = sbx.dir.join("fleet");
+    let admin = sbx.dir.join("keys/admin");
+    // The sandbox admin replaced the demo admin in hosts.nix (the cloud-init key) and in
+    // .sops.yaml (its ssh-to-age recipient).
+    let public = std::fs::read_to_string(admin.with_extension("pub")).unwrap();
+    let public: Vec<&str> = public.split_whitespace().take(2).collect();
+    let hosts = std::fs::read_to_string(fleet.join("hosts.nix")).unwrap();
+    assert!(hosts.contains(&public.join(" ")), "{hosts}");
+    let recipient = vmctl::keys::PublicKey::parse(&public.join(" "))
+        .unwrap()
+        .age_recipient()
+        .unwrap();
+    let sops_yaml = std::fs::read_to_string(fleet.join(".sops.yaml")).unwrap();
+    assert!(sops_yaml.contains(&recipient) && !sops_yaml.contains("age18ezvkljgmxh28"));
+    // Its age identity decrypts the copy's secrets with the real sops (the oracle).
+    let private = std::fs::read_to_string(&admin).unwrap();
+    let identity = vmctl::keys::PrivateKey::parse_openssh(&private)
+        .unwrap()
+        .age_identity();
+    let decrypt = || {
+        Command::new(sops_bin())
+            .args(["-d", "secrets/common.yaml"])
+            .current_dir(&fleet)
+            .env("SOPS_AGE_KEY", &identity)
+            .env("SOPS_DISABLE_VERSION_CHECK", "1")
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+            .output()
+            .unwrap()
+    };
+    let out = decrypt();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("greeting: sandbox-placeholder"));
+    // vmctl, with DIR/env alone, re-keys: drop igpu from the rule and rekey.
+    let without_igpu: String = sops_yaml
+        .lines()
+        .filter(|l| !l.contains("# igpu"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(fleet.join(".sops.yaml"), without_igpu).unwrap();
+    let out = crate::support::vmctl_cmd()
+        .args(["secrets", "rekey"])
+        .envs(sbx.env.iter().cloned())
+        .env("HOME", sbx.dir.join("pve/home"))
+        .current_dir(&fleet)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let common = std::fs::read_to_string(fleet.join("secrets/common.yaml")).unwrap();
+    assert_eq!(common.matches("recipient: age1").count(), 2, "{common}");
+    assert!(decrypt().status.success());
 }
