@@ -798,3 +798,22 @@ fn demo_fleet_copy_is_rekeyable_with_the_sandbox_admin() {
     assert_eq!(common.matches("recipient: age1").count(), 2, "{common}");
     assert!(decrypt().status.success());
 }
+
+#[test]
+fn without_the_reboot_phase_the_installed_key_waits_for_the_next_boot() {
+    let sbx = Sandbox::up();
+    let (keys, admin) = sbx.boot_vm(110, "test-automation");
+    let image_key = sbx.console_host_key(110);
+    let (extra, host_pub) = extra_files(&keys);
+    let out = sbx.install_vm(&admin, &extra, &["--no-reboot"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("### Rebooting ###"));
+    // The running system still presents the image key (pinned), until `qm reboot`.
+    assert!(sbx.vm_ssh(110, &admin, "true").status.success());
+    sbx.pve("qm reboot 110");
+    assert_ne!(image_key, host_pub);
+    assert_eq!(sbx.console_host_key(110), host_pub);
+    sbx.pin(110, &host_pub);
+    let out = sbx.vm_ssh(110, &admin, "nixos-version");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

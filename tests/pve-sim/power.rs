@@ -38,6 +38,14 @@ impl Sim {
                 self.stop_guest(id);
                 self.set_running(id, false);
             }
+            "reboot" => {
+                // A guest reboot: the disk stays, the system (and its sshd) starts again.
+                if !running {
+                    die(&format!("VM {id} not running"));
+                }
+                self.stop_guest(id);
+                self.start_guest(id, &conf);
+            }
             "template" => {
                 if conf.get("template") == Some("1") {
                     die("you can't convert a template to a template");

@@ -30,7 +30,9 @@ impl Sim {
             // `qm disk resize` is the current name (PVE 7.3+); `qm resize` its alias.
             "disk" if rest.first() == Some(&"resize") => self.qm_resize(&rest[1..]),
             "cloudinit" if rest.first() == Some(&"dump") => self.qm_cloudinit_dump(&rest[1..]),
-            "start" | "stop" | "shutdown" | "template" | "destroy" => self.qm_power(sub, rest),
+            "start" | "stop" | "shutdown" | "reboot" | "template" | "destroy" => {
+                self.qm_power(sub, rest)
+            }
             "terminal" => self.qm_terminal(rest),
             "guest" => self.qm_guest(rest),
             "snapshot" => self.qm_snapshot(rest),
