@@ -13,8 +13,9 @@
 # bytes; VM 110 is 127.0.0.110) serving the keys cloud-init was given. DIR/bin holds the
 # labelled nixos-anywhere stand-in (tests/sandbox/nixos-anywhere). See docs/sandbox.md.
 #
-# Needs: sshd, ssh, ssh-keygen, git, nix-instantiate, python3 (eval "$(./scripts/setup-test-tools.sh)").
-# VMCTL_PVE_SIM names a prebuilt pve-sim binary; otherwise it is built with cargo.
+# Needs: sshd, ssh, ssh-keygen, git, nix-instantiate, python3, and sops for the demo fleet
+# (eval "$(./scripts/setup-test-tools.sh)"). VMCTL_PVE_SIM and VMCTL_BIN name prebuilt pve-sim
+# and vmctl binaries; otherwise they are built with cargo.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,7 @@ say() { echo "sandbox: $*" >&2; }
 die() { echo "sandbox: error: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
