@@ -30,7 +30,8 @@ pub(crate) fn encode_comment(line: &str) -> String {
     out
 }
 
-pub(crate) fn decode_comment(line: &str) -> String {
+/// `%XX` decoding: of description comment lines, and of the url-encoded `sshkeys` value.
+pub(crate) fn percent_decode(line: &str) -> String {
     let b = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -79,7 +80,7 @@ impl Conf {
             |desc: &mut Vec<String>| (!desc.is_empty()).then(|| std::mem::take(desc).join("\n"));
         for line in text.lines() {
             if let Some(c) = line.strip_prefix('#') {
-                desc.push(decode_comment(c));
+                desc.push(percent_decode(c));
             } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 match section.take() {
                     Some(mut s) => {

@@ -25,13 +25,26 @@ impl Sim {
                     die(&format!("VM {id} already running"));
                 }
                 self.set_running(id, true);
+                self.start_guest(id, &conf);
             }
-            "stop" => self.set_running(id, false),
+            "stop" => {
+                self.stop_guest(id);
+                self.set_running(id, false);
+            }
             "shutdown" => {
                 if !running {
                     die(&format!("VM {id} not running"));
                 }
+                self.stop_guest(id);
                 self.set_running(id, false);
+            }
+            "reboot" => {
+                // A guest reboot: the disk stays, the system (and its sshd) starts again.
+                if !running {
+                    die(&format!("VM {id} not running"));
+                }
+                self.stop_guest(id);
+                self.start_guest(id, &conf);
             }
             "template" => {
                 if conf.get("template") == Some("1") {
@@ -59,6 +72,7 @@ impl Sim {
                 }
                 let _ = fs::remove_file(self.conf_path(&self.node(), id));
                 let _ = fs::remove_file(self.dir.join("pools").join(id.to_string()));
+                self.remove_guest(id);
                 println!("purging VM {id} from related configurations..");
             }
             _ => unreachable!(),
@@ -92,16 +106,24 @@ impl Sim {
             die("400 not enough arguments\nqm guest cmd <vmid> <command>");
         }
         let (id, conf) = self.load_local(a[1]);
-        let agent_on = conf
-            .get("agent")
-            .is_some_and(|v| v.starts_with('1') || v.contains("enabled=1"));
+        let agent_on = conf.get("agent").is_some_and(|v| {
+            // `[enabled=]BOOL[,…]`: the bare value or `enabled=` anywhere in the list.
+            v.split(',')
+                .find_map(|p| {
+                    p.strip_prefix("enabled=")
+                        .or((!p.contains('=')).then_some(p))
+                })
+                .is_some_and(|b| ["1", "yes", "on", "true"].contains(&&*b.to_ascii_lowercase()))
+        });
         if !agent_on {
             die("No QEMU guest agent configured");
         }
-        let addrs: Option<Vec<String>> =
+        // A sandbox guest reports the loopback address its sshd listens on.
+        let addrs: Option<Vec<String>> = self.guest_addresses(id).or_else(|| {
             fs::read_to_string(self.dir.join("agent").join(format!("{id}.json")))
                 .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
+                .and_then(|t| serde_json::from_str(&t).ok())
+        });
         let (true, Some(addrs)) = (self.running(id), addrs) else {
             die("QEMU guest agent is not running")
         };

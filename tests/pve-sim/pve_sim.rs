@@ -16,6 +16,7 @@
 //! faults.json                      faults to inject (below)
 //! argv.jsonl                       every invocation's argv, one JSON array per line (written first)
 //! locks/                           the per-storage locks concurrent clones contend for
+//! guests/ID/                       sandbox only: a started VM's sshd, disk (`root/`) and console
 //! ```
 //!
 //! Faults: `faults.json` is a list of `{"match": "qm clone", "action": A, "times": N}`; `match`
@@ -25,16 +26,23 @@
 //! `delay` (`ms`, then run normally), `take-vmid` (another client creates the clone's target
 //! VMID first, so Proxmox answers "config file already exists").
 //!
+//! Sandbox (scripts/sandbox.sh): with `"guest_sshd": {"port": P}` in `sim.json`, `qm start`
+//! boots a guest, a real sshd on 127.X.Y.Z:P serving the cloud-init keys (see `guest.rs`), and
+//! `pve-sim seed DEFINITIONS.json` writes the cluster a fleet's definitions describe.
+//!
 //! A restored "vma" archive is, for this double, a text file holding the VM's config.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 
+mod cloudinit;
 mod conf;
+mod guest;
 mod lock;
 mod power;
 mod qm;
+mod seed;
 mod sim;
 mod snapshots;
 mod tools;
@@ -49,6 +57,7 @@ documented output formats and error messages, with faults injected from faults.j
 
 usage: qm|qmrestore|pvesh|pvesm|ip ARGS...   (as symlinks to this binary)
        pve-sim PROGRAM ARGS...
+       pve-sim seed DEFINITIONS.json          (the sandbox: the fleet's template and imported VMs)
 see the //! documentation of tests/pve-sim/pve_sim.rs for the state directory layout";
 
 fn main() {
@@ -70,9 +79,16 @@ fn main() {
         exit(2);
     };
     let sim = Sim::open(state);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Commands inside a sandbox guest and the sandbox's seeding are not Proxmox commands: they
+    // stay out of the argv log and the faults.
+    match a[0] {
+        "reboot" | "hostname" | "nixos-version" => return sim.guest_command(a[0], &a[1..]),
+        "seed" => return sim.seed(&a[1..]),
+        _ => {}
+    }
     sim.record(&args);
     sim.inject_faults(&args);
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
     match a[0] {
         "qm" => sim.qm(&a[1..]),
         "qmrestore" => sim.qmrestore(&a[1..]),

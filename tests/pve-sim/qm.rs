@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::cloudinit::*;
 use crate::conf::*;
 use crate::lock::DirLock;
 use crate::sim::Sim;
@@ -26,7 +27,12 @@ impl Sim {
             "clone" => self.qm_clone(rest),
             "set" => self.qm_set(rest),
             "resize" => self.qm_resize(rest),
-            "start" | "stop" | "shutdown" | "template" | "destroy" => self.qm_power(sub, rest),
+            // `qm disk resize` is the current name (PVE 7.3+); `qm resize` its alias.
+            "disk" if rest.first() == Some(&"resize") => self.qm_resize(&rest[1..]),
+            "cloudinit" if rest.first() == Some(&"dump") => self.qm_cloudinit_dump(&rest[1..]),
+            "start" | "stop" | "shutdown" | "reboot" | "template" | "destroy" => {
+                self.qm_power(sub, rest)
+            }
             "terminal" => self.qm_terminal(rest),
             "guest" => self.qm_guest(rest),
             "snapshot" => self.qm_snapshot(rest),
@@ -169,6 +175,8 @@ impl Sim {
                 ..Default::default()
             };
             self.write(&self.conf_path(&node, newid), &reserve.render());
+            // A new VM gets a new disk: nothing of a guest that once had this VMID remains.
+            self.remove_guest(newid);
         }
         let storage_lock = storage.as_ref().map(|s| {
             let path = self.dir.join("locks").join(format!("pve-storage-{s}"));
@@ -299,17 +307,39 @@ impl Sim {
                             USAGE,
                         )
                     });
-                    let enc: String = keys
-                        .bytes()
-                        .map(|b| {
-                            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                                (b as char).to_string()
-                            } else {
-                                format!("%{b:02X}")
-                            }
-                        })
-                        .collect();
+                    let enc = encode_sshkeys(&keys).unwrap_or_else(|e| param_error(&k, &e, USAGE));
                     set(&mut conf.main, "sshkeys", enc);
+                }
+                "ciupgrade" | "onboot" | "template" => {
+                    let v = check_bool(&v).unwrap_or_else(|e| param_error(&k, &e, USAGE));
+                    set(&mut conf.main, &k, v);
+                }
+                "citype" => {
+                    if !["nocloud", "configdrive2", "opennebula"].contains(&v.as_str()) {
+                        param_error(&k, &format!("value '{v}' does not have a value in the enumeration 'configdrive2, nocloud, opennebula'"), USAGE);
+                    }
+                    set(&mut conf.main, &k, v);
+                }
+                "tags" => {
+                    let v = normalize_tags(&v).unwrap_or_else(|e| param_error(&k, &e, USAGE));
+                    set(&mut conf.main, &k, v);
+                }
+                "agent" => {
+                    let v = check_agent(&v).unwrap_or_else(|e| param_error(&k, &e, USAGE));
+                    set(&mut conf.main, &k, v);
+                }
+                key if numbered(key, "ipconfig", 31) => {
+                    let v = check_ipconfig(&v).unwrap_or_else(|e| param_error(&k, &e, USAGE));
+                    set(&mut conf.main, &k, v);
+                }
+                key if numbered(key, "serial", 3) => {
+                    let v = check_serial(&v).unwrap_or_else(|e| param_error(&k, &e, USAGE));
+                    set(&mut conf.main, &k, v);
+                }
+                key if numbered(key, "net", 31) => {
+                    let v = net_value(id, conf.get(key), &v)
+                        .unwrap_or_else(|e| param_error(&k, &e, USAGE));
+                    set(&mut conf.main, &k, v);
                 }
                 key if is_disk_key(key) => {
                     let value = match v.split_once(':') {
@@ -330,6 +360,18 @@ impl Sim {
             }
         }
         self.save(id, &conf);
+    }
+
+    pub(crate) fn qm_cloudinit_dump(&self, a: &[&str]) {
+        const USAGE: &str = "qm cloudinit dump <vmid> <type>";
+        if a.len() != 2 {
+            die(&format!("400 wrong number of arguments\n{USAGE}"));
+        }
+        let (_, conf) = self.load_local(a[0]);
+        match dump(&conf, a[1]) {
+            Ok(text) => print!("{text}"),
+            Err(e) => param_error("type", &e, USAGE),
+        }
     }
 
     pub(crate) fn require_storage(&self, st: &str) {
@@ -375,4 +417,11 @@ impl Sim {
         self.save(id, &conf);
         let _ = id;
     }
+}
+
+/// `ipconfig0`…`ipconfig31` and the like: `prefix` and a number up to `max`.
+fn numbered(key: &str, prefix: &str, max: u32) -> bool {
+    key.strip_prefix(prefix)
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n <= max && !key[prefix.len()..].starts_with('+'))
 }

@@ -108,6 +108,7 @@ impl Sim {
             unset(&mut main, "vmstate");
             set(&mut main, "parent", name.to_string());
             conf.main = main;
+            self.stop_guest(id);
             self.set_running(id, false);
         } else {
             let removed = conf.snaps.remove(pos);

@@ -167,5 +167,21 @@ impl Sim {
             "{}",
             fs::read_to_string(self.dir.join("neigh")).unwrap_or_default()
         );
+        // A sandbox guest that is up has talked to the host: its address is in the table.
+        for (_, id) in self.all_vms() {
+            if self.guest_addresses(id).is_none() {
+                continue;
+            }
+            let conf = Conf::parse(
+                &fs::read_to_string(self.conf_path(&self.node(), id)).unwrap_or_default(),
+            );
+            if let Some(mac) = conf.get("net0").and_then(mac_of_net) {
+                println!(
+                    "{} dev vmbr0 lladdr {} REACHABLE",
+                    crate::guest::guest_addr(id),
+                    mac.to_ascii_lowercase()
+                );
+            }
+        }
     }
 }
