@@ -130,9 +130,9 @@ fn collect_keys(source: &str, text: &str) -> miette::Result<Vec<Found>> {
             }),
             Ok(KeyLine::Other { hosts, kind }) => {
                 let who = hosts.map(|h| format!(" for {h}")).unwrap_or_default();
-                eprintln!(
-                    "note: {source}:{n}: skipping the {kind} key{who}: only ssh-ed25519 keys have an age form"
-                );
+                super::ui::note(&format!(
+                    "{source}:{n}: skipping the {kind} key{who}: only ssh-ed25519 keys have an age form"
+                ));
             }
             Err(e) => return Err(miette!("{source}:{n}: {e}")),
         }
@@ -261,11 +261,11 @@ fn generate(a: GenerateArgs) -> miette::Result<u8> {
         println!("{}", pair.public.fingerprint_line());
         println!("{}", pair.age_recipient);
     }
-    eprintln!(
+    super::ui::info(&format!(
         "wrote {} (0600) and {}",
         private_path.display(),
         public_path.display()
-    );
+    ));
     Ok(0)
 }
 

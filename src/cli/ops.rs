@@ -15,7 +15,6 @@ use clap::{Args, Subcommand, ValueEnum};
 use miette::IntoDiagnostic;
 
 use super::Global;
-use crate::exec::fleet;
 use crate::exec::proxmox::QmProxmox;
 use crate::exec::remote::{wait_for_ssh, Remote, SshRemote};
 use crate::model::Definitions;
@@ -325,7 +324,7 @@ pub fn run(args: OpsCommand, g: &Global) -> miette::Result<u8> {
         // Needs no fleet: it talks to the VM, not to Proxmox.
         return wait_ssh(ip, timeout, user, port);
     }
-    let loaded = fleet::load(g.fleet.as_deref())?;
+    let loaded = super::load_fleet(g, false)?;
     let defs = loaded.definitions;
     if let C::Console {
         vmid,
@@ -539,17 +538,17 @@ fn connect(
     conn: &Conn,
     fence: Fence,
     announce: bool,
-) -> miette::Result<QmProxmox<SshRemote>> {
+) -> miette::Result<QmProxmox<run::Traced<SshRemote>>> {
     let target = SshTarget::from_proxmox(&defs.proxmox, conn.ssh_config.clone()).map_err(err)?;
-    let remote = SshRemote::connect(&target).map_err(err)?;
+    let remote = run::Traced(SshRemote::connect(&target).map_err(err)?);
     let p = QmProxmox::new(remote, fence, retry_policy(conn))
-        .with_reporter(Box::new(|m| eprintln!("proxmox lock: {m}")));
+        .with_reporter(Box::new(|m| super::ui::info(&format!("proxmox lock: {m}"))));
     if !announce {
         return Ok(p);
     }
     let target = p.remote().target();
     Ok(p.with_on_send(Box::new(move |line| {
-        eprintln!("running on {target}: {line}")
+        super::ui::info(&format!("running on {target}: {line}"))
     })))
 }
 
@@ -559,6 +558,7 @@ fn console(defs: &Definitions, vmid: VmId, unlisted: bool, conn: &Conn) -> miett
     let p = connect(defs, conn, fence, false)?;
     let status = p
         .remote()
+        .0
         .interactive_command(&argv)
         .status()
         .into_diagnostic()?;
@@ -576,11 +576,11 @@ fn wait_ssh(
 ) -> miette::Result<u8> {
     let timeout = Duration::from_secs(timeout.unwrap_or(300));
     let addr = SocketAddr::new(ip, port);
-    eprintln!(
+    super::ui::info(&format!(
         "waiting up to {}s for SSH on {addr}{}",
         timeout.as_secs(),
         user.map(|u| format!(" (user {u})")).unwrap_or_default()
-    );
+    ));
     let took = wait_for_ssh(addr, timeout, Duration::from_secs(2)).map_err(err)?;
     println!("ssh is up on {addr} after {:.1}s", took.as_secs_f32());
     Ok(0)

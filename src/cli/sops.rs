@@ -132,11 +132,11 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             // non-interactive; --rule and --all on the command line win.
             let recorded = ctx.sops_rules(&a.name);
             let rules = if a.rules.is_empty() && !a.all && !recorded.is_empty() {
-                eprintln!(
-                    "note: using `sopsRules` of `{}` in definitions.nix: {}",
+                super::ui::note(&format!(
+                    "using `sopsRules` of `{}` in definitions.nix: {}",
                     a.name,
                     recorded.join(", ")
-                );
+                ));
                 recorded
             } else {
                 a.rules.clone()
@@ -178,10 +178,10 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             if !edit.is_noop() && !a.file.json {
                 // Taking a host out of the rules does not take the data keys it already
                 // unwrapped: only a new data key does.
-                eprintln!(
-                    "note: {} still holds the old data key of every secret it could decrypt; run `{ROTATE}` to re-key them with a new data key (it also drops {}'s entries)",
+                super::ui::note(&format!(
+                    "{} still holds the old data key of every secret it could decrypt; run `{ROTATE}` to re-key them with a new data key (it also drops {}'s entries)",
                     a.name, a.name
-                );
+                ));
             }
             Ok(code)
         }
@@ -256,7 +256,7 @@ impl Context {
         let explicit = file.config.as_deref();
         // Errors in the fleet files do not stop an edit here: the gate in `finish` refuses
         // only errors the edit adds or writes.
-        let mut ctx = match crate::exec::fleet::load_for_edit(g.fleet.as_deref()) {
+        let mut ctx = match super::load_fleet(g, true) {
             Ok(fleet) => {
                 let path = explicit
                     .map(Path::to_path_buf)
@@ -302,10 +302,10 @@ impl Context {
                         root.join(".sops.yaml")
                     }
                 };
-                eprintln!(
-                    "note: the fleet could not be loaded ({}); host names of hosts.nix are unknown, so only the file's anchors decide which rules belong to other hosts",
+                super::ui::note(&format!(
+                    "the fleet could not be loaded ({}); host names of hosts.nix are unknown, so only the file's anchors decide which rules belong to other hosts",
                     first_line(&format!("{e}"))
-                );
+                ));
                 Context {
                     path,
                     hosts: Vec::new(),
@@ -491,12 +491,12 @@ fn finish(
     }
     if file.dry_run && !edit.is_noop() {
         print!("{diff}");
-        eprintln!("dry run: {} was not changed", ctx.shown());
+        super::ui::info(&format!("dry run: {} was not changed", ctx.shown()));
     } else if write {
-        eprintln!(
+        super::ui::info(&format!(
             "wrote {}; re-key existing secrets with `vmctl secrets rekey`",
             ctx.shown()
-        );
+        ));
     }
     Ok(0)
 }

@@ -6,6 +6,7 @@ mod support;
 
 mod apply_cli;
 mod cli_generated;
+mod cli_global;
 mod cli_help;
 mod cli_lint;
 mod cli_output_bounds;

@@ -18,6 +18,35 @@ use crate::proxmox::{strip_control, Fence, IpSource, Mutation, VmId, VmResource}
 pub trait Output {
     fn out(&mut self, text: &str);
     fn err(&mut self, text: &str);
+    /// A side message (dry-run notes, what was skipped): on stderr, silent with `--quiet`.
+    fn note(&mut self, text: &str) {
+        if !crate::cli::ui::is_quiet() {
+            self.err(text);
+        }
+    }
+}
+
+/// A remote that shows, with `-v`, every command line it sends (secrets redacted), reads
+/// included; mutations are also announced without `-v`, just before they are sent.
+pub struct Traced<R>(pub R);
+
+impl<R: crate::exec::remote::Remote> crate::exec::remote::Remote for Traced<R> {
+    fn run_with_input(
+        &self,
+        argv: &[String],
+        input: Option<&[u8]>,
+    ) -> Result<crate::exec::remote::RemoteOutput, crate::exec::remote::RemoteError> {
+        crate::cli::ui::detail(&format!(
+            "ssh {}: {}",
+            self.0.target(),
+            crate::proxmox::redact::display_line(argv)
+        ));
+        self.0.run_with_input(argv, input)
+    }
+
+    fn target(&self) -> String {
+        self.0.target()
+    }
 }
 
 /// The process's stdout and stderr. `print!` on purpose: a closed stdout ends the program
@@ -53,7 +82,7 @@ pub fn execute<P: Proxmox>(
 ) -> miette::Result<u8> {
     if plan.steps.is_empty() {
         if let Some(why) = plan.nothing_to_do {
-            out.err(&format!("{why}\n"));
+            out.note(&format!("{why}\n"));
         }
         return Ok(0);
     }
@@ -63,7 +92,7 @@ pub fn execute<P: Proxmox>(
             out.out(&format!("{line}\n"));
         }
         for note in &d.notes {
-            out.err(&format!("{note}\n"));
+            out.note(&format!("{note}\n"));
         }
         return Ok(0);
     }
@@ -84,7 +113,7 @@ pub fn execute<P: Proxmox>(
                     on_cluster = Some(p.list().map_err(err)?.iter().map(|r| r.vmid).collect());
                 }
                 if !on_cluster.as_ref().is_some_and(|c| c.contains(vmid)) {
-                    out.err(&format!(
+                    out.note(&format!(
                         "VM {vmid} ({name}): not on the cluster, skipped\n"
                     ));
                     continue;
@@ -173,7 +202,7 @@ fn read<P: Proxmox>(
             if as_json {
                 return json(&ip, out);
             }
-            out.err(&format!(
+            out.note(&format!(
                 "VM {vmid} (MAC {}): found by the {}\n",
                 ip.mac,
                 match ip.source {
@@ -261,7 +290,7 @@ fn list<P: Proxmox>(
         .map(|(id, _)| id.to_string())
         .collect();
     if !unprotected.is_empty() {
-        out.err(&format!(
+        out.note(&format!(
             "readonly VMs without Proxmox protection: {}; `vmctl ops protect --readonly-vms` \
              turns it on so other tools respect the fence too\n",
             unprotected.join(", ")

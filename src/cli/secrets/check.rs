@@ -41,13 +41,13 @@ pub(super) fn check(a: CheckArgs, g: &Global) -> miette::Result<u8> {
             } else {
                 "files match their"
             };
-            eprintln!("{} sops {files} creation rules", report.checked);
+            crate::cli::ui::info(&format!("{} sops {files} creation rules", report.checked));
         } else if !report.stale.is_empty() {
-            eprintln!(
+            crate::cli::ui::info(&format!(
                 "{} of {} files are stale; run `vmctl secrets rekey`",
                 report.stale.len(),
                 report.checked
-            );
+            ));
         }
     }
     Ok(u8::from(!report.is_clean()))

@@ -137,14 +137,12 @@ fn resolve(select: &Selection, g: &Global) -> miette::Result<(LoadedConfig, Opti
             crate::model::Settings::default(),
         )
     } else {
-        match crate::exec::fleet::load(g.fleet.as_deref()) {
+        match super::load_fleet(g, false) {
             Ok(f) => (Some(f.root.clone()), f.definitions.settings.clone()),
             Err(_) => {
                 let root = crate::exec::fleet::find_root(&start);
                 if root.is_some() {
-                    eprintln!(
-                        "note: vms/definitions.nix did not load; using the default paths (.sops.yaml, secrets/)"
-                    );
+                    super::ui::note("vms/definitions.nix did not load; using the default paths (.sops.yaml, secrets/)");
                 }
                 (root, crate::model::Settings::default())
             }
@@ -184,7 +182,7 @@ fn prepare(
     let files = xsops::select_files(&config, &select.files, secrets_dir.as_deref())?;
     let found = xsops::discover_identities(&xsops::IdentityEnv::from_process(), &tools.identities)?;
     for n in &found.notes {
-        eprintln!("note: {n}");
+        super::ui::note(n);
     }
     let bin = xsops::find_sops(tools.sops.as_deref());
     if let (Some(p), None) = (&tools.sops, &bin) {

@@ -14,12 +14,12 @@ pub(super) fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
         sops: sops.as_deref(),
     };
     if files.files.len() > 1 && !a.select.json {
-        eprintln!(
+        crate::cli::ui::info(&format!(
             "{} {} files with {}",
             if a.dry_run { "checking" } else { "re-keying" },
             files.files.len(),
             Path::new(&config.path).display()
-        );
+        ));
     }
     let mut reports = Vec::new();
     for (path, display) in &files.files {
@@ -91,7 +91,7 @@ pub(super) fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if files.files.is_empty() {
-        eprintln!("no sops files matched a creation rule");
+        crate::cli::ui::info("no sops files matched a creation rule");
     } else if failed > 0 {
         eprintln!(
             "{failed} of {} files failed; they were left unchanged",
@@ -109,11 +109,11 @@ pub(super) fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
                     .flat_map(|c| c.removed.iter().map(|k| k.to_string()))
             })
             .collect();
-        eprintln!(
-            "note: {} still hold(s) the old data key of {} file(s) it could decrypt; run `{cmd}` to give them a new one",
+        crate::cli::ui::note(&format!(
+            "{} still hold(s) the old data key of {} file(s) it could decrypt; run `{cmd}` to give them a new one",
             removed.into_iter().collect::<Vec<_>>().join(", "),
             lost.len(),
-        );
+        ));
     }
     Ok(u8::from(failed > 0))
 }

@@ -254,16 +254,14 @@ pub(super) fn rotate(a: RotateArgs, g: &Global) -> miette::Result<u8> {
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if files.files.is_empty() {
-        eprintln!("no sops files matched a creation rule");
+        crate::cli::ui::info("no sops files matched a creation rule");
     } else if failed > 0 {
         eprintln!(
             "{failed} of {} files failed; they were left unchanged",
             files.files.len()
         );
     } else if !a.dry_run {
-        eprintln!(
-            "the old data key no longer opens these files; copies of their old versions (git history, backups) still open with it"
-        );
+        crate::cli::ui::info("the old data key no longer opens these files; copies of their old versions (git history, backups) still open with it");
     }
     Ok(u8::from(failed > 0))
 }
