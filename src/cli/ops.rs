@@ -79,6 +79,10 @@ pub struct WriteOpts {
     /// and destroy fences are still checked; nothing connects to Proxmox.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print one JSON object on stdout (docs/cli.md): `dry_run`, the `commands` sent (or
+    /// that would be), the cluster's `output` and `notes`.
+    #[arg(long)]
+    pub json: bool,
     /// Allow changing a VMID that vms/definitions.nix does not list (refused otherwise).
     #[arg(long)]
     pub unlisted: bool,
@@ -366,7 +370,7 @@ impl From<ReadOpts> for Opts {
 impl From<WriteOpts> for Opts {
     fn from(o: WriteOpts) -> Self {
         Opts {
-            json: false,
+            json: o.json,
             dry_run: o.dry_run,
             unlisted: o.unlisted,
             conn: o.conn,

@@ -116,9 +116,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
         return Ok(0);
     }
     if args.dry_run {
-        for c in &set.changes {
-            print!("{}", super::changes::diff(c).unwrap_or_default());
-        }
+        super::changes::print_human(&set, true);
     }
     for f in &planned.files {
         println!("{}: {}", label(&f.action), f.path.display());

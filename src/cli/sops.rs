@@ -449,7 +449,7 @@ fn finish(
     }
     if file.json {
         let mut v = super::changes::set_json(&set, file.dry_run);
-        v["file"] = serde_json::json!(ctx.path);
+        v["file"] = serde_json::json!(ctx.shown());
         v["recipient"] = serde_json::json!(edit.recipient);
         v["changed"] = serde_json::json!(!edit.is_noop());
         v["written"] = serde_json::json!(write);
@@ -490,8 +490,7 @@ fn finish(
         );
     }
     if file.dry_run && !edit.is_noop() {
-        print!("{diff}");
-        super::ui::info(&format!("dry run: {} was not changed", ctx.shown()));
+        super::changes::print_human(&set, true);
     } else if write {
         super::ui::info(&format!(
             "wrote {}; re-key existing secrets with `vmctl secrets rekey`",

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::exec::proxmox::Proxmox;
 use crate::plan::ops::{Plan, Read, Step};
-use crate::proxmox::redact::{scrub, secrets};
+use crate::proxmox::redact::{display_line, scrub, secrets};
 use crate::proxmox::{strip_control, Fence, IpSource, Mutation, VmId, VmResource};
 
 /// Where a command's results (stdout) and messages (stderr) go.
@@ -24,6 +24,8 @@ pub trait Output {
             self.err(text);
         }
     }
+    /// The command line of a mutation the cluster accepted (kept only for `--json`).
+    fn sent(&mut self, _line: String) {}
 }
 
 /// A remote that shows, with `-v`, every command line it sends (secrets redacted), reads
@@ -68,7 +70,7 @@ impl Output for Stdio {
 pub struct Mode {
     /// Render the plan and connect to nothing.
     pub dry_run: bool,
-    /// Reads print JSON instead of text.
+    /// Print JSON instead of text: a read's data, or one object for a change.
     pub json: bool,
 }
 
@@ -80,7 +82,12 @@ pub fn execute<P: Proxmox>(
     connect: impl FnOnce(Fence, bool) -> miette::Result<P>,
     out: &mut impl Output,
 ) -> miette::Result<u8> {
+    let mutates = plan.steps.iter().any(|s| s.mutation().is_some());
     if plan.steps.is_empty() {
+        if mode.json {
+            let notes: Vec<&str> = plan.nothing_to_do.into_iter().collect();
+            return json(&change_json(mode.dry_run, &[], "", &notes), out).map(|_| 0);
+        }
         if let Some(why) = plan.nothing_to_do {
             out.note(&format!("{why}\n"));
         }
@@ -88,6 +95,9 @@ pub fn execute<P: Proxmox>(
     }
     if mode.dry_run {
         let d = plan.dry_run();
+        if mode.json {
+            return json(&change_json(true, &d.commands, "", &d.notes), out).map(|_| 0);
+        }
         for line in &d.commands {
             out.out(&format!("{line}\n"));
         }
@@ -98,13 +108,71 @@ pub fn execute<P: Proxmox>(
     }
     let announce = plan.steps.iter().any(|s| matches!(s, Step::Apply(_)));
     let p = connect(plan.fence.clone(), announce)?;
+    if mode.json && mutates {
+        // One object at the end: what was sent, what the cluster printed, what was skipped.
+        let mut buf = Collected::default();
+        let code = steps(plan, &p, mode, &mut buf)?;
+        let v = change_json(false, &buf.sent, &buf.out, &buf.notes);
+        json(&v, out)?;
+        return Ok(code);
+    }
+    steps(plan, &p, mode, out)
+}
+
+/// The JSON of a command that changes the cluster (docs/cli.md): `dry_run`, the `commands`
+/// sent (or that would be, quoted as sent, secrets redacted), the cluster's `output` and the
+/// `notes` (dry-run caveats, VMs skipped).
+fn change_json(
+    dry_run: bool,
+    commands: &[String],
+    output: &str,
+    notes: &[impl AsRef<str>],
+) -> serde_json::Value {
+    serde_json::json!({
+        "dry_run": dry_run,
+        "commands": commands,
+        "output": output,
+        "notes": notes.iter().map(|n| n.as_ref().trim_end()).collect::<Vec<_>>(),
+    })
+}
+
+/// An [`Output`] that keeps everything for one JSON object; `sent` collects the command line
+/// of each mutation once it succeeded.
+#[derive(Default)]
+struct Collected {
+    out: String,
+    notes: Vec<String>,
+    sent: Vec<String>,
+}
+
+impl Output for Collected {
+    fn out(&mut self, text: &str) {
+        self.out.push_str(text);
+    }
+
+    fn err(&mut self, text: &str) {
+        self.notes.push(text.trim_end().to_string());
+    }
+
+    fn note(&mut self, text: &str) {
+        self.err(text);
+    }
+
+    fn sent(&mut self, line: String) {
+        self.sent.push(line);
+    }
+}
+
+/// The steps of a plan over an open connection.
+fn steps<P: Proxmox>(plan: &Plan, p: &P, mode: Mode, out: &mut impl Output) -> miette::Result<u8> {
     let mut on_cluster: Option<BTreeSet<VmId>> = None;
     let mut failed = 0;
     for step in &plan.steps {
         match step {
-            Step::Read(r) => read(&p, &plan.fence, *r, mode.json, out)?,
+            Step::Read(r) => read(p, &plan.fence, *r, mode.json, out)?,
             Step::Apply(m) => {
                 let printed = p.apply(m).map_err(err)?;
+                out.sent(display_line(&m.argv()));
                 // What the cluster printed may echo a secret of the command line.
                 out.out(&strip_control(&scrub(&printed, &secrets(&m.argv()))));
             }
@@ -120,9 +188,16 @@ pub fn execute<P: Proxmox>(
                 }
                 // One VM failing (another node's VM, a lock) does not stop the others; the
                 // exit code says.
-                match ensure_protected(&p, *vmid) {
+                match ensure_protected(p, *vmid) {
                     Ok(false) => out.out(&format!("VM {vmid} ({name}): already protected\n")),
-                    Ok(true) => out.out(&format!("VM {vmid} ({name}): protection on\n")),
+                    Ok(true) => {
+                        let on = Mutation::Protect {
+                            vmid: *vmid,
+                            on: true,
+                        };
+                        out.sent(display_line(&on.argv()));
+                        out.out(&format!("VM {vmid} ({name}): protection on\n"));
+                    }
                     Err(e) => {
                         failed += 1;
                         out.err(&format!("VM {vmid} ({name}): {e}\n"));

@@ -25,9 +25,9 @@ pub(super) fn print_check(report: &CheckReport) {
 }
 
 pub(super) fn check(a: CheckArgs, g: &Global) -> miette::Result<u8> {
-    let (config, secrets_dir) = resolve(&a.select, g)?;
-    let files = xsops::select_files(&config, &a.select.files, secrets_dir.as_deref())?;
-    let report = xsops::check_files(&config, &files);
+    let resolved = resolve(&a.select, g)?;
+    let files = resolved.files(&a.select)?;
+    let report = xsops::check_files(&resolved.config, &files);
     if a.select.json {
         println!(
             "{}",
