@@ -243,13 +243,10 @@ struct VmlintCli {
 
 /// Entry point of the `vmlint` binary.
 pub fn vmlint_main() -> u8 {
-    let cli = match VmlintCli::try_parse() {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match VmlintCli::try_parse_from(&raw) {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return code;
-        }
+        Err(e) => return super::parse_failure(e, &raw),
     };
     cli.ui.install();
     run_lint(cli.args, &cli.ui, None)

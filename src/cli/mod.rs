@@ -129,25 +129,7 @@ pub fn main() -> u8 {
         .and_then(|m| Ok((Cli::from_arg_matches(&m)?, wants_json(&m))));
     let (cli, json) = match parsed {
         Ok(p) => p,
-        Err(e) => {
-            let code = u8::try_from(e.exit_code()).unwrap_or(2);
-            // The arguments did not parse, so only their text can say whether JSON was wanted.
-            if code != 0 && raw.iter().any(|a| a == "--json") {
-                let rendered = e.render().to_string();
-                // clap's message is the lines before the first blank one (the usage follows).
-                let message = rendered
-                    .lines()
-                    .take_while(|l| !l.trim().is_empty())
-                    .map(str::trim)
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let message = message.strip_prefix("error: ").unwrap_or(&message);
-                let help = "see `--help` for the command's usage";
-                println!("{}", error_json(message, None, Some(help), code));
-            }
-            let _ = e.print();
-            return code;
-        }
+        Err(e) => return parse_failure(e, &raw),
     };
     cli.global.ui.install();
     let color = cli.global.ui.color.stderr();
@@ -169,6 +151,34 @@ pub fn main() -> u8 {
         started.elapsed().as_secs_f64()
     ));
     code
+}
+
+/// Reports a command line clap refused (or `--help`/`--version`, exit 0) and returns the
+/// exit code; a refused one that asked for JSON also gets the error object on stdout.
+pub(crate) fn parse_failure(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    // The arguments did not parse, so only their text can say whether JSON was wanted.
+    if code != 0 && json_in_raw(raw) {
+        let rendered = e.render().to_string();
+        // clap's message is the lines before the first blank one (the usage follows).
+        let message = rendered
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = message.strip_prefix("error: ").unwrap_or(&message);
+        let help = "see `--help` for the command's usage";
+        println!("{}", error_json(message, None, Some(help), code));
+    }
+    let _ = e.print();
+    code
+}
+
+/// Whether arguments that did not parse ask for JSON: `--json`, or `--format json`.
+pub(crate) fn json_in_raw(raw: &[std::ffi::OsString]) -> bool {
+    raw.iter().any(|a| a == "--json" || a == "--format=json")
+        || raw.windows(2).any(|w| w[0] == "--format" && w[1] == "json")
 }
 
 /// Whether the parsed command asked for JSON: `--json` on the command (any subcommand depth)

@@ -8,6 +8,7 @@ mod apply_cli;
 mod cli_generated;
 mod cli_global;
 mod cli_help;
+mod cli_json;
 mod cli_lint;
 mod cli_output_bounds;
 mod demo_fleet;
