@@ -566,10 +566,15 @@ fn console(defs: &Definitions, vmid: VmId, unlisted: bool, conn: &Conn) -> miett
         .interactive_command(&argv)
         .status()
         .into_diagnostic()?;
-    Ok(status
-        .code()
-        .and_then(|c| u8::try_from(c).ok())
-        .unwrap_or(1))
+    // Exit codes mean the same in every command (docs/cli.md): the session's own status
+    // (ssh's 255, the terminal's) is named in the error, not passed through.
+    if !status.success() {
+        return Err(err(format!(
+            "the console session of VM {vmid} ended with {status}; check that the VM has a \
+             serial socket (`vmctl ops serial-socket {vmid}`) and that ssh reaches the host"
+        )));
+    }
+    Ok(0)
 }
 
 fn wait_ssh(
