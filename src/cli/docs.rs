@@ -37,19 +37,11 @@ pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
     // machines.md is generated from definitions.nix alone: its errors stop this, errors of
     // hosts.nix or .sops.yaml do not.
     let fleet = super::load_fleet(g, true)?;
-    let (checked, errors) = errors_of_definitions(&fleet.root);
-    if !errors.is_empty() {
-        eprint!(
-            "{}",
-            crate::render::human::render(&checked.db, &errors, false)
-        );
-        return Err(miette!(
-            help = "fix them first; `vmlint` shows every problem",
-            "vms/definitions.nix has {} error{}",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
-        ));
-    }
+    super::stop_on_errors(
+        errors_of_definitions(&fleet.root),
+        "vms/definitions.nix",
+        "fix them first; `vmlint` shows every problem",
+    )?;
     let path = fleet.path(&fleet.definitions.settings.docs_file);
     let name = shown(&fleet, &path);
     let writes = !(args.check || args.stdout || args.dry_run);

@@ -242,6 +242,25 @@ pub(crate) fn load_fleet(g: &Global, for_edit: bool) -> miette::Result<LoadedFle
     Ok(fleet)
 }
 
+/// Stops a command on the lint errors of what it reads (`checked` holds the files): shows them
+/// as `vmlint` would, then fails with "WHAT has N errors" and `help`.
+pub(crate) fn stop_on_errors(
+    (checked, errors): (crate::model::fleet::Fleet, Vec<crate::check::Diagnostic>),
+    what: &str,
+    help: &'static str,
+) -> miette::Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    render::stdio::err(&render::human::render(&checked.db, &errors, false));
+    Err(miette::miette!(
+        help = help,
+        "{what} has {} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    ))
+}
+
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> miette::Result<u8> {
     let g = &cli.global;

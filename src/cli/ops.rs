@@ -8,59 +8,31 @@
 //! line onto them.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use miette::IntoDiagnostic;
 
 use super::Global;
-use crate::exec::proxmox::QmProxmox;
-use crate::exec::remote::{wait_for_ssh, Remote, SshRemote};
+use crate::exec::remote::wait_for_ssh;
 use crate::model::Definitions;
 use crate::plan::ops::{self, Read, Request};
 use crate::proxmox::argv::CloneSpec;
-use crate::proxmox::ssh::SshTarget;
 use crate::proxmox::validate as valid;
-use crate::proxmox::{Fence, Mutation, RetryPolicy, VmId};
+use crate::proxmox::{Mutation, VmId};
 
+mod conn;
 mod examples;
 mod run;
 mod snapshot;
 
+pub use conn::Conn;
 use examples as ex;
 pub use snapshot::SnapshotCommand;
 
-use run::err;
+use conn::connect;
 
-/// How to reach Proxmox and how patient to be with its locks.
-#[derive(Debug, Clone, Args)]
-pub struct Conn {
-    /// An ssh_config file to use instead of ~/.ssh/config (host alias, port, identity,
-    /// UserKnownHostsFile). The host, user and port come from definitions.nix `proxmox`.
-    #[arg(long, value_name = "FILE", env = "VMCTL_SSH_CONFIG")]
-    pub ssh_config: Option<PathBuf>,
-    /// How often to retry a command that hit a Proxmox lock ("can't lock file … got
-    /// timeout", "VM is locked"): 0 to 100; 0 disables retries.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 5,
-        env = "VMCTL_LOCK_RETRIES",
-        value_parser = valid::lock_retries
-    )]
-    pub lock_retries: u32,
-    /// First wait before a lock retry, in milliseconds (1 to 10000); it doubles each retry
-    /// (at most 10x).
-    #[arg(
-        long,
-        value_name = "MS",
-        default_value_t = 2000,
-        env = "VMCTL_LOCK_BACKOFF_MS",
-        value_parser = valid::lock_backoff_ms
-    )]
-    pub lock_backoff_ms: u64,
-}
+use run::err;
 
 /// Options of commands that only read.
 #[derive(Debug, Clone, Args)]
@@ -490,12 +462,20 @@ fn request(args: OpsCommand) -> (Request, Opts) {
             },
             opts,
         ),
-        C::Snapshot(S::Rollback { vmid, name, opts }) => {
-            change(Mutation::SnapshotRollback { vmid, name }, opts)
-        }
-        C::Snapshot(S::Delete { vmid, name, opts }) => {
-            change(Mutation::SnapshotDelete { vmid, name }, opts)
-        }
+        C::Snapshot(S::Rollback(a)) => change(
+            Mutation::SnapshotRollback {
+                vmid: a.vmid,
+                name: a.name,
+            },
+            a.opts,
+        ),
+        C::Snapshot(S::Delete(a)) => change(
+            Mutation::SnapshotDelete {
+                vmid: a.vmid,
+                name: a.name,
+            },
+            a.opts,
+        ),
         C::Migrate {
             vmid,
             node,
@@ -524,36 +504,6 @@ fn request(args: OpsCommand) -> (Request, Opts) {
             opts.into(),
         ),
     }
-}
-
-fn retry_policy(c: &Conn) -> RetryPolicy {
-    let initial = Duration::from_millis(c.lock_backoff_ms);
-    RetryPolicy {
-        retries: c.lock_retries,
-        initial,
-        max: initial.saturating_mul(10),
-    }
-}
-
-/// The one SSH connection of a command, enforcing `fence` again on every mutation. With
-/// `announce`, each mutation's command line is shown on stderr just before it is sent.
-fn connect(
-    defs: &Definitions,
-    conn: &Conn,
-    fence: Fence,
-    announce: bool,
-) -> miette::Result<QmProxmox<run::Traced<SshRemote>>> {
-    let target = SshTarget::from_proxmox(&defs.proxmox, conn.ssh_config.clone()).map_err(err)?;
-    let remote = run::Traced(SshRemote::connect(&target).map_err(err)?);
-    let p = QmProxmox::new(remote, fence, retry_policy(conn))
-        .with_reporter(Box::new(|m| super::ui::info(&format!("proxmox lock: {m}"))));
-    if !announce {
-        return Ok(p);
-    }
-    let target = p.remote().target();
-    Ok(p.with_on_send(Box::new(move |line| {
-        super::ui::info(&format!("running on {target}: {line}"))
-    })))
 }
 
 /// `console VMID`: interactive, so it runs over SSH only; the fence refuses before connecting.

@@ -38,20 +38,11 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     let fleet = super::load_fleet(g, true)?;
     let defs = &fleet.definitions;
     let vm = find_vm(defs, &args.name).map_err(|e| miette!("{e}"))?;
-    let (checked, errors) = errors_of_vm(&fleet.root, &vm.name);
-    if !errors.is_empty() {
-        eprint!(
-            "{}",
-            crate::render::human::render(&checked.db, &errors, false)
-        );
-        return Err(miette!(
-            help = "fix them first; nothing was written",
-            "the definition of `{}` has {} error{}",
-            vm.name,
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
-        ));
-    }
+    super::stop_on_errors(
+        errors_of_vm(&fleet.root, &vm.name),
+        &format!("the definition of `{}`", vm.name),
+        "fix them first; nothing was written",
+    )?;
     let template_dir = fleet.path(&defs.settings.template_dir);
     if !template_dir.is_dir() {
         return Err(miette!(

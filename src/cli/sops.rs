@@ -118,15 +118,11 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
     match args {
         SopsCommand::AddRecipient(a) => {
             let ctx = Context::load(g, &a.file)?;
-            let recipient = match &a.recipient {
-                Some(r) => to_recipient(r)?,
-                None => ctx.host_recipient(&a.name).ok_or_else(|| {
-                    miette!(
-                        "no publicKey for `{}` in hosts.nix; pass the age recipient (or the host's ssh-ed25519 key) after NAME",
-                        a.name
-                    )
-                })?,
-            };
+            let recipient = ctx.recipient(
+                a.recipient.as_deref(),
+                &a.name,
+                "pass the age recipient (or the host's ssh-ed25519 key) after NAME",
+            )?;
             let text = ctx.read()?;
             // definitions.nix records the choice per VM, so provisioning stays
             // non-interactive; --rule and --all on the command line win.
@@ -187,15 +183,11 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
         }
         SopsCommand::AddHostRule(a) => {
             let ctx = Context::load(g, &a.file)?;
-            let recipient = match &a.recipient {
-                Some(r) => to_recipient(r)?,
-                None => ctx.host_recipient(&a.name).ok_or_else(|| {
-                    miette!(
-                        "no publicKey for `{}` in hosts.nix; pass the host's key with --recipient",
-                        a.name
-                    )
-                })?,
-            };
+            let recipient = ctx.recipient(
+                a.recipient.as_deref(),
+                &a.name,
+                "pass the host's key with --recipient",
+            )?;
             let admins = a
                 .admins
                 .iter()
@@ -360,6 +352,17 @@ impl Context {
     /// The path as the user sees it: relative to the working directory when inside it.
     /// The path as the user knows it: relative to the fleet root (as every writing command
     /// names fleet files), else to the working directory.
+    /// The recipient given on the command line (an `age1…` or an ssh-ed25519 key), else the
+    /// one hosts.nix's key for `name` derives; `how` says how to pass one when neither exists.
+    fn recipient(&self, given: Option<&str>, name: &str, how: &str) -> miette::Result<String> {
+        match given {
+            Some(r) => to_recipient(r),
+            None => self
+                .host_recipient(name)
+                .ok_or_else(|| miette!("no publicKey for `{name}` in hosts.nix; {how}")),
+        }
+    }
+
     fn shown(&self) -> String {
         let cwd = std::env::current_dir().unwrap_or_default();
         let abs = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
