@@ -132,7 +132,7 @@ pub fn main() -> u8 {
         Err(e) => return parse_failure(e, &raw),
     };
     cli.global.ui.install();
-    let color = cli.global.ui.color.stderr();
+    let color = ui::stderr_color();
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(miette::MietteHandlerOpts::new().color(color).build())
     }));
@@ -252,7 +252,11 @@ pub(crate) fn stop_on_errors(
     if errors.is_empty() {
         return Ok(());
     }
-    render::stdio::err(&render::human::render(&checked.db, &errors, false));
+    render::stdio::err(&render::human::render(
+        &checked.db,
+        &errors,
+        ui::stderr_color(),
+    ));
     Err(miette::miette!(
         help = help,
         "{what} has {} error{}",

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::IsTerminal as _;
-use std::sync::atomic::{AtomicI8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI8, Ordering};
 
 use clap::{ArgAction, Args, ValueEnum};
 
@@ -84,6 +84,9 @@ pub struct Ui {
 /// every layer of the shell; set once by [`Ui::install`] before a command runs.
 static LEVEL: AtomicI8 = AtomicI8::new(0);
 
+/// Whether reports on stderr get colour, decided once by [`Ui::install`].
+static STDERR_COLOR: AtomicBool = AtomicBool::new(false);
+
 impl Ui {
     /// Makes these options take effect for the rest of the process: the verbosity of the
     /// helpers below, and `--no-nix` as VMCTL_NO_NIX=1, which every fleet load reads (the
@@ -95,10 +98,16 @@ impl Ui {
             i8::try_from(self.verbose).unwrap_or(i8::MAX)
         };
         LEVEL.store(level, Ordering::Relaxed);
+        STDERR_COLOR.store(self.color.stderr(), Ordering::Relaxed);
         if self.no_nix {
             std::env::set_var("VMCTL_NO_NIX", "1");
         }
     }
+}
+
+/// Whether diagnostics and reports written to stderr are coloured (`--color`).
+pub fn stderr_color() -> bool {
+    STDERR_COLOR.load(Ordering::Relaxed)
 }
 
 /// True with `--quiet`.
