@@ -185,6 +185,28 @@ fn verbose_shows_every_remote_command_line() {
         "{}",
         text(&out.stderr)
     );
+    // A secret on the command line is redacted in the verbose line too.
+    pve.write_conf(
+        110,
+        "cores: 2\nmemory: 2048\nname: test-automation\nscsi0: nvmeprom:vm-110-disk-0,size=20G\n",
+    );
+    let out = pve.vmctl_ops(&[
+        "configure",
+        "110",
+        "2",
+        "2048",
+        "--set",
+        "cipassword=hunter2",
+        "-v",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("ssh ") && l.contains("qm set 110") && l.contains("<redacted>")),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
 }
 
 /// A fleet whose memory only Nix can compute, and a `nix-instantiate` on PATH that records
