@@ -6,7 +6,7 @@ use super::hosts::{shown, unified_diff};
 use super::Global;
 use crate::edit::docs::update;
 use crate::exec::apply::{apply, read_for_change, ChangeSet, FileChange, FleetLock};
-use crate::exec::fleet::{errors_of_definitions, load_for_edit};
+use crate::exec::fleet::errors_of_definitions;
 
 /// Regenerate docs/machines.md from vms/definitions.nix.
 ///
@@ -36,20 +36,12 @@ pub struct DocsArgs {
 pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
     // machines.md is generated from definitions.nix alone: its errors stop this, errors of
     // hosts.nix or .sops.yaml do not.
-    let fleet = load_for_edit(g.fleet.as_deref())?;
-    let (checked, errors) = errors_of_definitions(&fleet.root);
-    if !errors.is_empty() {
-        eprint!(
-            "{}",
-            crate::render::human::render(&checked.db, &errors, false)
-        );
-        return Err(miette!(
-            help = "fix them first; `vmlint` shows every problem",
-            "vms/definitions.nix has {} error{}",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
-        ));
-    }
+    let fleet = super::load_fleet(g, true)?;
+    super::stop_on_errors(
+        errors_of_definitions(&fleet.root),
+        "vms/definitions.nix",
+        "fix them first; `vmlint` shows every problem",
+    )?;
     let path = fleet.path(&fleet.definitions.settings.docs_file);
     let name = shown(&fleet, &path);
     let writes = !(args.check || args.stdout || args.dry_run);
@@ -70,7 +62,9 @@ pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
         .map_err(|e| miette!(help = "the file was not changed", "{name}: {e}"))?;
     let up_to_date = existing.as_deref() == Some(out.text.as_str());
     for s in &out.unknown {
-        eprintln!("note: {name}: section `{s}` is not one vmctl generates; left as it is");
+        super::ui::note(&format!(
+            "{name}: section `{s}` is not one vmctl generates; left as it is"
+        ));
     }
     if args.stdout {
         print!("{}", out.text);

@@ -7,7 +7,7 @@ use miette::miette;
 use super::Global;
 use crate::edit::hosts::{edit_hosts, EntryTemplate, HostIntent, HostsEdit, NewHost};
 use crate::exec::apply::{apply, read_for_change, ChangeSet, FileChange, FleetLock};
-use crate::exec::fleet::{gate, load_for_edit, LoadedFleet};
+use crate::exec::fleet::{gate, LoadedFleet};
 
 /// Edit hosts.nix: every change touches only the entry concerned and keeps every comment,
 /// blank line and byte around it. Files vmctl cannot edit safely (lists, functions,
@@ -82,7 +82,7 @@ pub struct RemoveArgs {
 }
 
 pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
-    let fleet = load_for_edit(g.fleet.as_deref())?;
+    let fleet = super::load_fleet(g, true)?;
     let path = fleet.path(&fleet.definitions.settings.hosts_file);
     let name = shown(&fleet, &path);
     let dry_run = match &args {

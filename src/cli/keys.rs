@@ -74,16 +74,20 @@ pub struct GenerateArgs {
     /// Comment stored in the key (ssh-keygen's `-C`), e.g. `root@NAME`. Default: none.
     #[arg(long)]
     pub comment: Option<String>,
-    /// Print JSON instead of plain lines.
+    /// Check that the files could be written (they do not exist; the private key would not
+    /// be committed) and write nothing. No key is kept, so none is printed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON instead of plain lines (docs/json-output.md, "File changes").
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(args: KeysCommand, _g: &Global) -> miette::Result<u8> {
+pub fn run(args: KeysCommand, g: &Global) -> miette::Result<u8> {
     match args {
         KeysCommand::ToAge(a) => to_age(a),
         KeysCommand::Fingerprint(a) => fingerprint(a),
-        KeysCommand::Generate(a) => generate(a),
+        KeysCommand::Generate(a) => generate(a, g),
     }
 }
 
@@ -130,9 +134,9 @@ fn collect_keys(source: &str, text: &str) -> miette::Result<Vec<Found>> {
             }),
             Ok(KeyLine::Other { hosts, kind }) => {
                 let who = hosts.map(|h| format!(" for {h}")).unwrap_or_default();
-                eprintln!(
-                    "note: {source}:{n}: skipping the {kind} key{who}: only ssh-ed25519 keys have an age form"
-                );
+                super::ui::note(&format!(
+                    "{source}:{n}: skipping the {kind} key{who}: only ssh-ed25519 keys have an age form"
+                ));
             }
             Err(e) => return Err(miette!("{source}:{n}: {e}")),
         }
@@ -222,7 +226,7 @@ fn fingerprint(a: FingerprintArgs) -> miette::Result<u8> {
 
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 
-fn generate(a: GenerateArgs) -> miette::Result<u8> {
+fn generate(a: GenerateArgs, g: &Global) -> miette::Result<u8> {
     let private_path = a.out.join(HOST_KEY_FILE);
     let public_path = a.out.join(format!("{HOST_KEY_FILE}.pub"));
     for p in [&private_path, &public_path] {
@@ -234,58 +238,83 @@ fn generate(a: GenerateArgs) -> miette::Result<u8> {
         }
     }
     refuse_unignored(&private_path)?;
-    std::fs::create_dir_all(&a.out)
-        .map_err(|e| miette!("cannot create {}: {e}", a.out.display()))?;
+    // Paths are shown relative to the fleet root when the key goes inside the fleet (JSON
+    // paths never name the machine's layout), else as given.
+    let root = match &g.fleet {
+        Some(f) => Some(std::path::absolute(f).unwrap_or_else(|_| f.clone())),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| crate::exec::fleet::find_root(&d)),
+    };
+    let shown = |p: &Path| match (&root, std::path::absolute(p)) {
+        (Some(r), Ok(abs)) if abs.starts_with(r) => super::hosts::shown_in(r, &abs),
+        _ => p.display().to_string(),
+    };
+    if !a.dry_run {
+        std::fs::create_dir_all(&a.out)
+            .map_err(|e| miette!("cannot create {}: {e}", a.out.display()))?;
+    }
     let pair = keys::generate_host_key(&mut rand_core::OsRng, a.comment);
-    let set = write_key_pair(
-        &private_path,
+    let set = key_pair_changes(
+        (&private_path, shown(&private_path)),
         pair.private_openssh.as_bytes(),
-        &public_path,
+        (&public_path, shown(&public_path)),
         pair.public_openssh.as_bytes(),
-    )?;
-    if a.json {
-        let mut v = serde_json::json!({
-            "private_key_file": private_path,
-            "public_key_file": public_path,
-            "public_key": pair.public.to_openssh(),
-            "fingerprint": pair.fingerprint,
-            "recipient": pair.age_recipient,
-        });
-        let common = super::changes::set_json(&set, false);
-        for field in ["dry_run", "written", "changes"] {
-            v[field] = common[field].clone();
+    );
+    if !a.dry_run {
+        use crate::exec::apply::{apply, FleetLock};
+        let lock = FleetLock::for_file(&private_path).map_err(|e| miette!("{e}"))?;
+        apply(&set, &lock).map_err(|e| miette!("{e}"))?;
+    }
+    // A dry run's key is thrown away: printing it would invite using a key that never exists.
+    let kept = |v: serde_json::Value| {
+        if a.dry_run {
+            serde_json::Value::Null
+        } else {
+            v
         }
+    };
+    if a.json {
+        let mut v = super::changes::set_json(&set, a.dry_run);
+        v["private_key_file"] = serde_json::json!(shown(&private_path));
+        v["public_key_file"] = serde_json::json!(shown(&public_path));
+        v["public_key"] = kept(serde_json::json!(pair.public.to_openssh()));
+        v["fingerprint"] = kept(serde_json::json!(pair.fingerprint));
+        v["recipient"] = kept(serde_json::json!(pair.age_recipient));
         println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+    } else if a.dry_run {
+        super::changes::print_human(&set, true);
     } else {
         println!("{}", pair.public.to_openssh());
         println!("{}", pair.public.fingerprint_line());
         println!("{}", pair.age_recipient);
     }
-    eprintln!(
-        "wrote {} (0600) and {}",
-        private_path.display(),
-        public_path.display()
-    );
+    if !a.dry_run {
+        super::ui::info(&format!(
+            "wrote {} (0600) and {}",
+            private_path.display(),
+            public_path.display()
+        ));
+    }
     Ok(0)
 }
 
-/// Writes a new key pair through the applier, both files or neither: each temp file is
-/// created exclusively with its final mode (0600 for the private key) before its first byte,
-/// so the private key is never readable by others, not even for a moment, and an existing
-/// file is never replaced.
-fn write_key_pair(
-    private_path: &Path,
+/// A new key pair as one change set, both files or neither: the applier creates each temp
+/// file exclusively with its final mode (0600 for the private key) before its first byte, so
+/// the private key is never readable by others, not even for a moment, and an existing file
+/// is never replaced.
+fn key_pair_changes(
+    (private_path, private_shown): (&Path, String),
     private: &[u8],
-    public_path: &Path,
+    (public_path, public_shown): (&Path, String),
     public: &[u8],
-) -> miette::Result<crate::exec::apply::ChangeSet> {
-    use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock, PRIVATE_MODE};
+) -> crate::exec::apply::ChangeSet {
+    use crate::exec::apply::{ChangeSet, FileChange, PRIVATE_MODE};
 
-    let lock = FleetLock::for_file(private_path).map_err(|e| miette!("{e}"))?;
     let mut set = ChangeSet::one(
         FileChange::create(
             private_path,
-            private_path.display().to_string(),
+            private_shown,
             private,
             "created the private host key",
         )
@@ -295,14 +324,13 @@ fn write_key_pair(
     set.push(
         FileChange::create(
             public_path,
-            public_path.display().to_string(),
+            public_shown,
             public,
             "created the public host key",
         )
         .mode(0o644),
     );
-    apply(&set, &lock).map_err(|e| miette!("{e}"))?;
-    Ok(set)
+    set
 }
 
 /// Refuses a private key path inside a git work tree that git does not ignore: one `git add .`

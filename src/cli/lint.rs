@@ -1,10 +1,10 @@
 //! `vmctl lint` / `vmlint` and `vmctl explain`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use super::ui::Ui;
 use super::Global;
 use crate::check::{rule, rules};
 use crate::exec::lint::{lint, NixFallback};
@@ -27,13 +27,6 @@ pub enum Role {
     Hosts,
     /// Any Nix file: syntax and evaluation only.
     Nix,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Color {
-    Auto,
-    Always,
-    Never,
 }
 
 /// Check fleet files and report every problem at its exact source location.
@@ -59,14 +52,6 @@ pub struct LintArgs {
     /// Read every given file as this kind of fleet file.
     #[arg(long = "as", value_enum, value_name = "KIND")]
     pub role: Option<Role>,
-    /// Never run nix-instantiate for values the static evaluator cannot determine
-    /// (also: VMCTL_NO_NIX=1). When it runs, Nix may read only the fleet directory and is
-    /// stopped after VMCTL_NIX_TIMEOUT seconds (default 10).
-    #[arg(long)]
-    pub no_nix: bool,
-    /// When to color human output.
-    #[arg(long, value_enum, default_value_t = Color::Auto)]
-    pub color: Color,
 }
 
 /// Print the explanation of a diagnostic code.
@@ -84,17 +69,30 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: LintArgs, g: &Global) -> miette::Result<u8> {
-    Ok(run_lint(args, g.fleet.as_deref()))
+    Ok(run_lint(args, &g.ui, g.fleet.as_deref()))
 }
 
-/// Runs lint and prints the result; returns the exit code.
-pub fn run_lint(args: LintArgs, fleet_root: Option<&std::path::Path>) -> u8 {
+/// Runs lint and prints the result; returns the exit code. A failure to read the files is
+/// exit 2, reported as the error object on stdout with `--format json`.
+pub fn run_lint(args: LintArgs, ui: &Ui, fleet_root: Option<&std::path::Path>) -> u8 {
+    let fail = |msg: String| {
+        if args.format == Format::Json {
+            stdio::out(&format!(
+                "{}\n",
+                super::error_json(
+                    &msg,
+                    None,
+                    Some("check the paths given and that the files are readable"),
+                    2
+                )
+            ));
+        }
+        stdio::err(&format!("error: {msg}\n"));
+        2
+    };
     let cwd = match std::env::current_dir() {
         Ok(d) => d,
-        Err(e) => {
-            stdio::err(&format!("error: cannot read the current directory: {e}\n"));
-            return 2;
-        }
+        Err(e) => return fail(format!("cannot read the current directory: {e}")),
     };
     let mut paths = args.paths.clone();
     if paths.is_empty() {
@@ -107,18 +105,20 @@ pub fn run_lint(args: LintArgs, fleet_root: Option<&std::path::Path>) -> u8 {
         Role::Hosts => NixRole::Hosts,
         Role::Nix => NixRole::Other,
     });
-    let nix = if args.no_nix {
+    let nix = if ui.no_nix {
         NixFallback::Off
     } else {
         NixFallback::from_env()
     };
     let run = match lint(&paths, role, &cwd, &nix) {
         Ok(r) => r,
-        Err(e) => {
-            stdio::err(&format!("error: {e}\n"));
-            return 2;
-        }
+        Err(e) => return fail(e.to_string()),
     };
+    for i in 0..run.fleet.db.len() {
+        let path = run.fleet.db.path(crate::syntax::FileId(i as u32));
+        let shown = path.strip_prefix(&cwd).unwrap_or(path);
+        super::ui::detail(&format!("read {}", shown.display()));
+    }
     let counts = Counts::of(&run.diagnostics);
     match args.format {
         Format::Json => {
@@ -126,22 +126,15 @@ pub fn run_lint(args: LintArgs, fleet_root: Option<&std::path::Path>) -> u8 {
             stdio::out("\n");
         }
         Format::Human => {
-            let color = match args.color {
-                Color::Always => true,
-                Color::Never => false,
-                Color::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
             stdio::out(&render::human::render(
                 &run.fleet.db,
                 &run.diagnostics,
-                color,
+                ui.color.stdout(),
             ));
             let files = run.fleet.db.len();
             let what = if files == 1 { "file" } else { "files" };
-            stdio::err(&format!(
-                "vmlint: checked {files} {what}: {}\n",
+            super::ui::info(&format!(
+                "vmlint: checked {files} {what}: {}",
                 counts.summary()
             ));
         }
@@ -244,17 +237,17 @@ pub fn diagnostics_markdown() -> String {
 struct VmlintCli {
     #[command(flatten)]
     args: LintArgs,
+    #[command(flatten)]
+    ui: Ui,
 }
 
 /// Entry point of the `vmlint` binary.
 pub fn vmlint_main() -> u8 {
-    let cli = match VmlintCli::try_parse() {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match VmlintCli::try_parse_from(&raw) {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return code;
-        }
+        Err(e) => return super::parse_failure(e, &raw),
     };
-    run_lint(cli.args, None)
+    cli.ui.install();
+    run_lint(cli.args, &cli.ui, None)
 }

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use crate::exec::fleet::LoadedFleet;
+use crate::render;
+use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 pub mod changes;
 pub mod docs;
@@ -15,6 +17,7 @@ pub mod ops;
 pub mod scaffold;
 pub mod secrets;
 pub mod sops;
+pub mod ui;
 
 /// Declarative NixOS VMs on Proxmox.
 ///
@@ -47,6 +50,8 @@ pub struct Global {
     /// Default: found by walking up from the current directory.
     #[arg(long, global = true, value_name = "DIR", env = "VMCTL_FLEET")]
     pub fleet: Option<PathBuf>,
+    #[command(flatten)]
+    pub ui: ui::Ui,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +116,153 @@ pub enum Command {
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
     Man(generate::ManArgs),
+}
+
+/// The `vmctl` binary: parses the command line, runs it and reports a failure, on stderr for
+/// people and, when `--json` was asked for, as the error object on stdout for scripts
+/// (docs/cli.md). Returns the process exit code.
+pub fn main() -> u8 {
+    let started = std::time::Instant::now();
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = Cli::command()
+        .try_get_matches_from(&raw)
+        .and_then(|m| Ok((Cli::from_arg_matches(&m)?, wants_json(&m))));
+    let (cli, json) = match parsed {
+        Ok(p) => p,
+        Err(e) => return parse_failure(e, &raw),
+    };
+    cli.global.ui.install();
+    let color = ui::stderr_color();
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().color(color).build())
+    }));
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(report) => {
+            if json {
+                println!("{}", report_json(&report, 1));
+            }
+            render::stdio::err(&format!("{report:?}\n"));
+            1
+        }
+    };
+    ui::detail(&format!(
+        "vmctl: exit {code} after {:.2}s",
+        started.elapsed().as_secs_f64()
+    ));
+    code
+}
+
+/// Reports a command line clap refused (or `--help`/`--version`, exit 0) and returns the
+/// exit code; a refused one that asked for JSON also gets the error object on stdout.
+pub(crate) fn parse_failure(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    // The arguments did not parse, so only their text can say whether JSON was wanted.
+    if code != 0 && json_in_raw(raw) {
+        let rendered = e.render().to_string();
+        // clap's message is the lines before the first blank one (the usage follows).
+        let message = rendered
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = message.strip_prefix("error: ").unwrap_or(&message);
+        let help = "see `--help` for the command's usage";
+        println!("{}", error_json(message, None, Some(help), code));
+    }
+    let _ = e.print();
+    code
+}
+
+/// Whether arguments that did not parse ask for JSON: `--json`, or `--format json`.
+pub(crate) fn json_in_raw(raw: &[std::ffi::OsString]) -> bool {
+    raw.iter().any(|a| a == "--json" || a == "--format=json")
+        || raw.windows(2).any(|w| w[0] == "--format" && w[1] == "json")
+}
+
+/// Whether the parsed command asked for JSON: `--json` on the command (any subcommand depth)
+/// or lint's `--format json`. Read from the clap tree, so a new command needs nothing here.
+fn wants_json(m: &ArgMatches) -> bool {
+    let here = matches!(m.try_get_one::<bool>("json"), Ok(Some(true)))
+        || matches!(
+            m.try_get_one::<lint::Format>("format"),
+            Ok(Some(lint::Format::Json))
+        );
+    here || m.subcommand().is_some_and(|(_, sub)| wants_json(sub))
+}
+
+/// The error object a failed `--json` command prints on stdout (docs/cli.md):
+/// `{"error": {"message", "code", "help", "exit"}}`, `code` and `help` null when unknown.
+pub fn error_json(message: &str, code: Option<&str>, help: Option<&str>, exit: u8) -> String {
+    serde_json::json!({
+        "error": {
+            "message": message,
+            "code": code,
+            "help": help,
+            "exit": exit,
+        }
+    })
+    .to_string()
+}
+
+/// [`error_json`] of a miette report: its message with its causes (`message: cause: …`),
+/// its diagnostic code and its help.
+fn report_json(report: &miette::Report, exit: u8) -> String {
+    let message = report
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    let code = report.code().map(|c| c.to_string());
+    let help = report.help().map(|h| h.to_string());
+    error_json(&message, code.as_deref(), help.as_deref(), exit)
+}
+
+/// Loads the fleet (`for_edit`: errors do not stop it, the edit's gate decides; see
+/// `exec::fleet`), saying with `-v` which files were read.
+pub(crate) fn load_fleet(g: &Global, for_edit: bool) -> miette::Result<LoadedFleet> {
+    let fleet = if for_edit {
+        crate::exec::fleet::load_for_edit(g.fleet.as_deref())?
+    } else {
+        crate::exec::fleet::load(g.fleet.as_deref())?
+    };
+    if ui::is_verbose() {
+        let s = &fleet.definitions.settings;
+        let files = [
+            std::path::Path::new("vms/definitions.nix"),
+            &s.hosts_file,
+            &s.sops_config,
+        ];
+        for f in files.into_iter().filter(|f| fleet.path(f).is_file()) {
+            ui::detail(&format!("read {}", f.display()));
+        }
+        ui::detail(&format!("fleet root: {}", fleet.root.display()));
+    }
+    Ok(fleet)
+}
+
+/// Stops a command on the lint errors of what it reads (`checked` holds the files): shows them
+/// as `vmlint` would, then fails with "WHAT has N errors" and `help`.
+pub(crate) fn stop_on_errors(
+    (checked, errors): (crate::model::fleet::Fleet, Vec<crate::check::Diagnostic>),
+    what: &str,
+    help: &'static str,
+) -> miette::Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    render::stdio::err(&render::human::render(
+        &checked.db,
+        &errors,
+        ui::stderr_color(),
+    ));
+    Err(miette::miette!(
+        help = help,
+        "{what} has {} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    ))
 }
 
 /// Runs the parsed command line and returns the process exit code.

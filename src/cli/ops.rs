@@ -8,60 +8,31 @@
 //! line onto them.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use miette::IntoDiagnostic;
 
 use super::Global;
-use crate::exec::fleet;
-use crate::exec::proxmox::QmProxmox;
-use crate::exec::remote::{wait_for_ssh, Remote, SshRemote};
+use crate::exec::remote::wait_for_ssh;
 use crate::model::Definitions;
 use crate::plan::ops::{self, Read, Request};
 use crate::proxmox::argv::CloneSpec;
-use crate::proxmox::ssh::SshTarget;
 use crate::proxmox::validate as valid;
-use crate::proxmox::{Fence, Mutation, RetryPolicy, VmId};
+use crate::proxmox::{Mutation, VmId};
 
+mod conn;
 mod examples;
 mod run;
 mod snapshot;
 
+pub use conn::Conn;
 use examples as ex;
 pub use snapshot::SnapshotCommand;
 
-use run::err;
+use conn::connect;
 
-/// How to reach Proxmox and how patient to be with its locks.
-#[derive(Debug, Clone, Args)]
-pub struct Conn {
-    /// An ssh_config file to use instead of ~/.ssh/config (host alias, port, identity,
-    /// UserKnownHostsFile). The host, user and port come from definitions.nix `proxmox`.
-    #[arg(long, value_name = "FILE", env = "VMCTL_SSH_CONFIG")]
-    pub ssh_config: Option<PathBuf>,
-    /// How often to retry a command that hit a Proxmox lock ("can't lock file … got
-    /// timeout", "VM is locked"): 0 to 100; 0 disables retries.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 5,
-        env = "VMCTL_LOCK_RETRIES",
-        value_parser = valid::lock_retries
-    )]
-    pub lock_retries: u32,
-    /// First wait before a lock retry, in milliseconds (1 to 10000); it doubles each retry
-    /// (at most 10x).
-    #[arg(
-        long,
-        value_name = "MS",
-        default_value_t = 2000,
-        env = "VMCTL_LOCK_BACKOFF_MS",
-        value_parser = valid::lock_backoff_ms
-    )]
-    pub lock_backoff_ms: u64,
-}
+use run::err;
 
 /// Options of commands that only read.
 #[derive(Debug, Clone, Args)]
@@ -80,6 +51,10 @@ pub struct WriteOpts {
     /// and destroy fences are still checked; nothing connects to Proxmox.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print one JSON object on stdout (docs/cli.md): `dry_run`, the `commands` sent (or
+    /// that would be), the cluster's `output` and `notes`.
+    #[arg(long)]
+    pub json: bool,
     /// Allow changing a VMID that vms/definitions.nix does not list (refused otherwise).
     #[arg(long)]
     pub unlisted: bool,
@@ -325,7 +300,7 @@ pub fn run(args: OpsCommand, g: &Global) -> miette::Result<u8> {
         // Needs no fleet: it talks to the VM, not to Proxmox.
         return wait_ssh(ip, timeout, user, port);
     }
-    let loaded = fleet::load(g.fleet.as_deref())?;
+    let loaded = super::load_fleet(g, false)?;
     let defs = loaded.definitions;
     if let C::Console {
         vmid,
@@ -367,7 +342,7 @@ impl From<ReadOpts> for Opts {
 impl From<WriteOpts> for Opts {
     fn from(o: WriteOpts) -> Self {
         Opts {
-            json: false,
+            json: o.json,
             dry_run: o.dry_run,
             unlisted: o.unlisted,
             conn: o.conn,
@@ -487,12 +462,20 @@ fn request(args: OpsCommand) -> (Request, Opts) {
             },
             opts,
         ),
-        C::Snapshot(S::Rollback { vmid, name, opts }) => {
-            change(Mutation::SnapshotRollback { vmid, name }, opts)
-        }
-        C::Snapshot(S::Delete { vmid, name, opts }) => {
-            change(Mutation::SnapshotDelete { vmid, name }, opts)
-        }
+        C::Snapshot(S::Rollback(a)) => change(
+            Mutation::SnapshotRollback {
+                vmid: a.vmid,
+                name: a.name,
+            },
+            a.opts,
+        ),
+        C::Snapshot(S::Delete(a)) => change(
+            Mutation::SnapshotDelete {
+                vmid: a.vmid,
+                name: a.name,
+            },
+            a.opts,
+        ),
         C::Migrate {
             vmid,
             node,
@@ -523,49 +506,25 @@ fn request(args: OpsCommand) -> (Request, Opts) {
     }
 }
 
-fn retry_policy(c: &Conn) -> RetryPolicy {
-    let initial = Duration::from_millis(c.lock_backoff_ms);
-    RetryPolicy {
-        retries: c.lock_retries,
-        initial,
-        max: initial.saturating_mul(10),
-    }
-}
-
-/// The one SSH connection of a command, enforcing `fence` again on every mutation. With
-/// `announce`, each mutation's command line is shown on stderr just before it is sent.
-fn connect(
-    defs: &Definitions,
-    conn: &Conn,
-    fence: Fence,
-    announce: bool,
-) -> miette::Result<QmProxmox<SshRemote>> {
-    let target = SshTarget::from_proxmox(&defs.proxmox, conn.ssh_config.clone()).map_err(err)?;
-    let remote = SshRemote::connect(&target).map_err(err)?;
-    let p = QmProxmox::new(remote, fence, retry_policy(conn))
-        .with_reporter(Box::new(|m| eprintln!("proxmox lock: {m}")));
-    if !announce {
-        return Ok(p);
-    }
-    let target = p.remote().target();
-    Ok(p.with_on_send(Box::new(move |line| {
-        eprintln!("running on {target}: {line}")
-    })))
-}
-
 /// `console VMID`: interactive, so it runs over SSH only; the fence refuses before connecting.
 fn console(defs: &Definitions, vmid: VmId, unlisted: bool, conn: &Conn) -> miette::Result<u8> {
     let (fence, argv) = ops::console(defs, vmid, unlisted).map_err(err)?;
     let p = connect(defs, conn, fence, false)?;
     let status = p
         .remote()
+        .0
         .interactive_command(&argv)
         .status()
         .into_diagnostic()?;
-    Ok(status
-        .code()
-        .and_then(|c| u8::try_from(c).ok())
-        .unwrap_or(1))
+    // Exit codes mean the same in every command (docs/cli.md): the session's own status
+    // (ssh's 255, the terminal's) is named in the error, not passed through.
+    if !status.success() {
+        return Err(err(format!(
+            "the console session of VM {vmid} ended with {status}; check that the VM has a \
+             serial socket (`vmctl ops serial-socket {vmid}`) and that ssh reaches the host"
+        )));
+    }
+    Ok(0)
 }
 
 fn wait_ssh(
@@ -576,11 +535,11 @@ fn wait_ssh(
 ) -> miette::Result<u8> {
     let timeout = Duration::from_secs(timeout.unwrap_or(300));
     let addr = SocketAddr::new(ip, port);
-    eprintln!(
+    super::ui::info(&format!(
         "waiting up to {}s for SSH on {addr}{}",
         timeout.as_secs(),
         user.map(|u| format!(" (user {u})")).unwrap_or_default()
-    );
+    ));
     let took = wait_for_ssh(addr, timeout, Duration::from_secs(2)).map_err(err)?;
     println!("ssh is up on {addr} after {:.1}s", took.as_secs_f32());
     Ok(0)

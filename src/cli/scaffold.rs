@@ -8,7 +8,7 @@ use super::hosts::shown;
 use super::Global;
 use crate::edit::scaffold::{find_vm, plan, Action, TemplateFile, Values};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
-use crate::exec::fleet::{errors_of_vm, load_for_edit};
+use crate::exec::fleet::errors_of_vm;
 
 /// Create a host's NixOS configuration directory from the fleet's hosts-template/.
 ///
@@ -35,23 +35,14 @@ pub struct ScaffoldArgs {
 pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     // Scaffolding reads one VM (and its host entry): errors there stop it, errors elsewhere in
     // the fleet files do not (`vmlint` shows them).
-    let fleet = load_for_edit(g.fleet.as_deref())?;
+    let fleet = super::load_fleet(g, true)?;
     let defs = &fleet.definitions;
     let vm = find_vm(defs, &args.name).map_err(|e| miette!("{e}"))?;
-    let (checked, errors) = errors_of_vm(&fleet.root, &vm.name);
-    if !errors.is_empty() {
-        eprint!(
-            "{}",
-            crate::render::human::render(&checked.db, &errors, false)
-        );
-        return Err(miette!(
-            help = "fix them first; nothing was written",
-            "the definition of `{}` has {} error{}",
-            vm.name,
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
-        ));
-    }
+    super::stop_on_errors(
+        errors_of_vm(&fleet.root, &vm.name),
+        &format!("the definition of `{}`", vm.name),
+        "fix them first; nothing was written",
+    )?;
     let template_dir = fleet.path(&defs.settings.template_dir);
     if !template_dir.is_dir() {
         return Err(miette!(
@@ -116,9 +107,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
         return Ok(0);
     }
     if args.dry_run {
-        for c in &set.changes {
-            print!("{}", super::changes::diff(c).unwrap_or_default());
-        }
+        super::changes::print_human(&set, true);
     }
     for f in &planned.files {
         println!("{}: {}", label(&f.action), f.path.display());
@@ -127,10 +116,10 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     if created == 0 {
         println!("nothing to do: {} is complete", planned.dir.display());
     } else if !args.dry_run {
-        eprintln!(
+        super::ui::info(&format!(
             "next: review {}/, then `git add` it (flakes only see tracked files)",
             planned.dir.display()
-        );
+        ));
     }
     Ok(0)
 }

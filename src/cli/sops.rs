@@ -118,25 +118,21 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
     match args {
         SopsCommand::AddRecipient(a) => {
             let ctx = Context::load(g, &a.file)?;
-            let recipient = match &a.recipient {
-                Some(r) => to_recipient(r)?,
-                None => ctx.host_recipient(&a.name).ok_or_else(|| {
-                    miette!(
-                        "no publicKey for `{}` in hosts.nix; pass the age recipient (or the host's ssh-ed25519 key) after NAME",
-                        a.name
-                    )
-                })?,
-            };
+            let recipient = ctx.recipient(
+                a.recipient.as_deref(),
+                &a.name,
+                "pass the age recipient (or the host's ssh-ed25519 key) after NAME",
+            )?;
             let text = ctx.read()?;
             // definitions.nix records the choice per VM, so provisioning stays
             // non-interactive; --rule and --all on the command line win.
             let recorded = ctx.sops_rules(&a.name);
             let rules = if a.rules.is_empty() && !a.all && !recorded.is_empty() {
-                eprintln!(
-                    "note: using `sopsRules` of `{}` in definitions.nix: {}",
+                super::ui::note(&format!(
+                    "using `sopsRules` of `{}` in definitions.nix: {}",
                     a.name,
                     recorded.join(", ")
-                );
+                ));
                 recorded
             } else {
                 a.rules.clone()
@@ -178,24 +174,20 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             if !edit.is_noop() && !a.file.json {
                 // Taking a host out of the rules does not take the data keys it already
                 // unwrapped: only a new data key does.
-                eprintln!(
-                    "note: {} still holds the old data key of every secret it could decrypt; run `{ROTATE}` to re-key them with a new data key (it also drops {}'s entries)",
+                super::ui::note(&format!(
+                    "{} still holds the old data key of every secret it could decrypt; run `{ROTATE}` to re-key them with a new data key (it also drops {}'s entries)",
                     a.name, a.name
-                );
+                ));
             }
             Ok(code)
         }
         SopsCommand::AddHostRule(a) => {
             let ctx = Context::load(g, &a.file)?;
-            let recipient = match &a.recipient {
-                Some(r) => to_recipient(r)?,
-                None => ctx.host_recipient(&a.name).ok_or_else(|| {
-                    miette!(
-                        "no publicKey for `{}` in hosts.nix; pass the host's key with --recipient",
-                        a.name
-                    )
-                })?,
-            };
+            let recipient = ctx.recipient(
+                a.recipient.as_deref(),
+                &a.name,
+                "pass the host's key with --recipient",
+            )?;
             let admins = a
                 .admins
                 .iter()
@@ -256,7 +248,7 @@ impl Context {
         let explicit = file.config.as_deref();
         // Errors in the fleet files do not stop an edit here: the gate in `finish` refuses
         // only errors the edit adds or writes.
-        let mut ctx = match crate::exec::fleet::load_for_edit(g.fleet.as_deref()) {
+        let mut ctx = match super::load_fleet(g, true) {
             Ok(fleet) => {
                 let path = explicit
                     .map(Path::to_path_buf)
@@ -302,10 +294,10 @@ impl Context {
                         root.join(".sops.yaml")
                     }
                 };
-                eprintln!(
-                    "note: the fleet could not be loaded ({}); host names of hosts.nix are unknown, so only the file's anchors decide which rules belong to other hosts",
+                super::ui::note(&format!(
+                    "the fleet could not be loaded ({}); host names of hosts.nix are unknown, so only the file's anchors decide which rules belong to other hosts",
                     first_line(&format!("{e}"))
-                );
+                ));
                 Context {
                     path,
                     hosts: Vec::new(),
@@ -360,6 +352,17 @@ impl Context {
     /// The path as the user sees it: relative to the working directory when inside it.
     /// The path as the user knows it: relative to the fleet root (as every writing command
     /// names fleet files), else to the working directory.
+    /// The recipient given on the command line (an `age1…` or an ssh-ed25519 key), else the
+    /// one hosts.nix's key for `name` derives; `how` says how to pass one when neither exists.
+    fn recipient(&self, given: Option<&str>, name: &str, how: &str) -> miette::Result<String> {
+        match given {
+            Some(r) => to_recipient(r),
+            None => self
+                .host_recipient(name)
+                .ok_or_else(|| miette!("no publicKey for `{name}` in hosts.nix; {how}")),
+        }
+    }
+
     fn shown(&self) -> String {
         let cwd = std::env::current_dir().unwrap_or_default();
         let abs = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
@@ -449,7 +452,7 @@ fn finish(
     }
     if file.json {
         let mut v = super::changes::set_json(&set, file.dry_run);
-        v["file"] = serde_json::json!(ctx.path);
+        v["file"] = serde_json::json!(ctx.shown());
         v["recipient"] = serde_json::json!(edit.recipient);
         v["changed"] = serde_json::json!(!edit.is_noop());
         v["written"] = serde_json::json!(write);
@@ -490,13 +493,12 @@ fn finish(
         );
     }
     if file.dry_run && !edit.is_noop() {
-        print!("{diff}");
-        eprintln!("dry run: {} was not changed", ctx.shown());
+        super::changes::print_human(&set, true);
     } else if write {
-        eprintln!(
+        super::ui::info(&format!(
             "wrote {}; re-key existing secrets with `vmctl secrets rekey`",
             ctx.shown()
-        );
+        ));
     }
     Ok(0)
 }

@@ -5,10 +5,14 @@
 mod support;
 
 mod apply_cli;
+mod cli_exit_codes;
 mod cli_generated;
+mod cli_global;
 mod cli_help;
+mod cli_json;
 mod cli_lint;
 mod cli_output_bounds;
+mod cli_settings;
 mod crlf_fleet;
 mod demo_fleet;
 mod docheavy;

@@ -11,13 +11,44 @@ use serde::Serialize;
 
 use crate::exec::proxmox::Proxmox;
 use crate::plan::ops::{Plan, Read, Step};
-use crate::proxmox::redact::{scrub, secrets};
+use crate::proxmox::redact::{display_line, scrub, secrets};
 use crate::proxmox::{strip_control, Fence, IpSource, Mutation, VmId, VmResource};
 
 /// Where a command's results (stdout) and messages (stderr) go.
 pub trait Output {
     fn out(&mut self, text: &str);
     fn err(&mut self, text: &str);
+    /// A side message (dry-run notes, what was skipped): on stderr, silent with `--quiet`.
+    fn note(&mut self, text: &str) {
+        if !crate::cli::ui::is_quiet() {
+            self.err(text);
+        }
+    }
+    /// The command line of a mutation the cluster accepted (kept only for `--json`).
+    fn sent(&mut self, _line: String) {}
+}
+
+/// A remote that shows, with `-v`, every command line it sends (secrets redacted), reads
+/// included; mutations are also announced without `-v`, just before they are sent.
+pub struct Traced<R>(pub R);
+
+impl<R: crate::exec::remote::Remote> crate::exec::remote::Remote for Traced<R> {
+    fn run_with_input(
+        &self,
+        argv: &[String],
+        input: Option<&[u8]>,
+    ) -> Result<crate::exec::remote::RemoteOutput, crate::exec::remote::RemoteError> {
+        crate::cli::ui::detail(&format!(
+            "ssh {}: {}",
+            self.0.target(),
+            crate::proxmox::redact::display_line(argv)
+        ));
+        self.0.run_with_input(argv, input)
+    }
+
+    fn target(&self) -> String {
+        self.0.target()
+    }
 }
 
 /// The process's stdout and stderr. `print!` on purpose: a closed stdout ends the program
@@ -39,7 +70,7 @@ impl Output for Stdio {
 pub struct Mode {
     /// Render the plan and connect to nothing.
     pub dry_run: bool,
-    /// Reads print JSON instead of text.
+    /// Print JSON instead of text: a read's data, or one object for a change.
     pub json: bool,
 }
 
@@ -51,31 +82,97 @@ pub fn execute<P: Proxmox>(
     connect: impl FnOnce(Fence, bool) -> miette::Result<P>,
     out: &mut impl Output,
 ) -> miette::Result<u8> {
+    let mutates = plan.steps.iter().any(|s| s.mutation().is_some());
     if plan.steps.is_empty() {
+        if mode.json {
+            let notes: Vec<&str> = plan.nothing_to_do.into_iter().collect();
+            return json(&change_json(mode.dry_run, &[], "", &notes), out).map(|_| 0);
+        }
         if let Some(why) = plan.nothing_to_do {
-            out.err(&format!("{why}\n"));
+            out.note(&format!("{why}\n"));
         }
         return Ok(0);
     }
     if mode.dry_run {
         let d = plan.dry_run();
+        if mode.json {
+            return json(&change_json(true, &d.commands, "", &d.notes), out).map(|_| 0);
+        }
         for line in &d.commands {
             out.out(&format!("{line}\n"));
         }
         for note in &d.notes {
-            out.err(&format!("{note}\n"));
+            out.note(&format!("{note}\n"));
         }
         return Ok(0);
     }
     let announce = plan.steps.iter().any(|s| matches!(s, Step::Apply(_)));
     let p = connect(plan.fence.clone(), announce)?;
+    if mode.json && mutates {
+        // One object at the end: what was sent, what the cluster printed, what was skipped.
+        let mut buf = Collected::default();
+        let code = steps(plan, &p, mode, &mut buf)?;
+        let v = change_json(false, &buf.sent, &buf.out, &buf.notes);
+        json(&v, out)?;
+        return Ok(code);
+    }
+    steps(plan, &p, mode, out)
+}
+
+/// The JSON of a command that changes the cluster (docs/cli.md): `dry_run`, the `commands`
+/// sent (or that would be, quoted as sent, secrets redacted), the cluster's `output` and the
+/// `notes` (dry-run caveats, VMs skipped).
+fn change_json(
+    dry_run: bool,
+    commands: &[String],
+    output: &str,
+    notes: &[impl AsRef<str>],
+) -> serde_json::Value {
+    serde_json::json!({
+        "dry_run": dry_run,
+        "commands": commands,
+        "output": output,
+        "notes": notes.iter().map(|n| n.as_ref().trim_end()).collect::<Vec<_>>(),
+    })
+}
+
+/// An [`Output`] that keeps everything for one JSON object; `sent` collects the command line
+/// of each mutation once it succeeded.
+#[derive(Default)]
+struct Collected {
+    out: String,
+    notes: Vec<String>,
+    sent: Vec<String>,
+}
+
+impl Output for Collected {
+    fn out(&mut self, text: &str) {
+        self.out.push_str(text);
+    }
+
+    fn err(&mut self, text: &str) {
+        self.notes.push(text.trim_end().to_string());
+    }
+
+    fn note(&mut self, text: &str) {
+        self.err(text);
+    }
+
+    fn sent(&mut self, line: String) {
+        self.sent.push(line);
+    }
+}
+
+/// The steps of a plan over an open connection.
+fn steps<P: Proxmox>(plan: &Plan, p: &P, mode: Mode, out: &mut impl Output) -> miette::Result<u8> {
     let mut on_cluster: Option<BTreeSet<VmId>> = None;
     let mut failed = 0;
     for step in &plan.steps {
         match step {
-            Step::Read(r) => read(&p, &plan.fence, *r, mode.json, out)?,
+            Step::Read(r) => read(p, &plan.fence, *r, mode.json, out)?,
             Step::Apply(m) => {
                 let printed = p.apply(m).map_err(err)?;
+                out.sent(display_line(&m.argv()));
                 // What the cluster printed may echo a secret of the command line.
                 out.out(&strip_control(&scrub(&printed, &secrets(&m.argv()))));
             }
@@ -84,16 +181,23 @@ pub fn execute<P: Proxmox>(
                     on_cluster = Some(p.list().map_err(err)?.iter().map(|r| r.vmid).collect());
                 }
                 if !on_cluster.as_ref().is_some_and(|c| c.contains(vmid)) {
-                    out.err(&format!(
+                    out.note(&format!(
                         "VM {vmid} ({name}): not on the cluster, skipped\n"
                     ));
                     continue;
                 }
                 // One VM failing (another node's VM, a lock) does not stop the others; the
                 // exit code says.
-                match ensure_protected(&p, *vmid) {
+                match ensure_protected(p, *vmid) {
                     Ok(false) => out.out(&format!("VM {vmid} ({name}): already protected\n")),
-                    Ok(true) => out.out(&format!("VM {vmid} ({name}): protection on\n")),
+                    Ok(true) => {
+                        let on = Mutation::Protect {
+                            vmid: *vmid,
+                            on: true,
+                        };
+                        out.sent(display_line(&on.argv()));
+                        out.out(&format!("VM {vmid} ({name}): protection on\n"));
+                    }
                     Err(e) => {
                         failed += 1;
                         out.err(&format!("VM {vmid} ({name}): {e}\n"));
@@ -173,7 +277,7 @@ fn read<P: Proxmox>(
             if as_json {
                 return json(&ip, out);
             }
-            out.err(&format!(
+            out.note(&format!(
                 "VM {vmid} (MAC {}): found by the {}\n",
                 ip.mac,
                 match ip.source {
@@ -261,7 +365,7 @@ fn list<P: Proxmox>(
         .map(|(id, _)| id.to_string())
         .collect();
     if !unprotected.is_empty() {
-        out.err(&format!(
+        out.note(&format!(
             "readonly VMs without Proxmox protection: {}; `vmctl ops protect --readonly-vms` \
              turns it on so other tools respect the fence too\n",
             unprotected.join(", ")

@@ -1,7 +1,7 @@
 //! `vmctl ops snapshot`: the snapshot subcommands' command line (moved out of ops.rs to keep
 //! that file within the length limit; the behaviour is in ops.rs's `run`).
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::examples as ex;
 use super::{VmRead, WriteOpts};
@@ -31,22 +31,19 @@ pub enum SnapshotCommand {
     List(VmRead),
     /// Roll a VM back to a snapshot (the VM is stopped).
     #[command(after_long_help = ex::SNAP_ROLLBACK)]
-    Rollback {
-        #[arg(value_parser = valid::vmid, help = ex::VMID)]
-        vmid: VmId,
-        #[arg(value_parser = valid::snapshot_name, help = ex::SNAPSHOT_NAME)]
-        name: String,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
+    Rollback(SnapshotOf),
     /// Delete a snapshot.
     #[command(after_long_help = ex::SNAP_DELETE)]
-    Delete {
-        #[arg(value_parser = valid::vmid, help = ex::VMID)]
-        vmid: VmId,
-        #[arg(value_parser = valid::snapshot_name, help = ex::SNAPSHOT_NAME)]
-        name: String,
-        #[command(flatten)]
-        opts: WriteOpts,
-    },
+    Delete(SnapshotOf),
+}
+
+// No doc comment: clap would take it as the subcommand's description.
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotOf {
+    #[arg(value_parser = valid::vmid, help = ex::VMID)]
+    pub vmid: VmId,
+    #[arg(value_parser = valid::snapshot_name, help = ex::SNAPSHOT_NAME)]
+    pub name: String,
+    #[command(flatten)]
+    pub opts: WriteOpts,
 }

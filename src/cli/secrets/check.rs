@@ -25,9 +25,9 @@ pub(super) fn print_check(report: &CheckReport) {
 }
 
 pub(super) fn check(a: CheckArgs, g: &Global) -> miette::Result<u8> {
-    let (config, secrets_dir) = resolve(&a.select, g)?;
-    let files = xsops::select_files(&config, &a.select.files, secrets_dir.as_deref())?;
-    let report = xsops::check_files(&config, &files);
+    let resolved = resolve(&a.select, g)?;
+    let files = resolved.files(&a.select)?;
+    let report = xsops::check_files(&resolved.config, &files);
     if a.select.json {
         println!(
             "{}",
@@ -41,13 +41,13 @@ pub(super) fn check(a: CheckArgs, g: &Global) -> miette::Result<u8> {
             } else {
                 "files match their"
             };
-            eprintln!("{} sops {files} creation rules", report.checked);
+            crate::cli::ui::info(&format!("{} sops {files} creation rules", report.checked));
         } else if !report.stale.is_empty() {
-            eprintln!(
+            crate::cli::ui::info(&format!(
                 "{} of {} files are stale; run `vmctl secrets rekey`",
                 report.stale.len(),
                 report.checked
-            );
+            ));
         }
     }
     Ok(u8::from(!report.is_clean()))

@@ -32,7 +32,7 @@ pub enum SecretsCommand {
   vmctl secrets rekey --dry-run              # which files would change
   vmctl secrets rekey secrets/common.yaml
   vmctl secrets rekey -i ~/.config/sops/age/keys.txt")]
-    Rekey(RekeyArgs),
+    Rekey(ChangeArgs),
     /// Check that every sops file's recipients match its creation rule, for CI and
     /// `nix flake check`. Exit code 1 when some file is stale or unreadable.
     #[command(after_long_help = "Examples:
@@ -51,17 +51,17 @@ pub enum SecretsCommand {
     #[command(after_long_help = "Examples:
   vmctl sops remove-recipient oldhost && vmctl secrets rotate
   vmctl secrets rotate secrets/common.yaml --identity ~/.config/sops/age/keys.txt --dry-run")]
-    Rotate(RotateArgs),
+    Rotate(ChangeArgs),
 }
 
 /// File selection and config, shared by `rekey` and `check`.
 #[derive(Debug, Args)]
 pub struct Selection {
     /// sops files to process. Default: every file under the fleet's secrets directory
-    /// (settings.secrets_dir) that a creation rule matches.
+    /// (settings.secretsDir) that a creation rule matches.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// The sops config. Default: the fleet's settings.sops_config, else the nearest
+    /// The sops config. Default: the fleet's settings.sopsConfig, else the nearest
     /// .sops.yaml above the current directory (as sops finds it).
     #[arg(long, value_name = "PATH", env = "SOPS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -70,23 +70,13 @@ pub struct Selection {
     pub json: bool,
 }
 
+/// The arguments of the two commands that rewrite secrets, `rekey` and `rotate`.
 #[derive(Debug, Args)]
-pub struct RekeyArgs {
+pub struct ChangeArgs {
     #[command(flatten)]
     pub select: Selection,
-    /// Show per file what would change (recipients added and removed, native or sops) and
-    /// write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub tools: SopsTools,
-}
-
-#[derive(Debug, Args)]
-pub struct RotateArgs {
-    #[command(flatten)]
-    pub select: Selection,
-    /// Show per file how it would be rotated (native or sops) and write nothing.
+    /// Show per file what would be done (recipients added and removed, the native or sops
+    /// route) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
@@ -125,7 +115,7 @@ pub fn run(args: SecretsCommand, g: &Global) -> miette::Result<u8> {
 
 /// The config and the default secrets directory. Loading definitions.nix is attempted but not
 /// required: with explicit files or --config the commands work without a valid fleet.
-fn resolve(select: &Selection, g: &Global) -> miette::Result<(LoadedConfig, Option<PathBuf>)> {
+fn resolve(select: &Selection, g: &Global) -> miette::Result<Resolved> {
     let start = match &g.fleet {
         Some(d) => d.clone(),
         None => std::env::current_dir().unwrap_or_default(),
@@ -137,14 +127,12 @@ fn resolve(select: &Selection, g: &Global) -> miette::Result<(LoadedConfig, Opti
             crate::model::Settings::default(),
         )
     } else {
-        match crate::exec::fleet::load(g.fleet.as_deref()) {
+        match super::load_fleet(g, false) {
             Ok(f) => (Some(f.root.clone()), f.definitions.settings.clone()),
             Err(_) => {
                 let root = crate::exec::fleet::find_root(&start);
                 if root.is_some() {
-                    eprintln!(
-                        "note: vms/definitions.nix did not load; using the default paths (.sops.yaml, secrets/)"
-                    );
+                    super::ui::note("vms/definitions.nix did not load; using the default paths (.sops.yaml, secrets/)");
                 }
                 (root, crate::model::Settings::default())
             }
@@ -157,15 +145,80 @@ fn resolve(select: &Selection, g: &Global) -> miette::Result<(LoadedConfig, Opti
             let cwd = std::env::current_dir().unwrap_or_default();
             xsops::find_config_upwards(&cwd).ok_or_else(|| {
                 miette::miette!(
-                    "no .sops.yaml found (looked for the fleet's settings.sops_config and upward from {}); pass --config PATH",
+                    "no .sops.yaml found (looked for the fleet's settings.sopsConfig and upward from {}); pass --config PATH",
                     cwd.display()
                 )
             })?
         }
     };
     let config = xsops::load_config(&config_path)?;
-    let secrets_dir = root.map(|r| r.join(&settings.secrets_dir));
-    Ok((config, secrets_dir))
+    let secrets_dir = root.as_ref().map(|r| r.join(&settings.secrets_dir));
+    let root = root.map(|r| std::path::absolute(&r).unwrap_or(r));
+    Ok(Resolved {
+        config,
+        secrets_dir,
+        root,
+    })
+}
+
+/// The sops config and where the fleet is, as far as it could be found.
+struct Resolved {
+    config: LoadedConfig,
+    secrets_dir: Option<PathBuf>,
+    root: Option<PathBuf>,
+}
+
+impl Resolved {
+    /// The selected files, each shown relative to the fleet root when it is inside the fleet
+    /// (one convention for every path vmctl prints, docs/cli.md), else as given.
+    fn files(&self, select: &Selection) -> miette::Result<xsops::FileSet> {
+        let mut files =
+            xsops::select_files(&self.config, &select.files, self.secrets_dir.as_deref())?;
+        for (path, shown) in &mut files.files {
+            *shown = self.shown(path).unwrap_or_else(|| shown.clone());
+        }
+        Ok(files)
+    }
+
+    /// `path` relative to the fleet root, when it is below it.
+    fn shown(&self, path: &std::path::Path) -> Option<String> {
+        let abs = std::path::absolute(path).ok()?;
+        let rel = abs.strip_prefix(self.root.as_ref()?).ok()?;
+        Some(rel.display().to_string())
+    }
+
+    /// The config's path as shown.
+    fn config_shown(&self) -> String {
+        self.shown(&self.config.path)
+            .unwrap_or_else(|| self.config.path.display().to_string())
+    }
+}
+
+/// The summary line after the per-file lines: nothing matched, or how many failed. True when
+/// it printed one.
+fn print_failures(total: usize, failed: usize) -> bool {
+    if total == 0 {
+        super::ui::info("no sops files matched a creation rule");
+    } else if failed > 0 {
+        crate::render::stdio::err(&format!(
+            "{failed} of {total} files failed; they were left unchanged\n"
+        ));
+    } else {
+        return false;
+    }
+    true
+}
+
+/// One rewritten secret in the common `changes` shape (docs/json-output.md); the contents of
+/// a secret are never shown, so `diff` is null.
+fn secret_change(path: &str, summary: String, written: bool) -> serde_json::Value {
+    serde_json::json!({
+        "file": path,
+        "action": "modify",
+        "summary": summary,
+        "written": written,
+        "diff": null,
+    })
 }
 
 /// What re-keying and rotation both start from: the config, the selected files, the
@@ -175,16 +228,16 @@ fn prepare(
     tools: &SopsTools,
     g: &Global,
 ) -> miette::Result<(
-    LoadedConfig,
+    Resolved,
     xsops::FileSet,
     xsops::DiscoveredIdentities,
     Option<PathBuf>,
 )> {
-    let (config, secrets_dir) = resolve(select, g)?;
-    let files = xsops::select_files(&config, &select.files, secrets_dir.as_deref())?;
+    let resolved = resolve(select, g)?;
+    let files = resolved.files(select)?;
     let found = xsops::discover_identities(&xsops::IdentityEnv::from_process(), &tools.identities)?;
     for n in &found.notes {
-        eprintln!("note: {n}");
+        super::ui::note(n);
     }
     let bin = xsops::find_sops(tools.sops.as_deref());
     if let (Some(p), None) = (&tools.sops, &bin) {
@@ -194,7 +247,7 @@ fn prepare(
             xsops::INSTALL_SOPS
         ));
     }
-    Ok((config, files, found, bin))
+    Ok((resolved, files, found, bin))
 }
 
 fn changes_text(changes: &[GroupChange]) -> String {

@@ -1,29 +1,28 @@
 //! `vmctl secrets rekey`: re-key every selected file for its rule, natively or with sops.
 
-use std::path::Path;
-
-use super::{changes_text, RekeyArgs};
+use super::{changes_text, ChangeArgs};
 use crate::cli::Global;
 use crate::exec::sops::{self as xsops, FileStatus, RekeyOptions};
 
-pub(super) fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
-    let (config, files, found, sops) = super::prepare(&a.select, &a.tools, g)?;
+pub(super) fn rekey(a: ChangeArgs, g: &Global) -> miette::Result<u8> {
+    let (resolved, files, found, sops) = super::prepare(&a.select, &a.tools, g)?;
+    let config = &resolved.config;
     let opts = RekeyOptions {
         dry_run: a.dry_run,
         identities: &found.identities,
         sops: sops.as_deref(),
     };
     if files.files.len() > 1 && !a.select.json {
-        eprintln!(
+        crate::cli::ui::info(&format!(
             "{} {} files with {}",
             if a.dry_run { "checking" } else { "re-keying" },
             files.files.len(),
-            Path::new(&config.path).display()
-        );
+            resolved.config_shown()
+        ));
     }
     let mut reports = Vec::new();
     for (path, display) in &files.files {
-        let r = xsops::rekey_file(&config, path, display.clone(), &opts);
+        let r = xsops::rekey_file(config, path, display.clone(), &opts);
         if !a.select.json {
             let how = match (r.route, &r.reason) {
                 (Some("sops"), Some(why)) => format!(" (sops: {why})"),
@@ -71,17 +70,15 @@ pub(super) fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
             .iter()
             .filter(|r| matches!(r.status, FileStatus::Rekeyed | FileStatus::WouldRekey))
             .map(|r| {
-                serde_json::json!({
-                    "file": r.path,
-                    "action": "modify",
-                    "summary": format!("re-keyed: {}", changes_text(&r.changes)),
-                    "written": r.status == FileStatus::Rekeyed,
-                    "diff": null,
-                })
+                super::secret_change(
+                    &r.path,
+                    format!("re-keyed: {}", changes_text(&r.changes)),
+                    r.status == FileStatus::Rekeyed,
+                )
             })
             .collect();
         let out = serde_json::json!({
-            "config": config.path,
+            "config": resolved.config_shown(),
             "dry_run": a.dry_run,
             "written": reports.iter().any(|r| r.status == FileStatus::Rekeyed),
             "ok": failed == 0,
@@ -90,13 +87,8 @@ pub(super) fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
             "rotate": rotate_cmd,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-    } else if files.files.is_empty() {
-        eprintln!("no sops files matched a creation rule");
-    } else if failed > 0 {
-        eprintln!(
-            "{failed} of {} files failed; they were left unchanged",
-            files.files.len()
-        );
+    } else {
+        super::print_failures(files.files.len(), failed);
     }
     // A removed recipient still holds the data key it unwrapped before: say so, with the
     // command that replaces the key.
@@ -109,11 +101,11 @@ pub(super) fn rekey(a: RekeyArgs, g: &Global) -> miette::Result<u8> {
                     .flat_map(|c| c.removed.iter().map(|k| k.to_string()))
             })
             .collect();
-        eprintln!(
-            "note: {} still hold(s) the old data key of {} file(s) it could decrypt; run `{cmd}` to give them a new one",
+        crate::cli::ui::note(&format!(
+            "{} still hold(s) the old data key of {} file(s) it could decrypt; run `{cmd}` to give them a new one",
             removed.into_iter().collect::<Vec<_>>().join(", "),
             lost.len(),
-        );
+        ));
     }
     Ok(u8::from(failed > 0))
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::RotateArgs;
+use super::ChangeArgs;
 use crate::cli::Global;
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::sops::{self as xsops, LoadedConfig};
@@ -32,7 +32,7 @@ pub(super) fn rotate_one(
     config: &LoadedConfig,
     path: &Path,
     display: &str,
-    a: &RotateArgs,
+    a: &ChangeArgs,
     ids: &crate::secrets::Identities,
     sops: Option<&Path>,
 ) -> RotateReport {
@@ -209,12 +209,13 @@ pub(super) fn sops_rotate(
     rep
 }
 
-pub(super) fn rotate(a: RotateArgs, g: &Global) -> miette::Result<u8> {
-    let (config, files, found, sops) = super::prepare(&a.select, &a.tools, g)?;
+pub(super) fn rotate(a: ChangeArgs, g: &Global) -> miette::Result<u8> {
+    let (resolved, files, found, sops) = super::prepare(&a.select, &a.tools, g)?;
+    let config = &resolved.config;
     let mut reports = Vec::new();
     for (path, display) in &files.files {
         let r = rotate_one(
-            &config,
+            config,
             path,
             display,
             &a,
@@ -246,24 +247,29 @@ pub(super) fn rotate(a: RotateArgs, g: &Global) -> miette::Result<u8> {
     }
     let failed = reports.iter().filter(|r| r.status == "failed").count();
     if a.select.json {
+        // The common shape of file changes (docs/json-output.md) besides rotate's own.
+        let changes: Vec<_> = reports
+            .iter()
+            .filter(|r| r.status != "failed")
+            .map(|r| {
+                super::secret_change(
+                    &r.path,
+                    "rotated: new data key".into(),
+                    r.status == "rotated",
+                )
+            })
+            .collect();
         let out = serde_json::json!({
-            "config": config.path,
+            "config": resolved.config_shown(),
             "dry_run": a.dry_run,
+            "written": reports.iter().any(|r| r.status == "rotated"),
             "ok": failed == 0,
             "files": reports,
+            "changes": changes,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-    } else if files.files.is_empty() {
-        eprintln!("no sops files matched a creation rule");
-    } else if failed > 0 {
-        eprintln!(
-            "{failed} of {} files failed; they were left unchanged",
-            files.files.len()
-        );
-    } else if !a.dry_run {
-        eprintln!(
-            "the old data key no longer opens these files; copies of their old versions (git history, backups) still open with it"
-        );
+    } else if !super::print_failures(files.files.len(), failed) && !a.dry_run {
+        crate::cli::ui::info("the old data key no longer opens these files; copies of their old versions (git history, backups) still open with it");
     }
     Ok(u8::from(failed > 0))
 }

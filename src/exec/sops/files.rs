@@ -246,7 +246,7 @@ pub fn select_files(
     }
     let all = walk_files(dir).map_err(|e| {
         miette::miette!(
-            "cannot list the secrets directory {}: {e}; check settings.secrets_dir or pass FILE…",
+            "cannot list the secrets directory {}: {e}; check `settings.secretsDir` or pass FILE…",
             dir.display()
         )
     })?;

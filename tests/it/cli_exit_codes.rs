@@ -1,0 +1,97 @@
+//! Exit codes mean the same in every command (docs/cli.md, "Exit codes"): 0 done or nothing
+//! found, 1 findings, refusals and failures, 2 a command line vmctl cannot act on (and lint's
+//! unreadable input). One table over the commands, run against a copy of the demo fleet.
+
+use crate::support::{copy_dir, demo_fleet, new_public_key, repo, text, vmctl_cmd};
+
+#[test]
+fn every_command_uses_the_same_exit_codes() {
+    let fleet = demo_fleet();
+    let root = fleet.path();
+    std::fs::copy(repo().join(".sops.yaml"), root.join(".sops.yaml")).unwrap();
+    copy_dir(&repo().join("secrets"), &root.join("secrets"));
+    std::fs::create_dir_all(root.join("broken/vms")).unwrap();
+    std::fs::write(
+        root.join("broken/vms/definitions.nix"),
+        "{ managed.a = { vmid = 110; }; managed.b = { vmid = 110; }; }\n",
+    )
+    .unwrap();
+    let key = new_public_key(Some("root@x"));
+    let keys = tempfile::tempdir().unwrap();
+    std::fs::write(keys.path().join("ssh_host_ed25519_key"), "not mine\n").unwrap();
+    let keys_out = keys.path().display().to_string();
+    // A port nothing listens on: wait-ssh gives up after its 1 s timeout.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let table: Vec<(i32, Vec<&str>)> = vec![
+        // 0: done, or nothing found.
+        (0, vec!["lint", "--no-nix"]),
+        (0, vec!["explain", "VM001"]),
+        (0, vec!["hosts", "remove", "igpu", "--dry-run"]),
+        (0, vec!["keys", "fingerprint", &key]),
+        (0, vec!["ops", "stop", "110", "--dry-run"]),
+        (0, vec!["scaffold", "test-automation", "--dry-run"]),
+        (0, vec!["docs", "--dry-run"]),
+        (0, vec!["completions", "bash"]),
+        (0, vec!["secrets", "check"]),
+        (0, vec!["secrets", "rekey", "--dry-run"]),
+        // 1: findings, refusals, failures.
+        (1, vec!["lint", "--no-nix", "broken"]),
+        (1, vec!["docs", "--check"]),
+        (1, vec!["hosts", "remove", "nosuch"]),
+        (1, vec!["ops", "stop", "104", "--dry-run"]),
+        (1, vec!["scaffold", "nosuch", "--dry-run"]),
+        (1, vec!["keys", "fingerprint", "no-such-file"]),
+        (1, vec!["keys", "generate", "--out", &keys_out]),
+        (1, vec!["sops", "remove-recipient", "nobody", "--dry-run"]),
+        (1, vec!["secrets", "check", "--config", "no-such.yaml"]),
+        (
+            1,
+            vec!["ops", "wait-ssh", "127.0.0.1", "1", "--port", &closed],
+        ),
+        // 2: a command line vmctl cannot act on.
+        (2, vec![]),
+        (2, vec!["lint", "--no-nix", "no/such/file.nix"]),
+        (2, vec!["explain", "XX999"]),
+        (2, vec!["completions", "tcsh"]),
+        (2, vec!["hosts", "remove"]),
+        (2, vec!["ops", "stop", "not-a-vmid"]),
+        (2, vec!["--no-such-option", "lint"]),
+        (2, vec!["-q", "-v", "lint"]),
+    ];
+    let mut failures = Vec::new();
+    for (want, args) in &table {
+        let out = vmctl_cmd()
+            .current_dir(root)
+            .args(args)
+            .env("VMCTL_NO_NIX", "1")
+            .output()
+            .unwrap();
+        if out.status.code() != Some(*want) {
+            failures.push(format!(
+                "vmctl {}: exit {:?}, want {want}\n{}",
+                args.join(" "),
+                out.status.code(),
+                text(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The table covers every top-level command but the trivial `man`.
+    let covered: std::collections::BTreeSet<&str> = table
+        .iter()
+        .filter_map(|(_, a)| a.first().copied())
+        .collect();
+    use clap::CommandFactory;
+    for cmd in vmctl::cli::Cli::command().get_subcommands() {
+        let name = cmd.get_name();
+        assert!(
+            covered.contains(name) || name == "man",
+            "add `vmctl {name}` to the exit-code table"
+        );
+    }
+}
