@@ -7,6 +7,7 @@ use clap::Args;
 use miette::{miette, IntoDiagnostic as _, WrapErr as _};
 
 use super::Global;
+use crate::exec::process::Process;
 use crate::keys::{self, KeyLine, PrivateKey};
 
 #[derive(Debug, clap::Subcommand)]
@@ -330,12 +331,10 @@ fn refuse_unignored(private_path: &Path) -> miette::Result<()> {
     }
     target.push(abs.file_name().unwrap_or_default());
     let in_repo_by_layout = existing.ancestors().any(|d| d.join(".git").exists());
-    let top = match std::process::Command::new("git")
+    let top = match Process::new("find the git work tree of the key's directory", "git")
         .arg("-C")
         .arg(&existing)
         .args(["rev-parse", "--show-toplevel"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
         .output()
     {
         Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
@@ -349,17 +348,14 @@ fn refuse_unignored(private_path: &Path) -> miette::Result<()> {
         }
         _ => return Ok(()),
     };
-    let status = std::process::Command::new("git")
+    let status = Process::new("ask git whether the key's path is ignored", "git")
         .arg("-C")
         .arg(&top)
         .args(["check-ignore", "-q", "--"])
         .arg(&target)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map_err(|e| {
-            miette!("cannot run git check-ignore: {e}; write the key outside the repository")
-        })?;
+        .output()
+        .map_err(|e| miette!("{e}; write the key outside the repository"))?
+        .status;
     match status.code() {
         Some(0) => Ok(()),
         Some(1) => {

@@ -560,7 +560,7 @@ fn console(defs: &Definitions, vmid: VmId, unlisted: bool, conn: &Conn) -> miett
     let status = p
         .remote()
         .interactive_command(&argv)
-        .status()
+        .interactive()
         .into_diagnostic()?;
     Ok(status
         .code()

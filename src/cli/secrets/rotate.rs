@@ -180,7 +180,7 @@ pub(super) fn sops_rotate(
     };
     if stale {
         if let Err(e) = xsops::run_updatekeys(sops, config, abs, ids) {
-            rep.error = Some(e);
+            rep.error = Some(e.to_string());
             return rep;
         }
     }

@@ -4,10 +4,10 @@ mod nix_paths;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::check::{check_fleet, Diagnostic};
+use crate::exec::process::{Ended, Process, ProcessError};
 use crate::model::fleet::{Fleet, NixRole};
 use crate::model::read::Issue;
 use crate::syntax::{evaluate, Loader, Value};
@@ -131,81 +131,59 @@ fn nix_eval_json(
     path: &Path,
     root: &Path,
 ) -> Result<serde_json::Value, Option<NixFailure>> {
-    use std::io::Read;
-    use std::process::Stdio;
     let fail = |message: String, help: &str| {
         Some(NixFailure {
             message,
             help: help.to_string(),
         })
     };
-    let mut child = Command::new(nix)
-        .args(["--eval", "--strict", "--json", "--readonly-mode"])
-        .args(["--option", "restrict-eval", "true", "-I"])
-        .arg(root)
-        .arg(path)
-        .env("NIX_PATH", "")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            // Without Nix the values simply stay unknown; NX002 already says to install it.
-            if e.kind() == std::io::ErrorKind::NotFound {
-                return None;
-            }
-            fail(
+    let timeout = nix_timeout();
+    let done = Process::new(
+        format!("evaluate {} with nix-instantiate", path.display()),
+        nix,
+    )
+    .args(["--eval", "--strict", "--json", "--readonly-mode"])
+    .args(["--option", "restrict-eval", "true", "-I"])
+    .arg(root)
+    .arg(path)
+    .env("NIX_PATH", "")
+    .timeout(timeout)
+    .output();
+    let (status, stdout, stderr) = match done {
+        Ok(done) => (done.status, done.stdout, done.stderr),
+        // Without Nix the values simply stay unknown; NX002 already says to install it.
+        Err(e) if e.is_not_found() => return Err(None),
+        Err(ProcessError::Spawn { error, .. }) => {
+            return Err(fail(
                 format!(
                     "cannot run `{}`: {}",
                     nix.display(),
-                    e.to_string().to_lowercase()
+                    error.to_string().to_lowercase()
                 ),
                 "install Nix (apt-get install nix-bin) or pass --no-nix",
-            )
-        })?;
-    // Both pipes are drained on their own threads so a chatty child never blocks on them.
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
-    let timeout = nix_timeout();
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                // `kill` signals this child's own PID; nothing else is touched.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(
-                    format!(
-                        "nix-instantiate did not finish evaluating this file within {} s and was stopped",
-                        timeout.as_secs_f64()
-                    ),
-                    "look for a loop in the expression; set VMCTL_NIX_TIMEOUT (seconds) if the file is just slow",
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(
-                    format!(
-                        "cannot wait for nix-instantiate: {}",
-                        e.to_string().to_lowercase()
-                    ),
-                    "run vmlint again",
-                ));
-            }
+            ))
         }
+        Err(e) if matches!(e.ended(), Some(Ended::TimedOut(_))) => {
+            return Err(fail(
+                format!(
+                    "nix-instantiate did not finish evaluating this file within {} s and was stopped",
+                    timeout.as_secs_f64()
+                ),
+                "look for a loop in the expression; set VMCTL_NIX_TIMEOUT (seconds) if the file is just slow",
+            ))
+        }
+        Err(ProcessError::Wait { error, .. }) => {
+            return Err(fail(
+                format!(
+                    "cannot wait for nix-instantiate: {}",
+                    error.to_string().to_lowercase()
+                ),
+                "run vmlint again",
+            ))
+        }
+        Err(e) => return Err(fail(e.to_string(), "run vmlint again")),
     };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
     if !status.success() {
         let first = stderr
             .lines()
