@@ -297,7 +297,7 @@ impl Context {
                         let root = g
                             .fleet
                             .clone()
-                            .or_else(|| crate::exec::fleet::find_root(&cwd))
+                            .or_else(|| crate::exec::root::find_root(&cwd))
                             .unwrap_or(cwd);
                         root.join(".sops.yaml")
                     }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::exec::root::resolve_root;
 use crate::model::{Definitions, Hosts};
 
 /// The fleet as read from disk: its root and the typed views of its files.
@@ -17,45 +18,6 @@ impl LoadedFleet {
     /// A fleet-relative path made absolute (e.g. `settings.sops_config`).
     pub fn path(&self, rel: &Path) -> PathBuf {
         self.root.join(rel)
-    }
-}
-
-/// The fleet root: the nearest ancestor of `start` (inclusive) holding `vms/definitions.nix`.
-pub fn find_root(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .find(|dir| dir.join("vms/definitions.nix").is_file())
-        .map(Path::to_path_buf)
-}
-
-/// The fleet root: `explicit_root` (which must hold vms/definitions.nix), else the one found
-/// upward from the working directory.
-pub fn resolve_root(explicit_root: Option<&Path>) -> miette::Result<PathBuf> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| miette::miette!("cannot read the current directory: {e}"))?;
-    match explicit_root {
-        Some(r) => {
-            let r = if r.is_absolute() {
-                r.to_path_buf()
-            } else {
-                cwd.join(r)
-            };
-            if !r.join("vms/definitions.nix").is_file() {
-                return Err(miette::miette!(
-                    help = "pass the directory that holds vms/definitions.nix",
-                    "`{}` is not a fleet: it has no vms/definitions.nix",
-                    r.display()
-                ));
-            }
-            Ok(r)
-        }
-        None => find_root(&cwd).ok_or_else(|| {
-            miette::miette!(
-                help = "run vmctl inside your fleet repository or pass --fleet DIR",
-                "no fleet found: no vms/definitions.nix in `{}` or any parent directory",
-                cwd.display()
-            )
-        }),
     }
 }
 
@@ -380,7 +342,6 @@ mod tests {
             Some(true)
         );
         assert_eq!(f.hosts.expect("hosts.nix").hosts.len(), 2);
-        assert!(find_root(&root.join("hosts/igpu")).is_some_and(|r| r == root));
     }
 
     #[test]

@@ -6,5 +6,6 @@ pub mod lint;
 pub mod process;
 pub mod proxmox;
 pub mod remote;
+pub mod root;
 pub mod signals;
 pub mod sops;

@@ -65,7 +65,7 @@ impl FleetLock {
                 None => break,
             }
         }
-        match crate::exec::fleet::find_root(&dir) {
+        match crate::exec::root::find_root(&dir) {
             Some(root) => FleetLock::acquire(&root),
             None => FleetLock::acquire_dir(&dir),
         }

@@ -476,7 +476,7 @@ pub fn lint(
 ) -> Result<LintRun, LintSetupError> {
     let mut fleet = Fleet::default();
     if paths.is_empty() {
-        let root = crate::exec::fleet::find_root(cwd)
+        let root = crate::exec::root::find_root(cwd)
             .ok_or_else(|| LintSetupError::NoFleet(cwd.to_path_buf()))?;
         load_fleet(&mut fleet, &root, cwd, nix)?;
     }
@@ -499,7 +499,7 @@ pub fn lint(
         // Nix may read the file's fleet (or, outside any fleet, its own directory) and nothing
         // else.
         let dir = abs.parent().unwrap_or(Path::new("/"));
-        let root = crate::exec::fleet::find_root(dir).unwrap_or_else(|| dir.to_path_buf());
+        let root = crate::exec::root::find_root(dir).unwrap_or_else(|| dir.to_path_buf());
         add_file(&mut fleet, &abs, p.clone(), role, nix, &root)?;
         // `--as nix` is a choice; an unknown name is not.
         if role == NixRole::Other && chosen_by_user.is_none() {
