@@ -7,8 +7,8 @@
 
 use std::ops::Range;
 
-use super::scan::{Doc, NodeId, NodeKind, ScanError};
 use crate::secrets::config::{ConfigError, SopsConfig};
+use crate::yaml::scan::{Doc, NodeId, NodeKind, ScanError};
 
 /// A `.sops.yaml` read once for everyone: the checks, the editor and re-keying.
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@ use super::{
     refuse_non_scalar_anchor, sorted, Result, RuleChange, SopsEdit, SopsEditError,
 };
 use crate::edit::apply;
+use crate::secrets::sops_yaml::{AgeList, AgeListKind, SopsYaml};
 use crate::yaml::scan::NodeId;
-use crate::yaml::sops::{AgeList, AgeListKind, SopsYaml};
 use crate::yaml::value;
 
 /// `add-recipient`: which rules, and the host names that make a rule "another host's".

@@ -10,7 +10,7 @@ use super::{
     refuse_non_scalar_anchor, sorted, Result, RuleChange, SopsEdit, SopsEditError,
 };
 use crate::edit::{apply, TextEdit};
-use crate::yaml::sops::{AgeList, AgeListKind};
+use crate::secrets::sops_yaml::{AgeList, AgeListKind};
 use crate::yaml::value;
 
 /// `add-host-rule`: a creation rule for one host's own secrets.

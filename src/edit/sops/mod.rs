@@ -16,8 +16,8 @@ use serde_yaml::Value;
 use super::TextEdit;
 use crate::keys;
 use crate::secrets::config::SopsConfig;
+use crate::secrets::sops_yaml::{AgeListKind, SopsModel, SopsYaml, ViewError};
 use crate::yaml::scan::{Doc, NodeId, ScalarStyle};
-use crate::yaml::sops::{AgeListKind, SopsModel, SopsYaml, ViewError};
 use crate::yaml::value;
 
 pub use add::{add_recipient, AddRecipient};

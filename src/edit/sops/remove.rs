@@ -7,8 +7,8 @@ use super::{
     check_recipient, crlf, editable, load_both, Result, RuleChange, SopsEdit, SopsEditError,
 };
 use crate::edit::{apply, TextEdit};
+use crate::secrets::sops_yaml::AgeListKind;
 use crate::yaml::scan::{NodeId, NodeKind, ScalarStyle};
-use crate::yaml::sops::AgeListKind;
 use crate::yaml::value;
 
 /// Removes the recipient `name` (an anchor, or items commented `# name`, or `recipient`)
