@@ -5,6 +5,7 @@
 mod support;
 
 mod apply_cli;
+mod architecture;
 mod cli_generated;
 mod cli_help;
 mod cli_lint;
