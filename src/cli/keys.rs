@@ -282,7 +282,7 @@ fn write_key_pair(
 ) -> miette::Result<crate::exec::apply::ChangeSet> {
     use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock, PRIVATE_MODE};
 
-    let lock = FleetLock::for_file(private_path).map_err(|e| miette!("{e}"))?;
+    let lock = FleetLock::for_file(private_path)?;
     let mut set = ChangeSet::one(
         FileChange::create(
             private_path,
@@ -302,7 +302,7 @@ fn write_key_pair(
         )
         .mode(0o644),
     );
-    apply(&set, &lock).map_err(|e| miette!("{e}"))?;
+    apply(&set, &lock)?;
     Ok(set)
 }
 

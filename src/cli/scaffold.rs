@@ -37,7 +37,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     // the fleet files do not (`vmlint` shows them).
     let fleet = load_for_edit(g.fleet.as_deref())?;
     let defs = &fleet.definitions;
-    let vm = find_vm(defs, &args.name).map_err(|e| miette!("{e}"))?;
+    let vm = find_vm(defs, &args.name).into_diagnostic()?;
     let (checked, errors) = errors_of_vm(&fleet.root, &vm.name);
     if !errors.is_empty() {
         eprint!(
@@ -67,7 +67,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     let lock = if args.dry_run {
         None
     } else {
-        Some(FleetLock::acquire(&fleet.root).map_err(|e| miette!("{e}"))?)
+        Some(FleetLock::acquire(&fleet.root)?)
     };
     let planned = plan(vm, &defs.settings.hosts_dir, &template, &values, |rel| {
         std::fs::read(root.join(rel)).ok()
@@ -86,7 +86,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
         ));
     }
     if let Some(lock) = &lock {
-        apply(&set, lock).map_err(|e| miette!("{e}"))?;
+        apply(&set, lock)?;
     }
     let label = |a: &Action| match (a, args.dry_run) {
         (Action::Create, false) => "created",

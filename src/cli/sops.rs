@@ -228,12 +228,12 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
 fn to_recipient(s: &str) -> miette::Result<String> {
     let s = s.trim();
     if s.starts_with("age1") {
-        keys::validate_age_recipient(s).map_err(|e| miette!("{e}"))?;
+        keys::validate_age_recipient(s).into_diagnostic()?;
         return Ok(s.to_string());
     }
     let key = keys::PublicKey::parse(s)
         .map_err(|e| miette!("`{s}` is neither an age recipient nor an ssh-ed25519 key: {e}"))?;
-    key.age_recipient().map_err(|e| miette!("{e}"))
+    key.age_recipient().into_diagnostic()
 }
 
 /// The file to edit and what the fleet says about hosts.
@@ -322,7 +322,7 @@ impl Context {
                 Some(root) => crate::exec::apply::FleetLock::acquire(root),
                 None => crate::exec::apply::FleetLock::for_file(&ctx.path),
             };
-            ctx.lock = Some(lock.map_err(|e| miette!("{e}"))?);
+            ctx.lock = Some(lock?);
         }
         Ok(ctx)
     }
@@ -445,7 +445,7 @@ fn finish(
     }
     if write {
         let lock = ctx.lock.as_ref().expect("locked unless dry run");
-        apply(&set, lock).map_err(|e| miette!("{e}"))?;
+        apply(&set, lock)?;
     }
     if file.json {
         let mut v = super::changes::set_json(&set, file.dry_run);

@@ -66,7 +66,7 @@ fn read_fleet(
     let root = resolve_root(explicit_root)?;
     let mut fleet = Fleet::default();
     load_fleet(&mut fleet, &root, &cwd, &NixFallback::from_env())
-        .map_err(|e| miette::miette!("{e}"))?;
+        .map_err(miette::Report::from_err)?;
     Ok((root, fleet))
 }
 

@@ -415,6 +415,20 @@ impl Process {
     }
 }
 
+/// An error and its causes as one line, each `source()` after a colon ("sops failed (the
+/// original file was restored): cannot run `sops updatekeys` on …: `sops` exited with status
+/// 1: …"), for reports that print text rather than a rendered diagnostic.
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}
+
 /// How `status` ended, or `None` for success.
 pub fn ended(status: ExitStatus) -> Option<Ended> {
     use std::os::unix::process::ExitStatusExt as _;
@@ -530,6 +544,20 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "cannot run nothing: cannot run `vmctl-no-such-program`: no such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn causes_joins_the_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("sops failed")]
+        struct Outer(#[source] ProcessError);
+        let inner = sh("re-key a.yaml", "echo 'no key' >&2; exit 1")
+            .run()
+            .unwrap_err();
+        assert_eq!(
+            causes(&Outer(inner)),
+            "sops failed: cannot re-key a.yaml: `sh` exited with status 1: no key"
         );
     }
 

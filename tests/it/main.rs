@@ -14,6 +14,7 @@ mod demo_fleet;
 mod docheavy;
 mod docs_cli;
 mod edit_refusals;
+mod errors;
 mod eval_differential;
 mod fast_parser;
 mod hosts_edit;

@@ -146,41 +146,42 @@ impl ChangeSet {
     }
 }
 
-/// Why a change set was not applied. When one of these is returned no file of the set was
+/// Why a change set was not applied. Each message quotes its I/O error whole, so none is
+/// also returned as `source()` (a rendered report would print it twice). When one of these is returned no file of the set was
 /// changed (a failure after the first rename puts the renamed files back; see
 /// [`ApplyError::Partial`] for the case where even that failed).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ApplyError {
     #[error("another vmctl is changing this fleet (it holds `{}`); waited {waited}s — wait for it to finish, or set VMCTL_LOCK_TIMEOUT to wait longer", lock.display())]
     Locked { lock: PathBuf, waited: u64 },
-    #[error("cannot take the fleet lock `{}`: {source}", lock.display())]
-    Lock { lock: PathBuf, source: io::Error },
+    #[error("cannot take the fleet lock `{}`: {error}", lock.display())]
+    Lock { lock: PathBuf, error: io::Error },
     #[error("`{shown}` changed while vmctl was editing it (another program wrote it); nothing was written: run the command again")]
     ChangedUnderneath { shown: String },
     #[error("`{shown}` already exists; vmctl does not overwrite it: nothing was written")]
     Exists { shown: String },
     #[error("`{shown}` is a symlink whose target does not exist; fix or remove the link: nothing was written")]
     DanglingSymlink { shown: String },
-    #[error("cannot {action} `{}`: {source}; nothing was written", path.display())]
+    #[error("cannot {action} `{}`: {error}; nothing was written", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: io::Error,
+        error: io::Error,
     },
-    #[error("writing `{shown}` failed after other files of the change were written, and putting them back failed too ({source}); check {files} with `git diff`")]
+    #[error("writing `{shown}` failed after other files of the change were written, and putting them back failed too ({error}); check {files} with `git diff`")]
     Partial {
         shown: String,
         files: String,
-        source: io::Error,
+        error: io::Error,
     },
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ApplyError {
     let path = path.to_path_buf();
-    move |source| ApplyError::Io {
+    move |error| ApplyError::Io {
         action,
         path,
-        source,
+        error,
     }
 }
 
@@ -305,10 +306,10 @@ fn commit(todo: &[&FileChange], staged: &[Staged]) -> Result<Vec<PathBuf>, Apply
                 ApplyError::Io {
                     action: "replace",
                     path: s.target.clone(),
-                    source: e,
+                    error: e,
                 }
             };
-            if let Err(source) = roll_back(todo, staged, &done) {
+            if let Err(error) = roll_back(todo, staged, &done) {
                 return Err(ApplyError::Partial {
                     shown: todo[i].shown.clone(),
                     files: done
@@ -316,7 +317,7 @@ fn commit(todo: &[&FileChange], staged: &[Staged]) -> Result<Vec<PathBuf>, Apply
                         .map(|&j| format!("`{}`", todo[j].shown))
                         .collect::<Vec<_>>()
                         .join(", "),
-                    source,
+                    error,
                 });
             }
             return Err(first_error);

@@ -30,30 +30,31 @@ pub fn updatekeys_argv(config: &Path, file: &Path) -> Vec<OsString> {
     ]
 }
 
-/// Why a sops run that rewrites a file in place failed. The messages quote the process error
-/// (purpose, status, stderr tail) whole, as the per-file reports print only the message.
+/// Why a sops run that rewrites a file in place failed. When sops itself failed, the message
+/// says what became of the file and the [`ProcessError`] (purpose, status, stderr tail) is its
+/// `source()`: print the whole chain ([`crate::exec::process::causes`]), not just the message.
 #[derive(Debug, thiserror::Error)]
 pub enum SopsRunError {
-    #[error("cannot read the file: {0}")]
-    Read(#[source] std::io::Error),
+    #[error("cannot read the file: {error}")]
+    Read { error: std::io::Error },
     #[error("{} exists: an earlier re-key of this file was interrupted and it holds the original; compare it with the file, restore it (`mv`) or delete it, then run again", .0.display())]
     BackupExists(PathBuf),
-    #[error("cannot copy the original aside to {}: {source}", path.display())]
+    #[error("cannot copy the original aside to {}: {error}", path.display())]
     Backup {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    /// sops could not be started; `restored` says what became of the original.
-    #[error("{process}; {INSTALL_SOPS}{}", restored.suffix())]
+    /// sops could not be started.
+    #[error("{INSTALL_SOPS}{}", restored.suffix())]
     Start {
+        #[source]
         process: ProcessError,
         restored: Restored,
     },
-    /// sops ran and failed (an exit status or a signal): the process error names it and the
-    /// tail of sops's stderr.
-    #[error("{process}{}", restored.suffix())]
+    /// sops ran and failed (an exit status or a signal).
+    #[error("sops failed{}", restored.suffix())]
     Failed {
+        #[source]
         process: ProcessError,
         restored: Restored,
     },
@@ -79,11 +80,10 @@ impl Restored {
 
 /// Putting the original back failed.
 #[derive(Debug, thiserror::Error)]
-#[error("the original could not be restored: {source}; it is kept in {}", kept.display())]
+#[error("the original could not be restored: {error}; it is kept in {}", kept.display())]
 pub struct RestoreError {
     kept: PathBuf,
-    #[source]
-    source: std::io::Error,
+    error: std::io::Error,
 }
 
 /// Runs `sops updatekeys --yes` on `file` in the config's directory, handing it vmctl's
@@ -122,7 +122,7 @@ pub(super) fn run_in_place(
     argv: &[OsString],
     what: &str,
 ) -> Result<bool, SopsRunError> {
-    let before = std::fs::read(file).map_err(SopsRunError::Read)?;
+    let before = std::fs::read(file).map_err(|error| SopsRunError::Read { error })?;
     let backup = Backup::create(file, &before)?;
     let mut process = Process::new(format!("run `sops {what}` on {}", file.display()), sops)
         .args(argv)
@@ -199,19 +199,19 @@ impl Backup {
             use std::os::unix::fs::OpenOptionsExt as _;
             opts.mode(0o600);
         }
-        let mut f = opts.open(&path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::AlreadyExists {
+        let mut f = opts.open(&path).map_err(|error| {
+            if error.kind() == std::io::ErrorKind::AlreadyExists {
                 SopsRunError::BackupExists(path.clone())
             } else {
                 SopsRunError::Backup {
                     path: path.clone(),
-                    source,
+                    error,
                 }
             }
         })?;
-        if let Err(source) = f.write_all(before).and_then(|()| f.sync_all()) {
+        if let Err(error) = f.write_all(before).and_then(|()| f.sync_all()) {
             let _ = std::fs::remove_file(&path);
-            return Err(SopsRunError::Backup { path, source });
+            return Err(SopsRunError::Backup { path, error });
         }
         Ok(Backup {
             path,
@@ -222,9 +222,9 @@ impl Backup {
     /// Puts the original back (when sops changed the file) and removes the copy.
     fn restore(self, before: &[u8]) -> Result<(), RestoreError> {
         if std::fs::read(&self.file).ok().as_deref() != Some(before) {
-            apply::write_atomic(&self.file, before).map_err(|source| RestoreError {
+            apply::write_atomic(&self.file, before).map_err(|error| RestoreError {
                 kept: self.path.clone(),
-                source,
+                error,
             })?;
         }
         self.discard();
