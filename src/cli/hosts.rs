@@ -149,7 +149,8 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
         }
     };
     let template = entry_template(&fleet)?;
-    let out = edit_hosts(&text, &intent, template.as_ref()).map_err(|e| miette!("{name}: {e}"))?;
+    let out = edit_hosts(&text, &intent, template.as_ref())
+        .map_err(|e| crate::edit::refusal::refusal(e, &name, &text))?;
     let change = FileChange {
         path: path.clone(),
         shown: name.clone(),

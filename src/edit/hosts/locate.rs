@@ -55,17 +55,19 @@ pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
 pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditError> {
     let parse = rnix::Root::parse(text);
     if let Some(first) = parse.errors().first() {
-        let offset = match first {
+        let at = match first {
             rnix::ParseError::Unexpected(r)
             | rnix::ParseError::UnexpectedExtra(r)
             | rnix::ParseError::UnexpectedWanted(_, r, _)
             | rnix::ParseError::UnexpectedDoubleBind(r)
-            | rnix::ParseError::DuplicatedArgs(r, _) => usize::from(r.start()),
-            _ => text.len(),
+            | rnix::ParseError::DuplicatedArgs(r, _) => {
+                usize::from(r.start())..usize::from(r.end())
+            }
+            _ => text.len()..text.len(),
         };
         return Err(HostsEditError::Syntax {
             count: parse.errors().len(),
-            line: line_of(text, offset),
+            at,
         });
     }
     let mut expr = parse
@@ -98,23 +100,30 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
     for entry in set.entries() {
         match entry {
             ast::Entry::Inherit(inh) => {
-                let line = lines.line(range_of(inh.syntax()).start);
                 for attr in inh.attrs() {
-                    let name = attr_text(&attr).ok_or(HostsEditError::InterpolatedName { line })?;
+                    let at = range_of(attr.syntax());
+                    let name = attr_text(&attr)
+                        .ok_or(HostsEditError::InterpolatedName { at: at.clone() })?;
                     if !name.starts_with('_') {
-                        return Err(HostsEditError::Inherit { line });
+                        return Err(HostsEditError::Inherit { at });
                     }
                 }
             }
             ast::Entry::AttrpathValue(av) => {
                 let range = range_of(av.syntax());
                 let line = lines.line(range.start);
+                let name_range = av
+                    .attrpath()
+                    .map(|p| range_of(p.syntax()))
+                    .unwrap_or_else(|| range.clone());
                 let mut attrs = av.attrpath().into_iter().flat_map(|p| p.attrs());
-                let first = attrs
-                    .next()
-                    .ok_or(HostsEditError::InterpolatedName { line })?;
+                let first = attrs.next().ok_or(HostsEditError::InterpolatedName {
+                    at: name_range.clone(),
+                })?;
                 let nested = attrs.next().is_some();
-                let name = attr_text(&first).ok_or(HostsEditError::InterpolatedName { line })?;
+                let name = attr_text(&first).ok_or(HostsEditError::InterpolatedName {
+                    at: range_of(first.syntax()),
+                })?;
                 if name.starts_with('_') {
                     // Non-host attributes may hold anything; several bindings may share a
                     // `_name.` prefix, so they are not checked for duplicates.
@@ -123,6 +132,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                         is_host: false,
                         range,
                         line,
+                        name_range: name_range.clone(),
                         public_key: None,
                         ssh_alias: None,
                         hostname: None,
@@ -132,16 +142,23 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                     continue;
                 }
                 if nested {
-                    return Err(HostsEditError::NestedPath { name, line });
+                    return Err(HostsEditError::NestedPath {
+                        name,
+                        at: name_range,
+                    });
                 }
                 if !host_names.insert(name.clone()) {
-                    return Err(HostsEditError::Duplicate { name, line });
+                    return Err(HostsEditError::Duplicate {
+                        name,
+                        at: name_range,
+                    });
                 }
                 let value = av.value();
                 let Some(ast::Expr::AttrSet(host_set)) = value else {
                     return Err(HostsEditError::EntryNotAttrset {
                         name,
-                        line,
+                        // The name, not the value: a value may span many lines.
+                        at: name_range,
                         found: value.as_ref().map(nix::describe).unwrap_or("empty"),
                     });
                 };
@@ -155,6 +172,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                         is_host: true,
                         range,
                         line,
+                        name_range: name_range.clone(),
                         public_key,
                         ssh_alias,
                         hostname,
@@ -224,13 +242,17 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                 // Lint and edit agree on what a host is (`model::hosts::classify`): a set
                 // with `publicKey`, `hostname` or `sshAlias`; its key may be missing yet.
                 if classify(&name, Some(markers.iter().copied())) != EntryKind::Host {
-                    return Err(HostsEditError::EntryWithoutKey { name, line });
+                    return Err(HostsEditError::EntryWithoutKey {
+                        name,
+                        at: name_range,
+                    });
                 }
                 entries.push(Entry {
                     name,
                     is_host: true,
                     range,
                     line,
+                    name_range,
                     public_key,
                     ssh_alias,
                     hostname,
