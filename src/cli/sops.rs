@@ -151,7 +151,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
                     hosts: &ctx.hosts,
                 },
             )
-            .map_err(|e| ctx.refused(e))?;
+            .map_err(|e| ctx.refused(e, &text))?;
             ctx.refuse_recipient_of_another_host(&a.name, &recipient)?;
             finish(
                 &ctx,
@@ -167,7 +167,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             let hint = hint.or_else(|| ctx.host_recipient(&a.name));
             let text = ctx.read()?;
             let edit = sops_edit::remove_recipient(&text, &a.name, hint.as_deref())
-                .map_err(|e| ctx.refused(e))?;
+                .map_err(|e| ctx.refused(e, &text))?;
             let code = finish(
                 &ctx,
                 &text,
@@ -212,7 +212,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
                     hosts: &ctx.hosts,
                 },
             )
-            .map_err(|e| ctx.refused(e))?;
+            .map_err(|e| ctx.refused(e, &text))?;
             finish(
                 &ctx,
                 &text,
@@ -398,7 +398,12 @@ impl Context {
             .ok()
     }
 
-    fn refused(&self, e: sops_edit::SopsEditError) -> miette::Report {
+    /// A refused edit: pointing into the file when it is about a place (its help says the
+    /// file was not changed), else its message after the file's name.
+    fn refused(&self, e: sops_edit::SopsEditError, text: &str) -> miette::Report {
+        if e.place().is_some() {
+            return crate::edit::refusal::refusal(e, &self.shown(), text);
+        }
         miette!("{}: {e}; the file was not changed", self.shown())
     }
 }

@@ -48,3 +48,34 @@ fn a_failing_sops_shows_its_status_and_the_tail_of_its_stderr() {
     );
     assert_eq!(std::fs::read(&file).unwrap(), original);
 }
+
+#[test]
+fn a_refused_hosts_edit_points_into_the_file_with_a_label_and_help() {
+    let fleet = crate::support::demo_fleet();
+    let root = fleet.path();
+    let hosts = root.join("hosts.nix");
+    let mut content = std::fs::read_to_string(&hosts).unwrap();
+    // A second definition of the first host: vmctl cannot tell which one to edit.
+    let first = content.find('{').unwrap() + 1;
+    content.insert_str(first, "\n  doc1 = { publicKey = \"ssh-ed25519 AAAA\"; };");
+    std::fs::write(&hosts, &content).unwrap();
+    let o = crate::support::vmctl(
+        root,
+        &[
+            "hosts",
+            "add",
+            "newhost",
+            "--key",
+            &crate::support::new_public_key(None),
+        ],
+    );
+    let err = text(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("`doc1` is defined twice"), "{err}");
+    // The snippet names the file and the line, the label marks the name, help says what to do.
+    assert!(err.contains("[hosts.nix:"), "{err}");
+    assert!(err.contains("defined again here"), "{err}");
+    assert!(err.contains("help: remove one definition first"), "{err}");
+    assert!(!err.contains("line "), "{err}");
+    assert_eq!(std::fs::read_to_string(&hosts).unwrap(), content);
+}

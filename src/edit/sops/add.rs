@@ -227,10 +227,8 @@ pub(super) fn refuse_another_hosts_recipient(
         .map(|(n, _, id)| {
             (
                 n.clone(),
-                format!(
-                    "anchor &{n}, line {}",
-                    view.doc.line_number(view.doc.node(*id).span.start)
-                ),
+                view.doc.node(*id).span.clone(),
+                format!("anchor &{n}"),
             )
         });
     let by_comment = || {
@@ -241,22 +239,27 @@ pub(super) fn refuse_another_hosts_recipient(
             .find_map(|i| {
                 let word = i.comment.as_deref()?.split_whitespace().next()?;
                 (i.recipient.as_deref() == Some(req.recipient) && other_host(word)).then(|| {
-                    let line = i
+                    let at = i
                         .node
-                        .map(|n| view.doc.line_number(view.doc.node(n).span.start))
-                        .unwrap_or(0);
-                    (
-                        word.to_string(),
-                        format!("commented `# {word}`, line {line}"),
-                    )
+                        .map(|n| view.doc.node(n).span.clone())
+                        .unwrap_or(0..0);
+                    (word.to_string(), at, format!("commented `# {word}`"))
                 })
             })
     };
     match by_anchor.or_else(by_comment) {
-        Some((host, where_)) => Err(SopsEditError::Refused(format!(
-            "{} is already host `{host}`'s recipient ({where_}); two hosts cannot share one key (vmlint reports HS002 duplicate-public-key when hosts.nix gives both the same key): give `{}` its own host key",
-            req.recipient, req.name
-        ))),
+        Some((host, at, how)) => Err(SopsEditError::at(
+            at,
+            format!(
+                "{} is already host `{host}`'s recipient ({how})",
+                req.recipient
+            ),
+            format!("`{host}`'s recipient"),
+            format!(
+                "two hosts cannot share one key (vmlint reports HS002 duplicate-public-key when hosts.nix gives both the same key): give `{}` its own host key",
+                req.name
+            ),
+        )),
         None => Ok(()),
     }
 }

@@ -78,12 +78,13 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
                 .iter()
                 .find(|r| r.age.as_ref().is_ok_and(|l| l.container == id))
                 .map(|r| r.label())
-                .unwrap_or_else(|| {
-                    format!("the list at line {}", doc.line_number(node.span.start))
-                });
-            return Err(SopsEditError::Refused(format!(
-                "{owner} would have no recipient left; remove that rule or list by hand"
-            )));
+                .unwrap_or_else(|| "a list".to_string());
+            return Err(SopsEditError::at(
+                node.span.clone(),
+                format!("{owner} would have no recipient left"),
+                "only this recipient is left here",
+                "remove that rule or list by hand",
+            ));
         }
         for &i in &hits {
             let item = &seq.items[i];
@@ -99,10 +100,12 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
             } else {
                 let first = doc.line_start(item.dash);
                 if !doc.text[first..item.dash].chars().all(|c| c == ' ') {
-                    return Err(SopsEditError::Refused(format!(
-                        "the item at line {} does not start its own line; remove it by hand",
-                        doc.line_number(item.dash)
-                    )));
+                    return Err(SopsEditError::at(
+                        item.dash..item.dash + 1,
+                        "the item does not start its own line",
+                        "this item shares its line",
+                        "remove it by hand",
+                    ));
                 }
                 let mut start = first;
                 let end = doc.line_end(n.span.end.max(item.dash + 1) - 1);
@@ -169,11 +172,18 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
         }
         if let Some(t) = doc.resolve(a) {
             if deleted.contains(&t) {
-                return Err(SopsEditError::Refused(format!(
-                    "*{} at line {} would point at nothing after the removal; remove that use by hand first",
-                    doc.node(t).anchor.as_ref().map(|x| x.name.as_str()).unwrap_or(name),
-                    doc.line_number(doc.node(a).span.start)
-                )));
+                let anchor = doc
+                    .node(t)
+                    .anchor
+                    .as_ref()
+                    .map(|x| x.name.as_str())
+                    .unwrap_or(name);
+                return Err(SopsEditError::at(
+                    doc.node(a).span.clone(),
+                    format!("*{anchor} would point at nothing after the removal"),
+                    format!("*{anchor} is used here"),
+                    "remove that use by hand first",
+                ));
             }
         }
     }
@@ -192,10 +202,13 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
     if !edits.is_empty() {
         let (o, n) = load_both(text, &new_text)?;
         if value::count(&n, &recipient) != 0 {
-            return Err(SopsEditError::Refused(format!(
-                "the recipient is also used where vmctl does not remove it (line {}); remove it by hand",
-                doc.line_number(doc.text.find(recipient.as_str()).unwrap_or(0))
-            )));
+            let at = doc.text.find(recipient.as_str()).unwrap_or(0);
+            return Err(SopsEditError::at(
+                at..at + recipient.len().min(doc.text.len() - at),
+                "the recipient is also used where vmctl does not remove it",
+                "used here",
+                "remove it by hand",
+            ));
         }
         if value::strip(&o, &recipient) != value::strip(&n, &recipient) {
             return Err(SopsEditError::Verify(
