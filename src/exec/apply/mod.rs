@@ -157,7 +157,18 @@ pub enum ApplyError {
     #[error("cannot take the fleet lock `{}`: {error}", lock.display())]
     Lock { lock: PathBuf, error: io::Error },
     #[error("`{shown}` changed while vmctl was editing it (another program wrote it); nothing was written: run the command again")]
-    ChangedUnderneath { shown: String },
+    #[diagnostic(help(
+        "see what the other program wrote (`git diff`), then run the command again"
+    ))]
+    ChangedUnderneath {
+        shown: String,
+        /// The file as it is now (not for secrets).
+        #[source_code]
+        found: Option<miette::NamedSource<String>>,
+        /// What changed since vmctl read it.
+        #[label("changed since vmctl read the file")]
+        at: Option<miette::SourceSpan>,
+    },
     #[error("`{shown}` already exists; vmctl does not overwrite it: nothing was written")]
     Exists { shown: String },
     #[error("`{shown}` is a symlink whose target does not exist; fix or remove the link: nothing was written")]
@@ -241,16 +252,33 @@ pub fn apply(set: &ChangeSet, _lock: &FleetLock) -> Result<Vec<PathBuf>, ApplyEr
 }
 
 fn check_precondition(c: &FileChange) -> Result<(), ApplyError> {
-    if unchanged_since_read(c)? {
+    let Some(now) = unchanged_since_read(c)? else {
         return Ok(());
-    }
-    Err(match c.old {
+    };
+    Err(match &c.old {
         None => ApplyError::Exists {
             shown: c.shown.clone(),
         },
-        Some(_) => ApplyError::ChangedUnderneath {
-            shown: c.shown.clone(),
-        },
+        Some(old) => {
+            // Point at what the other program changed, in the file as it is now; never show
+            // a secret's text.
+            let texts = (std::str::from_utf8(old), String::from_utf8(now));
+            let (found, at) = match texts {
+                (Ok(old), Ok(now)) if !c.secret => {
+                    let at = crate::exec::fleet::changed_range(old, &now);
+                    (
+                        Some(miette::NamedSource::new(&c.shown, now)),
+                        Some(at.into()),
+                    )
+                }
+                _ => (None, None),
+            };
+            ApplyError::ChangedUnderneath {
+                shown: c.shown.clone(),
+                found,
+                at,
+            }
+        }
     })
 }
 
@@ -369,6 +397,40 @@ mod tests {
             .collect()
     }
 
+    fn rendered(err: ApplyError) -> String {
+        let mut out = String::new();
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100)
+            .render_report(&mut out, &err)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn changed_underneath_points_at_the_change_but_never_shows_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("hosts.nix");
+        fs::write(&p, "{\n  a = 1;\n  b = 20;\n}\n").unwrap();
+        let l = lock(dir.path());
+        let change = FileChange::modify(&p, "hosts.nix", "{\n  a = 1;\n  b = 2;\n}\n", "x", "x");
+        let shown = rendered(apply(&ChangeSet::one(change.clone()), &l).unwrap_err());
+        assert!(shown.contains("[hosts.nix:3:"), "{shown}");
+        assert!(
+            shown.contains("changed since vmctl read the file"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("help: see what the other program wrote"),
+            "{shown}"
+        );
+        let shown = rendered(apply(&ChangeSet::one(change.secret()), &l).unwrap_err());
+        assert!(!shown.contains("b = 20"), "{shown}");
+        assert!(
+            shown.contains("`hosts.nix` changed while vmctl was editing it"),
+            "{shown}"
+        );
+    }
+
     #[test]
     fn changed_underneath_writes_nothing_of_the_set() {
         let dir = tempfile::tempdir().unwrap();
@@ -382,7 +444,7 @@ mod tests {
         let l = lock(dir.path());
         let err = apply(&set, &l).unwrap_err();
         assert!(
-            matches!(&err, ApplyError::ChangedUnderneath { shown } if shown == "b.nix"),
+            matches!(&err, ApplyError::ChangedUnderneath { shown, .. } if shown == "b.nix"),
             "{err}"
         );
         assert_eq!(
