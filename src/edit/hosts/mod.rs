@@ -45,7 +45,7 @@ use super::{apply, TextEdit};
 
 pub use add::{validate_name, validate_public_key};
 pub use locate::locate;
-pub use template::{render_template_value, substitute};
+pub use template::{render_template_value, substitute, UnknownPlaceholder};
 
 use add::{key_identity, plan_add};
 use locate::{leading_indent, line_of, line_start};
