@@ -59,7 +59,7 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
             Ok(list) => list,
             // Picked by the default choice: say why it is left alone. Picked by --rule: refuse.
             Err(why) if req.rules.is_empty() => {
-                skipped.push((i, rule.path_regex.clone(), why.clone()));
+                skipped.push((i, rule.path_regex.clone(), why.to_string()));
                 continue;
             }
             Err(why) => {
