@@ -34,15 +34,11 @@ pub fn load(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
         .filter(|d| d.severity() == Severity::Error)
         .collect();
     if !errors.is_empty() {
-        eprint!(
-            "{}",
-            crate::render::human::render(&fleet.db, &errors, false)
-        );
-        return Err(miette::miette!(
-            help = "fix them first; `vmlint` shows every problem",
-            "the fleet files have {} error{}",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
+        return Err(refuse_with(
+            &fleet.db,
+            &errors,
+            |n| format!("the fleet files have {n}"),
+            "fix them first; `vmlint` shows every problem",
         ));
     }
     Ok(loaded(root, &fleet))
@@ -260,6 +256,23 @@ pub fn blocking_errors(
     out
 }
 
+/// Prints `errors` as `vmlint` does and returns the refusal that counts them ("N error(s)",
+/// placed in the message by `message`).
+fn refuse_with(
+    db: &crate::syntax::SourceDb,
+    errors: &[crate::check::Diagnostic],
+    message: impl FnOnce(String) -> String,
+    help: &'static str,
+) -> miette::Report {
+    eprint!("{}", crate::render::human::render(db, errors, false));
+    let count = format!(
+        "{} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    miette::miette!(help = help, "{}", message(count))
+}
+
 /// The byte range of `new` that differs from `old` (common prefix and suffix removed).
 pub fn changed_range(old: &str, new: &str) -> std::ops::Range<usize> {
     let prefix = old
@@ -304,15 +317,11 @@ pub fn gate(root: &Path, edits: &[(PathBuf, Option<String>, String)]) -> miette:
         .collect();
     let blocking = blocking_errors(&before_fleet, &before, &after_fleet, &after, &written);
     if !blocking.is_empty() {
-        eprint!(
-            "{}",
-            crate::render::human::render(&after_fleet.db, &blocking, false)
-        );
-        return Err(miette::miette!(
-            help = "nothing was written; fix the value you passed (the diagnostic above says what `vmlint` would report)",
-            "this change would make the fleet files invalid ({} error{})",
-            blocking.len(),
-            if blocking.len() == 1 { "" } else { "s" }
+        return Err(refuse_with(
+            &after_fleet.db,
+            &blocking,
+            |n| format!("this change would make the fleet files invalid ({n})"),
+            "nothing was written; fix the value you passed (the diagnostic above says what `vmlint` would report)",
         ));
     }
     let kept = after

@@ -320,15 +320,9 @@ fn write_pinned_config(
     Ok((dir, config))
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s.trim().to_string()
+/// An openssh error and its causes on one line (ssh's own message is the innermost).
+fn error_chain(e: &openssh::Error) -> String {
+    crate::exec::process::causes(e).trim().to_string()
 }
 
 fn connect_error(target: &SshTarget, e: &openssh::Error) -> RemoteError {

@@ -84,13 +84,8 @@ impl FileChange {
         summary: impl Into<String>,
     ) -> Self {
         FileChange {
-            path: path.into(),
-            shown: shown.into(),
             old: None,
-            new: new.into(),
-            summary: summary.into(),
-            create_mode: DEFAULT_MODE,
-            secret: false,
+            ..Self::modify(path, shown, Vec::new(), new, summary)
         }
     }
 
