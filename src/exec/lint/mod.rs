@@ -413,56 +413,60 @@ fn report_missing_paths(fleet: &mut Fleet, root: &Path, settings: &crate::model:
             error: is_file,
         });
     }
+    // The layout warnings below are about the fleet as a whole: they point at the top of
+    // definitions.nix and never fail the run.
+    let mut layout = |message: String, help: String| {
+        issues.push(Issue::MissingPath {
+            span: top,
+            message,
+            help,
+            error: false,
+        })
+    };
     let sops = root.join(&settings.sops_config);
     if setting("sopsConfig").is_none() && !sops.is_file() {
         let nested = root.join(&settings.secrets_dir).join(".sops.yaml");
         if nested.is_file() {
             let rel = settings.secrets_dir.join(".sops.yaml");
-            issues.push(Issue::MissingPath {
-                span: top,
-                message: format!(
+            layout(
+                format!(
                     "the fleet's sops configuration is `{}`, but vmctl reads `{}`",
                     shown(&rel),
                     shown(&settings.sops_config)
                 ),
-                help: format!(
+                format!(
                     "add `settings.sopsConfig = \"{}\";` to definitions.nix",
                     shown(&rel)
                 ),
-                error: false,
-            });
+            );
         } else if has_entries(&root.join(&settings.secrets_dir)) {
-            issues.push(Issue::MissingPath {
-                span: top,
-                message: format!(
+            layout(
+                format!(
                     "`{}` holds secrets but the fleet has no `{}`: re-keying and the recipient checks cannot run",
                     shown(&settings.secrets_dir),
                     shown(&settings.sops_config)
                 ),
-                help: "create it, or point `settings.sopsConfig` at the one you use".into(),
-                error: false,
-            });
+                "create it, or point `settings.sopsConfig` at the one you use".into(),
+            );
         }
     }
     if setting("hostsFile").is_none()
         && sops.is_file()
         && !root.join(&settings.hosts_file).is_file()
     {
-        issues.push(Issue::MissingPath {
-            span: top,
-            message: format!(
+        layout(
+            format!(
                 "the fleet has `{}` but no `{}`: the hosts its recipients belong to are unknown",
                 shown(&settings.sops_config),
                 shown(&settings.hosts_file)
             ),
-            help: format!(
+            format!(
                 "create it (`{}` writes the first entry), or point `settings.hostsFile` at yours",
                 crate::proxmox::quote::command_line(&[
                     "vmctl", "hosts", "add", "NAME", "--key", "KEY"
                 ])
             ),
-            error: false,
-        });
+        );
     }
     fleet.files[idx].issues.extend(issues);
 }
