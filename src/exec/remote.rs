@@ -78,12 +78,10 @@ pub enum RemoteError {
         command: String,
         detail: String,
     },
-    #[error("cannot prepare the SSH configuration in {dir}: {source}")]
-    Setup {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The message quotes the I/O error, so it is not also the source (a report would print
+    // it twice).
+    #[error("cannot prepare the SSH configuration in {dir}: {error}")]
+    Setup { dir: PathBuf, error: std::io::Error },
 }
 
 /// Something that runs argv on the Proxmox host.
@@ -146,9 +144,9 @@ impl SshRemote {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|source| RemoteError::Setup {
+            .map_err(|error| RemoteError::Setup {
                 dir: PathBuf::from("."),
-                source,
+                error,
             })?;
         let (config_used, pin_dir) = match &target.pinned_key {
             Some(key) => {
@@ -297,7 +295,7 @@ fn write_pinned_config(
 ) -> Result<(tempfile::TempDir, PathBuf), RemoteError> {
     let setup = |dir: &Path| {
         let d = dir.to_path_buf();
-        move |source| RemoteError::Setup { dir: d, source }
+        move |error| RemoteError::Setup { dir: d, error }
     };
     let dir = tempfile::Builder::new()
         .prefix("vmctl-ssh-")
