@@ -10,14 +10,14 @@ use crate::check::{check_fleet, Diagnostic};
 use crate::exec::process::{Ended, Process, ProcessError};
 use crate::model::fleet::{Fleet, NixRole};
 use crate::model::read::Issue;
-use crate::syntax::{evaluate, Loader, Value};
+use crate::syntax::{evaluate, LoadError, Loader, Value};
 
 /// Reads imported files from disk.
 pub struct FsLoader;
 
 impl Loader for FsLoader {
-    fn load(&self, path: &Path) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| e.to_string().to_lowercase())
+    fn load(&self, path: &Path) -> Result<String, LoadError> {
+        std::fs::read_to_string(path).map_err(|e| LoadError(e.to_string().to_lowercase()))
     }
 }
 
@@ -36,7 +36,7 @@ impl FleetLoader {
 }
 
 impl Loader for FleetLoader {
-    fn load(&self, path: &Path) -> Result<String, String> {
+    fn load(&self, path: &Path) -> Result<String, LoadError> {
         FsLoader.load(path)
     }
 
