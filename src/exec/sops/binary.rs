@@ -44,10 +44,9 @@ pub enum SopsRunError {
         path: PathBuf,
         error: std::io::Error,
     },
-    /// sops could not be started.
-    #[error("{INSTALL_SOPS}{}", restored.suffix())]
+    /// sops could not be started (the message quotes why, then what to do).
+    #[error("{process}; {INSTALL_SOPS}{}", restored.suffix())]
     Start {
-        #[source]
         process: ProcessError,
         restored: Restored,
     },
