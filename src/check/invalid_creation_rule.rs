@@ -4,7 +4,7 @@ use super::sops_file::{rules_key, sops_model, span};
 use super::{Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::secrets::config::ConfigError;
-use crate::yaml::sops::SopsYaml;
+use crate::secrets::sops_yaml::SopsYaml;
 
 pub const RULE: Rule = Rule {
     code: "SP008",

@@ -2,9 +2,9 @@
 
 use crate::model::fleet::Fleet;
 use crate::secrets::config::ConfigError;
+use crate::secrets::sops_yaml::{SopsModel, SopsYaml};
 use crate::syntax::{FileId, Span, TextRange, TextSize};
 use crate::yaml::scan::NodeId;
-use crate::yaml::sops::{SopsModel, SopsYaml};
 
 /// The fleet's `.sops.yaml` (the first source whose file name ends in `.sops.yaml` or
 /// `.sops.yml`): its file and text.

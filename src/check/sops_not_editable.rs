@@ -3,7 +3,7 @@
 use super::sops_file::{point, rules_key, sops_model};
 use super::{Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::yaml::sops::ViewError;
+use crate::secrets::sops_yaml::ViewError;
 
 pub const RULE: Rule = Rule {
     code: "SP009",

@@ -94,7 +94,7 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
 fn report(
     out: &mut Vec<Diagnostic>,
     sops_id: crate::syntax::FileId,
-    sops: &crate::yaml::sops::SopsYaml,
+    sops: &crate::secrets::sops_yaml::SopsYaml,
     id: crate::yaml::scan::NodeId,
     host: &crate::model::Host,
     hosts_file: crate::syntax::FileId,

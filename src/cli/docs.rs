@@ -47,12 +47,12 @@ pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
     let writes = !(args.check || args.stdout || args.dry_run);
     // Held from the read to the write, so two runs never interleave (only when writing).
     let lock = if writes {
-        Some(FleetLock::acquire(&fleet.root).map_err(|e| miette!("{e}"))?)
+        Some(FleetLock::acquire(&fleet.root)?)
     } else {
         None
     };
     let existing =
-        match read_for_change(&path).map_err(|e| miette!("{e}"))? {
+        match read_for_change(&path)? {
             Some(b) => Some(String::from_utf8(b).map_err(|_| {
                 miette!("`{name}` is not UTF-8 text; vmctl edits only Markdown text")
             })?),
@@ -107,7 +107,7 @@ pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
     };
     let set = ChangeSet::one(change);
     if let Some(lock) = &lock {
-        apply(&set, lock).map_err(|e| miette!("{e}"))?;
+        apply(&set, lock)?;
     }
     if args.json {
         println!("{}", super::changes::set_json(&set, args.dry_run));

@@ -95,10 +95,10 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
     let lock = if dry_run {
         None
     } else {
-        Some(FleetLock::acquire(&fleet.root).map_err(|e| miette!("{e}"))?)
+        Some(FleetLock::acquire(&fleet.root)?)
     };
     let before =
-        match read_for_change(&path).map_err(|e| miette!("{e}"))? {
+        match read_for_change(&path)? {
             Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
                 miette!("`{name}` is not UTF-8 text; vmctl edits only Nix text files")
             })?),
@@ -149,7 +149,8 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
         }
     };
     let template = entry_template(&fleet)?;
-    let out = edit_hosts(&text, &intent, template.as_ref()).map_err(|e| miette!("{name}: {e}"))?;
+    let out = edit_hosts(&text, &intent, template.as_ref())
+        .map_err(|e| crate::edit::refusal::refusal(e, &name, &text))?;
     let change = FileChange {
         path: path.clone(),
         shown: name.clone(),
@@ -167,7 +168,7 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
     }
     let set = ChangeSet::one(change);
     if let Some(lock) = &lock {
-        apply(&set, lock).map_err(|e| miette!("{e}"))?;
+        apply(&set, lock)?;
     }
     drop(lock);
     report(&set, &out, &opts);

@@ -7,6 +7,7 @@ use clap::Args;
 use miette::{miette, IntoDiagnostic as _, WrapErr as _};
 
 use super::Global;
+use crate::exec::process::Process;
 use crate::keys::{self, KeyLine, PrivateKey};
 
 #[derive(Debug, clap::Subcommand)]
@@ -244,7 +245,7 @@ fn generate(a: GenerateArgs, g: &Global) -> miette::Result<u8> {
         Some(f) => Some(std::path::absolute(f).unwrap_or_else(|_| f.clone())),
         None => std::env::current_dir()
             .ok()
-            .and_then(|d| crate::exec::fleet::find_root(&d)),
+            .and_then(|d| crate::exec::root::find_root(&d)),
     };
     let shown = |p: &Path| match (&root, std::path::absolute(p)) {
         (Some(r), Ok(abs)) if abs.starts_with(r) => super::hosts::shown_in(r, &abs),
@@ -263,8 +264,8 @@ fn generate(a: GenerateArgs, g: &Global) -> miette::Result<u8> {
     );
     if !a.dry_run {
         use crate::exec::apply::{apply, FleetLock};
-        let lock = FleetLock::for_file(&private_path).map_err(|e| miette!("{e}"))?;
-        apply(&set, &lock).map_err(|e| miette!("{e}"))?;
+        let lock = FleetLock::for_file(&private_path)?;
+        apply(&set, &lock)?;
     }
     // A dry run's key is thrown away: printing it would invite using a key that never exists.
     let kept = |v: serde_json::Value| {
@@ -358,12 +359,10 @@ fn refuse_unignored(private_path: &Path) -> miette::Result<()> {
     }
     target.push(abs.file_name().unwrap_or_default());
     let in_repo_by_layout = existing.ancestors().any(|d| d.join(".git").exists());
-    let top = match std::process::Command::new("git")
+    let top = match Process::new("find the git work tree of the key's directory", "git")
         .arg("-C")
         .arg(&existing)
         .args(["rev-parse", "--show-toplevel"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
         .output()
     {
         Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
@@ -377,17 +376,14 @@ fn refuse_unignored(private_path: &Path) -> miette::Result<()> {
         }
         _ => return Ok(()),
     };
-    let status = std::process::Command::new("git")
+    let status = Process::new("ask git whether the key's path is ignored", "git")
         .arg("-C")
         .arg(&top)
         .args(["check-ignore", "-q", "--"])
         .arg(&target)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map_err(|e| {
-            miette!("cannot run git check-ignore: {e}; write the key outside the repository")
-        })?;
+        .output()
+        .map_err(|e| miette!("{e}; write the key outside the repository"))?
+        .status;
     match status.code() {
         Some(0) => Ok(()),
         Some(1) => {

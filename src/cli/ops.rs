@@ -514,15 +514,15 @@ fn console(defs: &Definitions, vmid: VmId, unlisted: bool, conn: &Conn) -> miett
         .remote()
         .0
         .interactive_command(&argv)
-        .status()
+        .interactive()
         .into_diagnostic()?;
     // Exit codes mean the same in every command (docs/cli.md): the session's own status
     // (ssh's 255, the terminal's) is named in the error, not passed through.
     if !status.success() {
-        return Err(err(format!(
+        return Err(miette::miette!(
             "the console session of VM {vmid} ended with {status}; check that the VM has a \
              serial socket (`vmctl ops serial-socket {vmid}`) and that ssh reaches the host"
-        )));
+        ));
     }
     Ok(0)
 }

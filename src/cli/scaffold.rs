@@ -37,7 +37,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     // the fleet files do not (`vmlint` shows them).
     let fleet = super::load_fleet(g, true)?;
     let defs = &fleet.definitions;
-    let vm = find_vm(defs, &args.name).map_err(|e| miette!("{e}"))?;
+    let vm = find_vm(defs, &args.name).into_diagnostic()?;
     super::stop_on_errors(
         errors_of_vm(&fleet.root, &vm.name),
         &format!("the definition of `{}`", vm.name),
@@ -58,7 +58,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     let lock = if args.dry_run {
         None
     } else {
-        Some(FleetLock::acquire(&fleet.root).map_err(|e| miette!("{e}"))?)
+        Some(FleetLock::acquire(&fleet.root)?)
     };
     let planned = plan(vm, &defs.settings.hosts_dir, &template, &values, |rel| {
         std::fs::read(root.join(rel)).ok()
@@ -77,7 +77,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
         ));
     }
     if let Some(lock) = &lock {
-        apply(&set, lock).map_err(|e| miette!("{e}"))?;
+        apply(&set, lock)?;
     }
     let label = |a: &Action| match (a, args.dry_run) {
         (Action::Create, false) => "created",

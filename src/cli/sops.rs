@@ -147,7 +147,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
                     hosts: &ctx.hosts,
                 },
             )
-            .map_err(|e| ctx.refused(e))?;
+            .map_err(|e| ctx.refused(e, &text))?;
             ctx.refuse_recipient_of_another_host(&a.name, &recipient)?;
             finish(
                 &ctx,
@@ -163,7 +163,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
             let hint = hint.or_else(|| ctx.host_recipient(&a.name));
             let text = ctx.read()?;
             let edit = sops_edit::remove_recipient(&text, &a.name, hint.as_deref())
-                .map_err(|e| ctx.refused(e))?;
+                .map_err(|e| ctx.refused(e, &text))?;
             let code = finish(
                 &ctx,
                 &text,
@@ -204,7 +204,7 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
                     hosts: &ctx.hosts,
                 },
             )
-            .map_err(|e| ctx.refused(e))?;
+            .map_err(|e| ctx.refused(e, &text))?;
             finish(
                 &ctx,
                 &text,
@@ -220,12 +220,12 @@ pub fn run(args: SopsCommand, g: &Global) -> miette::Result<u8> {
 fn to_recipient(s: &str) -> miette::Result<String> {
     let s = s.trim();
     if s.starts_with("age1") {
-        keys::validate_age_recipient(s).map_err(|e| miette!("{e}"))?;
+        keys::validate_age_recipient(s).into_diagnostic()?;
         return Ok(s.to_string());
     }
     let key = keys::PublicKey::parse(s)
         .map_err(|e| miette!("`{s}` is neither an age recipient nor an ssh-ed25519 key: {e}"))?;
-    key.age_recipient().map_err(|e| miette!("{e}"))
+    key.age_recipient().into_diagnostic()
 }
 
 /// The file to edit and what the fleet says about hosts.
@@ -289,7 +289,7 @@ impl Context {
                         let root = g
                             .fleet
                             .clone()
-                            .or_else(|| crate::exec::fleet::find_root(&cwd))
+                            .or_else(|| crate::exec::root::find_root(&cwd))
                             .unwrap_or(cwd);
                         root.join(".sops.yaml")
                     }
@@ -314,7 +314,7 @@ impl Context {
                 Some(root) => crate::exec::apply::FleetLock::acquire(root),
                 None => crate::exec::apply::FleetLock::for_file(&ctx.path),
             };
-            ctx.lock = Some(lock.map_err(|e| miette!("{e}"))?);
+            ctx.lock = Some(lock?);
         }
         Ok(ctx)
     }
@@ -401,7 +401,12 @@ impl Context {
             .ok()
     }
 
-    fn refused(&self, e: sops_edit::SopsEditError) -> miette::Report {
+    /// A refused edit: pointing into the file when it is about a place (its help says the
+    /// file was not changed), else its message after the file's name.
+    fn refused(&self, e: sops_edit::SopsEditError, text: &str) -> miette::Report {
+        if e.place().is_some() {
+            return crate::edit::refusal::refusal(e, &self.shown(), text);
+        }
         miette!("{}: {e}; the file was not changed", self.shown())
     }
 }
@@ -448,7 +453,7 @@ fn finish(
     }
     if write {
         let lock = ctx.lock.as_ref().expect("locked unless dry run");
-        apply(&set, lock).map_err(|e| miette!("{e}"))?;
+        apply(&set, lock)?;
     }
     if file.json {
         let mut v = super::changes::set_json(&set, file.dry_run);

@@ -7,5 +7,6 @@
 pub mod docs;
 pub mod hosts;
 pub mod nix;
+pub mod refusal;
 pub mod scaffold;
 pub mod sops;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::hosts::substitute;
+use super::hosts::{substitute, UnknownPlaceholder};
 use super::nix;
 use crate::model::{Host, Vm, VmKind};
 
@@ -64,8 +64,13 @@ pub struct TemplateFile {
 /// The placeholder values for one host; `Err(why)` for a value vmctl does not have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Values {
-    values: BTreeMap<&'static str, Result<String, String>>,
+    values: BTreeMap<&'static str, Result<String, Unavailable>>,
 }
+
+/// Why vmctl has no value for a placeholder (and what to do about it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
 
 impl Values {
     /// Values from the VM's definition and, when it exists, its hosts.nix entry.
@@ -78,9 +83,9 @@ impl Values {
         );
         values.insert(
             "vmid",
-            vm.vmid
-                .map(|v| v.to_string())
-                .ok_or_else(|| format!("`{}` has no vmid in definitions.nix", vm.name)),
+            vm.vmid.map(|v| v.to_string()).ok_or_else(|| {
+                Unavailable(format!("`{}` has no vmid in definitions.nix", vm.name))
+            }),
         );
         values.insert(
             "disk_device",
@@ -97,16 +102,16 @@ impl Values {
         values.insert(
             "public_key",
             host.and_then(|h| h.public_key.clone()).ok_or_else(|| {
-                format!(
+                Unavailable(format!(
                     "`{}` has no publicKey in hosts.nix yet; run `vmctl hosts add {} --key …` first",
                     vm.name, vm.name
-                )
+                ))
             }),
         );
         Values { values }
     }
 
-    pub fn get(&self, name: &str) -> Option<&Result<String, String>> {
+    pub fn get(&self, name: &str) -> Option<&Result<String, Unavailable>> {
         self.values.get(name)
     }
 }
@@ -244,15 +249,17 @@ pub fn render_file(file: &TemplateFile, values: &Values) -> Result<Vec<u8>, Scaf
             v.clone()
         }),
         Some(Err(why)) => {
-            missing.get_or_insert_with(|| (name.to_string(), why.clone()));
+            missing.get_or_insert_with(|| (name.to_string(), why.to_string()));
             Some(String::new())
         }
         None => None,
     })
-    .map_err(|placeholder| ScaffoldError::UnknownPlaceholder {
-        file: shown.clone(),
-        placeholder,
-    })?;
+    .map_err(
+        |UnknownPlaceholder(placeholder)| ScaffoldError::UnknownPlaceholder {
+            file: shown.clone(),
+            placeholder,
+        },
+    )?;
     if let Some((placeholder, why)) = missing {
         return Err(ScaffoldError::MissingValue {
             file: shown,

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::exec::root::resolve_root;
 use crate::model::{Definitions, Hosts};
 
 /// The fleet as read from disk: its root and the typed views of its files.
@@ -20,45 +21,6 @@ impl LoadedFleet {
     }
 }
 
-/// The fleet root: the nearest ancestor of `start` (inclusive) holding `vms/definitions.nix`.
-pub fn find_root(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .find(|dir| dir.join("vms/definitions.nix").is_file())
-        .map(Path::to_path_buf)
-}
-
-/// The fleet root: `explicit_root` (which must hold vms/definitions.nix), else the one found
-/// upward from the working directory.
-pub fn resolve_root(explicit_root: Option<&Path>) -> miette::Result<PathBuf> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| miette::miette!("cannot read the current directory: {e}"))?;
-    match explicit_root {
-        Some(r) => {
-            let r = if r.is_absolute() {
-                r.to_path_buf()
-            } else {
-                cwd.join(r)
-            };
-            if !r.join("vms/definitions.nix").is_file() {
-                return Err(miette::miette!(
-                    help = "pass the directory that holds vms/definitions.nix",
-                    "`{}` is not a fleet: it has no vms/definitions.nix",
-                    r.display()
-                ));
-            }
-            Ok(r)
-        }
-        None => find_root(&cwd).ok_or_else(|| {
-            miette::miette!(
-                help = "run vmctl inside your fleet repository or pass --fleet DIR",
-                "no fleet found: no vms/definitions.nix in `{}` or any parent directory",
-                cwd.display()
-            )
-        }),
-    }
-}
-
 /// Loads the fleet at `explicit_root`, or the one found upward from the working directory.
 /// Fails (with every error diagnostic rendered) when the fleet files have errors; warnings do
 /// not stop a command (`vmlint` shows them). Commands that edit a fleet file use
@@ -72,15 +34,11 @@ pub fn load(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
         .filter(|d| d.severity() == Severity::Error)
         .collect();
     if !errors.is_empty() {
-        eprint!(
-            "{}",
-            crate::render::human::render(&fleet.db, &errors, false)
-        );
-        return Err(miette::miette!(
-            help = "fix them first; `vmlint` shows every problem",
-            "the fleet files have {} error{}",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
+        return Err(refuse_with(
+            &fleet.db,
+            &errors,
+            |n| format!("the fleet files have {n}"),
+            "fix them first; `vmlint` shows every problem",
         ));
     }
     Ok(loaded(root, &fleet))
@@ -104,7 +62,7 @@ fn read_fleet(
     let root = resolve_root(explicit_root)?;
     let mut fleet = Fleet::default();
     load_fleet(&mut fleet, &root, &cwd, &NixFallback::from_env())
-        .map_err(|e| miette::miette!("{e}"))?;
+        .map_err(miette::Report::from_err)?;
     Ok((root, fleet))
 }
 
@@ -298,6 +256,23 @@ pub fn blocking_errors(
     out
 }
 
+/// Prints `errors` as `vmlint` does and returns the refusal that counts them ("N error(s)",
+/// placed in the message by `message`).
+fn refuse_with(
+    db: &crate::syntax::SourceDb,
+    errors: &[crate::check::Diagnostic],
+    message: impl FnOnce(String) -> String,
+    help: &'static str,
+) -> miette::Report {
+    eprint!("{}", crate::render::human::render(db, errors, false));
+    let count = format!(
+        "{} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    miette::miette!(help = help, "{}", message(count))
+}
+
 /// The byte range of `new` that differs from `old` (common prefix and suffix removed).
 pub fn changed_range(old: &str, new: &str) -> std::ops::Range<usize> {
     let prefix = old
@@ -342,15 +317,11 @@ pub fn gate(root: &Path, edits: &[(PathBuf, Option<String>, String)]) -> miette:
         .collect();
     let blocking = blocking_errors(&before_fleet, &before, &after_fleet, &after, &written);
     if !blocking.is_empty() {
-        eprint!(
-            "{}",
-            crate::render::human::render(&after_fleet.db, &blocking, false)
-        );
-        return Err(miette::miette!(
-            help = "nothing was written; fix the value you passed (the diagnostic above says what `vmlint` would report)",
-            "this change would make the fleet files invalid ({} error{})",
-            blocking.len(),
-            if blocking.len() == 1 { "" } else { "s" }
+        return Err(refuse_with(
+            &after_fleet.db,
+            &blocking,
+            |n| format!("this change would make the fleet files invalid ({n})"),
+            "nothing was written; fix the value you passed (the diagnostic above says what `vmlint` would report)",
         ));
     }
     let kept = after
@@ -380,7 +351,6 @@ mod tests {
             Some(true)
         );
         assert_eq!(f.hosts.expect("hosts.nix").hosts.len(), 2);
-        assert!(find_root(&root.join("hosts/igpu")).is_some_and(|r| r == root));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 pub mod apply;
 pub mod fleet;
 pub mod lint;
+pub mod process;
 pub mod proxmox;
 pub mod remote;
+pub mod root;
 pub mod signals;
 pub mod sops;

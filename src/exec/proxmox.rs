@@ -349,18 +349,7 @@ mod tests {
             ),
         );
         let p = QmProxmox::new(rec, fence().allow_unlisted(true), fast());
-        let spec = |vmid| {
-            Mutation::Clone(CloneSpec {
-                source: 9001,
-                vmid,
-                name: "n".into(),
-                full: false,
-                storage: None,
-                target: None,
-                pool: None,
-                description: None,
-            })
-        };
+        let spec = |vmid| Mutation::Clone(CloneSpec::new(9001, vmid, "n"));
         assert!(matches!(
             p.apply(&spec(111)),
             Err(ProxmoxError::Fence(FenceError::VmidExists { .. }))

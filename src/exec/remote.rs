@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
+use crate::exec::process::Process;
 use crate::proxmox::quote::command_line;
 use crate::proxmox::redact::display_line;
 use crate::proxmox::ssh::{self, SshTarget};
@@ -77,12 +78,10 @@ pub enum RemoteError {
         command: String,
         detail: String,
     },
-    #[error("cannot prepare the SSH configuration in {dir}: {source}")]
-    Setup {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The message quotes the I/O error, so it is not also the source (a report would print
+    // it twice).
+    #[error("cannot prepare the SSH configuration in {dir}: {error}")]
+    Setup { dir: PathBuf, error: std::io::Error },
 }
 
 /// Something that runs argv on the Proxmox host.
@@ -145,9 +144,9 @@ impl SshRemote {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|source| RemoteError::Setup {
+            .map_err(|error| RemoteError::Setup {
                 dir: PathBuf::from("."),
-                source,
+                error,
             })?;
         let (config_used, pin_dir) = match &target.pinned_key {
             Some(key) => {
@@ -197,18 +196,21 @@ impl SshRemote {
         self.session.as_ref().map(|s| s.control_socket())
     }
 
-    /// The `ssh -tt` command that runs `argv` with a terminal (the serial console) through the
-    /// existing master connection; the caller decides its stdio and waits for it.
-    pub fn interactive_command(&self, argv: &[String]) -> std::process::Command {
-        let mut cmd = std::process::Command::new("ssh");
+    /// The `ssh -tt` run of `argv` with a terminal (the serial console) through the existing
+    /// master connection; the caller runs it with [`Process::interactive`].
+    pub fn interactive_command(&self, argv: &[String]) -> Process {
+        let mut cmd = Process::new(
+            format!("open `{}` on {}", display_line(argv), self.target.display()),
+            "ssh",
+        );
         if let Some(sock) = self.control_socket() {
-            cmd.arg("-S").arg(sock);
+            cmd = cmd.arg("-S").arg(sock);
         }
         if let Some(cfg) = &self.config_used {
-            cmd.arg("-F").arg(cfg);
+            cmd = cmd.arg("-F").arg(cfg);
         }
         if let Some(port) = self.target.port {
-            cmd.arg("-p").arg(port.to_string());
+            cmd = cmd.arg("-p").arg(port.to_string());
         }
         cmd.args([
             "-tt",
@@ -221,8 +223,7 @@ impl SshRemote {
         .arg(&self.target.user)
         .arg(&self.target.host)
         .arg("--")
-        .arg(command_line(argv));
-        cmd
+        .arg(command_line(argv))
     }
 }
 
@@ -294,7 +295,7 @@ fn write_pinned_config(
 ) -> Result<(tempfile::TempDir, PathBuf), RemoteError> {
     let setup = |dir: &Path| {
         let d = dir.to_path_buf();
-        move |source| RemoteError::Setup { dir: d, source }
+        move |error| RemoteError::Setup { dir: d, error }
     };
     let dir = tempfile::Builder::new()
         .prefix("vmctl-ssh-")
@@ -317,15 +318,9 @@ fn write_pinned_config(
     Ok((dir, config))
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s.trim().to_string()
+/// An openssh error and its causes on one line (ssh's own message is the innermost).
+fn error_chain(e: &openssh::Error) -> String {
+    crate::exec::process::causes(e).trim().to_string()
 }
 
 fn connect_error(target: &SshTarget, e: &openssh::Error) -> RemoteError {
@@ -355,10 +350,10 @@ fn connect_error(target: &SshTarget, e: &openssh::Error) -> RemoteError {
 /// the masters run detached (`ssh -f`), so without this a Ctrl-C during a lock-retry wait
 /// would leave an ssh process and its control socket behind.
 mod cleanup {
+    use crate::exec::process::Process;
     use std::path::PathBuf;
-    use std::process::{Command, Stdio};
     use std::sync::{Mutex, Once};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// Blocks the calling thread for good once a signal is being handled: the signal thread
     /// closes the masters and exits the process.
@@ -405,25 +400,14 @@ mod cleanup {
     fn close_all() {
         let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
         for l in live {
-            let child = Command::new("ssh")
+            // Best effort while vmctl exits: a master that does not answer is left to its
+            // ControlPersist timeout.
+            let _ = Process::new("close the SSH master connection", "ssh")
                 .arg("-S")
                 .arg(&l.socket)
                 .args(["-O", "exit", "vmctl-master"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-            if let Ok(mut child) = child {
-                let start = Instant::now();
-                while start.elapsed() < Duration::from_secs(3) {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+                .timeout(Duration::from_secs(3))
+                .output();
             for d in &l.dirs {
                 let _ = std::fs::remove_dir_all(d);
             }

@@ -95,6 +95,23 @@ pub struct CloneSpec {
     pub description: Option<String>,
 }
 
+impl CloneSpec {
+    /// A clone of `source` as `vmid` named `name` with Proxmox's defaults (a linked clone of a
+    /// template, no storage, node, pool or description); set the fields that differ.
+    pub fn new(source: VmId, vmid: VmId, name: impl Into<String>) -> Self {
+        CloneSpec {
+            source,
+            vmid,
+            name: name.into(),
+            full: false,
+            storage: None,
+            target: None,
+            pool: None,
+            description: None,
+        }
+    }
+}
+
 /// Every command that changes the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]

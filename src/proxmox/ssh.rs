@@ -162,14 +162,19 @@ pub fn is_host_key_failure(ssh_log: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn target_from_definitions() {
-        let mut p = Proxmox {
-            host: Some("prom.lan".into()),
+    /// The `proxmox` section of definitions.nix naming `host`, root on port 22.
+    fn proxmox_at(host: &str) -> Proxmox {
+        Proxmox {
+            host: Some(host.into()),
             user: "root".into(),
             port: 22,
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn target_from_definitions() {
+        let mut p = proxmox_at("prom.lan");
         let t = SshTarget::from_proxmox(&p, None).unwrap();
         assert_eq!(t.port, None);
         assert_eq!(t.display(), "root@prom.lan");
@@ -214,12 +219,7 @@ mod tests {
 
     #[test]
     fn hosts_and_users_that_ssh_would_read_as_options_are_refused() {
-        let mut p = Proxmox {
-            host: Some("-oProxyCommand=touch /tmp/x".into()),
-            user: "root".into(),
-            port: 22,
-            ..Default::default()
-        };
+        let mut p = proxmox_at("-oProxyCommand=touch /tmp/x");
         let e = SshTarget::from_proxmox(&p, None).unwrap_err();
         assert!(matches!(e, TargetError::BadHost { .. }));
         assert!(e.to_string().contains("read it as an option"), "{e}");

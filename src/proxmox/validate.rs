@@ -242,52 +242,41 @@ pub fn key_value(s: &str) -> Result<(String, String), Invalid> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// A whole number of at least `min`, written without a sign; otherwise "`s` is not `what`".
+fn whole<T: std::str::FromStr + PartialOrd>(s: &str, min: T, what: &str) -> Result<T, Invalid> {
+    not_a_flag(s)?;
+    match s.parse::<T>() {
+        Ok(n) if n >= min && !s.starts_with('+') => Ok(n),
+        _ => Err(format!("`{}` is not {what}", printable(s))),
+    }
+}
+
 /// Cores: at least 1 (qemu-server's minimum).
 pub fn cores(s: &str) -> Result<u32, Invalid> {
-    not_a_flag(s)?;
-    match s.parse::<u32>() {
-        Ok(n) if n >= 1 && !s.starts_with('+') => Ok(n),
-        _ => Err(format!(
-            "`{}` is not a core count: write a whole number of at least 1",
-            printable(s)
-        )),
-    }
+    whole(s, 1, "a core count: write a whole number of at least 1")
 }
 
 /// Memory in MiB: at least 16 (qemu-server's minimum).
 pub fn memory(s: &str) -> Result<u64, Invalid> {
-    not_a_flag(s)?;
-    match s.parse::<u64>() {
-        Ok(n) if n >= 16 && !s.starts_with('+') => Ok(n),
-        _ => Err(format!(
-            "`{}` is not a memory size: write MiB as a whole number of at least 16 (e.g. `4096`)",
-            printable(s)
-        )),
-    }
+    whole(
+        s,
+        16,
+        "a memory size: write MiB as a whole number of at least 16 (e.g. `4096`)",
+    )
 }
 
 /// A positive number of seconds.
 pub fn seconds(s: &str) -> Result<u64, Invalid> {
-    not_a_flag(s)?;
-    match s.parse::<u64>() {
-        Ok(n) if n >= 1 && !s.starts_with('+') => Ok(n),
-        _ => Err(format!(
-            "`{}` is not a number of seconds: write a whole number of at least 1",
-            printable(s)
-        )),
-    }
+    whole(
+        s,
+        1,
+        "a number of seconds: write a whole number of at least 1",
+    )
 }
 
 /// A TCP port, 1–65535.
 pub fn port(s: &str) -> Result<u16, Invalid> {
-    not_a_flag(s)?;
-    match s.parse::<u16>() {
-        Ok(n) if n >= 1 && !s.starts_with('+') => Ok(n),
-        _ => Err(format!(
-            "`{}` is not a port: write a number from 1 to 65535",
-            printable(s)
-        )),
-    }
+    whole(s, 1, "a port: write a number from 1 to 65535")
 }
 
 /// A user name for SSH: letters, digits, `.`, `_`, `-`, not starting with `-`.

@@ -20,6 +20,7 @@ pub mod layout;
 pub mod mac;
 pub mod rekey;
 pub mod rotate;
+pub mod sops_yaml;
 
 pub use config::{CreationRule, KeyGroup, KeyId, KeyKind, SopsConfig};
 pub use document::{AgeStanza, Format, Metadata, SopsFile};

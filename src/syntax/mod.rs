@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub use rowan::{TextRange, TextSize};
 
-pub use eval::{evaluate, EvalError, EvalErrorKind, Evaluation, Loader, NoImports};
+pub use eval::{evaluate, EvalError, EvalErrorKind, Evaluation, LoadError, Loader, NoImports};
 pub use value::{AttrEntry, AttrSet, Value, ValueKind};
 
 /// Index of a file in a [`SourceDb`].

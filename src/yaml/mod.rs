@@ -1,6 +1,6 @@
-//! Lossless YAML for `.sops.yaml`: a span-keeping scanner, the sops view of it, and a
-//! semantic loader (a real YAML parser) used to verify edits.
+//! Lossless YAML for `.sops.yaml`: a span-keeping scanner and a semantic loader (a real YAML
+//! parser) used to verify edits. The sops view of the scanned file is
+//! `secrets::sops_yaml`, above both this and sops's own reading of the file.
 
 pub mod scan;
-pub mod sops;
 pub mod value;

@@ -276,6 +276,16 @@ fn special_characters_in_values_are_escaped() {
     assert_eq!(eval(&out.text), expected(&eval(&before), &intent));
 }
 
+/// A report as the CLI prints it, without colour.
+fn rendered(r: miette::Report) -> String {
+    let mut out = String::new();
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .render_report(&mut out, r.as_ref())
+        .unwrap();
+    out
+}
+
 /// Real-world files: each is either edited correctly or refused with a clear error; the
 /// outcome of each is snapshotted.
 #[test]
@@ -306,7 +316,11 @@ fn real_world_files_edit_or_refuse() {
                         out.change.summary()
                     ));
                 }
-                Err(e) => report.push_str(&format!("{name}: {verb}: refused: {e}\n")),
+                // Shown as the CLI shows it: the refusal points into the file.
+                Err(e) => report.push_str(&format!(
+                    "{name}: {verb}: refused:\n{}\n",
+                    rendered(vmctl::edit::refusal::refusal(e, &name, &before))
+                )),
             }
         }
     }

@@ -5,6 +5,7 @@
 mod support;
 
 mod apply_cli;
+mod architecture;
 mod cli_exit_codes;
 mod cli_generated;
 mod cli_global;
@@ -18,6 +19,7 @@ mod demo_fleet;
 mod docheavy;
 mod docs_cli;
 mod edit_refusals;
+mod errors;
 mod eval_differential;
 mod fast_parser;
 mod hosts_edit;

@@ -471,12 +471,10 @@ fn console_attaches_through_the_master_connection() {
     p.apply(&Mutation::Clone(clone_spec(110, "test-automation")))
         .unwrap();
     p.apply(&Mutation::Start { vmid: 110 }).unwrap();
-    let mut cmd = p.remote().interactive_command(&argv::console(110));
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let mut child = p
+        .remote()
+        .interactive_command(&argv::console(110))
+        .spawn_with(Stdio::piped(), Stdio::piped(), Stdio::piped())
         .unwrap();
     child
         .stdin

@@ -52,6 +52,19 @@ fn refused(template: &str, rules: &[&str]) -> String {
         .to_string()
 }
 
+/// A refusal as the CLI prints it, without colour.
+fn rendered(e: vmctl::edit::sops::SopsEditError, text: &str) -> String {
+    let mut out = String::new();
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .with_width(200)
+        .render_report(
+            &mut out,
+            vmctl::edit::refusal::refusal(e, ".sops.yaml", text).as_ref(),
+        )
+        .unwrap();
+    out
+}
+
 /// The first group sops gives a file at `path`.
 fn sops_group(text: &str, path: &str) -> Vec<String> {
     sops_oracle::sops_first_group(text, path, NEW, NEW_IDENTITY)
@@ -161,20 +174,19 @@ fn another_hosts_recipient_is_refused() {
     // By anchor: &vm is a host of hosts.nix.
     let text = file("keys:\n  - &vm {NEW}\ncreation_rules:\n  - path_regex: s/.*\n    key_groups:\n    - age:\n      - {A}\n      - *vm\n");
     let hosts = ["vm".to_string(), "newvm".to_string()];
-    let err = add_with(&text, "newvm", &[], &hosts)
-        .unwrap_err()
-        .to_string();
+    // Shown as the CLI shows it: the refusal points at the place in the file.
+    let err = rendered(add_with(&text, "newvm", &[], &hosts).unwrap_err(), &text);
     assert!(
-        err.contains("already host `vm`'s recipient (anchor &vm, line 2)"),
+        err.contains("already host `vm`'s recipient (anchor &vm)"),
         "{err}"
     );
+    assert!(err.contains("[.sops.yaml:2:"), "{err}");
     assert!(err.contains("HS002"), "{err}");
     // By comment.
     let text = file("creation_rules:\n  - path_regex: s/.*\n    age:\n      - {A} # admin\n      - {NEW} # vm\n");
-    let err = add_with(&text, "newvm", &[], &hosts)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("commented `# vm`, line 5"), "{err}");
+    let err = rendered(add_with(&text, "newvm", &[], &hosts).unwrap_err(), &text);
+    assert!(err.contains("commented `# vm`"), "{err}");
+    assert!(err.contains("[.sops.yaml:5:"), "{err}");
     // The host itself re-adding its own recipient is fine (a no-op).
     assert!(add_with(&text, "vm", &[], &hosts).unwrap().is_noop());
 }
@@ -258,7 +270,7 @@ fn refusals_say_why() {
          "`age:` is empty"),
         (refused("rules: []\n", &[]), "no top-level `creation_rules:`"),
         (refused("keys:\n  - &newvm\n    age:\n    - {A}\ncreation_rules:\n  - path_regex: s/.*\n    key_groups:\n    - <<: *newvm\n", &[]),
-         "the anchor &newvm (line 2) already names something else"),
+         "the anchor &newvm already names something else"),
     ];
     for (got, want) in cases {
         assert!(got.contains(want), "`{got}` should say `{want}`");

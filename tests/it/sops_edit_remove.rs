@@ -65,8 +65,16 @@ fn removing_a_host_deletes_its_lines_and_its_anchor() {
 #[test]
 fn an_alias_kept_elsewhere_is_refused() {
     let text = format!("keys:\n  - &h {A}\nnote: *h\ncreation_rules:\n  - path_regex: s/.*\n    age:\n    - {NEW}\n    - *h\n");
-    let err = remove_recipient(&text, "h", None).unwrap_err().to_string();
-    assert!(err.contains("*h at line 3 would point at nothing"), "{err}");
+    let err = remove_recipient(&text, "h", None).unwrap_err();
+    // The refusal points at the alias on line 3.
+    let line = err
+        .place()
+        .map(|at| text[..at.start].matches('\n').count() + 1);
+    assert_eq!(line, Some(3), "{err}");
+    assert!(
+        err.to_string().contains("*h would point at nothing"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use vmctl::edit::sops::{add_recipient, AddRecipient};
 use vmctl::exec::lint::{lint, NixFallback};
 use vmctl::exec::sops::load_config;
+use vmctl::secrets::sops_yaml::SopsModel;
 use vmctl::secrets::SopsConfig;
-use vmctl::yaml::sops::SopsModel;
 
 /// A recipient none of the fixtures holds: ssh-to-age's test key, converted.
 fn new_recipient() -> String {

@@ -228,9 +228,10 @@ fn ensure_protected<P: Proxmox>(
     Ok(true)
 }
 
-/// Errors shown as their message, as every ops error always was.
-pub(super) fn err(e: impl std::fmt::Display) -> miette::Report {
-    miette!("{e}")
+/// An ops error as a report: its message, as every ops error always was, with the error
+/// itself (and its `source()` chain) kept inside.
+pub(super) fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
+    miette::Report::from_err(e)
 }
 
 fn json<T: Serialize>(v: &T, out: &mut impl Output) -> miette::Result<()> {

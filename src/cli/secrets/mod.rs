@@ -123,14 +123,14 @@ fn resolve(select: &Selection, g: &Global) -> miette::Result<Resolved> {
     // With --config and explicit files nothing of the fleet is needed: do not even read it.
     let (root, settings) = if select.config.is_some() && !select.files.is_empty() {
         (
-            crate::exec::fleet::find_root(&start),
+            crate::exec::root::find_root(&start),
             crate::model::Settings::default(),
         )
     } else {
         match super::load_fleet(g, false) {
             Ok(f) => (Some(f.root.clone()), f.definitions.settings.clone()),
             Err(_) => {
-                let root = crate::exec::fleet::find_root(&start);
+                let root = crate::exec::root::find_root(&start);
                 if root.is_some() {
                     super::ui::note("vms/definitions.nix did not load; using the default paths (.sops.yaml, secrets/)");
                 }

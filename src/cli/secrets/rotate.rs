@@ -180,7 +180,7 @@ pub(super) fn sops_rotate(
     };
     if stale {
         if let Err(e) = xsops::run_updatekeys(sops, config, abs, ids) {
-            rep.error = Some(e);
+            rep.error = Some(crate::exec::process::causes(&e));
             return rep;
         }
     }
@@ -203,7 +203,7 @@ pub(super) fn sops_rotate(
                     Err(w) => format!(" (and the re-keyed file could not be restored: {w})"),
                 }
             };
-            rep.error = Some(format!("{e}{restored}"));
+            rep.error = Some(format!("{}{restored}", crate::exec::process::causes(&e)));
         }
     }
     rep

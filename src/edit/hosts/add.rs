@@ -89,13 +89,13 @@ pub(super) fn plan_add(
         let Some(lit) = existing.public_key.as_ref() else {
             return Err(HostsEditError::NoKeyYet {
                 name: new.name.clone(),
-                line: existing.line,
+                at: existing.name_range.clone(),
             });
         };
         let Some(current) = &lit.value else {
             return Err(HostsEditError::KeyNotLiteral {
                 name: new.name.clone(),
-                line: existing.line,
+                at: lit.range.clone(),
                 action: "compare",
             });
         };

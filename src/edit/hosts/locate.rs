@@ -10,17 +10,23 @@ use rowan::ast::AstNode;
 use super::{Entry, HostsDoc, HostsEditError, KeyLiteral};
 use crate::edit::nix;
 use crate::model::hosts::{classify, EntryKind, HOST_MARKERS};
-use crate::text::{leading_indent, line_end, line_number, LineIndex, Newline};
+use crate::text::{leading_indent, line_end, LineIndex, Newline};
 
 impl Entry {
     /// An entry whose inner attributes were not read: a `_` attribute, or a host the
     /// verification only needs to see is still there.
-    fn unread(name: String, is_host: bool, range: Range<usize>, line: usize) -> Entry {
+    fn unread(
+        name: String,
+        is_host: bool,
+        (range, name_range): (Range<usize>, Range<usize>),
+        line: usize,
+    ) -> Entry {
         Entry {
             name,
             is_host,
             range,
             line,
+            name_range,
             public_key: None,
             ssh_alias: None,
             hostname: None,
@@ -46,17 +52,19 @@ pub fn locate(text: &str) -> Result<HostsDoc, HostsEditError> {
 pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, HostsEditError> {
     let parse = rnix::Root::parse(text);
     if let Some(first) = parse.errors().first() {
-        let offset = match first {
+        let at = match first {
             rnix::ParseError::Unexpected(r)
             | rnix::ParseError::UnexpectedExtra(r)
             | rnix::ParseError::UnexpectedWanted(_, r, _)
             | rnix::ParseError::UnexpectedDoubleBind(r)
-            | rnix::ParseError::DuplicatedArgs(r, _) => usize::from(r.start()),
-            _ => text.len(),
+            | rnix::ParseError::DuplicatedArgs(r, _) => {
+                usize::from(r.start())..usize::from(r.end())
+            }
+            _ => text.len()..text.len(),
         };
         return Err(HostsEditError::Syntax {
             count: parse.errors().len(),
-            line: line_number(text, offset),
+            at,
         });
     }
     let mut expr = parse
@@ -89,45 +97,59 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
     for entry in set.entries() {
         match entry {
             ast::Entry::Inherit(inh) => {
-                let line = lines.line(range_of(inh.syntax()).start) + 1;
                 for attr in inh.attrs() {
-                    let name = attr_text(&attr).ok_or(HostsEditError::InterpolatedName { line })?;
+                    let at = range_of(attr.syntax());
+                    let name = attr_text(&attr)
+                        .ok_or(HostsEditError::InterpolatedName { at: at.clone() })?;
                     if !name.starts_with('_') {
-                        return Err(HostsEditError::Inherit { line });
+                        return Err(HostsEditError::Inherit { at });
                     }
                 }
             }
             ast::Entry::AttrpathValue(av) => {
                 let range = range_of(av.syntax());
                 let line = lines.line(range.start) + 1;
+                let name_range = av
+                    .attrpath()
+                    .map(|p| range_of(p.syntax()))
+                    .unwrap_or_else(|| range.clone());
                 let mut attrs = av.attrpath().into_iter().flat_map(|p| p.attrs());
-                let first = attrs
-                    .next()
-                    .ok_or(HostsEditError::InterpolatedName { line })?;
+                let first = attrs.next().ok_or(HostsEditError::InterpolatedName {
+                    at: name_range.clone(),
+                })?;
                 let nested = attrs.next().is_some();
-                let name = attr_text(&first).ok_or(HostsEditError::InterpolatedName { line })?;
+                let name = attr_text(&first).ok_or(HostsEditError::InterpolatedName {
+                    at: range_of(first.syntax()),
+                })?;
                 if name.starts_with('_') {
                     // Non-host attributes may hold anything; several bindings may share a
                     // `_name.` prefix, so they are not checked for duplicates.
-                    entries.push(Entry::unread(name, false, range, line));
+                    entries.push(Entry::unread(name, false, (range, name_range), line));
                     continue;
                 }
                 if nested {
-                    return Err(HostsEditError::NestedPath { name, line });
+                    return Err(HostsEditError::NestedPath {
+                        name,
+                        at: name_range,
+                    });
                 }
                 if !host_names.insert(name.clone()) {
-                    return Err(HostsEditError::Duplicate { name, line });
+                    return Err(HostsEditError::Duplicate {
+                        name,
+                        at: name_range,
+                    });
                 }
                 let value = av.value();
                 let Some(ast::Expr::AttrSet(host_set)) = value else {
                     return Err(HostsEditError::EntryNotAttrset {
                         name,
-                        line,
+                        // The name, not the value: a value may span many lines.
+                        at: name_range,
                         found: value.as_ref().map(nix::describe).unwrap_or("empty"),
                     });
                 };
                 if only.is_some_and(|o| o != name) {
-                    entries.push(Entry::unread(name, true, range, line));
+                    entries.push(Entry::unread(name, true, (range, name_range), line));
                     continue;
                 }
                 let mut public_key = None;
@@ -195,7 +217,10 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                 // Lint and edit agree on what a host is (`model::hosts::classify`): a set
                 // with `publicKey`, `hostname` or `sshAlias`; its key may be missing yet.
                 if classify(&name, Some(markers.iter().copied())) != EntryKind::Host {
-                    return Err(HostsEditError::EntryWithoutKey { name, line });
+                    return Err(HostsEditError::EntryWithoutKey {
+                        name,
+                        at: name_range.clone(),
+                    });
                 }
                 entries.push(Entry {
                     public_key,
@@ -205,7 +230,7 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
                     set_close: host_set
                         .r_curly_token()
                         .map(|t| usize::from(t.text_range().start())),
-                    ..Entry::unread(name, true, range, line)
+                    ..Entry::unread(name, true, (range, name_range), line)
                 });
             }
         }

@@ -45,7 +45,7 @@ use crate::text::{apply, leading_indent, line_number, line_start, TextEdit};
 
 pub use add::{validate_name, validate_public_key};
 pub use locate::locate;
-pub use template::{render_template_value, substitute};
+pub use template::{render_template_value, substitute, UnknownPlaceholder};
 
 use add::{key_identity, plan_add};
 use remove::plan_remove;
@@ -80,34 +80,75 @@ pub const ENTRY_PLACEHOLDERS: &[&str] = &["name", "hostname", "ssh_alias", "publ
 
 /// Why hosts.nix cannot be edited as asked. The file is never written when one of these is
 /// returned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// A refusal about a place in the file carries that place (`at`, byte offsets into hosts.nix)
+/// and renders like a lint finding: the message, the file's snippet with a label, and what to
+/// do as help. The caller attaches the file's text (`Report::with_source_code`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum HostsEditError {
-    #[error("hosts.nix has {count} syntax error(s), the first at line {line}: fix them first (`vmlint` shows them all)")]
-    Syntax { count: usize, line: usize },
+    #[error("hosts.nix has {count} syntax error(s)")]
+    #[diagnostic(help("fix them first (`vmlint` shows them all)"))]
+    Syntax {
+        count: usize,
+        #[label("the first is here")]
+        at: Range<usize>,
+    },
     #[error("hosts.nix is {found}, not an attribute set of hosts: vmctl only edits files shaped `{{ name = {{ publicKey = \"…\"; … }}; … }}` (optionally inside `let … in` or `rec`); edit this file by hand")]
     UnsupportedShape { found: &'static str },
-    #[error("line {line}: an attribute name built by interpolation cannot be edited safely; write the name out, or edit hosts.nix by hand")]
-    InterpolatedName { line: usize },
-    #[error("line {line}: host `{name}` is written as an attribute path (`{name}.…`); write it as `{name} = {{ … }};` so vmctl can edit it")]
-    NestedPath { name: String, line: usize },
-    #[error("line {line}: `inherit` of host names in the hosts set is not supported; write the entries out, or prefix non-host names with `_`")]
-    Inherit { line: usize },
-    #[error("line {line}: entry `{name}` is {found}, not `{{ publicKey = …; }}`; vmctl only edits hosts written as attribute sets (prefix non-host entries with `_`)")]
+    #[error("an attribute name built by interpolation cannot be edited safely")]
+    #[diagnostic(help("write the name out, or edit hosts.nix by hand"))]
+    InterpolatedName {
+        #[label("built by interpolation")]
+        at: Range<usize>,
+    },
+    #[error("host `{name}` is written as an attribute path (`{name}.…`)")]
+    #[diagnostic(help("write it as `{name} = {{ … }};` so vmctl can edit it"))]
+    NestedPath {
+        name: String,
+        #[label("an attribute path")]
+        at: Range<usize>,
+    },
+    #[error("`inherit` of host names in the hosts set is not supported")]
+    #[diagnostic(help("write the entries out, or prefix non-host names with `_`"))]
+    Inherit {
+        #[label("inherits a host name")]
+        at: Range<usize>,
+    },
+    #[error("entry `{name}` is {found}, not `{{ publicKey = …; }}`")]
+    #[diagnostic(help(
+        "vmctl only edits hosts written as attribute sets (prefix non-host entries with `_`)"
+    ))]
     EntryNotAttrset {
         name: String,
-        line: usize,
+        #[label("this is {found}")]
+        at: Range<usize>,
         found: &'static str,
     },
-    #[error("line {line}: entry `{name}` has none of `publicKey`, `hostname`, `sshAlias`, so this does not look like a vmctl hosts file; add its key or prefix non-host entries with `_`")]
-    EntryWithoutKey { name: String, line: usize },
-    #[error("line {line}: `{name}` is defined twice; remove one definition first")]
-    Duplicate { name: String, line: usize },
+    #[error("entry `{name}` has none of `publicKey`, `hostname`, `sshAlias`, so this does not look like a vmctl hosts file")]
+    #[diagnostic(help("add its key or prefix non-host entries with `_`"))]
+    EntryWithoutKey {
+        name: String,
+        #[label("no publicKey, hostname or sshAlias")]
+        at: Range<usize>,
+    },
+    #[error("`{name}` is defined twice")]
+    #[diagnostic(help("remove one definition first"))]
+    Duplicate {
+        name: String,
+        #[label("defined again here")]
+        at: Range<usize>,
+    },
     #[error("invalid host name `{name}`: {reason}")]
     InvalidName { name: String, reason: &'static str },
     #[error("invalid public key: {reason}; pass an OpenSSH public key line like `ssh-ed25519 AAAAC3… comment`")]
     InvalidKey { reason: &'static str },
-    #[error("line {line}: host `{name}` is in hosts.nix without a publicKey; set it with `vmctl hosts set-key {name} --key …`")]
-    NoKeyYet { name: String, line: usize },
+    #[error("host `{name}` is in hosts.nix without a publicKey")]
+    #[diagnostic(help("set it with `vmctl hosts set-key {name} --key …`"))]
+    NoKeyYet {
+        name: String,
+        #[label("no publicKey")]
+        at: Range<usize>,
+    },
     #[error("host `{name}` already exists in hosts.nix with another key; to replace its key run `vmctl hosts set-key {name} --key …`")]
     KeyDiffers { name: String },
     #[error("this key is already the publicKey of `{other}` in hosts.nix; every host needs its own host key (check you copied the right one)")]
@@ -118,10 +159,14 @@ pub enum HostsEditError {
         existing: String,
         wanted: String,
     },
-    #[error("line {line}: the publicKey of `{name}` is not a plain string literal, so vmctl cannot {action} it; edit hosts.nix by hand")]
+    #[error(
+        "the publicKey of `{name}` is not a plain string literal, so vmctl cannot {action} it"
+    )]
+    #[diagnostic(help("edit hosts.nix by hand"))]
     KeyNotLiteral {
         name: String,
-        line: usize,
+        #[label("not a plain string")]
+        at: Range<usize>,
         action: &'static str,
     },
     #[error("host `{name}` is not in hosts.nix{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
@@ -200,6 +245,8 @@ pub struct Entry {
     pub range: Range<usize>,
     /// 1-based line of the binding's start.
     pub line: usize,
+    /// The binding's attribute path (the host's name as written), where refusals point.
+    pub name_range: Range<usize>,
     pub public_key: Option<KeyLiteral>,
     pub ssh_alias: Option<String>,
     pub hostname: Option<String>,
@@ -291,7 +338,7 @@ pub(super) fn plan(
                 let edit = insert_key(text, doc, entry, &key).ok_or_else(|| {
                     HostsEditError::EntryWithoutKey {
                         name: name.clone(),
-                        line: entry.line,
+                        at: entry.name_range.clone(),
                     }
                 })?;
                 return Ok((
@@ -305,7 +352,7 @@ pub(super) fn plan(
             let Some(current) = &lit.value else {
                 return Err(HostsEditError::KeyNotLiteral {
                     name: name.clone(),
-                    line: entry.line,
+                    at: lit.range.clone(),
                     action: "change",
                 });
             };

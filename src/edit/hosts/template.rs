@@ -73,7 +73,7 @@ pub fn render_template_value(
         "vmid" => Some(vmid.clone()),
         _ => None,
     })
-    .map_err(|p| {
+    .map_err(|UnknownPlaceholder(p)| {
         err(format!(
             "unknown placeholder `@{p}@`; the known ones are {}",
             ENTRY_PLACEHOLDERS
@@ -110,12 +110,17 @@ pub fn render_template_value(
     Fragment::expr(substituted[r].replace("\r\n", "\n")).map_err(|e| err(e.to_string()))
 }
 
+/// A `@name@` placeholder nothing gives a value for (the name, without the `@`s).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown placeholder `@{0}@`")]
+pub struct UnknownPlaceholder(pub String);
+
 /// Replaces every `@name@` (name: lowercase letters and `_`) with `value(name)`; the first
 /// name `value` does not know is returned as the error.
 pub fn substitute(
     text: &str,
     mut value: impl FnMut(&str) -> Option<String>,
-) -> Result<String, String> {
+) -> Result<String, UnknownPlaceholder> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('@') {
@@ -126,7 +131,7 @@ pub fn substitute(
             .unwrap_or(after.len());
         if name_len > 0 && after[name_len..].starts_with('@') {
             let name = &after[..name_len];
-            out.push_str(&value(name).ok_or_else(|| name.to_string())?);
+            out.push_str(&value(name).ok_or_else(|| UnknownPlaceholder(name.to_string()))?);
             rest = &after[name_len + 1..];
         } else {
             out.push('@');

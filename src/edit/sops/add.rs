@@ -6,9 +6,9 @@ use super::{
     append_item, check_name, check_recipient, configs, editable, load_both,
     refuse_non_scalar_anchor, sorted, Result, RuleChange, SopsEdit, SopsEditError,
 };
-use crate::text::{apply, line_number, Newline};
+use crate::secrets::sops_yaml::{AgeList, AgeListKind, SopsYaml};
+use crate::text::{apply, Newline};
 use crate::yaml::scan::NodeId;
-use crate::yaml::sops::{AgeList, AgeListKind, SopsYaml};
 use crate::yaml::value;
 
 /// `add-recipient`: which rules, and the host names that make a rule "another host's".
@@ -59,7 +59,7 @@ pub fn add_recipient(text: &str, req: &AddRecipient) -> Result<SopsEdit> {
             Ok(list) => list,
             // Picked by the default choice: say why it is left alone. Picked by --rule: refuse.
             Err(why) if req.rules.is_empty() => {
-                skipped.push((i, rule.path_regex.clone(), why.clone()));
+                skipped.push((i, rule.path_regex.clone(), why.to_string()));
                 continue;
             }
             Err(why) => {
@@ -227,10 +227,8 @@ pub(super) fn refuse_another_hosts_recipient(
         .map(|(n, _, id)| {
             (
                 n.clone(),
-                format!(
-                    "anchor &{n}, line {}",
-                    line_number(&view.doc.text, view.doc.node(*id).span.start)
-                ),
+                view.doc.node(*id).span.clone(),
+                format!("anchor &{n}"),
             )
         });
     let by_comment = || {
@@ -241,22 +239,27 @@ pub(super) fn refuse_another_hosts_recipient(
             .find_map(|i| {
                 let word = i.comment.as_deref()?.split_whitespace().next()?;
                 (i.recipient.as_deref() == Some(req.recipient) && other_host(word)).then(|| {
-                    let line = i
+                    let at = i
                         .node
-                        .map(|n| line_number(&view.doc.text, view.doc.node(n).span.start))
-                        .unwrap_or(0);
-                    (
-                        word.to_string(),
-                        format!("commented `# {word}`, line {line}"),
-                    )
+                        .map(|n| view.doc.node(n).span.clone())
+                        .unwrap_or(0..0);
+                    (word.to_string(), at, format!("commented `# {word}`"))
                 })
             })
     };
     match by_anchor.or_else(by_comment) {
-        Some((host, where_)) => Err(SopsEditError::Refused(format!(
-            "{} is already host `{host}`'s recipient ({where_}); two hosts cannot share one key (vmlint reports HS002 duplicate-public-key when hosts.nix gives both the same key): give `{}` its own host key",
-            req.recipient, req.name
-        ))),
+        Some((host, at, how)) => Err(SopsEditError::at(
+            at,
+            format!(
+                "{} is already host `{host}`'s recipient ({how})",
+                req.recipient
+            ),
+            format!("`{host}`'s recipient"),
+            format!(
+                "two hosts cannot share one key (vmlint reports HS002 duplicate-public-key when hosts.nix gives both the same key): give `{}` its own host key",
+                req.name
+            ),
+        )),
         None => Ok(()),
     }
 }

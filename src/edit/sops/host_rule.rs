@@ -9,8 +9,8 @@ use super::{
     append_item, check_name, check_recipient, configs, editable, load_both,
     refuse_non_scalar_anchor, sorted, Result, RuleChange, SopsEdit, SopsEditError,
 };
+use crate::secrets::sops_yaml::{AgeList, AgeListKind};
 use crate::text::{apply, line_start, next_line_start, Newline, TextEdit};
-use crate::yaml::sops::{AgeList, AgeListKind};
 use crate::yaml::value;
 
 /// `add-host-rule`: a creation rule for one host's own secrets.

@@ -15,9 +15,9 @@ use serde_yaml::Value;
 
 use crate::keys;
 use crate::secrets::config::SopsConfig;
-use crate::text::{line_number, line_start, next_line_start, TextEdit};
+use crate::secrets::sops_yaml::{AgeListKind, SopsModel, SopsYaml, ViewError};
+use crate::text::{line_start, next_line_start, TextEdit};
 use crate::yaml::scan::{Doc, NodeId, ScalarStyle};
-use crate::yaml::sops::{AgeListKind, SopsModel, SopsYaml, ViewError};
 use crate::yaml::value;
 
 pub use add::{add_recipient, AddRecipient};
@@ -25,7 +25,11 @@ pub use host_rule::{add_host_rule, AddHostRule};
 pub use remove::remove_recipient;
 
 /// Why an edit was refused. The file is never written when one of these is returned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// A refusal about a place in the file ([`SopsEditError::At`]) carries that place (byte
+/// offsets into the file) and renders like a lint finding: message, the file's snippet with a
+/// label, what to do as help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum SopsEditError {
     #[error(transparent)]
     View(#[from] ViewError),
@@ -33,6 +37,16 @@ pub enum SopsEditError {
     Invalid(String),
     #[error("{0}")]
     Refused(String),
+    /// A refusal about one place in the file.
+    #[error("{message}")]
+    #[diagnostic(help("{help}; the file was not changed"))]
+    At {
+        message: String,
+        #[label("{label}")]
+        at: std::ops::Range<usize>,
+        label: String,
+        help: String,
+    },
     #[error("the edit was computed but does not mean what was asked, so nothing was written: {0}; please report this with the file")]
     Verify(String),
     /// More than one rule could take the recipient and nothing says which.
@@ -47,6 +61,32 @@ pub enum SopsEditError {
 }
 
 type Result<T> = std::result::Result<T, SopsEditError>;
+
+impl SopsEditError {
+    /// A refusal about the place `at`: `message` says what is wrong, `label` marks the place,
+    /// `help` says what to do.
+    fn at(
+        at: std::ops::Range<usize>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Self {
+        SopsEditError::At {
+            message: message.into(),
+            at,
+            label: label.into(),
+            help: help.into(),
+        }
+    }
+
+    /// The place in the file a refusal is about, when it is about one.
+    pub fn place(&self) -> Option<std::ops::Range<usize>> {
+        match self {
+            SopsEditError::At { at, .. } => Some(at.clone()),
+            _ => None,
+        }
+    }
+}
 
 /// What happened to one creation rule.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -177,10 +217,12 @@ fn refuse_non_scalar_anchor(view: &SopsYaml, name: &str) -> Result<()> {
         .iter()
         .find(|(n, id)| n == name && doc.scalar(*id).is_none())
     {
-        Some((_, id)) => Err(SopsEditError::Refused(format!(
-            "the anchor &{name} (line {}) already names something else; choose another NAME",
-            line_number(&doc.text, doc.node(*id).span.start)
-        ))),
+        Some((_, id)) => Err(SopsEditError::at(
+            doc.node(*id).span.clone(),
+            format!("the anchor &{name} already names something else"),
+            format!("&{name} names this"),
+            "choose another NAME",
+        )),
         None => Ok(()),
     }
 }

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::{check_recipient, editable, load_both, Result, RuleChange, SopsEdit, SopsEditError};
-use crate::text::{apply, line_number, line_start, next_line_start, Newline, TextEdit};
+use crate::secrets::sops_yaml::AgeListKind;
+use crate::text::{apply, line_start, next_line_start, Newline, TextEdit};
 use crate::yaml::scan::{NodeId, NodeKind, ScalarStyle};
-use crate::yaml::sops::AgeListKind;
 use crate::yaml::value;
 
 /// Removes the recipient `name` (an anchor, or items commented `# name`, or `recipient`)
@@ -76,15 +76,13 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
                 .iter()
                 .find(|r| r.age.as_ref().is_ok_and(|l| l.container == id))
                 .map(|r| r.label())
-                .unwrap_or_else(|| {
-                    format!(
-                        "the list at line {}",
-                        line_number(&doc.text, node.span.start)
-                    )
-                });
-            return Err(SopsEditError::Refused(format!(
-                "{owner} would have no recipient left; remove that rule or list by hand"
-            )));
+                .unwrap_or_else(|| "a list".to_string());
+            return Err(SopsEditError::at(
+                node.span.clone(),
+                format!("{owner} would have no recipient left"),
+                "only this recipient is left here",
+                "remove that rule or list by hand",
+            ));
         }
         for &i in &hits {
             let item = &seq.items[i];
@@ -100,10 +98,12 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
             } else {
                 let first = line_start(&doc.text, item.dash);
                 if !doc.text[first..item.dash].chars().all(|c| c == ' ') {
-                    return Err(SopsEditError::Refused(format!(
-                        "the item at line {} does not start its own line; remove it by hand",
-                        line_number(&doc.text, item.dash)
-                    )));
+                    return Err(SopsEditError::at(
+                        item.dash..item.dash + 1,
+                        "the item does not start its own line",
+                        "this item shares its line",
+                        "remove it by hand",
+                    ));
                 }
                 let mut start = first;
                 let end = next_line_start(&doc.text, n.span.end.max(item.dash + 1) - 1);
@@ -170,11 +170,18 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
         }
         if let Some(t) = doc.resolve(a) {
             if deleted.contains(&t) {
-                return Err(SopsEditError::Refused(format!(
-                    "*{} at line {} would point at nothing after the removal; remove that use by hand first",
-                    doc.node(t).anchor.as_ref().map(|x| x.name.as_str()).unwrap_or(name),
-                    line_number(&doc.text, doc.node(a).span.start)
-                )));
+                let anchor = doc
+                    .node(t)
+                    .anchor
+                    .as_ref()
+                    .map(|x| x.name.as_str())
+                    .unwrap_or(name);
+                return Err(SopsEditError::at(
+                    doc.node(a).span.clone(),
+                    format!("*{anchor} would point at nothing after the removal"),
+                    format!("*{anchor} is used here"),
+                    "remove that use by hand first",
+                ));
             }
         }
     }
@@ -193,10 +200,13 @@ pub fn remove_recipient(text: &str, name: &str, recipient: Option<&str>) -> Resu
     if !edits.is_empty() {
         let (o, n) = load_both(text, &new_text)?;
         if value::count(&n, &recipient) != 0 {
-            return Err(SopsEditError::Refused(format!(
-                "the recipient is also used where vmctl does not remove it (line {}); remove it by hand",
-                line_number(&doc.text, doc.text.find(recipient.as_str()).unwrap_or(0))
-            )));
+            let at = doc.text.find(recipient.as_str()).unwrap_or(0);
+            return Err(SopsEditError::at(
+                at..at + recipient.len().min(doc.text.len() - at),
+                "the recipient is also used where vmctl does not remove it",
+                "used here",
+                "remove it by hand",
+            ));
         }
         if value::strip(&o, &recipient) != value::strip(&n, &recipient) {
             return Err(SopsEditError::Verify(

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::{AddRecipient, Result, SkippedRule, SopsEditError};
-use crate::yaml::sops::SopsYaml;
+use crate::secrets::sops_yaml::SopsYaml;
 
 /// The identifier-like words of a path regex (`secrets/hosts/doc1/.*` → secrets, hosts, doc1).
 pub(super) fn regex_words(re: &str) -> Vec<&str> {

@@ -133,9 +133,12 @@ pub(super) fn sync_dir(dir: &Path) {
 }
 
 /// Whether the file now holds what the change was computed from.
-pub(super) fn unchanged_since_read(change: &FileChange) -> Result<bool, ApplyError> {
+pub(super) fn unchanged_since_read(change: &FileChange) -> Result<Option<Vec<u8>>, ApplyError> {
     let now = read_current(&change.path).map_err(io_err("read", &change.path))?;
-    Ok(now == change.old)
+    if now == change.old {
+        return Ok(None);
+    }
+    Ok(Some(now.unwrap_or_default()))
 }
 
 /// Replaces `path` with `contents` (temp file, fsync, rename), keeping the mode of the file

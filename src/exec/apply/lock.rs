@@ -22,9 +22,9 @@ impl FleetLock {
     pub fn acquire(root: &Path) -> Result<FleetLock, ApplyError> {
         let dir = root.join(STATE_DIR);
         let path = dir.join("lock");
-        let lock_err = |source| ApplyError::Lock {
+        let lock_err = |error| ApplyError::Lock {
             lock: path.clone(),
-            source,
+            error,
         };
         fs::create_dir_all(&dir).map_err(lock_err)?;
         // The directory ignores itself, so a fleet's git never sees the lock, whatever the
@@ -46,9 +46,9 @@ impl FleetLock {
     /// Locks the directory `dir` itself: for files outside any fleet (a `--config` elsewhere,
     /// `keys generate --out /some/dir`), where there is no `.vmctl/` to create.
     pub fn acquire_dir(dir: &Path) -> Result<FleetLock, ApplyError> {
-        let file = File::open(dir).map_err(|source| ApplyError::Lock {
+        let file = File::open(dir).map_err(|error| ApplyError::Lock {
             lock: dir.to_path_buf(),
-            source,
+            error,
         })?;
         Self::wait_for(file, dir.to_path_buf())
     }
@@ -65,7 +65,7 @@ impl FleetLock {
                 None => break,
             }
         }
-        match crate::exec::fleet::find_root(&dir) {
+        match crate::exec::root::find_root(&dir) {
             Some(root) => FleetLock::acquire(&root),
             None => FleetLock::acquire_dir(&dir),
         }
@@ -82,8 +82,8 @@ impl FleetLock {
             match file.try_lock() {
                 Ok(()) => return Ok(FleetLock { file, path }),
                 Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(source)) => {
-                    return Err(ApplyError::Lock { lock: path, source })
+                Err(fs::TryLockError::Error(error)) => {
+                    return Err(ApplyError::Lock { lock: path, error })
                 }
             }
             if start.elapsed() >= Duration::from_secs(timeout) {

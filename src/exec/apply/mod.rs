@@ -84,13 +84,8 @@ impl FileChange {
         summary: impl Into<String>,
     ) -> Self {
         FileChange {
-            path: path.into(),
-            shown: shown.into(),
             old: None,
-            new: new.into(),
-            summary: summary.into(),
-            create_mode: DEFAULT_MODE,
-            secret: false,
+            ..Self::modify(path, shown, Vec::new(), new, summary)
         }
     }
 
@@ -146,41 +141,53 @@ impl ChangeSet {
     }
 }
 
-/// Why a change set was not applied. When one of these is returned no file of the set was
+/// Why a change set was not applied. Each message quotes its I/O error whole, so none is
+/// also returned as `source()` (a rendered report would print it twice). When one of these is returned no file of the set was
 /// changed (a failure after the first rename puts the renamed files back; see
 /// [`ApplyError::Partial`] for the case where even that failed).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ApplyError {
     #[error("another vmctl is changing this fleet (it holds `{}`); waited {waited}s — wait for it to finish, or set VMCTL_LOCK_TIMEOUT to wait longer", lock.display())]
     Locked { lock: PathBuf, waited: u64 },
-    #[error("cannot take the fleet lock `{}`: {source}", lock.display())]
-    Lock { lock: PathBuf, source: io::Error },
+    #[error("cannot take the fleet lock `{}`: {error}", lock.display())]
+    Lock { lock: PathBuf, error: io::Error },
     #[error("`{shown}` changed while vmctl was editing it (another program wrote it); nothing was written: run the command again")]
-    ChangedUnderneath { shown: String },
+    #[diagnostic(help(
+        "see what the other program wrote (`git diff`), then run the command again"
+    ))]
+    ChangedUnderneath {
+        shown: String,
+        /// The file as it is now (not for secrets).
+        #[source_code]
+        found: Option<miette::NamedSource<String>>,
+        /// What changed since vmctl read it.
+        #[label("changed since vmctl read the file")]
+        at: Option<miette::SourceSpan>,
+    },
     #[error("`{shown}` already exists; vmctl does not overwrite it: nothing was written")]
     Exists { shown: String },
     #[error("`{shown}` is a symlink whose target does not exist; fix or remove the link: nothing was written")]
     DanglingSymlink { shown: String },
-    #[error("cannot {action} `{}`: {source}; nothing was written", path.display())]
+    #[error("cannot {action} `{}`: {error}; nothing was written", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: io::Error,
+        error: io::Error,
     },
-    #[error("writing `{shown}` failed after other files of the change were written, and putting them back failed too ({source}); check {files} with `git diff`")]
+    #[error("writing `{shown}` failed after other files of the change were written, and putting them back failed too ({error}); check {files} with `git diff`")]
     Partial {
         shown: String,
         files: String,
-        source: io::Error,
+        error: io::Error,
     },
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ApplyError {
     let path = path.to_path_buf();
-    move |source| ApplyError::Io {
+    move |error| ApplyError::Io {
         action,
         path,
-        source,
+        error,
     }
 }
 
@@ -240,16 +247,33 @@ pub fn apply(set: &ChangeSet, _lock: &FleetLock) -> Result<Vec<PathBuf>, ApplyEr
 }
 
 fn check_precondition(c: &FileChange) -> Result<(), ApplyError> {
-    if unchanged_since_read(c)? {
+    let Some(now) = unchanged_since_read(c)? else {
         return Ok(());
-    }
-    Err(match c.old {
+    };
+    Err(match &c.old {
         None => ApplyError::Exists {
             shown: c.shown.clone(),
         },
-        Some(_) => ApplyError::ChangedUnderneath {
-            shown: c.shown.clone(),
-        },
+        Some(old) => {
+            // Point at what the other program changed, in the file as it is now; never show
+            // a secret's text.
+            let texts = (std::str::from_utf8(old), String::from_utf8(now));
+            let (found, at) = match texts {
+                (Ok(old), Ok(now)) if !c.secret => {
+                    let at = crate::exec::fleet::changed_range(old, &now);
+                    (
+                        Some(miette::NamedSource::new(&c.shown, now)),
+                        Some(at.into()),
+                    )
+                }
+                _ => (None, None),
+            };
+            ApplyError::ChangedUnderneath {
+                shown: c.shown.clone(),
+                found,
+                at,
+            }
+        }
     })
 }
 
@@ -305,10 +329,10 @@ fn commit(todo: &[&FileChange], staged: &[Staged]) -> Result<Vec<PathBuf>, Apply
                 ApplyError::Io {
                     action: "replace",
                     path: s.target.clone(),
-                    source: e,
+                    error: e,
                 }
             };
-            if let Err(source) = roll_back(todo, staged, &done) {
+            if let Err(error) = roll_back(todo, staged, &done) {
                 return Err(ApplyError::Partial {
                     shown: todo[i].shown.clone(),
                     files: done
@@ -316,7 +340,7 @@ fn commit(todo: &[&FileChange], staged: &[Staged]) -> Result<Vec<PathBuf>, Apply
                         .map(|&j| format!("`{}`", todo[j].shown))
                         .collect::<Vec<_>>()
                         .join(", "),
-                    source,
+                    error,
                 });
             }
             return Err(first_error);
@@ -368,6 +392,40 @@ mod tests {
             .collect()
     }
 
+    fn rendered(err: ApplyError) -> String {
+        let mut out = String::new();
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100)
+            .render_report(&mut out, &err)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn changed_underneath_points_at_the_change_but_never_shows_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("hosts.nix");
+        fs::write(&p, "{\n  a = 1;\n  b = 20;\n}\n").unwrap();
+        let l = lock(dir.path());
+        let change = FileChange::modify(&p, "hosts.nix", "{\n  a = 1;\n  b = 2;\n}\n", "x", "x");
+        let shown = rendered(apply(&ChangeSet::one(change.clone()), &l).unwrap_err());
+        assert!(shown.contains("[hosts.nix:3:"), "{shown}");
+        assert!(
+            shown.contains("changed since vmctl read the file"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("help: see what the other program wrote"),
+            "{shown}"
+        );
+        let shown = rendered(apply(&ChangeSet::one(change.secret()), &l).unwrap_err());
+        assert!(!shown.contains("b = 20"), "{shown}");
+        assert!(
+            shown.contains("`hosts.nix` changed while vmctl was editing it"),
+            "{shown}"
+        );
+    }
+
     #[test]
     fn changed_underneath_writes_nothing_of_the_set() {
         let dir = tempfile::tempdir().unwrap();
@@ -381,7 +439,7 @@ mod tests {
         let l = lock(dir.path());
         let err = apply(&set, &l).unwrap_err();
         assert!(
-            matches!(&err, ApplyError::ChangedUnderneath { shown } if shown == "b.nix"),
+            matches!(&err, ApplyError::ChangedUnderneath { shown, .. } if shown == "b.nix"),
             "{err}"
         );
         assert_eq!(

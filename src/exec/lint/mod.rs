@@ -4,20 +4,20 @@ mod nix_paths;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::check::{check_fleet, Diagnostic};
+use crate::exec::process::{Ended, Process, ProcessError};
 use crate::model::fleet::{Fleet, NixRole};
 use crate::model::read::Issue;
-use crate::syntax::{evaluate, Loader, Value};
+use crate::syntax::{evaluate, LoadError, Loader, Value};
 
 /// Reads imported files from disk.
 pub struct FsLoader;
 
 impl Loader for FsLoader {
-    fn load(&self, path: &Path) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| e.to_string().to_lowercase())
+    fn load(&self, path: &Path) -> Result<String, LoadError> {
+        std::fs::read_to_string(path).map_err(|e| LoadError(e.to_string().to_lowercase()))
     }
 }
 
@@ -36,7 +36,7 @@ impl FleetLoader {
 }
 
 impl Loader for FleetLoader {
-    fn load(&self, path: &Path) -> Result<String, String> {
+    fn load(&self, path: &Path) -> Result<String, LoadError> {
         FsLoader.load(path)
     }
 
@@ -131,81 +131,59 @@ fn nix_eval_json(
     path: &Path,
     root: &Path,
 ) -> Result<serde_json::Value, Option<NixFailure>> {
-    use std::io::Read;
-    use std::process::Stdio;
     let fail = |message: String, help: &str| {
         Some(NixFailure {
             message,
             help: help.to_string(),
         })
     };
-    let mut child = Command::new(nix)
-        .args(["--eval", "--strict", "--json", "--readonly-mode"])
-        .args(["--option", "restrict-eval", "true", "-I"])
-        .arg(root)
-        .arg(path)
-        .env("NIX_PATH", "")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            // Without Nix the values simply stay unknown; NX002 already says to install it.
-            if e.kind() == std::io::ErrorKind::NotFound {
-                return None;
-            }
-            fail(
+    let timeout = nix_timeout();
+    let done = Process::new(
+        format!("evaluate {} with nix-instantiate", path.display()),
+        nix,
+    )
+    .args(["--eval", "--strict", "--json", "--readonly-mode"])
+    .args(["--option", "restrict-eval", "true", "-I"])
+    .arg(root)
+    .arg(path)
+    .env("NIX_PATH", "")
+    .timeout(timeout)
+    .output();
+    let (status, stdout, stderr) = match done {
+        Ok(done) => (done.status, done.stdout, done.stderr),
+        // Without Nix the values simply stay unknown; NX002 already says to install it.
+        Err(e) if e.is_not_found() => return Err(None),
+        Err(ProcessError::Spawn { error, .. }) => {
+            return Err(fail(
                 format!(
                     "cannot run `{}`: {}",
                     nix.display(),
-                    e.to_string().to_lowercase()
+                    error.to_string().to_lowercase()
                 ),
                 "install Nix (apt-get install nix-bin) or pass --no-nix",
-            )
-        })?;
-    // Both pipes are drained on their own threads so a chatty child never blocks on them.
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
-    let timeout = nix_timeout();
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                // `kill` signals this child's own PID; nothing else is touched.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(
-                    format!(
-                        "nix-instantiate did not finish evaluating this file within {} s and was stopped",
-                        timeout.as_secs_f64()
-                    ),
-                    "look for a loop in the expression; set VMCTL_NIX_TIMEOUT (seconds) if the file is just slow",
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(
-                    format!(
-                        "cannot wait for nix-instantiate: {}",
-                        e.to_string().to_lowercase()
-                    ),
-                    "run vmlint again",
-                ));
-            }
+            ))
         }
+        Err(e) if matches!(e.ended(), Some(Ended::TimedOut(_))) => {
+            return Err(fail(
+                format!(
+                    "nix-instantiate did not finish evaluating this file within {} s and was stopped",
+                    timeout.as_secs_f64()
+                ),
+                "look for a loop in the expression; set VMCTL_NIX_TIMEOUT (seconds) if the file is just slow",
+            ))
+        }
+        Err(ProcessError::Wait { error, .. }) => {
+            return Err(fail(
+                format!(
+                    "cannot wait for nix-instantiate: {}",
+                    error.to_string().to_lowercase()
+                ),
+                "run vmlint again",
+            ))
+        }
+        Err(e) => return Err(fail(e.to_string(), "run vmlint again")),
     };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
     if !status.success() {
         let first = stderr
             .lines()
@@ -435,56 +413,60 @@ fn report_missing_paths(fleet: &mut Fleet, root: &Path, settings: &crate::model:
             error: is_file,
         });
     }
+    // The layout warnings below are about the fleet as a whole: they point at the top of
+    // definitions.nix and never fail the run.
+    let mut layout = |message: String, help: String| {
+        issues.push(Issue::MissingPath {
+            span: top,
+            message,
+            help,
+            error: false,
+        })
+    };
     let sops = root.join(&settings.sops_config);
     if setting("sopsConfig").is_none() && !sops.is_file() {
         let nested = root.join(&settings.secrets_dir).join(".sops.yaml");
         if nested.is_file() {
             let rel = settings.secrets_dir.join(".sops.yaml");
-            issues.push(Issue::MissingPath {
-                span: top,
-                message: format!(
+            layout(
+                format!(
                     "the fleet's sops configuration is `{}`, but vmctl reads `{}`",
                     shown(&rel),
                     shown(&settings.sops_config)
                 ),
-                help: format!(
+                format!(
                     "add `settings.sopsConfig = \"{}\";` to definitions.nix",
                     shown(&rel)
                 ),
-                error: false,
-            });
+            );
         } else if has_entries(&root.join(&settings.secrets_dir)) {
-            issues.push(Issue::MissingPath {
-                span: top,
-                message: format!(
+            layout(
+                format!(
                     "`{}` holds secrets but the fleet has no `{}`: re-keying and the recipient checks cannot run",
                     shown(&settings.secrets_dir),
                     shown(&settings.sops_config)
                 ),
-                help: "create it, or point `settings.sopsConfig` at the one you use".into(),
-                error: false,
-            });
+                "create it, or point `settings.sopsConfig` at the one you use".into(),
+            );
         }
     }
     if setting("hostsFile").is_none()
         && sops.is_file()
         && !root.join(&settings.hosts_file).is_file()
     {
-        issues.push(Issue::MissingPath {
-            span: top,
-            message: format!(
+        layout(
+            format!(
                 "the fleet has `{}` but no `{}`: the hosts its recipients belong to are unknown",
                 shown(&settings.sops_config),
                 shown(&settings.hosts_file)
             ),
-            help: format!(
+            format!(
                 "create it (`{}` writes the first entry), or point `settings.hostsFile` at yours",
                 crate::proxmox::quote::command_line(&[
                     "vmctl", "hosts", "add", "NAME", "--key", "KEY"
                 ])
             ),
-            error: false,
-        });
+        );
     }
     fleet.files[idx].issues.extend(issues);
 }
@@ -498,7 +480,7 @@ pub fn lint(
 ) -> Result<LintRun, LintSetupError> {
     let mut fleet = Fleet::default();
     if paths.is_empty() {
-        let root = crate::exec::fleet::find_root(cwd)
+        let root = crate::exec::root::find_root(cwd)
             .ok_or_else(|| LintSetupError::NoFleet(cwd.to_path_buf()))?;
         load_fleet(&mut fleet, &root, cwd, nix)?;
     }
@@ -521,7 +503,7 @@ pub fn lint(
         // Nix may read the file's fleet (or, outside any fleet, its own directory) and nothing
         // else.
         let dir = abs.parent().unwrap_or(Path::new("/"));
-        let root = crate::exec::fleet::find_root(dir).unwrap_or_else(|| dir.to_path_buf());
+        let root = crate::exec::root::find_root(dir).unwrap_or_else(|| dir.to_path_buf());
         add_file(&mut fleet, &abs, p.clone(), role, nix, &root)?;
         // `--as nix` is a choice; an unknown name is not.
         if role == NixRole::Other && chosen_by_user.is_none() {

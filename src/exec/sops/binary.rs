@@ -1,13 +1,12 @@
 //! The real `sops` binary as a fallback: `updatekeys` and `rotate` rewrite a file in place, so
 //! the original is kept aside and restored on any failure or signal.
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use super::{LoadedConfig, INSTALL_SOPS};
 use crate::exec::apply;
+use crate::exec::process::{Process, ProcessError};
 use crate::secrets::Identities;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 /// The `sops` executable: `explicit`, else the first `sops` on PATH.
 pub fn find_sops(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -31,6 +30,61 @@ pub fn updatekeys_argv(config: &Path, file: &Path) -> Vec<OsString> {
     ]
 }
 
+/// Why a sops run that rewrites a file in place failed. When sops itself failed, the message
+/// says what became of the file and the [`ProcessError`] (purpose, status, stderr tail) is its
+/// `source()`: print the whole chain ([`crate::exec::process::causes`]), not just the message.
+#[derive(Debug, thiserror::Error)]
+pub enum SopsRunError {
+    #[error("cannot read the file: {error}")]
+    Read { error: std::io::Error },
+    #[error("{} exists: an earlier re-key of this file was interrupted and it holds the original; compare it with the file, restore it (`mv`) or delete it, then run again", .0.display())]
+    BackupExists(PathBuf),
+    #[error("cannot copy the original aside to {}: {error}", path.display())]
+    Backup {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// sops could not be started (the message quotes why, then what to do).
+    #[error("{process}; {INSTALL_SOPS}{}", restored.suffix())]
+    Start {
+        process: ProcessError,
+        restored: Restored,
+    },
+    /// sops ran and failed (an exit status or a signal).
+    #[error("sops failed{}", restored.suffix())]
+    Failed {
+        #[source]
+        process: ProcessError,
+        restored: Restored,
+    },
+}
+
+/// What became of the original file after sops failed.
+#[derive(Debug)]
+pub enum Restored {
+    /// It is back in place (or sops never changed it).
+    Yes,
+    /// Putting it back failed; the copy aside still holds it.
+    No(RestoreError),
+}
+
+impl Restored {
+    fn suffix(&self) -> String {
+        match self {
+            Restored::Yes => " (the original file was restored)".to_string(),
+            Restored::No(e) => format!(" ({e})"),
+        }
+    }
+}
+
+/// Putting the original back failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the original could not be restored: {error}; it is kept in {}", kept.display())]
+pub struct RestoreError {
+    kept: PathBuf,
+    error: std::io::Error,
+}
+
 /// Runs `sops updatekeys --yes` on `file` in the config's directory, handing it vmctl's
 /// identities through `SOPS_AGE_KEY` (so `--identity` files and converted ssh keys work for
 /// sops too). Returns whether the file changed.
@@ -46,7 +100,7 @@ pub fn run_updatekeys(
     config: &LoadedConfig,
     file: &Path,
     ids: &Identities,
-) -> Result<bool, String> {
+) -> Result<bool, SopsRunError> {
     run_in_place(
         sops,
         config,
@@ -66,30 +120,26 @@ pub(super) fn run_in_place(
     ids: &Identities,
     argv: &[OsString],
     what: &str,
-) -> Result<bool, String> {
-    let before = std::fs::read(file).map_err(|e| format!("cannot read the file: {e}"))?;
+) -> Result<bool, SopsRunError> {
+    let before = std::fs::read(file).map_err(|error| SopsRunError::Read { error })?;
     let backup = Backup::create(file, &before)?;
-    let mut cmd = Command::new(sops);
-    cmd.args(argv)
+    let mut process = Process::new(format!("run `sops {what}` on {}", file.display()), sops)
+        .args(argv)
         .current_dir(&config.dir)
         .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+        .interruptible();
     let keys = ids.to_key_file();
     if !ids.is_empty() {
         let mut all = zeroize::Zeroizing::new(std::env::var("SOPS_AGE_KEY").unwrap_or_default());
         all.push('\n');
         all.push_str(&keys);
-        cmd.env("SOPS_AGE_KEY", all.as_str());
+        process = process.env("SOPS_AGE_KEY", all.as_str());
     }
     // The guard keeps a signal from ending vmctl before the original is back in place.
-    let (outcome, _guard) = match signals::run_guarded(&mut cmd) {
-        Ok((g, guard)) => (Ok(g), Some(guard)),
-        Err(e) => (Err(e), None),
-    };
-    let (status, stderr) = match outcome {
-        Ok(Guarded::Exited { status, .. }) if status.success() => {
+    let guard = crate::exec::signals::guard();
+    let process = match process.run() {
+        Ok(_) => {
+            drop(guard);
             backup.discard();
             let after = std::fs::read(file).ok();
             if let Ok(f) = std::fs::File::open(file) {
@@ -97,42 +147,29 @@ pub(super) fn run_in_place(
             }
             return Ok(after.as_deref() != Some(&before[..]));
         }
-        Ok(Guarded::Exited { status, stderr }) => (status.to_string(), stderr),
-        Ok(Guarded::Interrupted { signal }) => {
+        Err(ProcessError::Interrupted { signal, .. }) => {
             let restored = backup.restore(&before);
             eprintln!(
                 "vmctl: interrupted (signal {signal}) while `sops {what}` was rewriting {}: {}",
                 file.display(),
                 match &restored {
                     Ok(()) => "the original file was restored".to_string(),
-                    Err(e) => e.clone(),
+                    Err(e) => e.to_string(),
                 }
             );
             crate::exec::signals::terminate(signal);
         }
-        Err(e) => {
-            let restored = backup.restore(&before);
-            return Err(format!(
-                "cannot run {}: {e}; {INSTALL_SOPS}{}",
-                sops.display(),
-                restored
-                    .err()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default()
-            ));
-        }
+        Err(e) => e,
     };
     let restored = match backup.restore(&before) {
-        Ok(()) => " (the original file was restored)".to_string(),
-        Err(e) => format!(" ({e})"),
+        Ok(()) => Restored::Yes,
+        Err(e) => Restored::No(e),
     };
-    let stderr = String::from_utf8_lossy(&stderr);
-    let tail: Vec<&str> = stderr.lines().rev().take(4).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
-    Err(format!(
-        "`sops {what}` failed ({status}){restored}: {}",
-        tail.join(" | ")
-    ))
+    drop(guard);
+    Err(match process {
+        ProcessError::Spawn { .. } => SopsRunError::Start { process, restored },
+        _ => SopsRunError::Failed { process, restored },
+    })
 }
 
 /// The original of a file sops rewrites in place, kept beside it until sops succeeded.
@@ -151,7 +188,7 @@ impl Backup {
         real.with_file_name(name)
     }
 
-    fn create(file: &Path, before: &[u8]) -> Result<Backup, String> {
+    fn create(file: &Path, before: &[u8]) -> Result<Backup, SopsRunError> {
         use std::io::Write as _;
         let path = Self::path_for(file);
         let mut opts = std::fs::OpenOptions::new();
@@ -161,23 +198,19 @@ impl Backup {
             use std::os::unix::fs::OpenOptionsExt as _;
             opts.mode(0o600);
         }
-        let mut f = opts.open(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                format!(
-                    "{} exists: an earlier re-key of this file was interrupted and it holds the original; compare it with the file, restore it (`mv`) or delete it, then run again",
-                    path.display()
-                )
+        let mut f = opts.open(&path).map_err(|error| {
+            if error.kind() == std::io::ErrorKind::AlreadyExists {
+                SopsRunError::BackupExists(path.clone())
             } else {
-                format!("cannot copy the original aside to {}: {e}", path.display())
+                SopsRunError::Backup {
+                    path: path.clone(),
+                    error,
+                }
             }
         })?;
-        let r = f.write_all(before).and_then(|()| f.sync_all());
-        if let Err(e) = r {
+        if let Err(error) = f.write_all(before).and_then(|()| f.sync_all()) {
             let _ = std::fs::remove_file(&path);
-            return Err(format!(
-                "cannot copy the original aside to {}: {e}",
-                path.display()
-            ));
+            return Err(SopsRunError::Backup { path, error });
         }
         Ok(Backup {
             path,
@@ -186,13 +219,11 @@ impl Backup {
     }
 
     /// Puts the original back (when sops changed the file) and removes the copy.
-    fn restore(self, before: &[u8]) -> Result<(), String> {
+    fn restore(self, before: &[u8]) -> Result<(), RestoreError> {
         if std::fs::read(&self.file).ok().as_deref() != Some(before) {
-            apply::write_atomic(&self.file, before).map_err(|e| {
-                format!(
-                    "the original could not be restored: {e}; it is kept in {}",
-                    self.path.display()
-                )
+            apply::write_atomic(&self.file, before).map_err(|error| RestoreError {
+                kept: self.path.clone(),
+                error,
             })?;
         }
         self.discard();
@@ -205,73 +236,6 @@ impl Backup {
             if let Ok(d) = std::fs::File::open(dir) {
                 let _ = d.sync_all();
             }
-        }
-    }
-}
-
-/// How a guarded child process ended.
-pub(super) enum Guarded {
-    Exited {
-        status: std::process::ExitStatus,
-        stderr: Vec<u8>,
-    },
-    /// vmctl got SIGINT/SIGTERM/SIGHUP while the child ran; the child was killed.
-    Interrupted { signal: i32 },
-}
-
-/// Signal handling around the sops fallback, through the process-wide handler.
-mod signals {
-    use std::process::Command;
-    use std::time::Duration;
-
-    use super::Guarded;
-    use crate::exec::signals as process;
-
-    /// Runs `cmd` to completion, collecting its stderr; when vmctl receives a terminating
-    /// signal meanwhile, kills the child and reports the signal instead. The caller undoes
-    /// its work and then calls [`process::terminate`]; until it does (or drops the guard),
-    /// the signal is left to it.
-    pub(super) fn run_guarded(cmd: &mut Command) -> std::io::Result<(Guarded, process::Guard)> {
-        let guard = process::guard();
-        let outcome = run(cmd)?;
-        Ok((outcome, guard))
-    }
-
-    fn run(cmd: &mut Command) -> std::io::Result<Guarded> {
-        use std::io::Read as _;
-        let mut child = cmd.spawn()?;
-        let mut out = child.stdout.take();
-        let mut err = child.stderr.take();
-        let out_thread = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            if let Some(o) = out.as_mut() {
-                let _ = o.read_to_end(&mut b);
-            }
-        });
-        let err_thread = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            if let Some(e) = err.as_mut() {
-                let _ = e.read_to_end(&mut b);
-            }
-            b
-        });
-        loop {
-            if let Some(status) = child.try_wait()? {
-                let _ = out_thread.join();
-                let stderr = err_thread.join().unwrap_or_default();
-                if let Some(signal) = process::received() {
-                    return Ok(Guarded::Interrupted { signal });
-                }
-                return Ok(Guarded::Exited { status, stderr });
-            }
-            if let Some(signal) = process::received() {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = out_thread.join();
-                let _ = err_thread.join();
-                return Ok(Guarded::Interrupted { signal });
-            }
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -295,7 +259,7 @@ pub fn run_rotate(
     config: &LoadedConfig,
     file: &Path,
     ids: &Identities,
-) -> Result<(), String> {
+) -> Result<(), SopsRunError> {
     run_in_place(
         sops,
         config,

@@ -200,7 +200,7 @@ pub(super) fn rekey(
     match run_updatekeys(sops, config, &abs, opts.identities) {
         Ok(true) => rep.status = FileStatus::Rekeyed,
         Ok(false) => rep.status = FileStatus::UpToDate,
-        Err(e) => return rep.fail(e),
+        Err(e) => return rep.fail(crate::exec::process::causes(&e)),
     }
     rep
 }

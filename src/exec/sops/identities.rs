@@ -101,11 +101,24 @@ pub fn discover_identities(
     })
 }
 
-pub(super) fn add_file(ids: &mut Identities, path: &Path, source: &str) -> Result<(), String> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?,
-    );
+/// Why an identity file added nothing. The messages quote their cause whole (the callers
+/// print them after the file's name).
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityFileError {
+    #[error("cannot read it: {0}")]
+    Read(std::io::Error),
+    #[error("{0}")]
+    Parse(crate::secrets::identity::IdentityError),
+}
+
+pub(super) fn add_file(
+    ids: &mut Identities,
+    path: &Path,
+    source: &str,
+) -> Result<(), IdentityFileError> {
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(IdentityFileError::Read)?);
     ids.add_text(&text, source)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(IdentityFileError::Parse)?;
+    Ok(())
 }

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use crate::secrets::config::SopsConfig;
 
-pub use binary::{find_sops, rotate_argv, run_rotate, run_updatekeys, updatekeys_argv};
+pub use binary::{
+    find_sops, rotate_argv, run_rotate, run_updatekeys, updatekeys_argv, RestoreError, Restored,
+    SopsRunError,
+};
 pub use files::{
     check_files, rekey_file, rekey_file_locked, select_files, FileReport, FileSet, FileStatus,
     RekeyOptions,

@@ -49,14 +49,8 @@ fn change(m: Mutation) -> Request {
 
 fn clone_spec(source: VmId, vmid: VmId) -> CloneSpec {
     CloneSpec {
-        source,
-        vmid,
-        name: "web".into(),
         full: true,
-        storage: None,
-        target: None,
-        pool: None,
-        description: None,
+        ..CloneSpec::new(source, vmid, "web")
     }
 }
 

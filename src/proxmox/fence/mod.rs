@@ -406,14 +406,8 @@ mod tests {
         };
         let clone = |source| {
             Mutation::Clone(CloneSpec {
-                source,
-                vmid: 110,
-                name: "web".into(),
                 full: true,
-                storage: None,
-                target: None,
-                pool: None,
-                description: None,
+                ..CloneSpec::new(source, 110, "web")
             })
         };
         let f = Fence::from_definitions(&defs);
@@ -500,16 +494,7 @@ mod tests {
     #[test]
     fn clone_onto_existing_vmid_is_refused() {
         let f = demo();
-        let m = Mutation::Clone(CloneSpec {
-            source: 9001,
-            vmid: 111,
-            name: "new".into(),
-            full: false,
-            storage: None,
-            target: None,
-            pool: None,
-            description: None,
-        });
+        let m = Mutation::Clone(CloneSpec::new(9001, 111, "new"));
         let mut existing = BTreeMap::new();
         assert!(f.check_target_free(&m, &existing).is_ok());
         existing.insert(111, Some("other".to_string()));

@@ -30,10 +30,15 @@ use super::ast::{Ast, ExprId, Interner, Kind, Opt, Sym};
 use super::value::Value;
 use super::{parse, FileId, SourceDb, Span, SyntaxError};
 
+/// Why a [`Loader`] gave no text for a path: its message, shown after "cannot import `PATH`".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub String);
+
 /// Reads files that `import` asks for. The evaluator itself never touches the filesystem.
 pub trait Loader {
-    /// The text of `path`, or a message saying why it cannot be read.
-    fn load(&self, path: &Path) -> Result<String, String>;
+    /// The text of `path`, or why it cannot be read.
+    fn load(&self, path: &Path) -> Result<String, LoadError>;
 
     /// Whether `path` may be read at all. An import of a path that may not is a dynamic value
     /// (unknown, not an error): a fleet's evaluation stays inside the fleet.
@@ -46,11 +51,11 @@ pub trait Loader {
 pub struct NoImports;
 
 impl Loader for NoImports {
-    fn load(&self, path: &Path) -> Result<String, String> {
-        Err(format!(
+    fn load(&self, path: &Path) -> Result<String, LoadError> {
+        Err(LoadError(format!(
             "imports are not available here ({})",
             path.display()
-        ))
+        )))
     }
 }
 
@@ -506,11 +511,11 @@ mod tests {
     fn imports_resolve_relative_to_the_importing_file() {
         struct Files;
         impl Loader for Files {
-            fn load(&self, path: &Path) -> Result<String, String> {
+            fn load(&self, path: &Path) -> Result<String, LoadError> {
                 match path.to_str().unwrap() {
                     "/fleet/vms/common.nix" => Ok("{ cores = 2; }".into()),
                     "/fleet/vms/lib/default.nix" => Ok("{ mk = x: x // { made = true; }; }".into()),
-                    p => Err(format!("no such file {p}")),
+                    p => Err(LoadError(format!("no such file {p}"))),
                 }
             }
         }

@@ -310,3 +310,17 @@ fn nothing_to_protect_is_said_without_connecting() {
     );
     assert_eq!(out.out, "");
 }
+
+#[test]
+fn an_ops_error_keeps_its_message_and_its_cause() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot reach the Proxmox host")]
+    struct Outer(#[source] std::io::Error);
+    let report = err(Outer(std::io::Error::other("connection refused")));
+    let chain: Vec<String> = report.chain().map(ToString::to_string).collect();
+    assert_eq!(
+        chain,
+        ["cannot reach the Proxmox host", "connection refused"],
+        "the cause is kept for the report to print, not flattened into text"
+    );
+}

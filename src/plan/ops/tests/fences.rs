@@ -5,6 +5,7 @@
 use super::super::*;
 use super::{change, clone_spec, defs, dry, refusal};
 use crate::model::{Vm, VmKind};
+use crate::proxmox::fence::is_destructive;
 
 /// Every mutation a VMID can receive, for the fence matrix.
 fn every_mutation(vmid: VmId, name: &str) -> Vec<Request> {
@@ -112,18 +113,36 @@ fn an_unlisted_vmid_is_refused_unless_unlisted_is_given() {
 
 #[test]
 fn an_imported_vm_without_written_readonly_refuses_only_destructive_changes() {
+    // The fence's destructive set, pinned by name so a change to it is a visible decision.
+    let mut named: Vec<String> = every_mutation(106, "vague")
+        .iter()
+        .filter_map(|r| match r {
+            Request::Change(m) if is_destructive(m) => {
+                let debug = format!("{m:?}");
+                Some(
+                    debug
+                        .split([' ', '(', '{'])
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            }
+            _ => None,
+        })
+        .collect();
+    named.sort();
+    named.dedup();
+    let want = [
+        "Destroy",
+        "Migrate",
+        "Resize",
+        "SnapshotDelete",
+        "SnapshotRollback",
+        "Template",
+    ];
+    assert_eq!(named, want);
     for req in every_mutation(106, "vague") {
-        let destructive = matches!(
-            &req,
-            Request::Change(
-                Mutation::Destroy { .. }
-                    | Mutation::Template { .. }
-                    | Mutation::SnapshotRollback { .. }
-                    | Mutation::SnapshotDelete { .. }
-                    | Mutation::Migrate { .. }
-                    | Mutation::Resize { .. }
-            )
-        );
+        let destructive = matches!(&req, Request::Change(m) if is_destructive(m));
         match plan(req.clone(), &defs(), false) {
             Ok(_) => assert!(!destructive, "{req:?} was planned"),
             Err(PlanError::Fence(FenceError::ImportedNotExplicit { vmid: 106, .. })) => {

@@ -7,8 +7,8 @@
 
 use std::ops::Range;
 
-use super::scan::{Doc, NodeId, NodeKind, ScanError};
 use crate::secrets::config::{ConfigError, SopsConfig};
+use crate::yaml::scan::{Doc, NodeId, NodeKind, ScanError};
 
 /// A `.sops.yaml` read once for everyone: the checks, the editor and re-keying.
 #[derive(Debug, Clone)]
@@ -106,6 +106,11 @@ pub struct AgeItem {
     pub comment: Option<String>,
 }
 
+/// Why vmctl does not edit a rule's age list (and what to do by hand instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotEditable(pub String);
+
 /// The `age:` list of a rule's first key group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgeList {
@@ -137,7 +142,7 @@ pub struct Rule {
     pub path_regex: Option<String>,
     pub path_regex_span: Option<Range<usize>>,
     /// The first key group's age list, or why there is none vmctl can edit.
-    pub age: Result<AgeList, String>,
+    pub age: Result<AgeList, NotEditable>,
 }
 
 impl Rule {
@@ -197,7 +202,7 @@ impl SopsYaml {
                     dash: item.dash,
                     path_regex,
                     path_regex_span,
-                    age: age_list(&doc, item.node),
+                    age: age_list(&doc, item.node).map_err(NotEditable),
                 }
             })
             .collect();
