@@ -245,7 +245,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Mutated fixtures never make the scanner or the edits panic; when both parsers accept
-    /// the text they agree on its meaning, and an edit either refuses or verifies.
+    /// the text they agree on its meaning, and every edit that succeeds is checked from
+    /// outside (re-read, recipients compared with the parser's reading).
     #[test]
     fn mutated_files_never_panic(file in 0usize..11, edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..PIECES.len(), 0usize..3), 1..4)) {
         let root = crate::support::repo();
@@ -266,9 +267,100 @@ proptest! {
             let mine = doc.root.map(|r| to_value(doc, r)).unwrap_or(Value::Null);
             prop_assert_eq!(&mine, v, "{}", text);
         }
-        let _ = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], all: true, hosts: &[] });
-        let _ = remove_recipient(&text, "atlas", None);
+        if let Ok(edit) = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], all: true, hosts: &[] }) {
+            verify_added(&text, &edit);
+        }
+        if let Ok(edit) = remove_recipient(&text, "atlas", None) {
+            verify_removed(&text, &edit);
+        }
     }
+}
+
+/// The groups of every rule as sops reads them, `recipient` taken out.
+fn groups_without(config: &SopsConfig, recipient: &str) -> Vec<Vec<Vec<String>>> {
+    config
+        .rules
+        .iter()
+        .map(|r| {
+            r.key_groups
+                .iter()
+                .map(|g| g.age.iter().filter(|a| *a != recipient).cloned().collect())
+                .collect()
+        })
+        .collect()
+}
+
+/// An add that succeeded, checked from outside: the result loads as YAML and as sops's
+/// rules, means the same once the recipient is taken out, and every rule it says it added
+/// to now lists the recipient.
+fn verify_added(text: &str, edit: &vmctl::edit::sops::SopsEdit) {
+    let (old, new) = (
+        value::load(text).unwrap(),
+        value::load(&edit.new_text).unwrap_or_else(|e| panic!("{e}\n{}", edit.new_text)),
+    );
+    assert_eq!(
+        value::strip(&old, R[0]),
+        value::strip(&new, R[0]),
+        "{}",
+        edit.new_text
+    );
+    let (co, cn) = (
+        SopsConfig::parse(text).unwrap(),
+        SopsConfig::parse(&edit.new_text).unwrap(),
+    );
+    assert_eq!(
+        groups_without(&co, R[0]),
+        groups_without(&cn, R[0]),
+        "{}",
+        edit.new_text
+    );
+    for change in edit.rules.iter().filter(|c| c.action == "added") {
+        let rule = &cn.rules[change.index];
+        assert!(
+            rule.key_groups
+                .iter()
+                .any(|g| g.age.iter().any(|a| a == R[0])),
+            "rule {} lacks the recipient:\n{}",
+            change.index,
+            edit.new_text
+        );
+    }
+    if !edit.is_noop() {
+        assert!(
+            value::count(&new, R[0]) > value::count(&old, R[0]),
+            "{}",
+            edit.new_text
+        );
+    }
+}
+
+/// A removal that succeeded, checked from outside: no rule sops reads lists the recipient,
+/// and nothing else changed.
+fn verify_removed(text: &str, edit: &vmctl::edit::sops::SopsEdit) {
+    let r = edit.recipient.as_str();
+    let (old, new) = (
+        value::load(text).unwrap(),
+        value::load(&edit.new_text).unwrap_or_else(|e| panic!("{e}\n{}", edit.new_text)),
+    );
+    assert_eq!(
+        value::strip(&old, r),
+        value::strip(&new, r),
+        "{}",
+        edit.new_text
+    );
+    let cn = SopsConfig::parse(&edit.new_text).unwrap();
+    assert!(
+        cn.rules.iter().all(|rule| rule
+            .key_groups
+            .iter()
+            .all(|g| !g.age.iter().any(|a| a == r))),
+        "{}",
+        edit.new_text
+    );
+    assert_eq!(
+        groups_without(&SopsConfig::parse(text).unwrap(), r),
+        groups_without(&cn, r)
+    );
 }
 
 /// Found by the fuzz test above: a `---` inside a sequence entry is a plain string, not a
