@@ -47,3 +47,4 @@ mod sops_edit_remove;
 mod sops_edit_scanner;
 mod sops_model;
 mod sops_regex_oracle;
+mod test_script;
