@@ -81,7 +81,13 @@ impl Evaluator<'_> {
         file: FileId,
     ) -> Result<Attrs, String> {
         if self.flat_bindings(entries, file) {
-            return self.build_flat(entries, value_scope, outer, file);
+            let errors = self.errors.len();
+            if let Some(attrs) = self.build_flat(entries, value_scope, outer, file)? {
+                return Ok(attrs);
+            }
+            // A name bound twice: the slots decide whether it is a merge or a duplicate,
+            // and report it once.
+            self.errors.truncate(errors);
         }
         let mut slots = Slots::with_capacity_and_hasher(entries.len as usize, FxBuildHasher);
         self.fill_slots(entries, &mut slots, value_scope, outer, file)?;
@@ -100,22 +106,25 @@ impl Evaluator<'_> {
         })
     }
 
-    /// [`Self::fill_slots`] + [`Self::finish_slots`] for flat bindings: the same thunks, the
-    /// same duplicate errors, in the same order, straight into the final table.
+    /// [`Self::fill_slots`] + [`Self::finish_slots`] for flat bindings: the same thunks,
+    /// straight into the final table. `None` when a name is bound twice (two set literals
+    /// merge, as in Nix): the slots handle that.
     fn build_flat(
         &mut self,
         entries: Slice,
         value_scope: ScopeId,
         outer: ScopeId,
         file: FileId,
-    ) -> Result<Attrs, String> {
+    ) -> Result<Option<Attrs>, String> {
         let mut out = Attrs::with_capacity_and_hasher(entries.len as usize, FxBuildHasher);
         for ei in entries.range() {
             let entry = self.ast(file).entries[ei];
             match entry {
                 Entry::Inherit { from, attrs } => {
                     for (name, key, thunk) in self.inherit_thunks(from, attrs, outer, file)? {
-                        self.insert_flat(&mut out, name, key, thunk);
+                        if out.insert(name, (key, thunk)).is_some() {
+                            return Ok(None);
+                        }
                     }
                 }
                 Entry::Value { path, value, .. } => {
@@ -125,11 +134,13 @@ impl Evaluator<'_> {
                     };
                     let key = self.span(file, attr.range);
                     let thunk = self.new_thunk(Thunk::Expr(value, value_scope, file));
-                    self.insert_flat(&mut out, name, key, thunk);
+                    if out.insert(name, (key, thunk)).is_some() {
+                        return Ok(None);
+                    }
                 }
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// The bindings of `inherit x;` / `inherit (e) x;`: names are looked up in `outer` (or
@@ -160,14 +171,6 @@ impl Evaluator<'_> {
             out.push((name, key, thunk));
         }
         Ok(out)
-    }
-
-    fn insert_flat(&mut self, out: &mut Attrs, name: Sym, key: Span, thunk: ThunkId) {
-        if let Some(&(first, _)) = out.get(&name) {
-            self.duplicate(name, key, first);
-            return;
-        }
-        out.insert(name, (key, thunk));
     }
 
     fn fill_slots(
@@ -227,6 +230,20 @@ impl Evaluator<'_> {
                         Kind::AttrSet { rec: false, .. } => Some((value, value_scope)),
                         _ => None,
                     };
+                    if literal.is_some()
+                        && matches!(
+                            cur.get(&name),
+                            Some(Slot::Leaf {
+                                literal: Some(_),
+                                ..
+                            })
+                        )
+                    {
+                        // `a = { x = 1; }; a = { y = 2; };` is one set `a` to Nix too (its parser
+                        // merges two set literals bound to one name); only a name both define is
+                        // a duplicate.
+                        self.expand_leaf(cur, name)?;
+                    }
                     if let (Some(Slot::Nested { .. }), Some((set, sc))) = (cur.get(&name), literal)
                     {
                         // `a.b = 1; a = { c = 2; };` merges into one set, as Nix does.
