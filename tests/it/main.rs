@@ -26,6 +26,7 @@ mod lint_paths;
 mod lint_real_world;
 mod ops_args;
 mod ops_cli;
+mod ops_dry_run;
 mod ops_faults;
 mod ops_fence;
 mod ops_injection;
