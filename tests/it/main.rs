@@ -39,6 +39,7 @@ mod secrets_cli;
 mod secrets_lib;
 mod secrets_oracle;
 mod secrets_rotate;
+mod settings_paths;
 mod sops_edit_cases;
 mod sops_edit_cli;
 mod sops_edit_host_rule;
