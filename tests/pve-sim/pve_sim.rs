@@ -16,6 +16,8 @@
 //! faults.json                      faults to inject (below)
 //! argv.jsonl                       every invocation's argv, one JSON array per line (written first)
 //! locks/                           the per-storage locks concurrent clones contend for
+//! gates/NAME.reached, NAME.open    test barriers: with `"gates":["clone"]` in sim.json a clone
+//!                                  stops mid-way (lock held) until the test opens the gate
 //! ```
 //!
 //! Faults: `faults.json` is a list of `{"match": "qm clone", "action": A, "times": N}`; `match`
