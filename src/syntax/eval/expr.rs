@@ -198,23 +198,10 @@ impl Evaluator<'_> {
                 if cond == NONE {
                     return Val { v: V::Error, span };
                 }
-                let cv = self.eval(cond, scope, file);
-                let branch = match cv.v {
-                    V::Bool(true) => then,
-                    V::Bool(false) => els,
-                    V::Dynamic(_) => {
-                        return self
-                            .dynamic(span, "depends on a condition that is not known statically")
-                    }
-                    V::Error => return Val { v: V::Error, span },
-                    ref other => {
-                        let t = type_name(other);
-                        return self.error(
-                            EvalErrorKind::Type,
-                            cv.span,
-                            format!("value is {t} while a Boolean was expected"),
-                        );
-                    }
+                let branch = match self.eval_condition(cond, scope, file, span) {
+                    Ok(true) => then,
+                    Ok(false) => els,
+                    Err(v) => return v,
                 };
                 self.eval_opt(branch, scope, file, span)
             }
