@@ -6,9 +6,7 @@ use std::rc::Rc;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use super::{
-    type_name, Attrs, EvalError, EvalErrorKind, Evaluator, ScopeId, Thunk, ThunkId, Val, V,
-};
+use super::{Attrs, EvalError, EvalErrorKind, Evaluator, ScopeId, Thunk, ThunkId, Val, V};
 use crate::syntax::ast::{Attr, AttrKind, Entry, ExprId, Kind, Opt, Slice, Sym, NONE};
 use crate::syntax::{FileId, Span};
 type Slots = IndexMap<Sym, Slot, FxBuildHasher>;
@@ -363,14 +361,9 @@ impl Evaluator<'_> {
             },
             V::Dynamic(_) => self.dynamic(span, "selects from a set that is not known statically"),
             V::Error => Val { v: V::Error, span },
-            other => {
-                let t = type_name(other);
-                self.error(
-                    EvalErrorKind::Type,
-                    span,
-                    format!("value is {t} while a set was expected"),
-                )
-            }
+            other => self.type_error(other, span, |t| {
+                format!("value is {t} while a set was expected")
+            }),
         }
     }
 
@@ -422,12 +415,9 @@ impl Evaluator<'_> {
                     return self.eval(default, scope, file);
                 }
                 other => {
-                    let t = type_name(other);
-                    return self.error(
-                        EvalErrorKind::Type,
-                        cur.span,
-                        format!("value is {t} while a set was expected"),
-                    );
+                    return self.type_error(other, cur.span, |t| {
+                        format!("value is {t} while a set was expected")
+                    });
                 }
             }
         }

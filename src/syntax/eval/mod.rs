@@ -338,6 +338,12 @@ impl Evaluator<'_> {
         Val { v: V::Error, span }
     }
 
+    /// A type error about a value of `found`'s type: `message` gets the type's name.
+    fn type_error(&mut self, found: &V, span: Span, message: impl FnOnce(&str) -> String) -> Val {
+        let message = message(type_name(found));
+        self.error(EvalErrorKind::Type, span, message)
+    }
+
     fn dynamic(&self, span: Span, reason: &str) -> Val {
         Val {
             v: V::Dynamic(reason.into()),

@@ -26,14 +26,9 @@ impl Evaluator<'_> {
                 Err(self.dynamic(span, "depends on a condition that is not known statically"))
             }
             V::Error => Err(Val { v: V::Error, span }),
-            ref other => {
-                let t = type_name(other);
-                Err(self.error(
-                    EvalErrorKind::Type,
-                    v.span,
-                    format!("value is {t} while a Boolean was expected"),
-                ))
-            }
+            ref other => Err(self.type_error(other, v.span, |t| {
+                format!("value is {t} while a Boolean was expected")
+            })),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use super::{normalize, type_name, EvalErrorKind, Evaluator, ScopeId, Val, V};
+use super::{normalize, Evaluator, ScopeId, Val, V};
 use crate::syntax::ast::{ExprId, Kind, Part, PathKind, Slice, NONE};
 use crate::syntax::{FileId, Span};
 impl Evaluator<'_> {
@@ -120,11 +120,6 @@ impl Evaluator<'_> {
     }
 
     fn coerce_error(&mut self, other: &V, at: Span) -> Val {
-        let t = type_name(other);
-        self.error(
-            EvalErrorKind::Type,
-            at,
-            format!("cannot coerce {t} to a string"),
-        )
+        self.type_error(other, at, |t| format!("cannot coerce {t} to a string"))
     }
 }
