@@ -85,14 +85,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// The position Nix names for an error in `file`: the first `at FILE:L:C`.
-fn nix_position(stderr: &str, file: &std::path::Path) -> Option<(usize, usize)> {
-    let at = format!("at {}:", file.display());
-    let rest = &stderr[stderr.find(&at)? + at.len()..];
-    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-}
-
 #[test]
 fn static_evaluation_matches_nix_instantiate() {
     support::require_tool("nix-instantiate");
@@ -152,7 +144,7 @@ fn static_evaluation_matches_nix_instantiate() {
                     problems.push(format!("{rel}: Nix refuses it, not with `{why}`: {e}"));
                     continue;
                 }
-                let nix_at = nix_position(&e, f);
+                let nix_at = support::nix_position(&e, f);
                 let problem = match why {
                     FUNCTION => (ours.is_some() || !ev.errors.is_empty())
                         .then(|| format!("ours is not a function: {ours:?} {:?}", ev.errors)),
