@@ -1,5 +1,5 @@
-//! The `settings` path overrides not covered elsewhere (hostsDir, templateDir, docsFile; the
-//! others: lint_paths.rs and secrets_cli.rs) and `--no-nix`: each is used by the command
+//! The `settings` path overrides (hostsFile, hostsDir, templateDir, docsFile; sopsConfig and
+//! secretsDir: secrets_cli.rs and lint_paths.rs) and `--no-nix`: each is used by the command
 //! that needs it, with a decoy where the default would look.
 
 use std::path::Path;
@@ -162,4 +162,31 @@ fn no_nix_keeps_lint_from_running_nix() {
         "{}",
         text(&out.stdout)
     );
+}
+
+#[test]
+fn hosts_add_writes_the_hosts_file_setting_and_leaves_the_default_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fleet(root, r#"hostsFile = "fleet-hosts.nix";"#);
+    std::fs::copy(root.join("hosts.nix"), root.join("fleet-hosts.nix")).unwrap();
+    // hosts.nix stays where the default looks, as a decoy.
+    let decoy = std::fs::read(root.join("hosts.nix")).unwrap();
+    let key = crate::support::new_public_key(Some("root@test-automation"));
+
+    let out = vmctl_cmd()
+        .arg("--fleet")
+        .arg(root)
+        .args(["hosts", "add", "test-automation", "--key", &key])
+        .env("VMCTL_NO_NIX", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(root.join("fleet-hosts.nix")).unwrap();
+    assert!(written.contains("test-automation"), "{written}");
+    assert!(
+        written.contains(key.split(' ').nth(1).unwrap()),
+        "{written}"
+    );
+    assert_eq!(std::fs::read(root.join("hosts.nix")).unwrap(), decoy);
 }
