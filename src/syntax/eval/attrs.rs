@@ -367,6 +367,26 @@ impl Evaluator<'_> {
         }
     }
 
+    /// `e` evaluated and the attribute path after it (`e.a.b`, `e ? a.b`); `Err` where rnix
+    /// recovered from a syntax error and left either out.
+    pub(super) fn path_start(
+        &mut self,
+        e: Opt,
+        path: Option<Slice>,
+        scope: ScopeId,
+        file: FileId,
+        span: Span,
+    ) -> Result<(Val, Slice), Val> {
+        if e == NONE {
+            return Err(Val { v: V::Error, span });
+        }
+        let cur = self.eval(e, scope, file);
+        match path {
+            Some(path) => Ok((cur, path)),
+            None => Err(Val { v: V::Error, span }),
+        }
+    }
+
     pub(super) fn eval_select(
         &mut self,
         e: Opt,
@@ -376,12 +396,9 @@ impl Evaluator<'_> {
         file: FileId,
         span: Span,
     ) -> Val {
-        if e == NONE {
-            return Val { v: V::Error, span };
-        }
-        let mut cur = self.eval(e, scope, file);
-        let Some(path) = path else {
-            return Val { v: V::Error, span };
+        let (mut cur, path) = match self.path_start(e, path, scope, file, span) {
+            Ok(start) => start,
+            Err(v) => return v,
         };
         for ai in path.range() {
             let attr = self.ast(file).attrs[ai];

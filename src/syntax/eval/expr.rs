@@ -112,12 +112,9 @@ impl Evaluator<'_> {
                 default,
             } => self.eval_select(e, path, default, scope, file, span),
             Kind::HasAttr { expr: e, path } => {
-                if e == NONE {
-                    return Val { v: V::Error, span };
-                }
-                let mut cur = self.eval(e, scope, file);
-                let Some(path) = path else {
-                    return Val { v: V::Error, span };
+                let (mut cur, path) = match self.path_start(e, path, scope, file, span) {
+                    Ok(start) => start,
+                    Err(v) => return v,
                 };
                 for i in path.range() {
                     let attr = self.ast(file).attrs[i];
