@@ -82,7 +82,7 @@ fn main() {
         "nix-instantiate is not installed: run ./scripts/test.sh or apt-get install nix-bin"
     );
     let tmp = tempfile::tempdir().unwrap();
-    println!("vmlint vs nix-instantiate --eval --strict --json ({reps} runs each; medians of wall and CPU time; peak RSS)");
+    println!("vmlint vs nix-instantiate --eval --strict --json, as vmctl runs it ({reps} interleaved runs each; medians of wall and CPU time; peak RSS)");
     println!("rnix: vmlint with VMCTL_PARSER=rnix (no fast parser); ratios are to nix-instantiate");
     println!(
         "{:>6} {:>8} | {:>9} {:>9} {:>8} | {:>9} {:>9} {:>8} | {:>10} {:>9} | {:>9} {:>10}",
@@ -117,23 +117,27 @@ fn main() {
             cmd
         };
         let _ = measure(&mut lint("fast"));
+        // Nix run as vmctl's own fallback runs it (exec/lint): read-only, restricted to the
+        // fleet, no NIX_PATH, no stdin.
+        let nix = || {
+            let mut cmd = Command::new("nix-instantiate");
+            cmd.args(["--eval", "--strict", "--json", "--readonly-mode"])
+                .args(["--option", "restrict-eval", "true", "-I"])
+                .arg(&dir)
+                .arg(&file)
+                .env("NIX_PATH", "")
+                .stdin(std::process::Stdio::null());
+            cmd
+        };
         let _ = measure(&mut lint("rnix"));
-        let _ = measure(
-            Command::new("nix-instantiate")
-                .args(["--eval", "--strict", "--json"])
-                .arg(&file),
-        );
+        let _ = measure(&mut nix());
         for _ in 0..reps {
             let (t, cpu, rss, ok) = measure(&mut lint("fast"));
             assert!(ok, "vmlint reported problems on the generated fleet");
             ours.push(t);
             our_cpu.push(cpu);
             our_rss = our_rss.max(rss);
-            let (t, cpu, rss, ok) = measure(
-                Command::new("nix-instantiate")
-                    .args(["--eval", "--strict", "--json"])
-                    .arg(&file),
-            );
+            let (t, cpu, rss, ok) = measure(&mut nix());
             assert!(ok, "nix-instantiate failed on the generated fleet");
             theirs.push(t);
             their_cpu.push(cpu);

@@ -1,11 +1,15 @@
 //! Benchmark: re-key N sops files natively (vmctl) versus `sops updatekeys --yes` per file.
 //!
-//!   cargo bench --bench rekey                     # 200 files
-//!   VMCTL_BENCH_QUICK=1 cargo bench --bench rekey # 12 files, for CI
+//!   cargo bench --bench rekey                     # 5 rounds of 200 files
+//!   VMCTL_BENCH_QUICK=1 cargo bench --bench rekey # 3 rounds of 12 files, for CI (indicative)
 //!
 //! Needs the real sops (scripts/setup-test-tools.sh installs it). Starting files are written
 //! by sops itself (YAML, JSON, binary, dotenv), then copied; every copy is re-keyed to add one
 //! recipient, once by vmctl and once by sops, and the resulting recipient sets are compared.
+//! The three ways run interleaved, in a rotating order, in every round; each figure is the
+//! median over the rounds, so one slow moment on a shared machine does not decide it. sops is
+//! run as vmctl runs it (exec/sops/binary.rs): the identity in `SOPS_AGE_KEY`, no stdin, the
+//! version check off.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,13 +36,20 @@ fn sops_bin() -> PathBuf {
         .expect("the real sops is needed: run eval \"$(./scripts/setup-test-tools.sh)\" first")
 }
 
-fn sops(dir: &Path, key_file: &Path) -> Command {
+/// sops configured as vmctl's own calls configure it.
+fn sops(dir: &Path) -> Command {
     let mut c = Command::new(sops_bin());
     c.current_dir(dir)
         .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .env("SOPS_AGE_KEY_FILE", key_file)
-        .env_remove("SOPS_AGE_KEY");
+        .env("SOPS_AGE_KEY", format!("{ADMIN_KEY}\n"))
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .stdin(std::process::Stdio::null());
     c
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
 }
 
 fn recipients(p: &Path) -> Vec<String> {
@@ -50,7 +61,7 @@ fn recipients(p: &Path) -> Vec<String> {
 
 fn main() {
     let quick = std::env::var_os("VMCTL_BENCH_QUICK").is_some();
-    let n = if quick { 12 } else { 200 };
+    let (n, rounds) = if quick { (12, 3) } else { (200, 5) };
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let key_file = root.join("admin.txt");
@@ -76,7 +87,7 @@ fn main() {
         let p = plain.join(format!("t.{ext}"));
         std::fs::write(&p, text).unwrap();
         let out = plain.join(format!("t.enc.{ext}"));
-        let o = sops(&plain, &key_file)
+        let o = sops(&plain)
             .args(["encrypt", "--age", ADMIN, "--output"])
             .arg(&out)
             .arg(&p)
@@ -86,71 +97,95 @@ fn main() {
         templates.push((ext, std::fs::read(&out).unwrap()));
     }
     let rule = format!("creation_rules:\n  - path_regex: ^secrets/\n    age: {ADMIN},{NEWVM}\n");
-    let mut fleets = Vec::new();
-    for name in ["native", "cli", "sops"] {
-        let f = root.join(name);
-        std::fs::create_dir_all(f.join("secrets")).unwrap();
-        std::fs::write(f.join(".sops.yaml"), &rule).unwrap();
-        for i in 0..n {
-            let (ext, bytes) = &templates[i % templates.len()];
-            std::fs::write(f.join(format!("secrets/s{i:03}.{ext}")), bytes).unwrap();
-        }
-        fleets.push(f);
-    }
     let files = |f: &Path| xsops::walk_files(&f.join("secrets")).unwrap();
-
-    // 1. Native, in-process (the library the CLI uses).
     let mut ids = Identities::new();
     ids.add_text(&format!("{ADMIN_KEY}\n"), "bench").unwrap();
-    let config = xsops::load_config(&fleets[0].join(".sops.yaml")).unwrap();
-    let opts = RekeyOptions {
-        dry_run: false,
-        identities: &ids,
-        sops: None,
+
+    let (mut native, mut cli, mut sops_time) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Fresh copies every round: a re-keyed file has nothing left to do.
+        let mut fleets = Vec::new();
+        for name in ["native", "cli", "sops"] {
+            let f = root.join(format!("{name}-{round}"));
+            std::fs::create_dir_all(f.join("secrets")).unwrap();
+            std::fs::write(f.join(".sops.yaml"), &rule).unwrap();
+            for i in 0..n {
+                let (ext, bytes) = &templates[i % templates.len()];
+                std::fs::write(f.join(format!("secrets/s{i:03}.{ext}")), bytes).unwrap();
+            }
+            fleets.push(f);
+        }
+        let config = xsops::load_config(&fleets[0].join(".sops.yaml")).unwrap();
+        let opts = RekeyOptions {
+            dry_run: false,
+            identities: &ids,
+            sops: None,
+        };
+        for way in (0..3).map(|k| (k + round) % 3) {
+            let t = Instant::now();
+            match way {
+                // 1. Native, in-process (the library the CLI uses).
+                0 => {
+                    for p in files(&fleets[0]) {
+                        let r = xsops::rekey_file(&config, &p, p.display().to_string(), &opts);
+                        assert_eq!(r.status, FileStatus::Rekeyed, "{:?}", r.error);
+                    }
+                    native.push(t.elapsed());
+                }
+                // 2. Native through the CLI: one `vmctl secrets rekey` process for all files.
+                1 => {
+                    let o = Command::new(env!("CARGO_BIN_EXE_vmctl"))
+                        .current_dir(&fleets[1])
+                        .env("SOPS_AGE_KEY_FILE", &key_file)
+                        .args(["secrets", "rekey", "--config", ".sops.yaml"])
+                        .args(files(&fleets[1]))
+                        .output()
+                        .unwrap();
+                    cli.push(t.elapsed());
+                    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                }
+                // 3. The real sops, one process per file.
+                _ => {
+                    for p in files(&fleets[2]) {
+                        let o = sops(&fleets[2])
+                            .args(["updatekeys", "--yes"])
+                            .arg(&p)
+                            .output()
+                            .unwrap();
+                        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                    }
+                    sops_time.push(t.elapsed());
+                }
+            }
+        }
+        for ((a, b), c) in files(&fleets[0])
+            .iter()
+            .zip(files(&fleets[1]))
+            .zip(files(&fleets[2]))
+        {
+            let want = recipients(&c);
+            assert_eq!(recipients(a), want, "{}", a.display());
+            assert_eq!(recipients(&b), want, "{}", b.display());
+        }
+    }
+    println!(
+        "rekey benchmark: {n} files (yaml/json/binary/dotenv), adding one age recipient; median of {rounds} interleaved rounds"
+    );
+    let runs = |v: &[Duration]| {
+        v.iter()
+            .map(|d| format!("{:.0}", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
-    let t = Instant::now();
-    for p in files(&fleets[0]) {
-        let r = xsops::rekey_file(&config, &p, p.display().to_string(), &opts);
-        assert_eq!(r.status, FileStatus::Rekeyed, "{:?}", r.error);
-    }
-    let native = t.elapsed();
-
-    // 2. Native through the CLI: one `vmctl secrets rekey` process for all files.
-    let t = Instant::now();
-    let o = Command::new(env!("CARGO_BIN_EXE_vmctl"))
-        .current_dir(&fleets[1])
-        .env("SOPS_AGE_KEY_FILE", &key_file)
-        .args(["secrets", "rekey", "--config", ".sops.yaml"])
-        .args(files(&fleets[1]))
-        .output()
-        .unwrap();
-    let cli = t.elapsed();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-
-    // 3. The real sops, one process per file.
-    let t = Instant::now();
-    for p in files(&fleets[2]) {
-        let o = sops(&fleets[2], &key_file)
-            .args(["updatekeys", "--yes"])
-            .arg(&p)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
-    let sops_time = t.elapsed();
-
-    for ((a, b), c) in files(&fleets[0])
-        .iter()
-        .zip(files(&fleets[1]))
-        .zip(files(&fleets[2]))
-    {
-        let want = recipients(&c);
-        assert_eq!(recipients(a), want, "{}", a.display());
-        assert_eq!(recipients(&b), want, "{}", b.display());
-    }
+    println!(
+        "  runs (ms): native [{}], CLI [{}], sops [{}]",
+        runs(&native),
+        runs(&cli),
+        runs(&sops_time)
+    );
+    let (native, cli, sops_time) = (median(native), median(cli), median(sops_time));
 
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
-    println!("rekey benchmark: {n} files (yaml/json/binary/dotenv), adding one age recipient");
     println!(
         "  vmctl native (library)      {:>9.1} ms total  {:>7.2} ms/file",
         native.as_secs_f64() * 1000.0,
@@ -167,9 +202,16 @@ fn main() {
         per(sops_time)
     );
     let speedup = sops_time.as_secs_f64() / cli.as_secs_f64();
+    let verdict = match (speedup >= 10.0, quick) {
+        (true, false) => "met",
+        (false, false) => "NOT met",
+        (true, true) => "met in quick mode (indicative only: few files; see ./scripts/bench.sh)",
+        (false, true) => {
+            "not met in quick mode (indicative only: few files on a shared machine; see ./scripts/bench.sh)"
+        }
+    };
     println!(
-        "  speedup (CLI vs sops): {speedup:.1}x (library: {:.1}x); target >= 10x: {}",
+        "  speedup (CLI vs sops): {speedup:.1}x (library: {:.1}x); target >= 10x: {verdict}",
         sops_time.as_secs_f64() / native.as_secs_f64(),
-        if speedup >= 10.0 { "met" } else { "NOT met" }
     );
 }

@@ -4,7 +4,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-eval "$(./scripts/setup-test-tools.sh)"
+# Not `eval "$(…)"` alone: a failing command substitution inside eval is no failure to
+# `set -e`, and the suite would run on without its tools.
+tool_env=$(./scripts/setup-test-tools.sh) || {
+  echo "test.sh: setting up the test tools failed (its message is above); nothing was run" >&2
+  exit 1
+}
+eval "$tool_env"
 echo "== tools: $(nix-instantiate --version | head -1); $(sops --version 2>/dev/null | head -1); $(ssh -V 2>&1)"
 echo "== cargo fmt --check"
 cargo fmt --all --check

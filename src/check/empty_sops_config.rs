@@ -34,7 +34,10 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         return;
     };
     let empty = text.trim().is_empty()
-        || matches!(crate::yaml::value::load(text), Ok(serde_yaml::Value::Null));
+        || matches!(
+            crate::yaml::value::load(text),
+            Ok(crate::yaml::value::Value::Null)
+        );
     if empty {
         out.push(
             Diagnostic::new(

@@ -41,13 +41,13 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     };
     let message = match &doc {
         // Empty files are SP006's.
-        serde_yaml::Value::Null => return,
-        serde_yaml::Value::Mapping(m) => match m.get("creation_rules") {
+        crate::yaml::value::Value::Null => return,
+        crate::yaml::value::Value::Mapping(m) => match m.get("creation_rules") {
             None => "the file has no top-level `creation_rules:`: sops finds no rule for any file",
-            Some(serde_yaml::Value::Null) => {
+            Some(crate::yaml::value::Value::Null) => {
                 "`creation_rules` is empty: sops finds no rule for any file"
             }
-            Some(serde_yaml::Value::Sequence(s)) if s.is_empty() => {
+            Some(crate::yaml::value::Value::Sequence(s)) if s.is_empty() => {
                 "`creation_rules` is an empty list: sops finds no rule for any file"
             }
             Some(_) => return,

@@ -137,7 +137,7 @@ pub(super) fn yaml_problem(text: &str) -> Option<YamlProblem> {
             return Some(YamlProblem::UndefinedAlias(at, name));
         }
     }
-    // serde_yaml appends " at line L column C" itself; the span already says where.
+    // The loader appends " at line L column C"; the span already says where.
     let message = match message.find(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message,

@@ -113,13 +113,7 @@ impl Lower<'_> {
                     Kind::Path { kind, parts }
                 }
             }
-            ast::Expr::Ident(id) => {
-                let name = id
-                    .ident_token()
-                    .map(|t| t.text().to_string())
-                    .unwrap_or_default();
-                Kind::Ident(self.names.intern(&name))
-            }
+            ast::Expr::Ident(id) => Kind::Ident(self.ident(id)),
             ast::Expr::Paren(p) => Kind::Paren(self.opt(p.expr())),
             ast::Expr::Root(r) => Kind::Paren(self.opt(r.expr())),
             ast::Expr::List(l) => {
@@ -279,18 +273,20 @@ impl Lower<'_> {
         self.attrs(attrs)
     }
 
+    /// An identifier's name, interned (empty when rnix recovered from an error without one).
+    fn ident(&mut self, id: &ast::Ident) -> Sym {
+        match id.ident_token() {
+            Some(t) => self.names.intern(t.text()),
+            None => self.names.intern(""),
+        }
+    }
+
     fn attrs(&mut self, attrs: Vec<ast::Attr>) -> Slice {
         let mut out = Vec::with_capacity(attrs.len());
         for attr in attrs {
             let range = attr.syntax().text_range();
             let kind = match &attr {
-                ast::Attr::Ident(i) => {
-                    let name = i
-                        .ident_token()
-                        .map(|t| t.text().to_string())
-                        .unwrap_or_default();
-                    AttrKind::Ident(self.names.intern(&name))
-                }
+                ast::Attr::Ident(i) => AttrKind::Ident(self.ident(i)),
                 ast::Attr::Str(s) => AttrKind::Str(self.string(s)),
                 ast::Attr::Dynamic(d) => AttrKind::Dynamic(self.opt(d.expr())),
             };

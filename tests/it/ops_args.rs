@@ -172,6 +172,11 @@ fn secrets_in_set_are_redacted_in_dry_runs_errors_and_progress() {
     // A malformed --set is refused without echoing it (it may be a password without its key).
     let out = pve.vmctl_ops(&["configure", "110", "2", "2048", "--set", secret]);
     assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("invalid value for --set: expected KEY=VALUE"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!text(&out.stderr).contains(secret), "{}", text(&out.stderr));
     // For real: Proxmox rejects it and echoes the value; vmctl shows neither.
     pve.set_faults(&format!(

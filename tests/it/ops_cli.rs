@@ -282,6 +282,12 @@ fn commands_round_trip_over_ssh() {
     // Destroy: the name must be confirmed, then it goes.
     let out = pve.vmctl_ops(&["destroy", "110", "--confirm", "doc1"]);
     assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::support::unwrapped(&out.stderr)
+            .contains("`--confirm doc1` does not match its name; pass `--confirm test-automation`"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(pve.conf(110).is_some());
     assert!(pve.vmctl_ops(&["stop", "110"]).status.success());
     let out = pve.vmctl_ops(&["destroy", "110", "--confirm", "test-automation"]);

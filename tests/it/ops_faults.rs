@@ -3,7 +3,7 @@
 
 use crate::support::pve;
 
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pve::{demo_definitions, fast_retry, Pve};
@@ -156,17 +156,17 @@ fn failures_carry_the_command_and_stderr() {
 #[test]
 fn concurrent_clones_on_one_storage_wait_for_its_lock() {
     let pve = Pve::start();
-    // Each clone holds the storage lock 700 ms; a waiter gives up after 200 ms.
+    // The first clone stops mid-way at the simulator's gate, holding the storage lock; a
+    // waiter gives up after 200 ms.
     pve.write(
         "sim.json",
-        r#"{"node":"prom","nodes":["prom"],"storage_lock_timeout_ms":200,"clone_ms":700}"#,
+        r#"{"node":"prom","nodes":["prom"],"storage_lock_timeout_ms":200,"gates":["clone"]}"#,
     );
     let policy = RetryPolicy {
         retries: 6,
         initial: Duration::from_millis(150),
         max: Duration::from_millis(300),
     };
-    let barrier = Arc::new(Barrier::new(2));
     let handles: Vec<_> = [(150u32, "one"), (151, "two")]
         .into_iter()
         .map(|(vmid, name)| {
@@ -175,13 +175,14 @@ fn concurrent_clones_on_one_storage_wait_for_its_lock() {
                 Fence::from_definitions(&demo_definitions()).allow_unlisted(true),
                 policy,
             );
-            let b = barrier.clone();
-            std::thread::spawn(move || {
-                b.wait();
-                p.apply(&clone_spec(vmid, name))
-            })
+            std::thread::spawn(move || p.apply(&clone_spec(vmid, name)))
         })
         .collect();
+    // One clone holds the lock at the gate; the other's attempt timed out on it and was
+    // retried (three clone commands) before the holder may finish.
+    pve.wait_gate("clone");
+    pve.wait_until("a retried clone", || count(&pve, &["qm", "clone"]) >= 3);
+    pve.open_gate("clone");
     for h in handles {
         h.join()
             .unwrap()
@@ -207,11 +208,11 @@ fn a_vm_being_cloned_is_locked_and_commands_on_it_wait() {
     let pve = Pve::start();
     pve.write(
         "sim.json",
-        r#"{"node":"prom","nodes":["prom"],"storage_lock_timeout_ms":2000,"clone_ms":800}"#,
+        r#"{"node":"prom","nodes":["prom"],"storage_lock_timeout_ms":2000,"gates":["clone"]}"#,
     );
     let cloner = pve.proxmox(&demo_definitions());
     let handle = std::thread::spawn(move || cloner.apply(&clone_spec(110, "test-automation")));
-    let p = QmProxmox::new(
+    let starter = QmProxmox::new(
         pve.connect(),
         Fence::from_definitions(&demo_definitions()),
         RetryPolicy {
@@ -220,21 +221,19 @@ fn a_vm_being_cloned_is_locked_and_commands_on_it_wait() {
             max: Duration::from_millis(200),
         },
     );
-    // The new VM appears at once, carrying `lock: clone`, as in Proxmox.
-    let locked = (0..200).find_map(|_| {
-        let r = p.list().unwrap().into_iter().find(|r| r.vmid == 110);
-        match r {
-            Some(r) if r.lock.as_deref() == Some("clone") => Some(r),
-            _ => {
-                std::thread::sleep(Duration::from_millis(10));
-                None
-            }
-        }
-    });
-    assert!(locked.is_some(), "never saw 110 with lock: clone");
+    // Mid-clone, the new VM is there, carrying `lock: clone`, as in Proxmox.
+    pve.wait_gate("clone");
+    let p = pve.proxmox(&demo_definitions());
+    let r = p.list().unwrap().into_iter().find(|r| r.vmid == 110);
+    assert_eq!(r.and_then(|r| r.lock).as_deref(), Some("clone"));
     // A start during the clone hits "VM is locked (clone)" and is retried until it ends.
-    p.apply(&Mutation::Start { vmid: 110 }).unwrap();
+    let start = std::thread::spawn(move || starter.apply(&Mutation::Start { vmid: 110 }));
+    pve.wait_until("a refused start", || {
+        count(&pve, &["qm", "start", "110"]) >= 1
+    });
+    pve.open_gate("clone");
     handle.join().unwrap().unwrap();
+    start.join().unwrap().unwrap();
     assert!(count(&pve, &["qm", "start", "110"]) >= 2);
     assert_eq!(p.status(110).unwrap().status, "running");
 }

@@ -428,6 +428,11 @@ fn protect_readonly_vms_turns_protection_on_and_list_shows_the_unprotected() {
     // Protection off stays refused on readonly VMs.
     let out = vmctl(&pve, repo, None, &["protect", "109", "off"]);
     assert_eq!(out.status.code(), Some(1));
+    let err = flat(&out.stderr);
+    assert!(
+        err.contains("VM 109") && err.contains("marks it `readonly = true`"),
+        "{err}"
+    );
     let out = vmctl(&pve, repo, None, &["list"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("unprotected"));
 }

@@ -331,11 +331,7 @@ fn fleet_discovery_default_identities_and_permissions() {
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     for f in [&a, &b, &c] {
         assert_eq!(recipients(f), sorted(&[NEWVM]), "{}", f.display());
-        assert!(
-            !env.sops_decrypt(f, "oldhost").status.success(),
-            "{}",
-            f.display()
-        );
+        env.assert_locked_out(f, "oldhost");
     }
 }
 
@@ -435,8 +431,17 @@ fn fleet_settings_choose_the_secrets_dir_and_sops_config() {
     .unwrap();
     let a = fleet.join("private/a.yaml");
     std::fs::rename(env.encrypt("a.yaml", PLAINTEXTS[0].1, &[ADMIN]), &a).unwrap();
-    // A decoy in the default places, which must not be used.
-    let decoy = env.encrypt("decoy.yaml", PLAINTEXTS[0].1, &[ADMIN]);
+    // A decoy in the default places of this fleet (secrets/ and a root .sops.yaml whose rule
+    // matches it and asks for NEWVM): a command that ignored the settings would check it
+    // and re-key it.
+    std::fs::create_dir_all(fleet.join("secrets")).unwrap();
+    let decoy = fleet.join("secrets/decoy.yaml");
+    std::fs::rename(env.encrypt("decoy.yaml", PLAINTEXTS[0].1, &[ADMIN]), &decoy).unwrap();
+    std::fs::write(
+        fleet.join(".sops.yaml"),
+        format!("creation_rules:\n  - path_regex: ^secrets/.*\\.yaml$\n    age: {ADMIN},{NEWVM}\n"),
+    )
+    .unwrap();
     let decoy_before = read(&decoy);
 
     let o = env
@@ -448,6 +453,7 @@ fn fleet_settings_choose_the_secrets_dir_and_sops_config() {
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     assert!(!stderr(&o).contains("did not load"), "{}", stderr(&o));
     assert!(stdout(&o).contains("private/a.yaml"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("decoy"), "{}", stdout(&o));
     let o = env
         .vmctl()
         .current_dir(&fleet)

@@ -110,11 +110,7 @@ fn native_remove_locks_out_the_removed_identity_and_matches_updatekeys() {
     );
 
     for (path, name) in &files {
-        let gone = env.sops_decrypt(path, "oldhost");
-        assert!(
-            !gone.status.success(),
-            "{name}: the removed identity still decrypts"
-        );
+        env.assert_locked_out(path, "oldhost");
         assert_decrypts(&env, path, "admin", name);
         assert_decrypts(&env, path, "newvm", name);
         let copy = oracle.join("secrets").join(name);

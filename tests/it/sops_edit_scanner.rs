@@ -1,24 +1,25 @@
 //! The lossless scanner against a real YAML parser: on every fixture (and on generated
-//! `.sops.yaml` shapes) the tree it reads means what serde_yaml reads.
+//! `.sops.yaml` shapes) the tree it reads means what a real YAML parser (libyaml, behind
+//! `vmctl::yaml::value`) reads.
 
 use proptest::prelude::*;
-use serde_yaml::{Mapping, Value};
 use vmctl::edit::sops::{add_recipient, remove_recipient, AddRecipient};
 use vmctl::secrets::SopsConfig;
 use vmctl::yaml::scan::{Doc, NodeId, NodeKind, ScalarStyle};
+use vmctl::yaml::value::{self, Mapping, Value};
 
-/// Our tree as a serde_yaml value (aliases expanded, merge keys left as `<<` entries).
+/// Our tree as the parser's value (aliases expanded, merge keys left as `<<` entries).
 fn to_value(doc: &Doc, id: NodeId) -> Value {
     let node = doc.node(id);
     match &node.kind {
         NodeKind::Null => Value::Null,
         NodeKind::Alias(_) => to_value(doc, doc.resolve(id).expect("alias resolves")),
         NodeKind::Scalar(s) => match s.style {
-            // Typing plain scalars (true, 3, ~) is not what this test is about: let serde do it.
+            // Typing plain scalars (true, 3, ~) is not what this test is about: let the parser do it.
             // A plain `---` or `...` would read as a document marker on its own: it is a string.
             ScalarStyle::Plain if is_marker(&s.value) => Value::String(s.value.clone()),
             ScalarStyle::Plain => {
-                serde_yaml::from_str(&s.value).unwrap_or(Value::String(s.value.clone()))
+                value::load_raw(&s.value).unwrap_or(Value::String(s.value.clone()))
             }
             _ => Value::String(s.value.clone()),
         },
@@ -28,11 +29,11 @@ fn to_value(doc: &Doc, id: NodeId) -> Value {
         NodeKind::Map(m) => {
             let mut out = Mapping::new();
             for e in &m.entries {
-                out.insert(Value::String(e.key.clone()), to_value(doc, e.value));
+                out.push(Value::String(e.key.clone()), to_value(doc, e.value));
             }
             Value::Mapping(out)
         }
-        NodeKind::Opaque => serde_yaml::from_str(&doc.text[node.span.clone()]).unwrap(),
+        NodeKind::Opaque => value::load_raw(&doc.text[node.span.clone()]).unwrap(),
     }
 }
 
@@ -46,12 +47,12 @@ fn is_marker(v: &str) -> bool {
 fn same_meaning(text: &str) {
     let doc = Doc::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let ours = doc.root.map(|r| to_value(&doc, r)).unwrap_or(Value::Null);
-    let theirs: Value = serde_yaml::from_str(text).unwrap();
+    let theirs: Value = value::load_raw(text).unwrap();
     assert_eq!(ours, theirs, "{text}");
 }
 
 #[test]
-fn every_fixture_reads_as_serde_yaml_reads_it() {
+fn every_fixture_reads_as_the_yaml_parser_reads_it() {
     let root = crate::support::repo();
     let mut files = vec![root.join(".sops.yaml")];
     for e in std::fs::read_dir(root.join("tests/fixtures/real-world/sops")).unwrap() {
@@ -208,7 +209,7 @@ fn shapes() -> impl Strategy<Value = Shape> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Every generated shape: read like serde_yaml reads it; add-recipient succeeds, puts the
+    /// Every generated shape: read like the YAML parser reads it; add-recipient succeeds, puts the
     /// recipient in every rule's first group and nothing else, is idempotent, and
     /// remove-recipient gives the original back byte for byte.
     #[test]
@@ -244,7 +245,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Mutated fixtures never make the scanner or the edits panic; when both parsers accept
-    /// the text they agree on its meaning, and an edit either refuses or verifies.
+    /// the text they agree on its meaning, and every edit that succeeds is checked from
+    /// outside (re-read, recipients compared with the parser's reading).
     #[test]
     fn mutated_files_never_panic(file in 0usize..11, edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..PIECES.len(), 0usize..3), 1..4)) {
         let root = crate::support::repo();
@@ -260,14 +262,105 @@ proptest! {
             text.replace_range(i..j, PIECES[piece]);
         }
         let ours = Doc::parse(&text);
-        let theirs: Result<Value, _> = serde_yaml::from_str(&text);
+        let theirs = value::load_raw(&text);
         if let (Ok(doc), Ok(v)) = (&ours, &theirs) {
             let mine = doc.root.map(|r| to_value(doc, r)).unwrap_or(Value::Null);
             prop_assert_eq!(&mine, v, "{}", text);
         }
-        let _ = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], all: true, hosts: &[] });
-        let _ = remove_recipient(&text, "atlas", None);
+        if let Ok(edit) = add_recipient(&text, &AddRecipient { name: "newvm", recipient: R[0], rules: &[], all: true, hosts: &[] }) {
+            verify_added(&text, &edit);
+        }
+        if let Ok(edit) = remove_recipient(&text, "atlas", None) {
+            verify_removed(&text, &edit);
+        }
     }
+}
+
+/// The groups of every rule as sops reads them, `recipient` taken out.
+fn groups_without(config: &SopsConfig, recipient: &str) -> Vec<Vec<Vec<String>>> {
+    config
+        .rules
+        .iter()
+        .map(|r| {
+            r.key_groups
+                .iter()
+                .map(|g| g.age.iter().filter(|a| *a != recipient).cloned().collect())
+                .collect()
+        })
+        .collect()
+}
+
+/// An add that succeeded, checked from outside: the result loads as YAML and as sops's
+/// rules, means the same once the recipient is taken out, and every rule it says it added
+/// to now lists the recipient.
+fn verify_added(text: &str, edit: &vmctl::edit::sops::SopsEdit) {
+    let (old, new) = (
+        value::load(text).unwrap(),
+        value::load(&edit.new_text).unwrap_or_else(|e| panic!("{e}\n{}", edit.new_text)),
+    );
+    assert_eq!(
+        value::strip(&old, R[0]),
+        value::strip(&new, R[0]),
+        "{}",
+        edit.new_text
+    );
+    let (co, cn) = (
+        SopsConfig::parse(text).unwrap(),
+        SopsConfig::parse(&edit.new_text).unwrap(),
+    );
+    assert_eq!(
+        groups_without(&co, R[0]),
+        groups_without(&cn, R[0]),
+        "{}",
+        edit.new_text
+    );
+    for change in edit.rules.iter().filter(|c| c.action == "added") {
+        let rule = &cn.rules[change.index];
+        assert!(
+            rule.key_groups
+                .iter()
+                .any(|g| g.age.iter().any(|a| a == R[0])),
+            "rule {} lacks the recipient:\n{}",
+            change.index,
+            edit.new_text
+        );
+    }
+    if !edit.is_noop() {
+        assert!(
+            value::count(&new, R[0]) > value::count(&old, R[0]),
+            "{}",
+            edit.new_text
+        );
+    }
+}
+
+/// A removal that succeeded, checked from outside: no rule sops reads lists the recipient,
+/// and nothing else changed.
+fn verify_removed(text: &str, edit: &vmctl::edit::sops::SopsEdit) {
+    let r = edit.recipient.as_str();
+    let (old, new) = (
+        value::load(text).unwrap(),
+        value::load(&edit.new_text).unwrap_or_else(|e| panic!("{e}\n{}", edit.new_text)),
+    );
+    assert_eq!(
+        value::strip(&old, r),
+        value::strip(&new, r),
+        "{}",
+        edit.new_text
+    );
+    let cn = SopsConfig::parse(&edit.new_text).unwrap();
+    assert!(
+        cn.rules.iter().all(|rule| rule
+            .key_groups
+            .iter()
+            .all(|g| !g.age.iter().any(|a| a == r))),
+        "{}",
+        edit.new_text
+    );
+    assert_eq!(
+        groups_without(&SopsConfig::parse(text).unwrap(), r),
+        groups_without(&cn, r)
+    );
 }
 
 /// Found by the fuzz test above: a `---` inside a sequence entry is a plain string, not a

@@ -17,6 +17,8 @@
 //! argv.jsonl                       every invocation's argv, one JSON array per line (written first)
 //! locks/                           the per-storage locks concurrent clones contend for
 //! guests/ID/                       sandbox only: a started VM's sshd, disk (`root/`) and console
+//! gates/NAME.reached, NAME.open    test barriers: with `"gates":["clone"]` in sim.json a clone
+//!                                  stops mid-way (lock held) until the test opens the gate
 //! ```
 //!
 //! Faults: `faults.json` is a list of `{"match": "qm clone", "action": A, "times": N}`; `match`

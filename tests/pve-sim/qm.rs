@@ -243,6 +243,8 @@ impl Sim {
             set(&mut conf.main, &k, value);
         }
         sleep(self.setting_ms("clone_ms", 0));
+        // Mid-clone: the storage lock is held and the new VM carries `lock: clone`.
+        self.gate("clone");
         {
             let _g = self.lock();
             self.write(&self.conf_path(&target, newid), &conf.render());

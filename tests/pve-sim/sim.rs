@@ -62,6 +62,32 @@ impl Sim {
         )
     }
 
+    /// A barrier the test controls (`"gates": ["clone"]` in sim.json): a command reaching
+    /// gate NAME marks `gates/NAME.reached` and waits for `gates/NAME.open`, so a test acts
+    /// while the command is mid-way (storage lock held, `lock: clone` set) instead of guessing
+    /// how long that lasts. At most 60 s, so a test that never opens it cannot hang the suite.
+    pub(crate) fn gate(&self, name: &str) {
+        let on = self
+            .settings
+            .get("gates")
+            .and_then(Value::as_array)
+            .is_some_and(|g| g.iter().any(|n| n.as_str() == Some(name)));
+        if !on {
+            return;
+        }
+        let dir = self.dir.join("gates");
+        let _ = fs::create_dir_all(&dir);
+        let _ = fs::write(dir.join(format!("{name}.reached")), b"");
+        let open = dir.join(format!("{name}.open"));
+        for _ in 0..6000 {
+            if open.exists() {
+                return;
+            }
+            sleep(Duration::from_millis(10));
+        }
+        die(&format!("pve-sim: test gate `{name}` was never opened"));
+    }
+
     /// The whole-state lock: every read-modify-write of the state directory holds it.
     pub(crate) fn lock(&self) -> DirLock {
         DirLock::acquire(self.dir.join(".state-lock"), Duration::from_secs(30))

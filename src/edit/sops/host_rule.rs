@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_yaml::Value;
+use crate::yaml::value::Value;
 
 use super::{
     append_item, check_name, check_recipient, configs, editable, load_both,

@@ -11,7 +11,7 @@ mod host_rule;
 mod remove;
 mod select;
 
-use serde_yaml::Value;
+use crate::yaml::value::Value;
 
 use crate::keys;
 use crate::secrets::config::SopsConfig;

@@ -15,7 +15,7 @@ mod read;
 
 use std::fmt;
 
-use serde_yaml::Value;
+use crate::yaml::value::Value;
 
 pub use matching::{clean, go_regex, path_for_matching};
 

@@ -1,7 +1,7 @@
 //! Reading one creation rule from YAML as sops's `config.go` does: keys as comma-separated
 //! strings or lists, `key_groups` with `merge`, every master key type sops knows.
 
-use serde_yaml::Value;
+use crate::yaml::value::Value;
 
 use super::{go_regex, CreationRule, KeyGroup, KeyKind};
 

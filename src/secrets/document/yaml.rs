@@ -6,20 +6,20 @@ use super::{go_bool, go_float, syntax, Format, Leaf, LeafValue};
 use crate::secrets::{cipher, SecretsError};
 
 pub(super) fn parse_yaml(text: &str) -> Result<(Json, Vec<Leaf>), SecretsError> {
-    use serde_yaml::Value as Y;
+    use crate::yaml::value::Value as Y;
     if text.contains('\r') {
         // sops writes LF; CRLF files go to sops, which rewrites them anyway.
         return Err(SecretsError::UnsupportedLayout(
             "the file has CRLF line endings".into(),
         ));
     }
-    let doc: Y = serde_yaml::from_str(text).map_err(|e| {
-        if e.to_string().contains("more than one document") {
+    let doc = crate::yaml::value::load_single(text).map_err(|e| {
+        if e.message.contains("more than one document") {
             return SecretsError::UnsupportedLayout("the file holds several YAML documents".into());
         }
         let at = e
-            .location()
-            .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+            .offset
+            .map(|_| format!(" at line {} column {}", e.line, e.column))
             .unwrap_or_default();
         syntax(Format::Yaml, format!("not valid YAML{at}"))
     })?;
@@ -32,7 +32,7 @@ pub(super) fn parse_yaml(text: &str) -> Result<(Json, Vec<Leaf>), SecretsError> 
         let key = yaml_key(k)?;
         if key == "sops" {
             meta =
-                Some(serde_json::to_value(v).map_err(|e| {
+                Some(v.to_json().map_err(|e| {
                     SecretsError::Metadata(format!("unreadable sops metadata: {e}"))
                 })?);
             continue;
@@ -43,24 +43,17 @@ pub(super) fn parse_yaml(text: &str) -> Result<(Json, Vec<Leaf>), SecretsError> 
     Ok((meta, leaves))
 }
 
-pub(super) fn yaml_key(k: &serde_yaml::Value) -> Result<String, SecretsError> {
-    use serde_yaml::Value as Y;
-    match k {
-        Y::String(s) => Ok(s.clone()),
-        Y::Number(n) => Ok(n.to_string()),
-        Y::Bool(b) => Ok(b.to_string()),
-        _ => Err(SecretsError::UnsupportedLayout(
-            "a mapping key is not a scalar".into(),
-        )),
-    }
+pub(super) fn yaml_key(k: &crate::yaml::value::Value) -> Result<String, SecretsError> {
+    k.key_string()
+        .ok_or_else(|| SecretsError::UnsupportedLayout("a mapping key is not a scalar".into()))
 }
 
 pub(super) fn yaml_leaves(
-    v: &serde_yaml::Value,
+    v: &crate::yaml::value::Value,
     path: &mut Vec<String>,
     out: &mut Vec<Leaf>,
 ) -> Result<(), SecretsError> {
-    use serde_yaml::Value as Y;
+    use crate::yaml::value::Value as Y;
     let plain = |b: Vec<u8>| LeafValue::Plain(b);
     let value = match v {
         Y::Null => return Ok(()),
@@ -88,7 +81,7 @@ pub(super) fn yaml_leaves(
             } else if let Some(u) = n.as_u64() {
                 plain(u.to_string().into_bytes())
             } else {
-                plain(go_float(n.as_f64().unwrap_or(f64::NAN)))
+                plain(go_float(n.as_f64()))
             }
         }
     };

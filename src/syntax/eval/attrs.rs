@@ -6,9 +6,7 @@ use std::rc::Rc;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use super::{
-    type_name, Attrs, EvalError, EvalErrorKind, Evaluator, ScopeId, Thunk, ThunkId, Val, V,
-};
+use super::{Attrs, EvalError, EvalErrorKind, Evaluator, ScopeId, Thunk, ThunkId, Val, V};
 use crate::syntax::ast::{Attr, AttrKind, Entry, ExprId, Kind, Opt, Slice, Sym, NONE};
 use crate::syntax::{FileId, Span};
 type Slots = IndexMap<Sym, Slot, FxBuildHasher>;
@@ -81,7 +79,13 @@ impl Evaluator<'_> {
         file: FileId,
     ) -> Result<Attrs, String> {
         if self.flat_bindings(entries, file) {
-            return self.build_flat(entries, value_scope, outer, file);
+            let errors = self.errors.len();
+            if let Some(attrs) = self.build_flat(entries, value_scope, outer, file)? {
+                return Ok(attrs);
+            }
+            // A name bound twice: the slots decide whether it is a merge or a duplicate,
+            // and report it once.
+            self.errors.truncate(errors);
         }
         let mut slots = Slots::with_capacity_and_hasher(entries.len as usize, FxBuildHasher);
         self.fill_slots(entries, &mut slots, value_scope, outer, file)?;
@@ -100,22 +104,25 @@ impl Evaluator<'_> {
         })
     }
 
-    /// [`Self::fill_slots`] + [`Self::finish_slots`] for flat bindings: the same thunks, the
-    /// same duplicate errors, in the same order, straight into the final table.
+    /// [`Self::fill_slots`] + [`Self::finish_slots`] for flat bindings: the same thunks,
+    /// straight into the final table. `None` when a name is bound twice (two set literals
+    /// merge, as in Nix): the slots handle that.
     fn build_flat(
         &mut self,
         entries: Slice,
         value_scope: ScopeId,
         outer: ScopeId,
         file: FileId,
-    ) -> Result<Attrs, String> {
+    ) -> Result<Option<Attrs>, String> {
         let mut out = Attrs::with_capacity_and_hasher(entries.len as usize, FxBuildHasher);
         for ei in entries.range() {
             let entry = self.ast(file).entries[ei];
             match entry {
                 Entry::Inherit { from, attrs } => {
                     for (name, key, thunk) in self.inherit_thunks(from, attrs, outer, file)? {
-                        self.insert_flat(&mut out, name, key, thunk);
+                        if out.insert(name, (key, thunk)).is_some() {
+                            return Ok(None);
+                        }
                     }
                 }
                 Entry::Value { path, value, .. } => {
@@ -125,11 +132,13 @@ impl Evaluator<'_> {
                     };
                     let key = self.span(file, attr.range);
                     let thunk = self.new_thunk(Thunk::Expr(value, value_scope, file));
-                    self.insert_flat(&mut out, name, key, thunk);
+                    if out.insert(name, (key, thunk)).is_some() {
+                        return Ok(None);
+                    }
                 }
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// The bindings of `inherit x;` / `inherit (e) x;`: names are looked up in `outer` (or
@@ -160,14 +169,6 @@ impl Evaluator<'_> {
             out.push((name, key, thunk));
         }
         Ok(out)
-    }
-
-    fn insert_flat(&mut self, out: &mut Attrs, name: Sym, key: Span, thunk: ThunkId) {
-        if let Some(&(first, _)) = out.get(&name) {
-            self.duplicate(name, key, first);
-            return;
-        }
-        out.insert(name, (key, thunk));
     }
 
     fn fill_slots(
@@ -227,6 +228,20 @@ impl Evaluator<'_> {
                         Kind::AttrSet { rec: false, .. } => Some((value, value_scope)),
                         _ => None,
                     };
+                    if literal.is_some()
+                        && matches!(
+                            cur.get(&name),
+                            Some(Slot::Leaf {
+                                literal: Some(_),
+                                ..
+                            })
+                        )
+                    {
+                        // `a = { x = 1; }; a = { y = 2; };` is one set `a` to Nix too (its parser
+                        // merges two set literals bound to one name); only a name both define is
+                        // a duplicate.
+                        self.expand_leaf(cur, name)?;
+                    }
                     if let (Some(Slot::Nested { .. }), Some((set, sc))) = (cur.get(&name), literal)
                     {
                         // `a.b = 1; a = { c = 2; };` merges into one set, as Nix does.
@@ -346,14 +361,29 @@ impl Evaluator<'_> {
             },
             V::Dynamic(_) => self.dynamic(span, "selects from a set that is not known statically"),
             V::Error => Val { v: V::Error, span },
-            other => {
-                let t = type_name(other);
-                self.error(
-                    EvalErrorKind::Type,
-                    span,
-                    format!("value is {t} while a set was expected"),
-                )
-            }
+            other => self.type_error(other, span, |t| {
+                format!("value is {t} while a set was expected")
+            }),
+        }
+    }
+
+    /// `e` evaluated and the attribute path after it (`e.a.b`, `e ? a.b`); `Err` where rnix
+    /// recovered from a syntax error and left either out.
+    pub(super) fn path_start(
+        &mut self,
+        e: Opt,
+        path: Option<Slice>,
+        scope: ScopeId,
+        file: FileId,
+        span: Span,
+    ) -> Result<(Val, Slice), Val> {
+        if e == NONE {
+            return Err(Val { v: V::Error, span });
+        }
+        let cur = self.eval(e, scope, file);
+        match path {
+            Some(path) => Ok((cur, path)),
+            None => Err(Val { v: V::Error, span }),
         }
     }
 
@@ -366,12 +396,9 @@ impl Evaluator<'_> {
         file: FileId,
         span: Span,
     ) -> Val {
-        if e == NONE {
-            return Val { v: V::Error, span };
-        }
-        let mut cur = self.eval(e, scope, file);
-        let Some(path) = path else {
-            return Val { v: V::Error, span };
+        let (mut cur, path) = match self.path_start(e, path, scope, file, span) {
+            Ok(start) => start,
+            Err(v) => return v,
         };
         for ai in path.range() {
             let attr = self.ast(file).attrs[ai];
@@ -405,12 +432,9 @@ impl Evaluator<'_> {
                     return self.eval(default, scope, file);
                 }
                 other => {
-                    let t = type_name(other);
-                    return self.error(
-                        EvalErrorKind::Type,
-                        cur.span,
-                        format!("value is {t} while a set was expected"),
-                    );
+                    return self.type_error(other, cur.span, |t| {
+                        format!("value is {t} while a set was expected")
+                    });
                 }
             }
         }

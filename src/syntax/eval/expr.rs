@@ -5,9 +5,7 @@ use std::rc::Rc;
 
 use rnix::ast::UnaryOpKind;
 
-use super::{
-    type_name, Closure, EvalErrorKind, Evaluator, ScopeId, Thunk, ThunkId, Val, Vars, MAX_DEPTH, V,
-};
+use super::{Closure, EvalErrorKind, Evaluator, ScopeId, Thunk, ThunkId, Val, Vars, MAX_DEPTH, V};
 use crate::syntax::ast::{ExprId, Kind, Opt, Param, NONE};
 use crate::syntax::{FileId, Span};
 impl Evaluator<'_> {
@@ -114,12 +112,9 @@ impl Evaluator<'_> {
                 default,
             } => self.eval_select(e, path, default, scope, file, span),
             Kind::HasAttr { expr: e, path } => {
-                if e == NONE {
-                    return Val { v: V::Error, span };
-                }
-                let mut cur = self.eval(e, scope, file);
-                let Some(path) = path else {
-                    return Val { v: V::Error, span };
+                let (mut cur, path) = match self.path_start(e, path, scope, file, span) {
+                    Ok(start) => start,
+                    Err(v) => return v,
                 };
                 for i in path.range() {
                     let attr = self.ast(file).attrs[i];
@@ -184,37 +179,18 @@ impl Evaluator<'_> {
                         v: V::Float(-f),
                         span,
                     },
-                    _ => {
-                        let t = type_name(&v.v);
-                        self.error(
-                            EvalErrorKind::Type,
-                            span,
-                            format!("cannot apply this operator to {t}"),
-                        )
-                    }
+                    _ => self
+                        .type_error(&v.v, span, |t| format!("cannot apply this operator to {t}")),
                 }
             }
             Kind::IfElse { cond, then, els } => {
                 if cond == NONE {
                     return Val { v: V::Error, span };
                 }
-                let cv = self.eval(cond, scope, file);
-                let branch = match cv.v {
-                    V::Bool(true) => then,
-                    V::Bool(false) => els,
-                    V::Dynamic(_) => {
-                        return self
-                            .dynamic(span, "depends on a condition that is not known statically")
-                    }
-                    V::Error => return Val { v: V::Error, span },
-                    ref other => {
-                        let t = type_name(other);
-                        return self.error(
-                            EvalErrorKind::Type,
-                            cv.span,
-                            format!("value is {t} while a Boolean was expected"),
-                        );
-                    }
+                let branch = match self.eval_condition(cond, scope, file, span) {
+                    Ok(true) => then,
+                    Ok(false) => els,
+                    Err(v) => return v,
                 };
                 self.eval_opt(branch, scope, file, span)
             }
@@ -261,26 +237,16 @@ impl Evaluator<'_> {
                         return self.dynamic(span, "imports a path that is not known statically")
                     }
                     other => {
-                        let t = type_name(other);
-                        return self.error(
-                            EvalErrorKind::Type,
-                            a.span,
-                            format!("cannot import {t}"),
-                        );
+                        return self.type_error(other, a.span, |t| format!("cannot import {t}"));
                     }
                 };
                 self.import(&path, span)
             }
             V::Dynamic(_) => self.dynamic(span, "calls a function that is not known statically"),
             V::Error => Val { v: V::Error, span },
-            other => {
-                let t = type_name(&other);
-                self.error(
-                    EvalErrorKind::Type,
-                    f.span,
-                    format!("attempt to call something which is not a function but {t}"),
-                )
-            }
+            other => self.type_error(&other, f.span, |t| {
+                format!("attempt to call something which is not a function but {t}")
+            }),
         }
     }
 
@@ -310,12 +276,9 @@ impl Evaluator<'_> {
                     V::Attrs(a) => Some(a.clone()),
                     V::Dynamic(_) | V::Error => None,
                     other => {
-                        let t = type_name(other);
-                        return self.error(
-                            EvalErrorKind::Type,
-                            av.span,
-                            format!("value is {t} while a set was expected"),
-                        );
+                        return self.type_error(other, av.span, |t| {
+                            format!("value is {t} while a set was expected")
+                        });
                     }
                 };
                 let mut names = Vec::with_capacity(formals.len as usize);

@@ -343,6 +343,12 @@ impl Evaluator<'_> {
         Val { v: V::Error, span }
     }
 
+    /// A type error about a value of `found`'s type: `message` gets the type's name.
+    fn type_error(&mut self, found: &V, span: Span, message: impl FnOnce(&str) -> String) -> Val {
+        let message = message(type_name(found));
+        self.error(EvalErrorKind::Type, span, message)
+    }
+
     fn dynamic(&self, span: Span, reason: &str) -> Val {
         Val {
             v: V::Dynamic(reason.into()),
@@ -493,9 +499,31 @@ mod tests {
         assert_eq!(&src[ev.errors[0].span.range], "pkgs");
     }
 
+    /// Nix's parser merges two set literals bound to one name (checked with Nix 2.8).
+    #[test]
+    fn two_set_literals_for_one_name_merge() {
+        check(
+            "{ a = { x = 1; }; a = { y = 2; }; }",
+            json!({"a": {"x": 1, "y": 2}}),
+        );
+        check(
+            "{ a = { x = 1; }; a.y = 2; a = { z = 3; }; }",
+            json!({"a": {"x": 1, "y": 2, "z": 3}}),
+        );
+        // A set that is not a literal is no merge: Nix says "already defined".
+        check_err(
+            "let b = { x = 1; }; in { a = b; a = { y = 2; }; }",
+            "attribute `a` is already defined",
+        );
+    }
+
     #[test]
     fn errors_nix_would_raise() {
         check_err("{ a = 1; a = 2; }", "attribute `a` is already defined");
+        check_err(
+            "{ a = { x = 1; }; a = { x = 2; }; }",
+            "attribute `x` is already defined",
+        );
         check_err("{ a.b = 1; a = 2; }", "attribute `a` is already defined");
         check_err("let x = y; in x", "undefined variable `y`");
         check_err("let x = x; in x", "infinite recursion");

@@ -10,6 +10,28 @@ use super::{normalize, type_name, Attrs, EvalErrorKind, Evaluator, ScopeId, Thun
 use crate::syntax::ast::ExprId;
 use crate::syntax::{FileId, Span};
 impl Evaluator<'_> {
+    /// A condition (`if`, `&&`, `||`, `->`): its Boolean, or the value to give instead (a
+    /// dynamic value, an error already reported, or the type error reported now).
+    pub(super) fn eval_condition(
+        &mut self,
+        e: ExprId,
+        scope: ScopeId,
+        file: FileId,
+        span: Span,
+    ) -> Result<bool, Val> {
+        let v = self.eval(e, scope, file);
+        match v.v {
+            V::Bool(b) => Ok(b),
+            V::Dynamic(_) => {
+                Err(self.dynamic(span, "depends on a condition that is not known statically"))
+            }
+            V::Error => Err(Val { v: V::Error, span }),
+            ref other => Err(self.type_error(other, v.span, |t| {
+                format!("value is {t} while a Boolean was expected")
+            })),
+        }
+    }
+
     pub(super) fn eval_binop(
         &mut self,
         op: BinOpKind,
@@ -22,22 +44,9 @@ impl Evaluator<'_> {
         use BinOpKind as K;
         // Logical operators short-circuit, as in Nix.
         if matches!(op, K::And | K::Or | K::Implication) {
-            let lv = self.eval(l, scope, file);
-            let lb = match lv.v {
-                V::Bool(x) => x,
-                V::Dynamic(_) => {
-                    return self
-                        .dynamic(span, "depends on a condition that is not known statically")
-                }
-                V::Error => return Val { v: V::Error, span },
-                ref other => {
-                    let t = type_name(other);
-                    return self.error(
-                        EvalErrorKind::Type,
-                        lv.span,
-                        format!("value is {t} while a Boolean was expected"),
-                    );
-                }
+            let lb = match self.eval_condition(l, scope, file, span) {
+                Ok(b) => b,
+                Err(v) => return v,
             };
             let short = match op {
                 K::And if !lb => Some(false),
@@ -51,24 +60,12 @@ impl Evaluator<'_> {
                     span,
                 };
             }
-            let rv = self.eval(r, scope, file);
-            return match rv.v {
-                V::Bool(x) => Val {
+            return match self.eval_condition(r, scope, file, span) {
+                Ok(x) => Val {
                     v: V::Bool(x),
                     span,
                 },
-                V::Dynamic(_) => {
-                    self.dynamic(span, "depends on a condition that is not known statically")
-                }
-                V::Error => Val { v: V::Error, span },
-                ref other => {
-                    let t = type_name(other);
-                    self.error(
-                        EvalErrorKind::Type,
-                        rv.span,
-                        format!("value is {t} while a Boolean was expected"),
-                    )
-                }
+                Err(v) => v,
             };
         }
         let lv = self.eval(l, scope, file);

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use super::{normalize, type_name, EvalErrorKind, Evaluator, ScopeId, Val, V};
+use super::{normalize, Evaluator, ScopeId, Val, V};
 use crate::syntax::ast::{ExprId, Kind, Part, PathKind, Slice, NONE};
 use crate::syntax::{FileId, Span};
 impl Evaluator<'_> {
@@ -19,48 +19,10 @@ impl Evaluator<'_> {
                 return Val { v: V::Str(s), span };
             }
         }
-        let mut out = String::new();
-        for i in parts.range() {
-            let part = self.ast(file).parts[i];
-            match part {
-                Part::Lit { start, end } => out.push_str(self.ast(file).lit(start, end)),
-                Part::Interp(e) => {
-                    if e == NONE {
-                        return Val { v: V::Error, span };
-                    }
-                    let v = self.eval(e, scope, file);
-                    match &v.v {
-                        V::Str(s) => out.push_str(s),
-                        V::Path(_) => {
-                            return self
-                                .dynamic(span, "interpolating a path copies it to the Nix store")
-                        }
-                        V::Dynamic(_) => {
-                            return self
-                                .dynamic(span, "interpolates a value that is not known statically")
-                        }
-                        V::Error => return Val { v: V::Error, span },
-                        V::Attrs(a)
-                            if a.contains_key(&self.wk.out_path)
-                                || a.contains_key(&self.wk.to_string) =>
-                        {
-                            return self.dynamic(
-                                span,
-                                "interpolates a derivation or a set with `__toString`",
-                            )
-                        }
-                        other => {
-                            let t = type_name(other);
-                            return self.error(
-                                EvalErrorKind::Type,
-                                v.span,
-                                format!("cannot coerce {t} to a string"),
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        let out = match self.join_parts(parts, scope, file, span, Self::string_part) {
+            Ok(out) => out,
+            Err(v) => return v,
+        };
         Val {
             v: V::Str(out.into()),
             span,
@@ -80,34 +42,10 @@ impl Evaluator<'_> {
             PathKind::Search => return self.dynamic(span, "a `<…>` path depends on NIX_PATH"),
             PathKind::Abs | PathKind::Rel => {}
         }
-        let mut text = String::new();
-        for i in parts.range() {
-            let part = self.ast(file).parts[i];
-            match part {
-                Part::Lit { start, end } => text.push_str(self.ast(file).lit(start, end)),
-                Part::Interp(e) => {
-                    if e == NONE {
-                        return Val { v: V::Error, span };
-                    }
-                    let v = self.eval(e, scope, file);
-                    match &v.v {
-                        V::Str(s) => text.push_str(s),
-                        V::Dynamic(_) | V::Error => {
-                            return self
-                                .dynamic(span, "a path built from a value not known statically")
-                        }
-                        other => {
-                            let t = type_name(other);
-                            return self.error(
-                                EvalErrorKind::Type,
-                                v.span,
-                                format!("cannot coerce {t} to a string"),
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        let text = match self.join_parts(parts, scope, file, span, Self::path_part) {
+            Ok(text) => text,
+            Err(v) => return v,
+        };
         let resolved = if text.starts_with('/') {
             normalize(Path::new(&text))
         } else {
@@ -123,5 +61,65 @@ impl Evaluator<'_> {
             v: V::Path(resolved.into()),
             span,
         }
+    }
+
+    /// The literal parts of a string or path joined with its interpolations, each turned
+    /// into text by `coerce`; `Err` holds the value to give instead (dynamic or an error).
+    fn join_parts(
+        &mut self,
+        parts: Slice,
+        scope: ScopeId,
+        file: FileId,
+        span: Span,
+        coerce: fn(&mut Self, Val, Span) -> Result<Rc<str>, Val>,
+    ) -> Result<String, Val> {
+        let mut out = String::new();
+        for i in parts.range() {
+            match self.ast(file).parts[i] {
+                Part::Lit { start, end } => out.push_str(self.ast(file).lit(start, end)),
+                Part::Interp(e) if e == NONE => return Err(Val { v: V::Error, span }),
+                Part::Interp(e) => {
+                    let v = self.eval(e, scope, file);
+                    out.push_str(&coerce(self, v, span)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An interpolation in a string: strings only; a path or a derivation would need the
+    /// store.
+    fn string_part(&mut self, v: Val, span: Span) -> Result<Rc<str>, Val> {
+        match &v.v {
+            V::Str(s) => Ok(s.clone()),
+            V::Path(_) => {
+                Err(self.dynamic(span, "interpolating a path copies it to the Nix store"))
+            }
+            V::Dynamic(_) => {
+                Err(self.dynamic(span, "interpolates a value that is not known statically"))
+            }
+            V::Error => Err(Val { v: V::Error, span }),
+            V::Attrs(a)
+                if a.contains_key(&self.wk.out_path) || a.contains_key(&self.wk.to_string) =>
+            {
+                Err(self.dynamic(span, "interpolates a derivation or a set with `__toString`"))
+            }
+            other => Err(self.coerce_error(other, v.span)),
+        }
+    }
+
+    /// An interpolation in a path: strings only.
+    fn path_part(&mut self, v: Val, span: Span) -> Result<Rc<str>, Val> {
+        match &v.v {
+            V::Str(s) => Ok(s.clone()),
+            V::Dynamic(_) | V::Error => {
+                Err(self.dynamic(span, "a path built from a value not known statically"))
+            }
+            other => Err(self.coerce_error(other, v.span)),
+        }
+    }
+
+    fn coerce_error(&mut self, other: &V, at: Span) -> Val {
+        self.type_error(other, at, |t| format!("cannot coerce {t} to a string"))
     }
 }

@@ -71,130 +71,158 @@ impl<'s> Parser<'s, '_> {
         )
     }
 
-    fn parse_implication(&mut self) -> Option<ExprId> {
-        let lhs = self.parse_or()?;
-        if self.peek() == T::Implication {
+    /// `next (op next)*`, left-associative: `||`, `&&`, `+ -`, `* /`. Generic, so each level
+    /// compiles to its own loop as when written out.
+    #[inline(always)]
+    fn left_assoc(
+        &mut self,
+        next: impl Fn(&mut Self) -> Option<ExprId>,
+        op: impl Fn(T) -> Option<BinOpKind>,
+    ) -> Option<ExprId> {
+        let mut lhs = next(self)?;
+        while let Some(o) = op(self.peek()) {
             self.bump();
-            let rhs = self.parse_implication()?;
-            return Some(self.binop(lhs, BinOpKind::Implication, rhs));
+            let rhs = next(self)?;
+            lhs = self.binop(lhs, o, rhs);
         }
         Some(lhs)
+    }
+
+    /// `next (op next)?`, not associative: `==`, `<` (`a == b == c` is left for rnix to
+    /// report).
+    #[inline(always)]
+    fn non_assoc(
+        &mut self,
+        next: impl Fn(&mut Self) -> Option<ExprId>,
+        op: impl Fn(T) -> Option<BinOpKind>,
+    ) -> Option<ExprId> {
+        let lhs = next(self)?;
+        let Some(o) = op(self.peek()) else {
+            return Some(lhs);
+        };
+        self.bump();
+        let rhs = next(self)?;
+        Some(self.binop(lhs, o, rhs))
+    }
+
+    /// `next (op this)?`, right-associative: `->`, `//`, `++`.
+    #[inline(always)]
+    fn right_assoc(
+        &mut self,
+        next: impl Fn(&mut Self) -> Option<ExprId>,
+        token: T,
+        op: BinOpKind,
+        this: impl Fn(&mut Self) -> Option<ExprId>,
+    ) -> Option<ExprId> {
+        let lhs = next(self)?;
+        if self.peek() != token {
+            return Some(lhs);
+        }
+        self.bump();
+        let rhs = this(self)?;
+        Some(self.binop(lhs, op, rhs))
+    }
+
+    /// `op e` for a prefix operator, `e` at the operator's own level (`!!a`, `--a`).
+    fn prefix(
+        &mut self,
+        op: UnaryOpKind,
+        this: impl Fn(&mut Self) -> Option<ExprId>,
+    ) -> Option<ExprId> {
+        let start = self.start();
+        self.bump();
+        let e = this(self)?;
+        Some(self.node(
+            start,
+            Kind::UnaryOp {
+                op: Some(op),
+                expr: e,
+            },
+        ))
+    }
+
+    fn parse_implication(&mut self) -> Option<ExprId> {
+        self.right_assoc(
+            Self::parse_or,
+            T::Implication,
+            BinOpKind::Implication,
+            Self::parse_implication,
+        )
     }
 
     #[inline(always)]
     fn parse_or(&mut self) -> Option<ExprId> {
-        let mut lhs = self.parse_and()?;
-        while self.peek() == T::OrOr {
-            self.bump();
-            let rhs = self.parse_and()?;
-            lhs = self.binop(lhs, BinOpKind::Or, rhs);
-        }
-        Some(lhs)
+        self.left_assoc(Self::parse_and, |t| (t == T::OrOr).then_some(BinOpKind::Or))
     }
 
     #[inline(always)]
     fn parse_and(&mut self) -> Option<ExprId> {
-        let mut lhs = self.parse_equal()?;
-        while self.peek() == T::AndAnd {
-            self.bump();
-            let rhs = self.parse_equal()?;
-            lhs = self.binop(lhs, BinOpKind::And, rhs);
-        }
-        Some(lhs)
+        self.left_assoc(Self::parse_equal, |t| {
+            (t == T::AndAnd).then_some(BinOpKind::And)
+        })
     }
 
     #[inline(always)]
     fn parse_equal(&mut self) -> Option<ExprId> {
-        let lhs = self.parse_compare()?;
-        let op = match self.peek() {
-            T::Equal => BinOpKind::Equal,
-            T::NotEqual => BinOpKind::NotEqual,
-            _ => return Some(lhs),
-        };
-        self.bump();
-        let rhs = self.parse_compare()?;
-        Some(self.binop(lhs, op, rhs))
+        self.non_assoc(Self::parse_compare, |t| match t {
+            T::Equal => Some(BinOpKind::Equal),
+            T::NotEqual => Some(BinOpKind::NotEqual),
+            _ => None,
+        })
     }
 
     #[inline(always)]
     fn parse_compare(&mut self) -> Option<ExprId> {
-        let lhs = self.parse_merge()?;
-        let op = match self.peek() {
-            T::Less => BinOpKind::Less,
-            T::LessEq => BinOpKind::LessOrEq,
-            T::More => BinOpKind::More,
-            T::MoreEq => BinOpKind::MoreOrEq,
-            _ => return Some(lhs),
-        };
-        self.bump();
-        let rhs = self.parse_merge()?;
-        Some(self.binop(lhs, op, rhs))
+        self.non_assoc(Self::parse_merge, |t| match t {
+            T::Less => Some(BinOpKind::Less),
+            T::LessEq => Some(BinOpKind::LessOrEq),
+            T::More => Some(BinOpKind::More),
+            T::MoreEq => Some(BinOpKind::MoreOrEq),
+            _ => None,
+        })
     }
 
     fn parse_merge(&mut self) -> Option<ExprId> {
-        let lhs = self.parse_invert()?;
-        if self.peek() == T::Update {
-            self.bump();
-            let rhs = self.parse_merge()?;
-            return Some(self.binop(lhs, BinOpKind::Update, rhs));
-        }
-        Some(lhs)
+        self.right_assoc(
+            Self::parse_invert,
+            T::Update,
+            BinOpKind::Update,
+            Self::parse_merge,
+        )
     }
 
     fn parse_invert(&mut self) -> Option<ExprId> {
         if self.peek() == T::Invert {
-            let start = self.start();
-            self.bump();
-            let e = self.parse_invert()?;
-            return Some(self.node(
-                start,
-                Kind::UnaryOp {
-                    op: Some(UnaryOpKind::Invert),
-                    expr: e,
-                },
-            ));
+            return self.prefix(UnaryOpKind::Invert, Self::parse_invert);
         }
         self.parse_add()
     }
 
     #[inline(always)]
     fn parse_add(&mut self) -> Option<ExprId> {
-        let mut lhs = self.parse_mul()?;
-        loop {
-            let op = match self.peek() {
-                T::Add => BinOpKind::Add,
-                T::Sub => BinOpKind::Sub,
-                _ => return Some(lhs),
-            };
-            self.bump();
-            let rhs = self.parse_mul()?;
-            lhs = self.binop(lhs, op, rhs);
-        }
+        self.left_assoc(Self::parse_mul, |t| match t {
+            T::Add => Some(BinOpKind::Add),
+            T::Sub => Some(BinOpKind::Sub),
+            _ => None,
+        })
     }
 
     #[inline(always)]
     fn parse_mul(&mut self) -> Option<ExprId> {
-        let mut lhs = self.parse_concat()?;
-        loop {
-            let op = match self.peek() {
-                T::Mul => BinOpKind::Mul,
-                T::Div => BinOpKind::Div,
-                _ => return Some(lhs),
-            };
-            self.bump();
-            let rhs = self.parse_concat()?;
-            lhs = self.binop(lhs, op, rhs);
-        }
+        self.left_assoc(Self::parse_concat, |t| match t {
+            T::Mul => Some(BinOpKind::Mul),
+            T::Div => Some(BinOpKind::Div),
+            _ => None,
+        })
     }
 
     fn parse_concat(&mut self) -> Option<ExprId> {
-        let lhs = self.parse_hasattr()?;
-        if self.peek() == T::Concat {
-            self.bump();
-            let rhs = self.parse_concat()?;
-            return Some(self.binop(lhs, BinOpKind::Concat, rhs));
-        }
-        Some(lhs)
+        self.right_assoc(
+            Self::parse_hasattr,
+            T::Concat,
+            BinOpKind::Concat,
+            Self::parse_concat,
+        )
     }
 
     #[inline(always)]
@@ -217,16 +245,7 @@ impl<'s> Parser<'s, '_> {
 
     fn parse_negate(&mut self) -> Option<ExprId> {
         if self.peek() == T::Sub {
-            let start = self.start();
-            self.bump();
-            let e = self.parse_negate()?;
-            return Some(self.node(
-                start,
-                Kind::UnaryOp {
-                    op: Some(UnaryOpKind::Negate),
-                    expr: e,
-                },
-            ));
+            return self.prefix(UnaryOpKind::Negate, Self::parse_negate);
         }
         self.parse_fn()
     }

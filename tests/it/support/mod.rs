@@ -49,6 +49,24 @@ pub fn nix_eval_json(file: &Path) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
 
+/// Where Nix places the error of `nix-instantiate` on `file` (line and column, 1-based, as in
+/// its first `at FILE:L:C`), or why there is none.
+pub fn nix_error_position(file: &Path) -> Result<(usize, usize), String> {
+    let err = match nix_eval_json(file) {
+        Ok(v) => return Err(format!("nix evaluates {} to {v}", file.display())),
+        Err(e) => e,
+    };
+    nix_position(&err, file).ok_or(err)
+}
+
+/// The first `at FILE:L:C` of a Nix error message.
+pub fn nix_position(stderr: &str, file: &Path) -> Option<(usize, usize)> {
+    let at = format!("at {}:", file.display());
+    let rest = &stderr[stderr.find(&at)? + at.len()..];
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
 /// Copies a directory tree.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -381,6 +381,28 @@ impl Pve {
         self.write("running/109", "1\n");
     }
 
+    /// Waits until a command has reached the simulator's gate `name` (see pve_sim.rs): it is
+    /// then stopped mid-way until [`Self::open_gate`].
+    pub fn wait_gate(&self, name: &str) {
+        let reached = self.state.join(format!("gates/{name}.reached"));
+        self.wait_until(&format!("gate `{name}` reached"), || reached.exists());
+    }
+
+    pub fn open_gate(&self, name: &str) {
+        self.write(&format!("gates/{name}.open"), "");
+    }
+
+    /// Polls `done` until it holds (at most 30 s): waiting on an event, not on a duration.
+    pub fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        for _ in 0..3000 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("timed out waiting for {what}");
+    }
+
     /// Writes a file of the simulator's state (relative path).
     pub fn write(&self, rel: &str, text: &str) {
         let p = self.state.join(rel);

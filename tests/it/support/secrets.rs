@@ -133,6 +133,19 @@ impl Env {
         out
     }
 
+    /// The real sops refuses to decrypt `file` with the identity `key` because the key is
+    /// not a recipient: that failure and no other (a broken file or a missing sops would
+    /// fail too, and prove nothing).
+    pub fn assert_locked_out(&self, file: &Path, key: &str) {
+        let out = self.sops_decrypt(file, key);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("Failed to get the data key"),
+            "{}: `{key}` should be refused the data key, sops said: {err}",
+            file.display()
+        );
+    }
+
     /// `sops -d FILE` with exactly the identity `key` (by name).
     pub fn sops_decrypt(&self, file: &Path, key: &str) -> Output {
         Command::new(sops_bin())

@@ -83,9 +83,9 @@ pub fn sample_path(rules: &[Option<String>], target: usize) -> String {
     panic!("no sample path reaches rule {target} (`{re}`) first");
 }
 
-/// The creation rules' path_regex values, read with serde_yaml.
+/// The creation rules' path_regex values, read with the YAML parser.
 pub fn rule_regexes(config: &str) -> Vec<Option<String>> {
-    let v: serde_yaml::Value = serde_yaml::from_str(config).unwrap();
+    let v = vmctl::yaml::value::load_raw(config).unwrap();
     v["creation_rules"]
         .as_sequence()
         .unwrap()

@@ -1,10 +1,45 @@
-//! The meaning of a `.sops.yaml` as a real YAML parser (serde_yaml) reads it, with anchors,
-//! aliases and merge keys resolved. Edits are verified against this, never against our own
-//! scanner, so a scanner bug cannot silently change what sops sees.
+//! The meaning of a YAML text as a real YAML parser reads it, with anchors, aliases and merge
+//! keys resolved. Edits are verified against this, never against our own scanner, so a
+//! scanner bug cannot silently change what sops sees. The parser is libyaml (through
+//! serde_yaml_ng), of which sops's go-yaml is a port; its result is converted at once into
+//! vmctl's own [`Value`], so no other module names the parser.
 
-use serde_yaml::{Mapping, Value};
+mod node;
 
-/// Loads `text` with serde_yaml and resolves merge keys (`<<`), nested ones included.
+use serde_yaml_ng as parser;
+
+pub use node::{Mapping, Number, TaggedValue, Value};
+
+/// Why a text is not YAML: the parser's message (positions included), and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadError {
+    pub message: String,
+    /// Byte offset into the text, when the parser knows it.
+    pub offset: Option<usize>,
+    /// 1-based line and column of `offset`.
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<parser::Error> for LoadError {
+    fn from(e: parser::Error) -> Self {
+        let at = e.location();
+        LoadError {
+            message: e.to_string(),
+            offset: at.as_ref().map(|l| l.index()),
+            line: at.as_ref().map_or(0, |l| l.line()),
+            column: at.as_ref().map_or(0, |l| l.column()),
+        }
+    }
+}
+
+/// Loads `text` and resolves merge keys (`<<`), nested ones included.
 pub fn load(text: &str) -> Result<Value, String> {
     load_located(text).map_err(|(m, _)| m)
 }
@@ -13,19 +48,53 @@ pub fn load(text: &str) -> Result<Value, String> {
 /// document is read, as sops's parser (go-yaml's `Unmarshal`) reads only the first: a stray
 /// `---` after the rules is no error for sops, so it is none here.
 pub fn load_located(text: &str) -> Result<Value, (String, Option<usize>)> {
-    use serde::Deserialize as _;
-    let located = |e: serde_yaml::Error| (e.to_string(), e.location().map(|l| l.index()));
-    let mut v: Value = match serde_yaml::Deserializer::from_str(text).next() {
-        Some(doc) => Value::deserialize(doc).map_err(located)?,
-        None => Value::Null,
-    };
+    let mut v = load_raw(text).map_err(|e| (e.message, e.offset))?;
     resolve_merges(&mut v).map_err(|e| (e, None))?;
     Ok(v)
 }
 
+/// The first document of `text` as the parser reads it: aliases expanded, merge keys (`<<`)
+/// left as entries. An empty text is null.
+pub fn load_raw(text: &str) -> Result<Value, LoadError> {
+    use serde::Deserialize as _;
+    match parser::Deserializer::from_str(text).next() {
+        Some(doc) => Ok(convert(parser::Value::deserialize(doc)?)),
+        None => Ok(Value::Null),
+    }
+}
+
+/// The one document of `text`; several are an error whose message says
+/// "more than one document" (sops's YAML store refuses them).
+pub fn load_single(text: &str) -> Result<Value, LoadError> {
+    Ok(convert(parser::from_str(text)?))
+}
+
+fn convert(v: parser::Value) -> Value {
+    use parser::Value as P;
+    match v {
+        P::Null => Value::Null,
+        P::Bool(b) => Value::Bool(b),
+        P::Number(n) => Value::Number(match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Number::Int(i),
+            (None, Some(u)) => Number::UInt(u),
+            _ => Number::Float(n.as_f64().unwrap_or(f64::NAN)),
+        }),
+        P::String(s) => Value::String(s),
+        P::Sequence(items) => Value::Sequence(items.into_iter().map(convert).collect()),
+        P::Mapping(m) => Value::Mapping(
+            m.into_iter()
+                .map(|(k, v)| (convert(k), convert(v)))
+                .collect(),
+        ),
+        P::Tagged(t) => Value::Tagged(Box::new(TaggedValue {
+            tag: t.tag.to_string(),
+            value: convert(t.value),
+        })),
+    }
+}
+
 /// Bottom-up merge-key resolution: children first, so a merged map that itself merges others
-/// is already flat when it is merged (serde_yaml's own `apply_merge` is top-down and leaves
-/// nested `<<` keys behind).
+/// is already flat when it is merged (a top-down merge would leave nested `<<` keys behind).
 fn resolve_merges(v: &mut Value) -> Result<(), String> {
     match v {
         Value::Sequence(s) => s.iter_mut().try_for_each(resolve_merges),
@@ -53,7 +122,7 @@ fn resolve_merges(v: &mut Value) -> Result<(), String> {
                 };
                 for src in sources {
                     for (k, val) in src {
-                        m.entry(k).or_insert(val);
+                        m.insert_absent(k, val);
                     }
                 }
             }
@@ -122,6 +191,36 @@ mod tests {
         );
         assert_eq!(load("# only a comment\n").unwrap(), Value::Null);
         assert!(load("a: [1\n").is_err());
+    }
+
+    #[test]
+    fn numbers_keep_their_kind_and_yaml_spelling() {
+        let v = load("a: 18446744073709551615\nb: -3\nc: 1.0\nd: .inf\ne: 1e16\n").unwrap();
+        let n = |k: &str| match &v[k] {
+            Value::Number(n) => *n,
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!(n("a"), Number::UInt(u64::MAX));
+        assert_eq!(n("b"), Number::Int(-3));
+        let spelled: Vec<String> = ["c", "d", "e"].iter().map(|k| n(k).to_string()).collect();
+        assert_eq!(spelled, ["1.0", ".inf", "1e16"]);
+    }
+
+    #[test]
+    fn syntax_errors_say_where_in_bytes() {
+        let e = load_raw("é: [1\n").unwrap_err();
+        assert_eq!((e.offset, e.line, e.column), (Some(7), 2, 1));
+        assert!(
+            e.message.starts_with("did not find expected ',' or ']'"),
+            "{}",
+            e.message
+        );
+        let several = load_single("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(
+            several.message.contains("more than one document"),
+            "{}",
+            several.message
+        );
     }
 
     #[test]
