@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 
 use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "VM001",
     name: "duplicate-vmid",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "two VMs (managed, imported or the template) share a VMID",
     explanation: "\
 ## What it does

@@ -1,6 +1,6 @@
 //! NX002: a value vmctl needs cannot be determined without evaluating Nix.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "NX002",
     name: "dynamic-value",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a value vmctl needs cannot be determined statically",
     explanation: "\
 ## What it does

@@ -1,7 +1,7 @@
 //! VM007: an imported VM that is not marked `readonly = true`.
 
 use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::VmKind;
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "VM007",
     name: "imported-not-readonly",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "an imported VM is not marked `readonly = true`",
     explanation: "\
 ## What it does

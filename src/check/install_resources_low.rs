@@ -1,7 +1,7 @@
 //! VM012: a managed VM too small for a NixOS install with nixos-anywhere.
 
 use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::units::parse_disk_size;
 use crate::model::VmKind;
@@ -13,6 +13,7 @@ pub const RULE: Rule = Rule {
     code: "VM012",
     name: "install-resources-low",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a managed VM has too little memory or disk for a NixOS install",
     explanation: "\
 ## What it does

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::VmKind;
 use crate::syntax::Value;
@@ -12,6 +12,7 @@ pub const RULE: Rule = Rule {
     code: "VM010",
     name: "invalid-network",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a managed VM's network settings are malformed",
     explanation: "\
 ## What it does

@@ -1,13 +1,14 @@
 //! VM014: `nixosConfig` is not one path component (`../x`, `a/b`, an absolute path).
 
 use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "VM014",
     name: "invalid-nixos-config",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "`nixosConfig` is not a single directory name under the hosts directory",
     explanation: "\
 ## What it does

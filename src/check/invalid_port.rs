@@ -1,13 +1,14 @@
 //! DF007: `proxmox.port` outside 1–65535.
 
 use super::util::definitions_top;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "DF007",
     name: "invalid-port",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "`proxmox.port` is not a TCP port (1 to 65535)",
     explanation: "\
 ## What it does

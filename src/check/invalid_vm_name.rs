@@ -1,13 +1,14 @@
 //! VM005: a VM name that is not a valid DNS label.
 
 use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "VM005",
     name: "invalid-vm-name",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a VM name that is not a valid DNS label",
     explanation: "\
 ## What it does

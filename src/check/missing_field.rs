@@ -1,6 +1,6 @@
 //! DF001: a required field is missing.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "DF001",
     name: "missing-field",
     severity: Severity::Error,
+    cascade: Cascade::SuppressedWhenFileBroken,
     summary: "a required field is missing",
     explanation: "\
 ## What it does

@@ -1,6 +1,6 @@
 //! VM008: a managed VM without its `hosts/<nixosConfig>/` directory.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "VM008",
     name: "missing-host-directory",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a managed VM has no `hosts/<nixosConfig>/` directory",
     explanation: "\
 ## What it does

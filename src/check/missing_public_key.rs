@@ -1,6 +1,6 @@
 //! HS005: a host without a `publicKey`.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "HS005",
     name: "missing-public-key",
     severity: Severity::Info,
+    cascade: Cascade::Always,
     summary: "a host has no `publicKey`",
     explanation: "\
 ## What it does

@@ -1,7 +1,7 @@
 //! DF006: a free-form field of an imported VM or the template whose name is close to one vmctl
 //! acts on (`readOnly`, `vmId`, `nixosconfig`).
 
-use super::{Applicability, Diagnostic, Fix, Rule, Severity};
+use super::{Applicability, Cascade, Diagnostic, Fix, Rule, Severity};
 use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
     code: "DF006",
     name: "misspelled-field",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary:
         "an annotation of an imported VM or the template is named almost like a field vmctl reads",
     explanation: "\

@@ -1,7 +1,7 @@
 //! NX005: the Nix fallback could not evaluate a file (a timeout, a read outside the fleet, an
 //! error).
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "NX005",
     name: "nix-fallback-failed",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "nix-instantiate could not evaluate a file whose values vmctl needs",
     explanation: "\
 ## What it does

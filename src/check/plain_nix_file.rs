@@ -1,6 +1,6 @@
 //! NX006: a file linted as plain Nix, with which checks ran and how to choose others.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "NX006",
     name: "plain-nix-file",
     severity: Severity::Info,
+    cascade: Cascade::Always,
     summary: "a file was checked as plain Nix only (its name is not one vmctl knows)",
     explanation: "\
 ## What it does

@@ -1,7 +1,7 @@
 //! FL002: a .sops.yaml recipient named after a host differs from the one its key derives.
 
 use super::sops_file::{host_recipients, sops_file, value_span};
-use super::{Applicability, Diagnostic, Fix, Rule, Severity};
+use super::{Applicability, Cascade, Diagnostic, Fix, Rule, Severity};
 use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
     code: "FL002",
     name: "stale-sops-recipient",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a .sops.yaml recipient named after a host is not that host's key",
     explanation: "\
 ## What it does

@@ -1,6 +1,6 @@
 //! DF003: a field vmctl does not know (often a typo).
 
-use super::{Applicability, Diagnostic, Fix, Rule, Severity};
+use super::{Applicability, Cascade, Diagnostic, Fix, Rule, Severity};
 use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "DF003",
     name: "unknown-field",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a field vmctl does not know, often a typo",
     explanation: "\
 ## What it does

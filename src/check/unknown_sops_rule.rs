@@ -1,13 +1,14 @@
 //! SP011: a VM's `sopsRules` names a rule `.sops.yaml` does not have.
 
 use super::sops_file::sops_model;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "SP011",
     name: "unknown-sops-rule",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a VM's `sopsRules` names no creation rule of .sops.yaml",
     explanation: "\
 ## What it does

@@ -1,6 +1,9 @@
-//! Helpers shared by the checks: walking the evaluated definitions by VM.
+//! Helpers shared by the checks: walking the evaluated definitions by VM, and turning the
+//! model's reading issues into diagnostics.
 
-use crate::model::fleet::Fleet;
+use super::{Diagnostic, Rule};
+use crate::model::fleet::{Fleet, NixRole};
+use crate::model::read::Issue;
 use crate::model::VmKind;
 use crate::syntax::{AttrSet, Span, Value};
 
@@ -71,4 +74,44 @@ pub(super) fn vm_entries(fleet: &Fleet) -> Vec<VmEntry<'_>> {
         }
     }
     out
+}
+
+/// Every `Unsupported` issue of the files of this role, as diagnostics of `rule`.
+pub(super) fn report_unsupported(
+    fleet: &Fleet,
+    role: NixRole,
+    rule: &'static Rule,
+    out: &mut Vec<Diagnostic>,
+) {
+    for f in fleet.files.iter().filter(|f| f.role == role) {
+        for issue in &f.issues {
+            if let Issue::Unsupported { span, message } = issue {
+                out.push(Diagnostic::new(rule, *span, message.clone()));
+            }
+        }
+    }
+}
+
+/// Every `MissingPath` issue whose `error` flag is `error`, as diagnostics of `rule`.
+pub(super) fn report_missing_paths(
+    fleet: &Fleet,
+    error: bool,
+    rule: &'static Rule,
+    out: &mut Vec<Diagnostic>,
+) {
+    for f in &fleet.files {
+        for issue in &f.issues {
+            if let Issue::MissingPath {
+                span,
+                message,
+                help,
+                error: e,
+            } = issue
+            {
+                if *e == error {
+                    out.push(Diagnostic::new(rule, *span, message.clone()).help(help.clone()));
+                }
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! VM002: a VMID outside what Proxmox accepts (100–999999999).
 
 use super::util::{definitions_top, vm_entries};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Value;
 
@@ -12,6 +12,7 @@ pub const RULE: Rule = Rule {
     code: "VM002",
     name: "vmid-out-of-bounds",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a VMID or VMID range bound outside 100–999999999",
     explanation: "\
 ## What it does

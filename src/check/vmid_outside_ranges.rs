@@ -1,7 +1,7 @@
 //! VM003: a VMID outside every declared `vmidRanges` entry.
 
 use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::{VmKind, VmidRange};
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "VM003",
     name: "vmid-outside-ranges",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a VMID outside every declared VMID range",
     explanation: "\
 ## What it does

@@ -1,6 +1,6 @@
 //! DF002: a field has the wrong type.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "DF002",
     name: "wrong-type",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a field has the wrong type",
     explanation: "\
 ## What it does

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
     code: "HS003",
     name: "duplicate-host-name",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "two hosts share a name (ignoring case), a `hostname` or an `sshAlias`",
     explanation: "\
 ## What it does

@@ -1,7 +1,7 @@
 //! SP004: a tab in the indentation of `.sops.yaml`.
 
 use super::sops_file::{sops_source, span, yaml_problem, YamlProblem};
-use super::{Applicability, Diagnostic, Fix, Rule, Severity};
+use super::{Applicability, Cascade, Diagnostic, Fix, Rule, Severity};
 use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "SP004",
     name: "sops-yaml-tab",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a tab in the indentation of .sops.yaml makes it invalid YAML",
     explanation: "\
 ## What it does

@@ -1,6 +1,6 @@
 //! NX003: evaluating the file fails the way Nix itself would fail.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::EvalErrorKind;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "NX003",
     name: "evaluation-error",
     severity: Severity::Error,
+    cascade: Cascade::SuppressedWhenFileBroken,
     summary:
         "evaluating the file fails: undefined variable, type error, missing attribute, bad import",
     explanation: "\

@@ -1,6 +1,6 @@
 //! VM004: the same name is both imported and managed.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "VM004",
     name: "imported-and-managed",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "the same VM name appears in both `imported` and `managed`",
     explanation: "\
 ## What it does

@@ -1,7 +1,7 @@
 //! SP009: `.sops.yaml` is valid for sops but outside what vmctl edits and checks in detail.
 
 use super::sops_file::{point, rules_key, sops_model};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::yaml::sops::ViewError;
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "SP009",
     name: "sops-config-not-editable",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary:
         ".sops.yaml is valid for sops but outside what vmctl can edit, so some checks did not run",
     explanation: "\

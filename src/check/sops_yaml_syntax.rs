@@ -1,13 +1,14 @@
 //! SP003: `.sops.yaml` is not valid YAML.
 
 use super::sops_file::{point, sops_source, span, yaml_problem, YamlProblem};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "SP003",
     name: "sops-yaml-syntax",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: ".sops.yaml is not valid YAML",
     explanation: "\
 ## What it does

@@ -1,7 +1,7 @@
 //! VM013: a resource an imported VM or the template documents that vmctl cannot read or that
 //! looks wrong (never an error: nothing is created from it).
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "VM013",
     name: "unreadable-documented-resource",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary:
         "a documented resource of an imported VM or the template cannot be read or looks wrong",
     explanation: "\

@@ -1,13 +1,14 @@
 //! SP005: an alias in `.sops.yaml` names an anchor that is not defined before it.
 
 use super::sops_file::{sops_source, span, yaml_problem, YamlProblem};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "SP005",
     name: "undefined-alias",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "an alias (`*name`) in .sops.yaml has no anchor (`&name`) before it",
     explanation: "\
 ## What it does

@@ -1,7 +1,7 @@
 //! VM006: cores, memory or disk malformed or out of sane bounds.
 
 use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::units::parse_disk_size;
 use crate::model::VmKind;
@@ -16,6 +16,7 @@ pub const RULE: Rule = Rule {
     code: "VM006",
     name: "resource-out-of-bounds",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "cores, memory or disk malformed or out of sane bounds",
     explanation: "\
 ## What it does

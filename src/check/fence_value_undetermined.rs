@@ -1,7 +1,7 @@
 //! VM020: a `vmid` or `readonly` that cannot be determined, so the ops fences fail closed.
 
 use super::util::{definitions_top, vm_entries};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Value;
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "VM020",
     name: "fence-value-undetermined",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a `vmid` or `readonly` cannot be determined, so `vmctl ops` refuses changes",
     explanation: "\
 ## What it does
