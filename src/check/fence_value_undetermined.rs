@@ -1,9 +1,9 @@
 //! VM020: a `vmid` or `readonly` that cannot be determined, so the ops fences fail closed.
 
-use super::util::{definitions_top, vm_entries};
+use super::util::definitions;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::syntax::Value;
+use crate::model::source::Undetermined;
 
 pub const RULE: Rule = Rule {
     code: "VM020",
@@ -36,66 +36,55 @@ available on PATH so vmctl can evaluate the file.
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     let help = "write it as a literal (`readonly = true;`, `vmid = 104;`) so vmctl can read it \
                 without Nix, or make nix-instantiate available on PATH";
-    if let Some(top) = definitions_top(fleet) {
-        for field in ["template", "imported", "managed"] {
-            match top.get(field) {
-                Some(v) if v.is_unknown() => out.push(
-                    Diagnostic::new(
-                        &RULE,
-                        v.span,
-                        format!(
-                            "`{field}` cannot be determined, so its VMIDs are unknown: \
-                             `vmctl ops` refuses every change to every VM"
-                        ),
-                    )
-                    .help(help),
-                ),
-                Some(v) if field != "template" => {
-                    for (name, entry) in v.as_attrs().into_iter().flat_map(|s| s.iter()) {
-                        if entry.value.is_unknown() {
-                            out.push(
-                                Diagnostic::new(
-                                    &RULE,
-                                    entry.value.span,
-                                    format!(
-                                        "{field} VM `{name}` cannot be determined, so its VMID \
-                                         is unknown: `vmctl ops` refuses every change to every VM"
-                                    ),
-                                )
-                                .help(help),
-                            );
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
+    let Some(d) = definitions(fleet) else { return };
+    for u in &d.defs.source.undetermined {
+        let message = match &u.value {
+            Undetermined::Table(field) => format!(
+                "`{field}` cannot be determined, so its VMIDs are unknown: \
+                 `vmctl ops` refuses every change to every VM"
+            ),
+            Undetermined::Entry(field, name) => format!(
+                "{field} VM `{name}` cannot be determined, so its VMID \
+                 is unknown: `vmctl ops` refuses every change to every VM"
+            ),
+        };
+        out.push(Diagnostic::new(&RULE, d.span(u.range), message).help(help));
     }
-    for e in vm_entries(fleet) {
-        let kind = e.kind.as_str();
-        if let Some(v) = e.get("vmid").filter(|v| Value::is_unknown(v)) {
+    for vm in d.defs.all_vms() {
+        let kind = vm.kind.as_str();
+        if let Some(w) = vm
+            .source
+            .vmid
+            .as_ref()
+            .filter(|w| w.value.is_undetermined())
+        {
             out.push(
                 Diagnostic::new(
                     &RULE,
-                    v.span,
+                    d.span(w.range),
                     format!(
                         "`vmid` of {kind} VM `{}` cannot be determined: `vmctl ops` refuses \
                          every change to every VM, since it cannot tell which VMID this one is",
-                        e.name
+                        vm.name
                     ),
                 )
                 .help(help),
             );
         }
-        if let Some(v) = e.get("readonly").filter(|v| Value::is_unknown(v)) {
+        if let Some(w) = vm
+            .source
+            .readonly
+            .as_ref()
+            .filter(|w| w.value.is_undetermined())
+        {
             out.push(
                 Diagnostic::new(
                     &RULE,
-                    v.span,
+                    d.span(w.range),
                     format!(
                         "`readonly` of {kind} VM `{}` cannot be determined: `vmctl ops` treats \
                          the VM as readonly and refuses every change to it",
-                        e.name
+                        vm.name
                     ),
                 )
                 .help(help),

@@ -39,13 +39,13 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::new(
                     &RULE,
-                    Span::new(file.file, m.name_range),
+                    Span::new(file.file, m.source.name),
                     format!(
                         "`{}` is defined both as a managed and as an imported VM",
                         m.name
                     ),
                 )
-                .note(Span::new(file.file, i.name_range), "imported here")
+                .note(Span::new(file.file, i.source.name), "imported here")
                 .help("remove one of the two definitions or rename the managed VM"),
             );
         }

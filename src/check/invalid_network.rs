@@ -2,11 +2,9 @@
 
 use std::net::IpAddr;
 
-use super::util::vm_entries;
+use super::util::definitions;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::model::VmKind;
-use crate::syntax::Value;
 
 pub const RULE: Rule = Rule {
     code: "VM010",
@@ -70,56 +68,56 @@ fn mac_problem(s: &str) -> Option<&'static str> {
 }
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet)
-        .into_iter()
-        .filter(|e| e.kind == VmKind::Managed)
-    {
-        let Some(net) = e.get("network").and_then(Value::as_attrs) else {
-            continue;
-        };
-        let mut push = |v: &Value, field: &str, problem: String| {
+    let Some(d) = definitions(fleet) else { return };
+    for vm in &d.defs.managed {
+        let net = &vm.source.network;
+        let mut push = |range, field: &str, problem: String| {
             out.push(Diagnostic::new(
                 &RULE,
-                v.span,
-                format!("`network.{field}` of `{}` is invalid: {problem}", e.name),
+                d.span(range),
+                format!("`network.{field}` of `{}` is invalid: {problem}", vm.name),
             ));
         };
-        let ip = net.get("ip");
-        if let Some(v) = ip {
-            if let Some(p) = v.as_str().and_then(cidr_problem) {
-                push(v, "ip", p);
+        if let Some(v) = &net.ip {
+            if let Some(p) = cidr_problem(&v.value) {
+                push(v.range, "ip", p);
             }
         }
-        if let Some(v) = net.get("gateway") {
-            if let Some(s) = v.as_str() {
-                match s.parse::<IpAddr>() {
-                    Err(_) => push(v, "gateway", format!("`{s}` is not an IP address")),
-                    Ok(gw) => {
-                        let ip_family = ip
-                            .and_then(|i| i.as_str())
-                            .and_then(|i| i.split_once('/'))
-                            .and_then(|(a, _)| a.parse::<IpAddr>().ok())
-                            .map(|a| a.is_ipv4());
-                        if ip_family.is_some_and(|v4| v4 != gw.is_ipv4()) {
-                            push(
-                                v,
-                                "gateway",
-                                "it is not of the same IP family as `ip`".into(),
-                            );
-                        }
+        if let Some(v) = &net.gateway {
+            match v.value.parse::<IpAddr>() {
+                Err(_) => push(
+                    v.range,
+                    "gateway",
+                    format!("`{}` is not an IP address", v.value),
+                ),
+                Ok(gw) => {
+                    let ip_family = net
+                        .ip
+                        .as_ref()
+                        .and_then(|i| i.value.split_once('/'))
+                        .and_then(|(a, _)| a.parse::<IpAddr>().ok())
+                        .map(|a| a.is_ipv4());
+                    if ip_family.is_some_and(|v4| v4 != gw.is_ipv4()) {
+                        push(
+                            v.range,
+                            "gateway",
+                            "it is not of the same IP family as `ip`".into(),
+                        );
                     }
                 }
             }
         }
-        if let Some(v) = net.get("mac") {
-            if let Some(p) = v.as_str().and_then(mac_problem) {
-                push(v, "mac", p.into());
+        if let Some(v) = &net.mac {
+            if let Some(p) = mac_problem(&v.value) {
+                push(v.range, "mac", p.into());
             }
         }
-        if let Some(v) = net.get("vlan") {
-            if let Some(t) = v.as_int().filter(|t| !(1..=4094).contains(t)) {
-                push(v, "vlan", format!("{t} is not a VLAN tag from 1 to 4094"));
-            }
+        if let Some(v) = net.vlan.as_ref().filter(|t| !(1..=4094).contains(&t.value)) {
+            push(
+                v.range,
+                "vlan",
+                format!("{} is not a VLAN tag from 1 to 4094", v.value),
+            );
         }
     }
 }

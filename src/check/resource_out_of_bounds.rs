@@ -1,10 +1,8 @@
 //! VM006: cores, memory or disk malformed or out of sane bounds.
 
-use super::util::vm_entries;
+use super::util::definitions;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::model::units::parse_disk_size;
-use crate::model::VmKind;
 
 use crate::model::units::MAX_CORES;
 const MIN_MEMORY_MIB: i64 = crate::model::units::MIN_MEMORY_MIB as i64;
@@ -40,63 +38,68 @@ Write `cores` as a positive count, `memory` in MiB (`4096` for 4 GiB) and `disk`
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
+    let Some(d) = definitions(fleet) else { return };
     // Imported VMs and the template document their resources (VM013 reads those).
-    for e in vm_entries(fleet)
-        .into_iter()
-        .filter(|e| e.kind == VmKind::Managed)
-    {
-        if let Some(v) = e.resource("cores") {
-            if let Some(c) = v.as_int().filter(|c| !(1..=MAX_CORES).contains(c)) {
-                out.push(Diagnostic::new(
-                    &RULE,
-                    v.span,
-                    format!(
-                        "`cores` of `{}` is {c}; it must be from 1 to {MAX_CORES}",
-                        e.name
-                    ),
+    for vm in &d.defs.managed {
+        let src = &vm.source;
+        if let Some(v) = src
+            .cores
+            .as_ref()
+            .filter(|c| !(1..=MAX_CORES).contains(&c.value))
+        {
+            out.push(Diagnostic::new(
+                &RULE,
+                d.span(v.range),
+                format!(
+                    "`cores` of `{}` is {}; it must be from 1 to {MAX_CORES}",
+                    vm.name, v.value
+                ),
+            ));
+        }
+        if let Some(v) = src
+            .memory
+            .as_ref()
+            .filter(|m| !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&m.value))
+        {
+            let m = v.value;
+            let mut diag = Diagnostic::new(
+                &RULE,
+                d.span(v.range),
+                format!(
+                    "`memory` of `{}` is {m} MiB; it must be from {MIN_MEMORY_MIB} MiB to 16 TiB",
+                    vm.name
+                ),
+            );
+            if (1..=64).contains(&m) {
+                diag = diag.help(format!(
+                    "memory is in MiB: {m} GiB is `memory = {};`",
+                    m * 1024
                 ));
             }
+            out.push(diag);
         }
-        if let Some(v) = e.resource("memory") {
-            if let Some(m) = v
-                .as_int()
-                .filter(|m| !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(m))
-            {
-                let mut d = Diagnostic::new(
+        let Some(disk) = &src.disk else { continue };
+        match disk.value.bytes() {
+            Err(problem) => out.push(
+                Diagnostic::new(
                     &RULE,
-                    v.span,
-                    format!("`memory` of `{}` is {m} MiB; it must be from {MIN_MEMORY_MIB} MiB to 16 TiB", e.name),
-                );
-                if (1..=64).contains(&m) {
-                    d = d.help(format!(
-                        "memory is in MiB: {m} GiB is `memory = {};`",
-                        m * 1024
-                    ));
-                }
-                out.push(d);
-            }
-        }
-        if let Some(v) = e.resource("disk") {
-            let Some(s) = v.as_str() else { continue };
-            match parse_disk_size(s) {
-                Err(problem) => out.push(
-                    Diagnostic::new(
-                        &RULE,
-                        v.span,
-                        format!(
-                            "`disk` of `{}` is not a size Proxmox accepts: {problem}",
-                            e.name
-                        ),
-                    )
-                    .help("write a number and a unit K, M, G or T, e.g. `disk = \"20G\";`"),
+                    d.span(disk.range),
+                    format!(
+                        "`disk` of `{}` is not a size Proxmox accepts: {problem}",
+                        vm.name
+                    ),
+                )
+                .help("write a number and a unit K, M, G or T, e.g. `disk = \"20G\";`"),
+            ),
+            Ok(bytes) if !(MIN_DISK..=MAX_DISK).contains(&bytes) => out.push(Diagnostic::new(
+                &RULE,
+                d.span(disk.range),
+                format!(
+                    "`disk` of `{}` is {}; it must be from 1G to 1024T",
+                    vm.name, disk.value
                 ),
-                Ok(bytes) if !(MIN_DISK..=MAX_DISK).contains(&bytes) => out.push(Diagnostic::new(
-                    &RULE,
-                    v.span,
-                    format!("`disk` of `{}` is {s}; it must be from 1G to 1024T", e.name),
-                )),
-                Ok(_) => {}
-            }
+            )),
+            Ok(_) => {}
         }
     }
 }

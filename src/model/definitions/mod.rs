@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use self::vm::{read_template, read_vm};
 use super::read::{Ctx, Fields, Issue, Ty};
+use super::source::{self, RangeBound, Spanned, Undetermined};
 use super::{Definitions, Proxmox, Settings, VmKind, VmidRange};
 use crate::syntax::{AttrSet, Span, Value, ValueKind};
 
@@ -162,6 +163,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
 
     match f.required("proxmox", Ty::Attrs, &mut issues) {
         Some(p) => {
+            defs.source.port = p.as_attrs().and_then(|set| source::int(set, "port"));
             defs.proxmox = read_proxmox(
                 p,
                 top.entry("proxmox").map(|e| e.key_span).unwrap_or(p.span),
@@ -220,6 +222,15 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
             };
             let rf = Fields::new(rs, entry.key_span, ctx);
             rf.unknown_fields(RANGE_FIELDS, &mut issues);
+            for field in ["start", "end"] {
+                if let Some(value) = source::int(rs, field) {
+                    defs.source.range_bounds.push(RangeBound {
+                        name: name.clone(),
+                        field,
+                        value,
+                    });
+                }
+            }
             let start = rf
                 .required("start", Ty::Int, &mut issues)
                 .and_then(Value::as_int);
@@ -244,7 +255,13 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
     if let Some(s) = f.get("settings", Ty::Attrs, &mut issues) {
         defs.settings = read_settings(s, &mut issues);
     }
-    defs.undetermined = undetermined_vms(top);
+    defs.source.undetermined = undetermined_vms(top);
+    defs.undetermined = defs
+        .source
+        .undetermined
+        .iter()
+        .map(|u| u.value.describe())
+        .collect();
     ReadDefinitions {
         definitions: defs,
         issues,
@@ -333,18 +350,24 @@ fn read_settings(v: &Value, issues: &mut Vec<Issue>) -> Settings {
 
 /// The VM tables and entries whose VMIDs cannot be known because the value itself could not
 /// be determined (the fences refuse every mutation while any exists).
-fn undetermined_vms(top: &AttrSet) -> Vec<String> {
+fn undetermined_vms(top: &AttrSet) -> Vec<Spanned<Undetermined>> {
     let mut out = Vec::new();
+    let mut push = |v: &Value, value| {
+        out.push(Spanned {
+            value,
+            range: v.span.range,
+        })
+    };
     for field in ["template", "imported", "managed"] {
         match top.get(field) {
-            Some(v) if v.is_unknown() => out.push(format!("`{field}`")),
+            Some(v) if v.is_unknown() => push(v, Undetermined::Table(field)),
             Some(Value {
                 kind: ValueKind::Attrs(set),
                 ..
             }) if field != "template" => {
                 for (name, entry) in set.iter() {
                     if entry.value.is_unknown() {
-                        out.push(format!("`{field}.{name}`"));
+                        push(&entry.value, Undetermined::Entry(field, name.clone()));
                     }
                 }
             }

@@ -1,0 +1,234 @@
+//! Fields as definitions.nix writes them, each with its range: what the checks read.
+//!
+//! The typed fields of [`Vm`](super::Vm) and [`Definitions`](super::Definitions) hold what
+//! vmctl acts on, converted (`vmid: Option<u32>`); a value that does not convert is gone from
+//! them, though it is exactly what a check must point at (`vmid = -1`, `cores = 0`, a
+//! `readonly` Nix could not evaluate). The views here keep such values as written, with their
+//! ranges, so no check walks the evaluated `Value` tree again.
+
+use super::units::DiskSize;
+use super::TextRange;
+use crate::syntax::{AttrSet, Value, ValueKind};
+
+/// A value read from a fleet file and the range it is written at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub range: TextRange,
+}
+
+/// What a field's expression gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written<T> {
+    /// A value of the field's type.
+    Value(T),
+    /// A value of another type (DF002 reports it).
+    OtherType,
+    /// Neither the static evaluator nor the Nix fallback could determine it.
+    Undetermined,
+}
+
+impl<T> Written<T> {
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Written::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn is_undetermined(&self) -> bool {
+        matches!(self, Written::Undetermined)
+    }
+}
+
+/// A VM's fields as written, for the checks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VmSource {
+    /// The VM's name: the attribute name (`web` in `web = {`), or the template's `name` value.
+    pub name: TextRange,
+    pub vmid: Option<Spanned<Written<i64>>>,
+    pub readonly: Option<Spanned<Written<bool>>>,
+    /// `cores`, `memory` (MiB) and `disk` as written flat in the VM's set (where a managed VM
+    /// has them), when of their type.
+    pub cores: Option<Spanned<i64>>,
+    pub memory: Option<Spanned<i64>>,
+    pub disk: Option<Spanned<DiskSize>>,
+    pub nixos_config: Option<Spanned<String>>,
+    pub network: NetworkSource,
+}
+
+/// `network` of a VM as written: the strings and the VLAN tag, when of their type.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkSource {
+    pub ip: Option<Spanned<String>>,
+    pub gateway: Option<Spanned<String>>,
+    pub mac: Option<Spanned<String>>,
+    pub vlan: Option<Spanned<i64>>,
+}
+
+/// definitions.nix as written beyond its VMs, for the checks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DefinitionsSource {
+    /// `proxmox.port`, when an integer.
+    pub port: Option<Spanned<i64>>,
+    /// The integer `start` and `end` of every `vmidRanges` entry, even those that do not fit a
+    /// VMID (and so are not in `vmid_ranges`).
+    pub range_bounds: Vec<RangeBound>,
+    /// The VM tables and entries that could not be determined, where they are written.
+    pub undetermined: Vec<Spanned<Undetermined>>,
+}
+
+/// One bound of a `vmidRanges` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeBound {
+    /// The entry's name (`lab` in `vmidRanges.lab`).
+    pub name: String,
+    /// `start` or `end`.
+    pub field: &'static str,
+    pub value: Spanned<i64>,
+}
+
+/// A VM table (`imported = lib.x;`) or one entry of it (`managed.web = mkVm …;`) whose value
+/// could not be determined, so its VMIDs are unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undetermined {
+    Table(&'static str),
+    Entry(&'static str, String),
+}
+
+impl Undetermined {
+    /// For messages: `` `managed` `` or `` `managed.web` ``.
+    pub fn describe(&self) -> String {
+        match self {
+            Undetermined::Table(t) => format!("`{t}`"),
+            Undetermined::Entry(t, name) => format!("`{t}.{name}`"),
+        }
+    }
+}
+
+fn spanned<T>(v: &Value, value: T) -> Spanned<T> {
+    Spanned {
+        value,
+        range: v.span.range,
+    }
+}
+
+/// `field` of `set` when it is an integer.
+pub(super) fn int(set: &AttrSet, field: &str) -> Option<Spanned<i64>> {
+    let v = set.get(field)?;
+    v.as_int().map(|i| spanned(v, i))
+}
+
+/// `field` of `set` when it is a string.
+pub(super) fn string(set: &AttrSet, field: &str) -> Option<Spanned<String>> {
+    let v = set.get(field)?;
+    v.as_str().map(|s| spanned(v, s.to_string()))
+}
+
+/// `field` of `set` as written: of the type `of` reads, of another, or undetermined.
+fn written<T>(
+    set: &AttrSet,
+    field: &str,
+    of: impl Fn(&Value) -> Option<T>,
+) -> Option<Spanned<Written<T>>> {
+    let v = set.get(field)?;
+    let w = match of(v) {
+        Some(t) => Written::Value(t),
+        None if v.is_unknown() => Written::Undetermined,
+        None => Written::OtherType,
+    };
+    Some(spanned(v, w))
+}
+
+/// The fields of one VM's set as written; `name` is where its name is.
+pub(super) fn vm_source(set: &AttrSet, name: TextRange) -> VmSource {
+    let network = match set.get("network").map(|v| &v.kind) {
+        Some(ValueKind::Attrs(net)) => NetworkSource {
+            ip: string(net, "ip"),
+            gateway: string(net, "gateway"),
+            mac: string(net, "mac"),
+            vlan: int(net, "vlan"),
+        },
+        _ => NetworkSource::default(),
+    };
+    VmSource {
+        name,
+        vmid: written(set, "vmid", Value::as_int),
+        readonly: written(set, "readonly", Value::as_bool),
+        cores: int(set, "cores"),
+        memory: int(set, "memory"),
+        disk: string(set, "disk").map(|s| Spanned {
+            value: DiskSize::parse(&s.value),
+            range: s.range,
+        }),
+        nixos_config: string(set, "nixosConfig"),
+        network,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Undetermined, Written};
+    use crate::model::definitions::read_definitions;
+    use crate::model::{Given, TextRange};
+    use crate::syntax::{evaluate, NoImports, SourceDb};
+
+    #[test]
+    fn keeps_what_the_typed_fields_cannot_hold_and_where_it_is() {
+        let src = r#"{
+          proxmox = { host = "h"; port = 70000; };
+          vmidRanges.lab = { start = -5; end = 199; };
+          imported.doc1 = { vmid = 104; readonly = lib.x; };
+          managed.web = {
+            vmid = -1; cores = -2; memory = 4; disk = "20GB"; nixosConfig = "../web";
+            network = { vlan = -3; ip = "dhcp"; };
+          };
+          managed.db = mkVm 1;
+        }"#;
+        let mut db = SourceDb::new();
+        let f = db.add("/fleet/vms/definitions.nix", src);
+        let defs = read_definitions(&evaluate(&mut db, f, &NoImports).value).definitions;
+        let at = |r: TextRange| &src[r];
+
+        let web = defs.vm_by_name("web").unwrap();
+        assert_eq!((web.vmid, web.cores), (None, None));
+        let s = &web.source;
+        let vmid = s.vmid.as_ref().unwrap();
+        assert_eq!((&vmid.value, at(vmid.range)), (&Written::Value(-1), "-1"));
+        assert_eq!(s.cores.as_ref().map(|c| c.value), Some(-2));
+        assert_eq!(s.memory.as_ref().map(|m| at(m.range)), Some("4"));
+        let disk = s.disk.as_ref().unwrap();
+        assert_eq!(at(disk.range), "\"20GB\"");
+        assert!(disk.value.bytes().unwrap_err().contains("write `20G`"));
+        assert_eq!(
+            web.disk.as_deref(),
+            Some("20GB"),
+            "the same size, parsed once"
+        );
+        assert_eq!(at(s.nixos_config.as_ref().unwrap().range), "\"../web\"");
+        assert_eq!(s.network.vlan.as_ref().map(|v| v.value), Some(-3));
+        assert_eq!(at(s.name), "web");
+
+        let doc1 = defs.vm_by_name("doc1").unwrap();
+        let ro = doc1.source.readonly.as_ref().unwrap();
+        assert_eq!((&ro.value, at(ro.range)), (&Written::Undetermined, "lib.x"));
+        assert_eq!(doc1.fence.readonly, Given::Undetermined);
+
+        let port = defs.source.port.as_ref().unwrap();
+        assert_eq!((port.value, at(port.range)), (70000, "70000"));
+        assert_eq!(defs.proxmox.port, 22, "the typed port falls back");
+        let bounds: Vec<_> = defs
+            .source
+            .range_bounds
+            .iter()
+            .map(|b| (b.name.as_str(), b.field, b.value.value))
+            .collect();
+        assert_eq!(bounds, [("lab", "start", -5), ("lab", "end", 199)]);
+        assert!(defs.vmid_ranges.is_empty(), "-5 is no VMID");
+        let und = &defs.source.undetermined;
+        assert_eq!(und.len(), 1);
+        assert_eq!(und[0].value, Undetermined::Entry("managed", "db".into()));
+        assert_eq!(at(und[0].range), "mkVm 1");
+        assert_eq!(defs.undetermined, ["`managed.db`"]);
+    }
+}
