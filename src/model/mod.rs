@@ -201,6 +201,9 @@ pub struct Host {
     pub ssh_alias: Option<String>,
     pub name_range: TextRange,
     pub public_key_range: Option<TextRange>,
+    /// Whether `publicKey` is written at all: a host whose key has the wrong type (DF002) or
+    /// could not be determined is not missing one.
+    pub public_key_given: Given,
 }
 
 /// hosts.nix as typed data. Attributes whose name starts with `_` (like `_proxmox`) and

@@ -55,6 +55,8 @@ pub struct VmSource {
     pub disk: Option<Spanned<DiskSize>>,
     pub nixos_config: Option<Spanned<String>>,
     pub network: NetworkSource,
+    /// The strings of `sopsRules`, when it is a list.
+    pub sops_rules: Vec<Spanned<String>>,
 }
 
 /// `network` of a VM as written: the strings and the VLAN tag, when of their type.
@@ -126,7 +128,7 @@ pub(super) fn string(set: &AttrSet, field: &str) -> Option<Spanned<String>> {
 }
 
 /// `field` of `set` as written: of the type `of` reads, of another, or undetermined.
-fn written<T>(
+pub(super) fn written<T>(
     set: &AttrSet,
     field: &str,
     of: impl Fn(&Value) -> Option<T>,
@@ -163,6 +165,13 @@ pub(super) fn vm_source(set: &AttrSet, name: TextRange) -> VmSource {
         }),
         nixos_config: string(set, "nixosConfig"),
         network,
+        sops_rules: set
+            .get("sopsRules")
+            .and_then(Value::as_list)
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_str().map(|s| spanned(item, s.to_string())))
+            .collect(),
     }
 }
 
