@@ -1,8 +1,9 @@
 //! FL003: `settings.hostsFile` or `settings.sopsConfig` names a file that does not exist.
 
-use super::util::report_missing_paths;
+use super::util::report_said;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
+use crate::model::read::Issue;
 
 pub const RULE: Rule = Rule {
     code: "FL003",
@@ -30,7 +31,8 @@ Correct the path, or create the file where the setting says.
 ",
 };
 
-/// A path a setting names explicitly: an error, since vmctl would edit the wrong file.
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    report_missing_paths(fleet, true, &RULE, out)
+    report_said(fleet, &RULE, out, |_, i| {
+        matches!(i, Issue::MissingPath { error: true, .. })
+    });
 }

@@ -1,8 +1,9 @@
 //! FL004: a fleet file or directory the fleet needs, or that `settings` names, is missing.
 
-use super::util::report_missing_paths;
+use super::util::report_said;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
+use crate::model::read::Issue;
 
 pub const RULE: Rule = Rule {
     code: "FL004",
@@ -32,7 +33,8 @@ Create the file or directory, or point the setting at the one you use
 ",
 };
 
-/// A path the fleet needs by default: a warning, since only some checks go quiet.
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    report_missing_paths(fleet, false, &RULE, out)
+    report_said(fleet, &RULE, out, |_, i| {
+        matches!(i, Issue::MissingPath { error: false, .. })
+    });
 }

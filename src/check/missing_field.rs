@@ -1,5 +1,6 @@
 //! DF001: a required field is missing.
 
+use super::util::issues;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
@@ -31,26 +32,24 @@ Add the field. Nothing is fixed automatically.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Missing {
-                span,
-                field,
-                context,
-            } = issue
-            {
-                let hint = match field.as_str() {
-                    "memory" => " (in MiB, e.g. `memory = 4096;`)",
-                    "disk" => " (e.g. `disk = \"20G\";`)",
-                    "cores" => " (e.g. `cores = 2;`)",
-                    "vmid" => " (a free VMID, e.g. from `vmctl ops next-vmid`)",
-                    _ => "",
-                };
-                out.push(
-                    Diagnostic::new(&RULE, *span, format!("{context} has no `{field}`"))
-                        .help(format!("add `{field}`{hint}")),
-                );
-            }
+    for (_, issue) in issues(fleet) {
+        if let Issue::Missing {
+            span,
+            field,
+            context,
+        } = issue
+        {
+            let hint = match field.as_str() {
+                "memory" => " (in MiB, e.g. `memory = 4096;`)",
+                "disk" => " (e.g. `disk = \"20G\";`)",
+                "cores" => " (e.g. `cores = 2;`)",
+                "vmid" => " (a free VMID, e.g. from `vmctl ops next-vmid`)",
+                _ => "",
+            };
+            out.push(
+                Diagnostic::new(&RULE, *span, format!("{context} has no `{field}`"))
+                    .help(format!("add `{field}`{hint}")),
+            );
         }
     }
 }

@@ -1,8 +1,8 @@
 //! DF006: a free-form field of an imported VM or the template whose name is close to one vmctl
 //! acts on (`readOnly`, `vmId`, `nixosconfig`).
 
-use super::{Applicability, Cascade, Diagnostic, Fix, Rule, Severity};
-use crate::edit::TextEdit;
+use super::util::{issues, rename_fix};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -36,35 +36,27 @@ prefix it with `_` to keep it as an annotation.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Misspelled {
-                span,
-                field,
-                context,
-                suggestion,
-            } = issue
-            {
-                out.push(
-                    Diagnostic::new(
-                        &RULE,
-                        *span,
-                        format!("`{field}` of {context} is not read by vmctl; did you mean `{suggestion}`?"),
-                    )
-                    .help(format!(
-                        "rename it to `{suggestion}`, or to `_{field}` if it is only an annotation"
-                    ))
-                    .fix(Fix {
-                        message: format!("rename `{field}` to `{suggestion}`"),
-                        applicability: Applicability::Unsafe,
-                        edits: vec![TextEdit::replace(
-                            span.range.start().into(),
-                            span.range.end().into(),
-                            suggestion.clone(),
-                        )],
-                    }),
-                );
-            }
+    for (_, issue) in issues(fleet) {
+        if let Issue::Misspelled {
+            span,
+            field,
+            context,
+            suggestion,
+        } = issue
+        {
+            out.push(
+                Diagnostic::new(
+                    &RULE,
+                    *span,
+                    format!(
+                        "`{field}` of {context} is not read by vmctl; did you mean `{suggestion}`?"
+                    ),
+                )
+                .help(format!(
+                    "rename it to `{suggestion}`, or to `_{field}` if it is only an annotation"
+                ))
+                .fix(rename_fix(*span, field, suggestion)),
+            );
         }
     }
 }

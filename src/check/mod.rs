@@ -9,54 +9,8 @@ use crate::edit::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
-mod accidental_key_group;
-mod configured_file_missing;
-mod creation_rules_not_a_list;
-mod duplicate_anchor;
-mod duplicate_attribute;
-mod duplicate_host_name;
-mod duplicate_public_key;
-mod duplicate_vmid;
-mod dynamic_value;
-mod empty_sops_config;
-mod evaluation_error;
-mod fence_value_undetermined;
-mod fleet_file_missing;
-mod host_not_in_sops;
-mod imported_and_managed;
-mod imported_not_readonly;
-mod install_resources_low;
-mod invalid_creation_rule;
-mod invalid_network;
-mod invalid_nixos_config;
-mod invalid_port;
-mod invalid_public_key;
-mod invalid_vm_name;
-mod invalid_vmid_range;
-mod missing_creation_rules;
-mod missing_field;
-mod missing_host_directory;
-mod missing_public_key;
-mod misspelled_field;
-mod nix_fallback_failed;
-mod plain_nix_file;
-mod resource_out_of_bounds;
-mod sops_config_not_editable;
 mod sops_file;
-mod sops_yaml_syntax;
-mod sops_yaml_tab;
-mod stale_sops_recipient;
-mod syntax_error;
-mod undefined_alias;
-mod unknown_field;
-mod unknown_sops_rule;
-mod unreadable_documented_resource;
-mod unsupported_definitions_shape;
-mod unsupported_hosts_shape;
 mod util;
-mod vmid_out_of_bounds;
-mod vmid_outside_ranges;
-mod wrong_type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -176,77 +130,66 @@ impl Diagnostic {
 /// A check: reads the fleet, pushes diagnostics.
 type CheckFn = fn(&Fleet, &mut Vec<Diagnostic>);
 
-/// Every rule with its check, in code order. Rules checked elsewhere (e.g. by `vmctl secrets
-/// check`) are registered here too so `explain` and the docs know them.
-const CHECKS: &[(&Rule, CheckFn)] = &[
-    (&syntax_error::RULE, syntax_error::check),
-    (&dynamic_value::RULE, dynamic_value::check),
-    (&evaluation_error::RULE, evaluation_error::check),
-    (&nix_fallback_failed::RULE, nix_fallback_failed::check),
-    (&plain_nix_file::RULE, plain_nix_file::check),
-    (&duplicate_attribute::RULE, duplicate_attribute::check),
-    (&missing_field::RULE, missing_field::check),
-    (&wrong_type::RULE, wrong_type::check),
-    (&unknown_field::RULE, unknown_field::check),
-    (&invalid_port::RULE, invalid_port::check),
-    (&misspelled_field::RULE, misspelled_field::check),
-    (
-        &unsupported_definitions_shape::RULE,
-        unsupported_definitions_shape::check,
-    ),
-    (&duplicate_vmid::RULE, duplicate_vmid::check),
-    (&vmid_out_of_bounds::RULE, vmid_out_of_bounds::check),
-    (&vmid_outside_ranges::RULE, vmid_outside_ranges::check),
-    (&imported_and_managed::RULE, imported_and_managed::check),
-    (&invalid_vm_name::RULE, invalid_vm_name::check),
-    (&resource_out_of_bounds::RULE, resource_out_of_bounds::check),
-    (
-        &unreadable_documented_resource::RULE,
-        unreadable_documented_resource::check,
-    ),
-    (&imported_not_readonly::RULE, imported_not_readonly::check),
-    (
-        &fence_value_undetermined::RULE,
-        fence_value_undetermined::check,
-    ),
-    (&missing_host_directory::RULE, missing_host_directory::check),
-    (&invalid_vmid_range::RULE, invalid_vmid_range::check),
-    (&invalid_network::RULE, invalid_network::check),
-    (&invalid_nixos_config::RULE, invalid_nixos_config::check),
-    (&install_resources_low::RULE, install_resources_low::check),
-    (&invalid_public_key::RULE, invalid_public_key::check),
-    (&duplicate_public_key::RULE, duplicate_public_key::check),
-    (&duplicate_host_name::RULE, duplicate_host_name::check),
-    (
-        &unsupported_hosts_shape::RULE,
-        unsupported_hosts_shape::check,
-    ),
-    (&missing_public_key::RULE, missing_public_key::check),
-    (&accidental_key_group::RULE, accidental_key_group::check),
-    (&duplicate_anchor::RULE, duplicate_anchor::check),
-    (&sops_yaml_syntax::RULE, sops_yaml_syntax::check),
-    (&sops_yaml_tab::RULE, sops_yaml_tab::check),
-    (&undefined_alias::RULE, undefined_alias::check),
-    (&empty_sops_config::RULE, empty_sops_config::check),
-    (
-        &creation_rules_not_a_list::RULE,
-        creation_rules_not_a_list::check,
-    ),
-    (&invalid_creation_rule::RULE, invalid_creation_rule::check),
-    (
-        &sops_config_not_editable::RULE,
-        sops_config_not_editable::check,
-    ),
-    (&missing_creation_rules::RULE, missing_creation_rules::check),
-    (&unknown_sops_rule::RULE, unknown_sops_rule::check),
-    (&host_not_in_sops::RULE, host_not_in_sops::check),
-    (
-        &configured_file_missing::RULE,
-        configured_file_missing::check,
-    ),
-    (&fleet_file_missing::RULE, fleet_file_missing::check),
-    (&stale_sops_recipient::RULE, stale_sops_recipient::check),
-];
+/// Declares the rule modules and `CHECKS`, every rule with its check.
+macro_rules! registry {
+    ($($rule:ident,)*) => {
+        $(mod $rule;)*
+
+        const CHECKS: &[(&Rule, CheckFn)] = &[$((&$rule::RULE, $rule::check)),*];
+    };
+}
+
+// Each rule's module, named after the rule (tests/it/rules.rs checks that), registered with
+// its `RULE` and `check`. Rules checked elsewhere (e.g. by `vmctl secrets check`) are here too,
+// so `explain` and the docs know them.
+registry! {
+    accidental_key_group,
+    configured_file_missing,
+    creation_rules_not_a_list,
+    duplicate_anchor,
+    duplicate_attribute,
+    duplicate_host_name,
+    duplicate_public_key,
+    duplicate_vmid,
+    dynamic_value,
+    empty_sops_config,
+    evaluation_error,
+    fence_value_undetermined,
+    fleet_file_missing,
+    host_not_in_sops,
+    imported_and_managed,
+    imported_not_readonly,
+    install_resources_low,
+    invalid_creation_rule,
+    invalid_network,
+    invalid_nixos_config,
+    invalid_port,
+    invalid_public_key,
+    invalid_vm_name,
+    invalid_vmid_range,
+    missing_creation_rules,
+    missing_field,
+    missing_host_directory,
+    missing_public_key,
+    misspelled_field,
+    nix_fallback_failed,
+    plain_nix_file,
+    resource_out_of_bounds,
+    sops_config_not_editable,
+    sops_yaml_syntax,
+    sops_yaml_tab,
+    stale_sops_recipient,
+    syntax_error,
+    undefined_alias,
+    unknown_field,
+    unknown_sops_rule,
+    unreadable_documented_resource,
+    unsupported_definitions_shape,
+    unsupported_hosts_shape,
+    vmid_out_of_bounds,
+    vmid_outside_ranges,
+    wrong_type,
+}
 
 /// Every rule vmctl knows, in code order.
 pub fn rules() -> Vec<&'static Rule> {

@@ -1,6 +1,7 @@
 //! NX005: the Nix fallback could not evaluate a file (a timeout, a read outside the fleet, an
 //! error).
 
+use super::util::report_said;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
@@ -35,16 +36,7 @@ Keep imports inside the fleet; remove the loop; or write the value as a literal.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Evaluator {
-                span,
-                message,
-                help,
-            } = issue
-            {
-                out.push(Diagnostic::new(&RULE, *span, message.clone()).help(help.clone()));
-            }
-        }
-    }
+    report_said(fleet, &RULE, out, |_, i| {
+        matches!(i, Issue::Evaluator { .. })
+    });
 }

@@ -1,5 +1,6 @@
 //! NX006: a file linted as plain Nix, with which checks ran and how to choose others.
 
+use super::util::report_said;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
@@ -32,16 +33,5 @@ or `vmlint --as hosts FILE`.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Role {
-                span,
-                message,
-                help,
-            } = issue
-            {
-                out.push(Diagnostic::new(&RULE, *span, message.clone()).help(help.clone()));
-            }
-        }
-    }
+    report_said(fleet, &RULE, out, |_, i| matches!(i, Issue::Role { .. }));
 }

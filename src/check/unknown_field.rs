@@ -1,7 +1,7 @@
 //! DF003: a field vmctl does not know (often a typo).
 
-use super::{Applicability, Cascade, Diagnostic, Fix, Rule, Severity};
-use crate::edit::TextEdit;
+use super::util::{issues, rename_fix};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -35,40 +35,32 @@ prefix it with `_` if it is your own annotation.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Unknown {
-                span,
-                field,
-                context,
-                suggestion,
-            } = issue
-            {
-                let mut d = Diagnostic::new(
-                    &RULE,
-                    *span,
-                    format!("unknown field `{field}` in {context}"),
-                );
-                match suggestion {
-                    Some(s) => {
-                        d = d.help(format!("did you mean `{s}`?")).fix(Fix {
-                            message: format!("rename `{field}` to `{s}`"),
-                            applicability: Applicability::Unsafe,
-                            edits: vec![TextEdit::replace(
-                                span.range.start().into(),
-                                span.range.end().into(),
-                                s.clone(),
-                            )],
-                        })
-                    }
-                    None => {
-                        d = d.help(format!(
-                            "remove it, or rename it to `_{field}` to keep it as an annotation"
-                        ))
-                    }
+    for (_, issue) in issues(fleet) {
+        if let Issue::Unknown {
+            span,
+            field,
+            context,
+            suggestion,
+        } = issue
+        {
+            let mut d = Diagnostic::new(
+                &RULE,
+                *span,
+                format!("unknown field `{field}` in {context}"),
+            );
+            match suggestion {
+                Some(s) => {
+                    d = d
+                        .help(format!("did you mean `{s}`?"))
+                        .fix(rename_fix(*span, field, s))
                 }
-                out.push(d);
+                None => {
+                    d = d.help(format!(
+                        "remove it, or rename it to `_{field}` to keep it as an annotation"
+                    ))
+                }
             }
+            out.push(d);
         }
     }
 }

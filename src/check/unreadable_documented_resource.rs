@@ -1,6 +1,7 @@
 //! VM013: a resource an imported VM or the template documents that vmctl cannot read or that
 //! looks wrong (never an error: nothing is created from it).
 
+use super::util::report_said;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
@@ -36,17 +37,7 @@ a `_`-prefixed field.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Documentation {
-                span,
-                message,
-                help,
-                ..
-            } = issue
-            {
-                out.push(Diagnostic::new(&RULE, *span, message.clone()).help(help.clone()));
-            }
-        }
-    }
+    report_said(fleet, &RULE, out, |_, i| {
+        matches!(i, Issue::Documentation { .. })
+    });
 }

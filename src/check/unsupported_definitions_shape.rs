@@ -1,8 +1,9 @@
 //! DF004: a file read as definitions.nix is not a vmctl definitions file.
 
-use super::util::report_unsupported;
+use super::util::report_said;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::{Fleet, NixRole};
+use crate::model::read::Issue;
 
 pub const RULE: Rule = Rule {
     code: "DF004",
@@ -35,5 +36,7 @@ For another tool's file, lint it as plain Nix (`vmlint --as nix FILE`).
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    report_unsupported(fleet, NixRole::Definitions, &RULE, out)
+    report_said(fleet, &RULE, out, |f, i| {
+        f.role == NixRole::Definitions && matches!(i, Issue::Unsupported { .. })
+    });
 }

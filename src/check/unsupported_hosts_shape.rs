@@ -1,8 +1,9 @@
 //! HS004: hosts.nix has a shape vmctl does not read or edit.
 
-use super::util::report_unsupported;
+use super::util::report_said;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::{Fleet, NixRole};
+use crate::model::read::Issue;
 
 pub const RULE: Rule = Rule {
     code: "HS004",
@@ -33,5 +34,7 @@ it. Entries that are not hosts can be renamed to start with `_`.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    report_unsupported(fleet, NixRole::Hosts, &RULE, out)
+    report_said(fleet, &RULE, out, |f, i| {
+        f.role == NixRole::Hosts && matches!(i, Issue::Unsupported { .. })
+    });
 }

@@ -1,8 +1,9 @@
-//! Helpers shared by the checks: pointing into definitions.nix, and turning the model's
-//! reading issues into diagnostics.
+//! Helpers shared by the checks: pointing into definitions.nix, turning the model's reading
+//! issues into diagnostics, a rename fix.
 
-use super::{Diagnostic, Rule};
-use crate::model::fleet::{Fleet, NixRole};
+use super::{Applicability, Diagnostic, Fix, Rule};
+use crate::edit::TextEdit;
+use crate::model::fleet::{Fleet, NixFile};
 use crate::model::read::Issue;
 use crate::model::{Definitions, TextRange};
 use crate::syntax::{FileId, Span};
@@ -29,42 +30,43 @@ pub(super) fn definitions(fleet: &Fleet) -> Option<Defs<'_>> {
     })
 }
 
-/// Every `Unsupported` issue of the files of this role, as diagnostics of `rule`.
-pub(super) fn report_unsupported(
+/// Every reading issue of the fleet's files, with its file.
+pub(super) fn issues(fleet: &Fleet) -> impl Iterator<Item = (&NixFile, &Issue)> {
+    fleet
+        .files
+        .iter()
+        .flat_map(|f| f.issues.iter().map(move |i| (f, i)))
+}
+
+/// Reports the issues `pick` selects as diagnostics of `rule`, in the words their reader
+/// chose ([`Issue::said`]).
+pub(super) fn report_said(
     fleet: &Fleet,
-    role: NixRole,
     rule: &'static Rule,
     out: &mut Vec<Diagnostic>,
+    pick: impl Fn(&NixFile, &Issue) -> bool,
 ) {
-    for f in fleet.files.iter().filter(|f| f.role == role) {
-        for issue in &f.issues {
-            if let Issue::Unsupported { span, message } = issue {
-                out.push(Diagnostic::new(rule, *span, message.clone()));
-            }
+    for (_, issue) in issues(fleet).filter(|(f, i)| pick(f, i)) {
+        if let Some((span, message, help)) = issue.said() {
+            let d = Diagnostic::new(rule, span, message);
+            out.push(match help {
+                Some(help) => d.help(help),
+                None => d,
+            });
         }
     }
 }
 
-/// Every `MissingPath` issue whose `error` flag is `error`, as diagnostics of `rule`.
-pub(super) fn report_missing_paths(
-    fleet: &Fleet,
-    error: bool,
-    rule: &'static Rule,
-    out: &mut Vec<Diagnostic>,
-) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::MissingPath {
-                span,
-                message,
-                help,
-                error: e,
-            } = issue
-            {
-                if *e == error {
-                    out.push(Diagnostic::new(rule, *span, message.clone()).help(help.clone()));
-                }
-            }
-        }
+/// Renames the field whose name is at `span` from `field` to `to`: Unsafe, since the name may
+/// be an annotation its author meant.
+pub(super) fn rename_fix(span: Span, field: &str, to: &str) -> Fix {
+    Fix {
+        message: format!("rename `{field}` to `{to}`"),
+        applicability: Applicability::Unsafe,
+        edits: vec![TextEdit::replace(
+            span.range.start().into(),
+            span.range.end().into(),
+            to.to_string(),
+        )],
     }
 }

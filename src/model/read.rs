@@ -118,6 +118,44 @@ pub enum Issue {
     },
 }
 
+impl Issue {
+    /// Where an issue is, with the message and help its reader wrote, for the issues about a
+    /// whole file or value (unsupported shapes, the Nix fallback, roles, missing paths,
+    /// documentation); `None` for the field issues, which the checks word themselves.
+    pub fn said(&self) -> Option<(Span, &str, Option<&str>)> {
+        match self {
+            Issue::Unsupported { span, message } => Some((*span, message, None)),
+            Issue::Evaluator {
+                span,
+                message,
+                help,
+            }
+            | Issue::Role {
+                span,
+                message,
+                help,
+            }
+            | Issue::MissingPath {
+                span,
+                message,
+                help,
+                ..
+            }
+            | Issue::Documentation {
+                span,
+                message,
+                help,
+                ..
+            } => Some((*span, message, Some(help))),
+            Issue::Missing { .. }
+            | Issue::WrongType { .. }
+            | Issue::Unknown { .. }
+            | Issue::Dynamic { .. }
+            | Issue::Misspelled { .. } => None,
+        }
+    }
+}
+
 /// What a set is, for messages ("managed VM `web`"): formatted only when an issue is
 /// recorded, so reading ten thousand valid VMs builds no strings.
 #[derive(Debug, Clone, Copy)]
