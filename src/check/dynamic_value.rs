@@ -37,15 +37,9 @@ back to it. Files that need `pkgs` or `lib` cannot be checked without them.
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     for (_, issue) in issues(fleet) {
-        if let Issue::Dynamic {
-            span,
-            field,
-            context,
-            reason,
-        } = issue
-        {
+        if let Issue::Dynamic { span, field, reason } = issue {
             out.push(
-                Diagnostic::new(&RULE, *span, format!("`{field}` of {context} cannot be determined statically: it {reason}"))
+                Diagnostic::new(&RULE, *span, format!("{field} cannot be determined statically: it {reason}"))
                     .help("write the value as a literal, or install Nix (apt-get install nix-bin) so vmlint can evaluate this file"),
             );
         }

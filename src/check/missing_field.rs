@@ -3,7 +3,7 @@
 use super::util::issues;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::model::read::Issue;
+use crate::model::read::{Field, Issue};
 
 pub const RULE: Rule = Rule {
     code: "DF001",
@@ -33,23 +33,20 @@ Add the field. Nothing is fixed automatically.
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     for (_, issue) in issues(fleet) {
-        if let Issue::Missing {
-            span,
-            field,
-            context,
-        } = issue
-        {
-            let hint = match field.as_str() {
-                "memory" => " (in MiB, e.g. `memory = 4096;`)",
-                "disk" => " (e.g. `disk = \"20G\";`)",
-                "cores" => " (e.g. `cores = 2;`)",
-                "vmid" => " (a free VMID, e.g. from `vmctl ops next-vmid`)",
-                _ => "",
-            };
-            out.push(
-                Diagnostic::new(&RULE, *span, format!("{context} has no `{field}`"))
-                    .help(format!("add `{field}`{hint}")),
-            );
-        }
+        let Issue::Missing { span, field } = issue else {
+            continue;
+        };
+        let hint = match field.name.as_str() {
+            "memory" => " (in MiB, e.g. `memory = 4096;`)",
+            "disk" => " (e.g. `disk = \"20G\";`)",
+            "cores" => " (e.g. `cores = 2;`)",
+            "vmid" => " (a free VMID, e.g. from `vmctl ops next-vmid`)",
+            _ => "",
+        };
+        let Field { name, context } = field;
+        out.push(
+            Diagnostic::new(&RULE, *span, format!("{context} has no `{name}`"))
+                .help(format!("add `{name}`{hint}")),
+        );
     }
 }

@@ -37,26 +37,25 @@ prefix it with `_` to keep it as an annotation.
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     for (_, issue) in issues(fleet) {
-        if let Issue::Misspelled {
+        let Issue::Misspelled {
             span,
             field,
-            context,
             suggestion,
         } = issue
-        {
-            out.push(
-                Diagnostic::new(
-                    &RULE,
-                    *span,
-                    format!(
-                        "`{field}` of {context} is not read by vmctl; did you mean `{suggestion}`?"
-                    ),
-                )
-                .help(format!(
-                    "rename it to `{suggestion}`, or to `_{field}` if it is only an annotation"
-                ))
-                .fix(rename_fix(*span, field, suggestion)),
-            );
-        }
+        else {
+            continue;
+        };
+        out.push(
+            Diagnostic::new(
+                &RULE,
+                *span,
+                format!("{field} is not read by vmctl; did you mean `{suggestion}`?"),
+            )
+            .help(format!(
+                "rename it to `{suggestion}`, or to `_{}` if it is only an annotation",
+                field.name
+            ))
+            .fix(rename_fix(*span, &field.name, suggestion)),
+        );
     }
 }

@@ -3,7 +3,7 @@
 use super::util::{issues, rename_fix};
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::model::read::Issue;
+use crate::model::read::{Field, Issue};
 
 pub const RULE: Rule = Rule {
     code: "DF003",
@@ -36,31 +36,26 @@ prefix it with `_` if it is your own annotation.
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     for (_, issue) in issues(fleet) {
-        if let Issue::Unknown {
+        let Issue::Unknown {
             span,
-            field,
-            context,
+            field: Field { name, context },
             suggestion,
         } = issue
-        {
-            let mut d = Diagnostic::new(
-                &RULE,
-                *span,
-                format!("unknown field `{field}` in {context}"),
-            );
-            match suggestion {
-                Some(s) => {
-                    d = d
-                        .help(format!("did you mean `{s}`?"))
-                        .fix(rename_fix(*span, field, s))
-                }
-                None => {
-                    d = d.help(format!(
-                        "remove it, or rename it to `_{field}` to keep it as an annotation"
-                    ))
-                }
-            }
-            out.push(d);
-        }
+        else {
+            continue;
+        };
+        let d = Diagnostic::new(
+            &RULE,
+            *span,
+            format!("unknown field `{name}` in {context}"),
+        );
+        out.push(match suggestion {
+            Some(s) => d
+                .help(format!("did you mean `{s}`?"))
+                .fix(rename_fix(*span, name, s)),
+            None => d.help(format!(
+                "remove it, or rename it to `_{name}` to keep it as an annotation"
+            )),
+        });
     }
 }

@@ -41,7 +41,6 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         if let Issue::WrongType {
             span,
             field,
-            context,
             expected,
             found,
         } = issue
@@ -49,7 +48,7 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             out.push(Diagnostic::new(
                 &RULE,
                 *span,
-                format!("`{field}` of {context} is {found}, expected {expected}"),
+                format!("{field} is {found}, expected {expected}"),
             ));
         }
     }

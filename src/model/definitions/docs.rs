@@ -1,7 +1,7 @@
 //! Documentation values of imported VMs and the template, read leniently: `specs`, cores,
 //! memory and network; a value the docs cannot show is a documentation finding, never an error.
 
-use crate::model::read::{doc_text, Ctx, Issue};
+use crate::model::read::{doc_text, Ctx, Field, Issue};
 use crate::model::units::{
     parse_count_words, parse_memory_words, MAX_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB,
 };
@@ -44,8 +44,7 @@ pub(super) fn doc_field<'a>(
 fn doc_issue(v: &Value, field: &str, ctx: Ctx<'_>, what: String, help: String) -> Issue {
     Issue::Documentation {
         span: v.span,
-        field: field.into(),
-        context: ctx.render(),
+        field: Field::new(field, ctx.render()),
         message: format!("`{field}` of {} {what}", ctx.render()),
         help,
     }

@@ -9,7 +9,7 @@ mod vm;
 use std::path::PathBuf;
 
 use self::vm::{read_template, read_vm};
-use super::read::{Ctx, Fields, Issue, Ty};
+use super::read::{Ctx, Field, Fields, Issue, Ty};
 use super::source::{self, RangeBound, Spanned, Undetermined};
 use super::{Definitions, Proxmox, Settings, VmKind, VmidRange};
 use crate::syntax::{AttrSet, Span, Value, ValueKind};
@@ -117,8 +117,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
         ValueKind::Dynamic(reason) => {
             issues.push(Issue::Dynamic {
                 span: value.span,
-                field: "definitions".into(),
-                context: "definitions.nix".into(),
+                field: Field::new("definitions", "definitions.nix"),
                 reason: reason.clone(),
             });
             return ReadDefinitions {
@@ -279,8 +278,7 @@ fn attrs_of<'a>(
         ValueKind::Dynamic(reason) => {
             issues.push(Issue::Dynamic {
                 span: v.span,
-                field: field.into(),
-                context: ctx.render(),
+                field: Field::new(field, ctx.render()),
                 reason: reason.clone(),
             });
             None
@@ -289,8 +287,7 @@ fn attrs_of<'a>(
         _ => {
             issues.push(Issue::WrongType {
                 span: v.span,
-                field: field.into(),
-                context: ctx.render(),
+                field: Field::new(field, ctx.render()),
                 expected: Ty::Attrs.describe(),
                 found: v.type_name(),
             });
@@ -414,19 +411,36 @@ mod tests {
             .issues
             .iter()
             .map(|i| match i {
-                Issue::Missing { field, .. } => format!("missing {field}"),
-                Issue::WrongType { field, span, .. } => {
+                Issue::Missing {
+                    field: Field { name: field, .. },
+                    ..
+                } => format!("missing {field}"),
+                Issue::WrongType {
+                    field: Field { name: field, .. },
+                    span,
+                    ..
+                } => {
                     format!("type {field} {}", &src[span.range])
                 }
                 Issue::Unknown {
-                    field, suggestion, ..
+                    field: Field { name: field, .. },
+                    suggestion,
+                    ..
                 } => format!("unknown {field} {suggestion:?}"),
-                Issue::Dynamic { field, .. } => format!("dynamic {field}"),
+                Issue::Dynamic {
+                    field: Field { name: field, .. },
+                    ..
+                } => format!("dynamic {field}"),
                 Issue::Unsupported { message, .. } => message.clone(),
                 Issue::Misspelled {
-                    field, suggestion, ..
+                    field: Field { name: field, .. },
+                    suggestion,
+                    ..
                 } => format!("misspelled {field} {suggestion}"),
-                Issue::Documentation { field, .. } => format!("documentation {field}"),
+                Issue::Documentation {
+                    field: Field { name: field, .. },
+                    ..
+                } => format!("documentation {field}"),
                 Issue::Evaluator { message, .. }
                 | Issue::MissingPath { message, .. }
                 | Issue::Role { message, .. } => message.clone(),
@@ -503,11 +517,19 @@ mod tests {
             .issues
             .iter()
             .map(|i| match i {
-                Issue::WrongType { field, .. } => format!("type {field}"),
+                Issue::WrongType {
+                    field: Field { name: field, .. },
+                    ..
+                } => format!("type {field}"),
                 Issue::Misspelled {
-                    field, suggestion, ..
+                    field: Field { name: field, .. },
+                    suggestion,
+                    ..
                 } => format!("misspelled {field} {suggestion}"),
-                Issue::Documentation { field, .. } => format!("documentation {field}"),
+                Issue::Documentation {
+                    field: Field { name: field, .. },
+                    ..
+                } => format!("documentation {field}"),
                 other => format!("{other:?}"),
             })
             .collect();
