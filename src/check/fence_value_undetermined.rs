@@ -52,43 +52,33 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     }
     for vm in d.defs.all_vms() {
         let kind = vm.kind.as_str();
-        if let Some(w) = vm
-            .source
-            .vmid
-            .as_ref()
-            .filter(|w| w.value.is_undetermined())
-        {
-            out.push(
-                Diagnostic::new(
-                    &RULE,
-                    d.span(w.range),
-                    format!(
-                        "`vmid` of {kind} VM `{}` cannot be determined: `vmctl ops` refuses \
-                         every change to every VM, since it cannot tell which VMID this one is",
-                        vm.name
-                    ),
-                )
-                .help(help),
-            );
-        }
-        if let Some(w) = vm
-            .source
-            .readonly
-            .as_ref()
-            .filter(|w| w.value.is_undetermined())
-        {
-            out.push(
-                Diagnostic::new(
-                    &RULE,
-                    d.span(w.range),
-                    format!(
-                        "`readonly` of {kind} VM `{}` cannot be determined: `vmctl ops` treats \
-                         the VM as readonly and refuses every change to it",
-                        vm.name
-                    ),
-                )
-                .help(help),
-            );
+        let undetermined = [
+            (
+                vm.source.vmid.as_ref().map(|w| (w.range, w.value.is_undetermined())),
+                "vmid",
+                "`vmctl ops` refuses every change to every VM, since it cannot tell which VMID \
+                 this one is",
+            ),
+            (
+                vm.source.readonly.as_ref().map(|w| (w.range, w.value.is_undetermined())),
+                "readonly",
+                "`vmctl ops` treats the VM as readonly and refuses every change to it",
+            ),
+        ];
+        for (written, field, consequence) in undetermined {
+            if let Some((range, true)) = written {
+                out.push(
+                    Diagnostic::new(
+                        &RULE,
+                        d.span(range),
+                        format!(
+                            "`{field}` of {kind} VM `{}` cannot be determined: {consequence}",
+                            vm.name
+                        ),
+                    )
+                    .help(help),
+                );
+            }
         }
     }
 }

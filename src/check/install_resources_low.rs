@@ -1,9 +1,9 @@
 //! VM012: a managed VM too small for a NixOS install with nixos-anywhere.
 
-use super::resource_out_of_bounds::MIN_DISK;
 use super::util::definitions;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
+use crate::model::units::MIN_DISK;
 
 pub const MIN_INSTALL_MEMORY_MIB: i64 = 1536;
 pub const MIN_INSTALL_DISK: u64 = 8 << 30;

@@ -3,12 +3,7 @@
 use super::util::definitions;
 use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-
-use crate::model::units::MAX_CORES;
-const MIN_MEMORY_MIB: i64 = crate::model::units::MIN_MEMORY_MIB as i64;
-const MAX_MEMORY_MIB: i64 = crate::model::units::MAX_MEMORY_MIB as i64;
-pub const MIN_DISK: u64 = 1 << 30;
-pub const MAX_DISK: u64 = 1 << 50;
+use crate::model::units::{MAX_CORES, MAX_DISK, MAX_MEMORY_MIB, MIN_DISK, MIN_MEMORY_MIB};
 
 pub const RULE: Rule = Rule {
     code: "VM006",
@@ -59,7 +54,7 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         if let Some(v) = src
             .memory
             .as_ref()
-            .filter(|m| !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&m.value))
+            .filter(|m| !u64::try_from(m.value).is_ok_and(|m| (MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&m)))
         {
             let m = v.value;
             let mut diag = Diagnostic::new(

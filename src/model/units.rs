@@ -7,6 +7,10 @@ pub const MAX_CORES: i64 = 512;
 pub const MIN_MEMORY_MIB: u64 = 16;
 /// Most memory, in MiB (16 TiB).
 pub const MAX_MEMORY_MIB: u64 = 16 * 1024 * 1024;
+/// Least disk a VM can be given (1 GiB), in bytes.
+pub const MIN_DISK: u64 = 1 << 30;
+/// Most disk, in bytes (1 PiB).
+pub const MAX_DISK: u64 = 1 << 50;
 
 /// Parses a disk size like `"20G"`, `"1.5T"` or `"512M"` into bytes.
 ///

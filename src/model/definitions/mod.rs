@@ -184,31 +184,18 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
             &mut issues,
         ));
     }
-    if let Some(imp) = f.get("imported", Ty::Attrs, &mut issues) {
-        let set = imp.as_attrs().expect("checked");
+    for (field, kind) in [("imported", VmKind::Imported), ("managed", VmKind::Managed)] {
+        let Some(table) = f.get(field, Ty::Attrs, &mut issues) else {
+            continue;
+        };
+        let set = table.as_attrs().expect("checked");
+        // `_`-prefixed entries are annotations, not VMs (as in hosts.nix).
         for (name, entry) in set.iter().filter(|(n, _)| !n.starts_with('_')) {
-            if let Some(vm) = read_vm(
-                name,
-                entry.key_span,
-                &entry.value,
-                VmKind::Imported,
-                &mut issues,
-            ) {
-                defs.imported.push(vm);
-            }
-        }
-    }
-    if let Some(m) = f.get("managed", Ty::Attrs, &mut issues) {
-        let set = m.as_attrs().expect("checked");
-        for (name, entry) in set.iter().filter(|(n, _)| !n.starts_with('_')) {
-            if let Some(vm) = read_vm(
-                name,
-                entry.key_span,
-                &entry.value,
-                VmKind::Managed,
-                &mut issues,
-            ) {
-                defs.managed.push(vm);
+            if let Some(vm) = read_vm(name, entry.key_span, &entry.value, kind, &mut issues) {
+                match kind {
+                    VmKind::Imported => defs.imported.push(vm),
+                    _ => defs.managed.push(vm),
+                }
             }
         }
     }
