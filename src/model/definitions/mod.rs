@@ -373,6 +373,26 @@ mod tests {
         (read_definitions(&ev.value), src.to_string())
     }
 
+    /// An issue in a few words: its kind and field.
+    fn describe(i: &Issue) -> String {
+        match i {
+            Issue::Missing { field, .. } => format!("missing {}", field.name),
+            Issue::WrongType { field, .. } => format!("type {}", field.name),
+            Issue::Unknown {
+                field, suggestion, ..
+            } => format!("unknown {} {suggestion:?}", field.name),
+            Issue::Dynamic { field, .. } => format!("dynamic {}", field.name),
+            Issue::Misspelled {
+                field, suggestion, ..
+            } => format!("misspelled {} {suggestion}", field.name),
+            Issue::Documentation { field, .. } => format!("documentation {}", field.name),
+            other => match other.said() {
+                Some((_, message, _)) => message.to_string(),
+                None => format!("{other:?}"),
+            },
+        }
+    }
+
     #[test]
     fn reads_the_demo_fleet() {
         let (r, _) = read(include_str!("../../../vms/definitions.nix"));
@@ -394,49 +414,16 @@ mod tests {
         let (r, src) = read(
             r#"{ proxmox = { host = "h"; }; managed.web = { vmid = "110"; memroy = 1; cores = 2; disk = pkgs.x; }; }"#,
         );
-        let descr: Vec<String> = r
-            .issues
-            .iter()
-            .map(|i| match i {
-                Issue::Missing {
-                    field: Field { name: field, .. },
-                    ..
-                } => format!("missing {field}"),
-                Issue::WrongType {
-                    field: Field { name: field, .. },
-                    span,
-                    ..
-                } => {
-                    format!("type {field} {}", &src[span.range])
-                }
-                Issue::Unknown {
-                    field: Field { name: field, .. },
-                    suggestion,
-                    ..
-                } => format!("unknown {field} {suggestion:?}"),
-                Issue::Dynamic {
-                    field: Field { name: field, .. },
-                    ..
-                } => format!("dynamic {field}"),
-                Issue::Unsupported { message, .. } => message.clone(),
-                Issue::Misspelled {
-                    field: Field { name: field, .. },
-                    suggestion,
-                    ..
-                } => format!("misspelled {field} {suggestion}"),
-                Issue::Documentation {
-                    field: Field { name: field, .. },
-                    ..
-                } => format!("documentation {field}"),
-                Issue::Evaluator { message, .. }
-                | Issue::MissingPath { message, .. }
-                | Issue::Role { message, .. } => message.clone(),
-            })
-            .collect();
+        let descr: Vec<String> = r.issues.iter().map(describe).collect();
+        let wrong = r.issues.iter().find_map(|i| match i {
+            Issue::WrongType { span, .. } => Some(&src[span.range]),
+            _ => None,
+        });
+        assert_eq!(wrong, Some("\"110\""));
         assert_eq!(
             descr,
             [
-                "type vmid \"110\"",
+                "type vmid",
                 "unknown memroy Some(\"memory\")",
                 "missing memory"
             ]
@@ -500,26 +487,7 @@ mod tests {
               };
             }"#,
         );
-        let descr: Vec<String> = r
-            .issues
-            .iter()
-            .map(|i| match i {
-                Issue::WrongType {
-                    field: Field { name: field, .. },
-                    ..
-                } => format!("type {field}"),
-                Issue::Misspelled {
-                    field: Field { name: field, .. },
-                    suggestion,
-                    ..
-                } => format!("misspelled {field} {suggestion}"),
-                Issue::Documentation {
-                    field: Field { name: field, .. },
-                    ..
-                } => format!("documentation {field}"),
-                other => format!("{other:?}"),
-            })
-            .collect();
+        let descr: Vec<String> = r.issues.iter().map(describe).collect();
         assert_eq!(
             descr,
             [
