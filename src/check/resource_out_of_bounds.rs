@@ -34,6 +34,8 @@ Write `cores` as a positive count, `memory` in MiB (`4096` for 4 GiB) and `disk`
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     let Some(d) = definitions(fleet) else { return };
+    let sane_memory =
+        |m: i64| u64::try_from(m).is_ok_and(|m| (MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&m));
     // Imported VMs and the template document their resources (VM013 reads those).
     for vm in &d.defs.managed {
         let src = &vm.source;
@@ -54,7 +56,7 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         if let Some(v) = src
             .memory
             .as_ref()
-            .filter(|m| !u64::try_from(m.value).is_ok_and(|m| (MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&m)))
+            .filter(|m| !sane_memory(m.value))
         {
             let m = v.value;
             let mut diag = Diagnostic::new(
