@@ -239,8 +239,22 @@ pub fn check_fleet(fleet: &Fleet) -> Vec<Diagnostic> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The findings of `code` on a definitions.nix of `src`: the text each points at.
+    pub(crate) fn pointed_at(src: &str, code: &str) -> Vec<String> {
+        use crate::model::fleet::NixRole;
+        use crate::syntax::NoImports;
+
+        let mut fleet = Fleet::default();
+        fleet.add_nix("vms/definitions.nix", src, NixRole::Definitions, &NoImports);
+        check_fleet(&fleet)
+            .into_iter()
+            .filter(|d| d.code() == code)
+            .map(|d| src[d.span.range].to_string())
+            .collect()
+    }
 
     #[test]
     fn codes_are_unique_well_formed_and_explained() {
