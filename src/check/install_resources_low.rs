@@ -48,18 +48,17 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                     .help("nixos-anywhere's kexec installer runs from RAM; use at least `memory = 2048;` for the install"),
             );
         }
-        if let Some(disk) = &src.disk {
+        if let (Some(disk), Some(range)) = (&vm.disk, src.disk) {
             if disk
-                .value
                 .bytes()
                 .is_ok_and(|b| (MIN_DISK..MIN_INSTALL_DISK).contains(&b))
             {
                 out.push(Diagnostic::new(
                     &RULE,
-                    d.span(disk.range),
+                    d.span(range),
                     format!(
                         "`{}` has a {} disk; a NixOS system needs at least 8G",
-                        vm.name, disk.value
+                        vm.name, disk
                     ),
                 ));
             }

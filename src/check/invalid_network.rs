@@ -70,7 +70,7 @@ fn mac_problem(s: &str) -> Option<&'static str> {
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     let Some(d) = definitions(fleet) else { return };
     for vm in &d.defs.managed {
-        let net = &vm.source.network;
+        let (net, at) = (&vm.network, &vm.source.network);
         let mut push = |range, field: &str, problem: String| {
             out.push(Diagnostic::new(
                 &RULE,
@@ -78,28 +78,24 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                 format!("`network.{field}` of `{}` is invalid: {problem}", vm.name),
             ));
         };
-        if let Some(v) = &net.ip {
-            if let Some(p) = cidr_problem(&v.value) {
-                push(v.range, "ip", p);
+        if let (Some(ip), Some(range)) = (&net.ip, at.ip) {
+            if let Some(p) = cidr_problem(ip) {
+                push(range, "ip", p);
             }
         }
-        if let Some(v) = &net.gateway {
-            match v.value.parse::<IpAddr>() {
-                Err(_) => push(
-                    v.range,
-                    "gateway",
-                    format!("`{}` is not an IP address", v.value),
-                ),
+        if let (Some(gateway), Some(range)) = (&net.gateway, at.gateway) {
+            match gateway.parse::<IpAddr>() {
+                Err(_) => push(range, "gateway", format!("`{gateway}` is not an IP address")),
                 Ok(gw) => {
                     let ip_family = net
                         .ip
-                        .as_ref()
-                        .and_then(|i| i.value.split_once('/'))
+                        .as_deref()
+                        .and_then(|i| i.split_once('/'))
                         .and_then(|(a, _)| a.parse::<IpAddr>().ok())
                         .map(|a| a.is_ipv4());
                     if ip_family.is_some_and(|v4| v4 != gw.is_ipv4()) {
                         push(
-                            v.range,
+                            range,
                             "gateway",
                             "it is not of the same IP family as `ip`".into(),
                         );
@@ -107,12 +103,12 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                 }
             }
         }
-        if let Some(v) = &net.mac {
-            if let Some(p) = mac_problem(&v.value) {
-                push(v.range, "mac", p.into());
+        if let (Some(mac), Some(range)) = (&net.mac, at.mac) {
+            if let Some(p) = mac_problem(mac) {
+                push(range, "mac", p.into());
             }
         }
-        if let Some(v) = net.vlan.as_ref().filter(|t| !(1..=4094).contains(&t.value)) {
+        if let Some(v) = at.vlan.as_ref().filter(|t| !(1..=4094).contains(&t.value)) {
             push(
                 v.range,
                 "vlan",

@@ -75,12 +75,14 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             }
             out.push(diag);
         }
-        let Some(disk) = &src.disk else { continue };
-        match disk.value.bytes() {
+        let (Some(disk), Some(range)) = (&vm.disk, src.disk) else {
+            continue;
+        };
+        match disk.bytes() {
             Err(problem) => out.push(
                 Diagnostic::new(
                     &RULE,
-                    d.span(disk.range),
+                    d.span(range),
                     format!(
                         "`disk` of `{}` is not a size Proxmox accepts: {problem}",
                         vm.name
@@ -90,10 +92,10 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             ),
             Ok(bytes) if !(MIN_DISK..=MAX_DISK).contains(&bytes) => out.push(Diagnostic::new(
                 &RULE,
-                d.span(disk.range),
+                d.span(range),
                 format!(
                     "`disk` of `{}` is {}; it must be from 1G to 1024T",
-                    vm.name, disk.value
+                    vm.name, disk
                 ),
             )),
             Ok(_) => {}

@@ -93,8 +93,9 @@ pub struct Vm {
     /// goes into, when more than one rule could take it (`vmctl sops add-recipient` reads it).
     pub sops_rules: Vec<String>,
     /// The fields as written, each with its range (the name's: `test-automation` in
-    /// `test-automation = {`), for the checks.
-    pub source: VmSource,
+    /// `test-automation = {`), for the checks. Boxed: most readers of a `Vm` never look, and
+    /// ten thousand VMs stay small.
+    pub source: Box<VmSource>,
     /// How `vmid` and `readonly` were given, for the fences that must not guess.
     pub fence: FenceFacts,
 }
@@ -243,7 +244,7 @@ impl Vm {
             tags: Vec::new(),
             network: Network::default(),
             sops_rules: Vec::new(),
-            source: VmSource::default(),
+            source: Box::default(),
             fence: FenceFacts {
                 vmid: if vmid.is_some() {
                     Given::Known

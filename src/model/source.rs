@@ -6,7 +6,6 @@
 //! `readonly` Nix could not evaluate). The views here keep such values as written, with their
 //! ranges, so no check walks the evaluated `Value` tree again.
 
-use super::units::DiskSize;
 use super::TextRange;
 use crate::syntax::{AttrSet, Value, ValueKind};
 
@@ -48,23 +47,25 @@ pub struct VmSource {
     pub name: TextRange,
     pub vmid: Option<Spanned<Written<i64>>>,
     pub readonly: Option<Spanned<Written<bool>>>,
-    /// `cores`, `memory` (MiB) and `disk` as written flat in the VM's set (where a managed VM
-    /// has them), when of their type.
+    /// `cores` and `memory` (MiB) as written flat in the VM's set (where a managed VM has
+    /// them), when integers.
     pub cores: Option<Spanned<i64>>,
     pub memory: Option<Spanned<i64>>,
-    pub disk: Option<Spanned<DiskSize>>,
+    /// Where `disk` is written flat, when a string: a managed VM's `disk`, parsed once.
+    pub disk: Option<TextRange>,
     pub nixos_config: Option<Spanned<String>>,
     pub network: NetworkSource,
     /// The strings of `sopsRules`, when it is a list.
     pub sops_rules: Vec<Spanned<String>>,
 }
 
-/// `network` of a VM as written: the strings and the VLAN tag, when of their type.
+/// `network` of a VM as written: where its strings are (a managed VM's `network` holds their
+/// values), and the VLAN tag, when an integer.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NetworkSource {
-    pub ip: Option<Spanned<String>>,
-    pub gateway: Option<Spanned<String>>,
-    pub mac: Option<Spanned<String>>,
+    pub ip: Option<TextRange>,
+    pub gateway: Option<TextRange>,
+    pub mac: Option<TextRange>,
     pub vlan: Option<Spanned<i64>>,
 }
 
@@ -127,6 +128,12 @@ pub(super) fn string(set: &AttrSet, field: &str) -> Option<Spanned<String>> {
     v.as_str().map(|s| spanned(v, s.to_string()))
 }
 
+/// Where `field` of `set` is written, when it is a string.
+fn string_at(set: &AttrSet, field: &str) -> Option<TextRange> {
+    let v = set.get(field)?;
+    v.as_str().map(|_| v.span.range)
+}
+
 /// `field` of `set` as written: of the type `of` reads, of another, or undetermined.
 pub(super) fn written<T>(
     set: &AttrSet,
@@ -146,9 +153,9 @@ pub(super) fn written<T>(
 pub(super) fn vm_source(set: &AttrSet, name: TextRange) -> VmSource {
     let network = match set.get("network").map(|v| &v.kind) {
         Some(ValueKind::Attrs(net)) => NetworkSource {
-            ip: string(net, "ip"),
-            gateway: string(net, "gateway"),
-            mac: string(net, "mac"),
+            ip: string_at(net, "ip"),
+            gateway: string_at(net, "gateway"),
+            mac: string_at(net, "mac"),
             vlan: int(net, "vlan"),
         },
         _ => NetworkSource::default(),
@@ -159,10 +166,7 @@ pub(super) fn vm_source(set: &AttrSet, name: TextRange) -> VmSource {
         readonly: written(set, "readonly", Value::as_bool),
         cores: int(set, "cores"),
         memory: int(set, "memory"),
-        disk: string(set, "disk").map(|s| Spanned {
-            value: DiskSize::parse(&s.value),
-            range: s.range,
-        }),
+        disk: string_at(set, "disk"),
         nixos_config: string(set, "nixosConfig"),
         network,
         sops_rules: set
@@ -206,9 +210,9 @@ mod tests {
         assert_eq!((&vmid.value, at(vmid.range)), (&Written::Value(-1), "-1"));
         assert_eq!(s.cores.as_ref().map(|c| c.value), Some(-2));
         assert_eq!(s.memory.as_ref().map(|m| at(m.range)), Some("4"));
-        let disk = s.disk.as_ref().unwrap();
-        assert_eq!(at(disk.range), "\"20GB\"");
-        assert!(disk.value.bytes().unwrap_err().contains("write `20G`"));
+        assert_eq!(s.disk.map(at), Some("\"20GB\""));
+        let disk = web.disk.as_ref().unwrap();
+        assert!(disk.bytes().unwrap_err().contains("write `20G`"));
         assert_eq!(
             web.disk.as_deref(),
             Some("20GB"),

@@ -43,7 +43,7 @@ pub(super) fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm
     let spec_text = |field: &str| specs.and_then(|s| s.get(field)).and_then(doc_text);
     // An unnamed template is named by its key (DF001 reports the missing `name`).
     let name_at = set.entry("name").map_or(key.range, |e| e.value.span.range);
-    let source = vm_source(set, name_at);
+    let source = Box::new(vm_source(set, name_at));
     Vm {
         name,
         kind: VmKind::Template,
@@ -87,7 +87,7 @@ pub(super) fn read_vm(
     let ctx = Ctx::named(prefix, name, "`");
     let set = attrs_of(v, name, ctx, issues)?;
     let f = Fields::new(set, key, ctx);
-    let source = vm_source(set, key.range);
+    let source = Box::new(vm_source(set, key.range));
     let vmid_v = f.required("vmid", Ty::Int, issues);
     let readonly = f
         .get("readonly", Ty::Bool, issues)
@@ -131,11 +131,11 @@ pub(super) fn read_vm(
     f.unknown_fields(MANAGED_FIELDS, issues);
     let cores = int_u32(f.required("cores", Ty::Int, issues));
     let memory = int_u64(f.required("memory", Ty::Int, issues));
-    // Parsed once, here; VM006 and VM012 read the result from `source.disk`.
+    // Parsed once, here; VM006 and VM012 read the result.
     let disk = f
         .required("disk", Ty::Str, issues)
-        .and(source.disk.as_ref())
-        .map(|d| d.value.clone());
+        .and_then(Value::as_str)
+        .map(DiskSize::parse);
     let network = match f.get("network", Ty::Attrs, issues) {
         Some(nv) => {
             let ns = nv.as_attrs().expect("checked");
