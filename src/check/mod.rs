@@ -239,11 +239,11 @@ pub fn check_fleet(fleet: &Fleet) -> Vec<Diagnostic> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     /// The findings of `code` on a definitions.nix of `src`: the text each points at.
-    pub(crate) fn pointed_at(src: &str, code: &str) -> Vec<String> {
+    fn pointed_at(src: &str, code: &str) -> Vec<String> {
         use crate::model::fleet::NixRole;
         use crate::syntax::NoImports;
 
@@ -327,5 +327,25 @@ pub(crate) mod tests {
             r#"{ proxmox.host = "h"; managed.web = { vmid = 110; cores = 2; disk = "20G"; }; }"#,
         );
         assert_eq!(echoes(&check_fleet(&whole)), ["DF001"]);
+    }
+
+    /// The model's typed fields cannot hold these (`u32`); the rules read them as written.
+    #[test]
+    fn values_no_typed_field_can_hold_are_reported_where_written() {
+        let cases: [(&str, &str, &[&str]); 2] = [
+            (
+                "VM002",
+                r#"{ proxmox.host = "h"; vmidRanges.lab = { start = -5; end = 5000000000; }; managed.web = { vmid = -1; cores = 1; memory = 2048; disk = "20G"; }; }"#,
+                &["-5", "5000000000", "-1"][..],
+            ),
+            (
+                "VM006",
+                r#"{ proxmox.host = "h"; managed.web = { vmid = 110; cores = -2; memory = -4096; disk = "0.5G"; }; }"#,
+                &["-2", "-4096", "\"0.5G\""][..],
+            ),
+        ];
+        for (code, src, expected) in cases {
+            assert_eq!(pointed_at(src, code), expected, "{code}");
+        }
     }
 }

@@ -102,15 +102,3 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::check::tests::pointed_at;
-
-    /// The model's typed fields cannot hold these (`u32`); the rule reads them as written.
-    #[test]
-    fn negative_and_tiny_resources_are_reported_where_written() {
-        let src = r#"{ proxmox.host = "h"; managed.web = { vmid = 110; cores = -2; memory = -4096; disk = "0.5G"; }; }"#;
-        assert_eq!(pointed_at(src, "VM006"), ["-2", "-4096", "\"0.5G\""]);
-    }
-}

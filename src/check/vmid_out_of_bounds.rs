@@ -64,15 +64,3 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         ));
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::check::tests::pointed_at;
-
-    /// The model's typed fields cannot hold these (`u32`); the rule reads them as written.
-    #[test]
-    fn values_no_vmid_can_hold_are_reported_where_written() {
-        let src = r#"{ proxmox.host = "h"; vmidRanges.lab = { start = -5; end = 5000000000; }; managed.web = { vmid = -1; cores = 1; memory = 2048; disk = "20G"; }; }"#;
-        assert_eq!(pointed_at(src, "VM002"), ["-5", "5000000000", "-1"]);
-    }
-}
