@@ -1,13 +1,14 @@
 //! SP001: a `key_groups` item that starts a second key group, probably by accident.
 
 use super::sops_file::{sops_file, span};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "SP001",
     name: "accidental-key-group",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a key_groups item starts a second key group (Shamir) without a shamir_threshold",
     explanation: "\
 ## What it does

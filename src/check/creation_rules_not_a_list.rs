@@ -1,7 +1,7 @@
 //! SP007: `creation_rules` in `.sops.yaml` is not a list.
 
 use super::sops_file::{rules_key, sops_model};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::secrets::config::ConfigError;
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "SP007",
     name: "creation-rules-not-a-list",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "`creation_rules` in .sops.yaml is not a list",
     explanation: "\
 ## What it does

@@ -1,13 +1,14 @@
 //! SP002: a YAML anchor defined twice in .sops.yaml.
 
 use super::sops_file::{sops_file, span};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "SP002",
     name: "duplicate-anchor",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a YAML anchor is defined twice in .sops.yaml",
     explanation: "\
 ## What it does

@@ -1,6 +1,6 @@
 //! NX004: the same attribute is defined twice in one set.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::EvalErrorKind;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "NX004",
     name: "duplicate-attribute",
     severity: Severity::Error,
+    cascade: Cascade::SuppressedWhenFileBroken,
     summary: "an attribute is defined twice in the same set",
     explanation: "\
 ## What it does

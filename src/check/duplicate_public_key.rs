@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::invalid_public_key::parse_public_key;
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
@@ -11,6 +11,7 @@ pub const RULE: Rule = Rule {
     code: "HS002",
     name: "duplicate-public-key",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "two hosts have the same public key",
     explanation: "\
 ## What it does

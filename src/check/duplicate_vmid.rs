@@ -2,14 +2,16 @@
 
 use std::collections::HashMap;
 
-use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
+use crate::syntax::Span;
 
 pub const RULE: Rule = Rule {
     code: "VM001",
     name: "duplicate-vmid",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "two VMs (managed, imported or the template) share a VMID",
     explanation: "\
 ## What it does
@@ -33,18 +35,24 @@ Give one of them a free VMID (`vmctl ops next-vmid` lists the next free one in a
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<i64, (&str, crate::syntax::Span)> = HashMap::new();
-    let mut entries = vm_entries(fleet);
-    entries.sort_by_key(|e| e.get("vmid").map(|v| v.span.range.start()));
-    for e in entries {
-        let Some(v) = e.get("vmid") else { continue };
-        let Some(id) = v.as_int() else { continue };
+    let Some(d) = definitions(fleet) else { return };
+    let mut seen: HashMap<i64, (&str, Span)> = HashMap::new();
+    let mut vmids: Vec<_> = d
+        .defs
+        .all_vms()
+        .filter_map(|vm| {
+            let v = vm.source.vmid.as_ref()?;
+            Some((vm, *v.value.value()?, d.span(v.range)))
+        })
+        .collect();
+    vmids.sort_by_key(|(_, _, span)| span.range.start());
+    for (vm, id, span) in vmids {
         match seen.get(&id) {
             Some((first, first_span)) => out.push(
                 Diagnostic::new(
                     &RULE,
-                    v.span,
-                    format!("VMID {id} of `{}` is already used by `{first}`", e.name),
+                    span,
+                    format!("VMID {id} of `{}` is already used by `{first}`", vm.name),
                 )
                 .note(
                     *first_span,
@@ -55,7 +63,7 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                 ),
             ),
             None => {
-                seen.insert(id, (e.name, v.span));
+                seen.insert(id, (&vm.name, span));
             }
         }
     }

@@ -1,6 +1,7 @@
 //! NX002: a value vmctl needs cannot be determined without evaluating Nix.
 
-use super::{Diagnostic, Rule, Severity};
+use super::util::issues;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -8,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "NX002",
     name: "dynamic-value",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a value vmctl needs cannot be determined statically",
     explanation: "\
 ## What it does
@@ -34,20 +36,12 @@ back to it. Files that need `pkgs` or `lib` cannot be checked without them.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Dynamic {
-                span,
-                field,
-                context,
-                reason,
-            } = issue
-            {
-                out.push(
-                    Diagnostic::new(&RULE, *span, format!("`{field}` of {context} cannot be determined statically: it {reason}"))
-                        .help("write the value as a literal, or install Nix (apt-get install nix-bin) so vmlint can evaluate this file"),
-                );
-            }
+    for (_, issue) in issues(fleet) {
+        if let Issue::Dynamic { span, field, reason } = issue {
+            out.push(
+                Diagnostic::new(&RULE, *span, format!("{field} cannot be determined statically: it {reason}"))
+                    .help("write the value as a literal, or install Nix (apt-get install nix-bin) so vmlint can evaluate this file"),
+            );
         }
     }
 }

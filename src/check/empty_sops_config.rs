@@ -1,13 +1,14 @@
 //! SP006: `.sops.yaml` is empty.
 
 use super::sops_file::{sops_source, span};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "SP006",
     name: "empty-sops-config",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: ".sops.yaml is empty (no creation rules at all)",
     explanation: "\
 ## What it does

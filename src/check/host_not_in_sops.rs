@@ -1,7 +1,7 @@
 //! FL001: a host of hosts.nix whose age recipient is in no creation rule of .sops.yaml.
 
 use super::sops_file::{host_recipients, sops_model};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "FL001",
     name: "host-not-in-sops",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a host's age recipient is in no creation rule of .sops.yaml",
     explanation: "\
 ## What it does

@@ -1,14 +1,15 @@
 //! VM007: an imported VM that is not marked `readonly = true`.
 
-use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::model::VmKind;
+use crate::model::source::Written;
 
 pub const RULE: Rule = Rule {
     code: "VM007",
     name: "imported-not-readonly",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "an imported VM is not marked `readonly = true`",
     explanation: "\
 ## What it does
@@ -30,20 +31,18 @@ Add `readonly = true;` to the VM, unless you really want vmctl to be able to cha
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet)
-        .into_iter()
-        .filter(|e| e.kind == VmKind::Imported)
-    {
-        let span = match e.get("readonly") {
-            Some(v) if v.as_bool() == Some(true) || v.is_unknown() => continue,
-            Some(v) => v.span,
-            None => e.key,
+    let Some(d) = definitions(fleet) else { return };
+    for vm in &d.defs.imported {
+        let range = match &vm.source.readonly {
+            Some(v) if matches!(v.value, Written::Value(true) | Written::Undetermined) => continue,
+            Some(v) => v.range,
+            None => vm.source.name,
         };
         out.push(
             Diagnostic::new(
                 &RULE,
-                span,
-                format!("imported VM `{}` is not marked `readonly = true`", e.name),
+                d.span(range),
+                format!("imported VM `{}` is not marked `readonly = true`", vm.name),
             )
             .help("add `readonly = true;` so vmctl refuses every change to this VM"),
         );

@@ -1,10 +1,9 @@
 //! VM012: a managed VM too small for a NixOS install with nixos-anywhere.
 
-use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::model::units::parse_disk_size;
-use crate::model::VmKind;
+use crate::model::units::MIN_DISK;
 
 pub const MIN_INSTALL_MEMORY_MIB: i64 = 1536;
 pub const MIN_INSTALL_DISK: u64 = 8 << 30;
@@ -13,6 +12,7 @@ pub const RULE: Rule = Rule {
     code: "VM012",
     name: "install-resources-low",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a managed VM has too little memory or disk for a NixOS install",
     explanation: "\
 ## What it does
@@ -35,34 +35,32 @@ install.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet)
-        .into_iter()
-        .filter(|e| e.kind == VmKind::Managed)
-    {
-        if let Some(v) = e.get("memory") {
-            if let Some(m) = v
-                .as_int()
-                .filter(|m| (16..MIN_INSTALL_MEMORY_MIB).contains(m))
-            {
-                out.push(
-                    Diagnostic::new(&RULE, v.span, format!("`{}` has {m} MiB of memory; installing NixOS needs about 1536 MiB", e.name))
-                        .help("nixos-anywhere's kexec installer runs from RAM; use at least `memory = 2048;` for the install"),
-                );
-            }
+    let Some(d) = definitions(fleet) else { return };
+    for vm in &d.defs.managed {
+        let src = &vm.source;
+        if let Some(v) = src
+            .memory
+            .as_ref()
+            .filter(|m| (16..MIN_INSTALL_MEMORY_MIB).contains(&m.value))
+        {
+            out.push(
+                Diagnostic::new(&RULE, d.span(v.range), format!("`{}` has {} MiB of memory; installing NixOS needs about 1536 MiB", vm.name, v.value))
+                    .help("nixos-anywhere's kexec installer runs from RAM; use at least `memory = 2048;` for the install"),
+            );
         }
-        if let Some(v) = e.get("disk") {
-            if let Some(bytes) = v.as_str().and_then(|s| parse_disk_size(s).ok()) {
-                if ((1 << 30)..MIN_INSTALL_DISK).contains(&bytes) {
-                    out.push(Diagnostic::new(
-                        &RULE,
-                        v.span,
-                        format!(
-                            "`{}` has a {} disk; a NixOS system needs at least 8G",
-                            e.name,
-                            v.as_str().unwrap_or("")
-                        ),
-                    ));
-                }
+        if let (Some(disk), Some(range)) = (&vm.disk, src.disk) {
+            if disk
+                .bytes()
+                .is_ok_and(|b| (MIN_DISK..MIN_INSTALL_DISK).contains(&b))
+            {
+                out.push(Diagnostic::new(
+                    &RULE,
+                    d.span(range),
+                    format!(
+                        "`{}` has a {} disk; a NixOS system needs at least 8G",
+                        vm.name, disk
+                    ),
+                ));
             }
         }
     }

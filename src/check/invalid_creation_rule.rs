@@ -1,7 +1,7 @@
 //! SP008: a creation rule of `.sops.yaml` that sops cannot use.
 
 use super::sops_file::{rules_key, sops_model, span};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::secrets::config::ConfigError;
 use crate::secrets::sops_yaml::SopsYaml;
@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
     code: "SP008",
     name: "invalid-creation-rule",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a creation rule of .sops.yaml has a value sops cannot use",
     explanation: "\
 ## What it does

@@ -2,16 +2,15 @@
 
 use std::net::IpAddr;
 
-use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::model::VmKind;
-use crate::syntax::Value;
 
 pub const RULE: Rule = Rule {
     code: "VM010",
     name: "invalid-network",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a managed VM's network settings are malformed",
     explanation: "\
 ## What it does
@@ -69,56 +68,52 @@ fn mac_problem(s: &str) -> Option<&'static str> {
 }
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet)
-        .into_iter()
-        .filter(|e| e.kind == VmKind::Managed)
-    {
-        let Some(net) = e.get("network").and_then(Value::as_attrs) else {
-            continue;
-        };
-        let mut push = |v: &Value, field: &str, problem: String| {
+    let Some(d) = definitions(fleet) else { return };
+    for vm in &d.defs.managed {
+        let (net, at) = (&vm.network, &vm.source.network);
+        let mut push = |range, field: &str, problem: String| {
             out.push(Diagnostic::new(
                 &RULE,
-                v.span,
-                format!("`network.{field}` of `{}` is invalid: {problem}", e.name),
+                d.span(range),
+                format!("`network.{field}` of `{}` is invalid: {problem}", vm.name),
             ));
         };
-        let ip = net.get("ip");
-        if let Some(v) = ip {
-            if let Some(p) = v.as_str().and_then(cidr_problem) {
-                push(v, "ip", p);
+        if let (Some(ip), Some(range)) = (&net.ip, at.ip) {
+            if let Some(p) = cidr_problem(ip) {
+                push(range, "ip", p);
             }
         }
-        if let Some(v) = net.get("gateway") {
-            if let Some(s) = v.as_str() {
-                match s.parse::<IpAddr>() {
-                    Err(_) => push(v, "gateway", format!("`{s}` is not an IP address")),
-                    Ok(gw) => {
-                        let ip_family = ip
-                            .and_then(|i| i.as_str())
-                            .and_then(|i| i.split_once('/'))
-                            .and_then(|(a, _)| a.parse::<IpAddr>().ok())
-                            .map(|a| a.is_ipv4());
-                        if ip_family.is_some_and(|v4| v4 != gw.is_ipv4()) {
-                            push(
-                                v,
-                                "gateway",
-                                "it is not of the same IP family as `ip`".into(),
-                            );
-                        }
+        if let (Some(gateway), Some(range)) = (&net.gateway, at.gateway) {
+            match gateway.parse::<IpAddr>() {
+                Err(_) => push(range, "gateway", format!("`{gateway}` is not an IP address")),
+                Ok(gw) => {
+                    let ip_family = net
+                        .ip
+                        .as_deref()
+                        .and_then(|i| i.split_once('/'))
+                        .and_then(|(a, _)| a.parse::<IpAddr>().ok())
+                        .map(|a| a.is_ipv4());
+                    if ip_family.is_some_and(|v4| v4 != gw.is_ipv4()) {
+                        push(
+                            range,
+                            "gateway",
+                            "it is not of the same IP family as `ip`".into(),
+                        );
                     }
                 }
             }
         }
-        if let Some(v) = net.get("mac") {
-            if let Some(p) = v.as_str().and_then(mac_problem) {
-                push(v, "mac", p.into());
+        if let (Some(mac), Some(range)) = (&net.mac, at.mac) {
+            if let Some(p) = mac_problem(mac) {
+                push(range, "mac", p.into());
             }
         }
-        if let Some(v) = net.get("vlan") {
-            if let Some(t) = v.as_int().filter(|t| !(1..=4094).contains(t)) {
-                push(v, "vlan", format!("{t} is not a VLAN tag from 1 to 4094"));
-            }
+        if let Some(v) = at.vlan.as_ref().filter(|t| !(1..=4094).contains(&t.value)) {
+            push(
+                v.range,
+                "vlan",
+                format!("{} is not a VLAN tag from 1 to 4094", v.value),
+            );
         }
     }
 }

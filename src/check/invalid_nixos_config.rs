@@ -1,13 +1,14 @@
 //! VM014: `nixosConfig` is not one path component (`../x`, `a/b`, an absolute path).
 
-use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "VM014",
     name: "invalid-nixos-config",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "`nixosConfig` is not a single directory name under the hosts directory",
     explanation: "\
 ## What it does
@@ -48,25 +49,26 @@ pub fn path_component_problem(s: &str) -> Option<&'static str> {
 }
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet) {
-        let Some(v) = e.get("nixosConfig") else {
+    let Some(d) = definitions(fleet) else { return };
+    for vm in d.defs.all_vms() {
+        let Some(v) = &vm.source.nixos_config else {
             continue;
         };
-        let Some(s) = v.as_str() else { continue };
+        let s = v.value.as_str();
         if let Some(problem) = path_component_problem(s) {
             let base = s.rsplit('/').find(|p| !p.is_empty() && *p != "..");
-            let mut d = Diagnostic::new(
+            let mut diag = Diagnostic::new(
                 &RULE,
-                v.span,
-                format!("`nixosConfig` of `{}` is `{s}`: {problem}", e.name),
+                d.span(v.range),
+                format!("`nixosConfig` of `{}` is `{s}`: {problem}", vm.name),
             );
-            d = match base {
-                Some(b) if b != "." => d.help(format!(
+            diag = match base {
+                Some(b) if b != "." => diag.help(format!(
                     "write the directory name under the hosts directory, e.g. `nixosConfig = \"{b}\";`"
                 )),
-                _ => d.help("write the directory name under the hosts directory"),
+                _ => diag.help("write the directory name under the hosts directory"),
             };
-            out.push(d);
+            out.push(diag);
         }
     }
 }

@@ -1,13 +1,14 @@
 //! DF007: `proxmox.port` outside 1–65535.
 
-use super::util::definitions_top;
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "DF007",
     name: "invalid-port",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "`proxmox.port` is not a TCP port (1 to 65535)",
     explanation: "\
 ## What it does
@@ -28,18 +29,16 @@ Write the port sshd listens on (`port = 22;` by default).
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let Some(port) = definitions_top(fleet)
-        .and_then(|t| t.get("proxmox"))
-        .and_then(|p| p.as_attrs())
-        .and_then(|p| p.get("port"))
-    else {
+    let Some(d) = definitions(fleet) else { return };
+    let Some(port) = &d.defs.source.port else {
         return;
     };
-    if let Some(n) = port.as_int().filter(|n| !(1..=65535).contains(n)) {
+    let n = port.value;
+    if !(1..=65535).contains(&n) {
         out.push(
             Diagnostic::new(
                 &RULE,
-                port.span,
+                d.span(port.range),
                 format!("`proxmox.port` is {n}, not a TCP port (1 to 65535)"),
             )
             .help("write the port the Proxmox host's sshd listens on, e.g. `port = 22;`"),

@@ -4,7 +4,7 @@ use base64::Engine;
 
 use crate::keys;
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
@@ -12,6 +12,7 @@ pub const RULE: Rule = Rule {
     code: "HS001",
     name: "invalid-public-key",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a host's `publicKey` is malformed or not an ssh-ed25519 key",
     explanation: "\
 ## What it does

@@ -1,13 +1,14 @@
 //! VM005: a VM name that is not a valid DNS label.
 
-use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "VM005",
     name: "invalid-vm-name",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a VM name that is not a valid DNS label",
     explanation: "\
 ## What it does
@@ -56,9 +57,10 @@ pub fn dns_label_problem(name: &str) -> Option<String> {
 }
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for e in vm_entries(fleet) {
-        if let Some(problem) = dns_label_problem(e.name) {
-            let suggestion: String = e
+    let Some(d) = definitions(fleet) else { return };
+    for vm in d.defs.all_vms() {
+        if let Some(problem) = dns_label_problem(&vm.name) {
+            let suggestion: String = vm
                 .name
                 .chars()
                 .map(|c| {
@@ -73,17 +75,17 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
                 .chars()
                 .take(63)
                 .collect();
-            let mut d = Diagnostic::new(
+            let mut diag = Diagnostic::new(
                 &RULE,
-                e.key,
-                format!("VM name `{}` is not a valid DNS label: {problem}", e.name),
+                d.span(vm.source.name),
+                format!("VM name `{}` is not a valid DNS label: {problem}", vm.name),
             );
             if !suggestion.is_empty() {
-                d = d.help(format!(
+                diag = diag.help(format!(
                     "Proxmox VM names are DNS names; try `{suggestion}`"
                 ));
             }
-            out.push(d);
+            out.push(diag);
         }
     }
 }

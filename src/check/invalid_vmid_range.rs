@@ -1,6 +1,6 @@
 //! VM009: a VMID range that is empty or overlaps another.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "VM009",
     name: "invalid-vmid-range",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a VMID range ends before it starts or overlaps another range",
     explanation: "\
 ## What it does

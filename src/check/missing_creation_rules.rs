@@ -1,13 +1,14 @@
 //! SP010: `.sops.yaml` has no `creation_rules`.
 
 use super::sops_file::{sops_source, span};
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "SP010",
     name: "missing-creation-rules",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: ".sops.yaml has no `creation_rules`",
     explanation: "\
 ## What it does

@@ -1,13 +1,15 @@
 //! DF001: a required field is missing.
 
-use super::{Diagnostic, Rule, Severity};
+use super::util::issues;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::model::read::Issue;
+use crate::model::read::{Field, Issue};
 
 pub const RULE: Rule = Rule {
     code: "DF001",
     name: "missing-field",
     severity: Severity::Error,
+    cascade: Cascade::SuppressedWhenFileBroken,
     summary: "a required field is missing",
     explanation: "\
 ## What it does
@@ -30,26 +32,21 @@ Add the field. Nothing is fixed automatically.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Missing {
-                span,
-                field,
-                context,
-            } = issue
-            {
-                let hint = match field.as_str() {
-                    "memory" => " (in MiB, e.g. `memory = 4096;`)",
-                    "disk" => " (e.g. `disk = \"20G\";`)",
-                    "cores" => " (e.g. `cores = 2;`)",
-                    "vmid" => " (a free VMID, e.g. from `vmctl ops next-vmid`)",
-                    _ => "",
-                };
-                out.push(
-                    Diagnostic::new(&RULE, *span, format!("{context} has no `{field}`"))
-                        .help(format!("add `{field}`{hint}")),
-                );
-            }
-        }
+    for (_, issue) in issues(fleet) {
+        let Issue::Missing { span, field } = issue else {
+            continue;
+        };
+        let hint = match field.name.as_str() {
+            "memory" => " (in MiB, e.g. `memory = 4096;`)",
+            "disk" => " (e.g. `disk = \"20G\";`)",
+            "cores" => " (e.g. `cores = 2;`)",
+            "vmid" => " (a free VMID, e.g. from `vmctl ops next-vmid`)",
+            _ => "",
+        };
+        let Field { name, context } = field;
+        out.push(
+            Diagnostic::new(&RULE, *span, format!("{context} has no `{name}`"))
+                .help(format!("add `{name}`{hint}")),
+        );
     }
 }

@@ -1,13 +1,14 @@
 //! VM008: a managed VM without its `hosts/<nixosConfig>/` directory.
 
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::syntax::Span;
 
 pub const RULE: Rule = Rule {
     code: "VM008",
     name: "missing-host-directory",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a managed VM has no `hosts/<nixosConfig>/` directory",
     explanation: "\
 ## What it does
@@ -31,30 +32,23 @@ Run `vmctl scaffold NAME` to create it from `hosts-template/`.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let (Some(dirs), Some((file, defs))) = (&fleet.host_dirs, fleet.definitions_file()) else {
+    let (Some(dirs), Some(d)) = (&fleet.host_dirs, definitions(fleet)) else {
         return;
     };
-    let hosts_dir = defs.settings.hosts_dir.display().to_string();
-    for vm in &defs.managed {
+    let hosts_dir = d.defs.settings.hosts_dir.display().to_string();
+    for vm in &d.defs.managed {
         let dir = vm.config_name();
         // A `nixosConfig` that is not one directory name is VM014's to report.
         let invalid = super::invalid_nixos_config::path_component_problem(dir).is_some();
         if !invalid && !dirs.contains(dir) {
-            let span = match (&vm.nixos_config, file.eval.value.as_attrs()) {
-                (Some(_), Some(top)) => top
-                    .get("managed")
-                    .and_then(|m| m.as_attrs())
-                    .and_then(|m| m.get(&vm.name))
-                    .and_then(|v| v.as_attrs())
-                    .and_then(|s| s.get("nixosConfig"))
-                    .map(|v| v.span)
-                    .unwrap_or(Span::new(file.file, vm.name_range)),
-                _ => Span::new(file.file, vm.name_range),
+            let range = match (&vm.nixos_config, &vm.source.nixos_config) {
+                (Some(_), Some(at)) => at.range,
+                _ => vm.source.name,
             };
             out.push(
                 Diagnostic::new(
                     &RULE,
-                    span,
+                    d.span(range),
                     format!(
                         "managed VM `{}` has no `{hosts_dir}/{dir}/` directory",
                         vm.name

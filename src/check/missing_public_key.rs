@@ -1,13 +1,15 @@
 //! HS005: a host without a `publicKey`.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
+use crate::model::Given;
 use crate::syntax::Span;
 
 pub const RULE: Rule = Rule {
     code: "HS005",
     name: "missing-public-key",
     severity: Severity::Info,
+    cascade: Cascade::Always,
     summary: "a host has no `publicKey`",
     explanation: "\
 ## What it does
@@ -31,16 +33,12 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     let Some((file, hosts)) = fleet.hosts_file() else {
         return;
     };
-    let top = file.eval.value.as_attrs();
-    for h in hosts.hosts.iter().filter(|h| h.public_key.is_none()) {
-        // A publicKey of the wrong type is reported as such, not as missing.
-        if top
-            .and_then(|t| t.get(&h.name))
-            .and_then(|v| v.as_attrs())
-            .is_some_and(|s| s.get("publicKey").is_some())
-        {
-            continue;
-        }
+    // A publicKey of the wrong type is reported as such, not as missing.
+    for h in hosts
+        .hosts
+        .iter()
+        .filter(|h| h.public_key_given == Given::Absent)
+    {
         out.push(
             Diagnostic::new(
                 &RULE,

@@ -1,15 +1,16 @@
 //! DF006: a free-form field of an imported VM or the template whose name is close to one vmctl
 //! acts on (`readOnly`, `vmId`, `nixosconfig`).
 
-use super::{Applicability, Diagnostic, Fix, Rule, Severity};
+use super::util::{issues, rename_fix};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
-use crate::text::TextEdit;
 
 pub const RULE: Rule = Rule {
     code: "DF006",
     name: "misspelled-field",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary:
         "an annotation of an imported VM or the template is named almost like a field vmctl reads",
     explanation: "\
@@ -35,35 +36,26 @@ prefix it with `_` to keep it as an annotation.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Misspelled {
-                span,
-                field,
-                context,
-                suggestion,
-            } = issue
-            {
-                out.push(
-                    Diagnostic::new(
-                        &RULE,
-                        *span,
-                        format!("`{field}` of {context} is not read by vmctl; did you mean `{suggestion}`?"),
-                    )
-                    .help(format!(
-                        "rename it to `{suggestion}`, or to `_{field}` if it is only an annotation"
-                    ))
-                    .fix(Fix {
-                        message: format!("rename `{field}` to `{suggestion}`"),
-                        applicability: Applicability::Unsafe,
-                        edits: vec![TextEdit::replace(
-                            span.range.start().into(),
-                            span.range.end().into(),
-                            suggestion.clone(),
-                        )],
-                    }),
-                );
-            }
-        }
+    for (_, issue) in issues(fleet) {
+        let Issue::Misspelled {
+            span,
+            field,
+            suggestion,
+        } = issue
+        else {
+            continue;
+        };
+        out.push(
+            Diagnostic::new(
+                &RULE,
+                *span,
+                format!("{field} is not read by vmctl; did you mean `{suggestion}`?"),
+            )
+            .help(format!(
+                "rename it to `{suggestion}`, or to `_{}` if it is only an annotation",
+                field.name
+            ))
+            .fix(rename_fix(*span, &field.name, suggestion)),
+        );
     }
 }

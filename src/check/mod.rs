@@ -9,52 +9,8 @@ use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 use crate::text::TextEdit;
 
-mod accidental_key_group;
-mod creation_rules_not_a_list;
-mod documented_resource;
-mod duplicate_anchor;
-mod duplicate_attribute;
-mod duplicate_public_key;
-mod duplicate_vmid;
-mod dynamic_value;
-mod empty_sops_config;
-mod eval_error;
-mod fence_undetermined;
-mod host_names;
-mod host_not_in_sops;
-mod imported_not_readonly;
-mod install_resources_low;
-mod invalid_creation_rule;
-mod invalid_network;
-mod invalid_nixos_config;
-mod invalid_port;
-mod invalid_public_key;
-mod invalid_vm_name;
-mod invalid_vmid_range;
-mod missing_creation_rules;
-mod missing_field;
-mod missing_fleet_file;
-mod missing_host_directory;
-mod missing_public_key;
-mod misspelled_field;
-mod name_in_imported_and_managed;
-mod nix_fallback_failed;
-mod plain_nix_file;
-mod resource_bounds;
 mod sops_file;
-mod sops_not_editable;
-mod sops_syntax_error;
-mod sops_tab_indent;
-mod sops_undefined_alias;
-mod stale_sops_recipient;
-mod syntax_error;
-mod unknown_field;
-mod unknown_sops_rule;
-mod unsupported_shape;
 mod util;
-mod vmid_out_of_bounds;
-mod vmid_outside_ranges;
-mod wrong_type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -79,10 +35,23 @@ pub struct Rule {
     pub code: &'static str,
     pub name: &'static str,
     pub severity: Severity,
+    /// Whether the rule is reported in a file with syntax errors.
+    pub cascade: Cascade,
     /// One line: what the rule reports.
     pub summary: &'static str,
     /// Markdown: what it does, why, an example, how to fix.
     pub explanation: &'static str,
+}
+
+/// Whether a rule's findings are its own or mostly echoes of another problem in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cascade {
+    /// Reported whatever else is wrong with the file.
+    Always,
+    /// Not reported in a file with syntax errors: there its findings are mostly echoes of the
+    /// syntax error (`cores = 2 memory = 4096;` reads as a call of `2`, so `memory` is
+    /// "missing"), and the syntax error is the cause to report.
+    SuppressedWhenFileBroken,
 }
 
 /// How safe it is to apply a fix without looking (ruff's applicability).
@@ -161,77 +130,66 @@ impl Diagnostic {
 /// A check: reads the fleet, pushes diagnostics.
 type CheckFn = fn(&Fleet, &mut Vec<Diagnostic>);
 
-/// Every rule with its check, in code order. Rules checked elsewhere (e.g. by `vmctl secrets
-/// check`) are registered here too so `explain` and the docs know them.
-const CHECKS: &[(&Rule, CheckFn)] = &[
-    (&syntax_error::RULE, syntax_error::check),
-    (&dynamic_value::RULE, dynamic_value::check),
-    (&eval_error::RULE, eval_error::check),
-    (&nix_fallback_failed::RULE, nix_fallback_failed::check),
-    (&plain_nix_file::RULE, plain_nix_file::check),
-    (&duplicate_attribute::RULE, duplicate_attribute::check),
-    (&missing_field::RULE, missing_field::check),
-    (&wrong_type::RULE, wrong_type::check),
-    (&unknown_field::RULE, unknown_field::check),
-    (&invalid_port::RULE, invalid_port::check),
-    (&misspelled_field::RULE, misspelled_field::check),
-    (
-        &unsupported_shape::DEFINITIONS_RULE,
-        unsupported_shape::check_definitions,
-    ),
-    (&duplicate_vmid::RULE, duplicate_vmid::check),
-    (&vmid_out_of_bounds::RULE, vmid_out_of_bounds::check),
-    (&vmid_outside_ranges::RULE, vmid_outside_ranges::check),
-    (
-        &name_in_imported_and_managed::RULE,
-        name_in_imported_and_managed::check,
-    ),
-    (&invalid_vm_name::RULE, invalid_vm_name::check),
-    (&resource_bounds::RULE, resource_bounds::check),
-    (&documented_resource::RULE, documented_resource::check),
-    (&imported_not_readonly::RULE, imported_not_readonly::check),
-    (&fence_undetermined::RULE, fence_undetermined::check),
-    (&missing_host_directory::RULE, missing_host_directory::check),
-    (&invalid_vmid_range::RULE, invalid_vmid_range::check),
-    (&invalid_network::RULE, invalid_network::check),
-    (&invalid_nixos_config::RULE, invalid_nixos_config::check),
-    (&install_resources_low::RULE, install_resources_low::check),
-    (&invalid_public_key::RULE, invalid_public_key::check),
-    (&duplicate_public_key::RULE, duplicate_public_key::check),
-    (&host_names::RULE, host_names::check),
-    (
-        &unsupported_shape::HOSTS_RULE,
-        unsupported_shape::check_hosts,
-    ),
-    (&missing_public_key::RULE, missing_public_key::check),
-    (&accidental_key_group::RULE, accidental_key_group::check),
-    (&duplicate_anchor::RULE, duplicate_anchor::check),
-    (&sops_syntax_error::RULE, sops_syntax_error::check),
-    (&sops_tab_indent::RULE, sops_tab_indent::check),
-    (&sops_undefined_alias::RULE, sops_undefined_alias::check),
-    (&empty_sops_config::RULE, empty_sops_config::check),
-    (
-        &creation_rules_not_a_list::RULE,
-        creation_rules_not_a_list::check,
-    ),
-    (&invalid_creation_rule::RULE, invalid_creation_rule::check),
-    (&sops_not_editable::RULE, sops_not_editable::check),
-    (&missing_creation_rules::RULE, missing_creation_rules::check),
-    (&unknown_sops_rule::RULE, unknown_sops_rule::check),
-    (&host_not_in_sops::RULE, host_not_in_sops::check),
-    (
-        &missing_fleet_file::CONFIGURED_RULE,
-        missing_fleet_file::check,
-    ),
-    (
-        &missing_fleet_file::NEEDED_RULE,
-        missing_fleet_file::check_none,
-    ),
-    (&stale_sops_recipient::RULE, stale_sops_recipient::check),
-];
+/// Declares the rule modules and `CHECKS`, every rule with its check.
+macro_rules! registry {
+    ($($rule:ident,)*) => {
+        $(mod $rule;)*
 
-/// Codes not reported in a file that has syntax errors.
-const CASCADES: &[&str] = &["NX003", "NX004", "DF001", "DF004", "HS004"];
+        const CHECKS: &[(&Rule, CheckFn)] = &[$((&$rule::RULE, $rule::check)),*];
+    };
+}
+
+// Each rule's module, named after the rule (tests/it/rules.rs checks that), registered with
+// its `RULE` and `check`. Rules checked elsewhere (e.g. by `vmctl secrets check`) are here too,
+// so `explain` and the docs know them.
+registry! {
+    accidental_key_group,
+    configured_file_missing,
+    creation_rules_not_a_list,
+    duplicate_anchor,
+    duplicate_attribute,
+    duplicate_host_name,
+    duplicate_public_key,
+    duplicate_vmid,
+    dynamic_value,
+    empty_sops_config,
+    evaluation_error,
+    fence_value_undetermined,
+    fleet_file_missing,
+    host_not_in_sops,
+    imported_and_managed,
+    imported_not_readonly,
+    install_resources_low,
+    invalid_creation_rule,
+    invalid_network,
+    invalid_nixos_config,
+    invalid_port,
+    invalid_public_key,
+    invalid_vm_name,
+    invalid_vmid_range,
+    missing_creation_rules,
+    missing_field,
+    missing_host_directory,
+    missing_public_key,
+    misspelled_field,
+    nix_fallback_failed,
+    plain_nix_file,
+    resource_out_of_bounds,
+    sops_config_not_editable,
+    sops_yaml_syntax,
+    sops_yaml_tab,
+    stale_sops_recipient,
+    syntax_error,
+    undefined_alias,
+    unknown_field,
+    unknown_sops_rule,
+    unreadable_documented_resource,
+    unsupported_definitions_shape,
+    unsupported_hosts_shape,
+    vmid_out_of_bounds,
+    vmid_outside_ranges,
+    wrong_type,
+}
 
 /// Every rule vmctl knows, in code order.
 pub fn rules() -> Vec<&'static Rule> {
@@ -253,14 +211,15 @@ pub fn check_fleet(fleet: &Fleet) -> Vec<Diagnostic> {
     for (_, check) in CHECKS {
         check(fleet, &mut out);
     }
-    // In a file with syntax errors, evaluation errors and missing fields are mostly echoes of
-    // the syntax error (`cores = 2 memory = 4096;` reads as a call of `2`): report the cause.
+    // In a file with syntax errors, the rules that say so stay quiet: report the cause.
     let broken: Vec<_> = fleet
         .files
         .iter()
         .flat_map(|f| f.eval.syntax_errors.iter().map(|(id, _)| *id))
         .collect();
-    out.retain(|d| !(broken.contains(&d.span.file) && CASCADES.contains(&d.rule.code)));
+    out.retain(|d| {
+        d.rule.cascade != Cascade::SuppressedWhenFileBroken || !broken.contains(&d.span.file)
+    });
     out.sort_by(|a, b| {
         (
             a.span.file,
@@ -282,6 +241,20 @@ pub fn check_fleet(fleet: &Fleet) -> Vec<Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The findings of `code` on a definitions.nix of `src`: the text each points at.
+    fn pointed_at(src: &str, code: &str) -> Vec<String> {
+        use crate::model::fleet::NixRole;
+        use crate::syntax::NoImports;
+
+        let mut fleet = Fleet::default();
+        fleet.add_nix("vms/definitions.nix", src, NixRole::Definitions, &NoImports);
+        check_fleet(&fleet)
+            .into_iter()
+            .filter(|d| d.code() == code)
+            .map(|d| src[d.span.range].to_string())
+            .collect()
+    }
 
     #[test]
     fn codes_are_unique_well_formed_and_explained() {
@@ -308,6 +281,71 @@ mod tests {
                 );
             }
             assert!(!r.summary.ends_with('.'), "{}", r.code);
+        }
+    }
+
+    /// A syntax error makes the rules marked `SuppressedWhenFileBroken` fire in that file
+    /// (`cores = 2 memory = 4096;` calls `2` and loses `memory`); the filter keeps them out and
+    /// keeps every other finding, and the same rules fire in a file without syntax errors.
+    #[test]
+    fn rules_marked_so_are_quiet_in_a_file_with_syntax_errors() {
+        use crate::model::fleet::NixRole;
+        use crate::syntax::NoImports;
+
+        let fleet_of = |src: &str| {
+            let mut fleet = Fleet::default();
+            fleet.add_nix("vms/definitions.nix", src, NixRole::Definitions, &NoImports);
+            fleet
+        };
+        let raw = |fleet: &Fleet| {
+            let mut out = Vec::new();
+            for (_, check) in CHECKS {
+                check(fleet, &mut out);
+            }
+            out
+        };
+        let echoes = |ds: &[Diagnostic]| {
+            ds.iter()
+                .filter(|d| d.rule.cascade == Cascade::SuppressedWhenFileBroken)
+                .map(|d| d.code())
+                .collect::<Vec<_>>()
+        };
+        let broken = fleet_of(
+            r#"{ proxmox.host = "h"; managed.web = { vmid = 110; cores = 2 memory = 4096; disk = "20G"; }; }"#,
+        );
+        assert!(!echoes(&raw(&broken)).is_empty(), "{:?}", raw(&broken));
+        let shown = check_fleet(&broken);
+        assert!(shown.iter().any(|d| d.code() == "NX001"), "{shown:?}");
+        assert_eq!(echoes(&shown), Vec::<&str>::new());
+        let kept = raw(&broken)
+            .iter()
+            .filter(|d| d.rule.cascade == Cascade::Always)
+            .count();
+        assert_eq!(shown.len(), kept, "{shown:?}");
+
+        let whole = fleet_of(
+            r#"{ proxmox.host = "h"; managed.web = { vmid = 110; cores = 2; disk = "20G"; }; }"#,
+        );
+        assert_eq!(echoes(&check_fleet(&whole)), ["DF001"]);
+    }
+
+    /// The model's typed fields cannot hold these (`u32`); the rules read them as written.
+    #[test]
+    fn values_no_typed_field_can_hold_are_reported_where_written() {
+        let cases: [(&str, &str, &[&str]); 2] = [
+            (
+                "VM002",
+                r#"{ proxmox.host = "h"; vmidRanges.lab = { start = -5; end = 5000000000; }; managed.web = { vmid = -1; cores = 1; memory = 2048; disk = "20G"; }; }"#,
+                &["-5", "5000000000", "-1"][..],
+            ),
+            (
+                "VM006",
+                r#"{ proxmox.host = "h"; managed.web = { vmid = 110; cores = -2; memory = -4096; disk = "0.5G"; }; }"#,
+                &["-2", "-4096", "\"0.5G\""][..],
+            ),
+        ];
+        for (code, src, expected) in cases {
+            assert_eq!(pointed_at(src, code), expected, "{code}");
         }
     }
 }

@@ -1,7 +1,8 @@
 //! NX005: the Nix fallback could not evaluate a file (a timeout, a read outside the fleet, an
 //! error).
 
-use super::{Diagnostic, Rule, Severity};
+use super::util::report_said;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -9,6 +10,7 @@ pub const RULE: Rule = Rule {
     code: "NX005",
     name: "nix-fallback-failed",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "nix-instantiate could not evaluate a file whose values vmctl needs",
     explanation: "\
 ## What it does
@@ -34,16 +36,7 @@ Keep imports inside the fleet; remove the loop; or write the value as a literal.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Evaluator {
-                span,
-                message,
-                help,
-            } = issue
-            {
-                out.push(Diagnostic::new(&RULE, *span, message.clone()).help(help.clone()));
-            }
-        }
-    }
+    report_said(fleet, &RULE, out, |_, i| {
+        matches!(i, Issue::Evaluator { .. })
+    });
 }

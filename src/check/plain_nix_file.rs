@@ -1,6 +1,7 @@
 //! NX006: a file linted as plain Nix, with which checks ran and how to choose others.
 
-use super::{Diagnostic, Rule, Severity};
+use super::util::report_said;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -8,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "NX006",
     name: "plain-nix-file",
     severity: Severity::Info,
+    cascade: Cascade::Always,
     summary: "a file was checked as plain Nix only (its name is not one vmctl knows)",
     explanation: "\
 ## What it does
@@ -31,16 +33,5 @@ or `vmlint --as hosts FILE`.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Role {
-                span,
-                message,
-                help,
-            } = issue
-            {
-                out.push(Diagnostic::new(&RULE, *span, message.clone()).help(help.clone()));
-            }
-        }
-    }
+    report_said(fleet, &RULE, out, |_, i| matches!(i, Issue::Role { .. }));
 }

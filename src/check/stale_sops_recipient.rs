@@ -1,15 +1,16 @@
 //! FL002: a .sops.yaml recipient named after a host differs from the one its key derives.
 
 use super::sops_file::{host_recipients, sops_file, value_span};
-use super::{Applicability, Diagnostic, Fix, Rule, Severity};
+use super::{Applicability, Cascade, Diagnostic, Fix, Rule, Severity};
+use crate::text::TextEdit;
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
-use crate::text::TextEdit;
 
 pub const RULE: Rule = Rule {
     code: "FL002",
     name: "stale-sops-recipient",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a .sops.yaml recipient named after a host is not that host's key",
     explanation: "\
 ## What it does
@@ -39,22 +40,13 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         return;
     };
     let hosts = host_recipients(fleet);
-    let mut seen = Vec::new();
+    // (node, host's file, host, derived recipient, what the stale value is)
+    let mut stale = Vec::new();
     // Anchors named after a host.
     for (name, value, id) in sops.scalar_anchors() {
         if let Some((file, host, recipient)) = hosts.iter().find(|(_, h, _)| h.name == name) {
             if value != *recipient && value.starts_with("age1") {
-                seen.push(id);
-                report(
-                    out,
-                    sops_id,
-                    &sops,
-                    id,
-                    host,
-                    *file,
-                    recipient,
-                    &format!("the anchor &{name}"),
-                );
+                stale.push((id, *file, *host, recipient, format!("the anchor &{name}")));
             }
         }
     }
@@ -67,64 +59,44 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             else {
                 continue;
             };
-            if item.alias.is_some() || seen.contains(&id) {
+            if item.alias.is_some() || stale.iter().any(|s| s.0 == id) {
                 continue;
             }
             let word = comment.split_whitespace().next().unwrap_or("");
             if let Some((file, host, recipient)) = hosts.iter().find(|(_, h, _)| h.name == word) {
                 if value != recipient {
-                    seen.push(id);
-                    report(
-                        out,
-                        sops_id,
-                        &sops,
-                        id,
-                        host,
-                        *file,
-                        recipient,
-                        &format!("the recipient commented `# {word}`"),
-                    );
+                    let what = format!("the recipient commented `# {word}`");
+                    stale.push((id, *file, *host, recipient, what));
                 }
             }
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn report(
-    out: &mut Vec<Diagnostic>,
-    sops_id: crate::syntax::FileId,
-    sops: &crate::secrets::sops_yaml::SopsYaml,
-    id: crate::yaml::scan::NodeId,
-    host: &crate::model::Host,
-    hosts_file: crate::syntax::FileId,
-    recipient: &str,
-    what: &str,
-) {
-    let span = value_span(sops_id, sops, id);
-    let mut d = Diagnostic::new(
-        &RULE,
-        span,
-        format!(
-            "{what} is not host `{}`'s recipient: its publicKey derives {recipient}",
-            host.name
-        ),
-    )
-    .help("replace it with the derived recipient, then run `vmctl secrets rekey`")
-    .fix(Fix {
-        message: format!("use {recipient}"),
-        applicability: Applicability::Unsafe,
-        edits: vec![TextEdit::replace(
-            usize::from(span.range.start()),
-            usize::from(span.range.end()),
-            recipient,
-        )],
-    });
-    if let Some(range) = host.public_key_range {
-        d = d.note(
-            Span::new(hosts_file, range),
-            format!("`{}`'s key in hosts.nix", host.name),
-        );
+    for (id, hosts_file, host, recipient, what) in stale {
+        let span = value_span(sops_id, &sops, id);
+        let mut d = Diagnostic::new(
+            &RULE,
+            span,
+            format!(
+                "{what} is not host `{}`'s recipient: its publicKey derives {recipient}",
+                host.name
+            ),
+        )
+        .help("replace it with the derived recipient, then run `vmctl secrets rekey`")
+        .fix(Fix {
+            message: format!("use {recipient}"),
+            applicability: Applicability::Unsafe,
+            edits: vec![TextEdit::replace(
+                usize::from(span.range.start()),
+                usize::from(span.range.end()),
+                recipient,
+            )],
+        });
+        if let Some(range) = host.public_key_range {
+            d = d.note(
+                Span::new(hosts_file, range),
+                format!("`{}`'s key in hosts.nix", host.name),
+            );
+        }
+        out.push(d);
     }
-    out.push(d);
 }

@@ -1,6 +1,6 @@
 //! NX001: the file is not valid Nix.
 
-use super::{Diagnostic, Rule, Severity};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 
@@ -8,6 +8,7 @@ pub const RULE: Rule = Rule {
     code: "NX001",
     name: "syntax-error",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "the file is not valid Nix",
     explanation: "\
 ## What it does

@@ -1,14 +1,15 @@
 //! DF003: a field vmctl does not know (often a typo).
 
-use super::{Applicability, Diagnostic, Fix, Rule, Severity};
+use super::util::{issues, rename_fix};
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::model::read::Issue;
-use crate::text::TextEdit;
+use crate::model::read::{Field, Issue};
 
 pub const RULE: Rule = Rule {
     code: "DF003",
     name: "unknown-field",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a field vmctl does not know, often a typo",
     explanation: "\
 ## What it does
@@ -34,40 +35,27 @@ prefix it with `_` if it is your own annotation.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::Unknown {
-                span,
-                field,
-                context,
-                suggestion,
-            } = issue
-            {
-                let mut d = Diagnostic::new(
-                    &RULE,
-                    *span,
-                    format!("unknown field `{field}` in {context}"),
-                );
-                match suggestion {
-                    Some(s) => {
-                        d = d.help(format!("did you mean `{s}`?")).fix(Fix {
-                            message: format!("rename `{field}` to `{s}`"),
-                            applicability: Applicability::Unsafe,
-                            edits: vec![TextEdit::replace(
-                                span.range.start().into(),
-                                span.range.end().into(),
-                                s.clone(),
-                            )],
-                        })
-                    }
-                    None => {
-                        d = d.help(format!(
-                            "remove it, or rename it to `_{field}` to keep it as an annotation"
-                        ))
-                    }
-                }
-                out.push(d);
-            }
-        }
+    for (_, issue) in issues(fleet) {
+        let Issue::Unknown {
+            span,
+            field: Field { name, context },
+            suggestion,
+        } = issue
+        else {
+            continue;
+        };
+        let d = Diagnostic::new(
+            &RULE,
+            *span,
+            format!("unknown field `{name}` in {context}"),
+        );
+        out.push(match suggestion {
+            Some(s) => d
+                .help(format!("did you mean `{s}`?"))
+                .fix(rename_fix(*span, name, s)),
+            None => d.help(format!(
+                "remove it, or rename it to `_{name}` to keep it as an annotation"
+            )),
+        });
     }
 }

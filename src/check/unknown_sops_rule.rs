@@ -1,13 +1,15 @@
 //! SP011: a VM's `sopsRules` names a rule `.sops.yaml` does not have.
 
 use super::sops_file::sops_model;
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 
 pub const RULE: Rule = Rule {
     code: "SP011",
     name: "unknown-sops-rule",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a VM's `sopsRules` names no creation rule of .sops.yaml",
     explanation: "\
 ## What it does
@@ -36,50 +38,32 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     let Some((_, Ok(model))) = sops_model(fleet) else {
         return;
     };
-    let Some((file, _)) = fleet.definitions_file() else {
-        return;
-    };
+    let Some(d) = definitions(fleet) else { return };
     let known: Vec<&str> = model
         .config
         .rules
         .iter()
         .filter_map(|r| r.path_regex.as_deref())
         .collect();
-    let Some(root) = file.eval.value.as_attrs() else {
-        return;
-    };
-    for section in ["managed", "imported"] {
-        let Some(vms) = root.get(section).and_then(|v| v.as_attrs()) else {
-            continue;
-        };
-        for (name, vm) in vms.iter() {
-            let Some(list) = vm
-                .value
-                .as_attrs()
-                .and_then(|a| a.get("sopsRules"))
-                .and_then(|v| v.as_list())
-            else {
+    for vm in d.defs.imported.iter().chain(&d.defs.managed) {
+        for rule in &vm.source.sops_rules {
+            let re = rule.value.as_str();
+            if known.contains(&re) {
                 continue;
-            };
-            for item in list {
-                let Some(re) = item.as_str() else { continue };
-                if known.contains(&re) {
-                    continue;
-                }
-                let closest = known
-                    .iter()
-                    .min_by_key(|k| strsim::levenshtein(k, re))
-                    .map(|k| format!("; the closest rule is `{k}`"))
-                    .unwrap_or_default();
-                out.push(
-                    Diagnostic::new(
-                        &RULE,
-                        item.span,
-                        format!("`sopsRules` of `{name}` names `{re}`, which is no creation rule's path_regex{closest}"),
-                    )
-                    .help(format!("the rules are: {}", if known.is_empty() { "(none with a path_regex)".to_string() } else { known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") })),
-                );
             }
+            let closest = known
+                .iter()
+                .min_by_key(|k| strsim::levenshtein(k, re))
+                .map(|k| format!("; the closest rule is `{k}`"))
+                .unwrap_or_default();
+            out.push(
+                Diagnostic::new(
+                    &RULE,
+                    d.span(rule.range),
+                    format!("`sopsRules` of `{}` names `{re}`, which is no creation rule's path_regex{closest}", vm.name),
+                )
+                .help(format!("the rules are: {}", if known.is_empty() { "(none with a path_regex)".to_string() } else { known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") })),
+            );
         }
     }
 }

@@ -1,74 +1,72 @@
-//! Helpers shared by the checks: walking the evaluated definitions by VM.
+//! Helpers shared by the checks: pointing into definitions.nix, turning the model's reading
+//! issues into diagnostics, a rename fix.
 
-use crate::model::fleet::Fleet;
-use crate::model::VmKind;
-use crate::syntax::{AttrSet, Span, Value};
+use super::{Applicability, Diagnostic, Fix, Rule};
+use crate::model::fleet::{Fleet, NixFile};
+use crate::model::read::Issue;
+use crate::model::{Definitions, TextRange};
+use crate::syntax::{FileId, Span};
+use crate::text::TextEdit;
 
-/// One VM entry of definitions.nix as written: its kind, name, where the name is and its set.
-pub(super) struct VmEntry<'a> {
-    pub kind: VmKind,
-    pub name: &'a str,
-    pub key: Span,
-    pub set: &'a AttrSet,
+/// definitions.nix's model, and the file its ranges point into.
+pub(super) struct Defs<'a> {
+    pub file: FileId,
+    pub defs: &'a Definitions,
 }
 
-impl<'a> VmEntry<'a> {
-    pub fn get(&self, field: &str) -> Option<&'a Value> {
-        self.set.get(field)
-    }
-
-    /// A resource field, flat or (for imported VMs) under `specs`.
-    pub fn resource(&self, field: &str) -> Option<&'a Value> {
-        self.set.get(field).or_else(|| {
-            self.set
-                .get("specs")
-                .and_then(Value::as_attrs)
-                .and_then(|s| s.get(field))
-        })
+impl Defs<'_> {
+    /// A range of definitions.nix as a span.
+    pub fn span(&self, range: TextRange) -> Span {
+        Span::new(self.file, range)
     }
 }
 
-/// The evaluated top-level set of definitions.nix, if it is one.
-pub(super) fn definitions_top(fleet: &Fleet) -> Option<&AttrSet> {
-    let (file, _) = fleet.definitions_file()?;
-    file.eval.value.as_attrs()
+/// The fleet's definitions.nix, when it has one.
+pub(super) fn definitions(fleet: &Fleet) -> Option<Defs<'_>> {
+    let (file, defs) = fleet.definitions_file()?;
+    Some(Defs {
+        file: file.file,
+        defs,
+    })
 }
 
-/// Every VM entry of definitions.nix in file order: the template, imported, managed.
-pub(super) fn vm_entries(fleet: &Fleet) -> Vec<VmEntry<'_>> {
-    let mut out = Vec::new();
-    let Some(top) = definitions_top(fleet) else {
-        return out;
-    };
-    if let Some(t) = top.entry("template") {
-        if let Some(set) = t.value.as_attrs() {
-            let (name, key) = match set.entry("name") {
-                Some(n) => (n.value.as_str().unwrap_or("template"), n.value.span),
-                None => ("template", t.key_span),
-            };
-            out.push(VmEntry {
-                kind: VmKind::Template,
-                name,
-                key,
-                set,
+/// Every reading issue of the fleet's files, with its file.
+pub(super) fn issues(fleet: &Fleet) -> impl Iterator<Item = (&NixFile, &Issue)> {
+    fleet
+        .files
+        .iter()
+        .flat_map(|f| f.issues.iter().map(move |i| (f, i)))
+}
+
+/// Reports the issues `pick` selects as diagnostics of `rule`, in the words their reader
+/// chose ([`Issue::said`]).
+pub(super) fn report_said(
+    fleet: &Fleet,
+    rule: &'static Rule,
+    out: &mut Vec<Diagnostic>,
+    pick: impl Fn(&NixFile, &Issue) -> bool,
+) {
+    for (_, issue) in issues(fleet).filter(|(f, i)| pick(f, i)) {
+        if let Some((span, message, help)) = issue.said() {
+            let d = Diagnostic::new(rule, span, message);
+            out.push(match help {
+                Some(help) => d.help(help),
+                None => d,
             });
         }
     }
-    for (field, kind) in [("imported", VmKind::Imported), ("managed", VmKind::Managed)] {
-        let Some(group) = top.get(field).and_then(Value::as_attrs) else {
-            continue;
-        };
-        // `_`-prefixed entries are annotations, not VMs (as in hosts.nix).
-        for (name, entry) in group.iter().filter(|(n, _)| !n.starts_with('_')) {
-            if let Some(set) = entry.value.as_attrs() {
-                out.push(VmEntry {
-                    kind,
-                    name,
-                    key: entry.key_span,
-                    set,
-                });
-            }
-        }
+}
+
+/// Renames the field whose name is at `span` from `field` to `to`: Unsafe, since the name may
+/// be an annotation its author meant.
+pub(super) fn rename_fix(span: Span, field: &str, to: &str) -> Fix {
+    Fix {
+        message: format!("rename `{field}` to `{to}`"),
+        applicability: Applicability::Unsafe,
+        edits: vec![TextEdit::replace(
+            span.range.start().into(),
+            span.range.end().into(),
+            to.to_string(),
+        )],
     }
-    out
 }

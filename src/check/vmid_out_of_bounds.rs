@@ -1,9 +1,8 @@
 //! VM002: a VMID outside what Proxmox accepts (100–999999999).
 
-use super::util::{definitions_top, vm_entries};
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
-use crate::syntax::Value;
 
 pub const MIN_VMID: i64 = 100;
 pub const MAX_VMID: i64 = 999_999_999;
@@ -12,6 +11,7 @@ pub const RULE: Rule = Rule {
     code: "VM002",
     name: "vmid-out-of-bounds",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a VMID or VMID range bound outside 100–999999999",
     explanation: "\
 ## What it does
@@ -32,41 +32,35 @@ Choose a VMID of 100 or more inside one of your `vmidRanges`.
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let bad = |v: &Value| v.as_int().filter(|i| !(MIN_VMID..=MAX_VMID).contains(i));
-    for e in vm_entries(fleet) {
-        if let Some(v) = e.get("vmid") {
-            if let Some(id) = bad(v) {
-                out.push(
-                    Diagnostic::new(
-                        &RULE,
-                        v.span,
-                        format!("VMID {id} of `{}` is outside 100–999999999", e.name),
-                    )
-                    .help("Proxmox accepts VMIDs from 100 to 999999999"),
-                );
-            }
+    let Some(d) = definitions(fleet) else { return };
+    let bad = |id: i64| !(MIN_VMID..=MAX_VMID).contains(&id);
+    for vm in d.defs.all_vms() {
+        let Some(v) = &vm.source.vmid else { continue };
+        if let Some(&id) = v.value.value().filter(|id| bad(**id)) {
+            out.push(
+                Diagnostic::new(
+                    &RULE,
+                    d.span(v.range),
+                    format!("VMID {id} of `{}` is outside 100–999999999", vm.name),
+                )
+                .help("Proxmox accepts VMIDs from 100 to 999999999"),
+            );
         }
     }
-    let Some(ranges) = definitions_top(fleet)
-        .and_then(|t| t.get("vmidRanges"))
-        .and_then(Value::as_attrs)
-    else {
-        return;
-    };
-    for (name, entry) in ranges.iter() {
-        let Some(set) = entry.value.as_attrs() else {
-            continue;
-        };
-        for field in ["start", "end"] {
-            if let Some(v) = set.get(field) {
-                if let Some(id) = bad(v) {
-                    out.push(Diagnostic::new(
-                        &RULE,
-                        v.span,
-                        format!("`{field}` {id} of VMID range `{name}` is outside 100–999999999"),
-                    ));
-                }
-            }
-        }
+    for b in d
+        .defs
+        .source
+        .range_bounds
+        .iter()
+        .filter(|b| bad(b.value.value))
+    {
+        out.push(Diagnostic::new(
+            &RULE,
+            d.span(b.value.range),
+            format!(
+                "`{}` {} of VMID range `{}` is outside 100–999999999",
+                b.field, b.value.value, b.name
+            ),
+        ));
     }
 }

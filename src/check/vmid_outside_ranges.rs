@@ -1,7 +1,7 @@
 //! VM003: a VMID outside every declared `vmidRanges` entry.
 
-use super::util::vm_entries;
-use super::{Diagnostic, Rule, Severity};
+use super::util::definitions;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::{VmKind, VmidRange};
 
@@ -9,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "VM003",
     name: "vmid-outside-ranges",
     severity: Severity::Warning,
+    cascade: Cascade::Always,
     summary: "a VMID outside every declared VMID range",
     explanation: "\
 ## What it does
@@ -40,22 +41,20 @@ fn describe(ranges: &[&VmidRange]) -> String {
 }
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    let Some((_, defs)) = fleet.definitions_file() else {
-        return;
-    };
-    if defs.vmid_ranges.is_empty() {
+    let Some(d) = definitions(fleet) else { return };
+    let ranges = &d.defs.vmid_ranges;
+    if ranges.is_empty() {
         return;
     }
-    let template_ranges: Vec<&VmidRange> = defs
-        .vmid_ranges
+    let template_ranges: Vec<&VmidRange> = ranges
         .iter()
         .filter(|r| r.name.to_lowercase().contains("template"))
         .collect();
-    let all: Vec<&VmidRange> = defs.vmid_ranges.iter().collect();
-    for e in vm_entries(fleet) {
-        let Some(v) = e.get("vmid") else { continue };
-        let Some(id) = v.as_int() else { continue };
-        let candidates = if e.kind == VmKind::Template && !template_ranges.is_empty() {
+    let all: Vec<&VmidRange> = ranges.iter().collect();
+    for vm in d.defs.all_vms() {
+        let Some(v) = &vm.source.vmid else { continue };
+        let Some(&id) = v.value.value() else { continue };
+        let candidates = if vm.kind == VmKind::Template && !template_ranges.is_empty() {
             &template_ranges
         } else {
             &all
@@ -66,7 +65,7 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         {
             continue;
         }
-        let what = if e.kind == VmKind::Template && !template_ranges.is_empty() {
+        let what = if vm.kind == VmKind::Template && !template_ranges.is_empty() {
             "any template range"
         } else {
             "every declared VMID range"
@@ -74,8 +73,8 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         out.push(
             Diagnostic::new(
                 &RULE,
-                v.span,
-                format!("VMID {id} of `{}` is outside {what}", e.name),
+                d.span(v.range),
+                format!("VMID {id} of `{}` is outside {what}", vm.name),
             )
             .help(format!("declared ranges: {}", describe(candidates))),
         );

@@ -1,6 +1,7 @@
 //! DF002: a field has the wrong type.
 
-use super::{Diagnostic, Rule, Severity};
+use super::util::issues;
+use super::{Cascade, Diagnostic, Rule, Severity};
 use crate::model::fleet::Fleet;
 use crate::model::read::Issue;
 
@@ -8,6 +9,7 @@ pub const RULE: Rule = Rule {
     code: "DF002",
     name: "wrong-type",
     severity: Severity::Error,
+    cascade: Cascade::Always,
     summary: "a field has the wrong type",
     explanation: "\
 ## What it does
@@ -35,22 +37,19 @@ Write the value with the expected type (`vmid = 110; memory = 4096;`).
 };
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
-    for f in &fleet.files {
-        for issue in &f.issues {
-            if let Issue::WrongType {
-                span,
-                field,
-                context,
-                expected,
-                found,
-            } = issue
-            {
-                out.push(Diagnostic::new(
-                    &RULE,
-                    *span,
-                    format!("`{field}` of {context} is {found}, expected {expected}"),
-                ));
-            }
+    for (_, issue) in issues(fleet) {
+        if let Issue::WrongType {
+            span,
+            field,
+            expected,
+            found,
+        } = issue
+        {
+            out.push(Diagnostic::new(
+                &RULE,
+                *span,
+                format!("{field} is {found}, expected {expected}"),
+            ));
         }
     }
 }

@@ -6,7 +6,7 @@
 //! reported as unsupported rather than guessed at.
 
 use super::read::{Ctx, Fields, Issue, Ty};
-use super::{Host, Hosts};
+use super::{Given, Host, Hosts};
 use crate::syntax::{Value, ValueKind};
 
 /// Fields that mark an attribute set as a host entry.
@@ -98,6 +98,11 @@ pub fn read_hosts(value: &Value) -> ReadHosts {
             ssh_alias: f.str("sshAlias", &mut out.issues),
             name_range: entry.key_span.range,
             public_key_range: pk.map(|v| v.span.range),
+            public_key_given: if set.get("publicKey").is_some() {
+                Given::Known
+            } else {
+                Given::Absent
+            },
         });
     }
     if let Some((name, v)) = unsupported.first() {

@@ -8,11 +8,16 @@ pub mod definitions;
 pub mod fleet;
 pub mod hosts;
 pub mod read;
+pub mod source;
 pub mod units;
 
 use std::path::PathBuf;
 
 pub use rowan::TextRange;
+
+use self::source::DefinitionsSource;
+pub use self::source::{Spanned, VmSource};
+use self::units::DiskSize;
 
 /// The connection to the Proxmox host (definitions.nix `proxmox`).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -71,8 +76,8 @@ pub struct Vm {
     pub cores: Option<u32>,
     /// Memory in MiB.
     pub memory: Option<u64>,
-    /// Disk size as written, e.g. `"20G"`.
-    pub disk: Option<String>,
+    /// Disk size, e.g. `"20G"` (for imported VMs and the template, documentation text).
+    pub disk: Option<DiskSize>,
     pub storage: Option<String>,
     pub node: Option<String>,
     pub nixos_config: Option<String>,
@@ -87,10 +92,10 @@ pub struct Vm {
     /// `sopsRules`: the `path_regex`es of the .sops.yaml creation rules the VM's age recipient
     /// goes into, when more than one rule could take it (`vmctl sops add-recipient` reads it).
     pub sops_rules: Vec<String>,
-    /// Range of the attribute name (`test-automation` in `test-automation = {`).
-    pub name_range: TextRange,
-    /// Range of the vmid value, when present.
-    pub vmid_range: Option<TextRange>,
+    /// The fields as written, each with its range (the name's: `test-automation` in
+    /// `test-automation = {`), for the checks. Boxed: most readers of a `Vm` never look, and
+    /// ten thousand VMs stay small.
+    pub source: Box<VmSource>,
     /// How `vmid` and `readonly` were given, for the fences that must not guess.
     pub fence: FenceFacts,
 }
@@ -163,6 +168,8 @@ pub struct Definitions {
     /// `managed.web = mkVm …` without Nix), described for messages. Their VMIDs are unknown,
     /// so the fences refuse every mutation while this is not empty.
     pub undetermined: Vec<String>,
+    /// What the file writes beyond the VMs, with ranges, for the checks.
+    pub source: DefinitionsSource,
 }
 
 impl Definitions {
@@ -195,6 +202,9 @@ pub struct Host {
     pub ssh_alias: Option<String>,
     pub name_range: TextRange,
     pub public_key_range: Option<TextRange>,
+    /// Whether `publicKey` is written at all: a host whose key has the wrong type (DF002) or
+    /// could not be determined is not missing one.
+    pub public_key_given: Given,
 }
 
 /// hosts.nix as typed data. Attributes whose name starts with `_` (like `_proxmox`) and
@@ -234,8 +244,7 @@ impl Vm {
             tags: Vec::new(),
             network: Network::default(),
             sops_rules: Vec::new(),
-            name_range: TextRange::default(),
-            vmid_range: None,
+            source: Box::default(),
             fence: FenceFacts {
                 vmid: if vmid.is_some() {
                     Given::Known

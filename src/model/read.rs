@@ -44,35 +44,53 @@ impl Ty {
     }
 }
 
+/// Which field of which part of a fleet file an issue is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The field's name as written (`memroy`).
+    pub name: String,
+    /// What holds it, for messages (``managed VM `web` ``).
+    pub context: String,
+}
+
+impl Field {
+    pub fn new(name: impl Into<String>, context: impl Into<String>) -> Self {
+        Field {
+            name: name.into(),
+            context: context.into(),
+        }
+    }
+}
+
+/// "`memory` of managed VM `web`".
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` of {}", self.name, self.context)
+    }
+}
+
 /// Something in a fleet file that does not fit the model.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Issue {
     /// A required field is absent; `span` is the set that should hold it.
-    Missing {
-        span: Span,
-        field: String,
-        context: String,
-    },
+    Missing { span: Span, field: Field },
     /// A field has the wrong type; `span` is the value.
     WrongType {
         span: Span,
-        field: String,
-        context: String,
+        field: Field,
         expected: &'static str,
         found: &'static str,
     },
     /// A field the model does not know; `span` is the name.
     Unknown {
         span: Span,
-        field: String,
-        context: String,
+        field: Field,
         suggestion: Option<String>,
     },
     /// A needed value that is not known statically; `span` is the expression.
     Dynamic {
         span: Span,
-        field: String,
-        context: String,
+        field: Field,
         reason: String,
     },
     /// The file (or a part of it) has a shape vmctl cannot read.
@@ -81,8 +99,7 @@ pub enum Issue {
     /// a part of the file where other fields are free-form annotations; `span` is the name.
     Misspelled {
         span: Span,
-        field: String,
-        context: String,
+        field: Field,
         suggestion: String,
     },
     /// The Nix fallback could not supply the values the static evaluator left unknown (a
@@ -111,11 +128,48 @@ pub enum Issue {
     /// show or that looks wrong; never stops anything. `span` is the value.
     Documentation {
         span: Span,
-        field: String,
-        context: String,
+        field: Field,
         message: String,
         help: String,
     },
+}
+
+impl Issue {
+    /// Where an issue is, with the message and help its reader wrote, for the issues about a
+    /// whole file or value (unsupported shapes, the Nix fallback, roles, missing paths,
+    /// documentation); `None` for the field issues, which the checks word themselves.
+    pub fn said(&self) -> Option<(Span, &str, Option<&str>)> {
+        match self {
+            Issue::Unsupported { span, message } => Some((*span, message, None)),
+            Issue::Evaluator {
+                span,
+                message,
+                help,
+            }
+            | Issue::Role {
+                span,
+                message,
+                help,
+            }
+            | Issue::MissingPath {
+                span,
+                message,
+                help,
+                ..
+            }
+            | Issue::Documentation {
+                span,
+                message,
+                help,
+                ..
+            } => Some((*span, message, Some(help))),
+            Issue::Missing { .. }
+            | Issue::WrongType { .. }
+            | Issue::Unknown { .. }
+            | Issue::Dynamic { .. }
+            | Issue::Misspelled { .. } => None,
+        }
+    }
 }
 
 /// What a set is, for messages ("managed VM `web`"): formatted only when an issue is
@@ -175,8 +229,7 @@ impl<'a> Fields<'a> {
             if let ValueKind::Dynamic(reason) = &v.kind {
                 issues.push(Issue::Dynamic {
                     span: v.span,
-                    field: name.into(),
-                    context: self.context.render(),
+                    field: Field::new(name, self.context.render()),
                     reason: reason.clone(),
                 });
             }
@@ -185,8 +238,7 @@ impl<'a> Fields<'a> {
         if !ty.accepts(v) {
             issues.push(Issue::WrongType {
                 span: v.span,
-                field: name.into(),
-                context: self.context.render(),
+                field: Field::new(name, self.context.render()),
                 expected: ty.describe(),
                 found: v.type_name(),
             });
@@ -199,8 +251,7 @@ impl<'a> Fields<'a> {
         if self.set.get(name).is_none() {
             issues.push(Issue::Missing {
                 span: self.span,
-                field: name.into(),
-                context: self.context.render(),
+                field: Field::new(name, self.context.render()),
             });
             return None;
         }
@@ -232,8 +283,7 @@ impl<'a> Fields<'a> {
             }
             issues.push(Issue::Unknown {
                 span: entry.key_span,
-                field: name.clone(),
-                context: self.context.render(),
+                field: Field::new(name.clone(), self.context.render()),
                 suggestion: did_you_mean(name, known),
             });
         }
@@ -251,8 +301,7 @@ impl Fields<'_> {
             if let Some(suggestion) = did_you_mean(name, hard) {
                 issues.push(Issue::Misspelled {
                     span: entry.key_span,
-                    field: name.clone(),
-                    context: self.context.render(),
+                    field: Field::new(name.clone(), self.context.render()),
                     suggestion,
                 });
             }

@@ -1,4 +1,5 @@
-//! Units used in definitions.nix: disk sizes as Proxmox writes them.
+//! Units used in definitions.nix: disk sizes as Proxmox writes them, memory and counts as
+//! documentation writes them.
 
 /// Most cores a VM may have (Proxmox's own limit is lower on most hosts).
 pub const MAX_CORES: i64 = 512;
@@ -6,6 +7,10 @@ pub const MAX_CORES: i64 = 512;
 pub const MIN_MEMORY_MIB: u64 = 16;
 /// Most memory, in MiB (16 TiB).
 pub const MAX_MEMORY_MIB: u64 = 16 * 1024 * 1024;
+/// Least disk a VM can be given (1 GiB), in bytes.
+pub const MIN_DISK: u64 = 1 << 30;
+/// Most disk, in bytes (1 PiB).
+pub const MAX_DISK: u64 = 1 << 50;
 
 /// Parses a disk size like `"20G"`, `"1.5T"` or `"512M"` into bytes.
 ///
@@ -60,6 +65,66 @@ pub fn parse_disk_size(s: &str) -> Result<u64, String> {
         return Err("the size is too large".into());
     }
     Ok(bytes as u64)
+}
+
+/// A disk size as definitions.nix writes it (`"20G"`), parsed once: the text as written, and
+/// its bytes or why it is not a size Proxmox accepts. Documentation disks of imported VMs
+/// (`"passthrough of /dev/sdb"`) are kept as text; only managed VMs need a size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSize {
+    written: String,
+    bytes: Result<u64, String>,
+}
+
+impl DiskSize {
+    pub fn parse(written: &str) -> Self {
+        DiskSize {
+            written: written.to_string(),
+            bytes: parse_disk_size(written),
+        }
+    }
+
+    /// The size as written.
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+
+    /// The size in bytes, or why the text is not a size Proxmox accepts.
+    pub fn bytes(&self) -> Result<u64, &str> {
+        self.bytes.as_ref().copied().map_err(String::as_str)
+    }
+
+    /// The size in whole GiB, when it is a size and a whole number of GiB.
+    pub fn whole_gib(&self) -> Option<u64> {
+        let b = *self.bytes.as_ref().ok()?;
+        (b > 0 && b.is_multiple_of(1 << 30)).then_some(b >> 30)
+    }
+}
+
+impl std::ops::Deref for DiskSize {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.written
+    }
+}
+
+impl std::fmt::Display for DiskSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.written)
+    }
+}
+
+impl From<&str> for DiskSize {
+    fn from(written: &str) -> Self {
+        DiskSize::parse(written)
+    }
+}
+
+impl From<String> for DiskSize {
+    fn from(written: String) -> Self {
+        DiskSize::parse(&written)
+    }
 }
 
 /// Reads memory as people write it in documentation: `16384` (MiB), `"16G"`, `"16 GB"`,
@@ -140,6 +205,21 @@ mod tests {
         for bad in ["", "G", "1..2G", ".5G", "abc", " 20G", "2e3G"] {
             assert!(parse_disk_size(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn disk_sizes_parse_once_and_keep_the_text() {
+        let d = DiskSize::parse("20G");
+        assert_eq!(
+            (d.as_str(), d.bytes(), d.whole_gib()),
+            ("20G", Ok(20 << 30), Some(20))
+        );
+        assert_eq!(DiskSize::parse("1.5T").whole_gib(), Some(1536));
+        assert_eq!(DiskSize::parse("512M").whole_gib(), None);
+        let doc = DiskSize::parse("passthrough of /dev/sdb");
+        assert_eq!(doc.to_string(), "passthrough of /dev/sdb");
+        assert!(doc.bytes().is_err());
+        assert_eq!(doc.whole_gib(), None);
     }
 
     #[test]

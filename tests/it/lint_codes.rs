@@ -7,11 +7,13 @@ use std::path::Path;
 
 use vmctl::check::rules;
 use vmctl::exec::lint::{lint, NixFallback};
+use vmctl::model::fleet::NixRole;
 use vmctl::render;
 
 /// Lints a fixture fleet; with real Nix when the fixture has a `.nix-fallback` file (the codes
-/// about the fallback itself), without otherwise.
-fn lint_fixture(dir: &Path) -> (String, Vec<&'static str>) {
+/// about the fallback itself), without otherwise. The files given by path (`.lint-paths`) are
+/// read as the kind `.lint-as` names (`definitions`, `hosts`, `nix`), as `vmlint --as` does.
+pub(crate) fn lint_fixture(dir: &Path) -> (String, Vec<&'static str>) {
     let nix = if dir.join(".nix-fallback").exists() {
         support::require_tool("nix-instantiate");
         NixFallback::Use("nix-instantiate".into())
@@ -22,7 +24,15 @@ fn lint_fixture(dir: &Path) -> (String, Vec<&'static str>) {
     let paths: Vec<std::path::PathBuf> = std::fs::read_to_string(dir.join(".lint-paths"))
         .map(|s| s.lines().map(Into::into).collect())
         .unwrap_or_default();
-    let run = lint(&paths, None, dir, &nix).expect("fixture fleet loads");
+    let role = std::fs::read_to_string(dir.join(".lint-as"))
+        .ok()
+        .map(|kind| match kind.trim() {
+            "definitions" => NixRole::Definitions,
+            "hosts" => NixRole::Hosts,
+            "nix" => NixRole::Other,
+            other => panic!("{}: unknown kind `{other}` in .lint-as", dir.display()),
+        });
+    let run = lint(&paths, role, dir, &nix).expect("fixture fleet loads");
     let human = render::human::render(&run.fleet.db, &run.diagnostics, false);
     let json = render::json::render(&run.fleet.db, &run.diagnostics);
     let codes = run.diagnostics.iter().map(|d| d.code()).collect();

@@ -41,6 +41,7 @@ mod ops_proxmox;
 mod ops_signals;
 mod ops_ssh;
 mod parser_fuzz;
+mod rules;
 mod sandbox;
 mod scaffold_cli;
 mod secrets_cli;

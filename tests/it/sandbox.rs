@@ -49,6 +49,7 @@ impl Sandbox {
             .unwrap();
         let dir = tmp.path().join("sbx");
         let out = Command::new(script())
+            .env("PATH", crate::support::secrets::path_with_sops())
             .arg("up")
             .arg(&dir)
             .args(args)
@@ -220,6 +221,7 @@ impl Sandbox {
     fn down(&mut self) -> Output {
         self.down = true;
         Command::new(script())
+            .env("PATH", crate::support::secrets::path_with_sops())
             .arg("down")
             .arg(&self.dir)
             .stdin(Stdio::null())
@@ -547,6 +549,7 @@ fn ssh_config_maps_the_fleet_host_and_refuses_the_rest() {
 fn up_refuses_a_used_directory_and_down_refuses_a_stranger() {
     let sbx = Sandbox::up();
     let out = Command::new(script())
+        .env("PATH", crate::support::secrets::path_with_sops())
         .arg("up")
         .arg(&sbx.dir)
         .env("VMCTL_PVE_SIM", pve_sim_bin())
@@ -560,6 +563,7 @@ fn up_refuses_a_used_directory_and_down_refuses_a_stranger() {
     );
     let other = tempfile::tempdir().unwrap();
     let out = Command::new(script())
+        .env("PATH", crate::support::secrets::path_with_sops())
         .arg("down")
         .arg(other.path())
         .output()

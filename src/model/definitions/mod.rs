@@ -4,12 +4,15 @@
 //! the lenient documentation values of imported VMs and the template in `docs`.
 
 mod docs;
+#[cfg(test)]
+mod source_tests;
 mod vm;
 
 use std::path::PathBuf;
 
 use self::vm::{read_template, read_vm};
-use super::read::{Ctx, Fields, Issue, Ty};
+use super::read::{Ctx, Field, Fields, Issue, Ty};
+use super::source::{self, RangeBound, Spanned, Undetermined};
 use super::{Definitions, Proxmox, Settings, VmKind, VmidRange};
 use crate::syntax::{AttrSet, Span, Value, ValueKind};
 
@@ -116,8 +119,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
         ValueKind::Dynamic(reason) => {
             issues.push(Issue::Dynamic {
                 span: value.span,
-                field: "definitions".into(),
-                context: "definitions.nix".into(),
+                field: Field::new("definitions", "definitions.nix"),
                 reason: reason.clone(),
             });
             return ReadDefinitions {
@@ -162,6 +164,7 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
 
     match f.required("proxmox", Ty::Attrs, &mut issues) {
         Some(p) => {
+            defs.source.port = p.as_attrs().and_then(|set| source::int(set, "port"));
             defs.proxmox = read_proxmox(
                 p,
                 top.entry("proxmox").map(|e| e.key_span).unwrap_or(p.span),
@@ -183,31 +186,18 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
             &mut issues,
         ));
     }
-    if let Some(imp) = f.get("imported", Ty::Attrs, &mut issues) {
-        let set = imp.as_attrs().expect("checked");
+    for (field, kind) in [("imported", VmKind::Imported), ("managed", VmKind::Managed)] {
+        let Some(table) = f.get(field, Ty::Attrs, &mut issues) else {
+            continue;
+        };
+        let set = table.as_attrs().expect("checked");
+        // `_`-prefixed entries are annotations, not VMs (as in hosts.nix).
         for (name, entry) in set.iter().filter(|(n, _)| !n.starts_with('_')) {
-            if let Some(vm) = read_vm(
-                name,
-                entry.key_span,
-                &entry.value,
-                VmKind::Imported,
-                &mut issues,
-            ) {
-                defs.imported.push(vm);
-            }
-        }
-    }
-    if let Some(m) = f.get("managed", Ty::Attrs, &mut issues) {
-        let set = m.as_attrs().expect("checked");
-        for (name, entry) in set.iter().filter(|(n, _)| !n.starts_with('_')) {
-            if let Some(vm) = read_vm(
-                name,
-                entry.key_span,
-                &entry.value,
-                VmKind::Managed,
-                &mut issues,
-            ) {
-                defs.managed.push(vm);
+            if let Some(vm) = read_vm(name, entry.key_span, &entry.value, kind, &mut issues) {
+                match kind {
+                    VmKind::Imported => defs.imported.push(vm),
+                    _ => defs.managed.push(vm),
+                }
             }
         }
     }
@@ -220,6 +210,15 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
             };
             let rf = Fields::new(rs, entry.key_span, ctx);
             rf.unknown_fields(RANGE_FIELDS, &mut issues);
+            for field in ["start", "end"] {
+                if let Some(value) = source::int(rs, field) {
+                    defs.source.range_bounds.push(RangeBound {
+                        name: name.clone(),
+                        field,
+                        value,
+                    });
+                }
+            }
             let start = rf
                 .required("start", Ty::Int, &mut issues)
                 .and_then(Value::as_int);
@@ -244,7 +243,13 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
     if let Some(s) = f.get("settings", Ty::Attrs, &mut issues) {
         defs.settings = read_settings(s, &mut issues);
     }
-    defs.undetermined = undetermined_vms(top);
+    defs.source.undetermined = undetermined_vms(top);
+    defs.undetermined = defs
+        .source
+        .undetermined
+        .iter()
+        .map(|u| u.value.describe())
+        .collect();
     ReadDefinitions {
         definitions: defs,
         issues,
@@ -262,8 +267,7 @@ fn attrs_of<'a>(
         ValueKind::Dynamic(reason) => {
             issues.push(Issue::Dynamic {
                 span: v.span,
-                field: field.into(),
-                context: ctx.render(),
+                field: Field::new(field, ctx.render()),
                 reason: reason.clone(),
             });
             None
@@ -272,8 +276,7 @@ fn attrs_of<'a>(
         _ => {
             issues.push(Issue::WrongType {
                 span: v.span,
-                field: field.into(),
-                context: ctx.render(),
+                field: Field::new(field, ctx.render()),
                 expected: Ty::Attrs.describe(),
                 found: v.type_name(),
             });
@@ -333,18 +336,24 @@ fn read_settings(v: &Value, issues: &mut Vec<Issue>) -> Settings {
 
 /// The VM tables and entries whose VMIDs cannot be known because the value itself could not
 /// be determined (the fences refuse every mutation while any exists).
-fn undetermined_vms(top: &AttrSet) -> Vec<String> {
+fn undetermined_vms(top: &AttrSet) -> Vec<Spanned<Undetermined>> {
     let mut out = Vec::new();
+    let mut push = |v: &Value, value| {
+        out.push(Spanned {
+            value,
+            range: v.span.range,
+        })
+    };
     for field in ["template", "imported", "managed"] {
         match top.get(field) {
-            Some(v) if v.is_unknown() => out.push(format!("`{field}`")),
+            Some(v) if v.is_unknown() => push(v, Undetermined::Table(field)),
             Some(Value {
                 kind: ValueKind::Attrs(set),
                 ..
             }) if field != "template" => {
                 for (name, entry) in set.iter() {
                     if entry.value.is_unknown() {
-                        out.push(format!("`{field}.{name}`"));
+                        push(&entry.value, Undetermined::Entry(field, name.clone()));
                     }
                 }
             }
@@ -364,6 +373,26 @@ mod tests {
         let f = db.add("/fleet/vms/definitions.nix", src);
         let ev = evaluate(&mut db, f, &NoImports);
         (read_definitions(&ev.value), src.to_string())
+    }
+
+    /// An issue in a few words: its kind and field.
+    fn describe(i: &Issue) -> String {
+        match i {
+            Issue::Missing { field, .. } => format!("missing {}", field.name),
+            Issue::WrongType { field, .. } => format!("type {}", field.name),
+            Issue::Unknown {
+                field, suggestion, ..
+            } => format!("unknown {} {suggestion:?}", field.name),
+            Issue::Dynamic { field, .. } => format!("dynamic {}", field.name),
+            Issue::Misspelled {
+                field, suggestion, ..
+            } => format!("misspelled {} {suggestion}", field.name),
+            Issue::Documentation { field, .. } => format!("documentation {}", field.name),
+            other => match other.said() {
+                Some((_, message, _)) => message.to_string(),
+                None => format!("{other:?}"),
+            },
+        }
     }
 
     #[test]
@@ -387,32 +416,16 @@ mod tests {
         let (r, src) = read(
             r#"{ proxmox = { host = "h"; }; managed.web = { vmid = "110"; memroy = 1; cores = 2; disk = pkgs.x; }; }"#,
         );
-        let descr: Vec<String> = r
-            .issues
-            .iter()
-            .map(|i| match i {
-                Issue::Missing { field, .. } => format!("missing {field}"),
-                Issue::WrongType { field, span, .. } => {
-                    format!("type {field} {}", &src[span.range])
-                }
-                Issue::Unknown {
-                    field, suggestion, ..
-                } => format!("unknown {field} {suggestion:?}"),
-                Issue::Dynamic { field, .. } => format!("dynamic {field}"),
-                Issue::Unsupported { message, .. } => message.clone(),
-                Issue::Misspelled {
-                    field, suggestion, ..
-                } => format!("misspelled {field} {suggestion}"),
-                Issue::Documentation { field, .. } => format!("documentation {field}"),
-                Issue::Evaluator { message, .. }
-                | Issue::MissingPath { message, .. }
-                | Issue::Role { message, .. } => message.clone(),
-            })
-            .collect();
+        let descr: Vec<String> = r.issues.iter().map(describe).collect();
+        let wrong = r.issues.iter().find_map(|i| match i {
+            Issue::WrongType { span, .. } => Some(&src[span.range]),
+            _ => None,
+        });
+        assert_eq!(wrong, Some("\"110\""));
         assert_eq!(
             descr,
             [
-                "type vmid \"110\"",
+                "type vmid",
                 "unknown memroy Some(\"memory\")",
                 "missing memory"
             ]
@@ -476,18 +489,7 @@ mod tests {
               };
             }"#,
         );
-        let descr: Vec<String> = r
-            .issues
-            .iter()
-            .map(|i| match i {
-                Issue::WrongType { field, .. } => format!("type {field}"),
-                Issue::Misspelled {
-                    field, suggestion, ..
-                } => format!("misspelled {field} {suggestion}"),
-                Issue::Documentation { field, .. } => format!("documentation {field}"),
-                other => format!("{other:?}"),
-            })
-            .collect();
+        let descr: Vec<String> = r.issues.iter().map(describe).collect();
         assert_eq!(
             descr,
             [

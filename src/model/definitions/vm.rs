@@ -3,8 +3,11 @@
 use super::docs::{doc_cores, doc_field, doc_memory, doc_network, specs_of};
 use super::{attrs_of, MANAGED_FIELDS, NETWORK_FIELDS, TEMPLATE_FIELDS};
 use crate::model::read::{doc_names, doc_text, Ctx, Fields, Issue, Ty};
+use crate::model::source::{vm_source, Spanned, VmSource, Written};
+use crate::model::units::DiskSize;
 use crate::model::{FenceFacts, Given, Network, Vm, VmKind};
-use crate::syntax::{AttrSet, Span, Value};
+use crate::syntax::{Span, Value};
+
 fn int_u32(v: Option<&Value>) -> Option<u32> {
     v.and_then(|v| v.as_int())
         .and_then(|i| u32::try_from(i).ok())
@@ -38,6 +41,9 @@ pub(super) fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm
         .to_string();
     let specs = specs_of(set, ctx, issues);
     let spec_text = |field: &str| specs.and_then(|s| s.get(field)).and_then(doc_text);
+    // An unnamed template is named by its key (DF001 reports the missing `name`).
+    let name_at = set.entry("name").map_or(key.range, |e| e.value.span.range);
+    let source = Box::new(vm_source(set, name_at));
     Vm {
         name,
         kind: VmKind::Template,
@@ -48,7 +54,7 @@ pub(super) fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm
             .unwrap_or(false),
         cores: doc_field(set, specs, "cores").and_then(|v| doc_cores(v, ctx, issues)),
         memory: doc_field(set, specs, "memory").and_then(|v| doc_memory(v, ctx, issues)),
-        disk: doc_field(set, specs, "disk").and_then(doc_text),
+        disk: doc_disk(doc_field(set, specs, "disk")),
         storage: f.str("storage", issues).or_else(|| spec_text("storage")),
         node: f.str("node", issues).or_else(|| spec_text("node")),
         nixos_config: None,
@@ -61,12 +67,8 @@ pub(super) fn read_template(v: &Value, key: Span, issues: &mut Vec<Issue>) -> Vm
         tags: Vec::new(),
         network: Network::default(),
         sops_rules: Vec::new(),
-        name_range: set
-            .entry("name")
-            .map(|e| e.value.span.range)
-            .unwrap_or(v.span.range),
-        vmid_range: vmid_v.map(|v| v.span.range),
-        fence: fence_facts(set),
+        fence: fence_facts(&source),
+        source,
     }
 }
 
@@ -85,6 +87,7 @@ pub(super) fn read_vm(
     let ctx = Ctx::named(prefix, name, "`");
     let set = attrs_of(v, name, ctx, issues)?;
     let f = Fields::new(set, key, ctx);
+    let source = Box::new(vm_source(set, key.range));
     let vmid_v = f.required("vmid", Ty::Int, issues);
     let readonly = f
         .get("readonly", Ty::Bool, issues)
@@ -108,7 +111,7 @@ pub(super) fn read_vm(
             readonly,
             cores: doc_field(set, specs, "cores").and_then(|v| doc_cores(v, ctx, issues)),
             memory: doc_field(set, specs, "memory").and_then(|v| doc_memory(v, ctx, issues)),
-            disk: doc_field(set, specs, "disk").and_then(doc_text),
+            disk: doc_disk(doc_field(set, specs, "disk")),
             storage: doc_field(set, specs, "storage").and_then(doc_text),
             node: doc_field(set, specs, "node").and_then(doc_text),
             nixos_config,
@@ -120,19 +123,19 @@ pub(super) fn read_vm(
             services: set.get("services").map(doc_names).unwrap_or_default(),
             tags: set.get("tags").map(doc_names).unwrap_or_default(),
             network: doc_network(set.get("network")),
-            name_range: key.range,
-            vmid_range: vmid_v.map(|v| v.span.range),
             sops_rules,
-            fence: fence_facts(set),
+            fence: fence_facts(&source),
+            source,
         });
     }
     f.unknown_fields(MANAGED_FIELDS, issues);
     let cores = int_u32(f.required("cores", Ty::Int, issues));
     let memory = int_u64(f.required("memory", Ty::Int, issues));
+    // Parsed once, here; VM006 and VM012 read the result.
     let disk = f
         .required("disk", Ty::Str, issues)
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(DiskSize::parse);
     let network = match f.get("network", Ty::Attrs, issues) {
         Some(nv) => {
             let ns = nv.as_attrs().expect("checked");
@@ -168,21 +171,28 @@ pub(super) fn read_vm(
         tags: f.str_list("tags", issues),
         network,
         sops_rules: f.str_list("sopsRules", issues),
-        name_range: key.range,
-        vmid_range: vmid_v.map(|v| v.span.range),
-        fence: fence_facts(set),
+        fence: fence_facts(&source),
+        source,
     })
 }
+
+/// A documented disk: its text, as a size when it is one.
+fn doc_disk(v: Option<&Value>) -> Option<DiskSize> {
+    v.and_then(doc_text).map(DiskSize::from)
+}
+
 /// How `vmid` and `readonly` of one VM's set were given.
-fn fence_facts(set: &AttrSet) -> FenceFacts {
-    let given = |field: &str| match set.get(field) {
-        None => Given::Absent,
-        Some(v) if v.is_unknown() => Given::Undetermined,
-        Some(_) => Given::Known,
-    };
+fn fence_facts(source: &VmSource) -> FenceFacts {
+    fn given<T>(w: &Option<Spanned<Written<T>>>) -> Given {
+        match w.as_ref().map(|s| &s.value) {
+            None => Given::Absent,
+            Some(Written::Undetermined) => Given::Undetermined,
+            Some(_) => Given::Known,
+        }
+    }
     FenceFacts {
-        vmid: given("vmid"),
-        readonly: given("readonly"),
+        vmid: given(&source.vmid),
+        readonly: given(&source.readonly),
     }
 }
 
