@@ -631,3 +631,99 @@ mod tests {
     .collect();
     assert_eq!(got, want);
 }
+
+// The size rule and the map in docs/architecture.md.
+
+#[test]
+fn no_source_file_is_over_600_lines() {
+    let long: Vec<String> = sources()
+        .iter()
+        .filter(|s| s.text.lines().count() > 600)
+        .map(|s| format!("src/{} has {} lines", s.file, s.text.lines().count()))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these along their own seams (issue 9): {long:?}"
+    );
+}
+
+/// The doc's layer table names every top-level module, so a new layer cannot appear unmapped.
+#[test]
+fn the_architecture_doc_maps_every_layer() {
+    let doc = std::fs::read_to_string(repo().join("docs/architecture.md")).unwrap();
+    let missing: Vec<String> = LAYERS
+        .iter()
+        .flat_map(|l| l.iter())
+        .filter(|m| !doc.contains(&format!("`{m}/`")))
+        .map(|m| m.to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md has no row for {missing:?}"
+    );
+    let dirs: BTreeSet<String> = std::fs::read_dir(repo().join("src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with("bin"))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let layered: BTreeSet<String> = LAYERS
+        .iter()
+        .flat_map(|l| l.iter())
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(
+        dirs, layered,
+        "every directory of src/ is a layer of LAYERS"
+    );
+}
+
+/// Every path the "where a new thing goes" recipes name exists (for a `<placeholder>` path, the
+/// directory that holds it), so the recipes follow the code when it moves.
+#[test]
+fn the_recipes_name_files_that_exist() {
+    let doc = std::fs::read_to_string(repo().join("docs/architecture.md")).unwrap();
+    let start = doc
+        .find("## Where a new thing goes")
+        .expect("docs/architecture.md has its recipes section");
+    let section = &doc[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let paths = recipe_paths(section);
+    assert!(paths.len() >= 15, "the recipes name files: {paths:?}");
+    let missing: Vec<&String> = paths
+        .iter()
+        .filter(|p| {
+            let p = p.as_str();
+            let check = match p.find('<') {
+                Some(i) => &p[..p[..i].rfind('/').map_or(0, |s| s + 1)],
+                None => p,
+            };
+            !repo().join(check).exists()
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the recipes name paths that do not exist: {missing:?}"
+    );
+}
+
+/// Backticked words in `text` that start with `src/`, `tests/` or `docs/` (up to a space).
+fn recipe_paths(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|t| t.split_whitespace().next())
+        .filter(|t| ["src/", "tests/", "docs/"].iter().any(|r| t.starts_with(r)))
+        .map(|t| t.trim_end_matches(['.', ',', ';', ')']).to_string())
+        .collect()
+}
+
+#[test]
+fn recipe_paths_are_the_backticked_repository_paths() {
+    let text = "a `src/check/<rule_name>.rs` and `docs/x.md` not `vmctl lint` nor \
+                `cargo run > docs/d.md` but `tests/it/a.rs`";
+    assert_eq!(
+        recipe_paths(text),
+        ["src/check/<rule_name>.rs", "docs/x.md", "tests/it/a.rs"]
+    );
+}
