@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod fleet;
 pub mod lint;
+pub mod provision;
 pub mod proxmox;
 pub mod remote;
 pub mod signals;

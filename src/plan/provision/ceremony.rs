@@ -79,10 +79,11 @@ pub fn changes(
     defs: &Definitions,
     vm: &Vm,
     files: &FleetFiles,
-    key: &HostKeyPair,
+    public_key: &str,
+    age_recipient: &str,
 ) -> Result<Vec<PlannedFile>, CeremonyError> {
     let s = &defs.settings;
-    let public = key.public_openssh.trim_end().to_string();
+    let public = public_key.trim_end().to_string();
     let mut out = Vec::new();
     let hosts = edit_hosts(
         files.hosts,
@@ -106,7 +107,7 @@ pub fn changes(
         files.sops,
         &AddRecipient {
             name: &vm.name,
-            recipient: &key.age_recipient,
+            recipient: age_recipient,
             rules: &vm.sops_rules,
             all: false,
             hosts: files.host_names,

@@ -318,7 +318,14 @@ fn ceremony_adds_the_host_and_its_recipient_and_the_commit_names_them() {
     let vm = defs.managed[0].clone();
     let key = ceremony::preview_key("test-automation");
     let names = vec!["doc1".to_string(), "igpu".to_string()];
-    let changed = ceremony::changes(&defs, &vm, &files(HOSTS, &names), &key).unwrap();
+    let changed = ceremony::changes(
+        &defs,
+        &vm,
+        &files(HOSTS, &names),
+        &key.public_openssh,
+        &key.age_recipient,
+    )
+    .unwrap();
     let paths: Vec<String> = changed
         .iter()
         .map(|f| f.path.display().to_string())
@@ -341,7 +348,14 @@ fn ceremony_adds_the_host_and_its_recipient_and_the_commit_names_them() {
     assert!(msg.contains("VMID: 110\nNode: prom\n"));
     // A second ceremony on the edited hosts.nix with another key is refused, naming why.
     let other = crate::keys::generate_host_key(&mut rand_core::OsRng, None);
-    let e = ceremony::changes(&defs, &vm, &files(&hosts, &names), &other).unwrap_err();
+    let e = ceremony::changes(
+        &defs,
+        &vm,
+        &files(&hosts, &names),
+        &other.public_openssh,
+        &other.age_recipient,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("already exists in hosts.nix"), "{e}");
 }
 
@@ -364,13 +378,15 @@ fn scaffolds_only_when_the_host_directory_is_missing() {
             host_dir_exists: false,
             ..f
         },
-        &key,
+        &key.public_openssh,
+        &key.age_recipient,
     )
     .unwrap();
     assert!(with.iter().any(|c| c.path
         == std::path::Path::new("hosts/test-automation/configuration.nix")
         && c.old.is_none()));
-    let without = ceremony::changes(&defs, &vm, &f, &key).unwrap();
+    let without =
+        ceremony::changes(&defs, &vm, &f, &key.public_openssh, &key.age_recipient).unwrap();
     assert!(without.iter().all(|c| !c.path.starts_with("hosts/")));
 }
 
@@ -381,7 +397,14 @@ fn dry_run_renderings_show_commands_diffs_and_commit() {
     let p = plan(&inputs(&defs, &keys, None)).unwrap();
     let key = ceremony::preview_key("test-automation");
     let names = vec!["doc1".to_string(), "igpu".to_string()];
-    let changed = ceremony::changes(&defs, &defs.managed[0], &files(HOSTS, &names), &key).unwrap();
+    let changed = ceremony::changes(
+        &defs,
+        &defs.managed[0],
+        &files(HOSTS, &names),
+        &key.public_openssh,
+        &key.age_recipient,
+    )
+    .unwrap();
     let msg = ceremony::commit_message(
         "test-automation",
         110,
