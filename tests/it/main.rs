@@ -33,6 +33,7 @@ mod ops_proxmox;
 mod ops_signals;
 mod ops_ssh;
 mod parser_fuzz;
+mod provision_cli;
 mod scaffold_cli;
 mod secrets_cli;
 mod secrets_lib;

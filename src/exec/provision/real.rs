@@ -2,8 +2,7 @@
 //! one SSH connection, nixos-anywhere, OpenSSH with a pinned known_hosts, git, and the native
 //! re-keyer (sops as its fallback).
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use super::{Git, HostFiles, Installer, Rekeyer, SshProbe};
 use crate::exec::apply::FleetLock;
 use crate::exec::proxmox::{ProxmoxError, QmProxmox};
-use crate::exec::remote::Remote;
+use crate::exec::remote::{wait_for_ssh, Remote};
 use crate::exec::sops as xsops;
 use crate::proxmox::display_line;
 
@@ -89,17 +88,9 @@ impl SshProbe for OpenSsh {
             .parse()
             .or_else(|_| format!("[{ip}]:{}", self.port).parse())
             .map_err(|_| format!("`{ip}` is not an IP address"))?;
-        let mut s =
-            TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| format!("{addr}: {e}"))?;
-        s.set_read_timeout(Some(self.timeout)).ok();
-        let mut banner = [0u8; 4];
-        s.read_exact(&mut banner)
-            .map_err(|e| format!("{addr}: no SSH banner: {e}"))?;
-        if &banner == b"SSH-" {
-            Ok(())
-        } else {
-            Err(format!("{addr} answers, but not with SSH"))
-        }
+        wait_for_ssh(addr, self.timeout, Duration::from_millis(500))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn verify(&self, ip: &str, known_hosts: &Path) -> Result<String, String> {
