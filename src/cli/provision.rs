@@ -156,15 +156,15 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         Vec::new()
     } else {
         let fleet_files = files::load(&root, defs, vm).map_err(err)?;
-        let key = ceremony::preview_key(&a.name);
-        ceremony::changes(
-            defs,
-            vm,
-            &fleet_files.view(),
-            &key.public_openssh,
-            &key.age_recipient,
-        )
-        .map_err(err)?
+        // A resumed run checks with the key it generated before (hosts.nix may hold it).
+        let (public, recipient) = match pending.as_ref().and_then(|j| j.key.as_ref()) {
+            Some(k) => (k.public.clone(), k.age_recipient.clone()),
+            None => {
+                let key = ceremony::preview_key(&a.name);
+                (key.public_openssh, key.age_recipient)
+            }
+        };
+        ceremony::changes(defs, vm, &fleet_files.view(), &public, &recipient).map_err(err)?
     };
     if a.dry_run {
         print_dry_run(&plan, &preview_files, a.json);

@@ -34,6 +34,7 @@ mod ops_signals;
 mod ops_ssh;
 mod parser_fuzz;
 mod provision_cli;
+mod provision_real;
 mod scaffold_cli;
 mod secrets_cli;
 mod secrets_lib;

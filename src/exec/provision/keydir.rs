@@ -55,21 +55,21 @@ impl KeyDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// Writes `known_hosts` holding only `public` for `ip`, beside the keys (not copied to
-    /// the target: it is outside `etc/`).
-    pub fn known_hosts(&self, ip: &str, public: &str) -> io::Result<PathBuf> {
-        let p = self.path.join("known_hosts");
-        let mut parts = public.split_whitespace();
-        let line = format!(
-            "{ip} {} {}\n",
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default()
-        );
-        let _ = fs::remove_file(&p);
-        write_new(&p, line.as_bytes(), 0o600)?;
-        Ok(p)
-    }
+/// Writes `dir/known_hosts` holding only `public` for `host` (`IP`, or `[IP]:PORT` off port
+/// 22), mode 0600, replacing an earlier one.
+pub fn write_known_hosts(dir: &Path, host: &str, public: &str) -> io::Result<PathBuf> {
+    let p = dir.join("known_hosts");
+    let mut parts = public.split_whitespace();
+    let line = format!(
+        "{host} {} {}\n",
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default()
+    );
+    let _ = fs::remove_file(&p);
+    write_new(&p, line.as_bytes(), 0o600)?;
+    Ok(p)
 }
 
 impl Drop for KeyDir {
@@ -105,7 +105,7 @@ mod tests {
         assert_eq!(mode(&p), 0o700);
         assert_eq!(mode(&p.join("etc/ssh/ssh_host_ed25519_key")), 0o600);
         assert_eq!(mode(&p.join("etc/ssh/ssh_host_ed25519_key.pub")), 0o644);
-        let kh = dir.known_hosts("10.0.0.7", &pair.public_openssh).unwrap();
+        let kh = write_known_hosts(dir.path(), "10.0.0.7", &pair.public_openssh).unwrap();
         assert_eq!(
             fs::read_to_string(kh).unwrap(),
             format!("10.0.0.7 {}\n", pair.public_openssh.trim_end())

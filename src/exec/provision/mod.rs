@@ -41,10 +41,10 @@ pub trait SshProbe {
     /// Returns once `ip` answers on the SSH port (the host key is not trusted yet: only the
     /// installer connects before the key ceremony's key is installed).
     fn wait_ssh(&self, ip: &str) -> Result<(), String>;
-    /// Connects as root with `known_hosts` as the only trusted keys
-    /// (`StrictHostKeyChecking=yes`) and returns `hostname`'s output. A different host key
-    /// is an error.
-    fn verify(&self, ip: &str, known_hosts: &Path) -> Result<String, String>;
+    /// Connects as root trusting only `host_key` (a known_hosts of that one key, written into
+    /// the private directory `dir`; `StrictHostKeyChecking=yes`) and returns `hostname`'s
+    /// output. A different host key is an error.
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, String>;
 }
 
 /// Commits the fleet repository.
@@ -60,12 +60,12 @@ pub trait Rekeyer {
 }
 
 /// Everything a run talks to.
-pub struct Env<'a, P, I, S, G, R> {
+pub struct Env<'a, P> {
     pub proxmox: &'a P,
-    pub installer: &'a I,
-    pub ssh: &'a S,
-    pub git: &'a G,
-    pub rekeyer: &'a R,
+    pub installer: &'a dyn Installer,
+    pub ssh: &'a dyn SshProbe,
+    pub git: &'a dyn Git,
+    pub rekeyer: &'a dyn Rekeyer,
 }
 
 /// How a run behaves.
@@ -99,7 +99,7 @@ pub enum ProvisionError {
     Journal(#[from] journal::JournalError),
     #[error("{failure}; {rollback}")]
     RolledBack { failure: String, rollback: String },
-    #[error("{failure}; everything is kept (--keep-on-failure): the journal is `{}`; undo it with `vmctl provision {name} --rollback` or continue with `--resume`", journal.display())]
+    #[error("{failure}; everything is kept (--keep-on-failure) but the generated private host key, which never outlives a run: the journal is `{}`; undo it with `vmctl provision {name} --rollback`, or fix the cause and continue with `--resume` (a run that got past the key ceremony can only be rolled back)", journal.display())]
     Kept {
         failure: String,
         name: String,

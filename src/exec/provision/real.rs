@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::keydir::write_known_hosts;
 use super::{Git, HostFiles, Installer, Rekeyer, SshProbe};
 use crate::exec::apply::FleetLock;
 use crate::exec::proxmox::{ProxmoxError, QmProxmox};
@@ -93,7 +94,14 @@ impl SshProbe for OpenSsh {
             .map_err(|e| e.to_string())
     }
 
-    fn verify(&self, ip: &str, known_hosts: &Path) -> Result<String, String> {
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, String> {
+        let host = if self.port == 22 {
+            ip.to_string()
+        } else {
+            format!("[{ip}]:{}", self.port)
+        };
+        let known_hosts = write_known_hosts(dir, &host, host_key)
+            .map_err(|e| format!("cannot write the pinned known_hosts: {e}"))?;
         let mut cmd = Command::new("ssh");
         cmd.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
             .arg("-o")

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::journal::{self, Journal, JournalKey};
 use super::keydir::KeyDir;
-use super::{
-    files, rollback, Env, Git, HostFiles, Installer, Options, ProvisionError, Rekeyer, SshProbe,
-};
+use super::{files, rollback, Env, HostFiles, Options, ProvisionError};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::proxmox::{Proxmox, ProxmoxError};
 use crate::model::Definitions;
@@ -28,22 +26,15 @@ pub enum Outcome {
 
 /// Runs `plan` (continuing `resume`'s journal when given) and, on failure, rolls this run's
 /// work back unless `opts.keep_on_failure`.
-pub fn run<P, I, S, G, R>(
-    env: &Env<P, I, S, G, R>,
+pub fn run<P: Proxmox + HostFiles>(
+    env: &Env<P>,
     opts: &Options,
     root: &Path,
     defs: &Definitions,
     plan: &ProvisionPlan,
     lock: &FleetLock,
     resume: Option<Journal>,
-) -> Result<Outcome, ProvisionError>
-where
-    P: Proxmox + HostFiles,
-    I: Installer,
-    S: SshProbe,
-    G: Git,
-    R: Rekeyer,
-{
+) -> Result<Outcome, ProvisionError> {
     if let Some(msg) = &plan.nothing_to_do {
         return Ok(Outcome::NothingToDo(msg.clone()));
     }
@@ -133,8 +124,8 @@ fn reobserve<P: Proxmox>(p: &P, j: &Journal) -> Result<(), ProvisionError> {
     }
 }
 
-struct Runner<'a, 'k, P, I, S, G, R> {
-    env: &'a Env<'a, P, I, S, G, R>,
+struct Runner<'a, 'k, P> {
+    env: &'a Env<'a, P>,
     opts: &'a Options<'a>,
     root: &'a Path,
     defs: &'a Definitions,
@@ -143,14 +134,7 @@ struct Runner<'a, 'k, P, I, S, G, R> {
     key: &'k mut Option<KeyDir>,
 }
 
-impl<P, I, S, G, R> Runner<'_, '_, P, I, S, G, R>
-where
-    P: Proxmox + HostFiles,
-    I: Installer,
-    S: SshProbe,
-    G: Git,
-    R: Rekeyer,
-{
+impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
     fn steps(&mut self, j: &mut Journal) -> Result<(), ProvisionError> {
         if j.clone_sent && !j.vm_created && !j.is_done(StepId::Clone) {
             // Died while cloning: the VM is there (re-observed as ours) or it is not.
@@ -255,15 +239,13 @@ where
             Action::Verify { hostname } => {
                 let ip = self.ip(j, id)?;
                 let public = j.key.as_ref().map(|k| k.public.clone()).unwrap_or_default();
-                let kd = self
+                let dir = self
                     .key
                     .as_ref()
+                    .map(|k| k.path().to_path_buf())
                     .ok_or_else(|| ProvisionError::step(id, "the host key is gone"))?;
-                let kh = kd
-                    .known_hosts(&ip, &public)
-                    .map_err(|e| ProvisionError::step(id, e.to_string()))?;
                 let got = self
-                    .retry(id, || self.env.ssh.verify(&ip, &kh))?
+                    .retry(id, || self.env.ssh.verify(&ip, &public, &dir))?
                     .trim()
                     .to_string();
                 if &got != hostname {
