@@ -35,6 +35,7 @@ mod ops_ssh;
 mod parser_fuzz;
 mod provision_cli;
 mod provision_real;
+mod provision_sim;
 mod scaffold_cli;
 mod secrets_cli;
 mod secrets_lib;

@@ -10,7 +10,7 @@ use crate::support::{copy_dir, repo, text, unwrapped, vmctl_cmd, write_script};
 
 /// The demo fleet with every file provisioning reads (definitions, hosts.nix, .sops.yaml,
 /// secrets, docs, hosts/ and the template).
-fn fleet() -> tempfile::TempDir {
+pub(crate) fn fleet() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for d in ["vms", "hosts", "hosts-template", "secrets"] {
         copy_dir(&repo().join(d), &dir.path().join(d));
@@ -24,7 +24,7 @@ fn fleet() -> tempfile::TempDir {
 }
 
 /// Every file under `dir` with its bytes (directories as empty entries).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
