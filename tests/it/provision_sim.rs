@@ -201,3 +201,64 @@ fn a_simulator_fault_rolls_the_cluster_and_the_files_back() {
         .unwrap()
         .starts_with("qm destroy 110"));
 }
+
+#[test]
+fn a_vmid_taken_during_the_clone_is_a_conflict_and_the_other_vm_is_left_alone() {
+    let pve = Pve::start();
+    pve.set_faults(r#"[{"match": "qm clone", "action": "take-vmid", "times": 1}]"#);
+    let fleet = demo_fleet_with_mac();
+    let before = snapshot(fleet.path());
+    let fakes = Fakes::default();
+    let (_, out) = provision_demo(&pve, fleet.path(), &fakes);
+    let e = out.unwrap_err().to_string();
+    assert!(e.contains("VMID 110 was taken"), "{e}");
+    // Never retried onto another VMID, never destroyed: the VM is the other client's.
+    let sent = mutations_sent(&pve);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(pve.conf(110).unwrap().contains("taken-by-another-client"));
+    let mut after = snapshot(fleet.path());
+    after.retain(|p, _| !p.starts_with(".vmctl"));
+    assert_eq!(after, before);
+}
+
+#[test]
+fn the_dry_run_observes_over_one_connection_and_changes_nothing() {
+    let pve = Pve::start();
+    let fleet = fleet();
+    let before = snapshot(fleet.path());
+    let cluster_before = pve.snapshot();
+    let out = crate::support::vmctl_cmd()
+        .current_dir(fleet.path())
+        .envs(pve.vmctl_env())
+        .args(["provision", "test-automation", "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::support::text(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["offline"], false);
+    assert_eq!(v["node"], "prom");
+    // The template's 8G disk is grown to the declared 20G.
+    assert!(v["commands"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("qm resize 110 scsi0 20G")));
+    // Reads only, over one connection; no simulator state and no fleet file changed.
+    for a in pve.argv_log() {
+        let read = matches!(
+            (a[0].as_str(), a.get(1).map(String::as_str)),
+            ("pvesh", Some("get")) | ("pvesm", Some("status")) | ("qm", Some("config"))
+        );
+        assert!(read, "the dry run sent {a:?}");
+    }
+    assert_eq!(pve.sshd.accepted_connections(), 1);
+    let mut cluster_after = pve.snapshot();
+    cluster_after.remove(Path::new("argv.jsonl"));
+    let mut cluster_before = cluster_before;
+    cluster_before.remove(Path::new("argv.jsonl"));
+    assert_eq!(cluster_after, cluster_before);
+    assert_eq!(snapshot(fleet.path()), before);
+}
