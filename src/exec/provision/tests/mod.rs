@@ -142,6 +142,14 @@ impl Fleet {
 
 fn quiet(_: &str) {}
 
+/// A copy of the demo fleet, the demo cluster, well-behaved fakes and the plan.
+fn setup() -> (Fleet, Cluster, World, ProvisionPlan) {
+    let fleet = Fleet::demo();
+    let cluster = Cluster::demo();
+    let plan = fleet.plan(&cluster);
+    (fleet, cluster, World::default(), plan)
+}
+
 /// The end state of a run, with the run's random key replaced so two runs compare equal.
 fn end_state(
     fleet: &Fleet,
@@ -174,10 +182,7 @@ fn end_state(
 
 #[test]
 fn a_full_run_provisions_integrates_and_commits_only_its_files() {
-    let fleet = Fleet::demo();
-    let cluster = Cluster::demo();
-    let world = World::default();
-    let plan = fleet.plan(&cluster);
+    let (fleet, cluster, world, plan) = setup();
     let out = fleet.run(&cluster, &world, &plan, &quiet, None).unwrap();
     assert_eq!(
         out,
@@ -273,14 +278,10 @@ const FAULTS: &[&str] = &[
 #[test]
 fn a_fault_at_every_step_rolls_back_to_the_before_state() {
     for fault in FAULTS {
-        let fleet = Fleet::demo();
-        let before = fleet.files();
-        let cluster = Cluster::demo();
-        let before_vms = cluster.vms.borrow().clone();
-        let world = World::default();
+        let (fleet, cluster, world, plan) = setup();
+        let (before, before_vms) = (fleet.files(), cluster.vms.borrow().clone());
         cluster.faults.set(fault);
         world.faults.set(fault);
-        let plan = fleet.plan(&cluster);
         let e = fleet
             .run(&cluster, &world, &plan, &quiet, None)
             .unwrap_err();
@@ -331,10 +332,7 @@ fn a_different_host_key_after_install_fails_closed_and_rolls_back() {
 
 #[test]
 fn rollback_refuses_a_file_changed_since_the_run_wrote_it() {
-    let fleet = Fleet::demo();
-    let cluster = Cluster::demo();
-    let world = World::default();
-    let plan = fleet.plan(&cluster);
+    let (fleet, cluster, world, plan) = setup();
     let crash = |l: &str| {
         if l.starts_with("== install") {
             panic!("crash")
@@ -362,10 +360,7 @@ fn rollback_refuses_a_file_changed_since_the_run_wrote_it() {
 #[test]
 fn a_crash_at_every_step_boundary_then_resume_or_rollback() {
     // The reference: one uninterrupted run.
-    let fleet = Fleet::demo();
-    let cluster = Cluster::demo();
-    let world = World::default();
-    let plan = fleet.plan(&cluster);
+    let (fleet, cluster, world, plan) = setup();
     fleet.run(&cluster, &world, &plan, &quiet, None).unwrap();
     let want = end_state(&fleet, &cluster, &world);
 
@@ -377,12 +372,8 @@ fn a_crash_at_every_step_boundary_then_resume_or_rollback() {
             }
         };
         for resume in [true, false] {
-            let fleet = Fleet::demo();
-            let before = fleet.files();
-            let cluster = Cluster::demo();
-            let before_vms = cluster.vms.borrow().clone();
-            let world = World::default();
-            let plan = fleet.plan(&cluster);
+            let (fleet, cluster, world, plan) = setup();
+            let (before, before_vms) = (fleet.files(), cluster.vms.borrow().clone());
             let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 fleet.run(&cluster, &world, &plan, &crash, None)
             }));
