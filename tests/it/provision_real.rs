@@ -128,3 +128,41 @@ fn git_commits_exactly_the_runs_files_and_leaves_the_rest_staged() {
         .unwrap_err();
     assert!(e.contains("git add failed"), "{e}");
 }
+
+#[test]
+fn the_rekeyer_lets_the_new_hosts_identity_decrypt_checked_by_real_sops() {
+    use crate::support::secrets::{sops_bin, Env as SopsEnv, ADMIN, NEWVM};
+    use vmctl::exec::provision::real::SecretsRekeyer;
+    use vmctl::exec::provision::Rekeyer;
+
+    let env = SopsEnv::new();
+    env.write_rule(&[ADMIN]);
+    let file = env.encrypt("common.yaml", "greeting: hello\n", &[ADMIN]);
+    // The key ceremony added the new host to the rule; re-keying makes it a reader.
+    env.write_rule(&[ADMIN, NEWVM]);
+    assert!(!env.sops_decrypt(&file, "newvm").status.success());
+    let root = env.fleet();
+    let lock = vmctl::exec::apply::FleetLock::acquire(&root).unwrap();
+    SecretsRekeyer {
+        sops_config: root.join(".sops.yaml"),
+        secrets_dir: root.join("secrets"),
+        identities: vec![env.key("admin")],
+        sops: Some(sops_bin()),
+    }
+    .rekey(&root, &lock)
+    .unwrap();
+    let out = env.sops_decrypt(&file, "newvm");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "greeting: hello\n");
+    // Without an identity that can open the file it fails, saying which file.
+    env.write_rule(&[ADMIN, NEWVM, crate::support::secrets::MOCK]);
+    let e = SecretsRekeyer {
+        sops_config: root.join(".sops.yaml"),
+        secrets_dir: root.join("secrets"),
+        identities: vec![env.key("mock")],
+        sops: None,
+    }
+    .rekey(&root, &lock)
+    .unwrap_err();
+    assert!(e.contains("common.yaml"), "{e}");
+}
