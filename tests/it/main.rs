@@ -34,6 +34,7 @@ mod ops_signals;
 mod ops_ssh;
 mod parser_fuzz;
 mod provision_cli;
+mod provision_e2e;
 mod provision_real;
 mod provision_sim;
 mod scaffold_cli;

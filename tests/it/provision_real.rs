@@ -60,7 +60,12 @@ fn verify_trusts_only_the_generated_host_key() {
     let e = probe
         .verify("127.0.0.61", &other.public_openssh, dir.path())
         .unwrap_err();
-    assert!(e.contains("Host key verification failed"), "{e}");
+    match e {
+        vmctl::exec::provision::ProbeError::HostKey(m) => {
+            assert!(m.contains("Host key verification failed"), "{m}")
+        }
+        other => panic!("not a host key failure: {other:?}"),
+    }
     assert_eq!(sshd.accepted_connections(), 1);
     let kept = dir.path().to_path_buf();
     drop(dir);

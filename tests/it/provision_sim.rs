@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vmctl::exec::apply::FleetLock;
-use vmctl::exec::provision::{self, Env, Git, Installer, Options, Outcome, Rekeyer, SshProbe};
+use vmctl::exec::provision::{
+    self, Env, Git, Installer, Options, Outcome, ProbeError, Rekeyer, SshProbe,
+};
 use vmctl::exec::proxmox::{Proxmox, QmProxmox};
 use vmctl::plan::provision::{plan, Inputs, Observation, ProvisionPlan};
 
@@ -36,7 +38,7 @@ impl SshProbe for Fakes {
     fn wait_ssh(&self, _: &str) -> Result<(), String> {
         Ok(())
     }
-    fn verify(&self, _: &str, _: &str, _: &Path) -> Result<String, String> {
+    fn verify(&self, _: &str, _: &str, _: &Path) -> Result<String, ProbeError> {
         Ok("test-automation".into())
     }
 }

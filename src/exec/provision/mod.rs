@@ -44,7 +44,16 @@ pub trait SshProbe {
     /// Connects as root trusting only `host_key` (a known_hosts of that one key, written into
     /// the private directory `dir`; `StrictHostKeyChecking=yes`) and returns `hostname`'s
     /// output. A different host key is an error.
-    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, String>;
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, ProbeError>;
+}
+
+/// Why the verification did not get the hostname.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeError {
+    /// The VM presented another host key: a hard failure, never retried.
+    HostKey(String),
+    /// Not reachable (yet): the VM may still be rebooting.
+    Unreachable(String),
 }
 
 /// Commits the fleet repository.

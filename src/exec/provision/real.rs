@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::keydir::write_known_hosts;
-use super::{Git, HostFiles, Installer, Rekeyer, SshProbe};
+use super::{Git, HostFiles, Installer, ProbeError, Rekeyer, SshProbe};
 use crate::exec::apply::FleetLock;
 use crate::exec::proxmox::{ProxmoxError, QmProxmox};
 use crate::exec::remote::{wait_for_ssh, Remote};
@@ -94,14 +94,15 @@ impl SshProbe for OpenSsh {
             .map_err(|e| e.to_string())
     }
 
-    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, String> {
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, ProbeError> {
         let host = if self.port == 22 {
             ip.to_string()
         } else {
             format!("[{ip}]:{}", self.port)
         };
-        let known_hosts = write_known_hosts(dir, &host, host_key)
-            .map_err(|e| format!("cannot write the pinned known_hosts: {e}"))?;
+        let known_hosts = write_known_hosts(dir, &host, host_key).map_err(|e| {
+            ProbeError::Unreachable(format!("cannot write the pinned known_hosts: {e}"))
+        })?;
         let mut cmd = Command::new("ssh");
         cmd.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
             .arg("-o")
@@ -117,14 +118,25 @@ impl SshProbe for OpenSsh {
             .args(["-l", "root", "--", ip, "hostname"])
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot run ssh: {e}"))?;
+            .map_err(|e| ProbeError::Unreachable(format!("cannot run ssh: {e}")))?;
         if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let msg = failed(
+            "ssh with the generated host key pinned (a different host key fails here)",
+            &out,
+        );
+        // ssh's words for a key that is not the pinned one; anything else may be a reboot.
+        if stderr.contains("Host key verification failed")
+            || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        {
+            Err(ProbeError::HostKey(format!(
+                "{msg}; the VM does not present the host key vmctl generated and installed: \
+                 something else answers at that address, or the install did not take"
+            )))
         } else {
-            Err(failed(
-                "ssh with the generated host key pinned (a different host key fails here)",
-                &out,
-            ))
+            Err(ProbeError::Unreachable(msg))
         }
     }
 }

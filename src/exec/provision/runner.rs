@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::journal::{self, Journal, JournalKey};
 use super::keydir::KeyDir;
-use super::{files, rollback, Env, HostFiles, Options, ProvisionError};
+use super::{files, rollback, Env, HostFiles, Options, ProbeError, ProvisionError};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::proxmox::{Proxmox, ProxmoxError};
 use crate::model::Definitions;
@@ -213,7 +213,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                     None => self.retry(id, || {
                         p.get_ip(*vmid)
                             .map(|l| l.address.to_string())
-                            .map_err(|e| e.to_string())
+                            .map_err(|e| ProbeError::Unreachable(e.to_string()))
                     })?,
                 };
                 (self.opts.report)(&format!("   address {ip}"));
@@ -221,7 +221,9 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             }
             Action::WaitSsh { .. } => {
                 let ip = self.ip(j, id)?;
-                self.retry(id, || self.env.ssh.wait_ssh(&ip))?;
+                self.retry(id, || {
+                    self.env.ssh.wait_ssh(&ip).map_err(ProbeError::Unreachable)
+                })?;
             }
             Action::KeyCeremony { .. } => self.ceremony(j)?,
             Action::Install { argv } => {
@@ -375,7 +377,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
     fn retry<T>(
         &self,
         id: StepId,
-        mut f: impl FnMut() -> Result<T, String>,
+        mut f: impl FnMut() -> Result<T, ProbeError>,
     ) -> Result<T, ProvisionError> {
         let mut last = String::new();
         for attempt in 0..self.opts.attempts.max(1) {
@@ -384,7 +386,8 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             }
             match f() {
                 Ok(v) => return Ok(v),
-                Err(e) => last = e,
+                Err(ProbeError::HostKey(e)) => return Err(ProvisionError::step(id, e)),
+                Err(ProbeError::Unreachable(e)) => last = e,
             }
         }
         Err(ProvisionError::step(

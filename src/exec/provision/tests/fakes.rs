@@ -266,11 +266,14 @@ impl SshProbe for World {
         }
         Ok(())
     }
-    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, String> {
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, ProbeError> {
         assert!(dir.join("etc/ssh/ssh_host_ed25519_key").is_file());
         *self.known_hosts.borrow_mut() = Some(format!("{ip} {host_key}"));
-        if self.wrong_key || self.faults.hit("verify") {
-            return Err("Host key verification failed.".into());
+        if self.wrong_key {
+            return Err(ProbeError::HostKey("Host key verification failed.".into()));
+        }
+        if self.faults.hit("verify") {
+            return Err(ProbeError::Unreachable("connection refused".into()));
         }
         Ok("test-automation".into())
     }
