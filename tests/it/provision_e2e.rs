@@ -68,8 +68,12 @@ impl World {
 
     /// `vmctl provision test-automation` with the world's keys and tools.
     fn provision(&self) -> std::process::Output {
-        crate::support::vmctl_cmd()
-            .current_dir(self.root())
+        self.command().output().unwrap()
+    }
+
+    fn command(&self) -> Command {
+        let mut c = crate::support::vmctl_cmd();
+        c.current_dir(self.root())
             .envs(self.pve.vmctl_env())
             .env("VMCTL_NIXOS_ANYWHERE", &self.stand_in)
             .env("SOPS_DISABLE_VERSION_CHECK", "1")
@@ -79,21 +83,16 @@ impl World {
             .arg(&self.client_key)
             .arg("--age-identity")
             .arg(&self.admin_age)
-            .args(["--wait", "20"])
-            .output()
-            .unwrap()
+            .args(["--wait", "20"]);
+        c
     }
 }
 
-/// The world; with `wrong_key` the stand-in installs a host key of its own instead of the
-/// one vmctl generated.
-fn world(wrong_key: bool) -> World {
-    // One address per test: both sshds listen on port 22.
-    let vm_ip = if wrong_key {
-        "127.0.0.164"
-    } else {
-        "127.0.0.163"
-    };
+/// The world, its VM at `vm_ip` (one address per test: every VM sshd listens on port 22);
+/// with `wrong_key` the stand-in installs a host key of its own instead of the one vmctl
+/// generated. With `HANG_MARK` in its environment the stand-in's first call writes its PID
+/// there and hangs, so a test can kill vmctl mid-install.
+fn world(wrong_key: bool, vm_ip: &str) -> World {
     require_tool("git");
     let pve = Pve::start();
     let tmp = tempfile::tempdir().unwrap();
@@ -149,7 +148,9 @@ fn world(wrong_key: bool) -> World {
     write_script(
         &stand_in,
         &format!(
-            "#!/bin/bash\nset -e\nwhile [ $# -gt 0 ]; do case \"$1\" in --extra-files) dir=$2; shift;; esac; shift; done\n\
+            "#!/bin/bash\nset -e\n\
+             if [ -n \"$HANG_MARK\" ] && [ ! -e \"$HANG_MARK\" ]; then echo $$ > \"$HANG_MARK.tmp\"; mv \"$HANG_MARK.tmp\" \"$HANG_MARK\"; exec sleep 60; fi\n\
+             while [ $# -gt 0 ]; do case \"$1\" in --extra-files) dir=$2; shift;; esac; shift; done\n\
              {install}\n\
              kill -HUP \"$(cat '{d}/sshd.pid')\"\n\
              for i in $(seq 50); do (exec 3<>/dev/tcp/{vm_ip}/22) 2>/dev/null && exit 0; sleep 0.1; done\nexit 1\n",
@@ -177,7 +178,7 @@ fn world(wrong_key: bool) -> World {
 
 #[test]
 fn provision_creates_installs_pins_rekeys_and_commits() {
-    let w = world(false);
+    let w = world(false, "127.0.0.163");
     let (pve, tmp, root, vm, vm_dir) = (&w.pve, &w.tmp, w.root(), &w.vm, &w.vm_dir);
 
     let out = w.provision();
@@ -270,7 +271,7 @@ fn provision_creates_installs_pins_rekeys_and_commits() {
 
 #[test]
 fn a_different_host_key_after_the_install_fails_closed_and_rolls_back() {
-    let w = world(true);
+    let w = world(true, "127.0.0.164");
     let root = w.root();
     let before = crate::provision_cli::snapshot(root);
     let out = w.provision();
@@ -285,4 +286,61 @@ fn a_different_host_key_after_the_install_fails_closed_and_rolls_back() {
     before.retain(|p, _| !p.starts_with(".vmctl"));
     assert_eq!(after, before, "the fleet files are as before");
     assert_eq!(git(root, &["rev-parse", "HEAD"]), w.before_head);
+}
+
+#[test]
+fn kill_9_during_the_install_then_resume_completes() {
+    let w = world(false, "127.0.0.165");
+    let root = w.root();
+    let mark = w.tmp.path().join("hang");
+    let mut first = w
+        .command()
+        .env("HANG_MARK", &mark)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !mark.exists() {
+        assert!(start.elapsed().as_secs() < 60, "the install never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // kill -9 vmctl, then the stand-in it left hanging (both by PID).
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let pid: i32 = std::fs::read_to_string(&mark)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let journal: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join(".vmctl/journal/test-automation.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        journal["completed"].as_array().unwrap().last().unwrap(),
+        "key-ceremony"
+    );
+    let key_dir = PathBuf::from(journal["key"]["dir"].as_str().unwrap());
+    assert!(key_dir.join("etc/ssh/ssh_host_ed25519_key").is_file());
+    // A plain re-run refuses and names the way out.
+    let plain = w.provision();
+    assert!(!plain.status.success());
+    assert!(crate::support::unwrapped(&plain.stderr).contains("--resume"));
+    let out = w.command().arg("--resume").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let presented = std::fs::read_to_string(w.vm_dir.join("ssh_host_ed25519_key.pub")).unwrap();
+    let presented: Vec<&str> = presented.split_whitespace().take(2).collect();
+    assert!(std::fs::read_to_string(root.join("hosts.nix"))
+        .unwrap()
+        .contains(&presented.join(" ")));
+    assert_eq!(git(root, &["rev-parse", "HEAD~1"]), w.before_head);
+    assert_eq!(git(root, &["status", "--porcelain"]), "");
+    assert!(
+        !key_dir.exists(),
+        "the key directory outlived the resumed run"
+    );
+    assert!(!root.join(".vmctl/journal/test-automation.json").exists());
+    assert!(w.pve.read("running/110").is_some());
 }
