@@ -288,10 +288,9 @@ fn a_different_host_key_after_the_install_fails_closed_and_rolls_back() {
     assert_eq!(git(root, &["rev-parse", "HEAD"]), w.before_head);
 }
 
-#[test]
-fn kill_9_during_the_install_then_resume_completes() {
-    let w = world(false, "127.0.0.165");
-    let root = w.root();
+/// Runs vmctl until the installer starts, then kills it with SIGKILL (and the hanging
+/// stand-in it left), as a crash at that point would.
+fn crash_during_install(w: &World) {
     let mark = w.tmp.path().join("hang");
     let mut first = w
         .command()
@@ -314,6 +313,13 @@ fn kill_9_during_the_install_then_resume_completes() {
         .parse()
         .unwrap();
     unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+#[test]
+fn kill_9_during_the_install_then_resume_completes() {
+    let w = world(false, "127.0.0.165");
+    let root = w.root();
+    crash_during_install(&w);
     let journal: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root.join(".vmctl/journal/test-automation.json")).unwrap(),
     )
@@ -343,4 +349,30 @@ fn kill_9_during_the_install_then_resume_completes() {
     );
     assert!(!root.join(".vmctl/journal/test-automation.json").exists());
     assert!(w.pve.read("running/110").is_some());
+}
+
+#[test]
+fn kill_9_during_the_install_then_rollback_restores_the_before_state() {
+    let w = world(false, "127.0.0.166");
+    let root = w.root();
+    let mut before = crate::provision_cli::snapshot(root);
+    before.retain(|p, _| !p.starts_with(".vmctl") && !p.starts_with(".git"));
+    crash_during_install(&w);
+    let journal: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join(".vmctl/journal/test-automation.json")).unwrap(),
+    )
+    .unwrap();
+    let key_dir = PathBuf::from(journal["key"]["dir"].as_str().unwrap());
+    let out = w.command().arg("--rollback").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(w.pve.conf(110), None, "the run's VM is destroyed");
+    let mut after = crate::provision_cli::snapshot(root);
+    after.retain(|p, _| !p.starts_with(".vmctl") && !p.starts_with(".git"));
+    assert_eq!(
+        after, before,
+        "the fleet files are as before, byte for byte"
+    );
+    assert_eq!(git(root, &["rev-parse", "HEAD"]), w.before_head);
+    assert!(!key_dir.exists(), "the key directory is removed");
+    assert!(!root.join(".vmctl/journal/test-automation.json").exists());
 }
