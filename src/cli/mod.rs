@@ -14,6 +14,7 @@ pub mod hosts;
 pub mod keys;
 pub mod lint;
 pub mod ops;
+pub mod provision;
 pub mod scaffold;
 pub mod secrets;
 pub mod sops;
@@ -112,6 +113,10 @@ pub enum Command {
   vmctl ops status 110
   vmctl ops stop 110 --dry-run                # print the `qm stop` it would send")]
     Ops(ops::OpsCommand),
+    /// Create a managed VM from its definition, install NixOS and integrate it into the fleet
+    /// (hosts.nix, .sops.yaml, secrets, docs, one commit); rolls back on failure.
+    #[command(after_long_help = provision::EXAMPLES)]
+    Provision(provision::ProvisionArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -278,6 +283,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Docs(a) => docs::run(a, g),
         Command::Secrets(a) => secrets::run(a, g),
         Command::Ops(a) => ops::run(a, g),
+        Command::Provision(a) => provision::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

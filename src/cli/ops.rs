@@ -30,7 +30,7 @@ pub use conn::Conn;
 use examples as ex;
 pub use snapshot::SnapshotCommand;
 
-use conn::connect;
+pub(crate) use conn::connect;
 
 use run::err;
 

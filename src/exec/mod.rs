@@ -4,6 +4,7 @@ pub mod apply;
 pub mod fleet;
 pub mod lint;
 pub mod process;
+pub mod provision;
 pub mod proxmox;
 pub mod remote;
 pub mod root;

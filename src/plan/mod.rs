@@ -6,3 +6,4 @@
 //! steps are meant to be planned here the same way.
 
 pub mod ops;
+pub mod provision;

@@ -105,7 +105,7 @@ fn zsh_and_fish_completions_name_every_command() {
             );
         }
         assert!(
-            !script.contains("provision"),
+            !script.contains("teleport"),
             "{shell} offers a command vmctl lacks"
         );
     }

@@ -54,7 +54,7 @@ fn retry_policy(c: &Conn) -> RetryPolicy {
 
 /// The one SSH connection of a command, enforcing `fence` again on every mutation. With
 /// `announce`, each mutation's command line is shown on stderr just before it is sent.
-pub(super) fn connect(
+pub(crate) fn connect(
     defs: &Definitions,
     conn: &Conn,
     fence: Fence,

@@ -1,0 +1,316 @@
+//! `vmctl provision NAME`: plan from the definition and the cluster, then clone, configure,
+//! start, run the key ceremony, install, verify and commit, journaled, with rollback.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use miette::miette;
+
+use super::ops::{connect, Conn};
+use super::Global;
+use crate::exec::apply::FleetLock;
+use crate::exec::fleet::{self, LoadedFleet};
+use crate::exec::provision::{self as run, files, journal, real, Env, Options, Outcome};
+use crate::exec::proxmox::Proxmox;
+use crate::model::fleet::NixRole;
+use crate::plan::provision::render::{self, CeremonyPreview};
+use crate::plan::provision::{ceremony, Inputs, Observation, ProvisionPlan};
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// The managed VM to provision: its name under `managed` in vms/definitions.nix.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Print the plan (every command line, every file diff, the commit message) and change
+    /// nothing, local or remote.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: plan from the fleet files alone, without connecting to Proxmox.
+    #[arg(long, requires = "dry_run")]
+    pub offline: bool,
+    /// Continue an interrupted run from its journal (.vmctl/journal/NAME.json), after the
+    /// last step it completed; the cluster is observed again first.
+    #[arg(long, conflicts_with_all = ["rollback", "dry_run"])]
+    pub resume: bool,
+    /// Undo an interrupted run from its journal: restore the files it changed (only while
+    /// they hold what it wrote) and destroy the VM it created (checked by VMID and name).
+    #[arg(long, conflicts_with_all = ["resume", "dry_run"])]
+    pub rollback: bool,
+    /// On failure keep everything (VM, files, journal) for debugging instead of rolling
+    /// back; undo later with --rollback.
+    #[arg(long)]
+    pub keep_on_failure: bool,
+    /// Leave the changed files uncommitted (the default commits exactly this run's files).
+    #[arg(long)]
+    pub no_commit: bool,
+    /// With --dry-run: print the plan as JSON on stdout.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+    /// The private key matching an admin key of hosts.nix `_proxmox.adminKeys`, for the
+    /// installer's and the verification's SSH to the new VM. Default: ssh's own choice.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// An age identity (or OpenSSH ed25519 key) that can decrypt the secrets, for
+    /// re-keying them for the new host, besides the ones sops would find. Repeatable.
+    #[arg(long = "age-identity", value_name = "FILE")]
+    pub age_identities: Vec<PathBuf>,
+    /// How long to wait for the VM's address and SSH, in seconds (1 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub wait: u64,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+/// Examples for `--help`.
+pub const EXAMPLES: &str = "Examples:
+  vmctl provision test-automation --dry-run --offline   # the plan, no connection
+  vmctl provision test-automation --dry-run --json      # the plan as data, cluster observed
+  vmctl provision test-automation                       # create, install, integrate, commit
+  vmctl provision test-automation --resume              # after an interrupted run
+  vmctl provision test-automation --rollback            # undo an interrupted run";
+
+fn err(e: impl std::fmt::Display) -> miette::Report {
+    miette!("{e}")
+}
+
+pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
+    let loaded = fleet::load(g.fleet.as_deref())?;
+    let root = loaded.root.clone();
+    let defs = &loaded.definitions;
+    // Only the dry run goes without the lock: it writes nothing.
+    let lock = if a.dry_run {
+        None
+    } else {
+        Some(FleetLock::acquire(&root).map_err(err)?)
+    };
+    let pending = journal::load(&root, &a.name).map_err(err)?;
+    if pending.is_some() && !(a.resume || a.rollback || a.dry_run) {
+        return Err(miette!(
+            help = format!(
+                "continue it with `vmctl provision {0} --resume`, or undo it with `vmctl \
+                 provision {0} --rollback`",
+                a.name
+            ),
+            "an earlier run of `vmctl provision {}` did not finish (its journal is `{}`)",
+            a.name,
+            journal::path(&root, &a.name).display()
+        ));
+    }
+    if (a.resume || a.rollback) && pending.is_none() {
+        return Err(miette!(
+            "no journal of an interrupted run for `{}` (`{}`); nothing to {}",
+            a.name,
+            journal::path(&root, &a.name).display(),
+            if a.resume { "resume" } else { "roll back" }
+        ));
+    }
+    let fence = crate::plan::ops::fence(defs, false);
+    let report = |l: &str| eprintln!("{l}");
+    if a.rollback {
+        let j = pending.expect("checked");
+        let p = connect(defs, &a.conn, fence, true)?;
+        run::rollback(
+            &p,
+            &root,
+            &j,
+            lock.as_ref().expect("not a dry run"),
+            &report,
+        )
+        .map_err(err)?;
+        journal::remove(&root, &a.name).map_err(err)?;
+        println!("rolled back the interrupted provision of `{}`", a.name);
+        return Ok(0);
+    }
+    let extra = extra_inputs(&loaded, &a.name);
+    let proxmox = if a.offline {
+        None
+    } else {
+        Some(connect(defs, &a.conn, fence, !a.dry_run)?)
+    };
+    let observation = match &proxmox {
+        Some(p) => Some(observe(p, defs, pending.as_ref())?),
+        None => None,
+    };
+    let identity = a.identity.as_ref().map(|p| p.display().to_string());
+    let plan = crate::plan::provision::plan(&Inputs {
+        defs,
+        name: &a.name,
+        lint_errors: 0,
+        admin_keys: &extra.admin_keys,
+        linked: extra.linked,
+        host_known: extra.host_known,
+        observation: observation.as_ref(),
+        identity: identity.as_deref(),
+    })
+    .map_err(err)?;
+    // The ceremony's edits, tried with a preview key: a refusal stops the run before anything
+    // is created.
+    let vm = defs
+        .managed
+        .iter()
+        .find(|v| v.name == a.name)
+        .expect("planned");
+    let preview_files = if plan.nothing_to_do.is_some() {
+        Vec::new()
+    } else {
+        let fleet_files = files::load(&root, defs, vm).map_err(err)?;
+        // A resumed run checks with the key it generated before (hosts.nix may hold it).
+        let (public, recipient) = match pending.as_ref().and_then(|j| j.key.as_ref()) {
+            Some(k) => (k.public.clone(), k.age_recipient.clone()),
+            None => {
+                let key = ceremony::preview_key(&a.name);
+                (key.public_openssh, key.age_recipient)
+            }
+        };
+        ceremony::changes(defs, vm, &fleet_files.view(), &public, &recipient).map_err(err)?
+    };
+    if a.dry_run {
+        print_dry_run(&plan, &preview_files, a.json);
+        return Ok(0);
+    }
+    let p = proxmox.expect("not offline");
+    let installer = real::NixosAnywhere { root: root.clone() };
+    let ssh = real::OpenSsh {
+        port: 22,
+        identity: a.identity.clone(),
+        timeout: Duration::from_secs(a.wait.min(60)),
+    };
+    let rekeyer = real::SecretsRekeyer {
+        sops_config: root.join(&defs.settings.sops_config),
+        secrets_dir: root.join(&defs.settings.secrets_dir),
+        identities: a.age_identities.clone(),
+        sops: None,
+    };
+    let env = Env {
+        proxmox: &p,
+        installer: &installer,
+        ssh: &ssh,
+        git: &real::GitCli,
+        rekeyer: &rekeyer,
+    };
+    let interval = Duration::from_secs(5);
+    let opts = Options {
+        keep_on_failure: a.keep_on_failure,
+        commit: !a.no_commit,
+        attempts: (a.wait / interval.as_secs()).max(1) as u32,
+        interval,
+        report: &report,
+    };
+    let lock = lock.expect("not a dry run");
+    match run::run(&env, &opts, &root, defs, &plan, &lock, pending).map_err(err)? {
+        Outcome::NothingToDo(msg) => eprintln!("{msg}"),
+        Outcome::Done { commit } => println!(
+            "provisioned `{}`: VM {}{}",
+            plan.name,
+            plan.vmid,
+            commit
+                .map(|c| format!(", commit {c}"))
+                .unwrap_or_else(|| ", files left uncommitted (--no-commit)".into())
+        ),
+    }
+    Ok(0)
+}
+
+fn print_dry_run(plan: &ProvisionPlan, files: &[ceremony::PlannedFile], json: bool) {
+    let preview_key = ceremony::preview_key(&plan.name);
+    let shown: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    let msg = ceremony::commit_message(
+        &plan.name,
+        plan.vmid,
+        plan.node.as_deref(),
+        &preview_key.fingerprint,
+        &preview_key.age_recipient,
+        &shown,
+    );
+    let preview = CeremonyPreview {
+        files,
+        commit_message: &msg,
+    };
+    let preview = plan.nothing_to_do.is_none().then_some(&preview);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::json(plan, preview)).expect("json")
+        );
+    } else {
+        print!("{}", render::human(plan, preview));
+    }
+}
+
+/// The cluster as the planner needs it: every VM, the storages, the template's config. On
+/// `--resume` the VM the journal says this run created is left out (it is this run's own).
+fn observe<P: Proxmox>(
+    p: &P,
+    defs: &crate::model::Definitions,
+    pending: Option<&journal::Journal>,
+) -> miette::Result<Observation> {
+    let mut vms = p.list().map_err(err)?;
+    if let Some(j) = pending.filter(|j| j.clone_sent) {
+        vms.retain(|r| !(r.vmid == j.vmid && r.name.as_deref() == Some(j.name.as_str())));
+    }
+    let template_config = match defs.template.as_ref().and_then(|t| t.vmid) {
+        Some(t) if vms.iter().any(|r| r.vmid == t) => Some(p.config(t).map_err(err)?),
+        _ => None,
+    };
+    Ok(Observation {
+        vms,
+        storages: p.storage().map_err(err)?,
+        template_config,
+    })
+}
+
+/// What the typed model does not carry: hosts.nix `_proxmox.adminKeys`, the VM's
+/// `full = false`, whether hosts.nix has the host with a key.
+struct Extra {
+    admin_keys: Vec<String>,
+    linked: bool,
+    host_known: bool,
+}
+
+fn extra_inputs(loaded: &LoadedFleet, name: &str) -> Extra {
+    let (fleet, _) = fleet::lint_with(&loaded.root, &[]);
+    let value_of = |role: NixRole| {
+        fleet
+            .files
+            .iter()
+            .find(|f| f.role == role)
+            .map(|f| f.eval.value.clone())
+    };
+    let admin_keys = value_of(NixRole::Hosts)
+        .and_then(|v| {
+            let list = v
+                .as_attrs()?
+                .get("_proxmox")?
+                .as_attrs()?
+                .get("adminKeys")?
+                .as_list()?
+                .iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect::<Vec<_>>();
+            Some(list)
+        })
+        .unwrap_or_default();
+    let linked = value_of(NixRole::Definitions)
+        .and_then(|v| {
+            v.as_attrs()?
+                .get("managed")?
+                .as_attrs()?
+                .get(name)?
+                .as_attrs()?
+                .get("full")?
+                .as_bool()
+        })
+        .is_some_and(|full| !full);
+    let host_known = loaded
+        .hosts
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .is_some_and(|h| h.public_key.is_some());
+    Extra {
+        admin_keys,
+        linked,
+        host_known,
+    }
+}

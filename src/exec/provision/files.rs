@@ -1,0 +1,90 @@
+//! Reading what the key ceremony edits, fresh from the fleet (under the fleet lock in a run).
+
+use std::path::Path;
+
+use crate::edit::hosts::EntryTemplate;
+use crate::edit::scaffold::TemplateFile;
+use crate::model::{Definitions, Vm};
+use crate::plan::provision::ceremony::FleetFiles;
+
+/// The fleet files the ceremony reads, owned.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub hosts: String,
+    pub sops: String,
+    pub docs: Option<String>,
+    pub entry_template: Option<EntryTemplate>,
+    pub template: Vec<TemplateFile>,
+    pub host_dir_exists: bool,
+    pub host_names: Vec<String>,
+}
+
+impl Loaded {
+    pub fn view(&self) -> FleetFiles<'_> {
+        FleetFiles {
+            hosts: &self.hosts,
+            sops: &self.sops,
+            docs: self.docs.as_deref(),
+            entry_template: self.entry_template.as_ref(),
+            template: &self.template,
+            host_dir_exists: self.host_dir_exists,
+            host_names: &self.host_names,
+        }
+    }
+}
+
+/// Reads hosts.nix, .sops.yaml, machines.md, the hosts template and whether `hosts/CONFIG/`
+/// exists. hosts.nix and .sops.yaml must exist: provisioning edits them.
+pub fn load(root: &Path, defs: &Definitions, vm: &Vm) -> Result<Loaded, String> {
+    let s = &defs.settings;
+    let read = |rel: &Path| {
+        std::fs::read_to_string(root.join(rel))
+            .map_err(|e| format!("cannot read `{}`: {e}", rel.display()))
+    };
+    let optional = |rel: &Path| std::fs::read_to_string(root.join(rel)).ok();
+    let hosts = read(&s.hosts_file)?;
+    let host_names = crate::edit::hosts::locate(&hosts)
+        .map(|d| d.hosts().map(|e| e.name.clone()).collect())
+        .unwrap_or_default();
+    let template_dir = root.join(&s.template_dir);
+    Ok(Loaded {
+        sops: read(&s.sops_config)?,
+        docs: optional(&s.docs_file),
+        entry_template: optional(&s.template_dir.join("hosts-entry.nix"))
+            .map(|text| EntryTemplate { text }),
+        template: read_tree(&template_dir)?,
+        host_dir_exists: root.join(&s.hosts_dir).join(vm.config_name()).exists(),
+        host_names,
+        hosts,
+    })
+}
+
+/// Every regular file below `dir` (relative paths); none when it does not exist.
+fn read_tree(dir: &Path) -> Result<Vec<TemplateFile>, String> {
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rd =
+            std::fs::read_dir(&d).map_err(|e| format!("cannot read `{}`: {e}", d.display()))?;
+        for entry in rd.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let contents = std::fs::read(&path)
+                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+                out.push(TemplateFile {
+                    path: path.strip_prefix(dir).expect("below dir").to_path_buf(),
+                    contents,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,149 @@
+//! Running a provision plan: the steps against the cluster, the installer, SSH and git, each
+//! journaled, with rollback of this run's own work in reverse on failure.
+//!
+//! The external systems are small traits ([`HostFiles`], [`Installer`], [`SshProbe`], [`Git`],
+//! [`Rekeyer`]) next to the `Proxmox` trait, with real implementations in [`real`] and fakes
+//! in the tests.
+
+pub mod files;
+pub mod journal;
+pub mod keydir;
+pub mod real;
+mod rollback;
+mod runner;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use rollback::rollback;
+pub use runner::{run, Outcome};
+
+use crate::exec::apply::{ApplyError, FleetLock};
+use crate::exec::proxmox::ProxmoxError;
+use crate::plan::provision::ceremony::CeremonyError;
+use crate::plan::provision::StepId;
+
+/// Files on the Proxmox host beyond `Proxmox::upload`: removing the cloud-init keys file.
+pub trait HostFiles {
+    fn remove_file(&self, path: &str) -> Result<(), ProxmoxError>;
+}
+
+/// Installs NixOS (nixos-anywhere in production).
+pub trait Installer {
+    /// Runs the installer's argv, its output shown to the user; `Err` carries why it failed.
+    fn install(&self, argv: &[String]) -> Result<(), String>;
+}
+
+/// Reaches the new VM over SSH.
+pub trait SshProbe {
+    /// Returns once `ip` answers on the SSH port (the host key is not trusted yet: only the
+    /// installer connects before the key ceremony's key is installed).
+    fn wait_ssh(&self, ip: &str) -> Result<(), String>;
+    /// Connects as root trusting only `host_key` (a known_hosts of that one key, written into
+    /// the private directory `dir`; `StrictHostKeyChecking=yes`) and returns `hostname`'s
+    /// output. A different host key is an error.
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, ProbeError>;
+}
+
+/// Why the verification did not get the hostname.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeError {
+    /// The VM presented another host key: a hard failure, never retried.
+    HostKey(String),
+    /// Not reachable (yet): the VM may still be rebooting.
+    Unreachable(String),
+}
+
+/// Commits the fleet repository.
+pub trait Git {
+    /// Commits exactly `files` (fleet-relative) with `message`, whatever else is staged;
+    /// returns the new commit's hash.
+    fn commit(&self, root: &Path, files: &[PathBuf], message: &str) -> Result<String, String>;
+}
+
+/// Re-keys the fleet's secrets for the recipients .sops.yaml now lists.
+pub trait Rekeyer {
+    fn rekey(&self, root: &Path, lock: &FleetLock) -> Result<(), String>;
+}
+
+/// Everything a run talks to.
+pub struct Env<'a, P> {
+    pub proxmox: &'a P,
+    pub installer: &'a dyn Installer,
+    pub ssh: &'a dyn SshProbe,
+    pub git: &'a dyn Git,
+    pub rekeyer: &'a dyn Rekeyer,
+}
+
+/// How a run behaves.
+pub struct Options<'a> {
+    /// On failure, keep everything (and the journal) instead of rolling back.
+    pub keep_on_failure: bool,
+    /// Skip the commit step (the files stay changed, uncommitted).
+    pub commit: bool,
+    /// How often and how long to look for the VM's address and its SSH port.
+    pub attempts: u32,
+    pub interval: Duration,
+    /// Hears a line per step (stderr in the CLI).
+    pub report: &'a dyn Fn(&str),
+}
+
+/// Why a provision failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("step {step}: {source}")]
+    Proxmox {
+        step: &'static str,
+        source: Box<ProxmoxError>,
+    },
+    #[error("step {step}: {reason}")]
+    Step { step: &'static str, reason: String },
+    #[error("step key-ceremony: {0}")]
+    Ceremony(#[from] CeremonyError),
+    #[error("step key-ceremony: {0}")]
+    Apply(Box<ApplyError>),
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    #[error("{failure}; {rollback}")]
+    RolledBack { failure: String, rollback: String },
+    #[error("{failure}; everything is kept (--keep-on-failure) but the generated private host key, which never outlives a run: the journal is `{}`; undo it with `vmctl provision {name} --rollback`, or fix the cause and continue with `--resume` (a run that got past the key ceremony can only be rolled back)", journal.display())]
+    Kept {
+        failure: String,
+        name: String,
+        journal: PathBuf,
+    },
+    #[error("rollback refused: `{path}` changed since this run wrote it; nothing else was undone after it: restore it by hand (`git diff {path}`), then run `vmctl provision {name} --rollback` again")]
+    FileChanged { path: String, name: String },
+    #[error("rollback refused: VM {vmid} is not `{name}` any more (the cluster says {found}); it is not this run's VM, so vmctl leaves it alone")]
+    NotOurVm {
+        vmid: u32,
+        name: String,
+        found: String,
+    },
+    #[error("cannot resume: {0}")]
+    Resume(String),
+}
+
+impl From<ApplyError> for ProvisionError {
+    fn from(e: ApplyError) -> Self {
+        ProvisionError::Apply(Box::new(e))
+    }
+}
+
+impl ProvisionError {
+    pub(crate) fn step(id: StepId, reason: impl Into<String>) -> Self {
+        ProvisionError::Step {
+            step: id.as_str(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn proxmox(id: StepId) -> impl FnOnce(ProxmoxError) -> Self {
+        move |source| ProvisionError::Proxmox {
+            step: id.as_str(),
+            source: Box::new(source),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The real implementations of the provision traits: `rm` on the Proxmox host over the run's
+//! one SSH connection, nixos-anywhere, OpenSSH with a pinned known_hosts, git, and the native
+//! re-keyer (sops as its fallback).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::keydir::write_known_hosts;
+use super::{Git, HostFiles, Installer, ProbeError, Rekeyer, SshProbe};
+use crate::exec::apply::FleetLock;
+use crate::exec::proxmox::{ProxmoxError, QmProxmox};
+use crate::exec::remote::{wait_for_ssh, Remote};
+use crate::exec::sops as xsops;
+use crate::proxmox::display_line;
+
+impl<R: Remote> HostFiles for QmProxmox<R> {
+    fn remove_file(&self, path: &str) -> Result<(), ProxmoxError> {
+        let argv: Vec<String> = ["rm", "-f", "--", path].map(String::from).to_vec();
+        let out = self.remote().run(&argv)?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(ProxmoxError::Command {
+                command: display_line(&argv),
+                code: out.code,
+                stderr: out.stderr,
+            })
+        }
+    }
+}
+
+/// Runs `tail` of the process's stderr into a message.
+fn failed(what: &str, out: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = err.lines().rev().take(3).collect();
+    format!(
+        "{what} failed ({}): {}",
+        out.status,
+        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+    )
+}
+
+/// nixos-anywhere (or `VMCTL_NIXOS_ANYWHERE`), run in the fleet root with its output on
+/// stderr, under the step heading.
+pub struct NixosAnywhere {
+    pub root: PathBuf,
+}
+
+impl Installer for NixosAnywhere {
+    fn install(&self, argv: &[String]) -> Result<(), String> {
+        let program = std::env::var_os("VMCTL_NIXOS_ANYWHERE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(&argv[0]));
+        let status = Command::new(&program)
+            .args(&argv[1..])
+            .current_dir(&self.root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(std::io::stderr()))
+            .status()
+            .map_err(|e| {
+                format!(
+                    "cannot run `{}`: {e}; install nixos-anywhere (`nix profile install \
+                     nixpkgs#nixos-anywhere`) or set VMCTL_NIXOS_ANYWHERE",
+                    program.display()
+                )
+            })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{}` failed ({status})", display_line(argv)))
+        }
+    }
+}
+
+/// OpenSSH to the new VM as root. Host keys are always checked against the given
+/// known_hosts only; waiting for the port needs no trust (it reads the banner, sends nothing).
+pub struct OpenSsh {
+    pub port: u16,
+    /// `-i` for the admin key cloud-init installed, when not the user's default.
+    pub identity: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+impl SshProbe for OpenSsh {
+    fn wait_ssh(&self, ip: &str) -> Result<(), String> {
+        let addr: SocketAddr = format!("{ip}:{}", self.port)
+            .parse()
+            .or_else(|_| format!("[{ip}]:{}", self.port).parse())
+            .map_err(|_| format!("`{ip}` is not an IP address"))?;
+        wait_for_ssh(addr, self.timeout, Duration::from_millis(500))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, ProbeError> {
+        let host = if self.port == 22 {
+            ip.to_string()
+        } else {
+            format!("[{ip}]:{}", self.port)
+        };
+        let known_hosts = write_known_hosts(dir, &host, host_key).map_err(|e| {
+            ProbeError::Unreachable(format!("cannot write the pinned known_hosts: {e}"))
+        })?;
+        let mut cmd = Command::new("ssh");
+        cmd.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+            .args(["-o", "GlobalKnownHostsFile=/dev/null"])
+            .args(["-o", "HostKeyAlgorithms=ssh-ed25519"])
+            .args(["-o", "ConnectTimeout=10"])
+            .args(["-p", &self.port.to_string()]);
+        if let Some(i) = &self.identity {
+            cmd.arg("-i").arg(i);
+        }
+        let out = cmd
+            .args(["-l", "root", "--", ip, "hostname"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| ProbeError::Unreachable(format!("cannot run ssh: {e}")))?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let msg = failed(
+            "ssh with the generated host key pinned (a different host key fails here)",
+            &out,
+        );
+        // ssh's words for a key that is not the pinned one; anything else may be a reboot.
+        if stderr.contains("Host key verification failed")
+            || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        {
+            Err(ProbeError::HostKey(format!(
+                "{msg}; the VM does not present the host key vmctl generated and installed: \
+                 something else answers at that address, or the install did not take"
+            )))
+        } else {
+            Err(ProbeError::Unreachable(msg))
+        }
+    }
+}
+
+/// The git binary in the fleet repository.
+pub struct GitCli;
+
+impl Git for GitCli {
+    fn commit(&self, root: &Path, files: &[PathBuf], message: &str) -> Result<String, String> {
+        let git = |args: &[&std::ffi::OsStr]| {
+            Command::new("git")
+                .arg("-C")
+                .arg(root)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run git: {e}"))
+        };
+        let mut add: Vec<&std::ffi::OsStr> = vec!["add".as_ref(), "--".as_ref()];
+        add.extend(files.iter().map(|f| f.as_os_str()));
+        let out = git(&add)?;
+        if !out.status.success() {
+            return Err(failed("git add", &out));
+        }
+        // `--only` with paths: exactly these files, whatever else the user has staged.
+        let mut commit: Vec<&std::ffi::OsStr> = vec![
+            "commit".as_ref(),
+            "-q".as_ref(),
+            "--only".as_ref(),
+            "-m".as_ref(),
+            message.as_ref(),
+            "--".as_ref(),
+        ];
+        commit.extend(files.iter().map(|f| f.as_os_str()));
+        let out = git(&commit)?;
+        if !out.status.success() {
+            return Err(failed("git commit", &out));
+        }
+        let out = git(&["rev-parse".as_ref(), "HEAD".as_ref()])?;
+        if !out.status.success() {
+            return Err(failed("git rev-parse", &out));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+/// The fleet's secrets re-keyed natively (sops as the fallback), as `vmctl secrets rekey`.
+pub struct SecretsRekeyer {
+    pub sops_config: PathBuf,
+    pub secrets_dir: PathBuf,
+    pub identities: Vec<PathBuf>,
+    pub sops: Option<PathBuf>,
+}
+
+impl Rekeyer for SecretsRekeyer {
+    fn rekey(&self, _root: &Path, lock: &FleetLock) -> Result<(), String> {
+        let config = xsops::load_config(&self.sops_config).map_err(|e| e.to_string())?;
+        let files = xsops::select_files(&config, &[], Some(&self.secrets_dir))
+            .map_err(|e| e.to_string())?;
+        let found =
+            xsops::discover_identities(&xsops::IdentityEnv::from_process(), &self.identities)
+                .map_err(|e| e.to_string())?;
+        let sops = xsops::find_sops(self.sops.as_deref());
+        let opts = xsops::RekeyOptions {
+            dry_run: false,
+            identities: &found.identities,
+            sops: sops.as_deref(),
+        };
+        for (path, display) in &files.files {
+            let r = xsops::rekey_file_locked(&config, path, display.clone(), &opts, lock);
+            if r.status == xsops::FileStatus::Failed {
+                return Err(format!(
+                    "{}: {}",
+                    r.path,
+                    r.error.unwrap_or_else(|| "failed".into())
+                ));
+            }
+        }
+        Ok(())
+    }
+}

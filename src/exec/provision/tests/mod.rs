@@ -1,0 +1,409 @@
+//! The runner against a stateful fake cluster and fake installer, SSH, git and re-keyer: a
+//! full run, a fault at every step (rollback restores the before-state), a crash at every step
+//! boundary then `--resume` (same end state) or `--rollback` (before-state).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod fakes;
+
+use super::journal;
+use super::*;
+use crate::model::Definitions;
+use crate::plan::provision::{self as pp, ProvisionPlan};
+use crate::proxmox::VmId;
+use fakes::{Cluster, FakeVm, World};
+
+const DEMO: &[(&str, &str)] = &[
+    (
+        "vms/definitions.nix",
+        include_str!("../../../../vms/definitions.nix"),
+    ),
+    ("hosts.nix", include_str!("../../../../hosts.nix")),
+    (".sops.yaml", include_str!("../../../../.sops.yaml")),
+    (
+        "docs/machines.md",
+        include_str!("../../../../docs/machines.md"),
+    ),
+    (
+        "secrets/common.yaml",
+        include_str!("../../../../secrets/common.yaml"),
+    ),
+    (
+        "hosts-template/README.md",
+        include_str!("../../../../hosts-template/README.md"),
+    ),
+    (
+        "hosts-template/configuration.nix",
+        include_str!("../../../../hosts-template/configuration.nix"),
+    ),
+    (
+        "hosts-template/disko.nix",
+        include_str!("../../../../hosts-template/disko.nix"),
+    ),
+    (
+        "hosts-template/hosts-entry.nix",
+        include_str!("../../../../hosts-template/hosts-entry.nix"),
+    ),
+];
+const ADMIN: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxM2a6DvE298UXZdhKYSMrTPvzvceh5+ZJ77tKj9n0D admin@workstation";
+
+struct Fleet {
+    dir: tempfile::TempDir,
+    defs: Definitions,
+}
+
+impl Fleet {
+    fn demo() -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in DEMO {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let mut db = crate::syntax::SourceDb::new();
+        let f = db.add("/fleet/vms/definitions.nix", DEMO[0].1);
+        let ev = crate::syntax::evaluate(&mut db, f, &crate::syntax::NoImports);
+        let defs = crate::model::definitions::read_definitions(&ev.value).definitions;
+        Fleet { dir, defs }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Every file but vmctl's own runtime state.
+    fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![self.root().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                let rel = p.strip_prefix(self.root()).unwrap().to_path_buf();
+                if rel.starts_with(".vmctl") {
+                    continue;
+                }
+                if p.is_dir() {
+                    out.insert(rel.join(""), Vec::new());
+                    stack.push(p);
+                } else {
+                    out.insert(rel, std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    fn plan(&self, cluster: &Cluster) -> ProvisionPlan {
+        let keys = vec![ADMIN.to_string()];
+        let obs = cluster.observe();
+        let p = pp::plan(&pp::Inputs {
+            defs: &self.defs,
+            name: "test-automation",
+            lint_errors: 0,
+            admin_keys: &keys,
+            linked: false,
+            host_known: false,
+            observation: Some(&obs),
+            identity: None,
+        })
+        .unwrap();
+        *cluster.fence.borrow_mut() = Some(p.fence.clone());
+        p
+    }
+
+    fn run(
+        &self,
+        cluster: &Cluster,
+        world: &World,
+        plan: &ProvisionPlan,
+        report: &dyn Fn(&str),
+        resume: Option<journal::Journal>,
+    ) -> Result<Outcome, ProvisionError> {
+        let env = Env {
+            proxmox: cluster,
+            installer: world,
+            ssh: world,
+            git: world,
+            rekeyer: world,
+        };
+        let opts = Options {
+            keep_on_failure: false,
+            commit: true,
+            attempts: 2,
+            interval: Duration::ZERO,
+            report,
+        };
+        let lock = FleetLock::acquire(self.root()).unwrap();
+        run(&env, &opts, self.root(), &self.defs, plan, &lock, resume)
+    }
+}
+
+fn quiet(_: &str) {}
+
+/// A copy of the demo fleet, the demo cluster, well-behaved fakes and the plan.
+fn setup() -> (Fleet, Cluster, World, ProvisionPlan) {
+    let fleet = Fleet::demo();
+    let cluster = Cluster::demo();
+    let plan = fleet.plan(&cluster);
+    (fleet, cluster, World::default(), plan)
+}
+
+/// The end state of a run, with the run's random key replaced so two runs compare equal.
+fn end_state(
+    fleet: &Fleet,
+    cluster: &Cluster,
+    world: &World,
+) -> (BTreeMap<PathBuf, String>, BTreeMap<VmId, FakeVm>) {
+    let (_, msg) = world.commits.borrow().last().cloned().unwrap();
+    let trailer = |k: &str| {
+        msg.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let recipient = trailer("Age-Recipient:");
+    let kh = world.known_hosts.borrow().clone().unwrap();
+    let public = kh.split_whitespace().nth(2).unwrap().to_string();
+    let files = fleet
+        .files()
+        .into_iter()
+        .map(|(p, b)| {
+            let t = String::from_utf8_lossy(&b)
+                .replace(&recipient, "<RECIPIENT>")
+                .replace(&public, "<KEY>");
+            (p, t)
+        })
+        .collect();
+    (files, cluster.vms.borrow().clone())
+}
+
+#[test]
+fn a_full_run_provisions_integrates_and_commits_only_its_files() {
+    let (fleet, cluster, world, plan) = setup();
+    let out = fleet.run(&cluster, &world, &plan, &quiet, None).unwrap();
+    assert_eq!(
+        out,
+        Outcome::Done {
+            commit: Some("abc123".into())
+        }
+    );
+    let vm = cluster.vms.borrow()[&110].clone();
+    assert!(vm.running);
+    assert!(vm.config.contains(&("cores".into(), "2".into())));
+    assert!(vm
+        .config
+        .contains(&("scsi0".into(), "nvmeprom:disk,size=20G".into())));
+    assert!(vm.config.contains(&("ipconfig0".into(), "ip=dhcp".into())));
+    // The keys file was on the host for the `qm set` only.
+    assert!(cluster.host_files.borrow().is_empty());
+    let log = cluster.log.borrow().join("\n");
+    assert!(
+        log.contains("upload .vmctl-sshkeys-110.pub\nqm set 110 --ide2"),
+        "{log}"
+    );
+    // What the plan listed is what ran, in order.
+    let planned: Vec<String> = plan
+        .mutations()
+        .iter()
+        .map(|m| crate::proxmox::display_line(&m.argv()))
+        .collect();
+    let sent: Vec<String> = cluster
+        .log
+        .borrow()
+        .iter()
+        .filter(|l| l.starts_with("qm "))
+        .cloned()
+        .collect();
+    assert_eq!(sent, planned);
+    // The pinned key is the one installed and written to hosts.nix.
+    let kh = world.known_hosts.borrow().clone().unwrap();
+    let key = kh
+        .split_whitespace()
+        .skip(1)
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let hosts = std::fs::read_to_string(fleet.root().join("hosts.nix")).unwrap();
+    assert!(hosts.contains(&key), "{hosts}");
+    let installed = &world.installed.borrow()[0];
+    assert_eq!(
+        installed[..3],
+        ["nixos-anywhere", "--flake", ".#test-automation"]
+    );
+    assert_eq!(installed.last().unwrap(), "root@127.0.0.10");
+    // Committed: exactly the files changed, with the trailers.
+    let (files, msg) = world.commits.borrow()[0].clone();
+    let mut files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    files.sort();
+    assert!(files.contains(&"hosts.nix".to_string()));
+    assert!(files.contains(&".sops.yaml".to_string()));
+    assert!(files.contains(&"secrets/common.yaml".to_string()));
+    assert!(files.contains(&"hosts/test-automation/configuration.nix".to_string()));
+    assert!(!files
+        .iter()
+        .any(|f| f.starts_with("hosts-template") || f.starts_with("vms/")));
+    assert!(msg.starts_with("feat(vms): provision test-automation (VMID 110)\n"));
+    assert!(msg.contains("\nVMID: 110\nNode: prom\nHost-Key-Fingerprint: SHA256:"));
+    // The key and the journal are gone.
+    for d in world.key_dirs.borrow().iter() {
+        assert!(!d.exists(), "{}", d.display());
+    }
+    assert_eq!(
+        journal::load(fleet.root(), "test-automation").unwrap(),
+        None
+    );
+}
+
+/// Where a fault is injected, and the step it hits.
+const FAULTS: &[&str] = &[
+    "qm clone",
+    "qm set 110 --cores",
+    "qm set 110 --serial0",
+    "qm resize",
+    "upload",
+    "qm set 110 --ide2",
+    "rm -f",
+    "qm start",
+    "get-ip",
+    "wait-ssh",
+    "rekey",
+    "install",
+    "verify",
+    "git",
+];
+
+#[test]
+fn a_fault_at_every_step_rolls_back_to_the_before_state() {
+    for fault in FAULTS {
+        let (fleet, cluster, world, plan) = setup();
+        let (before, before_vms) = (fleet.files(), cluster.vms.borrow().clone());
+        cluster.faults.set(fault);
+        world.faults.set(fault);
+        let e = fleet
+            .run(&cluster, &world, &plan, &quiet, None)
+            .unwrap_err();
+        assert!(
+            matches!(&e, ProvisionError::RolledBack { rollback, .. } if rollback.starts_with("rolled back")),
+            "{fault}: {e}"
+        );
+        assert_eq!(fleet.files(), before, "{fault}: files differ");
+        assert_eq!(
+            *cluster.vms.borrow(),
+            before_vms,
+            "{fault}: cluster differs"
+        );
+        assert!(
+            cluster.host_files.borrow().is_empty(),
+            "{fault}: keys file left"
+        );
+        for d in world.key_dirs.borrow().iter() {
+            assert!(!d.exists(), "{fault}: key dir left");
+        }
+        assert_eq!(
+            journal::load(fleet.root(), "test-automation").unwrap(),
+            None
+        );
+    }
+}
+
+#[test]
+fn a_different_host_key_after_install_fails_closed_and_rolls_back() {
+    let fleet = Fleet::demo();
+    let before = fleet.files();
+    let cluster = Cluster::demo();
+    let world = World {
+        wrong_key: true,
+        ..Default::default()
+    };
+    let plan = fleet.plan(&cluster);
+    let e = fleet
+        .run(&cluster, &world, &plan, &quiet, None)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("Host key verification failed"),
+        "{e}"
+    );
+    assert_eq!(fleet.files(), before);
+    assert!(!cluster.vms.borrow().contains_key(&110));
+}
+
+#[test]
+fn rollback_refuses_a_file_changed_since_the_run_wrote_it() {
+    let (fleet, cluster, world, plan) = setup();
+    let crash = |l: &str| {
+        if l.starts_with("== install") {
+            panic!("crash")
+        }
+    };
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fleet.run(&cluster, &world, &plan, &crash, None)
+    }));
+    std::fs::write(fleet.root().join("hosts.nix"), "# edited by hand\n").unwrap();
+    let j = journal::load(fleet.root(), "test-automation")
+        .unwrap()
+        .unwrap();
+    let lock = FleetLock::acquire(fleet.root()).unwrap();
+    let e = rollback(&cluster, fleet.root(), &j, &lock, &quiet).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("`hosts.nix` changed since this run wrote it"),
+        "{e}"
+    );
+    // Nothing else was undone: the VM is still there.
+    assert!(cluster.vms.borrow().contains_key(&110));
+    let _ = std::fs::remove_dir_all(j.key.unwrap().dir);
+}
+
+#[test]
+fn a_crash_at_every_step_boundary_then_resume_or_rollback() {
+    // The reference: one uninterrupted run.
+    let (fleet, cluster, world, plan) = setup();
+    fleet.run(&cluster, &world, &plan, &quiet, None).unwrap();
+    let want = end_state(&fleet, &cluster, &world);
+
+    for step in &plan.steps {
+        let heading = format!("== {}", step.id.as_str());
+        let crash = |l: &str| {
+            if l.starts_with(&heading) {
+                panic!("crash at {heading}")
+            }
+        };
+        for resume in [true, false] {
+            let (fleet, cluster, world, plan) = setup();
+            let (before, before_vms) = (fleet.files(), cluster.vms.borrow().clone());
+            let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fleet.run(&cluster, &world, &plan, &crash, None)
+            }));
+            assert!(crashed.is_err(), "{heading}: did not crash");
+            let j = journal::load(fleet.root(), "test-automation")
+                .unwrap()
+                .unwrap();
+            if resume {
+                fleet.run(&cluster, &world, &plan, &quiet, Some(j)).unwrap();
+                assert_eq!(
+                    end_state(&fleet, &cluster, &world),
+                    want,
+                    "resume after {heading}"
+                );
+                for d in world.key_dirs.borrow().iter() {
+                    assert!(!d.exists(), "{heading}: key dir left");
+                }
+            } else {
+                let lock = FleetLock::acquire(fleet.root()).unwrap();
+                rollback(&cluster, fleet.root(), &j, &lock, &quiet).unwrap();
+                assert_eq!(fleet.files(), before, "rollback after {heading}");
+                assert_eq!(
+                    *cluster.vms.borrow(),
+                    before_vms,
+                    "rollback after {heading}"
+                );
+                if let Some(k) = &j.key {
+                    assert!(!k.dir.exists(), "{heading}: key dir left");
+                }
+            }
+        }
+    }
+}
