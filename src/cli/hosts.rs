@@ -7,6 +7,7 @@ use miette::miette;
 use super::Global;
 use crate::edit::hosts::{edit_hosts, EntryTemplate, HostIntent, HostsEdit, NewHost};
 use crate::exec::apply::{apply, read_for_change, ChangeSet, FileChange, FleetLock};
+use crate::exec::cannot_act::CannotAct;
 use crate::exec::fleet::{gate, LoadedFleet};
 
 /// Edit hosts.nix: every change touches only the entry concerned and keeps every comment,
@@ -183,7 +184,7 @@ fn entry_template(fleet: &LoadedFleet) -> miette::Result<Option<EntryTemplate>> 
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(EntryTemplate { text })),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(miette!("cannot read `{}`: {e}", path.display())),
+        Err(e) => Err(CannotAct::new(format!("cannot read `{}`: {e}", path.display())).into()),
     }
 }
 

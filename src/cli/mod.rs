@@ -9,6 +9,7 @@ use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, S
 
 pub mod changes;
 pub mod docs;
+pub mod exit;
 pub mod generate;
 pub mod hosts;
 pub mod keys;
@@ -139,11 +140,12 @@ pub fn main() -> u8 {
     let code = match run(cli) {
         Ok(code) => code,
         Err(report) => {
+            let code = exit::code_of(&report);
             if json {
-                println!("{}", report_json(&report, 1));
+                println!("{}", report_json(&report, code));
             }
             render::stdio::err(&format!("{report:?}\n"));
-            1
+            code
         }
     };
     ui::detail(&format!(

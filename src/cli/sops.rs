@@ -8,6 +8,7 @@ use miette::{miette, IntoDiagnostic as _};
 
 use super::Global;
 use crate::edit::sops::{self as sops_edit, SopsEdit};
+use crate::exec::cannot_act::CannotAct;
 use crate::keys;
 
 #[derive(Debug, clap::Subcommand)]
@@ -377,10 +378,11 @@ impl Context {
 
     fn read(&self) -> miette::Result<String> {
         std::fs::read_to_string(&self.path).map_err(|e| {
-            miette!(
+            CannotAct::new(format!(
                 "cannot read {}: {e}; pass the file with --config",
                 self.path.display()
-            )
+            ))
+            .into()
         })
     }
 

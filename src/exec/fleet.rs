@@ -57,12 +57,12 @@ fn read_fleet(
     use crate::exec::lint::{load_fleet, NixFallback};
     use crate::model::fleet::Fleet;
 
-    let cwd = std::env::current_dir()
-        .map_err(|e| miette::miette!("cannot read the current directory: {e}"))?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        crate::exec::cannot_act::CannotAct::new(format!("cannot read the current directory: {e}"))
+    })?;
     let root = resolve_root(explicit_root)?;
     let mut fleet = Fleet::default();
-    load_fleet(&mut fleet, &root, &cwd, &NixFallback::from_env())
-        .map_err(miette::Report::from_err)?;
+    load_fleet(&mut fleet, &root, &cwd, &NixFallback::from_env()).map_err(miette::Report::new)?;
     Ok((root, fleet))
 }
 

@@ -1,6 +1,7 @@
 //! The imperative shell: every side effect (files, processes, SSH) lives here.
 
 pub mod apply;
+pub mod cannot_act;
 pub mod fleet;
 pub mod lint;
 pub mod process;

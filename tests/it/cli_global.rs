@@ -81,7 +81,8 @@ fn color_drives_the_error_report_on_stderr() {
             .env_remove("NO_COLOR")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1));
+        // No fleet: vmctl cannot act (docs/cli.md, "Exit codes").
+        assert_eq!(out.status.code(), Some(2));
         let err = text(&out.stderr);
         assert!(err.contains("no fleet found"), "{err}");
         err.contains(ESC)

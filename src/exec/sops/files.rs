@@ -232,8 +232,8 @@ pub fn select_files(
         });
     }
     let dir = secrets_dir.ok_or_else(|| {
-        miette::miette!(
-            "no files given and no fleet found to take the secrets directory from; pass FILE… or --fleet DIR"
+        crate::exec::cannot_act::CannotAct::new(
+            "no files given and no fleet found to take the secrets directory from; pass FILE… or --fleet DIR",
         )
     })?;
     // A fleet without a secrets directory has nothing to re-key or check.
