@@ -165,6 +165,7 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
         gate(
             &fleet.root,
             &[(path.clone(), before.clone(), out.text.clone())],
+            &super::ui::reporter(),
         )?;
     }
     let set = ChangeSet::one(change);

@@ -227,7 +227,7 @@ pub(crate) fn load_fleet(g: &Global, for_edit: bool) -> miette::Result<LoadedFle
     let fleet = if for_edit {
         crate::exec::fleet::load_for_edit(g.fleet.as_deref())?
     } else {
-        crate::exec::fleet::load(g.fleet.as_deref())?
+        crate::exec::fleet::load(g.fleet.as_deref(), &ui::reporter())?
     };
     if ui::is_verbose() {
         let s = &fleet.definitions.settings;
@@ -254,17 +254,7 @@ pub(crate) fn stop_on_errors(
     if errors.is_empty() {
         return Ok(());
     }
-    render::stdio::err(&render::human::render(
-        &checked.db,
-        &errors,
-        ui::stderr_color(),
-    ));
-    Err(miette::miette!(
-        help = help,
-        "{what} has {} error{}",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    ))
+    Err(ui::reporter().refuse(&checked.db, &errors, |n| format!("{what} has {n}"), help))
 }
 
 /// Runs the parsed command line and returns the process exit code.

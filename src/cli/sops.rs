@@ -450,6 +450,7 @@ fn finish(
             crate::exec::fleet::gate(
                 root,
                 &[(path, Some(text.to_string()), edit.new_text.clone())],
+                &super::ui::reporter(),
             )?;
         }
     }

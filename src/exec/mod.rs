@@ -7,6 +7,7 @@ pub mod lint;
 pub mod process;
 pub mod proxmox;
 pub mod remote;
+pub mod report;
 pub mod root;
 pub mod signals;
 pub mod sops;

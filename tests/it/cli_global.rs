@@ -286,3 +286,116 @@ fn no_nix_is_global_and_honoured_by_every_command_that_loads_the_fleet() {
         .unwrap();
     assert!(!calls.exists());
 }
+
+/// A copy of the demo fleet with .sops.yaml and one error (a truncated key of a host no
+/// command here touches) in hosts.nix.
+fn fleet_with_an_error() -> tempfile::TempDir {
+    let fleet = demo_fleet();
+    std::fs::copy(
+        crate::support::repo().join(".sops.yaml"),
+        fleet.path().join(".sops.yaml"),
+    )
+    .unwrap();
+    let hosts = fleet.path().join("hosts.nix");
+    let text = std::fs::read_to_string(&hosts).unwrap().replacen(
+        "\n{\n",
+        "\n{\n  broken = { publicKey = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8VKyhz\"; };\n",
+        1,
+    );
+    assert!(
+        text.contains("broken ="),
+        "hosts.nix has no top-level `{{` line"
+    );
+    std::fs::write(&hosts, text).unwrap();
+    fleet
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    vmctl_cmd()
+        .current_dir(dir)
+        .args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env("VMCTL_NO_NIX", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn quiet_silences_the_notes_of_the_shell() {
+    let fleet = fleet_with_an_error();
+    // The edit gate's note about errors the edit does not touch.
+    let gate_note = "note: the fleet files still have 1 error";
+    let out = run_in(fleet.path(), &["hosts", "remove", "igpu", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(gate_note),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_in(
+        fleet.path(),
+        &["-q", "hosts", "remove", "igpu", "--dry-run"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("note:"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("igpu"),
+        "the data asked for stays"
+    );
+    // The secrets file selection's note about a missing secrets directory.
+    std::fs::write(
+        fleet.path().join("hosts.nix"),
+        crate::support::read_repo("hosts.nix"),
+    )
+    .unwrap();
+    let dir_note = "note: the secrets directory";
+    let out = run_in(fleet.path(), &["secrets", "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(dir_note),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_in(fleet.path(), &["secrets", "check", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("note:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn color_drives_the_findings_the_shell_renders() {
+    let fleet = fleet_with_an_error();
+    let bad_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8VKyhzx";
+    // The edit gate refuses a truncated key and shows the finding; the fleet load of `ops`
+    // refuses a fleet with an error and shows it.
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["hosts", "set-key", "doc1", "--key", bad_key, "--dry-run"],
+            "would make the fleet files invalid",
+        ),
+        (&["ops", "stop", "110", "--dry-run"], "the fleet files have"),
+    ];
+    for (args, refusal) in cases {
+        for (color, want) in [("always", true), ("never", false)] {
+            let mut all = vec!["--color", color];
+            all.extend_from_slice(args);
+            let out = run_in(fleet.path(), &all);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{all:?}: {err}");
+            assert!(err.contains(refusal), "{all:?}: {err}");
+            assert!(
+                err.contains("[HS001]"),
+                "{all:?}: the finding is shown: {err}"
+            );
+            assert_eq!(err.contains(ESC), want, "{all:?}: {err}");
+        }
+    }
+}

@@ -172,8 +172,12 @@ impl Resolved {
     /// The selected files, each shown relative to the fleet root when it is inside the fleet
     /// (one convention for every path vmctl prints, docs/cli.md), else as given.
     fn files(&self, select: &Selection) -> miette::Result<xsops::FileSet> {
-        let mut files =
-            xsops::select_files(&self.config, &select.files, self.secrets_dir.as_deref())?;
+        let mut files = xsops::select_files(
+            &self.config,
+            &select.files,
+            self.secrets_dir.as_deref(),
+            &super::ui::reporter(),
+        )?;
         for (path, shown) in &mut files.files {
             *shown = self.shown(path).unwrap_or_else(|| shown.clone());
         }

@@ -215,6 +215,7 @@ pub fn select_files(
     config: &LoadedConfig,
     explicit: &[PathBuf],
     secrets_dir: Option<&Path>,
+    out: &crate::exec::report::Reporter,
 ) -> miette::Result<FileSet> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let display = |p: &Path| -> String {
@@ -238,10 +239,10 @@ pub fn select_files(
     })?;
     // A fleet without a secrets directory has nothing to re-key or check.
     if !dir.exists() {
-        eprintln!(
-            "note: the secrets directory {} does not exist: no sops files to process",
+        out.note(&format!(
+            "the secrets directory {} does not exist: no sops files to process",
             dir.display()
-        );
+        ));
         return Ok(FileSet { files: Vec::new() });
     }
     let all = walk_files(dir).map_err(|e| {
