@@ -399,3 +399,62 @@ fn color_drives_the_findings_the_shell_renders() {
         }
     }
 }
+
+#[test]
+fn vmlint_follows_the_same_color_and_verbosity_rules_as_vmctl_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    broken_fleet(dir.path());
+    // Flags, environment, whether the findings are coloured.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], bool);
+    let cases: [Case; 5] = [
+        (&[], &[("CLICOLOR_FORCE", "1")], true),
+        (&[], &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")], false),
+        (&["--color", "never"], &[("CLICOLOR_FORCE", "1")], false),
+        (&["--color", "always"], &[("NO_COLOR", "1")], true),
+        (&[], &[], false),
+    ];
+    for (flags, env, coloured) in cases {
+        let mut lint = vmctl_cmd();
+        lint.args(["lint", "--no-nix"]).args(flags).arg(dir.path());
+        let mut vmlint = vmlint_cmd();
+        vmlint.arg("--no-nix").args(flags).arg(dir.path());
+        for c in [&mut lint, &mut vmlint] {
+            c.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+            for (k, v) in env {
+                c.env(k, v);
+            }
+        }
+        let (a, b) = (lint.output().unwrap(), vmlint.output().unwrap());
+        assert_eq!(b.status.code(), Some(1), "{flags:?} {env:?}");
+        assert_eq!(text(&b.stdout).contains(ESC), coloured, "{flags:?} {env:?}");
+        assert_eq!(
+            text(&a.stdout),
+            text(&b.stdout),
+            "vmctl lint and vmlint differ"
+        );
+    }
+    let run = |flags: &[&str]| {
+        vmlint_cmd()
+            .arg("--no-nix")
+            .args(flags)
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    // -q drops the summary and keeps the findings and the exit code.
+    let loud = run(&[]);
+    assert!(text(&loud.stderr).contains("vmlint: checked"));
+    let quiet = run(&["-q"]);
+    assert_eq!(quiet.status.code(), Some(1));
+    assert_eq!(text(&quiet.stderr), "");
+    assert_eq!(text(&quiet.stdout), text(&loud.stdout));
+    // -v names the files read; -q with -v is a usage error.
+    let verbose = run(&["--verbose"]);
+    assert!(
+        text(&verbose.stderr).contains("read "),
+        "{}",
+        text(&verbose.stderr)
+    );
+    assert!(!text(&loud.stderr).contains("read "));
+    assert_eq!(run(&["-q", "-v"]).status.code(), Some(2));
+}
