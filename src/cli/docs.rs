@@ -47,7 +47,7 @@ pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
     let writes = !(args.check || args.stdout || args.dry_run);
     // Held from the read to the write, so two runs never interleave (only when writing).
     let lock = if writes {
-        Some(FleetLock::acquire(&fleet.root)?)
+        Some(FleetLock::acquire(&fleet.root, &super::ui::reporter())?)
     } else {
         None
     };

@@ -96,7 +96,7 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
     let lock = if dry_run {
         None
     } else {
-        Some(FleetLock::acquire(&fleet.root)?)
+        Some(FleetLock::acquire(&fleet.root, &super::ui::reporter())?)
     };
     let before =
         match read_for_change(&path)? {

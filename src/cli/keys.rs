@@ -264,7 +264,7 @@ fn generate(a: GenerateArgs, g: &Global) -> miette::Result<u8> {
     );
     if !a.dry_run {
         use crate::exec::apply::{apply, FleetLock};
-        let lock = FleetLock::for_file(&private_path)?;
+        let lock = FleetLock::for_file(&private_path, &super::ui::reporter())?;
         apply(&set, &lock)?;
     }
     // A dry run's key is thrown away: printing it would invite using a key that never exists.

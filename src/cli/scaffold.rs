@@ -59,7 +59,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     let lock = if args.dry_run {
         None
     } else {
-        Some(FleetLock::acquire(&fleet.root)?)
+        Some(FleetLock::acquire(&fleet.root, &super::ui::reporter())?)
     };
     let planned = plan(vm, &defs.settings.hosts_dir, &template, &values, |rel| {
         std::fs::read(root.join(rel)).ok()

@@ -312,8 +312,8 @@ impl Context {
         };
         if !file.dry_run {
             let lock = match &ctx.root {
-                Some(root) => crate::exec::apply::FleetLock::acquire(root),
-                None => crate::exec::apply::FleetLock::for_file(&ctx.path),
+                Some(root) => crate::exec::apply::FleetLock::acquire(root, &super::ui::reporter()),
+                None => crate::exec::apply::FleetLock::for_file(&ctx.path, &super::ui::reporter()),
             };
             ctx.lock = Some(lock?);
         }

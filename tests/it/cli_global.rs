@@ -458,3 +458,31 @@ fn vmlint_follows_the_same_color_and_verbosity_rules_as_vmctl_lint() {
     assert!(!text(&loud.stderr).contains("read "));
     assert_eq!(run(&["-q", "-v"]).status.code(), Some(2));
 }
+
+#[test]
+fn quiet_silences_the_wait_for_the_fleet_lock() {
+    let fleet = demo_fleet();
+    // Another vmctl holds the fleet lock (the same advisory lock vmctl takes).
+    std::fs::create_dir_all(fleet.path().join(".vmctl")).unwrap();
+    let held = std::fs::File::create(fleet.path().join(".vmctl/lock")).unwrap();
+    held.lock().unwrap();
+    let waiting = "waiting for another vmctl to finish changing the fleet";
+    for (flags, says) in [(&[][..], true), (&["-q"][..], false)] {
+        let out = vmctl_cmd()
+            .arg("--fleet")
+            .arg(fleet.path())
+            .args(flags)
+            .args(["hosts", "remove", "igpu"])
+            .env("VMCTL_LOCK_TIMEOUT", "2")
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {err}");
+        assert!(
+            err.contains("another vmctl is changing this fleet"),
+            "{err}"
+        );
+        assert_eq!(err.contains(waiting), says, "{flags:?}: {err}");
+    }
+    drop(held);
+}

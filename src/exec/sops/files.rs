@@ -67,6 +67,8 @@ pub struct RekeyOptions<'a> {
     pub identities: &'a Identities,
     /// The sops binary for the fallback, if one is available.
     pub sops: Option<&'a Path>,
+    /// Where the lock's "waiting" line goes (`-q`).
+    pub out: crate::exec::report::Reporter,
 }
 
 /// Re-keys one file for the rule `config` gives it. Never writes a file it could not fully
@@ -81,7 +83,7 @@ pub fn rekey_file(
     if opts.dry_run {
         return rekey(config, file, display, opts, None);
     }
-    match FleetLock::for_file(file) {
+    match FleetLock::for_file(file, &opts.out) {
         Ok(lock) => rekey(config, file, display, opts, Some(&lock)),
         Err(e) => FileReport::new(display).fail(e.to_string()),
     }
