@@ -6,7 +6,7 @@ use miette::miette;
 
 use super::Global;
 use crate::edit::hosts::{edit_hosts, EntryTemplate, HostIntent, HostsEdit, NewHost};
-use crate::exec::apply::{apply, read_for_change, ChangeSet, FileChange, FleetLock};
+use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::cannot_act::CannotAct;
 use crate::exec::fleet::{gate, LoadedFleet};
 
@@ -98,13 +98,7 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
     } else {
         Some(FleetLock::acquire(&fleet.root, &super::ui::reporter())?)
     };
-    let before =
-        match read_for_change(&path)? {
-            Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
-                miette!("`{name}` is not UTF-8 text; vmctl edits only Nix text files")
-            })?),
-            None => None,
-        };
+    let before = super::changes::read_text_for_change(&path, &name, "Nix text files")?;
     let (intent, opts) = match args {
         HostsCommand::Add(a) => {
             // Defaults come from definitions.nix for a new entry only: an existing entry is
