@@ -224,10 +224,19 @@ fn report_json(report: &miette::Report, exit: u8) -> String {
 /// Loads the fleet (`for_edit`: errors do not stop it, the edit's gate decides; see
 /// `exec::fleet`), saying with `-v` which files were read.
 pub(crate) fn load_fleet(g: &Global, for_edit: bool) -> miette::Result<LoadedFleet> {
+    load_fleet_reporting(g, for_edit, &ui::reporter())
+}
+
+/// [`load_fleet`], showing the errors that stop it through `out`.
+pub(crate) fn load_fleet_reporting(
+    g: &Global,
+    for_edit: bool,
+    out: &crate::exec::report::Reporter,
+) -> miette::Result<LoadedFleet> {
     let fleet = if for_edit {
         crate::exec::fleet::load_for_edit(g.fleet.as_deref())?
     } else {
-        crate::exec::fleet::load(g.fleet.as_deref(), &ui::reporter())?
+        crate::exec::fleet::load(g.fleet.as_deref(), out)?
     };
     if ui::is_verbose() {
         let s = &fleet.definitions.settings;

@@ -115,6 +115,7 @@ pub fn reporter() -> crate::exec::report::Reporter {
     crate::exec::report::Reporter {
         quiet: is_quiet(),
         color: stderr_color(),
+        findings_are_notes: false,
     }
 }
 

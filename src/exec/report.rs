@@ -6,14 +6,25 @@ use crate::check::Diagnostic;
 use crate::syntax::SourceDb;
 
 /// How side messages and rendered findings reach stderr: `quiet` drops notes and progress
-/// (never findings or errors), `color` colours the findings.
+/// (findings only when they are notes), `color` colours the findings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reporter {
     pub quiet: bool,
     pub color: bool,
+    /// The caller goes on when the findings stop a step (a best-effort fleet load), so they
+    /// are notes, not the reason of an error: silent with `quiet`.
+    pub findings_are_notes: bool,
 }
 
 impl Reporter {
+    /// The same reporter for a step whose refusal the caller will not stop on.
+    pub fn findings_as_notes(self) -> Self {
+        Reporter {
+            findings_are_notes: true,
+            ..self
+        }
+    }
+
     /// `note: MSG` on stderr, unless quiet.
     pub fn note(&self, msg: &str) {
         self.info(&format!("note: {msg}"));
@@ -26,9 +37,12 @@ impl Reporter {
         }
     }
 
-    /// Lint findings rendered as `vmlint` shows them, on stderr. Shown even when quiet: they
-    /// are the reason of the error that follows.
+    /// Lint findings rendered as `vmlint` shows them, on stderr. Shown even when quiet (they
+    /// are the reason of the error that follows) unless they are notes.
     pub fn findings(&self, db: &SourceDb, diagnostics: &[Diagnostic]) {
+        if self.quiet && self.findings_are_notes {
+            return;
+        }
         crate::render::stdio::err(&crate::render::human::render(db, diagnostics, self.color));
     }
 

@@ -347,6 +347,17 @@ fn quiet_silences_the_notes_of_the_shell() {
         text(&out.stdout).contains("igpu"),
         "the data asked for stays"
     );
+    // `secrets` goes on with default paths when the fleet does not load: the fleet's
+    // findings are a note then, silent with -q.
+    let out = run_in(fleet.path(), &["secrets", "check"]);
+    assert!(
+        text(&out.stderr).contains("[HS001]"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_in(fleet.path(), &["-q", "secrets", "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
     // The secrets file selection's note about a missing secrets directory.
     std::fs::write(
         fleet.path().join("hosts.nix"),

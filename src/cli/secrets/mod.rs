@@ -127,7 +127,8 @@ fn resolve(select: &Selection, g: &Global) -> miette::Result<Resolved> {
             crate::model::Settings::default(),
         )
     } else {
-        match super::load_fleet(g, false) {
+        // A fleet that does not load is not this command's error: its findings are notes.
+        match super::load_fleet_reporting(g, false, &super::ui::reporter().findings_as_notes()) {
             Ok(f) => (Some(f.root.clone()), f.definitions.settings.clone()),
             Err(_) => {
                 let root = crate::exec::root::find_root(&start);
