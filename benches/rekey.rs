@@ -120,6 +120,7 @@ fn main() {
             dry_run: false,
             identities: &ids,
             sops: None,
+            out: vmctl::exec::report::Reporter::default(),
         };
         for way in (0..3).map(|k| (k + round) % 3) {
             let t = Instant::now();

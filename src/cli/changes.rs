@@ -3,6 +3,21 @@
 
 use crate::exec::apply::{ChangeSet, FileChange};
 
+/// The text a command is about to change (`None` when the file does not exist yet); a file
+/// that is not UTF-8 is refused, named `name`, with what vmctl edits in it (`kind`).
+pub fn read_text_for_change(
+    path: &std::path::Path,
+    name: &str,
+    kind: &str,
+) -> miette::Result<Option<String>> {
+    match crate::exec::apply::read_for_change(path)? {
+        Some(bytes) => Ok(Some(String::from_utf8(bytes).map_err(|_| {
+            miette::miette!("`{name}` is not UTF-8 text; vmctl edits only {kind}")
+        })?)),
+        None => Ok(None),
+    }
+}
+
 /// A unified diff of one file's change with the fleet-relative name in `a/…`/`b/…` headers
 /// and three lines of context. Secret or non-text contents are never shown.
 pub fn diff(change: &FileChange) -> Option<String> {

@@ -5,7 +5,7 @@ use miette::miette;
 use super::hosts::{shown, unified_diff};
 use super::Global;
 use crate::edit::docs::update;
-use crate::exec::apply::{apply, read_for_change, ChangeSet, FileChange, FleetLock};
+use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::fleet::errors_of_definitions;
 
 /// Regenerate docs/machines.md from vms/definitions.nix.
@@ -47,17 +47,11 @@ pub fn run(args: DocsArgs, g: &Global) -> miette::Result<u8> {
     let writes = !(args.check || args.stdout || args.dry_run);
     // Held from the read to the write, so two runs never interleave (only when writing).
     let lock = if writes {
-        Some(FleetLock::acquire(&fleet.root)?)
+        Some(FleetLock::acquire(&fleet.root, &super::ui::reporter())?)
     } else {
         None
     };
-    let existing =
-        match read_for_change(&path)? {
-            Some(b) => Some(String::from_utf8(b).map_err(|_| {
-                miette!("`{name}` is not UTF-8 text; vmctl edits only Markdown text")
-            })?),
-            None => None,
-        };
+    let existing = super::changes::read_text_for_change(&path, &name, "Markdown text")?;
     let out = update(existing.as_deref(), &fleet.definitions)
         .map_err(|e| miette!(help = "the file was not changed", "{name}: {e}"))?;
     let up_to_date = existing.as_deref() == Some(out.text.as_str());

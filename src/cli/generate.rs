@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, ValueEnum};
-use miette::{Context, IntoDiagnostic};
 
 use super::Cli;
+use crate::exec::cannot_act::CannotAct;
 
 /// The shells vmctl generates completions for.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -50,25 +50,20 @@ pub fn completions(args: CompletionsArgs) -> miette::Result<u8> {
 
 /// Writes one roff page per command and subcommand into `args.out`.
 pub fn man(args: ManArgs) -> miette::Result<u8> {
-    std::fs::create_dir_all(&args.out)
-        .into_diagnostic()
-        .wrap_err_with(|| {
-            format!(
-                "cannot create {}: check the path and its permissions",
-                args.out.display()
-            )
-        })?;
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        CannotAct::new(format!("cannot create {}: {e}", args.out.display()))
+            .help("check the path and its permissions")
+    })?;
     let mut cmd = Cli::command().disable_help_subcommand(true);
     // Built, every subcommand knows its full name (`vmctl-ops-stop`), which names its page.
     cmd.build();
-    write_pages(&cmd, &args.out)
-        .into_diagnostic()
-        .wrap_err_with(|| {
-            format!(
-                "cannot write man pages into {}: check the directory's permissions",
-                args.out.display()
-            )
-        })?;
+    write_pages(&cmd, &args.out).map_err(|e| {
+        CannotAct::new(format!(
+            "cannot write man pages into {}: {e}",
+            args.out.display()
+        ))
+        .help("check the directory's permissions")
+    })?;
     Ok(0)
 }
 

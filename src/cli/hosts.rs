@@ -6,7 +6,8 @@ use miette::miette;
 
 use super::Global;
 use crate::edit::hosts::{edit_hosts, EntryTemplate, HostIntent, HostsEdit, NewHost};
-use crate::exec::apply::{apply, read_for_change, ChangeSet, FileChange, FleetLock};
+use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
+use crate::exec::cannot_act::CannotAct;
 use crate::exec::fleet::{gate, LoadedFleet};
 
 /// Edit hosts.nix: every change touches only the entry concerned and keeps every comment,
@@ -95,15 +96,9 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
     let lock = if dry_run {
         None
     } else {
-        Some(FleetLock::acquire(&fleet.root)?)
+        Some(FleetLock::acquire(&fleet.root, &super::ui::reporter())?)
     };
-    let before =
-        match read_for_change(&path)? {
-            Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
-                miette!("`{name}` is not UTF-8 text; vmctl edits only Nix text files")
-            })?),
-            None => None,
-        };
+    let before = super::changes::read_text_for_change(&path, &name, "Nix text files")?;
     let (intent, opts) = match args {
         HostsCommand::Add(a) => {
             // Defaults come from definitions.nix for a new entry only: an existing entry is
@@ -164,6 +159,7 @@ pub fn run(args: HostsCommand, g: &Global) -> miette::Result<u8> {
         gate(
             &fleet.root,
             &[(path.clone(), before.clone(), out.text.clone())],
+            &super::ui::reporter(),
         )?;
     }
     let set = ChangeSet::one(change);
@@ -183,7 +179,7 @@ fn entry_template(fleet: &LoadedFleet) -> miette::Result<Option<EntryTemplate>> 
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(EntryTemplate { text })),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(miette!("cannot read `{}`: {e}", path.display())),
+        Err(e) => Err(CannotAct::new(format!("cannot read `{}`: {e}", path.display())).into()),
     }
 }
 

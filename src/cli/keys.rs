@@ -4,9 +4,10 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use miette::{miette, IntoDiagnostic as _, WrapErr as _};
+use miette::{miette, IntoDiagnostic as _};
 
 use super::Global;
+use crate::exec::cannot_act::CannotAct;
 use crate::exec::process::Process;
 use crate::keys::{self, KeyLine, PrivateKey};
 
@@ -97,10 +98,9 @@ fn read_input(key: Option<&str>) -> miette::Result<(String, String)> {
     match key {
         None | Some("-") => {
             let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .into_diagnostic()
-                .wrap_err("cannot read keys from standard input")?;
+            std::io::stdin().read_to_string(&mut s).map_err(|e| {
+                CannotAct::new(format!("cannot read keys from standard input: {e}"))
+            })?;
             Ok(("stdin".into(), s))
         }
         Some(k) if k.split_whitespace().count() > 1 || k.starts_with("ssh-") => {
@@ -108,7 +108,7 @@ fn read_input(key: Option<&str>) -> miette::Result<(String, String)> {
         }
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                miette!("cannot read {path}: {e}; pass a key line in quotes, a file, or `-` for standard input")
+                CannotAct::new(format!("cannot read {path}: {e}; pass a key line in quotes, a file, or `-` for standard input"))
             })?;
             Ok((path.to_string(), text))
         }
@@ -153,7 +153,7 @@ fn collect_keys(source: &str, text: &str) -> miette::Result<Vec<Found>> {
 fn to_age(a: ToAgeArgs) -> miette::Result<u8> {
     if let Some(path) = a.private {
         let text = std::fs::read_to_string(&path)
-            .map_err(|e| miette!("cannot read {}: {e}", path.display()))?;
+            .map_err(|e| CannotAct::new(format!("cannot read {}: {e}", path.display())))?;
         let key =
             PrivateKey::parse_openssh(&text).map_err(|e| miette!("{}: {e}", path.display()))?;
         let identity = key.age_identity();
@@ -253,7 +253,7 @@ fn generate(a: GenerateArgs, g: &Global) -> miette::Result<u8> {
     };
     if !a.dry_run {
         std::fs::create_dir_all(&a.out)
-            .map_err(|e| miette!("cannot create {}: {e}", a.out.display()))?;
+            .map_err(|e| CannotAct::new(format!("cannot create {}: {e}", a.out.display())))?;
     }
     let pair = keys::generate_host_key(&mut rand_core::OsRng, a.comment);
     let set = key_pair_changes(
@@ -264,7 +264,7 @@ fn generate(a: GenerateArgs, g: &Global) -> miette::Result<u8> {
     );
     if !a.dry_run {
         use crate::exec::apply::{apply, FleetLock};
-        let lock = FleetLock::for_file(&private_path)?;
+        let lock = FleetLock::for_file(&private_path, &super::ui::reporter())?;
         apply(&set, &lock)?;
     }
     // A dry run's key is thrown away: printing it would invite using a key that never exists.

@@ -9,6 +9,7 @@ use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, S
 
 pub mod changes;
 pub mod docs;
+pub mod exit;
 pub mod generate;
 pub mod hosts;
 pub mod keys;
@@ -144,11 +145,12 @@ pub fn main() -> u8 {
     let code = match run(cli) {
         Ok(code) => code,
         Err(report) => {
+            let code = exit::code_of(&report);
             if json {
-                println!("{}", report_json(&report, 1));
+                println!("{}", report_json(&report, code));
             }
             render::stdio::err(&format!("{report:?}\n"));
-            1
+            code
         }
     };
     ui::detail(&format!(
@@ -227,10 +229,19 @@ fn report_json(report: &miette::Report, exit: u8) -> String {
 /// Loads the fleet (`for_edit`: errors do not stop it, the edit's gate decides; see
 /// `exec::fleet`), saying with `-v` which files were read.
 pub(crate) fn load_fleet(g: &Global, for_edit: bool) -> miette::Result<LoadedFleet> {
+    load_fleet_reporting(g, for_edit, &ui::reporter())
+}
+
+/// [`load_fleet`], showing the errors that stop it through `out`.
+pub(crate) fn load_fleet_reporting(
+    g: &Global,
+    for_edit: bool,
+    out: &crate::exec::report::Reporter,
+) -> miette::Result<LoadedFleet> {
     let fleet = if for_edit {
         crate::exec::fleet::load_for_edit(g.fleet.as_deref())?
     } else {
-        crate::exec::fleet::load(g.fleet.as_deref())?
+        crate::exec::fleet::load(g.fleet.as_deref(), out)?
     };
     if ui::is_verbose() {
         let s = &fleet.definitions.settings;
@@ -257,17 +268,7 @@ pub(crate) fn stop_on_errors(
     if errors.is_empty() {
         return Ok(());
     }
-    render::stdio::err(&render::human::render(
-        &checked.db,
-        &errors,
-        ui::stderr_color(),
-    ));
-    Err(miette::miette!(
-        help = help,
-        "{what} has {} error{}",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    ))
+    Err(ui::reporter().refuse(&checked.db, &errors, |n| format!("{what} has {n}"), help))
 }
 
 /// Runs the parsed command line and returns the process exit code.

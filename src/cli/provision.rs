@@ -76,14 +76,14 @@ fn err(e: impl std::fmt::Display) -> miette::Report {
 }
 
 pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
-    let loaded = fleet::load(g.fleet.as_deref())?;
+    let loaded = fleet::load(g.fleet.as_deref(), &crate::cli::ui::reporter())?;
     let root = loaded.root.clone();
     let defs = &loaded.definitions;
     // Only the dry run goes without the lock: it writes nothing.
     let lock = if a.dry_run {
         None
     } else {
-        Some(FleetLock::acquire(&root).map_err(err)?)
+        Some(FleetLock::acquire(&root, &crate::cli::ui::reporter()).map_err(err)?)
     };
     let pending = journal::load(&root, &a.name).map_err(err)?;
     if pending.is_some() && !(a.resume || a.rollback || a.dry_run) {
@@ -182,6 +182,7 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         secrets_dir: root.join(&defs.settings.secrets_dir),
         identities: a.age_identities.clone(),
         sops: None,
+        out: crate::cli::ui::reporter(),
     };
     let env = Env {
         proxmox: &p,

@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use miette::{miette, IntoDiagnostic, WrapErr};
+use miette::{miette, IntoDiagnostic};
 
 use super::hosts::shown;
 use super::Global;
 use crate::edit::scaffold::{find_vm, plan, Action, TemplateFile, Values};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
+use crate::exec::cannot_act::CannotAct;
 use crate::exec::fleet::errors_of_vm;
 
 /// Create a host's NixOS configuration directory from the fleet's hosts-template/.
@@ -58,7 +59,7 @@ pub fn run(args: ScaffoldArgs, g: &Global) -> miette::Result<u8> {
     let lock = if args.dry_run {
         None
     } else {
-        Some(FleetLock::acquire(&fleet.root)?)
+        Some(FleetLock::acquire(&fleet.root, &super::ui::reporter())?)
     };
     let planned = plan(vm, &defs.settings.hosts_dir, &template, &values, |rel| {
         std::fs::read(root.join(rel)).ok()
@@ -167,19 +168,18 @@ fn read_template(dir: &Path) -> miette::Result<Vec<TemplateFile>> {
     let mut out = Vec::new();
     let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot read `{}`", d.display()))?;
+        let cannot_read = |p: &Path, e: std::io::Error| {
+            CannotAct::new(format!("cannot read `{}`: {e}", p.display()))
+        };
+        let entries = std::fs::read_dir(&d).map_err(|e| cannot_read(&d, e))?;
         for entry in entries {
-            let entry = entry.into_diagnostic()?;
+            let entry = entry.map_err(|e| cannot_read(&d, e))?;
             let path = entry.path();
-            let kind = entry.file_type().into_diagnostic()?;
+            let kind = entry.file_type().map_err(|e| cannot_read(&path, e))?;
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {
-                let contents = std::fs::read(&path)
-                    .into_diagnostic()
-                    .wrap_err_with(|| format!("cannot read `{}`", path.display()))?;
+                let contents = std::fs::read(&path).map_err(|e| cannot_read(&path, e))?;
                 out.push(TemplateFile {
                     path: path.strip_prefix(dir).expect("under dir").to_path_buf(),
                     contents,

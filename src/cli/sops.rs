@@ -8,6 +8,7 @@ use miette::{miette, IntoDiagnostic as _};
 
 use super::Global;
 use crate::edit::sops::{self as sops_edit, SopsEdit};
+use crate::exec::cannot_act::CannotAct;
 use crate::keys;
 
 #[derive(Debug, clap::Subcommand)]
@@ -311,8 +312,8 @@ impl Context {
         };
         if !file.dry_run {
             let lock = match &ctx.root {
-                Some(root) => crate::exec::apply::FleetLock::acquire(root),
-                None => crate::exec::apply::FleetLock::for_file(&ctx.path),
+                Some(root) => crate::exec::apply::FleetLock::acquire(root, &super::ui::reporter()),
+                None => crate::exec::apply::FleetLock::for_file(&ctx.path, &super::ui::reporter()),
             };
             ctx.lock = Some(lock?);
         }
@@ -377,10 +378,11 @@ impl Context {
 
     fn read(&self) -> miette::Result<String> {
         std::fs::read_to_string(&self.path).map_err(|e| {
-            miette!(
+            CannotAct::new(format!(
                 "cannot read {}: {e}; pass the file with --config",
                 self.path.display()
-            )
+            ))
+            .into()
         })
     }
 
@@ -448,6 +450,7 @@ fn finish(
             crate::exec::fleet::gate(
                 root,
                 &[(path, Some(text.to_string()), edit.new_text.clone())],
+                &super::ui::reporter(),
             )?;
         }
     }

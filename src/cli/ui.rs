@@ -110,6 +110,15 @@ pub fn stderr_color() -> bool {
     STDERR_COLOR.load(Ordering::Relaxed)
 }
 
+/// The reporter exec code prints its notes and findings through: `-q` and `--color` as given.
+pub fn reporter() -> crate::exec::report::Reporter {
+    crate::exec::report::Reporter {
+        quiet: is_quiet(),
+        color: stderr_color(),
+        findings_are_notes: false,
+    }
+}
+
 /// True with `--quiet`.
 pub fn is_quiet() -> bool {
     LEVEL.load(Ordering::Relaxed) < 0

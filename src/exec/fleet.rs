@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::exec::report::Reporter;
 use crate::exec::root::resolve_root;
 use crate::model::{Definitions, Hosts};
 
@@ -25,7 +26,8 @@ impl LoadedFleet {
 /// Fails (with every error diagnostic rendered) when the fleet files have errors; warnings do
 /// not stop a command (`vmlint` shows them). Commands that edit a fleet file use
 /// [`load_for_edit`] and [`gate`] instead, which stop only on errors the edit keeps or adds.
-pub fn load(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
+/// The errors are shown through `out` (its colour).
+pub fn load(explicit_root: Option<&Path>, out: &Reporter) -> miette::Result<LoadedFleet> {
     use crate::check::{check_fleet, Severity};
 
     let (root, fleet) = read_fleet(explicit_root)?;
@@ -34,7 +36,7 @@ pub fn load(explicit_root: Option<&Path>) -> miette::Result<LoadedFleet> {
         .filter(|d| d.severity() == Severity::Error)
         .collect();
     if !errors.is_empty() {
-        return Err(refuse_with(
+        return Err(out.refuse(
             &fleet.db,
             &errors,
             |n| format!("the fleet files have {n}"),
@@ -57,12 +59,12 @@ fn read_fleet(
     use crate::exec::lint::{load_fleet, NixFallback};
     use crate::model::fleet::Fleet;
 
-    let cwd = std::env::current_dir()
-        .map_err(|e| miette::miette!("cannot read the current directory: {e}"))?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        crate::exec::cannot_act::CannotAct::new(format!("cannot read the current directory: {e}"))
+    })?;
     let root = resolve_root(explicit_root)?;
     let mut fleet = Fleet::default();
-    load_fleet(&mut fleet, &root, &cwd, &NixFallback::from_env())
-        .map_err(miette::Report::from_err)?;
+    load_fleet(&mut fleet, &root, &cwd, &NixFallback::from_env()).map_err(miette::Report::new)?;
     Ok((root, fleet))
 }
 
@@ -256,23 +258,6 @@ pub fn blocking_errors(
     out
 }
 
-/// Prints `errors` as `vmlint` does and returns the refusal that counts them ("N error(s)",
-/// placed in the message by `message`).
-fn refuse_with(
-    db: &crate::syntax::SourceDb,
-    errors: &[crate::check::Diagnostic],
-    message: impl FnOnce(String) -> String,
-    help: &'static str,
-) -> miette::Report {
-    eprint!("{}", crate::render::human::render(db, errors, false));
-    let count = format!(
-        "{} error{}",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    );
-    miette::miette!(help = help, "{}", message(count))
-}
-
 /// The byte range of `new` that differs from `old` (common prefix and suffix removed).
 pub fn changed_range(old: &str, new: &str) -> std::ops::Range<usize> {
     let prefix = old
@@ -293,8 +278,12 @@ pub fn changed_range(old: &str, new: &str) -> std::ops::Range<usize> {
 
 /// Refuses an edit of fleet files (absolute path, text before, text after) that would leave
 /// an error it adds or writes, rendering those errors like `vmlint` does. Errors elsewhere
-/// are only mentioned.
-pub fn gate(root: &Path, edits: &[(PathBuf, Option<String>, String)]) -> miette::Result<()> {
+/// are only mentioned (a note through `out`, silent with `-q`).
+pub fn gate(
+    root: &Path,
+    edits: &[(PathBuf, Option<String>, String)],
+    out: &Reporter,
+) -> miette::Result<()> {
     use crate::check::Severity;
 
     // A file the edit creates is absent before (it is not on disk either).
@@ -317,7 +306,7 @@ pub fn gate(root: &Path, edits: &[(PathBuf, Option<String>, String)]) -> miette:
         .collect();
     let blocking = blocking_errors(&before_fleet, &before, &after_fleet, &after, &written);
     if !blocking.is_empty() {
-        return Err(refuse_with(
+        return Err(out.refuse(
             &after_fleet.db,
             &blocking,
             |n| format!("this change would make the fleet files invalid ({n})"),
@@ -329,11 +318,11 @@ pub fn gate(root: &Path, edits: &[(PathBuf, Option<String>, String)]) -> miette:
         .filter(|d| d.severity() == Severity::Error)
         .count();
     if kept > 0 {
-        eprintln!(
-            "note: the fleet files still have {kept} error{} this change does not touch; `vmlint` shows {}",
+        out.note(&format!(
+            "the fleet files still have {kept} error{} this change does not touch; `vmlint` shows {}",
             if kept == 1 { "" } else { "s" },
             if kept == 1 { "it" } else { "them" }
-        );
+        ));
     }
     Ok(())
 }
@@ -345,7 +334,7 @@ mod tests {
     #[test]
     fn loads_the_demo_fleet() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let f = load(Some(root)).expect("the demo fleet loads");
+        let f = load(Some(root), &Reporter::default()).expect("the demo fleet loads");
         assert_eq!(
             f.definitions.vm_by_vmid(104).map(|v| v.readonly),
             Some(true)
@@ -400,7 +389,7 @@ mod tests {
     #[test]
     fn refuses_a_directory_without_definitions() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load(Some(dir.path())).unwrap_err();
+        let err = load(Some(dir.path()), &Reporter::default()).unwrap_err();
         assert!(err.to_string().contains("is not a fleet"), "{err}");
     }
 }

@@ -1,12 +1,14 @@
 //! The imperative shell: every side effect (files, processes, SSH) lives here.
 
 pub mod apply;
+pub mod cannot_act;
 pub mod fleet;
 pub mod lint;
 pub mod process;
 pub mod provision;
 pub mod proxmox;
 pub mod remote;
+pub mod report;
 pub mod root;
 pub mod signals;
 pub mod sops;

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::exec::cannot_act::CannotAct;
+
 /// The fleet root: the nearest ancestor of `start` (inclusive) holding `vms/definitions.nix`.
 pub fn find_root(start: &Path) -> Option<PathBuf> {
     start
@@ -18,7 +20,7 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
 /// upward from the working directory.
 pub fn resolve_root(explicit_root: Option<&Path>) -> miette::Result<PathBuf> {
     let cwd = std::env::current_dir()
-        .map_err(|e| miette::miette!("cannot read the current directory: {e}"))?;
+        .map_err(|e| CannotAct::new(format!("cannot read the current directory: {e}")))?;
     match explicit_root {
         Some(r) => {
             let r = if r.is_absolute() {
@@ -27,20 +29,22 @@ pub fn resolve_root(explicit_root: Option<&Path>) -> miette::Result<PathBuf> {
                 cwd.join(r)
             };
             if !r.join("vms/definitions.nix").is_file() {
-                return Err(miette::miette!(
-                    help = "pass the directory that holds vms/definitions.nix",
+                return Err(CannotAct::new(format!(
                     "`{}` is not a fleet: it has no vms/definitions.nix",
                     r.display()
-                ));
+                ))
+                .help("pass the directory that holds vms/definitions.nix")
+                .into());
             }
             Ok(r)
         }
         None => find_root(&cwd).ok_or_else(|| {
-            miette::miette!(
-                help = "run vmctl inside your fleet repository or pass --fleet DIR",
+            CannotAct::new(format!(
                 "no fleet found: no vms/definitions.nix in `{}` or any parent directory",
                 cwd.display()
-            )
+            ))
+            .help("run vmctl inside your fleet repository or pass --fleet DIR")
+            .into()
         }),
     }
 }

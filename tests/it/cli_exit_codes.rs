@@ -1,6 +1,7 @@
 //! Exit codes mean the same in every command (docs/cli.md, "Exit codes"): 0 done or nothing
 //! found, 1 findings, refusals and failures, 2 a command line vmctl cannot act on (and lint's
-//! unreadable input). One table over the commands, run against a copy of the demo fleet.
+//! input it cannot read or write, no fleet). One table over the commands, run against a copy
+//! of the demo fleet.
 
 use crate::support::{copy_dir, demo_fleet, new_public_key, repo, text, vmctl_cmd};
 
@@ -16,6 +17,22 @@ fn every_command_uses_the_same_exit_codes() {
         "{ managed.a = { vmid = 110; }; managed.b = { vmid = 110; }; }\n",
     )
     .unwrap();
+    // hosts.nix that cannot be read as text (not UTF-8: the tests may run as root, whom file
+    // modes do not stop), a directory that is no fleet, and a fleet whose lock directory
+    // cannot be created (a regular file stands in its way).
+    let unreadable_fleet = demo_fleet();
+    let unreadable = unreadable_fleet.path().display().to_string();
+    std::fs::write(
+        unreadable_fleet.path().join("hosts.nix"),
+        b"{ a = \"\xff\"; }\n",
+    )
+    .unwrap();
+    let no_fleet_dir = tempfile::tempdir().unwrap();
+    let no_fleet = no_fleet_dir.path().display().to_string();
+    let unwritable_fleet = demo_fleet();
+    let unwritable = unwritable_fleet.path().display().to_string();
+    std::fs::write(unwritable_fleet.path().join(".vmctl"), "in the way\n").unwrap();
+    let not_a_dir = root.join("hosts.nix/keys").display().to_string();
     let key = new_public_key(Some("root@x"));
     let keys = tempfile::tempdir().unwrap();
     std::fs::write(keys.path().join("ssh_host_ed25519_key"), "not mine\n").unwrap();
@@ -50,10 +67,8 @@ fn every_command_uses_the_same_exit_codes() {
         (1, vec!["ops", "stop", "104", "--dry-run"]),
         (1, vec!["scaffold", "nosuch", "--dry-run"]),
         (1, vec!["provision", "nosuch", "--dry-run", "--offline"]),
-        (1, vec!["keys", "fingerprint", "no-such-file"]),
         (1, vec!["keys", "generate", "--out", &keys_out]),
         (1, vec!["sops", "remove-recipient", "nobody", "--dry-run"]),
-        (1, vec!["secrets", "check", "--config", "no-such.yaml"]),
         (
             1,
             vec!["ops", "wait-ssh", "127.0.0.1", "1", "--port", &closed],
@@ -68,6 +83,40 @@ fn every_command_uses_the_same_exit_codes() {
         (2, vec!["ops", "stop", "not-a-vmid"]),
         (2, vec!["--no-such-option", "lint"]),
         (2, vec!["-q", "-v", "lint"]),
+        // 2: input vmctl cannot read, output it cannot write, no fleet.
+        (2, vec!["keys", "fingerprint", "no-such-file"]),
+        (2, vec!["secrets", "check", "--config", "no-such.yaml"]),
+        (2, vec!["--fleet", &unreadable, "lint", "--no-nix"]),
+        (2, vec!["--fleet", &unreadable, "hosts", "remove", "igpu"]),
+        (
+            2,
+            vec![
+                "sops",
+                "add-recipient",
+                "doc1",
+                "--config",
+                "no-such.yaml",
+                "--dry-run",
+            ],
+        ),
+        (
+            2,
+            vec!["--fleet", &unreadable, "scaffold", "doc1", "--dry-run"],
+        ),
+        (2, vec!["--fleet", &unreadable, "docs", "--dry-run"]),
+        (
+            2,
+            vec!["--fleet", &unreadable, "ops", "stop", "110", "--dry-run"],
+        ),
+        (
+            2,
+            vec!["--fleet", &no_fleet, "secrets", "rekey", "--dry-run"],
+        ),
+        (2, vec!["--fleet", &no_fleet, "ops", "list"]),
+        (2, vec!["--fleet", &no_fleet, "docs", "--check"]),
+        (2, vec!["--fleet", &unwritable, "hosts", "remove", "igpu"]),
+        (2, vec!["keys", "generate", "--out", &not_a_dir]),
+        (2, vec!["man", "--out", &not_a_dir]),
     ];
     let mut failures = Vec::new();
     for (want, args) in &table {

@@ -81,7 +81,8 @@ fn color_drives_the_error_report_on_stderr() {
             .env_remove("NO_COLOR")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1));
+        // No fleet: vmctl cannot act (docs/cli.md, "Exit codes").
+        assert_eq!(out.status.code(), Some(2));
         let err = text(&out.stderr);
         assert!(err.contains("no fleet found"), "{err}");
         err.contains(ESC)
@@ -284,4 +285,215 @@ fn no_nix_is_global_and_honoured_by_every_command_that_loads_the_fleet() {
         .output()
         .unwrap();
     assert!(!calls.exists());
+}
+
+/// A copy of the demo fleet with .sops.yaml and one error (a truncated key of a host no
+/// command here touches) in hosts.nix.
+fn fleet_with_an_error() -> tempfile::TempDir {
+    let fleet = demo_fleet();
+    std::fs::copy(
+        crate::support::repo().join(".sops.yaml"),
+        fleet.path().join(".sops.yaml"),
+    )
+    .unwrap();
+    let hosts = fleet.path().join("hosts.nix");
+    let text = std::fs::read_to_string(&hosts).unwrap().replacen(
+        "\n{\n",
+        "\n{\n  broken = { publicKey = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8VKyhz\"; };\n",
+        1,
+    );
+    assert!(
+        text.contains("broken ="),
+        "hosts.nix has no top-level `{{` line"
+    );
+    std::fs::write(&hosts, text).unwrap();
+    fleet
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    vmctl_cmd()
+        .current_dir(dir)
+        .args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env("VMCTL_NO_NIX", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn quiet_silences_the_notes_of_the_shell() {
+    let fleet = fleet_with_an_error();
+    // The edit gate's note about errors the edit does not touch.
+    let gate_note = "note: the fleet files still have 1 error";
+    let out = run_in(fleet.path(), &["hosts", "remove", "igpu", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(gate_note),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_in(
+        fleet.path(),
+        &["-q", "hosts", "remove", "igpu", "--dry-run"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("note:"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("igpu"),
+        "the data asked for stays"
+    );
+    // `secrets` goes on with default paths when the fleet does not load: the fleet's
+    // findings are a note then, silent with -q.
+    let out = run_in(fleet.path(), &["secrets", "check"]);
+    assert!(
+        text(&out.stderr).contains("[HS001]"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_in(fleet.path(), &["-q", "secrets", "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    // The secrets file selection's note about a missing secrets directory.
+    std::fs::write(
+        fleet.path().join("hosts.nix"),
+        crate::support::read_repo("hosts.nix"),
+    )
+    .unwrap();
+    let dir_note = "note: the secrets directory";
+    let out = run_in(fleet.path(), &["secrets", "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(dir_note),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_in(fleet.path(), &["secrets", "check", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("note:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn color_drives_the_findings_the_shell_renders() {
+    let fleet = fleet_with_an_error();
+    let bad_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8VKyhzx";
+    // The edit gate refuses a truncated key and shows the finding; the fleet load of `ops`
+    // refuses a fleet with an error and shows it.
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["hosts", "set-key", "doc1", "--key", bad_key, "--dry-run"],
+            "would make the fleet files invalid",
+        ),
+        (&["ops", "stop", "110", "--dry-run"], "the fleet files have"),
+    ];
+    for (args, refusal) in cases {
+        for (color, want) in [("always", true), ("never", false)] {
+            let mut all = vec!["--color", color];
+            all.extend_from_slice(args);
+            let out = run_in(fleet.path(), &all);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{all:?}: {err}");
+            assert!(err.contains(refusal), "{all:?}: {err}");
+            assert!(
+                err.contains("[HS001]"),
+                "{all:?}: the finding is shown: {err}"
+            );
+            assert_eq!(err.contains(ESC), want, "{all:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn vmlint_follows_the_same_color_and_verbosity_rules_as_vmctl_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    broken_fleet(dir.path());
+    // Flags, environment, whether the findings are coloured.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], bool);
+    let cases: [Case; 5] = [
+        (&[], &[("CLICOLOR_FORCE", "1")], true),
+        (&[], &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")], false),
+        (&["--color", "never"], &[("CLICOLOR_FORCE", "1")], false),
+        (&["--color", "always"], &[("NO_COLOR", "1")], true),
+        (&[], &[], false),
+    ];
+    for (flags, env, coloured) in cases {
+        let mut lint = vmctl_cmd();
+        lint.args(["lint", "--no-nix"]).args(flags).arg(dir.path());
+        let mut vmlint = vmlint_cmd();
+        vmlint.arg("--no-nix").args(flags).arg(dir.path());
+        for c in [&mut lint, &mut vmlint] {
+            c.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+            for (k, v) in env {
+                c.env(k, v);
+            }
+        }
+        let (a, b) = (lint.output().unwrap(), vmlint.output().unwrap());
+        assert_eq!(b.status.code(), Some(1), "{flags:?} {env:?}");
+        assert_eq!(text(&b.stdout).contains(ESC), coloured, "{flags:?} {env:?}");
+        assert_eq!(
+            text(&a.stdout),
+            text(&b.stdout),
+            "vmctl lint and vmlint differ"
+        );
+    }
+    let run = |flags: &[&str]| {
+        vmlint_cmd()
+            .arg("--no-nix")
+            .args(flags)
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    // -q drops the summary and keeps the findings and the exit code.
+    let loud = run(&[]);
+    assert!(text(&loud.stderr).contains("vmlint: checked"));
+    let quiet = run(&["-q"]);
+    assert_eq!(quiet.status.code(), Some(1));
+    assert_eq!(text(&quiet.stderr), "");
+    assert_eq!(text(&quiet.stdout), text(&loud.stdout));
+    // -v names the files read; -q with -v is a usage error.
+    let verbose = run(&["--verbose"]);
+    assert!(
+        text(&verbose.stderr).contains("read "),
+        "{}",
+        text(&verbose.stderr)
+    );
+    assert!(!text(&loud.stderr).contains("read "));
+    assert_eq!(run(&["-q", "-v"]).status.code(), Some(2));
+}
+
+#[test]
+fn quiet_silences_the_wait_for_the_fleet_lock() {
+    let fleet = demo_fleet();
+    // Another vmctl holds the fleet lock (the same advisory lock vmctl takes).
+    std::fs::create_dir_all(fleet.path().join(".vmctl")).unwrap();
+    let held = std::fs::File::create(fleet.path().join(".vmctl/lock")).unwrap();
+    held.lock().unwrap();
+    let waiting = "waiting for another vmctl to finish changing the fleet";
+    for (flags, says) in [(&[][..], true), (&["-q"][..], false)] {
+        let out = vmctl_cmd()
+            .arg("--fleet")
+            .arg(fleet.path())
+            .args(flags)
+            .args(["hosts", "remove", "igpu"])
+            .env("VMCTL_LOCK_TIMEOUT", "2")
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {err}");
+        assert!(
+            err.contains("another vmctl is changing this fleet"),
+            "{err}"
+        );
+        assert_eq!(err.contains(waiting), says, "{flags:?}: {err}");
+    }
+    drop(held);
 }

@@ -346,14 +346,26 @@ fn a_failing_json_call_prints_the_error_object_on_stdout() {
         &["hosts", "remove", "nosuch", "--json"],
         &["ops", "stop", "104", "--dry-run", "--json"],
         &["scaffold", "nosuch", "--json", "--dry-run"],
-        &["keys", "fingerprint", "not-a-key-file", "--json"],
-        &["secrets", "check", "--json", "--config", "no-such.yaml"],
     ];
     for args in refusals {
         let out = run(args);
         assert_eq!(
             out.status.code(),
             Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        check_error(&format!("{args:?}"), &out);
+    }
+    // Input that cannot be read: exit 2, with the same object.
+    for args in [
+        &["keys", "fingerprint", "not-a-key-file", "--json"][..],
+        &["secrets", "check", "--json", "--config", "no-such.yaml"],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
             "{args:?}: {}",
             text(&out.stderr)
         );

@@ -108,7 +108,11 @@ fn all_mutations(vmid: u32, name: &str) -> Vec<Mutation> {
 
 #[test]
 fn readonly_matrix_in_the_library_with_the_demo_fleet() {
-    let fleet = load(Some(crate::support::repo())).expect("the demo fleet loads");
+    let fleet = load(
+        Some(crate::support::repo()),
+        &vmctl::exec::report::Reporter::default(),
+    )
+    .expect("the demo fleet loads");
     let defs = fleet.definitions;
     assert_eq!(defs.proxmox.host.as_deref(), Some(HOST));
     let readonly: Vec<(u32, String)> = defs

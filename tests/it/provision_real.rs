@@ -147,12 +147,13 @@ fn the_rekeyer_lets_the_new_hosts_identity_decrypt_checked_by_real_sops() {
     env.write_rule(&[ADMIN, NEWVM]);
     assert!(!env.sops_decrypt(&file, "newvm").status.success());
     let root = env.fleet();
-    let lock = vmctl::exec::apply::FleetLock::acquire(&root).unwrap();
+    let lock = vmctl::exec::apply::FleetLock::acquire(&root, &Default::default()).unwrap();
     SecretsRekeyer {
         sops_config: root.join(".sops.yaml"),
         secrets_dir: root.join("secrets"),
         identities: vec![env.key("admin")],
         sops: Some(sops_bin()),
+        out: Default::default(),
     }
     .rekey(&root, &lock)
     .unwrap();
@@ -166,6 +167,7 @@ fn the_rekeyer_lets_the_new_hosts_identity_decrypt_checked_by_real_sops() {
         secrets_dir: root.join("secrets"),
         identities: vec![env.key("mock")],
         sops: None,
+        out: Default::default(),
     }
     .rekey(&root, &lock)
     .unwrap_err();

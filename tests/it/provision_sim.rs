@@ -84,7 +84,9 @@ fn provision_demo(
     root: &Path,
     fakes: &Fakes,
 ) -> (ProvisionPlan, Result<Outcome, provision::ProvisionError>) {
-    let defs = vmctl::exec::fleet::load(Some(root)).unwrap().definitions;
+    let defs = vmctl::exec::fleet::load(Some(root), &Default::default())
+        .unwrap()
+        .definitions;
     let probe = pve.proxmox(&defs);
     let keys = vec![ADMIN.to_string()];
     let obs = observe(&probe);
@@ -117,7 +119,7 @@ fn provision_demo(
         interval: Duration::from_millis(10),
         report: &quiet,
     };
-    let lock = FleetLock::acquire(root).unwrap();
+    let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let out = provision::run(&env, &opts, root, &defs, &plan, &lock, None);
     (plan, out)
 }

@@ -231,7 +231,7 @@ fn ensure_protected<P: Proxmox>(
 /// An ops error as a report: its message, as every ops error always was, with the error
 /// itself (and its `source()` chain) kept inside.
 pub(super) fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
-    miette::Report::from_err(e)
+    crate::cli::exit::report(e)
 }
 
 fn json<T: Serialize>(v: &T, out: &mut impl Output) -> miette::Result<()> {

@@ -127,7 +127,8 @@ fn resolve(select: &Selection, g: &Global) -> miette::Result<Resolved> {
             crate::model::Settings::default(),
         )
     } else {
-        match super::load_fleet(g, false) {
+        // A fleet that does not load is not this command's error: its findings are notes.
+        match super::load_fleet_reporting(g, false, &super::ui::reporter().findings_as_notes()) {
             Ok(f) => (Some(f.root.clone()), f.definitions.settings.clone()),
             Err(_) => {
                 let root = crate::exec::root::find_root(&start);
@@ -172,8 +173,12 @@ impl Resolved {
     /// The selected files, each shown relative to the fleet root when it is inside the fleet
     /// (one convention for every path vmctl prints, docs/cli.md), else as given.
     fn files(&self, select: &Selection) -> miette::Result<xsops::FileSet> {
-        let mut files =
-            xsops::select_files(&self.config, &select.files, self.secrets_dir.as_deref())?;
+        let mut files = xsops::select_files(
+            &self.config,
+            &select.files,
+            self.secrets_dir.as_deref(),
+            &super::ui::reporter(),
+        )?;
         for (path, shown) in &mut files.files {
             *shown = self.shown(path).unwrap_or_else(|| shown.clone());
         }

@@ -11,6 +11,7 @@ pub(super) fn rekey(a: ChangeArgs, g: &Global) -> miette::Result<u8> {
         dry_run: a.dry_run,
         identities: &found.identities,
         sops: sops.as_deref(),
+        out: crate::cli::ui::reporter(),
     };
     if files.files.len() > 1 && !a.select.json {
         crate::cli::ui::info(&format!(

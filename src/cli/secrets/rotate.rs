@@ -69,7 +69,7 @@ pub(super) fn rotate_one(
     let lock = if a.dry_run {
         None
     } else {
-        match FleetLock::for_file(&abs) {
+        match FleetLock::for_file(&abs, &crate::cli::ui::reporter()) {
             Ok(l) => Some(l),
             Err(e) => return fail(rep, e.to_string()),
         }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{io_err, ApplyError, STATE_DIR};
+use crate::exec::report::Reporter;
 
 /// The fleet's advisory lock, held until dropped. Every vmctl command that writes takes it
 /// before reading the files it changes, so concurrent runs serialise instead of losing
@@ -18,8 +19,9 @@ pub struct FleetLock {
 
 impl FleetLock {
     /// Locks the fleet at `root` (`ROOT/.vmctl/lock`, created when missing), waiting up to
-    /// `VMCTL_LOCK_TIMEOUT` seconds (default 120) for another vmctl to finish.
-    pub fn acquire(root: &Path) -> Result<FleetLock, ApplyError> {
+    /// `VMCTL_LOCK_TIMEOUT` seconds (default 120) for another vmctl to finish, saying so
+    /// through `out` (silent with `-q`) when the wait is noticeable.
+    pub fn acquire(root: &Path, out: &Reporter) -> Result<FleetLock, ApplyError> {
         let dir = root.join(STATE_DIR);
         let path = dir.join("lock");
         let lock_err = |error| ApplyError::Lock {
@@ -40,22 +42,22 @@ impl FleetLock {
             .truncate(false)
             .open(&path)
             .map_err(lock_err)?;
-        Self::wait_for(file, path)
+        Self::wait_for(file, path, out)
     }
 
     /// Locks the directory `dir` itself: for files outside any fleet (a `--config` elsewhere,
     /// `keys generate --out /some/dir`), where there is no `.vmctl/` to create.
-    pub fn acquire_dir(dir: &Path) -> Result<FleetLock, ApplyError> {
+    pub fn acquire_dir(dir: &Path, out: &Reporter) -> Result<FleetLock, ApplyError> {
         let file = File::open(dir).map_err(|error| ApplyError::Lock {
             lock: dir.to_path_buf(),
             error,
         })?;
-        Self::wait_for(file, dir.to_path_buf())
+        Self::wait_for(file, dir.to_path_buf(), out)
     }
 
     /// The lock for changing `file`: its fleet's lock when it lies in a fleet (found upward
     /// from its directory), else its directory's.
-    pub fn for_file(file: &Path) -> Result<FleetLock, ApplyError> {
+    pub fn for_file(file: &Path, out: &Reporter) -> Result<FleetLock, ApplyError> {
         let abs = std::path::absolute(file).map_err(io_err("resolve", file))?;
         let mut dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
         // The directory may not exist yet (scaffold, keys generate): lock the nearest one that does.
@@ -66,12 +68,12 @@ impl FleetLock {
             }
         }
         match crate::exec::root::find_root(&dir) {
-            Some(root) => FleetLock::acquire(&root),
-            None => FleetLock::acquire_dir(&dir),
+            Some(root) => FleetLock::acquire(&root, out),
+            None => FleetLock::acquire_dir(&dir, out),
         }
     }
 
-    fn wait_for(file: File, path: PathBuf) -> Result<FleetLock, ApplyError> {
+    fn wait_for(file: File, path: PathBuf, out: &Reporter) -> Result<FleetLock, ApplyError> {
         let timeout = std::env::var("VMCTL_LOCK_TIMEOUT")
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
@@ -93,10 +95,10 @@ impl FleetLock {
                 });
             }
             if !told && start.elapsed() >= Duration::from_secs(1) {
-                eprintln!(
+                out.info(&format!(
                     "waiting for another vmctl to finish changing the fleet (lock `{}`)",
                     path.display()
-                );
+                ));
                 told = true;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -380,7 +380,7 @@ mod tests {
     }
 
     fn lock(dir: &Path) -> FleetLock {
-        FleetLock::acquire(dir).unwrap()
+        FleetLock::acquire(dir, &crate::exec::report::Reporter::default()).unwrap()
     }
 
     fn leftovers(dir: &Path) -> Vec<String> {

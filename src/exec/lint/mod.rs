@@ -72,7 +72,7 @@ impl NixFallback {
 }
 
 /// A problem that stops lint before it can check anything (exit code 2).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LintSetupError {
     #[error("cannot read `{path}`: {message}")]
     Read { path: PathBuf, message: String },

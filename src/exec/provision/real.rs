@@ -189,12 +189,14 @@ pub struct SecretsRekeyer {
     pub secrets_dir: PathBuf,
     pub identities: Vec<PathBuf>,
     pub sops: Option<PathBuf>,
+    /// Notes and progress of the re-keying (follows `-q` and `--color`).
+    pub out: crate::exec::report::Reporter,
 }
 
 impl Rekeyer for SecretsRekeyer {
     fn rekey(&self, _root: &Path, lock: &FleetLock) -> Result<(), String> {
         let config = xsops::load_config(&self.sops_config).map_err(|e| e.to_string())?;
-        let files = xsops::select_files(&config, &[], Some(&self.secrets_dir))
+        let files = xsops::select_files(&config, &[], Some(&self.secrets_dir), &self.out)
             .map_err(|e| e.to_string())?;
         let found =
             xsops::discover_identities(&xsops::IdentityEnv::from_process(), &self.identities)
@@ -204,6 +206,7 @@ impl Rekeyer for SecretsRekeyer {
             dry_run: false,
             identities: &found.identities,
             sops: sops.as_deref(),
+            out: self.out,
         };
         for (path, display) in &files.files {
             let r = xsops::rekey_file_locked(&config, path, display.clone(), &opts, lock);

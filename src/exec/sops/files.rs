@@ -67,6 +67,8 @@ pub struct RekeyOptions<'a> {
     pub identities: &'a Identities,
     /// The sops binary for the fallback, if one is available.
     pub sops: Option<&'a Path>,
+    /// Where the lock's "waiting" line goes (`-q`).
+    pub out: crate::exec::report::Reporter,
 }
 
 /// Re-keys one file for the rule `config` gives it. Never writes a file it could not fully
@@ -81,7 +83,7 @@ pub fn rekey_file(
     if opts.dry_run {
         return rekey(config, file, display, opts, None);
     }
-    match FleetLock::for_file(file) {
+    match FleetLock::for_file(file, &opts.out) {
         Ok(lock) => rekey(config, file, display, opts, Some(&lock)),
         Err(e) => FileReport::new(display).fail(e.to_string()),
     }
@@ -215,6 +217,7 @@ pub fn select_files(
     config: &LoadedConfig,
     explicit: &[PathBuf],
     secrets_dir: Option<&Path>,
+    out: &crate::exec::report::Reporter,
 ) -> miette::Result<FileSet> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let display = |p: &Path| -> String {
@@ -232,16 +235,16 @@ pub fn select_files(
         });
     }
     let dir = secrets_dir.ok_or_else(|| {
-        miette::miette!(
-            "no files given and no fleet found to take the secrets directory from; pass FILE… or --fleet DIR"
+        crate::exec::cannot_act::CannotAct::new(
+            "no files given and no fleet found to take the secrets directory from; pass FILE… or --fleet DIR",
         )
     })?;
     // A fleet without a secrets directory has nothing to re-key or check.
     if !dir.exists() {
-        eprintln!(
-            "note: the secrets directory {} does not exist: no sops files to process",
+        out.note(&format!(
+            "the secrets directory {} does not exist: no sops files to process",
             dir.display()
-        );
+        ));
         return Ok(FileSet { files: Vec::new() });
     }
     let all = walk_files(dir).map_err(|e| {

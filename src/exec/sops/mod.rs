@@ -38,10 +38,10 @@ pub fn load_config(path: &Path) -> miette::Result<LoadedConfig> {
     let path = std::path::absolute(path)
         .map_err(|e| miette::miette!("cannot resolve {}: {e}", path.display()))?;
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        miette::miette!(
+        crate::exec::cannot_act::CannotAct::new(format!(
             "cannot read the sops config {}: {e}; pass the right one with --config PATH",
             path.display()
-        )
+        ))
     })?;
     let config = SopsConfig::parse(&text)
         .map_err(|e| miette::miette!("{}: {e}; fix the file and retry", path.display()))?;

@@ -165,6 +165,6 @@ pub fn json(plan: &ProvisionPlan, preview: Option<&CeremonyPreview>) -> serde_js
         })
         .unwrap_or_default()
         .into();
-    v["commit_message"] = preview.map(|p| p.commit_message.clone()).into();
+    v["commit_message"] = preview.map(|p| p.commit_message).into();
     v
 }

@@ -135,7 +135,7 @@ impl Fleet {
             interval: Duration::ZERO,
             report,
         };
-        let lock = FleetLock::acquire(self.root()).unwrap();
+        let lock = FleetLock::acquire(self.root(), &Default::default()).unwrap();
         run(&env, &opts, self.root(), &self.defs, plan, &lock, resume)
     }
 }
@@ -345,7 +345,7 @@ fn rollback_refuses_a_file_changed_since_the_run_wrote_it() {
     let j = journal::load(fleet.root(), "test-automation")
         .unwrap()
         .unwrap();
-    let lock = FleetLock::acquire(fleet.root()).unwrap();
+    let lock = FleetLock::acquire(fleet.root(), &Default::default()).unwrap();
     let e = rollback(&cluster, fleet.root(), &j, &lock, &quiet).unwrap_err();
     assert!(
         e.to_string()
@@ -392,7 +392,7 @@ fn a_crash_at_every_step_boundary_then_resume_or_rollback() {
                     assert!(!d.exists(), "{heading}: key dir left");
                 }
             } else {
-                let lock = FleetLock::acquire(fleet.root()).unwrap();
+                let lock = FleetLock::acquire(fleet.root(), &Default::default()).unwrap();
                 rollback(&cluster, fleet.root(), &j, &lock, &quiet).unwrap();
                 assert_eq!(fleet.files(), before, "rollback after {heading}");
                 assert_eq!(
