@@ -1,0 +1,306 @@
+//! `vmctl provision` over the sandbox (scripts/sandbox.sh): the real binary against the Proxmox
+//! simulator behind a real sshd, the VM as a real sshd on 127.0.0.110:22, the labelled
+//! nixos-anywhere stand-in, real git and the real sops as oracle; and the README's main
+//! command (scripts/demo.sh), run exactly as README.md writes it.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+use crate::sandbox::Sandbox;
+use crate::support::pve::pve_sim_bin;
+use crate::support::secrets::{path_with_sops, sops_bin};
+use crate::support::{repo, text};
+
+/// The demo VM listens on 127.0.0.110:22 in every sandbox these tests bring up (vmctl reaches a
+/// new VM on port 22), so they take turns.
+static VM_110_PORT_22: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    VM_110_PORT_22.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn up() -> Sandbox {
+    Sandbox::up_env(&[], &[("SANDBOX_VM_PORT", "22")])
+}
+
+fn fleet(s: &Sandbox) -> std::path::PathBuf {
+    s.dir.join("fleet")
+}
+
+/// `vmctl ARGS` in the sandbox's fleet, with its environment.
+fn vmctl(s: &Sandbox, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    crate::support::vmctl_cmd()
+        .current_dir(fleet(s))
+        .envs(s.env.iter().cloned())
+        .envs(extra.iter().copied())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn provision(s: &Sandbox, more: &[&str], extra: &[(&str, &str)]) -> Output {
+    let key = s.var("SANDBOX_ADMIN_KEY");
+    let mut args = vec!["provision", "test-automation", "--identity", &key];
+    args.extend_from_slice(more);
+    vmctl(s, &args, extra)
+}
+
+fn git(root: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+/// Every file of the fleet (but .git and .vmctl) with its bytes.
+fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if rel == ".git" || rel == ".vmctl" {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn readme_main_command_provisions_the_demo_vm_in_the_sandbox() {
+    let readme = crate::support::read_repo("README.md");
+    let line = readme
+        .lines()
+        .find(|l| l.trim_start().starts_with("./scripts/demo.sh"))
+        .expect("README.md shows ./scripts/demo.sh as a command line");
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    // The line as written, from the repository's root; the prebuilt binaries spare a release
+    // build (demo.sh's documented VMCTL_BIN and VMCTL_PVE_SIM).
+    let out = Command::new("bash")
+        .args(["-c", line])
+        .current_dir(repo())
+        .env("PATH", path_with_sops())
+        .env("TMPDIR", tmp.path())
+        .env("VMCTL_BIN", env!("CARGO_BIN_EXE_vmctl"))
+        .env("VMCTL_PVE_SIM", pve_sim_bin())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{line}: {all}");
+    for want in [
+        "provisioned `test-automation`: VM 110, commit ",
+        "feat(vms): provision test-automation (VMID 110)",
+        "VMID: 110",
+        "Host-Key-Fingerprint: SHA256:",
+        "+  test-automation = {",
+        "+          - &test-automation age1",
+        "sandbox: stopped",
+    ] {
+        assert!(
+            all.contains(want),
+            "no {want:?} in the demo's output: {all}"
+        );
+    }
+    let listed = all
+        .lines()
+        .find(|l| l.split_whitespace().take(2).eq(["110", "test-automation"]))
+        .unwrap_or_else(|| panic!("VM 110 not in `vmctl ops list`: {all}"));
+    assert!(
+        listed.contains("running") && listed.contains("managed"),
+        "{listed}"
+    );
+    // Taken down and cleaned up: nothing left in its temporary directory.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "demo.sh left {left:?}");
+}
+
+#[test]
+fn provision_end_to_end_in_the_sandbox_then_a_second_run_is_a_no_op() {
+    let _turn = turn();
+    let s = up();
+    let root = fleet(&s);
+    let before_head = git(&root, &["rev-parse", "HEAD"]);
+    let out = provision(&s, &[], &[]);
+    assert!(out.status.success(), "provision: {}", text(&out.stderr));
+
+    // The VM: running, with the declared resources and cloud-init.
+    let status = s.pve("qm status 110");
+    assert!(status.contains("running"), "{status}");
+    let conf = s.pve("qm config 110");
+    for want in [
+        "cores: 2",
+        "memory: 4096",
+        "name: test-automation",
+        "ciuser: root",
+        "ipconfig0: ip=127.0.0.110/8",
+        "agent: enabled=1",
+        "serial0: socket",
+    ] {
+        assert!(
+            conf.contains(want),
+            "no {want:?} in VM 110's config: {conf}"
+        );
+    }
+    assert!(
+        conf.lines()
+            .any(|l| l.starts_with("scsi0:") && l.contains("size=20G")),
+        "{conf}"
+    );
+    let admin_pub = std::fs::read_to_string(format!("{}.pub", s.var("SANDBOX_ADMIN_KEY"))).unwrap();
+    let admin_b64 = admin_pub.split_whitespace().nth(1).unwrap();
+    let user_data = s.pve("qm cloudinit dump 110 user");
+    assert!(user_data.contains(admin_b64), "{user_data}");
+
+    // hosts.nix holds the key the VM's sshd now presents.
+    let installed =
+        std::fs::read_to_string(s.guest_file(110, "root/etc/ssh/ssh_host_ed25519_key.pub"))
+            .unwrap();
+    let installed_b64 = installed.split_whitespace().nth(1).unwrap();
+    let hosts = std::fs::read_to_string(root.join("hosts.nix")).unwrap();
+    assert!(hosts.contains(installed_b64), "{hosts}");
+    let scan = Command::new("ssh-keyscan")
+        .args(["-t", "ed25519", "-p", "22", "127.0.0.110"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&scan.stdout).contains(installed_b64),
+        "the VM's sshd presents another key: {}",
+        text(&scan.stdout)
+    );
+
+    // The new host's age identity, from the private key the guest got, decrypts every secret.
+    let private = s.guest_file(110, "root/etc/ssh/ssh_host_ed25519_key");
+    let conv = crate::support::vmctl_cmd()
+        .args(["keys", "to-age", "--private"])
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert!(
+        conv.status.success(),
+        "keys to-age --private: {}",
+        text(&conv.stderr)
+    );
+    let identity = text(&conv.stdout).trim().to_string();
+    assert!(
+        identity.starts_with("AGE-SECRET-KEY-"),
+        "not an age identity"
+    );
+    let mut secrets = Vec::new();
+    let mut stack = vec![root.join("secrets")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains("hosts/")
+                && !p.to_string_lossy().contains("test-automation")
+            {
+                // Other hosts' own secrets are for those hosts only.
+            } else {
+                secrets.push(p);
+            }
+        }
+    }
+    assert!(!secrets.is_empty());
+    for f in &secrets {
+        let d = Command::new(sops_bin())
+            .args(["-d"])
+            .arg(f)
+            .env("SOPS_AGE_KEY", &identity)
+            .env("SOPS_DISABLE_VERSION_CHECK", "1")
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+            .output()
+            .unwrap();
+        assert!(
+            d.status.success(),
+            "sops -d {} with the new host's identity: {}",
+            f.display(),
+            text(&d.stderr)
+        );
+    }
+
+    // Docs and scaffold present.
+    assert!(root.join("hosts/test-automation").is_dir());
+    let docs = std::fs::read_to_string(root.join("docs/machines.md")).unwrap();
+    assert!(docs.contains("test-automation"), "{docs}");
+
+    // One commit with the trailers and only this run's files.
+    let log = git(
+        &root,
+        &["log", "--format=%H", &format!("{before_head}..HEAD")],
+    );
+    assert_eq!(log.lines().count(), 1, "{log}");
+    let msg = git(&root, &["log", "-1", "--format=%B"]);
+    for t in [
+        "VMID: 110",
+        "Node: prom",
+        "Host-Key-Fingerprint: SHA256:",
+        "Age-Recipient: age1",
+    ] {
+        assert!(msg.contains(t), "no trailer {t:?}: {msg}");
+    }
+    let changed = git(&root, &["diff", "--name-only", "HEAD~1", "HEAD"]);
+    for f in changed.lines() {
+        assert!(
+            f == "hosts.nix"
+                || f == ".sops.yaml"
+                || f == "docs/machines.md"
+                || f.starts_with("secrets/")
+                || f.starts_with("hosts/test-automation/"),
+            "the commit holds {f}, not this run's: {changed}"
+        );
+    }
+    assert!(git(&root, &["status", "--porcelain"]).trim().is_empty());
+
+    // A second run changes nothing and says so.
+    let head = git(&root, &["rev-parse", "HEAD"]);
+    let again = provision(&s, &[], &[]);
+    let said = format!("{}{}", text(&again.stdout), text(&again.stderr));
+    assert!(again.status.success(), "second run: {said}");
+    assert!(
+        said.contains("nothing to do") || said.contains("already"),
+        "the second run does not say it is a no-op: {said}"
+    );
+    assert_eq!(git(&root, &["rev-parse", "HEAD"]), head);
+}
+
+#[test]
+fn a_different_host_key_after_the_reboot_fails_closed_and_rolls_back() {
+    let _turn = turn();
+    let s = up();
+    let root = fleet(&s);
+    let before = files(&root);
+    let head = git(&root, &["rev-parse", "HEAD"]);
+    let qm_before = s.pve("qm list");
+    let out = provision(&s, &[], &[("SANDBOX_INSTALLER_FAULT", "other-host-key")]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "provision accepted a host key it did not install: {err}"
+    );
+    assert!(err.contains("host key"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    assert_eq!(s.pve("qm list"), qm_before, "the cluster is not as before");
+    assert!(
+        files(&root) == before,
+        "the fleet's files are not as before"
+    );
+    assert_eq!(git(&root, &["rev-parse", "HEAD"]), head);
+}
