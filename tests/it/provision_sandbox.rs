@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use crate::sandbox::Sandbox;
 use crate::support::pve::pve_sim_bin;
 use crate::support::secrets::{path_with_sops, sops_bin};
-use crate::support::{repo, text};
+use crate::support::{repo, text, unwrapped};
 
 /// The demo VM listens on 127.0.0.110:22 in every sandbox these tests bring up (vmctl reaches a
 /// new VM on port 22), so they take turns.
@@ -290,7 +290,7 @@ fn a_different_host_key_after_the_reboot_fails_closed_and_rolls_back() {
     let head = git(&root, &["rev-parse", "HEAD"]);
     let qm_before = s.pve("qm list");
     let out = provision(&s, &[], &[("SANDBOX_INSTALLER_FAULT", "other-host-key")]);
-    let err = text(&out.stderr);
+    let err = unwrapped(&out.stderr);
     assert!(
         !out.status.success(),
         "provision accepted a host key it did not install: {err}"
@@ -303,4 +303,110 @@ fn a_different_host_key_after_the_reboot_fails_closed_and_rolls_back() {
         "the fleet's files are not as before"
     );
     assert_eq!(git(&root, &["rev-parse", "HEAD"]), head);
+}
+
+/// What a failed run must leave as it found it: the cluster's VMs, every fleet file byte for
+/// byte, HEAD, and no temporary key directory.
+struct Before {
+    qm_list: String,
+    files: Vec<(String, Vec<u8>)>,
+    head: String,
+}
+
+impl Before {
+    fn take(s: &Sandbox) -> Before {
+        let root = fleet(s);
+        Before {
+            qm_list: s.pve("qm list"),
+            files: files(&root),
+            head: git(&root, &["rev-parse", "HEAD"]),
+        }
+    }
+
+    fn assert_restored(&self, s: &Sandbox, tmp: &Path, case: &str) {
+        let root = fleet(s);
+        assert_eq!(
+            s.pve("qm list"),
+            self.qm_list,
+            "{case}: the cluster is not as before"
+        );
+        assert!(
+            files(&root) == self.files,
+            "{case}: the fleet's files are not as before"
+        );
+        assert_eq!(
+            git(&root, &["rev-parse", "HEAD"]),
+            self.head,
+            "{case}: HEAD moved"
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp).unwrap().collect();
+        assert!(left.is_empty(), "{case}: temporary files left: {left:?}");
+    }
+}
+
+#[test]
+fn a_fault_at_every_step_rolls_back_to_the_before_state() {
+    let _turn = turn();
+    let s = up();
+    let root = fleet(&s);
+    let before = Before::take(&s);
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().to_str().unwrap();
+    let faults = s.dir.join("pve/state/faults.json");
+    // One simulator fault per qm command the run sends (a prefix of its argv words).
+    for m in [
+        "qm clone",
+        "qm set 110 --cores",
+        "qm set 110 --serial0",
+        "qm resize",
+        "qm set 110 --ide2",
+        "qm start",
+    ] {
+        std::fs::write(
+            &faults,
+            format!(
+                r#"[{{"match": "{m}", "action": "fail", "message": "sandbox fault", "exit": 255}}]"#
+            ),
+        )
+        .unwrap();
+        let out = provision(&s, &[], &[("TMPDIR", tmpdir)]);
+        let err = unwrapped(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{m}: the run succeeded despite the fault: {err}"
+        );
+        assert!(
+            err.contains("sandbox fault") && err.contains("rolled back"),
+            "{m}: {err}"
+        );
+        before.assert_restored(&s, tmp.path(), m);
+    }
+    std::fs::write(&faults, "[]").unwrap();
+    // The installer failing, and SSH never coming up after its reboot.
+    for (fault, wait) in [("fail", "300"), ("fail:kexec", "300"), ("no-ssh", "2")] {
+        let out = provision(
+            &s,
+            &["--wait", wait],
+            &[("TMPDIR", tmpdir), ("SANDBOX_INSTALLER_FAULT", fault)],
+        );
+        let err = unwrapped(&out.stderr);
+        assert!(!out.status.success(), "{fault}: {err}");
+        assert!(err.contains("rolled back"), "{fault}: {err}");
+        before.assert_restored(&s, tmp.path(), fault);
+    }
+    // git failing at the commit: a hook that refuses it.
+    let hook = root.join(".git/hooks/pre-commit");
+    crate::support::write_script(
+        &hook,
+        "#!/bin/sh\necho 'sandbox: commit refused' >&2\nexit 1\n",
+    );
+    let out = provision(&s, &[], &[("TMPDIR", tmpdir)]);
+    let err = unwrapped(&out.stderr);
+    assert!(!out.status.success(), "git failure: {err}");
+    assert!(err.contains("rolled back"), "git failure: {err}");
+    std::fs::remove_file(&hook).unwrap();
+    before.assert_restored(&s, tmp.path(), "git failure");
+    // And after all that, a clean run still works.
+    let out = provision(&s, &[], &[("TMPDIR", tmpdir)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
