@@ -410,3 +410,115 @@ fn a_fault_at_every_step_rolls_back_to_the_before_state() {
     let out = provision(&s, &[], &[("TMPDIR", tmpdir)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// The words of a command line as `proxmox::quote` writes them: bare words and '…' quoting
+/// (with '\'' for a quote inside).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut any = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' if any => out.push(std::mem::take(&mut cur)),
+            ' ' => {}
+            '\'' => {
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    cur.push(q);
+                }
+            }
+            '\\' => cur.extend(chars.next()),
+            c => cur.push(c),
+        }
+        any = c != ' ';
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+/// The simulator's argv log: every Proxmox command run so far.
+fn argv_log(s: &Sandbox) -> Vec<Vec<String>> {
+    std::fs::read_to_string(s.dir.join("pve/state/argv.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn accepted(s: &Sandbox) -> usize {
+    std::fs::read_to_string(s.dir.join("pve/sshd/sshd.log"))
+        .unwrap_or_default()
+        .matches("Accepted publickey")
+        .count()
+}
+
+fn is_read_only(argv: &[String]) -> bool {
+    let w: Vec<&str> = argv.iter().map(String::as_str).collect();
+    matches!(
+        w.as_slice(),
+        ["pvesh", "get", ..] | ["pvesm", "status", ..] | ["qm", "config" | "list" | "status", ..]
+    )
+}
+
+#[test]
+fn dry_runs_change_nothing_and_list_the_argv_the_real_run_executes() {
+    let _turn = turn();
+    let s = up();
+    let root = fleet(&s);
+    let before = Before::take(&s);
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().to_str().unwrap();
+
+    // Offline: no connection at all, nothing written.
+    let (log0, ssh0) = (argv_log(&s).len(), accepted(&s));
+    let out = provision(
+        &s,
+        &["--dry-run", "--offline", "--json"],
+        &[("TMPDIR", tmpdir)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let offline: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        accepted(&s),
+        ssh0,
+        "--offline connected to the Proxmox host"
+    );
+    assert_eq!(argv_log(&s).len(), log0, "--offline ran a Proxmox command");
+    before.assert_restored(&s, tmp.path(), "--dry-run --offline");
+
+    // Observed: reads only, nothing written.
+    let out = provision(&s, &["--dry-run", "--json"], &[("TMPDIR", tmpdir)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let observed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reads = argv_log(&s);
+    assert!(reads.len() > log0, "the dry run observed nothing");
+    for argv in &reads[log0..] {
+        assert!(is_read_only(argv), "--dry-run ran a mutation: {argv:?}");
+    }
+    before.assert_restored(&s, tmp.path(), "--dry-run");
+
+    // The real run executes exactly the mutations both plans list, in their order.
+    let out = provision(&s, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let executed: Vec<Vec<String>> = argv_log(&s)[reads.len()..]
+        .iter()
+        .filter(|a| !is_read_only(a))
+        .cloned()
+        .collect();
+    for plan in [&observed, &offline] {
+        let planned: Vec<Vec<String>> = plan["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| words(c.as_str().unwrap()))
+            .collect();
+        assert!(!planned.is_empty());
+        assert_eq!(executed, planned, "the run's argv differ from the plan's");
+    }
+    assert!(root.join("hosts/test-automation").is_dir());
+}
