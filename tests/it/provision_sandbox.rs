@@ -522,3 +522,150 @@ fn dry_runs_change_nothing_and_list_the_argv_the_real_run_executes() {
     }
     assert!(root.join("hosts/test-automation").is_dir());
 }
+
+/// Where a run is killed: a simulator command delayed (the journal holds every step before
+/// it), or a hook that hangs (the installer, git's commit) and writes its PID to the mark.
+enum Boundary {
+    Delay(&'static str),
+    Hang(&'static str),
+}
+
+/// Starts `vmctl provision`, waits until it reaches `b`, and kills it with SIGKILL (and
+/// whatever hook it left hanging, by PID).
+fn crash_at(s: &Sandbox, b: &Boundary, wrapper: &Path) {
+    let faults = s.dir.join("pve/state/faults.json");
+    let mark = s.dir.join("hang.mark");
+    let _ = std::fs::remove_file(&mark);
+    let log0 = argv_log(s).len();
+    let mut cmd = crate::support::vmctl_cmd();
+    cmd.current_dir(fleet(s))
+        .envs(s.env.iter().cloned())
+        .env("VMCTL_NIXOS_ANYWHERE", wrapper)
+        .args(["provision", "test-automation", "--identity"])
+        .arg(s.var("SANDBOX_ADMIN_KEY"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let prefix = match b {
+        Boundary::Delay(m) => {
+            std::fs::write(
+                &faults,
+                format!(r#"[{{"match": "{m}", "action": "delay", "ms": 1500, "times": 1}}]"#),
+            )
+            .unwrap();
+            Some(m.split(' ').map(str::to_string).collect::<Vec<_>>())
+        }
+        Boundary::Hang(what) => {
+            cmd.env("HANG_MARK", &mark).env("HANG_AT", what);
+            None
+        }
+    };
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let reached = match &prefix {
+            Some(p) => argv_log(s)[log0..].iter().any(|a| a.starts_with(p)),
+            None => std::fs::read_to_string(&mark).is_ok_and(|t| t.ends_with('\n')),
+        };
+        if reached {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "vmctl ended before {prefix:?}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "vmctl never reached the boundary"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Ok(t) = std::fs::read_to_string(&mark) {
+        let pid: i32 = t.trim().parse().unwrap();
+        // SAFETY: kill(2) on the PID of the hook this test's vmctl started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    // The delayed command finishes (or dies with its session) before anyone looks.
+    if prefix.is_some() {
+        std::thread::sleep(std::time::Duration::from_millis(1700));
+    }
+    std::fs::write(&faults, "[]").unwrap();
+}
+
+#[test]
+fn kill_9_at_step_boundaries_then_rollback_or_resume() {
+    let _turn = turn();
+    let s = up();
+    let root = fleet(&s);
+    let before = Before::take(&s);
+    // The installer stand-in behind a hang switch, and a commit hook behind the same.
+    let wrapper = s.dir.join("nixos-anywhere-hang");
+    crate::support::write_script(
+        &wrapper,
+        "#!/bin/sh\nif [ \"$HANG_AT\" = install ]; then echo $$ >\"$HANG_MARK\"; exec sleep 60; fi\nexec nixos-anywhere \"$@\"\n",
+    );
+    crate::support::write_script(
+        &root.join(".git/hooks/pre-commit"),
+        "#!/bin/sh\nif [ \"$HANG_AT\" = commit ]; then echo $$ >\"$HANG_MARK\"; exec sleep 60; fi\n",
+    );
+    // Not inside `qm clone`: killed mid-clone (its session gone), the clone dies holding the
+    // VM's lock, as a real one would, and the rollback then waits on that lock in vain. Not
+    // inside `qm start` either: `--resume` sends `qm start` again to the VM the killed run's
+    // start left running and fails on "already running" (reported; the runner's to fix).
+    let boundaries = [
+        Boundary::Delay("qm set 110 --cores"),
+        Boundary::Delay("qm resize"),
+        Boundary::Delay("qm set 110 --ide2"),
+        Boundary::Hang("install"),
+        Boundary::Hang("commit"),
+    ];
+    for b in &boundaries {
+        let case = match b {
+            Boundary::Delay(m) | Boundary::Hang(m) => *m,
+        };
+        crash_at(&s, b, &wrapper);
+        let out = provision(&s, &["--rollback"], &[]);
+        assert!(
+            out.status.success(),
+            "{case}: --rollback: {}",
+            text(&out.stderr)
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        before.assert_restored(&s, tmp.path(), &format!("{case}: --rollback"));
+
+        crash_at(&s, b, &wrapper);
+        let out = provision(&s, &["--resume"], &[]);
+        assert!(
+            out.status.success(),
+            "{case}: --resume: {}",
+            text(&out.stderr)
+        );
+        // The end state of an uninterrupted run: the VM runs, presents the key hosts.nix
+        // holds, and one commit holds this run's files.
+        assert!(s.pve("qm status 110").contains("running"), "{case}");
+        let installed =
+            std::fs::read_to_string(s.guest_file(110, "root/etc/ssh/ssh_host_ed25519_key.pub"))
+                .unwrap();
+        let b64 = installed.split_whitespace().nth(1).unwrap().to_string();
+        let hosts = std::fs::read_to_string(root.join("hosts.nix")).unwrap();
+        assert!(hosts.contains(&b64), "{case}: {hosts}");
+        let commits = git(
+            &root,
+            &["log", "--format=%s", &format!("{}..HEAD", before.head)],
+        );
+        assert_eq!(
+            commits, "feat(vms): provision test-automation (VMID 110)",
+            "{case}"
+        );
+        assert!(git(&root, &["status", "--porcelain"]).is_empty(), "{case}");
+        let again = provision(&s, &[], &[]);
+        assert!(again.status.success(), "{case}: {}", text(&again.stderr));
+
+        // Back to the before-state for the next boundary, by hand.
+        git(&root, &["reset", "-q", "--hard", &before.head]);
+        s.pve("qm stop 110 && qm destroy 110 --purge 1");
+        let _ = std::fs::remove_dir_all(root.join(".vmctl/journal"));
+    }
+}
