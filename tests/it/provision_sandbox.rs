@@ -151,12 +151,19 @@ fn provision_end_to_end_in_the_sandbox_then_a_second_run_is_a_no_op() {
         "ipconfig0: ip=127.0.0.110/8",
         "agent: enabled=1",
         "serial0: socket",
+        // `--net0 virtio,bridge=vmbr0` declares no MAC: Proxmox's (BC:24:11…, stable per VM).
+        "net0: virtio=BC:24:11:00:00:6E,bridge=vmbr0",
     ] {
         assert!(
             conf.contains(want),
             "no {want:?} in VM 110's config: {conf}"
         );
     }
+    let agent = s.pve("qm guest cmd 110 network-get-interfaces");
+    assert!(
+        agent.contains("\"hardware-address\": \"bc:24:11:00:00:6e\""),
+        "the guest agent does not report net0's MAC: {agent}"
+    );
     assert!(
         conf.lines()
             .any(|l| l.starts_with("scsi0:") && l.contains("size=20G")),
