@@ -526,6 +526,30 @@ fn dry_runs_change_nothing_and_list_the_argv_the_real_run_executes() {
             .collect();
         assert!(!planned.is_empty());
         assert_eq!(executed, planned, "the run's argv differ from the plan's");
+        // The installer's argv too, with the plan's placeholders for what only the run knows:
+        // the address and the temporary key directory.
+        let install = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["id"] == "install")
+            .unwrap();
+        let log = std::fs::read_to_string(s.var("NIXOS_ANYWHERE_LOG")).unwrap();
+        let ran = words(log.lines().last().unwrap());
+        let want: Vec<String> = install["action"]["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().replace("<IP>", "127.0.0.110"))
+            .collect();
+        assert_eq!(ran.len(), want.len(), "{ran:?} vs {want:?}");
+        for (r, w) in ran.iter().zip(&want) {
+            if w == "<DIR>" {
+                assert!(r.contains("vmctl-hostkey-"), "{ran:?}");
+            } else {
+                assert_eq!(r, w, "{ran:?} vs {want:?}");
+            }
+        }
     }
     assert!(root.join("hosts/test-automation").is_dir());
 }
