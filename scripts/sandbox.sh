@@ -136,11 +136,14 @@ own_demo_admin() {
   python3 - "$fleet" "$old_pub" "$new_pub" "$old_age" "$new_age" <<'PY'
 import pathlib, re, sys
 fleet, old_pub, new_pub, old_age, new_age = sys.argv[1:]
-for name, old, new in [("hosts.nix", old_pub, new_pub), (".sops.yaml", old_age, new_age)]:
+# The demo VM's address: vmctl never takes a loopback address from the guest agent (no real
+# VM has one), so the copy declares the sandbox guest's 127.0.0.110 as a static address.
+for name, old, new in [("hosts.nix", old_pub, new_pub), (".sops.yaml", old_age, new_age),
+                       ("vms/definitions.nix", 'ip = "dhcp";', 'ip = "127.0.0.110/8";')]:
     p = pathlib.Path(fleet, name)
     text = p.read_text()
     if old not in text:
-        sys.exit(f"sandbox: the demo admin's key is not in {name}")
+        sys.exit(f"sandbox: {old!r} is not in the demo fleet's {name}")
     p.write_text(text.replace(old, new))
 placeholder = {"str": "sandbox-placeholder", "int": "0", "float": "0.0", "bool": "false"}
 for p in sorted(pathlib.Path(fleet, "secrets").rglob("*.y*ml")):
@@ -198,7 +201,8 @@ cmd_up() {
 
 The sandbox's admin key (DIR/keys/admin) replaces the demo admin's in hosts.nix and .sops.yaml,
 and secrets/ is encrypted anew for it (placeholder values): the demo admin's private key is in no
-repository, so the copy could not be re-keyed otherwise."
+repository, so the copy could not be re-keyed otherwise. test-automation's address is the
+sandbox guest's 127.0.0.110, declared static (vmctl takes no loopback address from the agent)."
   fi
   git -C "$dir/fleet" init -q
   git -C "$dir/fleet" config user.name "vmctl sandbox"

@@ -44,6 +44,7 @@ mod parser_fuzz;
 mod provision_cli;
 mod provision_e2e;
 mod provision_real;
+mod provision_sandbox;
 mod provision_sim;
 mod rules;
 mod sandbox;

@@ -1,8 +1,9 @@
 //! `vmctl provision` end to end through the built binary, every part real but the cluster:
 //! the Proxmox simulator behind a real sshd, the VM's own sshd on 127.0.0.163:22 (.164 for the failing run) (its host
 //! key replaced by the installer stand-in, which restarts it by PID as a reboot would), real
-//! git, the real re-keyer with the real sops as oracle. A small stand-in for the sandbox
-//! branch's; the sandbox end-to-end test supersedes it.
+//! git, the real re-keyer with the real sops as oracle, with an installer stand-in of its own.
+//! The same flow over the sandbox (scripts/sandbox.sh and its labelled nixos-anywhere
+//! stand-in) is tests/it/provision_sandbox.rs.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -10,9 +10,9 @@ use crate::support::pve::{make_key, pve_sim_bin, Pve, HOST};
 use crate::support::{repo, require_tool, text};
 
 /// A sandbox brought up in a temp directory; brought down (by `sandbox.sh down`) on drop.
-struct Sandbox {
-    dir: PathBuf,
-    env: Vec<(String, String)>,
+pub(crate) struct Sandbox {
+    pub(crate) dir: PathBuf,
+    pub(crate) env: Vec<(String, String)>,
     down: bool,
     _tmp: tempfile::TempDir,
 }
@@ -39,6 +39,11 @@ impl Sandbox {
     }
 
     fn up_with(args: &[&Path]) -> Sandbox {
+        Self::up_env(args, &[])
+    }
+
+    /// `sandbox.sh up DIR ARGS` with `env` added to its environment.
+    pub(crate) fn up_env(args: &[&Path], env: &[(&str, &str)]) -> Sandbox {
         require_tool("nix-instantiate");
         require_tool("git");
         require_tool("python3");
@@ -55,6 +60,7 @@ impl Sandbox {
             .args(args)
             .env("VMCTL_PVE_SIM", pve_sim_bin())
             .env("VMCTL_BIN", env!("CARGO_BIN_EXE_vmctl"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -68,7 +74,7 @@ impl Sandbox {
         }
     }
 
-    fn var(&self, key: &str) -> String {
+    pub(crate) fn var(&self, key: &str) -> String {
         self.env
             .iter()
             .find(|(k, _)| k == key)
@@ -93,7 +99,7 @@ impl Sandbox {
     }
 
     /// A command on the Proxmox host, through the ssh config; panics on failure.
-    fn pve(&self, command: &str) -> String {
+    pub(crate) fn pve(&self, command: &str) -> String {
         let out = self.ssh(&[HOST, command]);
         assert!(
             out.status.success(),
@@ -103,7 +109,7 @@ impl Sandbox {
         text(&out.stdout)
     }
 
-    fn guest_file(&self, vmid: u32, rel: &str) -> PathBuf {
+    pub(crate) fn guest_file(&self, vmid: u32, rel: &str) -> PathBuf {
         self.dir
             .join("pve/state/guests")
             .join(vmid.to_string())
@@ -112,7 +118,7 @@ impl Sandbox {
 
     /// The host key the simulated VM printed on its console at its last boot (cloud-init's
     /// `BEGIN SSH HOST KEY KEYS` block), as `TYPE BASE64`.
-    fn console_host_key(&self, vmid: u32) -> String {
+    pub(crate) fn console_host_key(&self, vmid: u32) -> String {
         let log = std::fs::read_to_string(self.guest_file(vmid, "console.log")).unwrap();
         let block = log
             .rsplit("-----BEGIN SSH HOST KEY KEYS-----\n")
