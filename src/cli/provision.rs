@@ -71,8 +71,9 @@ pub const EXAMPLES: &str = "Examples:
   vmctl provision test-automation --resume              # after an interrupted run
   vmctl provision test-automation --rollback            # undo an interrupted run";
 
-fn err(e: impl std::fmt::Display) -> miette::Report {
-    miette!("{e}")
+/// A typed error as a report, its type kept for the exit code (docs/cli.md).
+fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
+    crate::cli::exit::report(e)
 }
 
 pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {

@@ -331,6 +331,26 @@ fn a_different_host_key_after_install_fails_closed_and_rolls_back() {
 }
 
 #[test]
+fn a_vm_without_nixos_version_fails_verification_and_rolls_back() {
+    let fleet = Fleet::demo();
+    let before = fleet.files();
+    let cluster = Cluster::demo();
+    let world = World {
+        not_nixos: true,
+        ..Default::default()
+    };
+    let plan = fleet.plan(&cluster);
+    let e = fleet
+        .run(&cluster, &world, &plan, &quiet, None)
+        .unwrap_err();
+    assert!(e.to_string().contains("step verify"), "{e}");
+    assert!(e.to_string().contains("nixos-version"), "{e}");
+    assert_eq!(fleet.files(), before);
+    assert!(!cluster.vms.borrow().contains_key(&110));
+    assert!(world.commits.borrow().is_empty());
+}
+
+#[test]
 fn rollback_refuses_a_file_changed_since_the_run_wrote_it() {
     let (fleet, cluster, world, plan) = setup();
     let crash = |l: &str| {
