@@ -237,6 +237,7 @@ fn one_run() -> Run {
         attempts: 2,
         interval: Duration::from_millis(10),
         report: &quiet,
+        only: None,
     };
     let out = provision::run(&env, &opts, root, &defs, &planned, &lock, None).unwrap();
     drop(p);

@@ -145,6 +145,44 @@ fn refusals_say_what_to_do() {
         "{}",
         unwrapped(&out.stderr)
     );
+    // --phases that skip a step that never ran, or name no phase: refused before anything.
+    let out = run(&[
+        "provision",
+        "test-automation",
+        "--dry-run",
+        "--offline",
+        "--phases",
+        "keys,install",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        unwrapped(&out.stderr).contains("--phases skips step `clone`"),
+        "{}",
+        unwrapped(&out.stderr)
+    );
+    let out = run(&[
+        "provision",
+        "test-automation",
+        "--dry-run",
+        "--offline",
+        "--phases",
+        "infra,bogus",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        unwrapped(&out.stderr).contains("`bogus` is not a phase or step"),
+        "{}",
+        unwrapped(&out.stderr)
+    );
+    let out = run(&[
+        "provision",
+        "test-automation",
+        "--dry-run",
+        "--offline",
+        "--phases",
+        "infra",
+    ]);
+    assert!(out.status.success(), "{}", unwrapped(&out.stderr));
     // Nothing to resume or roll back.
     let out = run(&["provision", "test-automation", "--resume"]);
     assert!(!out.status.success());
@@ -168,6 +206,8 @@ fn help_teaches_every_argument_with_examples() {
         "--keep-on-failure",
         "--no-commit",
         "--json",
+        "--phases",
+        "--phases keys,install,integrate",
     ] {
         assert!(help.contains(want), "missing {want:?} in\n{help}");
     }

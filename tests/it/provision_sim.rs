@@ -122,6 +122,7 @@ fn provision_demo(
         attempts: 2,
         interval: Duration::from_millis(10),
         report: &quiet,
+        only: None,
     };
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let out = provision::run(&env, &opts, root, &defs, &plan, &lock, None);

@@ -89,6 +89,9 @@ pub struct Options<'a> {
     pub interval: Duration,
     /// Hears a line per step (stderr in the CLI).
     pub report: &'a dyn Fn(&str),
+    /// `--phases`: run only these steps (checked by `plan::provision::phases::check` first);
+    /// the run stops, journal kept, at the first step not among them. `None`: every step.
+    pub only: Option<&'a std::collections::BTreeSet<StepId>>,
 }
 
 /// Why a provision failed.

@@ -22,6 +22,11 @@ pub enum Outcome {
         commit: Option<String>,
     },
     NothingToDo(String),
+    /// `--phases` ran the steps it selected; the journal is kept for the rest.
+    Partial {
+        ran: Vec<StepId>,
+        remaining: Vec<StepId>,
+    },
 }
 
 /// Runs `plan` (continuing `resume`'s journal when given) and, on failure, rolls this run's
@@ -61,9 +66,25 @@ pub fn run<P: Proxmox + HostFiles>(
     drop(key);
     match result {
         Ok(()) => {
-            journal::remove(root, &plan.name)?;
-            Ok(Outcome::Done {
-                commit: j.commit.clone(),
+            let remaining: Vec<StepId> = plan
+                .steps
+                .iter()
+                .map(|s| s.id)
+                .filter(|id| !j.is_done(*id))
+                .collect();
+            if remaining.is_empty() {
+                journal::remove(root, &plan.name)?;
+                return Ok(Outcome::Done {
+                    commit: j.commit.clone(),
+                });
+            }
+            journal::save(root, &j)?;
+            Ok(Outcome::Partial {
+                ran: opts
+                    .only
+                    .map(|o| o.iter().copied().filter(|id| j.is_done(*id)).collect())
+                    .unwrap_or_default(),
+                remaining,
             })
         }
         Err(failure) if opts.keep_on_failure => {
@@ -154,6 +175,10 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
         for step in &self.plan.steps {
             if j.is_done(step.id) {
                 continue;
+            }
+            if self.opts.only.is_some_and(|only| !only.contains(&step.id)) {
+                // --phases: the checked selection ends here; the journal keeps the rest.
+                break;
             }
             (self.opts.report)(&format!("== {} {}", step.id.as_str(), step.title));
             self.step(step, j)?;

@@ -121,6 +121,18 @@ impl Fleet {
         report: &dyn Fn(&str),
         resume: Option<journal::Journal>,
     ) -> Result<Outcome, ProvisionError> {
+        self.run_only(cluster, world, plan, report, resume, None)
+    }
+
+    fn run_only(
+        &self,
+        cluster: &Cluster,
+        world: &World,
+        plan: &ProvisionPlan,
+        report: &dyn Fn(&str),
+        resume: Option<journal::Journal>,
+        only: Option<&std::collections::BTreeSet<StepId>>,
+    ) -> Result<Outcome, ProvisionError> {
         let env = Env {
             proxmox: cluster,
             installer: world,
@@ -134,6 +146,7 @@ impl Fleet {
             attempts: 2,
             interval: Duration::ZERO,
             report,
+            only,
         };
         let lock = FleetLock::acquire(self.root(), &Default::default()).unwrap();
         run(&env, &opts, self.root(), &self.defs, plan, &lock, resume)
@@ -328,6 +341,41 @@ fn a_different_host_key_after_install_fails_closed_and_rolls_back() {
     );
     assert_eq!(fleet.files(), before);
     assert!(!cluster.vms.borrow().contains_key(&110));
+}
+
+#[test]
+fn phases_run_in_two_goes_end_where_an_uninterrupted_run_does() {
+    use crate::plan::provision::phases;
+    let (fleet, cluster, world, plan) = setup();
+    let infra = phases::parse("infra").unwrap();
+    let out = fleet
+        .run_only(&cluster, &world, &plan, &quiet, None, Some(&infra))
+        .unwrap();
+    let Outcome::Partial { ran, remaining } = out else {
+        panic!("not partial: {out:?}")
+    };
+    assert!(ran.contains(&StepId::WaitSsh) && !ran.contains(&StepId::KeyCeremony));
+    assert_eq!(remaining.first(), Some(&StepId::KeyCeremony));
+    // The VM exists, no fleet file is touched yet, the journal waits for the rest.
+    assert!(cluster.vms.borrow().contains_key(&110));
+    assert!(world.installed.borrow().is_empty());
+    let j = journal::load(fleet.root(), "test-automation")
+        .unwrap()
+        .unwrap();
+    let rest = phases::parse("keys,install,integrate").unwrap();
+    let planned: Vec<StepId> = plan.steps.iter().map(|s| s.id).collect();
+    assert_eq!(phases::check(&planned, &rest, &j.completed), Ok(()));
+    // `keys` alone before the infrastructure would have been refused.
+    assert!(phases::check(&planned, &rest, &[]).is_err());
+    let out = fleet
+        .run_only(&cluster, &world, &plan, &quiet, Some(j), Some(&rest))
+        .unwrap();
+    assert!(matches!(out, Outcome::Done { commit: Some(_) }), "{out:?}");
+    assert_eq!(world.commits.borrow().len(), 1);
+    assert_eq!(
+        journal::load(fleet.root(), "test-automation").unwrap(),
+        None
+    );
 }
 
 #[test]
