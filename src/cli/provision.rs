@@ -190,8 +190,24 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         };
         ceremony::changes(defs, vm, &fleet_files.view(), &public, &recipient).map_err(err)?
     };
+    let rekeyer = real::SecretsRekeyer {
+        sops_config: root.join(&defs.settings.sops_config),
+        secrets_dir: root.join(&defs.settings.secrets_dir),
+        identities: a.age_identities.clone(),
+        sops: None,
+        out: crate::cli::ui::reporter(),
+    };
     if a.dry_run {
-        print_dry_run(&plan, &preview_files, a.json);
+        // The secrets the run re-keys, from .sops.yaml as the ceremony leaves it: the same
+        // selection and check as the run, so the plan's commit lists what the run's does.
+        let sops_path = defs.settings.sops_config.as_path();
+        let secrets = match preview_files.iter().find(|f| f.path == sops_path) {
+            Some(f) => rekeyer
+                .would_rekey(&root, &String::from_utf8_lossy(&f.new))
+                .map_err(err)?,
+            None => Vec::new(),
+        };
+        print_dry_run(&plan, &preview_files, &secrets, a.json);
         return Ok(0);
     }
     let p = proxmox.expect("not offline");
@@ -200,13 +216,6 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         port: 22,
         identity: a.identity.clone(),
         timeout: Duration::from_secs(a.wait.min(60)),
-    };
-    let rekeyer = real::SecretsRekeyer {
-        sops_config: root.join(&defs.settings.sops_config),
-        secrets_dir: root.join(&defs.settings.secrets_dir),
-        identities: a.age_identities.clone(),
-        sops: None,
-        out: crate::cli::ui::reporter(),
     };
     let env = Env {
         proxmox: &p,
@@ -253,9 +262,15 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
     Ok(0)
 }
 
-fn print_dry_run(plan: &ProvisionPlan, files: &[ceremony::PlannedFile], json: bool) {
+fn print_dry_run(
+    plan: &ProvisionPlan,
+    files: &[ceremony::PlannedFile],
+    secrets: &[String],
+    json: bool,
+) {
     let preview_key = ceremony::preview_key(&plan.name);
-    let shown: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    let mut shown: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    shown.extend(secrets.iter().cloned());
     let msg = ceremony::commit_message(
         &plan.name,
         plan.vmid,
@@ -266,13 +281,15 @@ fn print_dry_run(plan: &ProvisionPlan, files: &[ceremony::PlannedFile], json: bo
     );
     let preview = CeremonyPreview {
         files,
+        secrets,
         commit_message: &msg,
     };
     let preview = plan.nothing_to_do.is_none().then_some(&preview);
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&render::json(plan, preview)).expect("json")
+            serde_json::to_string_pretty(&crate::render::provision::json(plan, preview))
+                .expect("json")
         );
     } else {
         print!("{}", render::human(plan, preview));

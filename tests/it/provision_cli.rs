@@ -109,6 +109,21 @@ fn dry_run_offline_plans_with_no_connection_and_changes_no_file() {
         "qm clone 9001 110 --name test-automation --full 1 --storage nvmeprom"
     );
     assert_eq!(v["changes"][0]["file"], "hosts.nix");
+    // The secrets the run re-keys are known before it: listed, and in the commit message.
+    assert_eq!(
+        v["rekeyed_secrets"],
+        serde_json::json!(["secrets/common.yaml"])
+    );
+    assert!(
+        v["commit_message"]
+            .as_str()
+            .unwrap()
+            .contains("Files:\n  hosts.nix\n  .sops.yaml\n  secrets/common.yaml\n"),
+        "{}",
+        v["commit_message"]
+    );
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["written"], false);
     // Zero connections, zero processes of the tools, zero file changes (no .vmctl/ either).
     assert!(
         !log.exists(),

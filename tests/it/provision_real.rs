@@ -206,3 +206,39 @@ fn the_rekeyer_lets_the_new_hosts_identity_decrypt_checked_by_real_sops() {
     .unwrap_err();
     assert!(e.to_string().contains("common.yaml"), "{e}");
 }
+
+#[test]
+fn the_dry_runs_secrets_list_is_what_the_rekeying_then_changes() {
+    use crate::support::secrets::{sops_bin, Env as SopsEnv, ADMIN, NEWVM};
+    use vmctl::exec::provision::real::SecretsRekeyer;
+    use vmctl::exec::provision::Rekeyer;
+
+    let env = SopsEnv::new();
+    env.write_rule(&[ADMIN]);
+    let file = env.encrypt("common.yaml", "greeting: hello\n", &[ADMIN]);
+    let root = env.fleet();
+    let sops_yaml = root.join(".sops.yaml");
+    let rekeyer = SecretsRekeyer {
+        sops_config: sops_yaml.clone(),
+        secrets_dir: root.join("secrets"),
+        identities: vec![env.key("admin")],
+        sops: Some(sops_bin()),
+        out: Default::default(),
+    };
+    // The rule as it is: nothing to re-key.
+    let unchanged = std::fs::read_to_string(&sops_yaml).unwrap();
+    assert!(rekeyer.would_rekey(&root, &unchanged).unwrap().is_empty());
+    // The rule as the ceremony leaves it, given as text: the file on disk is not read.
+    env.write_rule(&[ADMIN, NEWVM]);
+    let edited = std::fs::read_to_string(&sops_yaml).unwrap();
+    std::fs::write(&sops_yaml, &unchanged).unwrap();
+    let planned = rekeyer.would_rekey(&root, &edited).unwrap();
+    assert_eq!(planned, ["secrets/common.yaml"]);
+    let before = std::fs::read(&file).unwrap();
+    // The real re-keying after the edit changes exactly the listed files.
+    std::fs::write(&sops_yaml, &edited).unwrap();
+    let lock = vmctl::exec::apply::FleetLock::acquire(&root, &Default::default()).unwrap();
+    rekeyer.rekey(&root, &lock).unwrap();
+    assert_ne!(std::fs::read(&file).unwrap(), before);
+    assert_eq!(file, root.join(&planned[0]));
+}

@@ -217,13 +217,64 @@ pub struct SecretsRekeyer {
     pub out: crate::exec::report::Reporter,
 }
 
+impl SecretsRekeyer {
+    /// The secrets files the re-keying selects: every file below the secrets directory that a
+    /// rule of `config` matches (as `vmctl secrets rekey`).
+    fn select(&self, config: &xsops::LoadedConfig) -> Result<xsops::FileSet, RekeyError> {
+        // The sops helpers report with miette (their CLI's type): their text is kept whole.
+        xsops::select_files(config, &[], Some(&self.secrets_dir), &self.out)
+            .map_err(|e| RekeyError::Select(e.to_string()))
+    }
+
+    /// For the dry run: the secrets files (relative to `root`) the run's re-keying would
+    /// change once `.sops.yaml` reads `sops_text` (the ceremony's edit), found by the same
+    /// selection and the same recipients check as [`Rekeyer::rekey`], without decrypting or
+    /// writing anything. Sorted, as the run's commit lists them.
+    pub fn would_rekey(&self, root: &Path, sops_text: &str) -> Result<Vec<String>, RekeyError> {
+        let path = std::path::absolute(&self.sops_config)
+            .map_err(|e| RekeyError::Config(e.to_string()))?;
+        let config = xsops::LoadedConfig {
+            dir: path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+            config: crate::secrets::config::SopsConfig::parse(sops_text)
+                .map_err(|e| RekeyError::Config(format!("{}: {e}", path.display())))?,
+            path,
+        };
+        let files = self.select(&config)?;
+        let none = crate::secrets::identity::Identities::new();
+        let opts = xsops::RekeyOptions {
+            dry_run: true,
+            identities: &none,
+            sops: None,
+            out: self.out,
+        };
+        let mut out = Vec::new();
+        for (file, display) in &files.files {
+            let r = xsops::rekey_file(&config, file, display.clone(), &opts);
+            match r.status {
+                xsops::FileStatus::UpToDate => {}
+                xsops::FileStatus::WouldRekey | xsops::FileStatus::Rekeyed => {
+                    let abs = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+                    let rel = abs.strip_prefix(root).unwrap_or(&abs);
+                    out.push(rel.display().to_string());
+                }
+                xsops::FileStatus::Failed => {
+                    return Err(RekeyError::File {
+                        path: r.path,
+                        reason: r.error.unwrap_or_else(|| "failed".into()),
+                    })
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
 impl Rekeyer for SecretsRekeyer {
     fn rekey(&self, _root: &Path, lock: &FleetLock) -> Result<(), RekeyError> {
-        // The sops helpers report with miette (their CLI's type): their text is kept whole.
         let config =
             xsops::load_config(&self.sops_config).map_err(|e| RekeyError::Config(e.to_string()))?;
-        let files = xsops::select_files(&config, &[], Some(&self.secrets_dir), &self.out)
-            .map_err(|e| RekeyError::Select(e.to_string()))?;
+        let files = self.select(&config)?;
         let found =
             xsops::discover_identities(&xsops::IdentityEnv::from_process(), &self.identities)
                 .map_err(|e| RekeyError::Identities(e.to_string()))?;
