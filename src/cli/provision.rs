@@ -288,8 +288,7 @@ fn print_dry_run(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&crate::render::provision::json(plan, preview))
-                .expect("json")
+            serde_json::to_string_pretty(&render::json(plan, preview)).expect("json")
         );
     } else {
         print!("{}", render::human(plan, preview));

@@ -144,3 +144,32 @@ pub fn diff(f: &PlannedFile) -> String {
         .header(&a, &format!("b/{name}"))
         .to_string()
 }
+
+/// The plan as JSON (shaped by [`crate::render::provision`]): the plan's fields, each
+/// mutation's command line, and the ceremony preview.
+pub fn json(plan: &ProvisionPlan, preview: Option<&CeremonyPreview>) -> serde_json::Value {
+    use crate::render::provision::{FileChangeView, PlanView};
+    crate::render::provision::json(&PlanView {
+        plan,
+        commands: plan
+            .mutations()
+            .iter()
+            .map(|m| display_line(&m.argv()))
+            .collect(),
+        changes: preview
+            .map(|p| {
+                p.files
+                    .iter()
+                    .map(|f| FileChangeView {
+                        file: f.path.display().to_string(),
+                        created: f.old.is_none(),
+                        summary: &f.summary,
+                        diff: diff(f),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        rekeyed_secrets: preview.map(|p| p.secrets).unwrap_or_default(),
+        commit_message: preview.map(|p| p.commit_message),
+    })
+}

@@ -432,7 +432,7 @@ fn dry_run_renderings_show_commands_diffs_and_commit() {
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
-    let v = crate::render::provision::json(&p, Some(&preview));
+    let v = render::json(&p, Some(&preview));
     let back: serde_json::Value = serde_json::from_str(&v.to_string()).unwrap();
     assert_eq!(back["vmid"], 110);
     assert_eq!(back["steps"][0]["id"], "clone");
