@@ -121,17 +121,16 @@ impl Fleet {
         report: &dyn Fn(&str),
         resume: Option<journal::Journal>,
     ) -> Result<Outcome, ProvisionError> {
-        self.run_only(cluster, world, plan, report, resume, None)
+        self.run_only(None, (cluster, world, plan), report, resume)
     }
 
+    /// `run` with `--phases`' selection.
     fn run_only(
         &self,
-        cluster: &Cluster,
-        world: &World,
-        plan: &ProvisionPlan,
+        only: Option<&std::collections::BTreeSet<StepId>>,
+        (cluster, world, plan): (&Cluster, &World, &ProvisionPlan),
         report: &dyn Fn(&str),
         resume: Option<journal::Journal>,
-        only: Option<&std::collections::BTreeSet<StepId>>,
     ) -> Result<Outcome, ProvisionError> {
         let env = Env {
             proxmox: cluster,
@@ -322,25 +321,31 @@ fn a_fault_at_every_step_rolls_back_to_the_before_state() {
     }
 }
 
-#[test]
-fn a_different_host_key_after_install_fails_closed_and_rolls_back() {
+/// Runs the demo with `world` and checks the run failed saying each of `want`, leaving the
+/// files and the cluster as before and committing nothing.
+fn fails_closed_and_rolls_back(world: World, want: &[&str]) {
     let fleet = Fleet::demo();
     let before = fleet.files();
     let cluster = Cluster::demo();
-    let world = World {
-        wrong_key: true,
-        ..Default::default()
-    };
     let plan = fleet.plan(&cluster);
     let e = fleet
         .run(&cluster, &world, &plan, &quiet, None)
         .unwrap_err();
-    assert!(
-        e.to_string().contains("Host key verification failed"),
-        "{e}"
-    );
+    for w in want {
+        assert!(e.to_string().contains(w), "{e}");
+    }
     assert_eq!(fleet.files(), before);
     assert!(!cluster.vms.borrow().contains_key(&110));
+    assert!(world.commits.borrow().is_empty());
+}
+
+#[test]
+fn a_different_host_key_after_install_fails_closed_and_rolls_back() {
+    let world = World {
+        wrong_key: true,
+        ..Default::default()
+    };
+    fails_closed_and_rolls_back(world, &["Host key verification failed"]);
 }
 
 #[test]
@@ -349,7 +354,7 @@ fn phases_run_in_two_goes_end_where_an_uninterrupted_run_does() {
     let (fleet, cluster, world, plan) = setup();
     let infra = phases::parse("infra").unwrap();
     let out = fleet
-        .run_only(&cluster, &world, &plan, &quiet, None, Some(&infra))
+        .run_only(Some(&infra), (&cluster, &world, &plan), &quiet, None)
         .unwrap();
     let Outcome::Partial { ran, remaining } = out else {
         panic!("not partial: {out:?}")
@@ -368,7 +373,7 @@ fn phases_run_in_two_goes_end_where_an_uninterrupted_run_does() {
     // `keys` alone before the infrastructure would have been refused.
     assert!(phases::check(&planned, &rest, &[]).is_err());
     let out = fleet
-        .run_only(&cluster, &world, &plan, &quiet, Some(j), Some(&rest))
+        .run_only(Some(&rest), (&cluster, &world, &plan), &quiet, Some(j))
         .unwrap();
     assert!(matches!(out, Outcome::Done { commit: Some(_) }), "{out:?}");
     assert_eq!(world.commits.borrow().len(), 1);
@@ -380,22 +385,11 @@ fn phases_run_in_two_goes_end_where_an_uninterrupted_run_does() {
 
 #[test]
 fn a_vm_without_nixos_version_fails_verification_and_rolls_back() {
-    let fleet = Fleet::demo();
-    let before = fleet.files();
-    let cluster = Cluster::demo();
     let world = World {
         not_nixos: true,
         ..Default::default()
     };
-    let plan = fleet.plan(&cluster);
-    let e = fleet
-        .run(&cluster, &world, &plan, &quiet, None)
-        .unwrap_err();
-    assert!(e.to_string().contains("step verify"), "{e}");
-    assert!(e.to_string().contains("nixos-version"), "{e}");
-    assert_eq!(fleet.files(), before);
-    assert!(!cluster.vms.borrow().contains_key(&110));
-    assert!(world.commits.borrow().is_empty());
+    fails_closed_and_rolls_back(world, &["step verify", "nixos-version"]);
 }
 
 #[test]
