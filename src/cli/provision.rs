@@ -15,7 +15,7 @@ use crate::exec::provision::{self as run, files, journal, real, Env, Options, Ou
 use crate::exec::proxmox::Proxmox;
 use crate::model::fleet::NixRole;
 use crate::plan::provision::render::{self, CeremonyPreview};
-use crate::plan::provision::{ceremony, Inputs, Observation, ProvisionPlan};
+use crate::plan::provision::{ceremony, phases, Inputs, Observation, ProvisionPlan};
 
 #[derive(Debug, Args)]
 pub struct ProvisionArgs {
@@ -44,6 +44,12 @@ pub struct ProvisionArgs {
     /// Leave the changed files uncommitted (the default commits exactly this run's files).
     #[arg(long)]
     pub no_commit: bool,
+    /// Run only these phases or steps, comma-separated: `infra` (clone to wait-ssh), `keys`
+    /// (key-ceremony), `install` (install, verify), `integrate` (commit), or step ids. A step
+    /// whose earlier steps are neither listed nor done in the journal is refused; a later run
+    /// with the remaining phases continues the journal.
+    #[arg(long, value_name = "LIST", conflicts_with = "rollback")]
+    pub phases: Option<String>,
     /// With --dry-run: print the plan as JSON on stdout.
     #[arg(long, requires = "dry_run")]
     pub json: bool,
@@ -68,11 +74,14 @@ pub const EXAMPLES: &str = "Examples:
   vmctl provision test-automation --dry-run --offline   # the plan, no connection
   vmctl provision test-automation --dry-run --json      # the plan as data, cluster observed
   vmctl provision test-automation                       # create, install, integrate, commit
+  vmctl provision test-automation --phases infra        # create and boot the VM only
+  vmctl provision test-automation --phases keys,install,integrate   # then the rest
   vmctl provision test-automation --resume              # after an interrupted run
   vmctl provision test-automation --rollback            # undo an interrupted run";
 
-fn err(e: impl std::fmt::Display) -> miette::Report {
-    miette!("{e}")
+/// A typed error as a report, its type kept for the exit code (docs/cli.md).
+fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
+    crate::cli::exit::report(e)
 }
 
 pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
@@ -86,7 +95,7 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         Some(FleetLock::acquire(&root, &crate::cli::ui::reporter()).map_err(err)?)
     };
     let pending = journal::load(&root, &a.name).map_err(err)?;
-    if pending.is_some() && !(a.resume || a.rollback || a.dry_run) {
+    if pending.is_some() && !(a.resume || a.rollback || a.dry_run || a.phases.is_some()) {
         return Err(miette!(
             help = format!(
                 "continue it with `vmctl provision {0} --resume`, or undo it with `vmctl \
@@ -145,6 +154,21 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         identity: identity.as_deref(),
     })
     .map_err(err)?;
+    // --phases: refused before anything runs when it skips a step that has not run.
+    let only = a
+        .phases
+        .as_deref()
+        .map(phases::parse)
+        .transpose()
+        .map_err(err)?;
+    if let Some(only) = &only {
+        let planned: Vec<_> = plan.steps.iter().map(|s| s.id).collect();
+        let done = pending
+            .as_ref()
+            .map(|j| j.completed.clone())
+            .unwrap_or_default();
+        phases::check(&planned, only, &done).map_err(err)?;
+    }
     // The ceremony's edits, tried with a preview key: a refusal stops the run before anything
     // is created.
     let vm = defs
@@ -166,8 +190,24 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         };
         ceremony::changes(defs, vm, &fleet_files.view(), &public, &recipient).map_err(err)?
     };
+    let rekeyer = real::SecretsRekeyer {
+        sops_config: root.join(&defs.settings.sops_config),
+        secrets_dir: root.join(&defs.settings.secrets_dir),
+        identities: a.age_identities.clone(),
+        sops: None,
+        out: crate::cli::ui::reporter(),
+    };
     if a.dry_run {
-        print_dry_run(&plan, &preview_files, a.json);
+        // The secrets the run re-keys, from .sops.yaml as the ceremony leaves it: the same
+        // selection and check as the run, so the plan's commit lists what the run's does.
+        let sops_path = defs.settings.sops_config.as_path();
+        let secrets = match preview_files.iter().find(|f| f.path == sops_path) {
+            Some(f) => rekeyer
+                .would_rekey(&root, &String::from_utf8_lossy(&f.new))
+                .map_err(err)?,
+            None => Vec::new(),
+        };
+        print_dry_run(&plan, &preview_files, &secrets, a.json);
         return Ok(0);
     }
     let p = proxmox.expect("not offline");
@@ -176,13 +216,6 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         port: 22,
         identity: a.identity.clone(),
         timeout: Duration::from_secs(a.wait.min(60)),
-    };
-    let rekeyer = real::SecretsRekeyer {
-        sops_config: root.join(&defs.settings.sops_config),
-        secrets_dir: root.join(&defs.settings.secrets_dir),
-        identities: a.age_identities.clone(),
-        sops: None,
-        out: crate::cli::ui::reporter(),
     };
     let env = Env {
         proxmox: &p,
@@ -198,10 +231,25 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         attempts: (a.wait / interval.as_secs()).max(1) as u32,
         interval,
         report: &report,
+        only: only.as_ref(),
     };
     let lock = lock.expect("not a dry run");
     match run::run(&env, &opts, &root, defs, &plan, &lock, pending).map_err(err)? {
         Outcome::NothingToDo(msg) => eprintln!("{msg}"),
+        Outcome::Partial { ran, remaining } => {
+            let names = |v: &[crate::plan::provision::StepId]| {
+                v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+            };
+            println!(
+                "ran {} of `{}` (VM {}); continue with `vmctl provision {} --phases {}`, or \
+                 undo it with `--rollback`",
+                names(&ran),
+                plan.name,
+                plan.vmid,
+                plan.name,
+                names(&remaining)
+            );
+        }
         Outcome::Done { commit } => println!(
             "provisioned `{}`: VM {}{}",
             plan.name,
@@ -214,9 +262,15 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
     Ok(0)
 }
 
-fn print_dry_run(plan: &ProvisionPlan, files: &[ceremony::PlannedFile], json: bool) {
+fn print_dry_run(
+    plan: &ProvisionPlan,
+    files: &[ceremony::PlannedFile],
+    secrets: &[String],
+    json: bool,
+) {
     let preview_key = ceremony::preview_key(&plan.name);
-    let shown: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    let mut shown: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    shown.extend(secrets.iter().cloned());
     let msg = ceremony::commit_message(
         &plan.name,
         plan.vmid,
@@ -227,6 +281,7 @@ fn print_dry_run(plan: &ProvisionPlan, files: &[ceremony::PlannedFile], json: bo
     );
     let preview = CeremonyPreview {
         files,
+        secrets,
         commit_message: &msg,
     };
     let preview = plan.nothing_to_do.is_none().then_some(&preview);

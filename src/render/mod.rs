@@ -1,8 +1,9 @@
 //! Adapters from [`Diagnostic`](crate::check::Diagnostic)s to output formats: human (miette)
-//! and JSON. Only this layer knows those formats.
+//! and JSON, and the provision plan's JSON. Only this layer knows those formats.
 
 pub mod human;
 pub mod json;
+pub mod provision;
 pub mod stdio;
 
 /// Counts of diagnostics by severity, for summaries and exit codes.

@@ -109,6 +109,21 @@ fn dry_run_offline_plans_with_no_connection_and_changes_no_file() {
         "qm clone 9001 110 --name test-automation --full 1 --storage nvmeprom"
     );
     assert_eq!(v["changes"][0]["file"], "hosts.nix");
+    // The secrets the run re-keys are known before it: listed, and in the commit message.
+    assert_eq!(
+        v["rekeyed_secrets"],
+        serde_json::json!(["secrets/common.yaml"])
+    );
+    assert!(
+        v["commit_message"]
+            .as_str()
+            .unwrap()
+            .contains("Files:\n  hosts.nix\n  .sops.yaml\n  secrets/common.yaml\n"),
+        "{}",
+        v["commit_message"]
+    );
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["written"], false);
     // Zero connections, zero processes of the tools, zero file changes (no .vmctl/ either).
     assert!(
         !log.exists(),
@@ -145,6 +160,44 @@ fn refusals_say_what_to_do() {
         "{}",
         unwrapped(&out.stderr)
     );
+    // --phases that skip a step that never ran, or name no phase: refused before anything.
+    let out = run(&[
+        "provision",
+        "test-automation",
+        "--dry-run",
+        "--offline",
+        "--phases",
+        "keys,install",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        unwrapped(&out.stderr).contains("--phases skips step `clone`"),
+        "{}",
+        unwrapped(&out.stderr)
+    );
+    let out = run(&[
+        "provision",
+        "test-automation",
+        "--dry-run",
+        "--offline",
+        "--phases",
+        "infra,bogus",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        unwrapped(&out.stderr).contains("`bogus` is not a phase or step"),
+        "{}",
+        unwrapped(&out.stderr)
+    );
+    let out = run(&[
+        "provision",
+        "test-automation",
+        "--dry-run",
+        "--offline",
+        "--phases",
+        "infra",
+    ]);
+    assert!(out.status.success(), "{}", unwrapped(&out.stderr));
     // Nothing to resume or roll back.
     let out = run(&["provision", "test-automation", "--resume"]);
     assert!(!out.status.success());
@@ -168,6 +221,8 @@ fn help_teaches_every_argument_with_examples() {
         "--keep-on-failure",
         "--no-commit",
         "--json",
+        "--phases",
+        "--phases keys,install,integrate",
     ] {
         assert!(help.contains(want), "missing {want:?} in\n{help}");
     }

@@ -125,12 +125,16 @@ fn world(wrong_key: bool, vm_ip: &str) -> World {
     git(root, &["commit", "-q", "-m", "fleet"]);
     let before_head = git(root, &["rev-parse", "HEAD"]);
 
-    // The VM's sshd: `hostname` answers as the installed system would.
+    // The VM's sshd: `hostname` and `nixos-version` answer as the installed system would.
     let vm_bin = tmp.path().join("vm-bin");
     std::fs::create_dir_all(&vm_bin).unwrap();
     write_script(
         &vm_bin.join("hostname"),
         "#!/bin/sh\necho test-automation\n",
+    );
+    write_script(
+        &vm_bin.join("nixos-version"),
+        "#!/bin/sh\necho '24.11.20250101.abcdef0 (Vicuna)'\n",
     );
     let vm_dir = tmp.path().join("vm");
     let vm = Sshd::start(

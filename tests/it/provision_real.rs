@@ -13,10 +13,13 @@ use vmctl::exec::provision::real::{GitCli, OpenSsh};
 use vmctl::exec::provision::{Git, SshProbe};
 
 use crate::support::pve::{make_key, Sshd, SshdOptions};
-use crate::support::{require_tool, text};
+use crate::support::{require_tool, text, write_script};
 
-/// An sshd on 127.0.0.`n` presenting `pair`'s host key, as the installed VM would.
+/// An sshd on 127.0.0.`n` presenting `pair`'s host key, as the installed VM would; its
+/// sessions' PATH starts with `dir/vm-bin` (where a test puts a `nixos-version` stand-in).
 fn vm_sshd(dir: &Path, n: u8, pair: &vmctl::keys::HostKeyPair, client_pub: String) -> Sshd {
+    let vm_bin = dir.join("vm-bin");
+    std::fs::create_dir_all(&vm_bin).unwrap();
     let sshd_dir = dir.join("sshd");
     std::fs::create_dir_all(&sshd_dir).unwrap();
     let key = sshd_dir.join("ssh_host_ed25519_key");
@@ -29,7 +32,10 @@ fn vm_sshd(dir: &Path, n: u8, pair: &vmctl::keys::HostKeyPair, client_pub: Strin
         &SshdOptions {
             addr: Ipv4Addr::new(127, 0, 0, n),
             port: None,
-            env: vec![("HOME".into(), dir.display().to_string())],
+            env: vec![
+                ("HOME".into(), dir.display().to_string()),
+                ("PATH".into(), format!("{}:/usr/bin:/bin", vm_bin.display())),
+            ],
             authorized_keys: vec![client_pub],
         },
     )
@@ -41,6 +47,10 @@ fn verify_trusts_only_the_generated_host_key() {
     let (client_key, client_pub) = make_key(tmp.path(), "admin");
     let pair = vmctl::keys::generate_host_key(&mut rand_core::OsRng, Some("root@vm".into()));
     let sshd = vm_sshd(tmp.path(), 61, &pair, client_pub);
+    write_script(
+        &tmp.path().join("vm-bin/nixos-version"),
+        "#!/bin/sh\necho '24.11.20250101.abcdef0 (Vicuna)'\n",
+    );
     let probe = OpenSsh {
         port: sshd.addr.port(),
         identity: Some(client_key),
@@ -53,7 +63,8 @@ fn verify_trusts_only_the_generated_host_key() {
     let got = probe
         .verify("127.0.0.61", &pair.public_openssh, dir.path())
         .unwrap();
-    assert_eq!(got, expected.trim());
+    assert_eq!(got.hostname, expected.trim());
+    assert_eq!(got.nixos_version, "24.11.20250101.abcdef0 (Vicuna)");
     assert_eq!(sshd.accepted_connections(), 1);
     // Another key than the one the VM presents: refused before any login.
     let other = vmctl::keys::generate_host_key(&mut rand_core::OsRng, None);
@@ -77,6 +88,28 @@ fn verify_trusts_only_the_generated_host_key() {
         timeout: Duration::from_millis(300),
     };
     assert!(closed.wait_ssh("127.0.0.61").is_err());
+}
+
+#[test]
+fn verify_fails_closed_when_the_vm_has_no_nixos_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (client_key, client_pub) = make_key(tmp.path(), "admin");
+    let pair = vmctl::keys::generate_host_key(&mut rand_core::OsRng, Some("root@vm".into()));
+    // No `nixos-version` on the session's PATH: the right host key, but not a NixOS.
+    let sshd = vm_sshd(tmp.path(), 62, &pair, client_pub);
+    let probe = OpenSsh {
+        port: sshd.addr.port(),
+        identity: Some(client_key),
+        timeout: Duration::from_secs(10),
+    };
+    let dir = KeyDir::create(&pair).unwrap();
+    match probe.verify("127.0.0.62", &pair.public_openssh, dir.path()) {
+        Err(vmctl::exec::provision::ProbeError::NotNixos(m)) => {
+            assert!(m.contains("nixos-version"), "{m}")
+        }
+        other => panic!("not a not-NixOS failure: {other:?}"),
+    }
+    assert_eq!(sshd.accepted_connections(), 1);
 }
 
 fn git(root: &Path, args: &[&str]) -> String {
@@ -131,7 +164,7 @@ fn git_commits_exactly_the_runs_files_and_leaves_the_rest_staged() {
     let e = GitCli
         .commit(root, &["no-such-file".into()], "x")
         .unwrap_err();
-    assert!(e.contains("git add failed"), "{e}");
+    assert!(e.to_string().contains("git add failed"), "{e}");
 }
 
 #[test]
@@ -171,5 +204,41 @@ fn the_rekeyer_lets_the_new_hosts_identity_decrypt_checked_by_real_sops() {
     }
     .rekey(&root, &lock)
     .unwrap_err();
-    assert!(e.contains("common.yaml"), "{e}");
+    assert!(e.to_string().contains("common.yaml"), "{e}");
+}
+
+#[test]
+fn the_dry_runs_secrets_list_is_what_the_rekeying_then_changes() {
+    use crate::support::secrets::{sops_bin, Env as SopsEnv, ADMIN, NEWVM};
+    use vmctl::exec::provision::real::SecretsRekeyer;
+    use vmctl::exec::provision::Rekeyer;
+
+    let env = SopsEnv::new();
+    env.write_rule(&[ADMIN]);
+    let file = env.encrypt("common.yaml", "greeting: hello\n", &[ADMIN]);
+    let root = env.fleet();
+    let sops_yaml = root.join(".sops.yaml");
+    let rekeyer = SecretsRekeyer {
+        sops_config: sops_yaml.clone(),
+        secrets_dir: root.join("secrets"),
+        identities: vec![env.key("admin")],
+        sops: Some(sops_bin()),
+        out: Default::default(),
+    };
+    // The rule as it is: nothing to re-key.
+    let unchanged = std::fs::read_to_string(&sops_yaml).unwrap();
+    assert!(rekeyer.would_rekey(&root, &unchanged).unwrap().is_empty());
+    // The rule as the ceremony leaves it, given as text: the file on disk is not read.
+    env.write_rule(&[ADMIN, NEWVM]);
+    let edited = std::fs::read_to_string(&sops_yaml).unwrap();
+    std::fs::write(&sops_yaml, &unchanged).unwrap();
+    let planned = rekeyer.would_rekey(&root, &edited).unwrap();
+    assert_eq!(planned, ["secrets/common.yaml"]);
+    let before = std::fs::read(&file).unwrap();
+    // The real re-keying after the edit changes exactly the listed files.
+    std::fs::write(&sops_yaml, &edited).unwrap();
+    let lock = vmctl::exec::apply::FleetLock::acquire(&root, &Default::default()).unwrap();
+    rekeyer.rekey(&root, &lock).unwrap();
+    assert_ne!(std::fs::read(&file).unwrap(), before);
+    assert_eq!(file, root.join(&planned[0]));
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use vmctl::exec::apply::FleetLock;
 use vmctl::exec::provision::{
-    self, Env, Git, Installer, Options, Outcome, ProbeError, Rekeyer, SshProbe,
+    self, Env, Git, GitError, Identity, InstallError, Installer, Options, Outcome, ProbeError,
+    RekeyError, Rekeyer, SshProbe,
 };
 use vmctl::exec::proxmox::{Proxmox, QmProxmox};
 use vmctl::plan::provision::{plan, Inputs, Observation, ProvisionPlan};
@@ -28,30 +29,33 @@ struct Fakes {
 }
 
 impl Installer for Fakes {
-    fn install(&self, argv: &[String]) -> Result<(), String> {
+    fn install(&self, argv: &[String]) -> Result<(), InstallError> {
         self.installed.borrow_mut().push(argv.to_vec());
         Ok(())
     }
 }
 
 impl SshProbe for Fakes {
-    fn wait_ssh(&self, _: &str) -> Result<(), String> {
+    fn wait_ssh(&self, _: &str) -> Result<(), ProbeError> {
         Ok(())
     }
-    fn verify(&self, _: &str, _: &str, _: &Path) -> Result<String, ProbeError> {
-        Ok("test-automation".into())
+    fn verify(&self, _: &str, _: &str, _: &Path) -> Result<Identity, ProbeError> {
+        Ok(Identity {
+            hostname: "test-automation".into(),
+            nixos_version: "24.11 (Vicuna)".into(),
+        })
     }
 }
 
 impl Git for Fakes {
-    fn commit(&self, _: &Path, files: &[PathBuf], _: &str) -> Result<String, String> {
+    fn commit(&self, _: &Path, files: &[PathBuf], _: &str) -> Result<String, GitError> {
         self.committed.borrow_mut().extend(files.iter().cloned());
         Ok("0123abc".into())
     }
 }
 
 impl Rekeyer for Fakes {
-    fn rekey(&self, _: &Path, _: &FleetLock) -> Result<(), String> {
+    fn rekey(&self, _: &Path, _: &FleetLock) -> Result<(), RekeyError> {
         Ok(())
     }
 }
@@ -118,6 +122,7 @@ fn provision_demo(
         attempts: 2,
         interval: Duration::from_millis(10),
         report: &quiet,
+        only: None,
     };
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let out = provision::run(&env, &opts, root, &defs, &plan, &lock, None);

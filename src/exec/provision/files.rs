@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::FleetFileError;
 use crate::edit::hosts::EntryTemplate;
 use crate::edit::scaffold::TemplateFile;
 use crate::model::{Definitions, Vm};
@@ -35,11 +36,13 @@ impl Loaded {
 
 /// Reads hosts.nix, .sops.yaml, machines.md, the hosts template and whether `hosts/CONFIG/`
 /// exists. hosts.nix and .sops.yaml must exist: provisioning edits them.
-pub fn load(root: &Path, defs: &Definitions, vm: &Vm) -> Result<Loaded, String> {
+pub fn load(root: &Path, defs: &Definitions, vm: &Vm) -> Result<Loaded, FleetFileError> {
     let s = &defs.settings;
     let read = |rel: &Path| {
-        std::fs::read_to_string(root.join(rel))
-            .map_err(|e| format!("cannot read `{}`: {e}", rel.display()))
+        std::fs::read_to_string(root.join(rel)).map_err(|source| FleetFileError {
+            path: rel.to_path_buf(),
+            source,
+        })
     };
     let optional = |rel: &Path| std::fs::read_to_string(root.join(rel)).ok();
     let hosts = read(&s.hosts_file)?;
@@ -60,15 +63,17 @@ pub fn load(root: &Path, defs: &Definitions, vm: &Vm) -> Result<Loaded, String> 
 }
 
 /// Every regular file below `dir` (relative paths); none when it does not exist.
-fn read_tree(dir: &Path) -> Result<Vec<TemplateFile>, String> {
+fn read_tree(dir: &Path) -> Result<Vec<TemplateFile>, FleetFileError> {
     let mut out = Vec::new();
     if !dir.is_dir() {
         return Ok(out);
     }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let rd =
-            std::fs::read_dir(&d).map_err(|e| format!("cannot read `{}`: {e}", d.display()))?;
+        let rd = std::fs::read_dir(&d).map_err(|source| FleetFileError {
+            path: d.clone(),
+            source,
+        })?;
         for entry in rd.flatten() {
             let path = entry.path();
             let Ok(kind) = entry.file_type() else {
@@ -77,8 +82,10 @@ fn read_tree(dir: &Path) -> Result<Vec<TemplateFile>, String> {
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {
-                let contents = std::fs::read(&path)
-                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+                let contents = std::fs::read(&path).map_err(|source| FleetFileError {
+                    path: path.clone(),
+                    source,
+                })?;
                 out.push(TemplateFile {
                     path: path.strip_prefix(dir).expect("below dir").to_path_buf(),
                     contents,

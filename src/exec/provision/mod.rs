@@ -5,6 +5,7 @@
 //! [`Rekeyer`]) next to the `Proxmox` trait, with real implementations in [`real`] and fakes
 //! in the tests.
 
+mod errors;
 pub mod files;
 pub mod journal;
 pub mod keydir;
@@ -17,6 +18,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use errors::{FleetFileError, GitError, InstallError, ProbeError, RekeyError};
 pub use rollback::rollback;
 pub use runner::{run, Outcome};
 
@@ -32,40 +34,39 @@ pub trait HostFiles {
 
 /// Installs NixOS (nixos-anywhere in production).
 pub trait Installer {
-    /// Runs the installer's argv, its output shown to the user; `Err` carries why it failed.
-    fn install(&self, argv: &[String]) -> Result<(), String>;
+    /// Runs the installer's argv, its output shown to the user.
+    fn install(&self, argv: &[String]) -> Result<(), InstallError>;
 }
 
 /// Reaches the new VM over SSH.
 pub trait SshProbe {
     /// Returns once `ip` answers on the SSH port (the host key is not trusted yet: only the
     /// installer connects before the key ceremony's key is installed).
-    fn wait_ssh(&self, ip: &str) -> Result<(), String>;
+    fn wait_ssh(&self, ip: &str) -> Result<(), ProbeError>;
     /// Connects as root trusting only `host_key` (a known_hosts of that one key, written into
-    /// the private directory `dir`; `StrictHostKeyChecking=yes`) and returns `hostname`'s
-    /// output. A different host key is an error.
-    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, ProbeError>;
+    /// the private directory `dir`; `StrictHostKeyChecking=yes`) and returns what the VM says
+    /// it is (`hostname`, `nixos-version`). A different host key is an error.
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<Identity, ProbeError>;
 }
 
-/// Why the verification did not get the hostname.
+/// What the installed VM says it is, asked over the pinned connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProbeError {
-    /// The VM presented another host key: a hard failure, never retried.
-    HostKey(String),
-    /// Not reachable (yet): the VM may still be rebooting.
-    Unreachable(String),
+pub struct Identity {
+    pub hostname: String,
+    /// `nixos-version`'s output: proof the install left a NixOS behind.
+    pub nixos_version: String,
 }
 
 /// Commits the fleet repository.
 pub trait Git {
     /// Commits exactly `files` (fleet-relative) with `message`, whatever else is staged;
     /// returns the new commit's hash.
-    fn commit(&self, root: &Path, files: &[PathBuf], message: &str) -> Result<String, String>;
+    fn commit(&self, root: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError>;
 }
 
 /// Re-keys the fleet's secrets for the recipients .sops.yaml now lists.
 pub trait Rekeyer {
-    fn rekey(&self, root: &Path, lock: &FleetLock) -> Result<(), String>;
+    fn rekey(&self, root: &Path, lock: &FleetLock) -> Result<(), RekeyError>;
 }
 
 /// Everything a run talks to.
@@ -88,6 +89,9 @@ pub struct Options<'a> {
     pub interval: Duration,
     /// Hears a line per step (stderr in the CLI).
     pub report: &'a dyn Fn(&str),
+    /// `--phases`: run only these steps (checked by `plan::provision::phases::check` first);
+    /// the run stops, journal kept, at the first step not among them. `None`: every step.
+    pub only: Option<&'a std::collections::BTreeSet<StepId>>,
 }
 
 /// Why a provision failed.
@@ -104,6 +108,14 @@ pub enum ProvisionError {
     Ceremony(#[from] CeremonyError),
     #[error("step key-ceremony: {0}")]
     Apply(Box<ApplyError>),
+    #[error("step key-ceremony: re-keying the secrets: {0}")]
+    Rekey(#[from] RekeyError),
+    #[error("step key-ceremony: {0}")]
+    FleetFile(#[from] FleetFileError),
+    #[error("step install: {0}")]
+    Install(#[from] InstallError),
+    #[error("step commit: {0}")]
+    Git(#[from] GitError),
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
     #[error("{failure}; {rollback}")]

@@ -8,7 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::keydir::write_known_hosts;
-use super::{Git, HostFiles, Installer, ProbeError, Rekeyer, SshProbe};
+use super::{
+    Git, GitError, HostFiles, Identity, InstallError, Installer, ProbeError, RekeyError, Rekeyer,
+    SshProbe,
+};
 use crate::exec::apply::FleetLock;
 use crate::exec::proxmox::{ProxmoxError, QmProxmox};
 use crate::exec::remote::{wait_for_ssh, Remote};
@@ -31,15 +34,15 @@ impl<R: Remote> HostFiles for QmProxmox<R> {
     }
 }
 
-/// Runs `tail` of the process's stderr into a message.
-fn failed(what: &str, out: &std::process::Output) -> String {
+/// The last lines of a process's stderr, joined: the part that says why it failed.
+fn stderr_tail(out: &std::process::Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr);
     let tail: Vec<&str> = err.lines().rev().take(3).collect();
-    format!(
-        "{what} failed ({}): {}",
-        out.status,
-        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-    )
+    tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+}
+
+fn failed(what: &str, out: &std::process::Output) -> String {
+    format!("{what} failed ({}): {}", out.status, stderr_tail(out))
 }
 
 /// nixos-anywhere (or `VMCTL_NIXOS_ANYWHERE`), run in the fleet root with its output on
@@ -49,7 +52,7 @@ pub struct NixosAnywhere {
 }
 
 impl Installer for NixosAnywhere {
-    fn install(&self, argv: &[String]) -> Result<(), String> {
+    fn install(&self, argv: &[String]) -> Result<(), InstallError> {
         let program = std::env::var_os("VMCTL_NIXOS_ANYWHERE")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(&argv[0]));
@@ -59,17 +62,17 @@ impl Installer for NixosAnywhere {
             .stdin(Stdio::null())
             .stdout(Stdio::from(std::io::stderr()))
             .status()
-            .map_err(|e| {
-                format!(
-                    "cannot run `{}`: {e}; install nixos-anywhere (`nix profile install \
-                     nixpkgs#nixos-anywhere`) or set VMCTL_NIXOS_ANYWHERE",
-                    program.display()
-                )
+            .map_err(|source| InstallError::Spawn {
+                program: program.clone(),
+                source,
             })?;
         if status.success() {
             Ok(())
         } else {
-            Err(format!("`{}` failed ({status})", display_line(argv)))
+            Err(InstallError::Failed {
+                command: display_line(argv),
+                status: status.to_string(),
+            })
         }
     }
 }
@@ -84,17 +87,17 @@ pub struct OpenSsh {
 }
 
 impl SshProbe for OpenSsh {
-    fn wait_ssh(&self, ip: &str) -> Result<(), String> {
+    fn wait_ssh(&self, ip: &str) -> Result<(), ProbeError> {
         let addr: SocketAddr = format!("{ip}:{}", self.port)
             .parse()
             .or_else(|_| format!("[{ip}]:{}", self.port).parse())
-            .map_err(|_| format!("`{ip}` is not an IP address"))?;
+            .map_err(|_| ProbeError::Unreachable(format!("`{ip}` is not an IP address")))?;
         wait_for_ssh(addr, self.timeout, Duration::from_millis(500))
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| ProbeError::Unreachable(e.to_string()))
     }
 
-    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, ProbeError> {
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<Identity, ProbeError> {
         let host = if self.port == 22 {
             ip.to_string()
         } else {
@@ -114,13 +117,29 @@ impl SshProbe for OpenSsh {
         if let Some(i) = &self.identity {
             cmd.arg("-i").arg(i);
         }
+        // One fixed remote command (no user input in it): the hostname, then `nixos-version`,
+        // whose absence (the shell's 127) says the install left no NixOS behind.
         let out = cmd
-            .args(["-l", "root", "--", ip, "hostname"])
+            .args(["-l", "root", "--", ip, "hostname && nixos-version"])
             .stdin(Stdio::null())
             .output()
             .map_err(|e| ProbeError::Unreachable(format!("cannot run ssh: {e}")))?;
         if out.status.success() {
-            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let mut lines = stdout.lines().map(str::trim);
+            let hostname = lines.next().unwrap_or_default().to_string();
+            let nixos_version = lines.next().unwrap_or_default().to_string();
+            return Ok(Identity {
+                hostname,
+                nixos_version,
+            });
+        }
+        if out.status.code() == Some(127) {
+            return Err(ProbeError::NotNixos(format!(
+                "the VM answered with the pinned host key but has no `nixos-version` ({}): \
+                 the install did not leave NixOS behind; look at the installer's output above",
+                stderr_tail(&out)
+            )));
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
         let msg = failed(
@@ -145,7 +164,7 @@ impl SshProbe for OpenSsh {
 pub struct GitCli;
 
 impl Git for GitCli {
-    fn commit(&self, root: &Path, files: &[PathBuf], message: &str) -> Result<String, String> {
+    fn commit(&self, root: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError> {
         let git = |args: &[&std::ffi::OsStr]| {
             Command::new("git")
                 .arg("-C")
@@ -153,7 +172,12 @@ impl Git for GitCli {
                 .args(args)
                 .stdin(Stdio::null())
                 .output()
-                .map_err(|e| format!("cannot run git: {e}"))
+                .map_err(GitError::Spawn)
+        };
+        let failed = |what: &'static str, out: &std::process::Output| GitError::Failed {
+            what,
+            status: out.status.to_string(),
+            stderr: stderr_tail(out),
         };
         let mut add: Vec<&std::ffi::OsStr> = vec!["add".as_ref(), "--".as_ref()];
         add.extend(files.iter().map(|f| f.as_os_str()));
@@ -193,14 +217,67 @@ pub struct SecretsRekeyer {
     pub out: crate::exec::report::Reporter,
 }
 
+impl SecretsRekeyer {
+    /// The secrets files the re-keying selects: every file below the secrets directory that a
+    /// rule of `config` matches (as `vmctl secrets rekey`).
+    fn select(&self, config: &xsops::LoadedConfig) -> Result<xsops::FileSet, RekeyError> {
+        // The sops helpers report with miette (their CLI's type): their text is kept whole.
+        xsops::select_files(config, &[], Some(&self.secrets_dir), &self.out)
+            .map_err(|e| RekeyError::Select(e.to_string()))
+    }
+
+    /// For the dry run: the secrets files (relative to `root`) the run's re-keying would
+    /// change once `.sops.yaml` reads `sops_text` (the ceremony's edit), found by the same
+    /// selection and the same recipients check as [`Rekeyer::rekey`], without decrypting or
+    /// writing anything. Sorted, as the run's commit lists them.
+    pub fn would_rekey(&self, root: &Path, sops_text: &str) -> Result<Vec<String>, RekeyError> {
+        let path = std::path::absolute(&self.sops_config)
+            .map_err(|e| RekeyError::Config(e.to_string()))?;
+        let config = xsops::LoadedConfig {
+            dir: path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+            config: crate::secrets::config::SopsConfig::parse(sops_text)
+                .map_err(|e| RekeyError::Config(format!("{}: {e}", path.display())))?,
+            path,
+        };
+        let files = self.select(&config)?;
+        let none = crate::secrets::identity::Identities::new();
+        let opts = xsops::RekeyOptions {
+            dry_run: true,
+            identities: &none,
+            sops: None,
+            out: self.out,
+        };
+        let mut out = Vec::new();
+        for (file, display) in &files.files {
+            let r = xsops::rekey_file(&config, file, display.clone(), &opts);
+            match r.status {
+                xsops::FileStatus::UpToDate => {}
+                xsops::FileStatus::WouldRekey | xsops::FileStatus::Rekeyed => {
+                    let abs = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+                    let rel = abs.strip_prefix(root).unwrap_or(&abs);
+                    out.push(rel.display().to_string());
+                }
+                xsops::FileStatus::Failed => {
+                    return Err(RekeyError::File {
+                        path: r.path,
+                        reason: r.error.unwrap_or_else(|| "failed".into()),
+                    })
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
 impl Rekeyer for SecretsRekeyer {
-    fn rekey(&self, _root: &Path, lock: &FleetLock) -> Result<(), String> {
-        let config = xsops::load_config(&self.sops_config).map_err(|e| e.to_string())?;
-        let files = xsops::select_files(&config, &[], Some(&self.secrets_dir), &self.out)
-            .map_err(|e| e.to_string())?;
+    fn rekey(&self, _root: &Path, lock: &FleetLock) -> Result<(), RekeyError> {
+        let config =
+            xsops::load_config(&self.sops_config).map_err(|e| RekeyError::Config(e.to_string()))?;
+        let files = self.select(&config)?;
         let found =
             xsops::discover_identities(&xsops::IdentityEnv::from_process(), &self.identities)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| RekeyError::Identities(e.to_string()))?;
         let sops = xsops::find_sops(self.sops.as_deref());
         let opts = xsops::RekeyOptions {
             dry_run: false,
@@ -211,11 +288,10 @@ impl Rekeyer for SecretsRekeyer {
         for (path, display) in &files.files {
             let r = xsops::rekey_file_locked(&config, path, display.clone(), &opts, lock);
             if r.status == xsops::FileStatus::Failed {
-                return Err(format!(
-                    "{}: {}",
-                    r.path,
-                    r.error.unwrap_or_else(|| "failed".into())
-                ));
+                return Err(RekeyError::File {
+                    path: r.path,
+                    reason: r.error.unwrap_or_else(|| "failed".into()),
+                });
             }
         }
         Ok(())

@@ -22,6 +22,11 @@ pub enum Outcome {
         commit: Option<String>,
     },
     NothingToDo(String),
+    /// `--phases` ran the steps it selected; the journal is kept for the rest.
+    Partial {
+        ran: Vec<StepId>,
+        remaining: Vec<StepId>,
+    },
 }
 
 /// Runs `plan` (continuing `resume`'s journal when given) and, on failure, rolls this run's
@@ -61,9 +66,25 @@ pub fn run<P: Proxmox + HostFiles>(
     drop(key);
     match result {
         Ok(()) => {
-            journal::remove(root, &plan.name)?;
-            Ok(Outcome::Done {
-                commit: j.commit.clone(),
+            let remaining: Vec<StepId> = plan
+                .steps
+                .iter()
+                .map(|s| s.id)
+                .filter(|id| !j.is_done(*id))
+                .collect();
+            if remaining.is_empty() {
+                journal::remove(root, &plan.name)?;
+                return Ok(Outcome::Done {
+                    commit: j.commit.clone(),
+                });
+            }
+            journal::save(root, &j)?;
+            Ok(Outcome::Partial {
+                ran: opts
+                    .only
+                    .map(|o| o.iter().copied().filter(|id| j.is_done(*id)).collect())
+                    .unwrap_or_default(),
+                remaining,
             })
         }
         Err(failure) if opts.keep_on_failure => {
@@ -155,6 +176,10 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             if j.is_done(step.id) {
                 continue;
             }
+            if self.opts.only.is_some_and(|only| !only.contains(&step.id)) {
+                // --phases: the checked selection ends here; the journal keeps the rest.
+                break;
+            }
             (self.opts.report)(&format!("== {} {}", step.id.as_str(), step.title));
             self.step(step, j)?;
             j.completed.push(step.id);
@@ -221,9 +246,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             }
             Action::WaitSsh { .. } => {
                 let ip = self.ip(j, id)?;
-                self.retry(id, || {
-                    self.env.ssh.wait_ssh(&ip).map_err(ProbeError::Unreachable)
-                })?;
+                self.retry(id, || self.env.ssh.wait_ssh(&ip))?;
             }
             Action::KeyCeremony { .. } => self.ceremony(j)?,
             Action::Install { argv } => {
@@ -233,10 +256,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                     .iter()
                     .map(|a| a.replace("<DIR>", &dir).replace("<IP>", &ip))
                     .collect();
-                self.env
-                    .installer
-                    .install(&argv)
-                    .map_err(|e| ProvisionError::step(id, e))?;
+                self.env.installer.install(&argv)?;
             }
             Action::Verify { hostname } => {
                 let ip = self.ip(j, id)?;
@@ -246,16 +266,26 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                     .as_ref()
                     .map(|k| k.path().to_path_buf())
                     .ok_or_else(|| ProvisionError::step(id, "the host key is gone"))?;
-                let got = self
-                    .retry(id, || self.env.ssh.verify(&ip, &public, &dir))?
-                    .trim()
-                    .to_string();
-                if &got != hostname {
+                let got = self.retry(id, || self.env.ssh.verify(&ip, &public, &dir))?;
+                if got.hostname.trim() != hostname {
                     return Err(ProvisionError::step(
                         id,
-                        format!("the VM says its hostname is `{got}`, not `{hostname}`"),
+                        format!(
+                            "the VM says its hostname is `{}`, not `{hostname}`: the install \
+                             did not take this host's configuration; check `hosts/` and the \
+                             installer's output above",
+                            got.hostname.trim()
+                        ),
                     ));
                 }
+                if got.nixos_version.trim().is_empty() {
+                    return Err(ProvisionError::step(
+                        id,
+                        "`nixos-version` printed nothing: the VM is not a NixOS this run \
+                         installed; check the installer's output above",
+                    ));
+                }
+                (self.opts.report)(&format!("   NixOS {}", got.nixos_version.trim()));
             }
             Action::Commit { .. } => {
                 if !self.opts.commit {
@@ -273,11 +303,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                     &k.age_recipient,
                     &shown,
                 );
-                let hash = self
-                    .env
-                    .git
-                    .commit(self.root, &changed, &msg)
-                    .map_err(|e| ProvisionError::step(id, e))?;
+                let hash = self.env.git.commit(self.root, &changed, &msg)?;
                 j.commit = Some(hash);
             }
         }
@@ -312,8 +338,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             .iter()
             .find(|v| v.name == self.plan.name)
             .ok_or_else(|| ProvisionError::step(id, "the VM left definitions.nix"))?;
-        let loaded =
-            files::load(self.root, self.defs, vm).map_err(|e| ProvisionError::step(id, e))?;
+        let loaded = files::load(self.root, self.defs, vm)?;
         let planned =
             ceremony::changes(self.defs, vm, &loaded.view(), &k.public, &k.age_recipient)?;
         let mut set = ChangeSet::new();
@@ -351,7 +376,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             let was = before.get(&rel).map(Vec::as_slice);
             j.record_file(rel, was, &bytes);
         }
-        rekeyed.map_err(|e| ProvisionError::step(id, format!("re-keying the secrets: {e}")))
+        Ok(rekeyed?)
     }
 
     fn ip(&self, j: &Journal, id: StepId) -> Result<String, ProvisionError> {
@@ -386,7 +411,9 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             }
             match f() {
                 Ok(v) => return Ok(v),
-                Err(ProbeError::HostKey(e)) => return Err(ProvisionError::step(id, e)),
+                Err(ProbeError::HostKey(e) | ProbeError::NotNixos(e)) => {
+                    return Err(ProvisionError::step(id, e))
+                }
                 Err(ProbeError::Unreachable(e)) => last = e,
             }
         }

@@ -7,6 +7,7 @@
 //! ([`ceremony::commit_message`]).
 
 pub mod ceremony;
+pub mod phases;
 pub mod render;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,9 @@ use crate::proxmox::redact::display_line;
 #[derive(Debug, Clone)]
 pub struct CeremonyPreview<'a> {
     pub files: &'a [PlannedFile],
+    /// The secrets files the re-keying will change (fleet-relative, sorted): known before the
+    /// run, so the plan's commit lists what the real one commits.
+    pub secrets: &'a [String],
     pub commit_message: &'a str,
 }
 
@@ -81,6 +84,12 @@ pub fn human(plan: &ProvisionPlan, preview: Option<&CeremonyPreview>) -> String 
                     o.push_str(&format!("     {f}\n"));
                 }
                 if let Some(p) = preview {
+                    if !p.secrets.is_empty() {
+                        o.push_str("   secrets re-keyed for the new host:\n");
+                        for f in p.secrets {
+                            o.push_str(&format!("     {f}\n"));
+                        }
+                    }
                     o.push_str(
                         "   diffs, shown with a preview key (the run generates a fresh one):\n",
                     );
@@ -94,7 +103,7 @@ pub fn human(plan: &ProvisionPlan, preview: Option<&CeremonyPreview>) -> String 
             }
             Action::Verify { hostname } => o.push_str(&format!(
                 "   ssh -o StrictHostKeyChecking=yes (known_hosts: only the generated key) \
-                 root@<IP> hostname  # expects `{hostname}`\n"
+                 root@<IP> 'hostname && nixos-version'  # expects `{hostname}` and a NixOS\n"
             )),
             Action::Commit { subject } => match preview {
                 Some(p) => {
@@ -136,35 +145,31 @@ pub fn diff(f: &PlannedFile) -> String {
         .to_string()
 }
 
-/// The plan as JSON: the plan's fields, each mutation's command line, and the ceremony preview.
+/// The plan as JSON (shaped by [`crate::render::provision`]): the plan's fields, each
+/// mutation's command line, and the ceremony preview.
 pub fn json(plan: &ProvisionPlan, preview: Option<&CeremonyPreview>) -> serde_json::Value {
-    let mut v = serde_json::to_value(plan).expect("a plan serialises");
-    // The common shape of docs/cli.md: a dry run writes nothing; `changes` are the file
-    // changes (with the preview key's diffs) and `commands` the cluster's.
-    v["dry_run"] = true.into();
-    v["written"] = false.into();
-    v["commands"] = plan
-        .mutations()
-        .iter()
-        .map(|m| display_line(&m.argv()))
-        .collect();
-    v["changes"] = preview
-        .map(|p| {
-            p.files
-                .iter()
-                .map(|f| {
-                    serde_json::json!({
-                        "file": f.path.display().to_string(),
-                        "action": if f.old.is_some() { "modify" } else { "create" },
-                        "summary": f.summary,
-                        "written": false,
-                        "diff": diff(f),
+    use crate::render::provision::{FileChangeView, PlanView};
+    crate::render::provision::json(&PlanView {
+        plan,
+        commands: plan
+            .mutations()
+            .iter()
+            .map(|m| display_line(&m.argv()))
+            .collect(),
+        changes: preview
+            .map(|p| {
+                p.files
+                    .iter()
+                    .map(|f| FileChangeView {
+                        file: f.path.display().to_string(),
+                        created: f.old.is_none(),
+                        summary: &f.summary,
+                        diff: diff(f),
                     })
-                })
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .into();
-    v["commit_message"] = preview.map(|p| p.commit_message).into();
-    v
+                    .collect()
+            })
+            .unwrap_or_default(),
+        rekeyed_secrets: preview.map(|p| p.secrets).unwrap_or_default(),
+        commit_message: preview.map(|p| p.commit_message),
+    })
 }

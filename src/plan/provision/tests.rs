@@ -413,8 +413,10 @@ fn dry_run_renderings_show_commands_diffs_and_commit() {
         "age1x",
         &[],
     );
+    let secrets = vec!["secrets/common.yaml".to_string()];
     let preview = CeremonyPreview {
         files: &changed,
+        secrets: &secrets,
         commit_message: &msg,
     };
     let text = render::human(&p, Some(&preview));
@@ -426,6 +428,7 @@ fn dry_run_renderings_show_commands_diffs_and_commit() {
         "$ nixos-anywhere --flake '.#test-automation'",
         "| feat(vms): provision test-automation (VMID 110)",
         "note: offline",
+        "secrets re-keyed for the new host:\n     secrets/common.yaml",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
@@ -436,4 +439,7 @@ fn dry_run_renderings_show_commands_diffs_and_commit() {
     assert_eq!(back["steps"][0]["action"]["mutations"][0]["op"], "clone");
     assert_eq!(back["commands"][0], lines(&p)[0]);
     assert_eq!(back["changes"][0]["file"], "hosts.nix");
+    assert_eq!(back["rekeyed_secrets"][0], "secrets/common.yaml");
+    assert_eq!(back["dry_run"], true);
+    assert_eq!(back["written"], false);
 }

@@ -242,10 +242,12 @@ pub(super) struct World {
     pub(super) key_dirs: RefCell<Vec<PathBuf>>,
     /// The host key the VM presents after the install (`None`: the one installed).
     pub(super) wrong_key: bool,
+    /// The VM answers with the right key but `nixos-version` prints nothing.
+    pub(super) not_nixos: bool,
 }
 
 impl Installer for World {
-    fn install(&self, argv: &[String]) -> Result<(), String> {
+    fn install(&self, argv: &[String]) -> Result<(), InstallError> {
         self.installed.borrow_mut().push(argv.to_vec());
         let dir = &argv[argv.iter().position(|a| a == "--extra-files").unwrap() + 1];
         self.key_dirs.borrow_mut().push(dir.into());
@@ -253,20 +255,23 @@ impl Installer for World {
             .join("etc/ssh/ssh_host_ed25519_key")
             .is_file());
         if self.faults.hit("install") {
-            return Err("nixos-anywhere: injected fault".into());
+            return Err(InstallError::Failed {
+                command: "nixos-anywhere".into(),
+                status: "injected fault".into(),
+            });
         }
         Ok(())
     }
 }
 
 impl SshProbe for World {
-    fn wait_ssh(&self, _: &str) -> Result<(), String> {
+    fn wait_ssh(&self, _: &str) -> Result<(), ProbeError> {
         if self.faults.hit("wait-ssh") {
-            return Err("connection refused".into());
+            return Err(ProbeError::Unreachable("connection refused".into()));
         }
         Ok(())
     }
-    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<String, ProbeError> {
+    fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<Identity, ProbeError> {
         assert!(dir.join("etc/ssh/ssh_host_ed25519_key").is_file());
         *self.known_hosts.borrow_mut() = Some(format!("{ip} {host_key}"));
         if self.wrong_key {
@@ -275,14 +280,27 @@ impl SshProbe for World {
         if self.faults.hit("verify") {
             return Err(ProbeError::Unreachable("connection refused".into()));
         }
-        Ok("test-automation".into())
+        if self.not_nixos {
+            return Ok(Identity {
+                hostname: "test-automation".into(),
+                nixos_version: String::new(),
+            });
+        }
+        Ok(Identity {
+            hostname: "test-automation".into(),
+            nixos_version: "24.11.20250101.abcdef0 (Vicuna)".into(),
+        })
     }
 }
 
 impl Git for World {
-    fn commit(&self, _: &Path, files: &[PathBuf], message: &str) -> Result<String, String> {
+    fn commit(&self, _: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError> {
         if self.faults.hit("git") {
-            return Err("git commit: injected fault".into());
+            return Err(GitError::Failed {
+                what: "git commit",
+                status: "exit status: 1".into(),
+                stderr: "injected fault".into(),
+            });
         }
         self.commits
             .borrow_mut()
@@ -292,7 +310,7 @@ impl Git for World {
 }
 
 impl Rekeyer for World {
-    fn rekey(&self, root: &Path, _: &FleetLock) -> Result<(), String> {
+    fn rekey(&self, root: &Path, _: &FleetLock) -> Result<(), RekeyError> {
         let j = journal::load(root, "test-automation").unwrap().unwrap();
         self.key_dirs.borrow_mut().push(j.key.unwrap().dir);
         // A stand-in for re-wrapping the data key: the file changes.
@@ -301,7 +319,10 @@ impl Rekeyer for World {
         text.push_str("# rekeyed\n");
         std::fs::write(&p, text).unwrap();
         if self.faults.hit("rekey") {
-            return Err("injected fault after writing".into());
+            return Err(RekeyError::File {
+                path: "secrets/common.yaml".into(),
+                reason: "injected fault after writing".into(),
+            });
         }
         Ok(())
     }

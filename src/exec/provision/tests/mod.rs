@@ -121,6 +121,17 @@ impl Fleet {
         report: &dyn Fn(&str),
         resume: Option<journal::Journal>,
     ) -> Result<Outcome, ProvisionError> {
+        self.run_only(None, (cluster, world, plan), report, resume)
+    }
+
+    /// `run` with `--phases`' selection.
+    fn run_only(
+        &self,
+        only: Option<&std::collections::BTreeSet<StepId>>,
+        (cluster, world, plan): (&Cluster, &World, &ProvisionPlan),
+        report: &dyn Fn(&str),
+        resume: Option<journal::Journal>,
+    ) -> Result<Outcome, ProvisionError> {
         let env = Env {
             proxmox: cluster,
             installer: world,
@@ -134,6 +145,7 @@ impl Fleet {
             attempts: 2,
             interval: Duration::ZERO,
             report,
+            only,
         };
         let lock = FleetLock::acquire(self.root(), &Default::default()).unwrap();
         run(&env, &opts, self.root(), &self.defs, plan, &lock, resume)
@@ -309,25 +321,75 @@ fn a_fault_at_every_step_rolls_back_to_the_before_state() {
     }
 }
 
-#[test]
-fn a_different_host_key_after_install_fails_closed_and_rolls_back() {
+/// Runs the demo with `world` and checks the run failed saying each of `want`, leaving the
+/// files and the cluster as before and committing nothing.
+fn fails_closed_and_rolls_back(world: World, want: &[&str]) {
     let fleet = Fleet::demo();
     let before = fleet.files();
     let cluster = Cluster::demo();
-    let world = World {
-        wrong_key: true,
-        ..Default::default()
-    };
     let plan = fleet.plan(&cluster);
     let e = fleet
         .run(&cluster, &world, &plan, &quiet, None)
         .unwrap_err();
-    assert!(
-        e.to_string().contains("Host key verification failed"),
-        "{e}"
-    );
+    for w in want {
+        assert!(e.to_string().contains(w), "{e}");
+    }
     assert_eq!(fleet.files(), before);
     assert!(!cluster.vms.borrow().contains_key(&110));
+    assert!(world.commits.borrow().is_empty());
+}
+
+#[test]
+fn a_different_host_key_after_install_fails_closed_and_rolls_back() {
+    let world = World {
+        wrong_key: true,
+        ..Default::default()
+    };
+    fails_closed_and_rolls_back(world, &["Host key verification failed"]);
+}
+
+#[test]
+fn phases_run_in_two_goes_end_where_an_uninterrupted_run_does() {
+    use crate::plan::provision::phases;
+    let (fleet, cluster, world, plan) = setup();
+    let infra = phases::parse("infra").unwrap();
+    let out = fleet
+        .run_only(Some(&infra), (&cluster, &world, &plan), &quiet, None)
+        .unwrap();
+    let Outcome::Partial { ran, remaining } = out else {
+        panic!("not partial: {out:?}")
+    };
+    assert!(ran.contains(&StepId::WaitSsh) && !ran.contains(&StepId::KeyCeremony));
+    assert_eq!(remaining.first(), Some(&StepId::KeyCeremony));
+    // The VM exists, no fleet file is touched yet, the journal waits for the rest.
+    assert!(cluster.vms.borrow().contains_key(&110));
+    assert!(world.installed.borrow().is_empty());
+    let j = journal::load(fleet.root(), "test-automation")
+        .unwrap()
+        .unwrap();
+    let rest = phases::parse("keys,install,integrate").unwrap();
+    let planned: Vec<StepId> = plan.steps.iter().map(|s| s.id).collect();
+    assert_eq!(phases::check(&planned, &rest, &j.completed), Ok(()));
+    // `keys` alone before the infrastructure would have been refused.
+    assert!(phases::check(&planned, &rest, &[]).is_err());
+    let out = fleet
+        .run_only(Some(&rest), (&cluster, &world, &plan), &quiet, Some(j))
+        .unwrap();
+    assert!(matches!(out, Outcome::Done { commit: Some(_) }), "{out:?}");
+    assert_eq!(world.commits.borrow().len(), 1);
+    assert_eq!(
+        journal::load(fleet.root(), "test-automation").unwrap(),
+        None
+    );
+}
+
+#[test]
+fn a_vm_without_nixos_version_fails_verification_and_rolls_back() {
+    let world = World {
+        not_nixos: true,
+        ..Default::default()
+    };
+    fails_closed_and_rolls_back(world, &["step verify", "nixos-version"]);
 }
 
 #[test]
