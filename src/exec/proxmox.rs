@@ -14,7 +14,7 @@ use crate::proxmox::{
     VmResource, VmStatus,
 };
 
-use super::remote::{Remote, RemoteError};
+use super::remote::{Remote, RemoteError, RemoteOutput};
 
 /// Why a Proxmox operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -290,15 +290,22 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
     fn upload(&self, path: &str, contents: &[u8]) -> Result<(), ProxmoxError> {
         let argv = argv::upload(path);
         let out = self.remote.run_with_input(&argv, Some(contents))?;
-        if out.success() {
-            Ok(())
-        } else {
-            Err(ProxmoxError::Command {
-                command: display_line(&argv),
-                code: out.code,
-                stderr: strip_control(&tail(&out.stderr, 3)),
-            })
-        }
+        succeeded(&argv, out)
+    }
+}
+
+/// `Ok` when a plain remote command (not a `qm` mutation) succeeded; otherwise its error, with
+/// the remote's stderr cut to its tail and stripped of control characters (a hostile host must
+/// not drive the user's terminal).
+pub(crate) fn succeeded(argv: &[String], out: RemoteOutput) -> Result<(), ProxmoxError> {
+    if out.success() {
+        Ok(())
+    } else {
+        Err(ProxmoxError::Command {
+            command: display_line(argv),
+            code: out.code,
+            stderr: strip_control(&tail(&out.stderr, 3)),
+        })
     }
 }
 

@@ -21,16 +21,7 @@ use crate::proxmox::display_line;
 impl<R: Remote> HostFiles for QmProxmox<R> {
     fn remove_file(&self, path: &str) -> Result<(), ProxmoxError> {
         let argv: Vec<String> = ["rm", "-f", "--", path].map(String::from).to_vec();
-        let out = self.remote().run(&argv)?;
-        if out.success() {
-            Ok(())
-        } else {
-            Err(ProxmoxError::Command {
-                command: display_line(&argv),
-                code: out.code,
-                stderr: out.stderr,
-            })
-        }
+        crate::exec::proxmox::succeeded(&argv, self.remote().run(&argv)?)
     }
 }
 
