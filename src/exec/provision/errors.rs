@@ -34,8 +34,8 @@ pub enum ProbeError {
 /// Why the commit was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    #[error("cannot run git: {0}; install git and make sure it is on PATH")]
-    Spawn(#[source] std::io::Error),
+    #[error("{0}; install git and make sure it is on PATH")]
+    Spawn(#[source] crate::exec::process::ProcessError),
     #[error("{what} failed ({status}): {stderr}; fix the repository (see `git status`), then provision again")]
     Failed {
         what: &'static str,

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use super::keydir::write_known_hosts;
@@ -13,6 +13,7 @@ use super::{
     SshProbe,
 };
 use crate::exec::apply::FleetLock;
+use crate::exec::process::Process;
 use crate::exec::proxmox::{ProxmoxError, QmProxmox};
 use crate::exec::remote::{wait_for_ssh, Remote};
 use crate::exec::sops as xsops;
@@ -22,6 +23,15 @@ impl<R: Remote> HostFiles for QmProxmox<R> {
     fn remove_file(&self, path: &str) -> Result<(), ProxmoxError> {
         let argv: Vec<String> = ["rm", "-f", "--", path].map(String::from).to_vec();
         crate::exec::proxmox::succeeded(&argv, self.remote().run(&argv)?)
+    }
+}
+
+/// What the process runner returned, in std's shape (the helpers below read that).
+fn output(f: crate::exec::process::Finished) -> std::process::Output {
+    std::process::Output {
+        status: f.status,
+        stdout: f.stdout,
+        stderr: f.stderr,
     }
 }
 
@@ -47,11 +57,14 @@ impl Installer for NixosAnywhere {
         let program = std::env::var_os("VMCTL_NIXOS_ANYWHERE")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(&argv[0]));
-        let status = Command::new(&program)
+        // Built by the one process runner; its output streams to stderr under the step heading.
+        let mut cmd = Process::new("install NixOS on the new VM", &program)
             .args(&argv[1..])
             .current_dir(&self.root)
-            .stdin(Stdio::null())
+            .command();
+        let status = cmd
             .stdout(Stdio::from(std::io::stderr()))
+            .stderr(Stdio::inherit())
             .status()
             .map_err(|source| InstallError::Spawn {
                 program: program.clone(),
@@ -97,8 +110,8 @@ impl SshProbe for OpenSsh {
         let known_hosts = write_known_hosts(dir, &host, host_key).map_err(|e| {
             ProbeError::Unreachable(format!("cannot write the pinned known_hosts: {e}"))
         })?;
-        let mut cmd = Command::new("ssh");
-        cmd.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+        let mut cmd = Process::new("verify the new VM with its host key pinned", "ssh")
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
             .args(["-o", "GlobalKnownHostsFile=/dev/null"])
@@ -106,15 +119,15 @@ impl SshProbe for OpenSsh {
             .args(["-o", "ConnectTimeout=10"])
             .args(["-p", &self.port.to_string()]);
         if let Some(i) = &self.identity {
-            cmd.arg("-i").arg(i);
+            cmd = cmd.arg("-i").arg(i);
         }
         // One fixed remote command (no user input in it): the hostname, then `nixos-version`,
         // whose absence (the shell's 127) says the install left no NixOS behind.
-        let out = cmd
-            .args(["-l", "root", "--", ip, "hostname && nixos-version"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| ProbeError::Unreachable(format!("cannot run ssh: {e}")))?;
+        let out = output(
+            cmd.args(["-l", "root", "--", ip, "hostname && nixos-version"])
+                .output()
+                .map_err(|e| ProbeError::Unreachable(e.to_string()))?,
+        );
         if out.status.success() {
             let stdout = String::from_utf8_lossy(&out.stdout);
             let mut lines = stdout.lines().map(str::trim);
@@ -157,12 +170,12 @@ pub struct GitCli;
 impl Git for GitCli {
     fn commit(&self, root: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError> {
         let git = |args: &[&std::ffi::OsStr]| {
-            Command::new("git")
+            Process::new("commit the run's files with git", "git")
                 .arg("-C")
                 .arg(root)
                 .args(args)
-                .stdin(Stdio::null())
                 .output()
+                .map(output)
                 .map_err(GitError::Spawn)
         };
         let failed = |what: &'static str, out: &std::process::Output| GitError::Failed {
