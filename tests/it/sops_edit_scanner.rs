@@ -69,6 +69,19 @@ fn every_fixture_reads_as_the_yaml_parser_reads_it() {
     assert_eq!(n, 11);
 }
 
+/// A block scalar that ends the file with no final newline has no line break to clip or keep
+/// (found by the fuzz below: the scanner used to add one that libyaml does not see).
+#[test]
+fn a_block_scalar_at_the_end_of_a_file_without_newline_reads_as_the_parser_reads_it() {
+    for header in [">", "|", ">-", "|+", ">#-", "|2"] {
+        for end in ["", "\n", "\r\n", " "] {
+            same_meaning(&format!(
+                "creation_rules:\n  - age: {header}\n      age1abc,\n      age1def{end}"
+            ));
+        }
+    }
+}
+
 #[test]
 fn crlf_files_stay_crlf() {
     let text = "creation_rules:\r\n  - path_regex: s/.*\r\n    key_groups:\r\n    - age:\r\n      - age1a8pk4akrdamj7nvqy3zywgtny8dxz7t5xzu7u8v9mhrayp9freqsqatyrs\r\n";

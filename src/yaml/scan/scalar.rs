@@ -169,11 +169,13 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        if !texts.is_empty() {
-            match chomp {
-                b'-' => {}
-                _ => value.push('\n'),
-            }
+        // Clip and keep keep the last line break, when there is one: a file that ends inside
+        // the scalar, with no final newline, has none to keep (as libyaml and go-yaml read it).
+        let last_break = content_lines
+            .last()
+            .is_some_and(|&j| self.lines[j].end < self.t.len());
+        if last_break && chomp != b'-' {
+            value.push('\n');
         }
         let end = content_lines
             .last()
