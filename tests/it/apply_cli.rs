@@ -343,6 +343,21 @@ fn read_pid(pid: &Path) -> i32 {
     }
 }
 
+/// `vmctl secrets rekey` of `file` through the sops CLI at `sops`, started in the background.
+#[cfg(unix)]
+fn rekey_with_fallback(env: &Env, sops: &Path, file: &Path) -> std::process::Child {
+    env.vmctl()
+        .args(["secrets", "rekey", "--sops"])
+        .arg(sops)
+        .arg("-i")
+        .arg(env.key("admin"))
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[cfg(unix)]
 #[test]
 fn kill_9_of_the_sops_fallback_mid_write_restores_the_original() {
@@ -350,17 +365,7 @@ fn kill_9_of_the_sops_fallback_mid_write_restores_the_original() {
     let file = fallback_file(&env);
     let original = std::fs::read(&file).unwrap();
     let (sops, pid) = dying_sops(&env);
-    let child = env
-        .vmctl()
-        .args(["secrets", "rekey", "--sops"])
-        .arg(&sops)
-        .arg("-i")
-        .arg(env.key("admin"))
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = rekey_with_fallback(&env, &sops, &file);
     let sops_pid = read_pid(&pid);
     assert_eq!(
         std::fs::read(&file).unwrap(),
@@ -389,17 +394,7 @@ fn sigterm_to_vmctl_while_sops_runs_restores_the_original_and_ends_sops() {
     let file = fallback_file(&env);
     let original = std::fs::read(&file).unwrap();
     let (sops, pid) = dying_sops(&env);
-    let child = env
-        .vmctl()
-        .args(["secrets", "rekey", "--sops"])
-        .arg(&sops)
-        .arg("-i")
-        .arg(env.key("admin"))
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = rekey_with_fallback(&env, &sops, &file);
     let sops_pid = read_pid(&pid);
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let o = child.wait_with_output().unwrap();

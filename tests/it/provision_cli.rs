@@ -139,73 +139,41 @@ fn refusals_say_what_to_do() {
     let tools = tempfile::tempdir().unwrap();
     let log = tools.path().join("calls.log");
     let run = |args: &[&str]| run_guarded(fleet.path(), tools.path(), &log, args);
-    let out = run(&["provision", "doc1", "--dry-run", "--offline"]);
-    assert!(!out.status.success());
-    assert!(
-        unwrapped(&out.stderr).contains("imported VM"),
-        "{}",
-        unwrapped(&out.stderr)
-    );
-    let out = run(&["provision", "test-automaton", "--dry-run", "--offline"]);
-    assert!(
-        unwrapped(&out.stderr).contains("did you mean `test-automation`"),
-        "{}",
-        unwrapped(&out.stderr)
+    // Each refusal fails and says why, in words the user can act on.
+    let refused = |args: &[&str], says: &str| {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            unwrapped(&out.stderr).contains(says),
+            "{}",
+            unwrapped(&out.stderr)
+        );
+    };
+    let offline = |name: &'static str, phases: Option<&'static str>| {
+        let mut args = vec!["provision", name, "--dry-run", "--offline"];
+        args.extend(phases.iter().flat_map(|p| ["--phases", p]));
+        args
+    };
+    refused(&offline("doc1", None), "imported VM");
+    refused(
+        &offline("test-automaton", None),
+        "did you mean `test-automation`",
     );
     // --offline plans only: a real run needs the cluster.
-    let out = run(&["provision", "test-automation", "--offline"]);
-    assert!(!out.status.success());
-    assert!(
-        unwrapped(&out.stderr).contains("--dry-run"),
-        "{}",
-        unwrapped(&out.stderr)
-    );
+    refused(&["provision", "test-automation", "--offline"], "--dry-run");
     // --phases that skip a step that never ran, or name no phase: refused before anything.
-    let out = run(&[
-        "provision",
-        "test-automation",
-        "--dry-run",
-        "--offline",
-        "--phases",
-        "keys,install",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        unwrapped(&out.stderr).contains("--phases skips step `clone`"),
-        "{}",
-        unwrapped(&out.stderr)
+    refused(
+        &offline("test-automation", Some("keys,install")),
+        "--phases skips step `clone`",
     );
-    let out = run(&[
-        "provision",
-        "test-automation",
-        "--dry-run",
-        "--offline",
-        "--phases",
-        "infra,bogus",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        unwrapped(&out.stderr).contains("`bogus` is not a phase or step"),
-        "{}",
-        unwrapped(&out.stderr)
+    refused(
+        &offline("test-automation", Some("infra,bogus")),
+        "`bogus` is not a phase or step",
     );
-    let out = run(&[
-        "provision",
-        "test-automation",
-        "--dry-run",
-        "--offline",
-        "--phases",
-        "infra",
-    ]);
+    let out = run(&offline("test-automation", Some("infra")));
     assert!(out.status.success(), "{}", unwrapped(&out.stderr));
     // Nothing to resume or roll back.
-    let out = run(&["provision", "test-automation", "--resume"]);
-    assert!(!out.status.success());
-    assert!(
-        unwrapped(&out.stderr).contains("no journal"),
-        "{}",
-        unwrapped(&out.stderr)
-    );
+    refused(&["provision", "test-automation", "--resume"], "no journal");
     assert!(!log.exists(), "{}", std::fs::read_to_string(&log).unwrap());
 }
 
