@@ -10,8 +10,8 @@ use crate::proxmox::error::tail;
 use crate::proxmox::parse::{self, ParseError};
 use crate::proxmox::{
     argv, classify, display_line, next_free_vmid, redact, strip_control, Failure, Fence,
-    FenceError, IpLookup, IpSource, Mutation, RetryPolicy, Snapshot, StorageStatus, VmConfig, VmId,
-    VmResource, VmStatus,
+    FenceError, IpLookup, IpSource, Mutation, RetryPolicy, Snapshot, StorageStatus, Task, VmConfig,
+    VmId, VmResource, VmStatus,
 };
 
 use super::remote::{Remote, RemoteError, RemoteOutput};
@@ -90,6 +90,8 @@ pub trait Proxmox {
     fn next_vmid(&self, start: VmId, end: VmId) -> Result<VmId, ProxmoxError>;
     /// The VM's address: the guest agent's on net0's MAC, else the host's neighbour table.
     fn get_ip(&self, vmid: VmId) -> Result<IpLookup, ProxmoxError>;
+    /// The tasks running on `node` for `vmid`: what holds a VM's lock, if anything still does.
+    fn active_tasks(&self, node: &str, vmid: VmId) -> Result<Vec<Task>, ProxmoxError>;
     /// Runs a mutation after the fences allow it; returns what the command printed.
     fn apply(&self, m: &Mutation) -> Result<String, ProxmoxError>;
     /// Writes `contents` to `path` on the Proxmox host (mode 0600), e.g. the SSH keys that
@@ -268,6 +270,11 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
                 ),
             }),
         }
+    }
+
+    fn active_tasks(&self, node: &str, vmid: VmId) -> Result<Vec<Task>, ProxmoxError> {
+        let all = parse::tasks(&self.run(&argv::active_tasks(node, vmid), Some(vmid))?)?;
+        Ok(all.into_iter().filter(|t| t.running).collect())
     }
 
     fn apply(&self, m: &Mutation) -> Result<String, ProxmoxError> {

@@ -61,6 +61,22 @@ pub fn neighbours() -> Vec<String> {
     v(&["ip", "neigh", "show"])
 }
 
+/// The tasks still running on `node` for VM `vmid` (a clone, a backup, …): what holds a VM's
+/// lock, or nothing when the lock outlived the task that took it.
+pub fn active_tasks(node: &str, vmid: VmId) -> Vec<String> {
+    v(&[
+        "pvesh",
+        "get",
+        &format!("/nodes/{node}/tasks"),
+        "--vmid",
+        &vmid.to_string(),
+        "--source",
+        "active",
+        "--output-format",
+        "json",
+    ])
+}
+
 /// Writes stdin to `path` on the Proxmox host, readable only by its owner (cloud-init's
 /// `--sshkeys` takes a file path on the host). The path is an argument of the script, never
 /// part of it.

@@ -53,6 +53,15 @@ pub struct VmResource {
     pub pool: Option<String>,
 }
 
+/// One task of `GET /nodes/NODE/tasks`: a running one has no `endtime`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Task {
+    pub upid: String,
+    /// `qmclone`, `qmstart`, `vzdump`, …
+    pub kind: String,
+    pub running: bool,
+}
+
 /// `qm status ID`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VmStatus {

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use super::{
-    GuestAddress, GuestInterface, Neighbour, Snapshot, StorageStatus, VmConfig, VmId, VmResource,
-    VmStatus,
+    GuestAddress, GuestInterface, Neighbour, Snapshot, StorageStatus, Task, VmConfig, VmId,
+    VmResource, VmStatus,
 };
 
 /// Output that does not have the shape Proxmox documents.
@@ -62,6 +62,33 @@ pub fn cluster_resources(json: &str) -> Result<Vec<VmResource>, ParseError> {
     }
     out.sort_by_key(|r| r.vmid);
     Ok(out)
+}
+
+/// `pvesh get /nodes/NODE/tasks --output-format json`: every entry, running or ended.
+pub fn tasks(json: &str) -> Result<Vec<Task>, ParseError> {
+    const CMD: &str = "pvesh get /nodes/NODE/tasks";
+    let value: Value = serde_json::from_str(json).map_err(|e| err(CMD, e.to_string()))?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| err(CMD, "expected a JSON array"))?;
+    items
+        .iter()
+        .map(|item| {
+            let upid = item
+                .get("upid")
+                .and_then(Value::as_str)
+                .ok_or_else(|| err(CMD, format!("entry without a upid: {item}")))?;
+            Ok(Task {
+                upid: upid.to_string(),
+                kind: item
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                running: item.get("endtime").is_none(),
+            })
+        })
+        .collect()
 }
 
 /// One row of `qm list` (this node only).
@@ -498,5 +525,19 @@ mod tests {
             select_neighbour_ip(&n, "bc:24:11:aa:bb:0c"),
             Some("192.168.1.50".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn tasks_without_an_endtime_are_running() {
+        let t = tasks(
+            r#"[{"upid":"UPID:prom:1:2:3:qmclone:110:root@pam:","type":"qmclone","starttime":1},
+                {"upid":"UPID:prom:4:5:6:qmstart:110:root@pam:","type":"qmstart","endtime":2,"status":"OK"}]"#,
+        )
+        .unwrap();
+        assert_eq!(t.len(), 2);
+        assert!(t[0].running && t[0].kind == "qmclone");
+        assert!(!t[1].running);
+        assert!(tasks(r#"[{"type":"qmclone"}]"#).is_err());
+        assert!(tasks("{}").is_err());
     }
 }

@@ -197,10 +197,17 @@ fn concurrent_clones_on_one_storage_wait_for_its_lock() {
         (3..=2 + policy.retries as usize).contains(&clones),
         "the loser hit the storage lock and retried: {clones} clone commands"
     );
-    assert!(std::fs::read_dir(pve.state.join("locks"))
+    // Every storage lock is free again (flock files stay, as under /var/lock on Proxmox).
+    for e in std::fs::read_dir(pve.state.join("locks"))
         .unwrap()
-        .next()
-        .is_none());
+        .flatten()
+    {
+        let f = std::fs::File::open(e.path()).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock(2) on a descriptor this test owns.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(r, 0, "{} is still held", e.path().display());
+    }
 }
 
 #[test]

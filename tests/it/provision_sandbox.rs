@@ -559,6 +559,8 @@ fn dry_runs_change_nothing_and_list_the_argv_the_real_run_executes() {
 enum Boundary {
     Delay(&'static str),
     Hang(&'static str),
+    /// A simulator gate the test enabled in sim.json: the command waits there, mid-way.
+    Gate(&'static str),
 }
 
 /// Starts `vmctl provision`, waits until it reaches `b`, and kills it with SIGKILL (and
@@ -590,13 +592,17 @@ fn crash_at(s: &Sandbox, b: &Boundary, wrapper: &Path) {
             cmd.env("HANG_MARK", &mark).env("HANG_AT", what);
             None
         }
+        Boundary::Gate(_) => None,
     };
     let mut child = cmd.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let reached = match &prefix {
-            Some(p) => argv_log(s)[log0..].iter().any(|a| a.starts_with(p)),
-            None => std::fs::read_to_string(&mark).is_ok_and(|t| t.ends_with('\n')),
+        let reached = match (&prefix, b) {
+            (Some(p), _) => argv_log(s)[log0..].iter().any(|a| a.starts_with(p)),
+            (None, Boundary::Gate(g)) => {
+                s.dir.join(format!("pve/state/gates/{g}.reached")).exists()
+            }
+            (None, _) => std::fs::read_to_string(&mark).is_ok_and(|t| t.ends_with('\n')),
         };
         if reached {
             break;
@@ -658,11 +664,11 @@ fn kill_9_at_step_boundaries_then_rollback_or_resume() {
         &root.join(".git/hooks/pre-commit"),
         "#!/bin/sh\nif [ \"$HANG_AT\" = commit ]; then echo $$ >\"$HANG_MARK\"; exec sleep 60; fi\n",
     );
-    // Not inside `qm clone`: killed mid-clone (its session gone), the clone dies holding the
-    // VM's lock, as a real one would, and the rollback then waits on that lock in vain. Not
-    // inside `qm start` either: `--resume` sends `qm start` again to the VM the killed run's
-    // start left running and fails on "already running" (reported; the runner's to fix).
+    // Inside `qm clone` (killed mid-clone, the clone dies holding the VM's lock as a real one
+    // would) is the stale-lock test below; inside `qm start` the start goes through and
+    // `--resume` must not send it twice.
     let boundaries = [
+        Boundary::Delay("qm start"),
         Boundary::Delay("qm set 110 --cores"),
         Boundary::Delay("qm resize"),
         Boundary::Delay("qm set 110 --ide2"),
@@ -671,7 +677,7 @@ fn kill_9_at_step_boundaries_then_rollback_or_resume() {
     ];
     for b in &boundaries {
         let case = match b {
-            Boundary::Delay(m) | Boundary::Hang(m) => *m,
+            Boundary::Delay(m) | Boundary::Hang(m) | Boundary::Gate(m) => *m,
         };
         crash_at(&s, b, &wrapper);
         let out = provision(&s, &["--rollback"], &[]);
@@ -716,4 +722,73 @@ fn kill_9_at_step_boundaries_then_rollback_or_resume() {
         s.pve("qm stop 110 && qm destroy 110 --purge 1");
         let _ = std::fs::remove_dir_all(root.join(".vmctl/journal"));
     }
+}
+
+/// Killed inside `qm clone`, held mid-way at the simulator's clone gate (the VM reserved with
+/// `lock: clone`, the worker task running). Rollback and resume stop at once and say who holds
+/// the lock: first the running task (wait for it), then, once the worker is killed too, nobody
+/// (a stale lock: `qm unlock`, which vmctl never runs itself). Once the user has unlocked, the
+/// rollback restores the before-state, and a new run completes.
+#[test]
+fn kill_9_inside_the_clone_names_the_task_or_the_stale_lock() {
+    let _turn = turn();
+    let s = up();
+    let root = fleet(&s);
+    let before = Before::take(&s);
+    let wrapper = s.dir.join("nixos-anywhere-hang");
+    crate::support::write_script(&wrapper, "#!/bin/sh\nexec nixos-anywhere \"$@\"\n");
+    let sim_json = s.dir.join("pve/state/sim.json");
+    let settings = std::fs::read_to_string(&sim_json).unwrap();
+    let mut gated: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    gated["gates"] = serde_json::json!(["clone"]);
+    for how in ["--rollback", "--resume"] {
+        std::fs::write(&sim_json, gated.to_string()).unwrap();
+        let _ = std::fs::remove_dir_all(s.dir.join("pve/state/gates"));
+        crash_at(&s, &Boundary::Gate("clone"), &wrapper);
+        assert!(s.pve("qm config 110").contains("lock: clone"), "{how}");
+        let refused = |want: &[&str]| {
+            let t0 = std::time::Instant::now();
+            let out = provision(&s, &[how], &[]);
+            let err = unwrapped(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{how}: {err}");
+            for w in ["locked (clone)"].iter().chain(want) {
+                assert!(err.contains(w), "{how}: no `{w}` in {err}");
+            }
+            // Refused on what it read, not after waiting out the lock retries.
+            assert!(t0.elapsed() < std::time::Duration::from_secs(20), "{how}");
+            assert!(s.pve("qm config 110").contains("lock: clone"), "{how}");
+            assert!(root.join(".vmctl/journal/test-automation.json").exists());
+        };
+        refused(&["still running", "pvenode task status UPID:"]);
+        // The worker dies too (killed by its PID, which the simulator's task file holds).
+        let tasks = s.dir.join("pve/state/tasks");
+        for e in std::fs::read_dir(&tasks).unwrap().flatten() {
+            let pid: i32 = std::fs::read_to_string(e.path())
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            // SAFETY: kill(2) on the simulator worker this test's run started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            while std::path::Path::new(&format!("/proc/{pid}/status")).exists()
+                && !std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .unwrap_or_default()
+                    .contains("State:\tZ")
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        refused(&["no task", "qm unlock 110"]);
+
+        std::fs::write(&sim_json, &settings).unwrap();
+        s.pve("qm unlock 110");
+        let out = provision(&s, &["--rollback"], &[]);
+        assert!(out.status.success(), "{how}: {}", text(&out.stderr));
+        let tmp = tempfile::tempdir().unwrap();
+        before.assert_restored(&s, tmp.path(), &format!("clone, {how}"));
+    }
+    // After all that, a plain run provisions as if nothing had happened.
+    let out = provision(&s, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(s.pve("qm status 110").contains("running"));
 }

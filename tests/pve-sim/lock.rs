@@ -1,53 +1,47 @@
-//! Locks across the simulator's processes: directories made with `mkdir` (atomic), released
-//! on drop or, since `exit` skips destructors, by `die` through `release_all`.
+//! Locks across the simulator's processes: `flock(2)` on a file, as Proxmox locks its config
+//! and storage files, so a lock is released when its holder ends, however it ends (a worker
+//! killed mid-clone frees the storage lock but leaves the VM's `lock: clone`, as on Proxmox).
 
-use std::fs;
+use std::fs::{self, File};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::die;
 
-/// Locks this process holds; `exit` skips destructors, so `die` releases them itself.
-pub(crate) static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// Kept for `die`'s sake: `exit` skips destructors, and the kernel releases every `flock` of
+/// the process anyway, so there is nothing left to do by hand.
+pub(crate) fn release_all() {}
 
-pub(crate) fn release_all() {
-    if let Ok(mut held) = HELD.lock() {
-        for p in held.drain(..) {
-            let _ = fs::remove_dir(p);
-        }
-    }
-}
-
-/// A directory lock: `mkdir` is atomic, so it works across the processes of parallel sessions.
-pub(crate) struct DirLock(PathBuf);
+/// An exclusive `flock` on `path`, held while this value lives.
+pub(crate) struct DirLock(#[allow(dead_code)] File);
 
 impl DirLock {
     pub(crate) fn acquire(path: PathBuf, timeout: Duration) -> Option<DirLock> {
+        if let Some(parent) = path.parent() {
+            let _ = fs::create_dir_all(parent);
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| die(&format!("pve-sim: cannot lock {}: {e}", path.display())));
         let start = Instant::now();
         loop {
-            match fs::create_dir(&path) {
-                Ok(()) => {
-                    HELD.lock().unwrap().push(path.clone());
-                    return Some(DirLock(path));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if start.elapsed() >= timeout {
-                        return None;
-                    }
-                    sleep(Duration::from_millis(3));
-                }
-                Err(e) => die(&format!("pve-sim: cannot lock {}: {e}", path.display())),
+            // SAFETY: flock(2) on a descriptor this value owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Some(DirLock(file));
             }
-        }
-    }
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir(&self.0);
-        if let Ok(mut held) = HELD.lock() {
-            held.retain(|p| p != &self.0);
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                die(&format!("pve-sim: cannot lock {}: {err}", path.display()));
+            }
+            if start.elapsed() >= timeout {
+                return None;
+            }
+            sleep(Duration::from_millis(3));
         }
     }
 }

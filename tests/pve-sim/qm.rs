@@ -26,6 +26,7 @@ impl Sim {
             "config" => self.qm_config(rest),
             "clone" => self.qm_clone(rest),
             "set" => self.qm_set(rest),
+            "unlock" => self.qm_unlock(rest),
             "resize" => self.qm_resize(rest),
             // `qm disk resize` is the current name (PVE 7.3+); `qm resize` its alias.
             "disk" if rest.first() == Some(&"resize") => self.qm_resize(&rest[1..]),
@@ -175,6 +176,7 @@ impl Sim {
                 ..Default::default()
             };
             self.write(&self.conf_path(&node, newid), &reserve.render());
+            self.task_begin(&node, "qmclone", newid);
             // A new VM gets a new disk: nothing of a guest that once had this VMID remains.
             self.remove_guest(newid);
         }
@@ -256,6 +258,15 @@ impl Sim {
             }
         }
         drop(storage_lock);
+        self.task_end("qmclone", newid);
+    }
+
+    /// `qm unlock ID`: drops the lock a task left, whatever it was.
+    pub(crate) fn qm_unlock(&self, a: &[&str]) {
+        let _g = self.lock();
+        let (id, mut conf) = self.load_local(a.first().copied().unwrap_or(""));
+        unset(&mut conf.main, "lock");
+        self.write(&self.conf_path(&self.node(), id), &conf.render());
     }
 
     pub(crate) fn qm_set(&self, a: &[&str]) {

@@ -88,6 +88,39 @@ impl Sim {
         die(&format!("pve-sim: test gate `{name}` was never opened"));
     }
 
+    /// A worker task, as `GET /nodes/NODE/tasks` lists it: `tasks/UPID` holds the worker's PID
+    /// (this process), so a worker that died mid-way is seen as ended while its VM lock stays.
+    pub(crate) fn task_begin(&self, node: &str, kind: &str, vmid: u32) {
+        let pid = std::process::id();
+        let upid = format!("UPID:{node}:{pid:08X}:00000000:00000000:{kind}:{vmid}:root@pam:");
+        let _ = fs::create_dir_all(self.dir.join("tasks"));
+        let _ = fs::write(self.dir.join("tasks").join(&upid), pid.to_string());
+    }
+
+    pub(crate) fn task_end(&self, kind: &str, vmid: u32) {
+        for (upid, pid) in self.tasks() {
+            if pid == std::process::id() && upid.contains(&format!(":{kind}:{vmid}:")) {
+                let _ = fs::remove_file(self.dir.join("tasks").join(upid));
+            }
+        }
+    }
+
+    /// Every task begun and not ended: (UPID, worker PID).
+    pub(crate) fn tasks(&self) -> Vec<(String, u32)> {
+        let Ok(rd) = fs::read_dir(self.dir.join("tasks")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, u32)> = rd
+            .flatten()
+            .filter_map(|e| {
+                let pid = fs::read_to_string(e.path()).ok()?.trim().parse().ok()?;
+                Some((e.file_name().to_string_lossy().into_owned(), pid))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The whole-state lock: every read-modify-write of the state directory holds it.
     pub(crate) fn lock(&self) -> DirLock {
         DirLock::acquire(self.dir.join(".state-lock"), Duration::from_secs(30))

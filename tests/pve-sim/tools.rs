@@ -126,6 +126,30 @@ impl Sim {
                 let next = (100..).find(|i| !used.contains(i)).unwrap_or(100);
                 println!("{next}");
             }
+            path if path.starts_with("/nodes/") && path.ends_with("/tasks") => {
+                let vmid = opts.get("vmid").cloned();
+                let mut out = Vec::new();
+                for (upid, pid) in self.tasks() {
+                    if vmid
+                        .as_deref()
+                        .is_some_and(|v| upid.split(':').nth(6) != Some(v))
+                    {
+                        continue;
+                    }
+                    let kind = upid.split(':').nth(5).unwrap_or("");
+                    let mut e =
+                        json!({"upid": upid, "type": kind, "user": "root@pam", "starttime": 0});
+                    // A task whose worker is gone ended, however it ended.
+                    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next());
+                    if matches!(state, None | Some(Some('Z' | 'X'))) {
+                        e["endtime"] = json!(1);
+                        e["status"] = json!("unexpected status");
+                    }
+                    out.push(e);
+                }
+                println!("{}", serde_json::to_string(&out).unwrap());
+            }
             other => die(&format!("No '{other}' handler")),
         }
     }

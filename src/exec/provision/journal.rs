@@ -76,6 +76,9 @@ pub struct Journal {
     pub clone_sent: bool,
     /// The clone succeeded: VM `vmid` named `name` is this run's.
     pub vm_created: bool,
+    /// `qm start` was sent: a resumed run finds the VM running and does not start it twice.
+    #[serde(default)]
+    pub start_sent: bool,
     /// The cloud-init keys file on the Proxmox host, until it is removed.
     pub uploaded: Option<String>,
     pub ip: Option<String>,
@@ -96,6 +99,7 @@ impl Journal {
             completed: Vec::new(),
             clone_sent: false,
             vm_created: false,
+            start_sent: false,
             uploaded: None,
             ip: None,
             key: None,

@@ -136,6 +136,15 @@ pub enum ProvisionError {
     },
     #[error("cannot resume: {0}")]
     Resume(String),
+    #[error("{doing}: VM {vmid} `{name}` is locked ({lock}) {held}")]
+    Locked {
+        doing: &'static str,
+        vmid: u32,
+        name: String,
+        lock: String,
+        /// Who holds the lock and what to do about it.
+        held: String,
+    },
 }
 
 impl From<ApplyError> for ProvisionError {

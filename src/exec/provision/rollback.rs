@@ -9,7 +9,47 @@ use super::{HostFiles, ProvisionError};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::proxmox::Proxmox;
 use crate::plan::provision::StepId;
-use crate::proxmox::Mutation;
+use crate::proxmox::{Mutation, VmResource};
+
+/// `Err` when `vm` carries a lock: who holds it (a task still running on its node, or nobody,
+/// the lock left by a killed run) and what the user does next. vmctl never unlocks a VM itself:
+/// a stale lock on a half-made VM is for a person to look at.
+pub(super) fn refuse_locked<P: Proxmox>(
+    p: &P,
+    vm: &VmResource,
+    doing: &'static str,
+    name: &str,
+) -> Result<(), ProvisionError> {
+    let Some(lock) = &vm.lock else {
+        return Ok(());
+    };
+    let tasks = p
+        .active_tasks(&vm.node, vm.vmid)
+        .map_err(ProvisionError::proxmox(StepId::Clone))?;
+    let held = match tasks.first() {
+        Some(t) => format!(
+            "by task `{}`, still running on node `{}`: wait for it to end (`pvenode task status \
+             {}` on that node, or the web UI's task log), then run `vmctl provision {name} \
+             --rollback` (or `--resume`) again",
+            t.upid, vm.node, t.upid
+        ),
+        None => format!(
+            "and no task on node `{node}` holds it any more: the run that took it was killed, so \
+             the VM may be half-made; look at it (`qm config {id}`), release the lock yourself with \
+             `qm unlock {id}` on `{node}` (vmctl never unlocks a VM), then run `vmctl provision \
+             {name} --rollback`",
+            node = vm.node,
+            id = vm.vmid
+        ),
+    };
+    Err(ProvisionError::Locked {
+        doing,
+        vmid: vm.vmid,
+        name: name.to_string(),
+        lock: lock.clone(),
+        held,
+    })
+}
 
 /// Rolls back what `j` records. Checks every file before changing any: one changed since the
 /// run wrote it stops the rollback before anything is undone, naming the file.
@@ -89,6 +129,7 @@ pub fn rollback<P: Proxmox + HostFiles>(
             .find(|r| r.vmid == j.vmid);
         match found {
             Some(r) if r.name.as_deref() == Some(&j.name) && !r.template => {
+                refuse_locked(p, &r, "rollback stopped", &j.name)?;
                 if r.status != "stopped" {
                     p.apply(&Mutation::Stop { vmid: j.vmid })
                         .map_err(ProvisionError::proxmox(StepId::Clone))?;

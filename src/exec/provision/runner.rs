@@ -164,9 +164,11 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                 .proxmox
                 .list()
                 .map_err(ProvisionError::proxmox(StepId::Clone))?
-                .iter()
-                .any(|r| r.vmid == j.vmid);
-            if there {
+                .into_iter()
+                .find(|r| r.vmid == j.vmid);
+            if let Some(vm) = there {
+                // A clone killed mid-way leaves its lock: the disk may be half-copied.
+                rollback::refuse_locked(self.env.proxmox, &vm, "cannot resume", &j.name)?;
                 j.vm_created = true;
                 j.completed.push(StepId::Clone);
                 journal::save(self.root, j)?;
@@ -209,6 +211,17 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                             }
                             Err(e) => return Err(ProvisionError::proxmox(id)(e)),
                         }
+                    } else if let Mutation::Start { vmid } = m {
+                        if j.start_sent && self.running(*vmid, id)? {
+                            // The interrupted run's start went through: one start is enough.
+                            (self.opts.report)(
+                                "   already running (started before the interruption)",
+                            );
+                            continue;
+                        }
+                        j.start_sent = true;
+                        journal::save(self.root, j)?;
+                        p.apply(m).map_err(ProvisionError::proxmox(id))?;
                     } else {
                         p.apply(m).map_err(ProvisionError::proxmox(id))?;
                     }
@@ -377,6 +390,15 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             j.record_file(rel, was, &bytes);
         }
         Ok(rekeyed?)
+    }
+
+    fn running(&self, vmid: crate::proxmox::VmId, id: StepId) -> Result<bool, ProvisionError> {
+        let st = self
+            .env
+            .proxmox
+            .status(vmid)
+            .map_err(ProvisionError::proxmox(id))?;
+        Ok(st.status == "running")
     }
 
     fn ip(&self, j: &Journal, id: StepId) -> Result<String, ProvisionError> {

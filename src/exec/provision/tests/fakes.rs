@@ -128,8 +128,16 @@ impl Proxmox for Cluster {
             })
             .collect())
     }
-    fn status(&self, _: VmId) -> Result<VmStatus, ProxmoxError> {
-        unimplemented!("the runner does not ask")
+    fn status(&self, vmid: VmId) -> Result<VmStatus, ProxmoxError> {
+        let vms = self.vms.borrow();
+        let v = vms.get(&vmid).ok_or(ProxmoxError::NoSuchVm { vmid })?;
+        Ok(VmStatus {
+            vmid,
+            status: if v.running { "running" } else { "stopped" }.into(),
+        })
+    }
+    fn active_tasks(&self, _: &str, _: VmId) -> Result<Vec<crate::proxmox::Task>, ProxmoxError> {
+        Ok(Vec::new())
     }
     fn config(&self, vmid: VmId) -> Result<VmConfig, ProxmoxError> {
         let vms = self.vms.borrow();
