@@ -39,6 +39,14 @@ pub enum PostProvisionError {
     },
     #[error("VM {vmid} on the cluster is a template, not an installed VM; pass the VMID of the VM itself")]
     Template { vmid: VmId },
+    #[error("the host key of {addr} has fingerprint {actual}, not {given}: nothing was changed; something else may answer at that address, or the VM's key is not the one you checked: compare again with the VM's console (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` there)")]
+    FingerprintMismatch {
+        addr: String,
+        given: String,
+        actual: String,
+    },
+    #[error("the host key of {addr} ({actual}) was not accepted: nothing was changed; run again and answer `yes` once it matches the VM's console, or pass --accept-fingerprint")]
+    NotAccepted { addr: String, actual: String },
 }
 
 /// The VM a post-provision adopts: its definition and the node the cluster shows it on.
