@@ -94,6 +94,8 @@ impl Fleet {
 #[derive(Default)]
 struct World {
     fail_rekey: bool,
+    /// Dies at the commit, as a `kill -9` would leave it.
+    crash_git: bool,
     fail_git: bool,
     commits: RefCell<Vec<(Vec<PathBuf>, String)>>,
 }
@@ -118,6 +120,7 @@ impl Rekeyer for World {
 
 impl Git for World {
     fn commit(&self, _: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError> {
+        assert!(!self.crash_git, "crashed while committing");
         if self.fail_git {
             return Err(GitError::Failed {
                 what: "git commit",
@@ -314,4 +317,47 @@ fn fetching_from_a_closed_port_says_what_to_check() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_crash_leaves_a_journal_that_provision_s_rollback_undoes() {
+    let fleet = Fleet::demo();
+    let before = fleet.files();
+    let world = World {
+        crash_git: true,
+        ..Default::default()
+    };
+    let crashed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&fleet, &world, &key())));
+    assert!(crashed.is_err());
+    assert!(fleet.files() != before, "the crash left nothing to undo");
+    let j = journal::load(fleet.root(), "test-automation")
+        .unwrap()
+        .expect("the journal outlives the crash");
+    assert!(!j.clone_sent, "post-provision never creates a VM");
+    let journaled: Vec<String> = j
+        .files
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    for want in ["hosts.nix", ".sops.yaml", "secrets/common.yaml"] {
+        assert!(
+            journaled.iter().any(|f| f == want),
+            "{want} not in {journaled:?}"
+        );
+    }
+    // A second run refuses while the journal is there.
+    let e = run(&fleet, &World::default(), &key()).unwrap_err();
+    assert!(matches!(e, IntegrateError::Pending { .. }), "{e}");
+    // What `vmctl provision NAME --rollback` runs: every file back, nothing sent to the cluster.
+    let rec = Recording::new();
+    let p = QmProxmox::new(
+        &rec,
+        crate::plan::ops::fence(&fleet.defs, false),
+        Default::default(),
+    );
+    let lock = FleetLock::acquire(fleet.root(), &Default::default()).unwrap();
+    rollback(&p, fleet.root(), &j, &lock, &|_| {}).unwrap();
+    assert!(rec.lines().is_empty(), "{:?}", rec.lines());
+    assert!(fleet.files() == before, "the rollback left changes");
 }
