@@ -20,7 +20,7 @@ use crate::exec::post_provision::{self as run, FetchError, Integrated, Integrati
 use crate::exec::provision::{journal, real};
 use crate::exec::proxmox::Proxmox as _;
 use crate::keys::PublicKey;
-use crate::plan::post_provision::{self as plan, Consent, PostProvisionError};
+use crate::plan::post_provision::{self as plan, Acceptance, Consent, PostProvisionError};
 use crate::plan::provision::ceremony::PlannedFile;
 use crate::proxmox::validate as valid;
 use crate::proxmox::VmId;
@@ -148,8 +148,14 @@ pub fn run(a: PostProvisionArgs, g: &Global) -> miette::Result<u8> {
             .map(|f| f.path.display().to_string())
             .collect();
         files.extend(secrets.iter().cloned());
-        let message = (!planned.is_empty())
-            .then(|| plan::commit_message(&a.name, a.vmid, target.node, &key, &from, &files));
+        let message = (!planned.is_empty()).then(|| {
+            // How the real run would accept it: the flag when given, else the question.
+            let how = match a.accept_fingerprint {
+                Some(_) => Acceptance::Flag,
+                None => Acceptance::Terminal,
+            };
+            plan::commit_message(&a.name, a.vmid, target.node, &key, &from, how, &files)
+        });
         shown.print(&planned, &secrets, message.as_deref(), None, true);
         return Ok(0);
     }
@@ -164,8 +170,8 @@ pub fn run(a: PostProvisionArgs, g: &Global) -> miette::Result<u8> {
         return Ok(0);
     }
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    match plan::consent(a.accept_fingerprint.as_deref(), &fingerprint, interactive) {
-        Consent::Accepted => {}
+    let accepted = match plan::consent(a.accept_fingerprint.as_deref(), &fingerprint, interactive) {
+        Consent::Accepted => Acceptance::Flag,
         Consent::Mismatch { given } => {
             return Err(err(PostProvisionError::FingerprintMismatch {
                 addr: from,
@@ -180,6 +186,7 @@ pub fn run(a: PostProvisionArgs, g: &Global) -> miette::Result<u8> {
                     actual: fingerprint,
                 }));
             }
+            Acceptance::Terminal
         }
         Consent::NeedFlag => {
             // Reported as itself (not through `err`), so its help is shown; exit 2.
@@ -196,7 +203,7 @@ pub fn run(a: PostProvisionArgs, g: &Global) -> miette::Result<u8> {
                 )),
             ));
         }
-    }
+    };
     let report = |l: &str| crate::cli::ui::info(l);
     let it = Integration {
         root: &root,
@@ -206,6 +213,7 @@ pub fn run(a: PostProvisionArgs, g: &Global) -> miette::Result<u8> {
         node: target.node,
         key: &key,
         from: &from,
+        accepted,
         commit: !a.no_commit,
     };
     let lock = lock.expect("not a dry run");

@@ -68,6 +68,8 @@ pub struct Integration<'a> {
     pub key: &'a PublicKey,
     /// Where it was fetched from (`IP:PORT`), for the commit message.
     pub from: &'a str,
+    /// How it was accepted, for the commit message.
+    pub accepted: plan::Acceptance,
     /// Commit the changed files (`--no-commit` leaves them uncommitted).
     pub commit: bool,
 }
@@ -263,7 +265,15 @@ fn steps(
     let mut changed: Vec<PathBuf> = planned.iter().map(|f| f.path.clone()).collect();
     changed.extend(secrets.iter().map(PathBuf::from));
     let shown: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
-    let message = plan::commit_message(&it.vm.name, it.vmid, it.node, it.key, it.from, &shown);
+    let message = plan::commit_message(
+        &it.vm.name,
+        it.vmid,
+        it.node,
+        it.key,
+        it.from,
+        it.accepted,
+        &shown,
+    );
     let hash = git.commit(it.root, &changed, &message)?;
     j.commit = Some(hash.clone());
     Ok((secrets, Some(hash)))

@@ -288,13 +288,33 @@ pub fn commit_subject(name: &str, vmid: VmId) -> String {
     format!("feat(vms): post-provision {name} (VMID {vmid})")
 }
 
-/// The commit message: provision's trailers, with what was trusted and how.
+/// How the host key was accepted, recorded in the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// `--accept-fingerprint` named it.
+    Flag,
+    /// A person answered `yes` at a terminal.
+    Terminal,
+}
+
+impl Acceptance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acceptance::Flag => "--accept-fingerprint",
+            Acceptance::Terminal => "yes at a terminal",
+        }
+    }
+}
+
+/// The commit message: provision's trailers, plus where the key came from and how it was
+/// accepted (`Host-Key-Accepted-By`), so a reviewer sees how trust was established.
 pub fn commit_message(
     name: &str,
     vmid: VmId,
     node: Option<&str>,
     key: &PublicKey,
     from: &str,
+    accepted: Acceptance,
     files: &[String],
 ) -> String {
     let intro = format!(
@@ -302,7 +322,7 @@ pub fn commit_message(
          host key, fetched from {from} and accepted by its fingerprint, is pinned in\n\
          hosts.nix, its age recipient is in .sops.yaml and the secrets are re-keyed for it."
     );
-    ceremony::integration_message(
+    let mut m = ceremony::integration_message(
         &commit_subject(name, vmid),
         &intro,
         vmid,
@@ -310,7 +330,9 @@ pub fn commit_message(
         &key.fingerprint(),
         &key.age_recipient().unwrap_or_default(),
         files,
-    )
+    );
+    m.push_str(&format!("Host-Key-Accepted-By: {}\n", accepted.as_str()));
+    m
 }
 
 #[cfg(test)]

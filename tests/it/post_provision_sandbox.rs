@@ -271,9 +271,22 @@ fn post_provision_refuses_until_the_key_is_accepted_then_integrates_it() {
     before.assert_unchanged(&root, "answered no");
 
     // The right fingerprint: integrated and committed.
-    let out = post_provision(&s, "110", &["--accept-fingerprint", &fp]);
+    let out = post_provision(&s, "110", &["--accept-fingerprint", &fp, "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("integrated `test-automation` (VM 110"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["dry_run"], false, "{v}");
+    assert_eq!(v["written"], true, "{v}");
+    assert_eq!(v["fingerprint"], fp.as_str(), "{v}");
+    assert_eq!(
+        v["secrets"],
+        serde_json::json!(["secrets/common.yaml"]),
+        "{v}"
+    );
+    assert_eq!(
+        v["commit"],
+        git(&root, &["rev-parse", "HEAD"]).as_str(),
+        "{v}"
+    );
     let b64 = std::fs::read_to_string(&public).unwrap();
     let b64 = b64.split_whitespace().nth(1).unwrap();
     let hosts = std::fs::read_to_string(root.join("hosts.nix")).unwrap();
@@ -289,6 +302,7 @@ fn post_provision_refuses_until_the_key_is_accepted_then_integrates_it() {
         "Node: prom".to_string(),
         format!("Host-Key-Fingerprint: {fp}"),
         "Age-Recipient: age1".to_string(),
+        "Host-Key-Accepted-By: --accept-fingerprint".to_string(),
     ] {
         assert!(msg.contains(&t), "no {t:?}: {msg}");
     }
@@ -334,5 +348,7 @@ fn post_provision_refuses_until_the_key_is_accepted_then_integrates_it() {
         ),
         "feat(vms): post-provision test-automation (VMID 110)"
     );
+    assert!(git(&root, &["log", "-1", "--format=%B"])
+        .contains("Host-Key-Accepted-By: yes at a terminal"));
     assert!(sops_decrypts(&common, &identity).status.success());
 }

@@ -155,6 +155,7 @@ fn run(fleet: &Fleet, world: &World, key: &PublicKey) -> Result<Integrated, Inte
         node: Some("prom"),
         key,
         from: "127.0.0.110:22",
+        accepted: crate::plan::post_provision::Acceptance::Flag,
         commit: true,
     };
     let r = integrate(&p, world, world, &lock, &it, &|_| {});
@@ -222,6 +223,10 @@ fn the_accepted_key_is_integrated_and_committed() {
     assert!(msg.starts_with("feat(vms): post-provision test-automation (VMID 110)"));
     assert!(msg.contains(&format!("Host-Key-Fingerprint: {}", k.fingerprint())));
     assert!(msg.contains("Node: prom"));
+    assert!(
+        msg.ends_with("Host-Key-Accepted-By: --accept-fingerprint\n"),
+        "{msg}"
+    );
     assert_eq!(
         journal::load(fleet.root(), "test-automation").unwrap(),
         None

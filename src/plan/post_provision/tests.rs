@@ -227,6 +227,7 @@ fn the_commit_message_says_how_the_key_was_trusted() {
         Some("prom"),
         &k,
         "127.0.0.110:22",
+        Acceptance::Terminal,
         &files,
     );
     assert!(m.starts_with("feat(vms): post-provision test-automation (VMID 110)\n\n"));
@@ -237,6 +238,7 @@ fn the_commit_message_says_how_the_key_was_trusted() {
         "\nVMID: 110\nNode: prom\n",
         &format!("Host-Key-Fingerprint: {}\n", k.fingerprint()),
         &format!("Age-Recipient: {}\n", k.age_recipient().unwrap()),
+        "Host-Key-Accepted-By: yes at a terminal\n",
     ] {
         assert!(m.contains(want), "no {want:?} in {m}");
     }
