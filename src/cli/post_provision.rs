@@ -135,6 +135,18 @@ pub fn run(a: PostProvisionArgs, g: &Global) -> miette::Result<u8> {
         key: &key,
         from: &from,
     };
+    // hosts.nix already pins this very key: nothing to trust, nothing to change.
+    let nothing = planned.is_empty().then(|| {
+        format!(
+            "`{}` is already integrated with this host key (hosts.nix, .sops.yaml and the docs \
+             have it): nothing to do",
+            a.name
+        )
+    });
+    if let Some(msg) = &nothing {
+        shown.print(&[], &[], None, Some(msg), a.dry_run);
+        return Ok(0);
+    }
     if a.dry_run {
         let sops_path = defs.settings.sops_config.as_path();
         let secrets = match planned.iter().find(|f| f.path == sops_path) {
@@ -148,25 +160,13 @@ pub fn run(a: PostProvisionArgs, g: &Global) -> miette::Result<u8> {
             .map(|f| f.path.display().to_string())
             .collect();
         files.extend(secrets.iter().cloned());
-        let message = (!planned.is_empty()).then(|| {
-            // How the real run would accept it: the flag when given, else the question.
-            let how = match a.accept_fingerprint {
-                Some(_) => Acceptance::Flag,
-                None => Acceptance::Terminal,
-            };
-            plan::commit_message(&a.name, a.vmid, target.node, &key, &from, how, &files)
-        });
-        shown.print(&planned, &secrets, message.as_deref(), None, true);
-        return Ok(0);
-    }
-    if planned.is_empty() {
-        // hosts.nix already pins this very key: nothing to trust, nothing to change.
-        let msg = format!(
-            "`{}` is already integrated with this host key (hosts.nix, .sops.yaml and the docs \
-             have it): nothing to do",
-            a.name
-        );
-        shown.print(&[], &[], None, Some(&msg), false);
+        // How the real run would accept the key: the flag when given, else the question.
+        let how = match a.accept_fingerprint {
+            Some(_) => Acceptance::Flag,
+            None => Acceptance::Terminal,
+        };
+        let message = plan::commit_message(&a.name, a.vmid, target.node, &key, &from, how, &files);
+        shown.print(&planned, &secrets, Some(&message), None, true);
         return Ok(0);
     }
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
@@ -320,11 +320,6 @@ impl Shown<'_> {
             for l in m.lines() {
                 println!("    {l}");
             }
-        } else if dry_run {
-            println!(
-                "dry run: `{}` is already integrated with this host key: nothing to do",
-                self.a.name
-            );
         }
     }
 
