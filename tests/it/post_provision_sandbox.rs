@@ -8,7 +8,13 @@ use std::process::{Command, Output, Stdio};
 
 use crate::sandbox::Sandbox;
 use crate::support::secrets::sops_bin;
-use crate::support::{require_tool, text, unwrapped};
+use crate::support::{require_tool, squash, text, unwrapped};
+
+/// Whether `said` holds `needle`, whatever miette's wrapping made of it (a fingerprint may be
+/// broken at any `/`).
+fn says(said: &str, needle: &str) -> bool {
+    squash(said).contains(&squash(needle))
+}
 
 fn fleet(s: &Sandbox) -> PathBuf {
     s.dir.join("fleet")
@@ -29,10 +35,11 @@ fn post_provision(s: &Sandbox, vmid: &str, more: &[&str]) -> Output {
         .unwrap()
 }
 
-/// The same in a pseudo-terminal (util-linux `script`), answering `answer` to the question.
-fn post_provision_at_a_terminal(s: &Sandbox, answer: &str) -> Output {
+/// The same in a pseudo-terminal (util-linux `script`), answering `answer` to the question;
+/// `redirect` is appended to the command line run there (`2>FILE`: stderr is no terminal).
+fn post_provision_at_a_terminal(s: &Sandbox, answer: &str, redirect: &str) -> Output {
     let line = format!(
-        "{} post-provision test-automation 127.0.0.110 110 --port {}",
+        "{} post-provision test-automation 127.0.0.110 110 --port {} {redirect}",
         env!("CARGO_BIN_EXE_vmctl"),
         s.var("SANDBOX_VM_PORT")
     );
@@ -175,7 +182,7 @@ fn post_provision_refuses_until_the_key_is_accepted_then_integrates_it() {
     let out = post_provision(&s, "110", &["--accept-fingerprint", any]);
     let err = unwrapped(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("VM 110 is not on the cluster"), "{err}");
+    assert!(says(&err, "VM 110 is not on the cluster"), "{err}");
     before.assert_unchanged(&root, "not on the cluster");
 
     // VMID 110 is another VM on the cluster: refused before its key is even fetched, even with
@@ -185,13 +192,16 @@ fn post_provision_refuses_until_the_key_is_accepted_then_integrates_it() {
     let out = post_provision(&s, "110", &["--accept-fingerprint", &intruder]);
     let err = unwrapped(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("VM 110 on the cluster is `intruder`"), "{err}");
-    assert!(!err.contains(&intruder), "the key was fetched: {err}");
+    assert!(says(&err, "VM 110 on the cluster is `intruder`"), "{err}");
+    assert!(!says(&err, &intruder), "the key was fetched: {err}");
     before.assert_unchanged(&root, "another VM's VMID");
     // A VMID the definition does not give the VM: refused before connecting.
     let out = post_provision(&s, "111", &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(unwrapped(&out.stderr).contains("has vmid 110 in vms/definitions.nix, not 111"));
+    assert!(says(
+        &text(&out.stderr),
+        "has vmid 110 in vms/definitions.nix, not 111"
+    ));
 
     // The VM itself, installed outside vmctl: its first boot made its host key.
     s.pve(
@@ -216,11 +226,8 @@ fn post_provision_refuses_until_the_key_is_accepted_then_integrates_it() {
     let out = post_provision(&s, "110", &[]);
     let err = unwrapped(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("--accept-fingerprint {fp}")), "{err}");
-    assert!(
-        err.contains("never trusts a host key on first use"),
-        "{err}"
-    );
+    assert!(says(&err, &format!("--accept-fingerprint {fp}")), "{err}");
+    assert!(says(&err, "never trusts a host key on first use"), "{err}");
     before.assert_unchanged(&root, "no flag");
     let out = post_provision(&s, "110", &["--json"]);
     assert_eq!(out.status.code(), Some(2));
@@ -233,10 +240,10 @@ fn post_provision_refuses_until_the_key_is_accepted_then_integrates_it() {
     let err = unwrapped(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&format!("has fingerprint {fp}, not {intruder}")),
+        says(&err, &format!("has fingerprint {fp}, not {intruder}")),
         "{err}"
     );
-    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(says(&err, "nothing was changed"), "{err}");
     before.assert_unchanged(&root, "wrong fingerprint");
 
     // The dry run: the same key, every change, nothing written.
@@ -263,11 +270,19 @@ fn post_provision_refuses_until_the_key_is_accepted_then_integrates_it() {
     before.assert_unchanged(&root, "--dry-run");
 
     // At a terminal, anything but `yes` is a no.
-    let out = post_provision_at_a_terminal(&s, "no");
+    // A terminal on stdin alone is nobody to ask (the question goes to stderr): exit 2.
+    let log = s.dir.join("stderr.log");
+    let out = post_provision_at_a_terminal(&s, "yes", &format!("2>{}", log.display()));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!says(&err, "Type `yes`"), "{err}");
+    assert!(says(&err, &format!("--accept-fingerprint {fp}")), "{err}");
+    before.assert_unchanged(&root, "stderr not a terminal");
+    let out = post_provision_at_a_terminal(&s, "no", "");
     let all = unwrapped(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{all}");
-    assert!(all.contains(&fp) && all.contains("Type `yes`"), "{all}");
-    assert!(all.contains("was not accepted"), "{all}");
+    assert!(says(&all, &fp) && says(&all, "Type `yes`"), "{all}");
+    assert!(says(&all, "was not accepted"), "{all}");
     before.assert_unchanged(&root, "answered no");
 
     // The right fingerprint: integrated and committed.
@@ -337,10 +352,10 @@ fn post_provision_refuses_until_the_key_is_accepted_then_integrates_it() {
     // From the start again, accepted by a person at a terminal.
     git(&root, &["reset", "-q", "--hard", &before.head]);
     before.assert_unchanged(&root, "reset");
-    let out = post_provision_at_a_terminal(&s, "yes");
+    let out = post_provision_at_a_terminal(&s, "yes", "");
     let all = unwrapped(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("integrated `test-automation`"), "{all}");
+    assert!(says(&all, "integrated `test-automation`"), "{all}");
     assert_eq!(
         git(
             &root,
