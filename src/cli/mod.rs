@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod keys;
 pub mod lint;
 pub mod ops;
+pub mod post_provision;
 pub mod provision;
 pub mod scaffold;
 pub mod secrets;
@@ -118,6 +119,10 @@ pub enum Command {
     /// (hosts.nix, .sops.yaml, secrets, docs, one commit); rolls back on failure.
     #[command(after_long_help = provision::EXAMPLES)]
     Provision(provision::ProvisionArgs),
+    /// Integrate a managed VM installed some other way: fetch its host key, show the
+    /// fingerprint, and once it is accepted integrate it as provision does (one commit).
+    #[command(after_long_help = post_provision::EXAMPLES)]
+    PostProvision(post_provision::PostProvisionArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -285,6 +290,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Secrets(a) => secrets::run(a, g),
         Command::Ops(a) => ops::run(a, g),
         Command::Provision(a) => provision::run(a, g),
+        Command::PostProvision(a) => post_provision::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

@@ -6,4 +6,5 @@
 //! steps are meant to be planned here the same way.
 
 pub mod ops;
+pub mod post_provision;
 pub mod provision;

@@ -67,6 +67,10 @@ fn every_command_uses_the_same_exit_codes() {
         (1, vec!["ops", "stop", "104", "--dry-run"]),
         (1, vec!["scaffold", "nosuch", "--dry-run"]),
         (1, vec!["provision", "nosuch", "--dry-run", "--offline"]),
+        (
+            1,
+            vec!["post-provision", "nosuch", "127.0.0.1", "110", "--dry-run"],
+        ),
         (1, vec!["keys", "generate", "--out", &keys_out]),
         (1, vec!["sops", "remove-recipient", "nobody", "--dry-run"]),
         (
@@ -80,6 +84,7 @@ fn every_command_uses_the_same_exit_codes() {
         (2, vec!["completions", "tcsh"]),
         (2, vec!["hosts", "remove"]),
         (2, vec!["provision"]),
+        (2, vec!["post-provision", "test-automation", "127.1", "110"]),
         (2, vec!["ops", "stop", "not-a-vmid"]),
         (2, vec!["--no-such-option", "lint"]),
         (2, vec!["-q", "-v", "lint"]),

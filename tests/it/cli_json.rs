@@ -61,6 +61,18 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("scaffold", vec!["test-automation", dry]),
         ("docs", vec![dry]),
         ("provision", vec!["test-automation", dry, "--offline"]),
+        // The simulated Proxmox host's own sshd stands in for the VM's (PVE_PORT).
+        (
+            "post-provision",
+            vec![
+                "test-automation",
+                "127.0.0.1",
+                "110",
+                "--port",
+                "PVE_PORT",
+                dry,
+            ],
+        ),
         ("secrets rekey", vec![dry]),
         ("secrets check", vec![]),
         ("secrets rotate", vec![dry]),
@@ -244,6 +256,7 @@ fn every_json_output_has_one_shape_and_relative_paths() {
             .map(|a| match *a {
                 "KEY" => key.clone(),
                 "KEYS" => keys_dir.display().to_string(),
+                "PVE_PORT" => pve.sshd.addr.port().to_string(),
                 a => a.to_string(),
             })
             .collect();
@@ -254,6 +267,9 @@ fn every_json_output_has_one_shape_and_relative_paths() {
         } else {
             let mut c = vmctl_cmd();
             c.args(path);
+            if path[0] == "post-provision" {
+                c.envs(pve.vmctl_env());
+            }
             c
         };
         if name != "lint" {

@@ -41,6 +41,7 @@ mod ops_proxmox;
 mod ops_signals;
 mod ops_ssh;
 mod parser_fuzz;
+mod post_provision_sandbox;
 mod provision_cli;
 mod provision_e2e;
 mod provision_real;

@@ -195,8 +195,29 @@ pub fn commit_message(
     recipient: &str,
     files: &[String],
 ) -> String {
-    let mut m = commit_subject(name, vmid);
-    m.push_str("\n\nCreated by `vmctl provision`: the VM, its host key pinned in hosts.nix, its\nage recipient in .sops.yaml and the secrets re-keyed for it.\n\nFiles:\n");
+    integration_message(
+        &commit_subject(name, vmid),
+        "Created by `vmctl provision`: the VM, its host key pinned in hosts.nix, its\nage recipient in .sops.yaml and the secrets re-keyed for it.",
+        vmid,
+        node,
+        fingerprint,
+        recipient,
+        files,
+    )
+}
+
+/// A fleet-integration commit message: `subject`, the paragraph `intro`, the files, and the
+/// trailers every integration carries (`vmctl provision` and `vmctl post-provision` alike).
+pub fn integration_message(
+    subject: &str,
+    intro: &str,
+    vmid: VmId,
+    node: Option<&str>,
+    fingerprint: &str,
+    recipient: &str,
+    files: &[String],
+) -> String {
+    let mut m = format!("{subject}\n\n{intro}\n\nFiles:\n");
     for f in files {
         m.push_str(&format!("  {f}\n"));
     }
