@@ -24,11 +24,6 @@ if [ -z "${VMCTL_BIN:-}" ]; then
   export VMCTL_BIN=$root/target/release/vmctl
 fi
 
-# vmctl reaches a new VM's sshd on port 22; the sandbox's VM 110 listens on 127.0.0.110:22.
-if python3 -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.110", 22))' 2>/dev/null; then :; else
-  die "127.0.0.110:22 is taken (an sshd listening on every address?): the sandbox's VM needs it; stop that service or bind it to other addresses, then retry"
-fi
-
 dir=$(mktemp -d "${TMPDIR:-/tmp}/vmctl-demo.XXXXXX")
 cleanup() {
   if [ -f "$dir/pids" ]; then scripts/sandbox.sh down "$dir/sbx" >/dev/null 2>&1 || true; fi
@@ -37,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "scripts/sandbox.sh up (a copy of the demo fleet, the Proxmox simulator, the installer stand-in)"
-SANDBOX_VM_PORT=22 scripts/sandbox.sh up "$dir/sbx"
+scripts/sandbox.sh up "$dir/sbx"
 touch "$dir/pids"
 # shellcheck disable=SC1091
 . "$dir/sbx/env"

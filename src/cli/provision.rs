@@ -213,7 +213,8 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
     let p = proxmox.expect("not offline");
     let installer = real::NixosAnywhere { root: root.clone() };
     let ssh = real::OpenSsh {
-        port: 22,
+        port: None,
+        config: a.conn.ssh_config.clone(),
         identity: a.identity.clone(),
         timeout: Duration::from_secs(a.wait.min(60)),
     };

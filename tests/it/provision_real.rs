@@ -52,7 +52,8 @@ fn verify_trusts_only_the_generated_host_key() {
         "#!/bin/sh\necho '24.11.20250101.abcdef0 (Vicuna)'\n",
     );
     let probe = OpenSsh {
-        port: sshd.addr.port(),
+        port: Some(sshd.addr.port()),
+        config: None,
         identity: Some(client_key),
         timeout: Duration::from_secs(10),
     };
@@ -83,7 +84,8 @@ fn verify_trusts_only_the_generated_host_key() {
     assert!(!kept.exists(), "the key directory outlived the run");
     // Nothing listens: waiting gives up with the reason.
     let closed = OpenSsh {
-        port: 1,
+        port: Some(1),
+        config: None,
         identity: None,
         timeout: Duration::from_millis(300),
     };
@@ -98,7 +100,8 @@ fn verify_fails_closed_when_the_vm_has_no_nixos_version() {
     // No `nixos-version` on the session's PATH: the right host key, but not a NixOS.
     let sshd = vm_sshd(tmp.path(), 62, &pair, client_pub);
     let probe = OpenSsh {
-        port: sshd.addr.port(),
+        port: Some(sshd.addr.port()),
+        config: None,
         identity: Some(client_key),
         timeout: Duration::from_secs(10),
     };
@@ -241,4 +244,27 @@ fn the_dry_runs_secrets_list_is_what_the_rekeying_then_changes() {
     rekeyer.rekey(&root, &lock).unwrap();
     assert_ne!(std::fs::read(&file).unwrap(), before);
     assert_eq!(file, root.join(&planned[0]));
+}
+
+/// The VM's port is the one ssh would use for the address: an ssh_config `Port` for it wins,
+/// else 22.
+#[test]
+fn the_vm_port_comes_from_the_ssh_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ssh_config");
+    std::fs::write(&cfg, "Host 127.0.0.77\n  Port 2299\n").unwrap();
+    use vmctl::exec::provision::real::configured_port;
+    assert_eq!(configured_port("127.0.0.77", Some(&cfg)), 2299);
+    assert_eq!(configured_port("127.0.0.78", Some(&cfg)), 22);
+    // The probe asks for it when no port was given.
+    let probe = OpenSsh {
+        port: None,
+        config: Some(cfg),
+        identity: None,
+        timeout: std::time::Duration::from_secs(1),
+    };
+    assert_eq!(
+        vmctl::exec::provision::SshProbe::port(&probe, "127.0.0.77"),
+        2299
+    );
 }

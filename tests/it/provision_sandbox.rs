@@ -1,5 +1,6 @@
 //! `vmctl provision` over the sandbox (scripts/sandbox.sh): the real binary against the Proxmox
-//! simulator behind a real sshd, the VM as a real sshd on 127.0.0.110:22, the labelled
+//! simulator behind a real sshd, the VM as a real sshd on 127.0.0.110 (a free high port that
+//! vmctl and the installer learn from the sandbox's ssh_config), the labelled
 //! nixos-anywhere stand-in, real git and the real sops as oracle; and the README's main
 //! command (scripts/demo.sh), run exactly as README.md writes it.
 
@@ -12,8 +13,7 @@ use crate::support::pve::pve_sim_bin;
 use crate::support::secrets::{path_with_sops, sops_bin};
 use crate::support::{repo, text, unwrapped};
 
-/// The demo VM listens on 127.0.0.110:22 in every sandbox these tests bring up (vmctl reaches a
-/// new VM on port 22), so they take turns.
+/// The demo VM is 127.0.0.110 in every sandbox these tests bring up, so they take turns.
 static VM_110_PORT_22: Mutex<()> = Mutex::new(());
 
 fn turn() -> std::sync::MutexGuard<'static, ()> {
@@ -21,7 +21,8 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn up() -> Sandbox {
-    Sandbox::up_env(&[], &[("SANDBOX_VM_PORT", "22")])
+    // No port given: a free one, which vmctl finds through VMCTL_SSH_CONFIG (`ssh -G`).
+    Sandbox::up()
 }
 
 fn fleet(s: &Sandbox) -> std::path::PathBuf {
@@ -182,7 +183,13 @@ fn provision_end_to_end_in_the_sandbox_then_a_second_run_is_a_no_op() {
     let hosts = std::fs::read_to_string(root.join("hosts.nix")).unwrap();
     assert!(hosts.contains(installed_b64), "{hosts}");
     let scan = Command::new("ssh-keyscan")
-        .args(["-t", "ed25519", "-p", "22", "127.0.0.110"])
+        .args([
+            "-t",
+            "ed25519",
+            "-p",
+            &s.var("SANDBOX_VM_PORT"),
+            "127.0.0.110",
+        ])
         .output()
         .unwrap();
     assert!(
@@ -540,7 +547,12 @@ fn dry_runs_change_nothing_and_list_the_argv_the_real_run_executes() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|w| w.as_str().unwrap().replace("<IP>", "127.0.0.110"))
+            .map(|w| {
+                w.as_str()
+                    .unwrap()
+                    .replace("<IP>", "127.0.0.110")
+                    .replace("<PORT>", &s.var("SANDBOX_VM_PORT"))
+            })
             .collect();
         assert_eq!(ran.len(), want.len(), "{ran:?} vs {want:?}");
         for (r, w) in ran.iter().zip(&want) {

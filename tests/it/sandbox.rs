@@ -34,7 +34,7 @@ fn read_env(dir: &Path) -> Vec<(String, String)> {
 }
 
 impl Sandbox {
-    fn up() -> Sandbox {
+    pub(crate) fn up() -> Sandbox {
         Self::up_with(&[])
     }
 

@@ -40,6 +40,10 @@ pub trait Installer {
 
 /// Reaches the new VM over SSH.
 pub trait SshProbe {
+    /// The port the VM's sshd is reached on at `ip` (the installer is told it too).
+    fn port(&self, _ip: &str) -> u16 {
+        22
+    }
     /// Returns once `ip` answers on the SSH port (the host key is not trusted yet: only the
     /// installer connects before the key ceremony's key is installed).
     fn wait_ssh(&self, ip: &str) -> Result<(), ProbeError>;

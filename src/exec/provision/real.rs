@@ -84,17 +84,54 @@ impl Installer for NixosAnywhere {
 /// OpenSSH to the new VM as root. Host keys are always checked against the given
 /// known_hosts only; waiting for the port needs no trust (it reads the banner, sends nothing).
 pub struct OpenSsh {
-    pub port: u16,
+    /// The VM's SSH port; `None`: what ssh itself would use for the address (`ssh -G`, reading
+    /// `config`, else ~/.ssh/config; 22 when neither says otherwise).
+    pub port: Option<u16>,
+    /// The ssh_config the user named (`--ssh-config`, VMCTL_SSH_CONFIG).
+    pub config: Option<PathBuf>,
     /// `-i` for the admin key cloud-init installed, when not the user's default.
     pub identity: Option<PathBuf>,
     pub timeout: Duration,
 }
 
+impl OpenSsh {
+    fn port_of(&self, ip: &str) -> u16 {
+        self.port
+            .unwrap_or_else(|| configured_port(ip, self.config.as_deref()))
+    }
+}
+
+/// The port `ssh` would connect to for `host`: `ssh -G` prints the configuration it resolved
+/// (no connection is made). 22 when ssh cannot tell.
+pub fn configured_port(host: &str, config: Option<&Path>) -> u16 {
+    let mut cmd = Process::new("read the ssh configuration", "ssh").arg("-G");
+    if let Some(c) = config {
+        cmd = cmd.arg("-F").arg(c);
+    }
+    cmd.args(["--", host])
+        .timeout(Duration::from_secs(5))
+        .output()
+        .ok()
+        .map(output)
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("port ").and_then(|p| p.trim().parse().ok()))
+        })
+        .unwrap_or(22)
+}
+
 impl SshProbe for OpenSsh {
+    fn port(&self, ip: &str) -> u16 {
+        self.port_of(ip)
+    }
+
     fn wait_ssh(&self, ip: &str) -> Result<(), ProbeError> {
-        let addr: SocketAddr = format!("{ip}:{}", self.port)
+        let port = self.port_of(ip);
+        let addr: SocketAddr = format!("{ip}:{port}")
             .parse()
-            .or_else(|_| format!("[{ip}]:{}", self.port).parse())
+            .or_else(|_| format!("[{ip}]:{port}").parse())
             .map_err(|_| ProbeError::Unreachable(format!("`{ip}` is not an IP address")))?;
         wait_for_ssh(addr, self.timeout, Duration::from_millis(500))
             .map(|_| ())
@@ -102,10 +139,11 @@ impl SshProbe for OpenSsh {
     }
 
     fn verify(&self, ip: &str, host_key: &str, dir: &Path) -> Result<Identity, ProbeError> {
-        let host = if self.port == 22 {
+        let port = self.port_of(ip);
+        let host = if port == 22 {
             ip.to_string()
         } else {
-            format!("[{ip}]:{}", self.port)
+            format!("[{ip}]:{port}")
         };
         let known_hosts = write_known_hosts(dir, &host, host_key).map_err(|e| {
             ProbeError::Unreachable(format!("cannot write the pinned known_hosts: {e}"))
@@ -117,7 +155,7 @@ impl SshProbe for OpenSsh {
             .args(["-o", "GlobalKnownHostsFile=/dev/null"])
             .args(["-o", "HostKeyAlgorithms=ssh-ed25519"])
             .args(["-o", "ConnectTimeout=10"])
-            .args(["-p", &self.port.to_string()]);
+            .args(["-p", &port.to_string()]);
         if let Some(i) = &self.identity {
             cmd = cmd.arg("-i").arg(i);
         }

@@ -267,7 +267,11 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                 let dir = self.key_dir(id)?;
                 let argv: Vec<String> = argv
                     .iter()
-                    .map(|a| a.replace("<DIR>", &dir).replace("<IP>", &ip))
+                    .map(|a| {
+                        a.replace("<DIR>", &dir)
+                            .replace("<IP>", &ip)
+                            .replace("<PORT>", &self.env.ssh.port(&ip).to_string())
+                    })
                     .collect();
                 self.env.installer.install(&argv)?;
             }

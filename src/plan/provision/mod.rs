@@ -121,7 +121,8 @@ pub enum Action {
     /// Generates the host key pair and changes `files` (see [`ceremony::changes`]), then
     /// re-keys the secrets for the new recipient.
     KeyCeremony { files: Vec<String> },
-    /// Runs the installer; `<IP>` and `<DIR>` are filled in at run time ([`install_argv`]).
+    /// Runs the installer; `<IP>`, `<PORT>` and `<DIR>` are filled in at run time
+    /// ([`install_argv`]).
     Install { argv: Vec<String> },
     /// Connects with only the generated host key trusted and checks the hostname.
     Verify { hostname: String },
@@ -497,7 +498,7 @@ pub fn plan(inputs: &Inputs) -> Result<ProvisionPlan, PlanError> {
             StepId::Install,
             format!("install NixOS `.#{config}` with nixos-anywhere"),
             Action::Install {
-                argv: install_argv(&config, "<DIR>", "<IP>", inputs.identity),
+                argv: install_argv(&config, "<DIR>", "<IP>", "<PORT>", inputs.identity),
             },
         ),
         step(

@@ -129,7 +129,7 @@ fn demo_vm_plans_every_step_with_exact_commands() {
     };
     assert_eq!(
         argv.join(" "),
-        "nixos-anywhere --flake .#test-automation --extra-files <DIR> --target-host root@<IP>"
+        "nixos-anywhere --flake .#test-automation --extra-files <DIR> --ssh-port <PORT> --target-host root@<IP>"
     );
 }
 

@@ -178,8 +178,14 @@ pub fn definition_hash(vm: &Vm) -> String {
 }
 
 /// The installer's argv: `nixos-anywhere --flake .#CONFIG --extra-files DIR [-i KEY]
-/// --target-host root@IP`.
-pub fn install_argv(config: &str, dir: &str, ip: &str, identity: Option<&str>) -> Vec<String> {
+/// --ssh-port PORT --target-host root@IP`.
+pub fn install_argv(
+    config: &str,
+    dir: &str,
+    ip: &str,
+    port: &str,
+    identity: Option<&str>,
+) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "nixos-anywhere".into(),
         "--flake".into(),
@@ -191,6 +197,9 @@ pub fn install_argv(config: &str, dir: &str, ip: &str, identity: Option<&str>) -
         a.push("-i".into());
         a.push(i.into());
     }
+    // The port vmctl waited on: an ssh_config entry for the address is not the installer's.
+    a.push("--ssh-port".into());
+    a.push(port.into());
     a.push("--target-host".into());
     a.push(format!("root@{ip}"));
     a

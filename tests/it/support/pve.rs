@@ -440,6 +440,11 @@ impl Pve {
         fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
             for e in std::fs::read_dir(dir).unwrap().flatten() {
                 let p = e.path();
+                // The simulator's flock files (as /var/lock's on Proxmox) are not state: a
+                // read takes the state lock, which creates its file.
+                if e.file_name() == ".state-lock" || e.file_name() == "locks" {
+                    continue;
+                }
                 if p.is_dir() {
                     out.insert(
                         p.strip_prefix(base).unwrap().to_path_buf(),
