@@ -8,6 +8,7 @@ use crate::render;
 use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 pub mod changes;
+pub mod destroy;
 pub mod docs;
 pub mod exit;
 pub mod generate;
@@ -118,6 +119,10 @@ pub enum Command {
     /// (hosts.nix, .sops.yaml, secrets, docs, one commit); rolls back on failure.
     #[command(after_long_help = provision::EXAMPLES)]
     Provision(provision::ProvisionArgs),
+    /// Retire a managed VM: stop and destroy it (with its disks), remove it from hosts.nix,
+    /// .sops.yaml, the secrets, the docs and (unless --keep-definition) definitions.nix; commit.
+    #[command(after_long_help = destroy::EXAMPLES)]
+    Destroy(destroy::DestroyArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -285,6 +290,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Secrets(a) => secrets::run(a, g),
         Command::Ops(a) => ops::run(a, g),
         Command::Provision(a) => provision::run(a, g),
+        Command::Destroy(a) => destroy::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

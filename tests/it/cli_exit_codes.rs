@@ -60,6 +60,17 @@ fn every_command_uses_the_same_exit_codes() {
             0,
             vec!["provision", "test-automation", "--dry-run", "--offline"],
         ),
+        (
+            0,
+            vec![
+                "destroy",
+                "test-automation",
+                "--confirm",
+                "test-automation",
+                "--dry-run",
+                "--offline",
+            ],
+        ),
         // 1: findings, refusals, failures.
         (1, vec!["lint", "--no-nix", "broken"]),
         (1, vec!["docs", "--check"]),
@@ -67,6 +78,17 @@ fn every_command_uses_the_same_exit_codes() {
         (1, vec!["ops", "stop", "104", "--dry-run"]),
         (1, vec!["scaffold", "nosuch", "--dry-run"]),
         (1, vec!["provision", "nosuch", "--dry-run", "--offline"]),
+        (
+            1,
+            vec![
+                "destroy",
+                "test-automation",
+                "--confirm",
+                "x",
+                "--dry-run",
+                "--offline",
+            ],
+        ),
         (1, vec!["keys", "generate", "--out", &keys_out]),
         (1, vec!["sops", "remove-recipient", "nobody", "--dry-run"]),
         (
@@ -80,6 +102,17 @@ fn every_command_uses_the_same_exit_codes() {
         (2, vec!["completions", "tcsh"]),
         (2, vec!["hosts", "remove"]),
         (2, vec!["provision"]),
+        (
+            2,
+            vec![
+                "destroy",
+                "doc1",
+                "--confirm",
+                "doc1",
+                "--dry-run",
+                "--offline",
+            ],
+        ),
         (2, vec!["ops", "stop", "not-a-vmid"]),
         (2, vec!["--no-such-option", "lint"]),
         (2, vec!["-q", "-v", "lint"]),

@@ -61,6 +61,16 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("scaffold", vec!["test-automation", dry]),
         ("docs", vec![dry]),
         ("provision", vec!["test-automation", dry, "--offline"]),
+        (
+            "destroy",
+            vec![
+                "test-automation",
+                "--confirm",
+                "test-automation",
+                dry,
+                "--offline",
+            ],
+        ),
         ("secrets rekey", vec![dry]),
         ("secrets check", vec![]),
         ("secrets rotate", vec![dry]),

@@ -107,6 +107,8 @@ pub struct DestroyPlan {
     pub removed_recipient: Option<String>,
     pub keep_definition: bool,
     pub rotate: bool,
+    /// The fleet's secrets directory (fleet-relative): what the re-keying and rotation cover.
+    pub secrets_dir: std::path::PathBuf,
     /// Said alongside the plan: what is kept, skipped, and what rotation does not cover.
     pub notes: Vec<String>,
 }
@@ -269,6 +271,7 @@ pub fn plan(inputs: &Inputs) -> Result<DestroyPlan, PlanError> {
         removed_recipient: fleet.removed_recipient,
         keep_definition: inputs.keep_definition,
         rotate: inputs.rotate,
+        secrets_dir: defs.settings.secrets_dir.clone(),
         notes,
     };
     let fence = crate::plan::ops::fence(defs, false);
@@ -293,7 +296,10 @@ fn observe(
                 .replace("{vmid}", &vmid.to_string())
                 .replace("{name}", name),
         );
-        return Ok((Live::Unknown, vm.node.clone()));
+        return Ok((
+            Live::Unknown,
+            vm.node.clone().or_else(|| inputs.defs.proxmox.node.clone()),
+        ));
     };
     match vms.iter().find(|r| r.vmid == vmid) {
         Some(r) if r.template => Err(PlanError::LiveTemplate {
@@ -326,7 +332,10 @@ fn observe(
             notes.push(format!(
                 "VM {vmid} is not on the cluster (destroyed already?): only the fleet files change"
             ));
-            Ok((Live::Absent, vm.node.clone()))
+            Ok((
+                Live::Absent,
+                vm.node.clone().or_else(|| inputs.defs.proxmox.node.clone()),
+            ))
         }
     }
 }
@@ -357,8 +366,8 @@ pub fn commit_subject(name: &str, vmid: VmId) -> String {
 pub fn commit_message(plan: &DestroyPlan, files: &[String]) -> String {
     let mut m = commit_subject(&plan.name, plan.vmid);
     m.push_str(&format!(
-        "\n\nDestroyed by `vmctl destroy`: {}, its host key and age recipient removed from the \
-         fleet and the secrets re-keyed without it{}.\n",
+        "\n\nDestroyed by `vmctl destroy`: {}, and the fleet's files no longer name it (host \
+         key, age recipient, secrets re-keyed without it{}).\n",
         match plan.live {
             Live::Absent => "the VM (already gone from the cluster)",
             _ => "the VM and its disks",

@@ -99,10 +99,12 @@ pub fn human(plan: &DestroyPlan, preview: &Preview) -> String {
     o
 }
 
-/// The plan as JSON: its fields, each mutation's command line, every file's diff, the secrets
-/// the re-keying would change and the commit message.
+/// The plan as JSON, in the common shape of docs/cli.md (`dry_run`, `written`, `changes`,
+/// `commands`, `notes`) plus the plan's own fields (schema in docs/destroy.md).
 pub fn json(plan: &DestroyPlan, preview: &Preview) -> serde_json::Value {
     serde_json::json!({
+        "dry_run": true,
+        "written": false,
         "name": plan.name,
         "vmid": plan.vmid,
         "node": plan.node,
@@ -111,8 +113,9 @@ pub fn json(plan: &DestroyPlan, preview: &Preview) -> serde_json::Value {
         "commands": plan.mutations().iter().map(|m| display_line(&m.argv())).collect::<Vec<_>>(),
         "changes": plan.files.iter().map(|f| serde_json::json!({
             "file": f.path.display().to_string(),
-            "deleted": f.new.is_none(),
+            "action": if f.new.is_some() { "modify" } else { "delete" },
             "summary": f.summary,
+            "written": false,
             "diff": diff(f),
         })).collect::<Vec<_>>(),
         "removed_key": plan.removed_key,
