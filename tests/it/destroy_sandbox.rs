@@ -1,0 +1,327 @@
+//! `vmctl destroy` over the sandbox (scripts/sandbox.sh): the real binary against the Proxmox
+//! simulator behind a real sshd, after a real `vmctl provision` of the demo VM; real git, and
+//! the real sops as the oracle of who can still decrypt what.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::provision_sandbox::turn;
+use crate::sandbox::Sandbox;
+use crate::support::secrets::sops_bin;
+use crate::support::{text, unwrapped};
+
+const NAME: &str = "test-automation";
+
+fn up() -> Sandbox {
+    Sandbox::up_env(&[], &[("SANDBOX_VM_PORT", "22")])
+}
+
+fn fleet(s: &Sandbox) -> PathBuf {
+    s.dir.join("fleet")
+}
+
+fn vmctl(s: &Sandbox, args: &[&str]) -> Output {
+    crate::support::vmctl_cmd()
+        .current_dir(fleet(s))
+        .envs(s.env.iter().cloned())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn provision(s: &Sandbox) {
+    let key = s.var("SANDBOX_ADMIN_KEY");
+    let out = vmctl(s, &["provision", NAME, "--identity", &key]);
+    assert!(out.status.success(), "provision: {}", text(&out.stderr));
+}
+
+fn destroy(s: &Sandbox, more: &[&str]) -> Output {
+    let mut args = vec!["destroy", NAME, "--confirm", NAME];
+    args.extend_from_slice(more);
+    vmctl(s, &args)
+}
+
+fn git(root: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+/// Every file of the fleet (but .git and .vmctl) with its bytes.
+fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if rel == ".git" || rel == ".vmctl" {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The simulator's argv log: every Proxmox command run so far.
+fn argv_log(s: &Sandbox) -> usize {
+    std::fs::read_to_string(s.dir.join("pve/state/argv.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+/// The age identity of an OpenSSH private key file, as `vmctl keys to-age --private` gives it.
+fn age_identity(private: &Path) -> String {
+    let out = crate::support::vmctl_cmd()
+        .args(["keys", "to-age", "--private"])
+        .arg(private)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "keys to-age: {}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    assert!(id.starts_with("AGE-SECRET-KEY-"), "not an age identity");
+    id
+}
+
+/// The removed VM's identity: from the host key its sshd presented (the one hosts.nix
+/// pinned), read from the guest's disk before the destroy removes it.
+fn vm_identity(s: &Sandbox) -> String {
+    let public =
+        std::fs::read_to_string(s.guest_file(110, "root/etc/ssh/ssh_host_ed25519_key.pub"))
+            .unwrap();
+    let b64 = public.split_whitespace().nth(1).unwrap().to_string();
+    let hosts = std::fs::read_to_string(fleet(s).join("hosts.nix")).unwrap();
+    assert!(hosts.contains(&b64), "hosts.nix does not pin the VM's key");
+    age_identity(&s.guest_file(110, "root/etc/ssh/ssh_host_ed25519_key"))
+}
+
+/// `sops -d FILE` with only `identity`.
+fn sops_decrypt(file: &Path, identity: &str) -> Output {
+    Command::new(sops_bin())
+        .arg("-d")
+        .arg(file)
+        .env("SOPS_AGE_KEY", identity)
+        .env("SOPS_DISABLE_VERSION_CHECK", "1")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+        .output()
+        .unwrap()
+}
+
+/// Every secret file of the fleet but other hosts' own (those never had the VM).
+fn secrets(root: &Path) -> Vec<PathBuf> {
+    files(root)
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .filter(|rel| rel.starts_with("secrets/") && !rel.starts_with("secrets/hosts/"))
+        .map(|rel| root.join(rel))
+        .collect()
+}
+
+/// The values of `now` under the sops metadata of `old` (a copy the removed host kept): what
+/// the old data key would open if the values had kept it.
+fn splice(old: &str, now: &str) -> String {
+    let meta = |t: &str| t.find("\nsops:").expect("a sops YAML file") + 1;
+    format!("{}{}", &now[..meta(now)], &old[meta(old)..])
+}
+
+#[test]
+fn refusals_then_keep_definition_restores_every_file_then_rotate_locks_the_vm_out() {
+    let _turn = turn();
+    let s = up();
+    let root = fleet(&s);
+    // The sandbox's copy declares the demo VM's address statically without regenerating
+    // machines.md, which provision then brings up to date: regenerate it first, so the
+    // snapshot is a consistent fleet.
+    let docs = vmctl(&s, &["docs"]);
+    assert!(docs.status.success(), "vmctl docs: {}", text(&docs.stderr));
+    if !git(&root, &["status", "--porcelain", "docs/machines.md"]).is_empty() {
+        git(
+            &root,
+            &[
+                "commit",
+                "-q",
+                "-m",
+                "docs: regenerate",
+                "--",
+                "docs/machines.md",
+            ],
+        );
+    }
+    let before = files(&root);
+    let qm_before = s.pve("qm list");
+    provision(&s);
+    let identity = vm_identity(&s);
+    let common = root.join("secrets/common.yaml");
+    let copy_1 = std::fs::read_to_string(&common).unwrap();
+    assert!(sops_decrypt(&common, &identity).status.success());
+
+    // Refused, and nothing changes: not a file, not one Proxmox command.
+    let provisioned = files(&root);
+    let head = git(&root, &["rev-parse", "HEAD"]);
+    let log = argv_log(&s);
+    for (args, code, says) in [
+        (
+            vec!["destroy", "doc1", "--confirm", "doc1"],
+            2,
+            "imported VM",
+        ),
+        (
+            vec!["destroy", "igpu", "--confirm", "igpu", "--rotate"],
+            2,
+            "imported VM",
+        ),
+        (
+            vec!["destroy", NAME, "--confirm", "test-automatio"],
+            1,
+            "--confirm `test-automatio` is not `test-automation`",
+        ),
+    ] {
+        let out = vmctl(&s, &args);
+        let err = unwrapped(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(files(&root) == provisioned, "{args:?} changed a file");
+        assert_eq!(argv_log(&s), log, "{args:?} sent a Proxmox command");
+        assert_eq!(git(&root, &["rev-parse", "HEAD"]), head);
+    }
+
+    // The dry run lists the exact commands and changes nothing.
+    let out = destroy(&s, &["--keep-definition", "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["commands"][0], "qm stop 110");
+    assert_eq!(plan["commands"][1], "qm destroy 110 --purge 1");
+    assert!(files(&root) == provisioned);
+
+    // 1. --keep-definition: the VM goes and every fleet file is as before the provision.
+    let out = destroy(&s, &["--keep-definition"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "destroy: {err}");
+    assert!(unwrapped(&out.stderr).contains("pass --rotate"), "{err}");
+    assert_eq!(
+        s.pve("qm list"),
+        qm_before,
+        "VM 110 is still on the cluster"
+    );
+    let after = files(&root);
+    for ((a, x), (b, y)) in after.iter().zip(&before) {
+        assert_eq!(a, b);
+        assert!(x == y, "{a} is not byte-for-byte as before the provision");
+    }
+    assert_eq!(after.len(), before.len());
+    let msg = git(&root, &["log", "-1", "--format=%B"]);
+    for t in [
+        "feat(vms): destroy test-automation (VMID 110)",
+        "VMID: 110",
+        "Node: prom",
+        "Host-Key-Fingerprint: SHA256:",
+        "Age-Recipient: age1",
+        "Definition: kept",
+        "Rotated: no",
+    ] {
+        assert!(msg.contains(t), "no {t:?} in {msg}");
+    }
+    assert!(git(&root, &["status", "--porcelain"]).is_empty());
+    // Re-keying alone: the removed identity no longer opens the current file, but the old data
+    // key still opens its values (the splice decrypts): what --rotate is for.
+    let now = std::fs::read_to_string(&common).unwrap();
+    assert!(!sops_decrypt(&common, &identity).status.success());
+    let spliced = root.join("spliced.yaml");
+    std::fs::write(&spliced, splice(&copy_1, &now)).unwrap();
+    let d = sops_decrypt(&spliced, &identity);
+    assert!(
+        d.status.success(),
+        "without rotation the old key must still open the values: {}",
+        text(&d.stderr)
+    );
+    std::fs::remove_file(&spliced).unwrap();
+
+    // 2. Provision again, then destroy with --rotate and without --keep-definition.
+    provision(&s);
+    let identity = vm_identity(&s);
+    let copy_2 = std::fs::read_to_string(&common).unwrap();
+    let head = git(&root, &["rev-parse", "HEAD"]);
+    let out = destroy(&s, &["--rotate"]);
+    assert!(
+        out.status.success(),
+        "destroy --rotate: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(s.pve("qm list"), qm_before);
+    let admin = age_identity(Path::new(&s.var("SANDBOX_ADMIN_KEY")));
+    let all = secrets(&root);
+    assert!(!all.is_empty());
+    for f in &all {
+        let d = sops_decrypt(f, &identity);
+        assert!(
+            !d.status.success(),
+            "the removed identity still decrypts {}",
+            f.display()
+        );
+        let d = sops_decrypt(f, &admin);
+        assert!(
+            d.status.success(),
+            "the admin cannot decrypt {}: {}",
+            f.display(),
+            text(&d.stderr)
+        );
+    }
+    // The old data key opens none of the rotated values.
+    let now = std::fs::read_to_string(&common).unwrap();
+    std::fs::write(&spliced, splice(&copy_2, &now)).unwrap();
+    let d = sops_decrypt(&spliced, &identity);
+    assert!(
+        !d.status.success(),
+        "the old data key still opens the rotated values"
+    );
+    std::fs::remove_file(&spliced).unwrap();
+    // The definition and the scaffold are gone; the rest is as before; it lints clean.
+    let defs = std::fs::read_to_string(root.join("vms/definitions.nix")).unwrap();
+    assert!(!defs.contains("test-automation ="), "{defs}");
+    assert!(!root.join("hosts/test-automation").exists());
+    for f in ["hosts.nix", ".sops.yaml"] {
+        let b = &before.iter().find(|(p, _)| p == f).unwrap().1;
+        assert!(&std::fs::read(root.join(f)).unwrap() == b, "{f}");
+    }
+    let lint = vmctl(&s, &["lint"]);
+    assert!(
+        lint.status.success(),
+        "the fleet does not lint clean after the destroy: {}{}",
+        text(&lint.stdout),
+        text(&lint.stderr)
+    );
+    let changed = git(&root, &["diff", "--name-only", &head, "HEAD"]);
+    let mut changed: Vec<&str> = changed.lines().collect();
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            ".sops.yaml",
+            "docs/machines.md",
+            "hosts.nix",
+            "hosts/test-automation/configuration.nix",
+            "secrets/common.yaml",
+            "vms/definitions.nix"
+        ]
+    );
+    let msg = git(&root, &["log", "-1", "--format=%B"]);
+    assert!(
+        msg.contains("Definition: removed") && msg.contains("Rotated: yes"),
+        "{msg}"
+    );
+    assert!(git(&root, &["status", "--porcelain"]).is_empty());
+}
