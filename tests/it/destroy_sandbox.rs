@@ -325,3 +325,123 @@ fn refusals_then_keep_definition_restores_every_file_then_rotate_locks_the_vm_ou
     );
     assert!(git(&root, &["status", "--porcelain"]).is_empty());
 }
+
+/// Starts `vmctl destroy` with the simulator delaying the first command that starts with
+/// `prefix`, waits until that command is sent, and kills vmctl with SIGKILL (and the ssh
+/// ControlMaster it leaves behind, by PID).
+fn crash_at(s: &Sandbox, prefix: &str) {
+    let faults = s.dir.join("pve/state/faults.json");
+    std::fs::write(
+        &faults,
+        format!(r#"[{{"match": "{prefix}", "action": "delay", "ms": 1500, "times": 1}}]"#),
+    )
+    .unwrap();
+    let log0 = argv_log(s);
+    let mut child = crate::support::vmctl_cmd()
+        .current_dir(fleet(s))
+        .envs(s.env.iter().cloned())
+        .args(["destroy", NAME, "--confirm", NAME])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let words: Vec<String> = prefix.split(' ').map(str::to_string).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let sent = std::fs::read_to_string(s.dir.join("pve/state/argv.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .skip(log0)
+            .any(|l| serde_json::from_str::<Vec<String>>(l).is_ok_and(|a| a.starts_with(&words)));
+        if sent {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "vmctl ended before `{prefix}`"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached `{prefix}`"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let config = s.dir.join("ssh_config").display().to_string();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.first() == Some(&&b"ssh"[..])
+            && args.contains(&&b"-M"[..])
+            && args.contains(&config.as_bytes())
+        {
+            // SAFETY: kill(2) on the master ssh of the vmctl this test started and killed.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+    // The delayed command finishes (or dies with its session) before anyone looks.
+    std::thread::sleep(std::time::Duration::from_millis(1700));
+    std::fs::write(&faults, "[]").unwrap();
+}
+
+#[test]
+fn kill_9_mid_stop_then_rollback_and_mid_destroy_then_resume() {
+    let _turn = turn();
+    let s = up();
+    let root = fleet(&s);
+    provision(&s);
+    let provisioned = files(&root);
+    let head = git(&root, &["rev-parse", "HEAD"]);
+    let journal = root.join(".vmctl/journal/destroy/test-automation.json");
+
+    // Killed while stopping: the journal stays; a plain run refuses; --rollback starts the VM
+    // again and leaves every file as it was.
+    crash_at(&s, "qm stop");
+    assert!(journal.is_file(), "no journal after the kill");
+    let plain = destroy(&s, &[]);
+    assert_eq!(plain.status.code(), Some(1));
+    assert!(
+        unwrapped(&plain.stderr).contains("--resume"),
+        "{}",
+        text(&plain.stderr)
+    );
+    let out = destroy(&s, &["--rollback"]);
+    assert!(out.status.success(), "--rollback: {}", text(&out.stderr));
+    assert!(s.pve("qm status 110").contains("running"));
+    assert!(
+        files(&root) == provisioned,
+        "the rollback left a file changed"
+    );
+    assert_eq!(git(&root, &["rev-parse", "HEAD"]), head);
+    assert!(!journal.exists());
+
+    // Killed while destroying: --resume finishes the run without repeating the stop.
+    crash_at(&s, "qm destroy");
+    assert!(journal.is_file(), "no journal after the kill");
+    let log0 = argv_log(&s);
+    let out = destroy(&s, &["--resume"]);
+    assert!(out.status.success(), "--resume: {}", text(&out.stderr));
+    let resumed: Vec<Vec<String>> = std::fs::read_to_string(s.dir.join("pve/state/argv.jsonl"))
+        .unwrap()
+        .lines()
+        .skip(log0)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !resumed
+            .iter()
+            .any(|a| a.starts_with(&["qm".into(), "stop".into()])),
+        "--resume stopped the VM again: {resumed:?}"
+    );
+    assert!(!s.pve("qm list").contains("test-automation"));
+    assert!(!root.join("hosts/test-automation").exists());
+    let subjects = git(&root, &["log", "--format=%s", &format!("{head}..HEAD")]);
+    assert_eq!(subjects, "feat(vms): destroy test-automation (VMID 110)");
+    assert!(git(&root, &["status", "--porcelain"]).is_empty());
+    assert!(!journal.exists());
+}
