@@ -159,9 +159,29 @@ pub fn run(a: DestroyArgs, g: &Global) -> miette::Result<u8> {
         (None, None) => offline_plan,
         (Some(p), None) => {
             let vms = p.list().map_err(err)?;
-            destroy::plan(&inputs(Some(&vms))).map_err(refusal)?
+            let plan = destroy::plan(&inputs(Some(&vms))).map_err(refusal)?;
+            // The live check `qm destroy` gets anyway (name, template, protection), made
+            // before the VM is stopped: a protected VM is refused with nothing changed.
+            if let Some(m) = plan
+                .mutation(StepId::Destroy)
+                .filter(|_| plan.has(StepId::Destroy))
+            {
+                let live = p.config(plan.vmid).map_err(err)?;
+                p.fence().check_live(&m, &live).map_err(err)?;
+            }
+            plan
         }
     };
+    if let Some(j) = &pending {
+        if j.plan.keep_definition != a.keep_definition || j.plan.rotate != a.rotate {
+            crate::cli::ui::note(&format!(
+                "the interrupted run's plan is followed as it was made: --keep-definition {}, \
+                 --rotate {}",
+                if j.plan.keep_definition { "on" } else { "off" },
+                if j.plan.rotate { "on" } else { "off" }
+            ));
+        }
+    }
     if pending.is_none() {
         gate(&root, &plan)?;
     }

@@ -399,6 +399,23 @@ fn kill_9_mid_stop_then_rollback_and_mid_destroy_then_resume() {
     let head = git(&root, &["rev-parse", "HEAD"]);
     let journal = root.join(".vmctl/journal/destroy/test-automation.json");
 
+    // A protected VM is refused before it is stopped: nothing changes.
+    s.pve("qm set 110 --protection 1");
+    let log0 = argv_log(&s);
+    let out = destroy(&s, &[]);
+    let err = unwrapped(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("protect"), "{err}");
+    assert!(s.pve("qm status 110").contains("running"));
+    let sent = std::fs::read_to_string(s.dir.join("pve/state/argv.jsonl")).unwrap();
+    let mutated = sent
+        .lines()
+        .skip(log0)
+        .any(|l| l.contains("\"stop\"") || l.contains("\"destroy\""));
+    assert!(!mutated, "a protected VM got a mutation: {sent}");
+    assert!(files(&root) == provisioned && !journal.exists());
+    s.pve("qm set 110 --protection 0");
+
     // Killed while stopping: the journal stays; a plain run refuses; --rollback starts the VM
     // again and leaves every file as it was.
     crash_at(&s, "qm stop");
