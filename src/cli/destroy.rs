@@ -133,7 +133,7 @@ pub fn run(a: DestroyArgs, g: &Global) -> miette::Result<u8> {
         println!("rolled back the interrupted destroy of `{}`", a.name);
         return Ok(0);
     }
-    let texts = read_texts(&root, defs, &a.name)?;
+    let texts = read_texts(&root, defs, &a.name, a.keep_definition)?;
     let inputs = |observation| Inputs {
         defs,
         name: &a.name,
@@ -292,7 +292,12 @@ impl Texts {
     }
 }
 
-fn read_texts(root: &Path, defs: &crate::model::Definitions, name: &str) -> miette::Result<Texts> {
+fn read_texts(
+    root: &Path,
+    defs: &crate::model::Definitions,
+    name: &str,
+    keep_definition: bool,
+) -> miette::Result<Texts> {
     let s = &defs.settings;
     let read = |rel: &Path| {
         std::fs::read_to_string(root.join(rel)).map_err(|e| {
@@ -309,30 +314,11 @@ fn read_texts(root: &Path, defs: &crate::model::Definitions, name: &str) -> miet
         .find(|v| v.name == name)
         .map(|v| v.config_name().to_string());
     let mut host_dir = Vec::new();
-    if let Some(config) = config {
+    if let Some(config) = config.filter(|_| !keep_definition) {
         let rel = s.hosts_dir.join(config);
-        let mut stack = vec![rel];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(root.join(&d)) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let rel = d.join(e.file_name());
-                match e.file_type() {
-                    Ok(t) if t.is_dir() => stack.push(rel),
-                    _ => {
-                        let bytes = std::fs::read(root.join(&rel)).map_err(|e| {
-                            miette::Report::new(CannotAct::new(format!(
-                                "cannot read `{}`: {e}",
-                                rel.display()
-                            )))
-                        })?;
-                        host_dir.push((rel, bytes));
-                    }
-                }
-            }
+        if root.join(&rel).exists() {
+            host_dir = tracked_files(root, &rel)?;
         }
-        host_dir.sort();
     }
     Ok(Texts {
         definitions: read(Path::new("vms/definitions.nix"))?,
@@ -341,6 +327,70 @@ fn read_texts(root: &Path, defs: &crate::model::Definitions, name: &str) -> miet
         docs: optional(&s.docs_file),
         host_dir,
     })
+}
+
+/// The files below `rel` (fleet-relative) that git tracks, with their bytes: what removing
+/// `hosts/CONFIG/` deletes, recoverable from git. A file with uncommitted changes is refused
+/// (they would be lost); untracked files stay where they are, and vmctl says so.
+fn tracked_files(root: &Path, rel: &Path) -> miette::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let git = |args: &[&str]| {
+        crate::exec::process::Process::new("list the files git tracks in the host directory", "git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .arg("--")
+            .arg(rel)
+            .output()
+            .ok()
+            .filter(|f| f.status.success())
+            .map(|f| {
+                f.stdout
+                    .split(|b| *b == 0)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect::<Vec<String>>()
+            })
+    };
+    let (Some(tracked), Some(status)) = (
+        git(&["ls-files", "-z"]),
+        git(&["status", "--porcelain=v1", "-z", "--untracked-files=all"]),
+    ) else {
+        crate::cli::ui::note(&format!(
+            "`{}` stays: git cannot say which of its files it tracks (is the fleet a git \
+             repository?), and vmctl deletes only files git can bring back",
+            rel.display()
+        ));
+        return Ok(Vec::new());
+    };
+    let mut untracked = Vec::new();
+    for entry in &status {
+        let (code, path) = entry.split_at(3.min(entry.len()));
+        if code.starts_with("??") {
+            untracked.push(path.to_string());
+        } else {
+            return Err(miette!(
+                help = "commit or stash them first, or keep the directory with --keep-definition",
+                "`{path}` has uncommitted changes, which removing `{}` would lose",
+                rel.display()
+            ));
+        }
+    }
+    if !untracked.is_empty() {
+        crate::cli::ui::note(&format!(
+            "files git does not track stay in `{}`: {}",
+            rel.display(),
+            untracked.join(", ")
+        ));
+    }
+    let mut out = Vec::new();
+    for path in tracked {
+        let bytes = std::fs::read(root.join(&path)).map_err(|e| {
+            miette::Report::new(CannotAct::new(format!("cannot read `{path}`: {e}")))
+        })?;
+        out.push((PathBuf::from(path), bytes));
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The lint gate: the text edits must not add or write an error `vmlint` would report.

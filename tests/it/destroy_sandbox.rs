@@ -395,9 +395,24 @@ fn kill_9_mid_stop_then_rollback_and_mid_destroy_then_resume() {
     let s = up();
     let root = fleet(&s);
     provision(&s);
-    let provisioned = files(&root);
     let head = git(&root, &["rev-parse", "HEAD"]);
     let journal = root.join(".vmctl/journal/destroy/test-automation.json");
+
+    // Uncommitted changes in hosts/test-automation/ are refused (removing it would lose
+    // them); a file git does not track stays.
+    let config = root.join("hosts/test-automation/configuration.nix");
+    std::fs::write(&config, "# edited, not committed\n").unwrap();
+    let out = destroy(&s, &["--dry-run"]);
+    let err = unwrapped(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("uncommitted changes"), "{err}");
+    git(
+        &root,
+        &["checkout", "--", "hosts/test-automation/configuration.nix"],
+    );
+    let local = root.join("hosts/test-automation/local.nix");
+    std::fs::write(&local, "{ }\n").unwrap();
+    let provisioned = files(&root);
 
     // A protected VM is refused before it is stopped: nothing changes.
     s.pve("qm set 110 --protection 1");
@@ -456,9 +471,15 @@ fn kill_9_mid_stop_then_rollback_and_mid_destroy_then_resume() {
         "--resume stopped the VM again: {resumed:?}"
     );
     assert!(!s.pve("qm list").contains("test-automation"));
-    assert!(!root.join("hosts/test-automation").exists());
+    assert!(
+        !config.exists() && local.exists(),
+        "only the tracked file goes"
+    );
     let subjects = git(&root, &["log", "--format=%s", &format!("{head}..HEAD")]);
     assert_eq!(subjects, "feat(vms): destroy test-automation (VMID 110)");
-    assert!(git(&root, &["status", "--porcelain"]).is_empty());
+    assert_eq!(
+        git(&root, &["status", "--porcelain", "--untracked-files=all"]),
+        "?? hosts/test-automation/local.nix"
+    );
     assert!(!journal.exists());
 }
