@@ -195,3 +195,39 @@ fn applying_the_edit_twice_equals_once_and_the_tree_round_trips() {
     assert!(!again.text.contains("web ="));
     assert!(again.text.contains("cache = {"));
 }
+
+/// The lint rules' errors on a fleet of only definitions.nix `text`.
+fn lint_errors(text: &str) -> Vec<String> {
+    use crate::model::fleet::{Fleet, NixRole};
+    let mut fleet = Fleet::default();
+    fleet.add_nix(
+        "vms/definitions.nix",
+        text,
+        NixRole::Definitions,
+        &crate::syntax::NoImports,
+    );
+    crate::check::check_fleet(&fleet)
+        .into_iter()
+        .filter(|d| d.severity() == crate::check::Severity::Error)
+        .map(|d| format!("{d:?}"))
+        .collect()
+}
+
+#[test]
+fn the_result_lints_as_clean_as_the_input() {
+    let demo = include_str!("../../vms/definitions.nix");
+    assert_eq!(lint_errors(demo), Vec::<String>::new());
+    let out = removed(demo, "test-automation");
+    assert_eq!(lint_errors(&out), Vec::<String>::new());
+    let two = demo.replace(
+        "  managed = {\n",
+        "  managed = {\n    web = { vmid = 111; cores = 1; memory = 1024; disk = \"10G\"; };\n\n",
+    );
+    assert_eq!(lint_errors(&two), Vec::<String>::new());
+    // Removing what was inserted gives the file back, byte for byte.
+    assert_eq!(removed(&two, "web"), demo);
+    assert_eq!(
+        lint_errors(&removed(&two, "test-automation")),
+        Vec::<String>::new()
+    );
+}
