@@ -151,7 +151,16 @@ fn vm_step<P: Proxmox>(
             return Ok(());
         }
         StepId::Stop => j.stop_sent = true,
-        _ => j.destroy_sent = true,
+        _ => {
+            if r.status != "stopped" {
+                // Started again since the plan saw it stopped: Proxmox destroys no running VM.
+                j.stop_sent = true;
+                journal::save(root, j)?;
+                p.apply(&Mutation::Stop { vmid })
+                    .map_err(DestroyError::proxmox(StepId::Stop))?;
+            }
+            j.destroy_sent = true;
+        }
     }
     // Journaled before it is sent: a run killed while Proxmox works knows what it asked for.
     journal::save(root, j)?;

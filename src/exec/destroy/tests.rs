@@ -290,6 +290,27 @@ fn a_failure_keeps_the_journal_then_resume_finishes_without_repeating_steps() {
 }
 
 #[test]
+fn a_vm_started_since_the_plan_saw_it_stopped_is_stopped_before_the_destroy() {
+    let dir = fleet();
+    let root = dir.path();
+    let cluster = Cluster::with_110(true);
+    let world = World::default();
+    let env = Env {
+        proxmox: &cluster,
+        git: &world,
+        rekeyer: &world,
+        rotator: &world,
+    };
+    let lock = FleetLock::acquire(root, &Default::default()).unwrap();
+    let opts = Options { report: &quiet };
+    run(&env, &opts, root, &lock, plan(Live::Stopped, false), None).unwrap();
+    assert_eq!(
+        *cluster.log.borrow(),
+        ["qm stop 110", "qm destroy 110 --purge 1"]
+    );
+}
+
+#[test]
 fn a_failure_before_any_change_leaves_no_journal() {
     let dir = fleet();
     let root = dir.path();
