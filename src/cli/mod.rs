@@ -115,14 +115,14 @@ pub enum Command {
   vmctl ops status 110
   vmctl ops stop 110 --dry-run                # print the `qm stop` it would send")]
     Ops(ops::OpsCommand),
-    /// Create a managed VM from its definition, install NixOS and integrate it into the fleet
-    /// (hosts.nix, .sops.yaml, secrets, docs, one commit); rolls back on failure.
-    #[command(after_long_help = provision::EXAMPLES)]
-    Provision(provision::ProvisionArgs),
     /// Retire a managed VM: stop and destroy it (with its disks), remove it from hosts.nix,
     /// .sops.yaml, the secrets, the docs and (unless --keep-definition) definitions.nix; commit.
     #[command(after_long_help = destroy::EXAMPLES)]
     Destroy(destroy::DestroyArgs),
+    /// Create a managed VM from its definition, install NixOS and integrate it into the fleet
+    /// (hosts.nix, .sops.yaml, secrets, docs, one commit); rolls back on failure.
+    #[command(after_long_help = provision::EXAMPLES)]
+    Provision(provision::ProvisionArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -288,9 +288,9 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Scaffold(a) => scaffold::run(a, g),
         Command::Docs(a) => docs::run(a, g),
         Command::Secrets(a) => secrets::run(a, g),
+        Command::Destroy(a) => destroy::run(a, g),
         Command::Ops(a) => ops::run(a, g),
         Command::Provision(a) => provision::run(a, g),
-        Command::Destroy(a) => destroy::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }
