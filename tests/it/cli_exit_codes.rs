@@ -74,10 +74,6 @@ fn every_command_uses_the_same_exit_codes() {
         // 1: findings, refusals, failures.
         (1, vec!["lint", "--no-nix", "broken"]),
         (1, vec!["docs", "--check"]),
-        (1, vec!["hosts", "remove", "nosuch"]),
-        (1, vec!["ops", "stop", "104", "--dry-run"]),
-        (1, vec!["scaffold", "nosuch", "--dry-run"]),
-        (1, vec!["provision", "nosuch", "--dry-run", "--offline"]),
         (
             1,
             vec![
@@ -89,6 +85,10 @@ fn every_command_uses_the_same_exit_codes() {
                 "--offline",
             ],
         ),
+        (1, vec!["hosts", "remove", "nosuch"]),
+        (1, vec!["ops", "stop", "104", "--dry-run"]),
+        (1, vec!["scaffold", "nosuch", "--dry-run"]),
+        (1, vec!["provision", "nosuch", "--dry-run", "--offline"]),
         (1, vec!["keys", "generate", "--out", &keys_out]),
         (1, vec!["sops", "remove-recipient", "nobody", "--dry-run"]),
         (
@@ -100,8 +100,6 @@ fn every_command_uses_the_same_exit_codes() {
         (2, vec!["lint", "--no-nix", "no/such/file.nix"]),
         (2, vec!["explain", "XX999"]),
         (2, vec!["completions", "tcsh"]),
-        (2, vec!["hosts", "remove"]),
-        (2, vec!["provision"]),
         (
             2,
             vec![
@@ -113,6 +111,8 @@ fn every_command_uses_the_same_exit_codes() {
                 "--offline",
             ],
         ),
+        (2, vec!["hosts", "remove"]),
+        (2, vec!["provision"]),
         (2, vec!["ops", "stop", "not-a-vmid"]),
         (2, vec!["--no-such-option", "lint"]),
         (2, vec!["-q", "-v", "lint"]),

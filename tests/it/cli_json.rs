@@ -59,8 +59,6 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
             vec!["test-automation", "--recipient", NEWVM, dry],
         ),
         ("scaffold", vec!["test-automation", dry]),
-        ("docs", vec![dry]),
-        ("provision", vec!["test-automation", dry, "--offline"]),
         (
             "destroy",
             vec![
@@ -71,6 +69,8 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "--offline",
             ],
         ),
+        ("docs", vec![dry]),
+        ("provision", vec!["test-automation", dry, "--offline"]),
         ("secrets rekey", vec![dry]),
         ("secrets check", vec![]),
         ("secrets rotate", vec![dry]),
