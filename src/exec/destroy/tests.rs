@@ -5,96 +5,102 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::*;
 use crate::exec::provision::Rekeyer;
-use crate::exec::proxmox::Proxmox;
+use crate::exec::proxmox::QmProxmox;
+use crate::exec::remote::{Remote, RemoteError, RemoteOutput};
+use crate::model::{Definitions, Vm, VmKind};
 use crate::plan::destroy::{DestroyPlan, Live, PlannedFile, Step};
-use crate::proxmox::{
-    IpLookup, Mutation, Snapshot, StorageStatus, VmConfig, VmId, VmResource, VmStatus,
-};
+use crate::proxmox::{Fence, RetryPolicy, VmId};
 
+/// A Proxmox host in memory behind the real `QmProxmox` (so its fences and live checks run):
+/// VMs by VMID (name, running), every mutation's command line, one injectable failure.
 #[derive(Default)]
-struct Cluster {
-    /// vmid -> (name, running)
+struct Host {
     vms: RefCell<BTreeMap<VmId, (String, bool)>>,
     log: RefCell<Vec<String>>,
     fail_once: RefCell<Option<&'static str>>,
 }
 
-impl Cluster {
+impl Host {
     fn with_110(running: bool) -> Self {
-        let c = Cluster::default();
-        c.vms
+        let h = Host::default();
+        h.vms
             .borrow_mut()
             .insert(110, ("test-automation".into(), running));
-        c
+        h
     }
 }
 
-impl Proxmox for Cluster {
-    fn list(&self) -> Result<Vec<VmResource>, ProxmoxError> {
-        let base = crate::proxmox::parse::cluster_resources(
-            r#"[{"type":"qemu","vmid":1,"name":"x","node":"prom","status":"stopped"}]"#,
-        )
-        .unwrap()
-        .remove(0);
-        Ok(self
-            .vms
-            .borrow()
-            .iter()
-            .map(|(id, (name, running))| VmResource {
-                vmid: *id,
-                name: Some(name.clone()),
-                status: if *running { "running" } else { "stopped" }.into(),
-                ..base.clone()
-            })
-            .collect())
-    }
-    fn status(&self, _: VmId) -> Result<VmStatus, ProxmoxError> {
-        unimplemented!("the runner does not ask")
-    }
-    fn config(&self, _: VmId) -> Result<VmConfig, ProxmoxError> {
-        unimplemented!("the runner does not ask")
-    }
-    fn storage(&self) -> Result<Vec<StorageStatus>, ProxmoxError> {
-        unimplemented!("the runner does not ask")
-    }
-    fn snapshots(&self, _: VmId) -> Result<Vec<Snapshot>, ProxmoxError> {
-        unimplemented!("the runner does not ask")
-    }
-    fn next_vmid(&self, _: VmId, _: VmId) -> Result<VmId, ProxmoxError> {
-        unimplemented!("the runner does not ask")
-    }
-    fn get_ip(&self, _: VmId) -> Result<IpLookup, ProxmoxError> {
-        unimplemented!("the runner does not ask")
-    }
-    fn apply(&self, m: &Mutation) -> Result<String, ProxmoxError> {
-        let line = crate::proxmox::display_line(&m.argv());
+impl Remote for Host {
+    fn run_with_input(
+        &self,
+        argv: &[String],
+        _: Option<&[u8]>,
+    ) -> Result<RemoteOutput, RemoteError> {
+        let w: Vec<&str> = argv.iter().map(String::as_str).collect();
+        if w.starts_with(&["pvesh", "get", "/cluster/resources"]) {
+            let list: Vec<serde_json::Value> = self
+                .vms
+                .borrow()
+                .iter()
+                .map(|(id, (name, running))| {
+                    serde_json::json!({"type": "qemu", "vmid": id, "name": name, "node": "prom",
+                        "status": if *running { "running" } else { "stopped" }})
+                })
+                .collect();
+            return Ok(RemoteOutput::ok(serde_json::to_string(&list).unwrap()));
+        }
+        let id: VmId = w.get(2).and_then(|i| i.parse().ok()).unwrap_or_default();
+        if w.starts_with(&["qm", "config"]) {
+            return Ok(match self.vms.borrow().get(&id) {
+                Some((name, _)) => RemoteOutput::ok(format!("name: {name}\n")),
+                None => RemoteOutput::failed(
+                    2,
+                    format!(
+                        "Configuration file 'nodes/prom/qemu-server/{id}.conf' does not exist\n"
+                    ),
+                ),
+            });
+        }
+        let line = w.join(" ");
         self.log.borrow_mut().push(line.clone());
         let fail = self.fail_once.borrow().is_some_and(|f| line.contains(f));
         if fail {
             *self.fail_once.borrow_mut() = None;
-            return Err(ProxmoxError::Command {
-                command: line,
-                code: Some(1),
-                stderr: "injected fault".into(),
-            });
+            return Ok(RemoteOutput::failed(1, "injected fault\n"));
         }
         let mut vms = self.vms.borrow_mut();
-        match m {
-            Mutation::Stop { vmid } => vms.get_mut(vmid).unwrap().1 = false,
-            Mutation::Start { vmid } => vms.get_mut(vmid).unwrap().1 = true,
-            Mutation::Destroy { vmid, .. } => {
-                vms.remove(vmid);
+        match w.get(1) {
+            Some(&"stop") => vms.get_mut(&id).unwrap().1 = false,
+            Some(&"start") => vms.get_mut(&id).unwrap().1 = true,
+            Some(&"destroy") => {
+                vms.remove(&id);
             }
-            other => panic!("unexpected {other:?}"),
+            _ => panic!("unexpected {line}"),
         }
-        Ok(String::new())
+        Ok(RemoteOutput::ok(""))
     }
-    fn upload(&self, _: &str, _: &[u8]) -> Result<(), ProxmoxError> {
-        unimplemented!("the runner does not ask")
+
+    fn target(&self) -> String {
+        "fake".into()
     }
+}
+
+/// The fenced `Proxmox` of the demo fleet's one managed VM, over `host`.
+fn proxmox(host: &Host) -> QmProxmox<&Host> {
+    let fence = Fence::from_definitions(&Definitions {
+        managed: vec![Vm::new("test-automation", VmKind::Managed, Some(110))],
+        ..Default::default()
+    });
+    let retry = RetryPolicy {
+        retries: 0,
+        initial: Duration::from_millis(1),
+        max: Duration::from_millis(1),
+    };
+    QmProxmox::new(host, fence, retry)
 }
 
 /// Git, the re-keyer and the rotator: each writes what the real one would change.
@@ -205,10 +211,11 @@ fn quiet(_: &str) {}
 fn a_run_stops_destroys_edits_rekeys_rotates_and_commits_only_its_files() {
     let dir = fleet();
     let root = dir.path();
-    let cluster = Cluster::with_110(true);
+    let cluster = Host::with_110(true);
     let world = World::default();
+    let qm = proxmox(&cluster);
     let env = Env {
-        proxmox: &cluster,
+        proxmox: &qm,
         git: &world,
         rekeyer: &world,
         rotator: &world,
@@ -253,11 +260,12 @@ fn a_run_stops_destroys_edits_rekeys_rotates_and_commits_only_its_files() {
 fn a_failure_keeps_the_journal_then_resume_finishes_without_repeating_steps() {
     let dir = fleet();
     let root = dir.path();
-    let cluster = Cluster::with_110(true);
+    let cluster = Host::with_110(true);
     *cluster.fail_once.borrow_mut() = Some("qm destroy");
     let world = World::default();
+    let qm = proxmox(&cluster);
     let env = Env {
-        proxmox: &cluster,
+        proxmox: &qm,
         git: &world,
         rekeyer: &world,
         rotator: &world,
@@ -293,10 +301,11 @@ fn a_failure_keeps_the_journal_then_resume_finishes_without_repeating_steps() {
 fn a_vm_started_since_the_plan_saw_it_stopped_is_stopped_before_the_destroy() {
     let dir = fleet();
     let root = dir.path();
-    let cluster = Cluster::with_110(true);
+    let cluster = Host::with_110(true);
     let world = World::default();
+    let qm = proxmox(&cluster);
     let env = Env {
-        proxmox: &cluster,
+        proxmox: &qm,
         git: &world,
         rekeyer: &world,
         rotator: &world,
@@ -314,12 +323,13 @@ fn a_vm_started_since_the_plan_saw_it_stopped_is_stopped_before_the_destroy() {
 fn a_failure_before_any_change_leaves_no_journal() {
     let dir = fleet();
     let root = dir.path();
-    let cluster = Cluster::with_110(false);
+    let cluster = Host::with_110(false);
     // The VMID names another VM now: refused before anything is sent.
     cluster.vms.borrow_mut().get_mut(&110).unwrap().0 = "someone-else".into();
     let world = World::default();
+    let qm = proxmox(&cluster);
     let env = Env {
-        proxmox: &cluster,
+        proxmox: &qm,
         git: &world,
         rekeyer: &world,
         rotator: &world,
@@ -337,13 +347,14 @@ fn a_failure_before_any_change_leaves_no_journal() {
 fn rollback_restores_the_files_and_restarts_a_vm_it_only_stopped() {
     let dir = fleet();
     let root = dir.path();
-    let cluster = Cluster::with_110(true);
+    let cluster = Host::with_110(true);
     let world = World {
         fail_commit: true,
         ..World::default()
     };
+    let qm = proxmox(&cluster);
     let env = Env {
-        proxmox: &cluster,
+        proxmox: &qm,
         git: &world,
         rekeyer: &world,
         rotator: &world,
@@ -364,7 +375,7 @@ fn rollback_restores_the_files_and_restarts_a_vm_it_only_stopped() {
         read(root, "secrets/common.yaml").as_deref(),
         Some("rekeyed\n")
     );
-    rollback(&cluster, root, &j, &lock, &quiet).unwrap();
+    rollback(&qm, root, &j, &lock, &quiet).unwrap();
     let after: Vec<Option<String>> = files.iter().map(|f| read(root, f)).collect();
     assert_eq!(after, before);
     assert_eq!(
@@ -380,10 +391,11 @@ fn a_file_changed_underneath_stops_the_run_and_the_rollback() {
     let dir = fleet();
     let root = dir.path();
     std::fs::write(root.join("hosts.nix"), "edited by hand\n").unwrap();
-    let cluster = Cluster::with_110(false);
+    let cluster = Host::with_110(false);
     let world = World::default();
+    let qm = proxmox(&cluster);
     let env = Env {
-        proxmox: &cluster,
+        proxmox: &qm,
         git: &world,
         rekeyer: &world,
         rotator: &world,
@@ -396,6 +408,6 @@ fn a_file_changed_underneath_stops_the_run_and_the_rollback() {
     assert!(msg.contains("the VM itself is gone for good"), "{msg}");
     assert_eq!(read(root, "hosts.nix").as_deref(), Some("edited by hand\n"));
     let j = journal::load(root, "test-automation").unwrap().unwrap();
-    let e = rollback(&cluster, root, &j, &lock, &quiet).unwrap_err();
+    let e = rollback(&qm, root, &j, &lock, &quiet).unwrap_err();
     assert!(matches!(e, DestroyError::FileChanged { .. }), "{e}");
 }
