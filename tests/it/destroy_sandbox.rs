@@ -199,13 +199,24 @@ fn refusals_then_keep_definition_restores_every_file_then_rotate_locks_the_vm_ou
         assert_eq!(git(&root, &["rev-parse", "HEAD"]), head);
     }
 
-    // The dry run lists the exact commands and changes nothing.
+    // The dry run lists the exact commands and changes nothing: it only reads the cluster.
     let out = destroy(&s, &["--keep-definition", "--dry-run", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["commands"][0], "qm stop 110");
     assert_eq!(plan["commands"][1], "qm destroy 110 --purge 1");
+    assert_eq!(plan["rekeyed_secrets"][0], "secrets/common.yaml");
     assert!(files(&root) == provisioned);
+    let sent = std::fs::read_to_string(s.dir.join("pve/state/argv.jsonl")).unwrap();
+    for line in sent.lines().skip(log) {
+        let argv: Vec<String> = serde_json::from_str(line).unwrap();
+        let w: Vec<&str> = argv.iter().map(String::as_str).collect();
+        assert!(
+            matches!(w.as_slice(), ["pvesh", "get", ..] | ["qm", "config", ..]),
+            "the dry run sent {w:?}"
+        );
+    }
+    assert!(s.pve("qm status 110").contains("running"));
 
     // 1. --keep-definition: the VM goes and every fleet file is as before the provision.
     let out = destroy(&s, &["--keep-definition"]);
