@@ -106,6 +106,14 @@ pub(super) fn plan_files(
     let mut removed_key = None;
     match doc.host(name) {
         Some(entry) => {
+            if entry.public_key.as_ref().is_some_and(|k| k.value.is_none()) {
+                // Without the key vmctl cannot tell which recipient the host had: refusing is
+                // safer than leaving it able to read the secrets.
+                return Err(PlanError::BadKey {
+                    name: name.into(),
+                    reason: "it is not a plain string".into(),
+                });
+            }
             if let Some(key) = entry.public_key.as_ref().and_then(|k| k.value.clone()) {
                 let bad = |reason: String| PlanError::BadKey {
                     name: name.into(),

@@ -243,6 +243,22 @@ fn refusals_come_before_anything_is_planned() {
 }
 
 #[test]
+fn a_host_key_vmctl_cannot_read_is_refused() {
+    let mut c = Case::provisioned();
+    // The pinned key of test-automation written through a variable: not a plain string.
+    let entry = c.hosts.find("  test-automation = {").unwrap();
+    let start = c.hosts[entry..].find("publicKey = ").unwrap() + entry;
+    let end = c.hosts[start..].find('\n').unwrap() + start;
+    c.hosts.replace_range(start..end, "publicKey = admin;");
+    let got = plan(&c.inputs("test-automation", "test-automation"));
+    assert!(
+        matches!(&got, Err(PlanError::BadKey { .. })),
+        "{:?}",
+        got.map(|p| p.files.len())
+    );
+}
+
+#[test]
 fn the_live_vm_must_be_this_one() {
     let mut c = Case::provisioned();
     c.vms = cluster(Some(("someone-else", "running")));
