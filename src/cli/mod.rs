@@ -8,6 +8,7 @@ use crate::render;
 use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 pub mod changes;
+pub mod destroy;
 pub mod docs;
 pub mod exit;
 pub mod generate;
@@ -115,6 +116,10 @@ pub enum Command {
   vmctl ops status 110
   vmctl ops stop 110 --dry-run                # print the `qm stop` it would send")]
     Ops(ops::OpsCommand),
+    /// Retire a managed VM: stop and destroy it (with its disks), remove it from hosts.nix,
+    /// .sops.yaml, the secrets, the docs and (unless --keep-definition) definitions.nix; commit.
+    #[command(after_long_help = destroy::EXAMPLES)]
+    Destroy(destroy::DestroyArgs),
     /// Create a managed VM from its definition, install NixOS and integrate it into the fleet
     /// (hosts.nix, .sops.yaml, secrets, docs, one commit); rolls back on failure.
     #[command(after_long_help = provision::EXAMPLES)]
@@ -288,6 +293,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Scaffold(a) => scaffold::run(a, g),
         Command::Docs(a) => docs::run(a, g),
         Command::Secrets(a) => secrets::run(a, g),
+        Command::Destroy(a) => destroy::run(a, g),
         Command::Ops(a) => ops::run(a, g),
         Command::Provision(a) => provision::run(a, g),
         Command::PostProvision(a) => post_provision::run(a, g),

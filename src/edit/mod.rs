@@ -4,6 +4,7 @@
 //! bytes outside them are untouched by construction. Callers re-parse and re-check the result
 //! before writing it.
 
+pub mod definitions;
 pub mod docs;
 pub mod hosts;
 pub mod nix;

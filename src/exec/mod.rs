@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod cannot_act;
+pub mod destroy;
 pub mod fleet;
 pub mod lint;
 pub mod post_provision;

@@ -59,6 +59,16 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
             vec!["test-automation", "--recipient", NEWVM, dry],
         ),
         ("scaffold", vec!["test-automation", dry]),
+        (
+            "destroy",
+            vec![
+                "test-automation",
+                "--confirm",
+                "test-automation",
+                dry,
+                "--offline",
+            ],
+        ),
         ("docs", vec![dry]),
         ("provision", vec!["test-automation", dry, "--offline"]),
         // The simulated Proxmox host's own sshd stands in for the VM's (PVE_PORT).

@@ -16,6 +16,7 @@ mod cli_output_bounds;
 mod cli_settings;
 mod crlf_fleet;
 mod demo_fleet;
+mod destroy_sandbox;
 mod docheavy;
 mod docs_cli;
 mod edit_refusals;

@@ -16,7 +16,7 @@ use crate::support::{repo, text, unwrapped};
 /// The demo VM is 127.0.0.110 in every sandbox these tests bring up, so they take turns.
 static VM_110_PORT_22: Mutex<()> = Mutex::new(());
 
-fn turn() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn turn() -> std::sync::MutexGuard<'static, ()> {
     VM_110_PORT_22.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -1,0 +1,144 @@
+//! The destroy journal, `.vmctl/journal/destroy/NAME.json`: the plan itself (every file's
+//! bytes before and after), the steps done, what was sent to Proxmox, and the secrets'
+//! before-states; written atomically after every step and before every change a crash could
+//! leave half-done.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::exec::apply::{write_atomic, STATE_DIR};
+pub use crate::exec::provision::journal::JournalError;
+use crate::exec::provision::journal::JournalFile;
+use crate::plan::destroy::{DestroyPlan, StepId};
+
+/// Bumped when the format changes; a journal of another version is refused, never guessed at.
+pub const JOURNAL_VERSION: u32 = 1;
+
+/// What one destroy run has done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub version: u32,
+    /// The plan the run follows, resumed as it was made.
+    pub plan: DestroyPlan,
+    pub completed: Vec<StepId>,
+    /// `qm stop` was sent: a rollback starts the VM again while it still exists.
+    pub stop_sent: bool,
+    /// `qm destroy` was sent: the VM may be gone even if the run died before hearing back.
+    pub destroy_sent: bool,
+    /// The fleet-file edits began.
+    pub files_started: bool,
+    /// The secrets' bytes before the re-keying (and the hash after each later write).
+    pub secrets: Vec<JournalFile>,
+    pub commit: Option<String>,
+}
+
+impl Journal {
+    pub fn new(plan: DestroyPlan) -> Self {
+        Journal {
+            version: JOURNAL_VERSION,
+            plan,
+            completed: Vec::new(),
+            stop_sent: false,
+            destroy_sent: false,
+            files_started: false,
+            secrets: Vec::new(),
+            commit: None,
+        }
+    }
+
+    pub fn is_done(&self, id: StepId) -> bool {
+        self.completed.contains(&id)
+    }
+
+    /// Records a secret before it is written, or updates the hash of one recorded earlier
+    /// (its before-state stays the first one).
+    pub fn record_secret(&mut self, path: PathBuf, before: &[u8], after: &[u8]) {
+        match self.secrets.iter_mut().find(|f| f.path == path) {
+            Some(f) => f.after_sha256 = sha256(after),
+            None => self
+                .secrets
+                .push(JournalFile::new(path, Some(before), after)),
+        }
+    }
+
+    /// Whether anything has been changed yet (the VM stopped, destroyed, a file written).
+    pub fn changed_anything(&self) -> bool {
+        self.stop_sent || self.destroy_sent || self.files_started
+    }
+}
+
+pub use crate::exec::provision::journal::sha256;
+
+/// `ROOT/.vmctl/journal/destroy/NAME.json` (beside provision's, never the same file).
+pub fn path(root: &Path, name: &str) -> PathBuf {
+    root.join(STATE_DIR)
+        .join("journal")
+        .join("destroy")
+        .join(format!("{name}.json"))
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> JournalError {
+    let path = path.to_path_buf();
+    move |source| JournalError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Writes the journal atomically, readable only by its owner (it holds the fleet files'
+/// contents). `.vmctl/` ignores itself in git.
+pub fn save(root: &Path, j: &Journal) -> Result<(), JournalError> {
+    let p = path(root, &j.plan.name);
+    let dir = p.parent().expect("has a parent");
+    fs::create_dir_all(dir).map_err(io_err("create the directory of", &p))?;
+    let ignore = root.join(STATE_DIR).join(".gitignore");
+    if !ignore.exists() {
+        let _ = fs::write(&ignore, "# vmctl's runtime files (lock, journals)\n*\n");
+    }
+    if !p.exists() {
+        // The first write fixes the mode that every atomic replacement keeps.
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+            .map_err(io_err("create", &p))?;
+    }
+    let text = serde_json::to_vec_pretty(j).expect("a journal serialises");
+    write_atomic(&p, &text).map_err(io_err("write", &p))
+}
+
+/// The journal of `name`, when a run left one.
+pub fn load(root: &Path, name: &str) -> Result<Option<Journal>, JournalError> {
+    let p = path(root, name);
+    let bytes = match fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read", &p)(e)),
+    };
+    let j: Journal = serde_json::from_slice(&bytes).map_err(|e| JournalError::Unreadable {
+        path: p.clone(),
+        reason: e.to_string(),
+    })?;
+    if j.version != JOURNAL_VERSION || j.plan.name != name {
+        return Err(JournalError::Unreadable {
+            path: p,
+            reason: format!("version {} for `{}`", j.version, j.plan.name),
+        });
+    }
+    Ok(Some(j))
+}
+
+/// Deletes the journal once the run finished or was rolled back.
+pub fn remove(root: &Path, name: &str) -> Result<(), JournalError> {
+    let p = path(root, name);
+    match fs::remove_file(&p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &p)(e)),
+        _ => Ok(()),
+    }
+}
