@@ -13,7 +13,7 @@ use crate::support::{text, unwrapped};
 const NAME: &str = "test-automation";
 
 fn up() -> Sandbox {
-    Sandbox::up_env(&[], &[("SANDBOX_VM_PORT", "22")])
+    Sandbox::up()
 }
 
 fn fleet(s: &Sandbox) -> PathBuf {
