@@ -145,6 +145,17 @@ pub(super) fn unchanged_since_read(change: &FileChange) -> Result<Option<Vec<u8>
 /// it replaces, without the lock or the precondition: for files that are not the fleet's
 /// (vmctl's own known_hosts under a temp directory) and for putting back an original.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, true)
+}
+
+/// [`write_atomic`] without the fsyncs: the rename still makes the change all-or-nothing for
+/// any reader and survives the writer being killed (the page cache holds it), but not a power
+/// loss. For progress records that a durable write follows before anything depends on them.
+pub fn write_atomic_unsynced(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, false)
+}
+
+fn replace(path: &Path, contents: &[u8], durable: bool) -> io::Result<()> {
     let target = match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)?,
         _ => path.to_path_buf(),
@@ -153,13 +164,15 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let (tmp, mut f) = create_temp(&target, mode, owner)?;
     let r = f
         .write_all(contents)
-        .and_then(|()| f.sync_all())
+        .and_then(|()| if durable { f.sync_all() } else { Ok(()) })
         .and_then(|()| fs::rename(&tmp, &target));
     if r.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     r?;
-    sync_dir(parent_of(&target));
+    if durable {
+        sync_dir(parent_of(&target));
+    }
     Ok(())
 }
 

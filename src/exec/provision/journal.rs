@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::exec::apply::{write_atomic, STATE_DIR};
+use crate::exec::apply::{write_atomic, write_atomic_unsynced, STATE_DIR};
 use crate::plan::provision::StepId;
 use crate::proxmox::VmId;
 
@@ -159,6 +159,17 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Journa
 /// Writes the journal atomically (temp file, fsync, rename), readable only by its owner: it
 /// holds the fleet files' earlier contents. `.vmctl/` ignores itself in git.
 pub fn save(root: &Path, journal: &Journal) -> Result<(), JournalError> {
+    write(root, journal, true)
+}
+
+/// Saves `journal` atomically but without waiting for the disk: a step's completion. It
+/// survives vmctl being killed; after a power loss the run may redo that step on `--resume`
+/// (every step is safe to redo), and every save before a change outside vmctl is durable.
+pub fn checkpoint(root: &Path, journal: &Journal) -> Result<(), JournalError> {
+    write(root, journal, false)
+}
+
+fn write(root: &Path, journal: &Journal, durable: bool) -> Result<(), JournalError> {
     let p = path(root, &journal.name);
     let dir = p.parent().expect("has a parent");
     fs::create_dir_all(dir).map_err(io_err("create the directory of", &p))?;
@@ -176,7 +187,11 @@ pub fn save(root: &Path, journal: &Journal) -> Result<(), JournalError> {
             .map_err(io_err("create", &p))?;
     }
     let text = serde_json::to_vec_pretty(journal).expect("a journal serialises");
-    write_atomic(&p, &text).map_err(io_err("write", &p))
+    if durable {
+        write_atomic(&p, &text).map_err(io_err("write", &p))
+    } else {
+        write_atomic_unsynced(&p, &text).map_err(io_err("write", &p))
+    }
 }
 
 /// The journal of `name`, when a run left one.

@@ -50,7 +50,7 @@ pub fn run<P: Proxmox + HostFiles>(
         }
         None => Journal::new(&plan.name, plan.vmid, plan.node.clone()),
     };
-    journal::save(root, &j)?;
+    journal::checkpoint(root, &j)?;
     let mut key: Option<KeyDir> = j.key.as_ref().and_then(|k| KeyDir::reopen(&k.dir));
     let mut r = Runner {
         env,
@@ -185,7 +185,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             (self.opts.report)(&format!("== {} {}", step.id.as_str(), step.title));
             self.step(step, j)?;
             j.completed.push(step.id);
-            journal::save(self.root, j)?;
+            journal::checkpoint(self.root, j)?;
         }
         Ok(())
     }
