@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod keys;
 pub mod lint;
 pub mod ops;
+pub mod progress;
 pub mod provision;
 pub mod scaffold;
 pub mod secrets;

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod cannot_act;
+pub mod events;
 pub mod fleet;
 pub mod lint;
 pub mod process;
