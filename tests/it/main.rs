@@ -22,6 +22,7 @@ mod edit_refusals;
 mod errors;
 mod eval_differential;
 mod events;
+mod events_timeline;
 mod fast_parser;
 mod hosts_edit;
 mod hosts_edit_cli;
