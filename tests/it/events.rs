@@ -26,7 +26,14 @@ fn errors(v: &jsonschema::Validator, event: &Value) -> Vec<String> {
 /// A sandbox whose demo VM is `vmid`, at 127.0.0.VMID:22: these tests run beside
 /// provision_sandbox's (VM 110) and each other, so each takes an address of its own.
 pub(crate) fn sandbox_with_vmid(vmid: u32) -> Sandbox {
-    let s = Sandbox::up_env(&[], &[("SANDBOX_VM_PORT", "22")]);
+    sandbox_with_vmid_env(vmid, &[])
+}
+
+/// [`sandbox_with_vmid`] with `env` for `sandbox.sh up` (SANDBOX_TIMING, …).
+pub(crate) fn sandbox_with_vmid_env(vmid: u32, env: &[(&str, &str)]) -> Sandbox {
+    let mut all = vec![("SANDBOX_VM_PORT", "22")];
+    all.extend_from_slice(env);
+    let s = Sandbox::up_env(&[], &all);
     let root = s.dir.join("fleet");
     let defs = root.join("vms/definitions.nix");
     let text = std::fs::read_to_string(&defs).unwrap();

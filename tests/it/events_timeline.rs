@@ -235,3 +235,30 @@ fn qm_stop_cancels_a_boot_under_way() {
     );
     assert!(!Path::new(&state(&s).join("guests/185/sshd.pid")).exists());
 }
+
+#[test]
+fn a_timed_provision_puts_its_clone_boots_and_install_on_the_timeline() {
+    // 0.2: a clone of 100 ms, boots of 400 ms, an install of 1 s.
+    let s = crate::events::sandbox_with_vmid_env(
+        175,
+        &[("SANDBOX_TIMING", "1"), ("SANDBOX_TIME_SCALE", "0.2")],
+    );
+    let out = crate::events::provision(&s, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = |what, phase| {
+        edge(&s, what, phase, 175)
+            .unwrap_or_else(|| panic!("no {what} {phase} of VM 175: {:?}", timeline(&s)))
+    };
+    assert!(t("clone", "end") - t("clone", "start") >= 0.1 - 1e-5);
+    assert!(t("install", "end") - t("install", "start") >= 1.0 - 1e-3);
+    // In order: the clone, the first boot, the install, then the boot after its reboot.
+    assert!(t("clone", "end") <= t("boot", "start"));
+    assert!(t("boot", "end") <= t("install", "start"));
+    let boots: Vec<f64> = timeline(&s)
+        .into_iter()
+        .filter(|(w, p, v, _, _)| w == "boot" && p == "start" && *v == 175)
+        .map(|e| e.4)
+        .collect();
+    assert_eq!(boots.len(), 2, "one boot, one reboot: {:?}", timeline(&s));
+    assert!(t("install", "start") <= boots[1]);
+}
