@@ -9,15 +9,13 @@ use clap::Args;
 use miette::miette;
 
 use super::ops::{connect, Conn};
+use super::progress;
 use super::Global;
 use crate::exec::apply::FleetLock;
-use crate::exec::events::{
-    millis, Event, EventSink, Status, Tee, VmResult, VmTracker, ROLLBACK_STEP,
-};
+use crate::exec::events::{millis, EventSink, Status, Tee, VmResult, VmTracker, ROLLBACK_STEP};
 use crate::exec::fleet::{self, LoadedFleet};
 use crate::exec::provision::{self as run, files, journal, real, Env, Options, Outcome};
-use crate::exec::proxmox::{Proxmox, QmProxmox};
-use crate::exec::remote::Remote;
+use crate::exec::proxmox::Proxmox;
 use crate::model::fleet::NixRole;
 use crate::plan::provision::render::{self, CeremonyPreview};
 use crate::plan::provision::{ceremony, phases, Inputs, Observation, ProvisionPlan};
@@ -118,7 +116,7 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         )?;
         return Ok(0);
     }
-    let sink = crate::cli::progress::sink(a.json);
+    let sink = progress::sink(a.json);
     let mut seen = Seen::default();
     let started = Instant::now();
     let result = provision(&a, g, &sink, &mut seen);
@@ -149,39 +147,21 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
                 status: Status::Failed,
                 vmid: seen.vmid,
                 commit: None,
-                error: Some(
-                    report
-                        .chain()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(": "),
-                ),
+                error: Some(progress::error_text(&report)),
                 journal,
                 duration_ms: vm_ms,
             },
             Err(report),
         ),
     };
-    let vm_status = vm_result.status;
-    sink.emit(&Event::finished(started.elapsed(), vec![vm_result]));
-    // The sink's terminal view is gone before the last words, so they are not drawn over.
-    drop(sink);
-    match outcome {
-        // With --json stdout holds the events only: people read the result on stderr.
-        // "Nothing to do" was always a side note on stderr, not a result.
-        Ok(message) if a.json || vm_status == Status::NothingToDo => {
-            crate::render::stdio::err(&format!("{message}\n"))
-        }
-        Ok(message) => println!("{message}"),
-        // The failure is in the `finished` event; its report goes to stderr, and stdout keeps
-        // the events only (no error object after them).
-        Err(report) if a.json => {
-            crate::render::stdio::err(&format!("{report:?}\n"));
-            return Ok(crate::cli::exit::code_of(&report));
-        }
-        Err(report) => return Err(report),
-    }
-    Ok(0)
+    let side_note = vm_result.status == Status::NothingToDo;
+    progress::finish(
+        sink,
+        started,
+        vec![vm_result],
+        a.json,
+        outcome.map(|text| progress::LastWords { text, side_note }),
+    )
 }
 
 /// The command itself; a real run reports through `sink` and records in `seen` what the
@@ -228,7 +208,7 @@ fn provision(
         let j = pending.expect("checked");
         seen.vmid = Some(j.vmid);
         let tracker = Arc::new(VmTracker::new(sink.clone(), &a.name, []));
-        let p = announce(connect(defs, &a.conn, fence, true)?, &tracker);
+        let p = progress::announce(connect(defs, &a.conn, fence, true)?, &tracker);
         seen.started = Some(Instant::now());
         tracker.start(ROLLBACK_STEP, "Undo the interrupted run");
         let undone = run::rollback(
@@ -339,7 +319,7 @@ fn provision(
         &a.name,
         plan.steps.iter().map(|s| (s.id.as_str(), s.title.as_str())),
     ));
-    let p = announce(p, &tracker);
+    let p = progress::announce(p, &tracker);
     seen.started = Some(Instant::now());
     let report = |l: &str| tracker.report(l);
     let installer_lines = |l: &str| tracker.installer_line(l);
@@ -452,19 +432,6 @@ fn print_dry_run(
     } else {
         print!("{}", render::human(plan, preview));
     }
-}
-
-/// The connection's announcements (each command as it is sent, each lock retry) as the VM's
-/// events, under the step that sends them, instead of lines of their own on stderr.
-fn announce<R: Remote>(p: QmProxmox<R>, tracker: &Arc<VmTracker>) -> QmProxmox<R> {
-    let target = p.remote().target();
-    let (sent, retry) = (tracker.clone(), tracker.clone());
-    p.with_on_send(Box::new(move |line| {
-        sent.report(&format!("running on {target}: {line}"))
-    }))
-    .with_reporter(Box::new(move |m| {
-        retry.warning(&format!("proxmox lock: {m}"))
-    }))
 }
 
 /// The cluster as the planner needs it: every VM, the storages, the template's config. On

@@ -9,13 +9,15 @@ mod terminal;
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use json::JsonLines;
 pub use plain::Plain;
 pub use terminal::Terminal;
 
-use crate::exec::events::{EventSink, Tee, VmResult};
+use crate::exec::events::{Event, EventSink, Tee, VmResult, VmTracker};
+use crate::exec::proxmox::QmProxmox;
+use crate::exec::remote::Remote;
 
 /// The sink of a run: JSON Lines on stdout when `json`, and on stderr the live view when it
 /// is a terminal (not `TERM=dumb`), plain lines when it is not, nothing with `--quiet`.
@@ -35,6 +37,64 @@ pub fn sink(json: bool) -> Arc<dyn EventSink> {
     }
     sinks.extend(human);
     Arc::new(Tee(sinks))
+}
+
+/// What a run that did not fail says last: its result line, or a side note (already
+/// provisioned) that belongs on stderr.
+pub struct LastWords {
+    pub text: String,
+    pub side_note: bool,
+}
+
+/// Ends a run: emits `finished` with every VM's result, clears the live view, then says the
+/// last words. Stdout gets the result line, except with `--json`, whose stdout holds the events
+/// only: then the line, and a failure's report, go to stderr and the failure's exit code is
+/// returned (the error is in `finished`, with no error object after the events). Without
+/// `--json` a failure is returned for the CLI to report as any other.
+pub fn finish(
+    sink: Arc<dyn EventSink>,
+    started: Instant,
+    results: Vec<VmResult>,
+    json: bool,
+    outcome: miette::Result<LastWords>,
+) -> miette::Result<u8> {
+    sink.emit(&Event::finished(started.elapsed(), results));
+    // The terminal view goes before the last words, so nothing is drawn over them.
+    drop(sink);
+    match outcome {
+        Ok(w) if json || w.side_note => crate::render::stdio::err(&format!("{}\n", w.text)),
+        Ok(w) => println!("{}", w.text),
+        Err(report) if json => {
+            crate::render::stdio::err(&format!("{report:?}\n"));
+            return Ok(crate::cli::exit::code_of(&report));
+        }
+        Err(report) => return Err(report),
+    }
+    Ok(0)
+}
+
+/// A failure as events carry it: the report's message and its causes, `: `-joined (the
+/// `message` of the `--json` error object, docs/cli.md).
+pub fn error_text(report: &miette::Report) -> String {
+    report
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// The Proxmox connection's announcements (each command line as it is sent, each lock retry)
+/// as the VM's events, under the step that sends them, instead of lines of their own on
+/// stderr that a live view would draw over.
+pub fn announce<R: Remote>(p: QmProxmox<R>, tracker: &Arc<VmTracker>) -> QmProxmox<R> {
+    let target = p.remote().target();
+    let (sent, retry) = (tracker.clone(), tracker.clone());
+    p.with_on_send(Box::new(move |line| {
+        sent.report(&format!("running on {target}: {line}"))
+    }))
+    .with_reporter(Box::new(move |m| {
+        retry.warning(&format!("proxmox lock: {m}"))
+    }))
 }
 
 /// A duration as people read it: `850ms`, `12.4s`, `3m05s`.
