@@ -32,3 +32,63 @@ impl EventSink for JsonLines {
         let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::events::{Kind, Source};
+    use std::sync::Arc;
+
+    /// A writer into a shared buffer that writes in small pieces, as a pipe may: a sink that
+    /// did not keep each line under one lock would interleave them.
+    struct Trickle(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(7);
+            self.0.lock().unwrap().extend_from_slice(&buf[..n]);
+            std::thread::yield_now();
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn many_vms_reporting_at_once_give_whole_lines() {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = JsonLines::to(Box::new(Trickle(buf.clone())));
+        std::thread::scope(|s| {
+            for vm in 0..8 {
+                let sink = &sink;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        sink.emit(&Event::new(
+                            Some(&format!("vm{vm}")),
+                            Some("install"),
+                            Kind::Output {
+                                source: Source::Installer,
+                                line: format!("line {i} of vm{vm}"),
+                            },
+                        ));
+                    }
+                });
+            }
+        });
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 400);
+        for l in lines {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            assert!(
+                v["line"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(v["vm"].as_str().unwrap()),
+                "{l}"
+            );
+        }
+    }
+}
