@@ -148,8 +148,9 @@ impl EventSink for Terminal {
                     v.line.finish_and_clear();
                     self.mp.remove(&v.line);
                 }
+                // Through the draw target, so it lands below what the live view left.
+                let _ = self.mp.println(summary(results, *duration_ms).trim_end());
                 let _ = self.mp.clear();
-                crate::render::stdio::err(&summary(results, *duration_ms));
             }
             // Per-VM kinds always name their VM (exec::events::VmTracker).
             (_, None) => {}
@@ -168,5 +169,194 @@ impl Drop for Terminal {
             v.line.finish_and_clear();
         }
         let _ = self.mp.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::events::{Status, VmResult};
+    use indicatif::TermLike;
+    use std::sync::Arc;
+
+    /// A screen of 100 columns: rows of text, a cursor row, what a terminal would show.
+    #[derive(Debug, Default)]
+    struct Screen(Mutex<(Vec<String>, usize)>);
+
+    impl Screen {
+        fn row<T>(&self, f: impl FnOnce(&mut String) -> T) -> T {
+            let mut s = self.0.lock().unwrap();
+            let (rows, at) = &mut *s;
+            while rows.len() <= *at {
+                rows.push(String::new());
+            }
+            f(&mut rows[*at])
+        }
+        fn text(&self) -> String {
+            let s = self.0.lock().unwrap();
+            s.0.iter().map(|r| format!("{}\n", r.trim_end())).collect()
+        }
+    }
+
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            100
+        }
+        fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+            let mut s = self.0.lock().unwrap();
+            s.1 = s.1.saturating_sub(n);
+            Ok(())
+        }
+        fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+            self.0.lock().unwrap().1 += n;
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)?;
+            self.0.lock().unwrap().1 += 1;
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            // As a terminal: a newline moves on, and so does a character past the last
+            // column (indicatif pads a line to the width and lets it wrap).
+            for c in s.chars() {
+                let full = self.row(|r| r.chars().count() >= 100);
+                if c == '\n' || full {
+                    self.0.lock().unwrap().1 += 1;
+                    self.row(String::clear);
+                }
+                if c != '\n' {
+                    self.row(|r| r.push(c));
+                }
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.row(String::clear);
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Shared(Arc<Screen>);
+
+    impl TermLike for Shared {
+        fn width(&self) -> u16 {
+            self.0.width()
+        }
+        fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+            self.0.move_cursor_up(n)
+        }
+        fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+            self.0.move_cursor_down(n)
+        }
+        fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+            self.0.move_cursor_right(n)
+        }
+        fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+            self.0.move_cursor_left(n)
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.0.write_line(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.write_str(s)
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.0.clear_line()
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            self.0.flush()
+        }
+    }
+
+    fn ev(vm: &str, step: &str, kind: Kind) -> Event {
+        Event::new(Some(vm), Some(step), kind)
+    }
+
+    #[test]
+    fn two_vms_at_once_a_failure_stays_a_success_goes_and_the_summary_ends_it() {
+        let screen = Arc::new(Screen::default());
+        let t = Terminal::with(ProgressDrawTarget::term_like(Box::new(Shared(
+            screen.clone(),
+        ))));
+        std::thread::scope(|s| {
+            for (vm, ok) in [("alpha", true), ("beta", false)] {
+                let t = &t;
+                s.spawn(move || {
+                    t.emit(&ev(
+                        vm,
+                        "install",
+                        Kind::StepStart {
+                            title: "Install".into(),
+                        },
+                    ));
+                    for i in 0..5 {
+                        t.emit(&ev(
+                            vm,
+                            "install",
+                            Kind::Output {
+                                source: crate::exec::events::Source::Installer,
+                                line: format!("{vm} says {i}"),
+                            },
+                        ));
+                    }
+                    t.emit(&ev(
+                        vm,
+                        "install",
+                        Kind::StepFinish {
+                            success: ok,
+                            duration_ms: 5,
+                            error: (!ok).then(|| "it broke".into()),
+                        },
+                    ));
+                });
+            }
+        });
+        let result = |vm: &str, status| VmResult {
+            vm: vm.into(),
+            status,
+            vmid: Some(110),
+            commit: None,
+            error: (status == Status::Failed).then(|| "it broke".into()),
+            journal: None,
+            duration_ms: 5,
+        };
+        t.emit(&Event::finished(
+            Duration::from_millis(9),
+            vec![
+                result("alpha", Status::Done),
+                result("beta", Status::Failed),
+            ],
+        ));
+        let shown = screen.text();
+        for i in 0..5 {
+            assert!(
+                shown.contains(&format!("beta install │ beta says {i}")),
+                "{shown}"
+            );
+            assert!(!shown.contains(&format!("alpha says {i}")), "{shown}");
+        }
+        assert!(
+            shown.contains("✗ beta install failed after 5ms: it broke"),
+            "{shown}"
+        );
+        assert!(!shown.contains("Install"), "a live line was left: {shown}");
+        let summary = shown.find("VM     RESULT").expect("the summary");
+        assert!(shown[summary..].contains("alpha  done"), "{shown}");
+        assert!(shown[summary..].contains("beta   failed"), "{shown}");
+        assert!(
+            shown.trim_end().ends_with("2 VMs, 1 failed, in 9ms"),
+            "{shown}"
+        );
     }
 }
