@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # vmctl's sandbox: the whole provisioning flow on one machine, no Proxmox, loopback only.
 #
-#   scripts/sandbox.sh up DIR [FLEET_DIR]   start it (FLEET_DIR defaults to this repository's
-#                                            demo fleet); then `. DIR/env`
+#   scripts/sandbox.sh up [--timing] DIR [FLEET_DIR]
+#                                           start it (FLEET_DIR defaults to this repository's
+#                                           demo fleet); then `. DIR/env`. --timing (or
+#                                           SANDBOX_TIMING=1): realistic durations, scaled by
+#                                           SANDBOX_TIME_SCALE (default 1)
 #   scripts/sandbox.sh down DIR             stop every process `up` started, by PID
 #
 # `up` copies the fleet into DIR/fleet as a git repository (one commit), starts the Proxmox
@@ -23,7 +26,7 @@ say() { echo "sandbox: $*" >&2; }
 die() { echo "sandbox: error: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -53,8 +56,9 @@ cmd_down() {
   dir=$(cd "$dir" && pwd)
   [ -f "$dir/pids" ] || die "$dir is not a sandbox (no $dir/pids)"
   local pid f
-  # The guests' sshds first (each recorded its PID in its own file), then the Proxmox sshd.
-  for f in "$dir"/pve/state/guests/*/sshd.pid; do
+  # The guests' boots still under way and their sshds first (each recorded its PID in its own
+  # file), then the Proxmox sshd.
+  for f in "$dir"/pve/state/guests/*/boot.pid "$dir"/pve/state/guests/*/sshd.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
     kill_ours "$pid" "$dir"
@@ -172,6 +176,11 @@ json_get() { # FILE EXPR (a Python expression over `d`)
 }
 
 cmd_up() {
+  local timing=${SANDBOX_TIMING:-0}
+  if [ "${1:-}" = --timing ]; then
+    timing=1
+    shift
+  fi
   local dir=${1:-} src=${2:-$root}
   [ -n "$dir" ] || usage 2
   require
@@ -225,9 +234,18 @@ sandbox guest's 127.0.0.110, declared static (vmctl takes no loopback address fr
   install -m 755 "$root/tests/sandbox/nixos-anywhere" "$dir/bin/nixos-anywhere"
 
   local vm_port=${SANDBOX_VM_PORT:-$(free_port)}
+  # Timing (tests/pve-sim/timing.rs): off, every command answers at once; on, a clone takes
+  # 0.5 s behind its storage's lock, a boot 2 s until the guest's sshd answers, its agent 0.5 s
+  # more, an install 5 s, each times SANDBOX_TIME_SCALE.
+  local clone_ms=0 boot_ms=0 agent_ms=0 install_ms=0 scale=${SANDBOX_TIME_SCALE:-1}
+  [[ "$scale" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "SANDBOX_TIME_SCALE=$scale is not a non-negative number"
+  if [ "$timing" = 1 ]; then
+    clone_ms=500 boot_ms=2000 agent_ms=500 install_ms=5000
+  fi
   cat >"$pve/state/sim.json" <<EOF
-{"node": "$node", "nodes": ["$node"], "storage_lock_timeout_ms": 10000, "clone_ms": 0,
- "guest_sshd": {"port": $vm_port}}
+{"node": "$node", "nodes": ["$node"], "storage_lock_timeout_ms": 10000,
+ "clone_ms": $clone_ms, "boot_ms": $boot_ms, "agent_ms": $agent_ms, "install_ms": $install_ms,
+ "time_scale": $scale, "guest_sshd": {"port": $vm_port}}
 EOF
   PVE_SIM_STATE="$pve/state" "$sim" seed "$dir/definitions.json"
 
@@ -322,6 +340,9 @@ EOF
   } >"$dir/env"
   trap - EXIT
   say "up: Proxmox host $host is 127.0.0.1:$port; VMs listen on 127.X.Y.Z:$vm_port"
+  if [ "$timing" = 1 ]; then
+    say "timing on (scale $scale): durations in $pve/state/sim.json, intervals in $pve/state/timeline.jsonl"
+  fi
   say "next: . $dir/env && ssh -F \$VMCTL_SSH_CONFIG $host qm list"
 }
 

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod lint;
 pub mod ops;
 pub mod post_provision;
+pub mod progress;
 pub mod provision;
 pub mod scaffold;
 pub mod secrets;

@@ -2,14 +2,17 @@
 //! start, run the key ceremony, install, verify and commit, journaled, with rollback.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use miette::miette;
 
 use super::ops::{connect, Conn};
+use super::progress;
 use super::Global;
 use crate::exec::apply::FleetLock;
+use crate::exec::events::{millis, EventSink, Status, Tee, VmResult, VmTracker, ROLLBACK_STEP};
 use crate::exec::fleet::{self, LoadedFleet};
 use crate::exec::provision::{self as run, files, journal, real, Env, Options, Outcome};
 use crate::exec::proxmox::Proxmox;
@@ -50,8 +53,10 @@ pub struct ProvisionArgs {
     /// with the remaining phases continues the journal.
     #[arg(long, value_name = "LIST", conflicts_with = "rollback")]
     pub phases: Option<String>,
-    /// With --dry-run: print the plan as JSON on stdout.
-    #[arg(long, requires = "dry_run")]
+    /// With --dry-run: print the plan as JSON on stdout. On a real run: print the run's
+    /// events as JSON Lines on stdout, one per line, ending with `finished` (docs/events.md);
+    /// the progress for people goes to stderr.
+    #[arg(long)]
     pub json: bool,
     /// The private key matching an admin key of hosts.nix `_proxmox.adminKeys`, for the
     /// installer's and the verification's SSH to the new VM. Default: ssh's own choice.
@@ -74,6 +79,7 @@ pub const EXAMPLES: &str = "Examples:
   vmctl provision test-automation --dry-run --offline   # the plan, no connection
   vmctl provision test-automation --dry-run --json      # the plan as data, cluster observed
   vmctl provision test-automation                       # create, install, integrate, commit
+  vmctl provision test-automation --json | jq -c 'select(.kind == \"finished\")'   # the result, for scripts
   vmctl provision test-automation --phases infra        # create and boot the VM only
   vmctl provision test-automation --phases keys,install,integrate   # then the rest
   vmctl provision test-automation --resume              # after an interrupted run
@@ -84,9 +90,91 @@ fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
     crate::cli::exit::report(e)
 }
 
+/// What the run learned that its `finished` event reports even when it fails.
+#[derive(Default)]
+struct Seen {
+    root: Option<PathBuf>,
+    vmid: Option<u32>,
+    started: Option<Instant>,
+}
+
+/// How a run that did not fail ended: the VM's status, the commit, and the line that says so.
+struct Ended {
+    status: Status,
+    commit: Option<String>,
+    message: String,
+}
+
 pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
+    if a.dry_run {
+        // A dry run prints its plan (as JSON with --json) and emits no events.
+        provision(
+            &a,
+            g,
+            &(Arc::new(Tee(Vec::new())) as _),
+            &mut Seen::default(),
+        )?;
+        return Ok(0);
+    }
+    let sink = progress::sink(a.json);
+    let mut seen = Seen::default();
+    let started = Instant::now();
+    let result = provision(&a, g, &sink, &mut seen);
+    let journal = seen
+        .root
+        .as_deref()
+        .filter(|root| matches!(journal::load(root, &a.name), Ok(Some(_))))
+        .map(|root| journal::path(root, &a.name).display().to_string());
+    let vm_ms = millis(seen.started.map_or(Duration::ZERO, |s| s.elapsed()));
+    let (vm_result, outcome) = match result {
+        Ok(ended) => (
+            VmResult {
+                vm: a.name.clone(),
+                status: ended.status,
+                vmid: seen.vmid,
+                commit: ended.commit,
+                error: None,
+                journal: (ended.status == Status::Partial)
+                    .then_some(journal)
+                    .flatten(),
+                duration_ms: vm_ms,
+            },
+            Ok(ended.message),
+        ),
+        Err(report) => (
+            VmResult {
+                vm: a.name.clone(),
+                status: Status::Failed,
+                vmid: seen.vmid,
+                commit: None,
+                error: Some(progress::error_text(&report)),
+                journal,
+                duration_ms: vm_ms,
+            },
+            Err(report),
+        ),
+    };
+    let side_note = vm_result.status == Status::NothingToDo;
+    progress::finish(
+        sink,
+        started,
+        vec![vm_result],
+        a.json,
+        outcome.map(|text| progress::LastWords { text, side_note }),
+    )
+}
+
+/// The command itself; a real run reports through `sink` and records in `seen` what the
+/// `finished` event needs. A dry run prints its plan and ends as "nothing to do".
+fn provision(
+    a: &ProvisionArgs,
+    g: &Global,
+    sink: &Arc<dyn EventSink>,
+    seen: &mut Seen,
+) -> miette::Result<Ended> {
     let loaded = fleet::load(g.fleet.as_deref(), &crate::cli::ui::reporter())?;
     let root = loaded.root.clone();
+    seen.root = Some(root.clone());
     let defs = &loaded.definitions;
     // Only the dry run goes without the lock: it writes nothing.
     let lock = if a.dry_run {
@@ -116,21 +204,30 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         ));
     }
     let fence = crate::plan::ops::fence(defs, false);
-    let report = |l: &str| eprintln!("{l}");
     if a.rollback {
         let j = pending.expect("checked");
-        let p = connect(defs, &a.conn, fence, true)?;
-        run::rollback(
+        seen.vmid = Some(j.vmid);
+        let tracker = Arc::new(VmTracker::new(sink.clone(), &a.name, []));
+        let p = progress::announce(connect(defs, &a.conn, fence, true)?, &tracker);
+        seen.started = Some(Instant::now());
+        tracker.start(ROLLBACK_STEP, "Undo the interrupted run");
+        let undone = run::rollback(
             &p,
             &root,
             &j,
             lock.as_ref().expect("not a dry run"),
-            &report,
+            &|l: &str| tracker.report(l),
         )
-        .map_err(err)?;
-        journal::remove(&root, &a.name).map_err(err)?;
-        println!("rolled back the interrupted provision of `{}`", a.name);
-        return Ok(0);
+        .map_err(err)
+        .and_then(|()| journal::remove(&root, &a.name).map_err(err));
+        let why = undone.as_ref().err().map(ToString::to_string);
+        tracker.close(why.as_deref().map_or(Ok(()), Err));
+        undone?;
+        return Ok(Ended {
+            status: Status::RolledBack,
+            commit: None,
+            message: format!("rolled back the interrupted provision of `{}`", a.name),
+        });
     }
     let extra = extra_inputs(&loaded, &a.name);
     let proxmox = if a.offline {
@@ -154,6 +251,7 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         identity: identity.as_deref(),
     })
     .map_err(err)?;
+    seen.vmid = Some(plan.vmid);
     // --phases: refused before anything runs when it skips a step that has not run.
     let only = a
         .phases
@@ -208,10 +306,27 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
             None => Vec::new(),
         };
         print_dry_run(&plan, &preview_files, &secrets, a.json);
-        return Ok(0);
+        return Ok(Ended {
+            status: Status::NothingToDo,
+            commit: None,
+            message: String::new(),
+        });
     }
     let p = proxmox.expect("not offline");
-    let installer = real::NixosAnywhere { root: root.clone() };
+    // The runner's report lines and the installer's output become this VM's events.
+    let tracker = Arc::new(VmTracker::new(
+        sink.clone(),
+        &a.name,
+        plan.steps.iter().map(|s| (s.id.as_str(), s.title.as_str())),
+    ));
+    let p = progress::announce(p, &tracker);
+    seen.started = Some(Instant::now());
+    let report = |l: &str| tracker.report(l);
+    let installer_lines = |l: &str| tracker.installer_line(l);
+    let installer = real::NixosAnywhere {
+        root: root.clone(),
+        lines: Some(&installer_lines),
+    };
     let ssh = real::OpenSsh {
         port: None,
         config: a.conn.ssh_config.clone(),
@@ -235,32 +350,56 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         only: only.as_ref(),
     };
     let lock = lock.expect("not a dry run");
-    match run::run(&env, &opts, &root, defs, &plan, &lock, pending).map_err(err)? {
-        Outcome::NothingToDo(msg) => eprintln!("{msg}"),
+    let outcome = run::run(&env, &opts, &root, defs, &plan, &lock, pending);
+    match &outcome {
+        Ok(_) => tracker.close(Ok(())),
+        // A rollback that left nothing behind succeeded, whatever failed before it.
+        Err(_)
+            if tracker.current_step().as_deref() == Some(ROLLBACK_STEP)
+                && matches!(journal::load(&root, &a.name), Ok(None)) =>
+        {
+            tracker.close(Ok(()))
+        }
+        Err(e) => tracker.close(Err(e.to_string().as_str())),
+    }
+    Ok(match outcome.map_err(err)? {
+        Outcome::NothingToDo(msg) => Ended {
+            status: Status::NothingToDo,
+            commit: None,
+            message: msg,
+        },
         Outcome::Partial { ran, remaining } => {
             let names = |v: &[crate::plan::provision::StepId]| {
                 v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
             };
-            println!(
-                "ran {} of `{}` (VM {}); continue with `vmctl provision {} --phases {}`, or \
-                 undo it with `--rollback`",
-                names(&ran),
+            Ended {
+                status: Status::Partial,
+                commit: None,
+                message: format!(
+                    "ran {} of `{}` (VM {}); continue with `vmctl provision {} --phases {}`, \
+                     or undo it with `--rollback`",
+                    names(&ran),
+                    plan.name,
+                    plan.vmid,
+                    plan.name,
+                    names(&remaining)
+                ),
+            }
+        }
+        Outcome::Done { commit } => Ended {
+            status: Status::Done,
+            message: format!(
+                "provisioned `{}`: VM {}{}",
                 plan.name,
                 plan.vmid,
-                plan.name,
-                names(&remaining)
-            );
-        }
-        Outcome::Done { commit } => println!(
-            "provisioned `{}`: VM {}{}",
-            plan.name,
-            plan.vmid,
-            commit
-                .map(|c| format!(", commit {c}"))
-                .unwrap_or_else(|| ", files left uncommitted (--no-commit)".into())
-        ),
-    }
-    Ok(0)
+                commit
+                    .as_ref()
+                    .map(|c| format!(", commit {c}"))
+                    .unwrap_or_else(|| ", files left uncommitted (--no-commit)".into())
+            ),
+            commit,
+        },
+    })
 }
 
 fn print_dry_run(

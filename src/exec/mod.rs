@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod cannot_act;
 pub mod destroy;
+pub mod events;
 pub mod fleet;
 pub mod lint;
 pub mod post_provision;

@@ -127,6 +127,10 @@ impl Sim {
         let (true, Some(addrs)) = (self.running(id), addrs) else {
             die("QEMU guest agent is not running")
         };
+        // With timing on, the agent answers only `boot_ms + agent_ms` after the start.
+        if !self.agent_ready(id) {
+            die("QEMU guest agent is not running")
+        }
         if a[2] != "network-get-interfaces" {
             die(&format!(
                 "pve-sim: guest command '{}' is not simulated",

@@ -13,6 +13,10 @@
 //! neigh                            the host's neighbour table, as `ip neigh show` prints it
 //! storage.json                     [{"name":"nvmeprom","type":"lvmthin","total":…,"used":…,"shared":false}]
 //! sim.json                         {"node":"prom","nodes":["prom"],"storage_lock_timeout_ms":10000,"clone_ms":0}
+//!                                  and the timing on demand: clone_ms, boot_ms, agent_ms,
+//!                                  install_ms, time_scale (see `timing.rs`)
+//! timeline.jsonl                   when each clone (per storage), boot and install started and ended
+//! agent-ready/ID                   when a started VM's guest agent answers (epoch ms)
 //! faults.json                      faults to inject (below)
 //! argv.jsonl                       every invocation's argv, one JSON array per line (written first)
 //! locks/                           the per-storage locks concurrent clones contend for
@@ -47,6 +51,7 @@ mod qm;
 mod seed;
 mod sim;
 mod snapshots;
+mod timing;
 mod tools;
 
 use lock::release_all;
@@ -86,6 +91,7 @@ fn main() {
     // stay out of the argv log and the faults.
     match a[0] {
         "reboot" | "hostname" | "nixos-version" => return sim.guest_command(a[0], &a[1..]),
+        "guest-boot" => return sim.guest_boot(&a[1..]),
         "seed" => return sim.seed(&a[1..]),
         _ => {}
     }

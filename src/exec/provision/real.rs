@@ -47,12 +47,15 @@ fn failed(what: &str, out: &std::process::Output) -> String {
 }
 
 /// nixos-anywhere (or `VMCTL_NIXOS_ANYWHERE`), run in the fleet root with its output on
-/// stderr, under the step heading.
-pub struct NixosAnywhere {
+/// stderr, under the step heading, or line by line to `lines` when given.
+pub struct NixosAnywhere<'a> {
     pub root: PathBuf,
+    /// Hears each line of the installer's output (stdout and stderr merged) instead of the
+    /// terminal: the progress view folds it under the install step.
+    pub lines: Option<&'a dyn Fn(&str)>,
 }
 
-impl Installer for NixosAnywhere {
+impl Installer for NixosAnywhere<'_> {
     fn install(&self, argv: &[String]) -> Result<(), InstallError> {
         let program = std::env::var_os("VMCTL_NIXOS_ANYWHERE")
             .map(PathBuf::from)
@@ -62,14 +65,17 @@ impl Installer for NixosAnywhere {
             .args(&argv[1..])
             .current_dir(&self.root)
             .command();
-        let status = cmd
-            .stdout(Stdio::from(std::io::stderr()))
-            .stderr(Stdio::inherit())
-            .status()
-            .map_err(|source| InstallError::Spawn {
-                program: program.clone(),
-                source,
-            })?;
+        let status = match self.lines {
+            Some(lines) => crate::exec::events::run_lines(cmd, lines),
+            None => cmd
+                .stdout(Stdio::from(std::io::stderr()))
+                .stderr(Stdio::inherit())
+                .status(),
+        }
+        .map_err(|source| InstallError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
         if status.success() {
             Ok(())
         } else {
