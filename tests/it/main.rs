@@ -22,6 +22,7 @@ mod edit_refusals;
 mod errors;
 mod eval_differential;
 mod fast_parser;
+mod flake_lib;
 mod hosts_edit;
 mod hosts_edit_cli;
 mod keys_cli;
