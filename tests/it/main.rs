@@ -22,6 +22,8 @@ mod edit_refusals;
 mod errors;
 mod eval_differential;
 mod fast_parser;
+mod flake;
+mod flake_fleet;
 mod flake_lib;
 mod hosts_edit;
 mod hosts_edit_cli;
