@@ -4,6 +4,7 @@ pub mod apply;
 pub mod cannot_act;
 pub mod fleet;
 pub mod lint;
+pub mod nix_version;
 pub mod process;
 pub mod provision;
 pub mod proxmox;
