@@ -19,6 +19,7 @@ pub mod provision;
 pub mod scaffold;
 pub mod secrets;
 pub mod sops;
+pub mod template;
 pub mod ui;
 
 /// Declarative NixOS VMs on Proxmox.
@@ -118,6 +119,10 @@ pub enum Command {
     /// (hosts.nix, .sops.yaml, secrets, docs, one commit); rolls back on failure.
     #[command(after_long_help = provision::EXAMPLES)]
     Provision(provision::ProvisionArgs),
+    /// The template VM managed VMs are cloned from, made from the flake's Proxmox image.
+    #[command(subcommand)]
+    #[command(after_long_help = template::EXAMPLES)]
+    Template(template::TemplateCommand),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -285,6 +290,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Secrets(a) => secrets::run(a, g),
         Command::Ops(a) => ops::run(a, g),
         Command::Provision(a) => provision::run(a, g),
+        Command::Template(a) => template::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

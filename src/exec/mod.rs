@@ -13,3 +13,4 @@ pub mod report;
 pub mod root;
 pub mod signals;
 pub mod sops;
+pub mod template;

@@ -1,9 +1,10 @@
 //! The Nix that vmctl builds and installs with must be new enough: nixpkgs and nixos-anywhere
 //! need Nix 2.18 or later, and an older one fails much later with errors that do not say so.
 //!
-//! Only the commands that build or install with Nix check (`vmctl template create` building the
-//! image, the install step of `vmctl provision`); lint's `nix-instantiate --eval` fallback works
-//! on any Nix 2.x and never asks.
+//! Only the command that runs Nix to build checks (`vmctl template create` building the image);
+//! lint's `nix-instantiate --eval` fallback works on any Nix 2.x and never asks. The install
+//! step of `vmctl provision` runs nixos-anywhere, not Nix: checking there would refuse the
+//! sandbox, whose stand-in nixos-anywhere runs beside Debian's Nix 2.8 (docs/flake.md).
 
 use std::ffi::OsString;
 use std::time::Duration;

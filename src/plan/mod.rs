@@ -7,3 +7,4 @@
 
 pub mod ops;
 pub mod provision;
+pub mod template;

@@ -60,6 +60,7 @@ fn every_command_uses_the_same_exit_codes() {
             0,
             vec!["provision", "test-automation", "--dry-run", "--offline"],
         ),
+        (0, vec!["template", "create", "--dry-run"]),
         // 1: findings, refusals, failures.
         (1, vec!["lint", "--no-nix", "broken"]),
         (1, vec!["docs", "--check"]),
@@ -80,6 +81,7 @@ fn every_command_uses_the_same_exit_codes() {
         (2, vec!["completions", "tcsh"]),
         (2, vec!["hosts", "remove"]),
         (2, vec!["provision"]),
+        (2, vec!["template", "create", "--image", "no/such.vma.zst"]),
         (2, vec!["ops", "stop", "not-a-vmid"]),
         (2, vec!["--no-such-option", "lint"]),
         (2, vec!["-q", "-v", "lint"]),

@@ -25,6 +25,7 @@ mod fast_parser;
 mod flake;
 mod flake_fleet;
 mod flake_lib;
+mod flake_template;
 mod hosts_edit;
 mod hosts_edit_cli;
 mod keys_cli;
