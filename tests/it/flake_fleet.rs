@@ -152,3 +152,28 @@ fn flake_init_makes_a_fleet_that_passes_its_checks_and_vmlint() {
     let docs = super::support::vmctl_in(dir.path(), &["docs", "--check"]);
     assert!(docs.status.success(), "{}", text(&docs.stderr));
 }
+
+/// The template's hosts-template/ is this repository's, byte for byte: a new fleet scaffolds
+/// hosts the way vmctl's own template does.
+#[test]
+fn the_template_carries_the_current_hosts_template() {
+    let ours = super::support::repo().join("hosts-template");
+    let theirs = super::support::repo().join("templates/default/hosts-template");
+    let names = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&ours), names(&theirs));
+    for name in names(&ours) {
+        assert_eq!(
+            std::fs::read(ours.join(&name)).unwrap(),
+            std::fs::read(theirs.join(&name)).unwrap(),
+            "templates/default/hosts-template/{} differs from hosts-template/: copy it over",
+            name.to_string_lossy()
+        );
+    }
+}

@@ -199,3 +199,46 @@ fn template_create_builds_the_image_with_a_new_enough_nix() {
     );
     assert_template_made(&pve, fleet.path());
 }
+
+#[test]
+fn an_interrupted_template_create_continues_from_its_journal() {
+    let pve = pve_without_template();
+    pve.set_faults(
+        r#"[{"match":"qm template","action":"fail","message":"VM 9001 is busy","times":1}]"#,
+    );
+    let fleet = demo_fleet();
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("vzdump-qemu-nixos.vma.zst");
+    std::fs::write(&image, IMAGE).unwrap();
+    let image = image.display().to_string();
+
+    let out = template_create(&pve, fleet.path(), &["--image", &image], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = super::support::unwrapped(&out.stderr);
+    assert!(
+        err.contains("VM 9001 is busy") && err.contains("run `vmctl template create` again"),
+        "{err}"
+    );
+    let journal = fleet.path().join(".vmctl/journal/template@9001.json");
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&journal).unwrap()).unwrap();
+    assert_eq!(
+        j["completed"],
+        serde_json::json!(["upload", "restore", "configure"])
+    );
+    assert!(!pve.conf(9001).unwrap().contains("template: 1"));
+
+    let out = template_create(&pve, fleet.path(), &["--image", &image], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("continuing the interrupted run"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_template_made(&pve, fleet.path());
+    let restores = pve
+        .argv_log()
+        .iter()
+        .filter(|a| a[0] == "qmrestore")
+        .count();
+    assert_eq!(restores, 1, "the image is restored once");
+}
