@@ -25,8 +25,17 @@ impl FlakeEnv {
     fn create() -> FlakeEnv {
         require_tool("nix");
         require_tool("git");
-        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("flake-tests-{}", std::process::id()));
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // Copies left by earlier test processes that are gone.
+        for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("flake-tests-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let base = tmp.join(format!("flake-tests-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(base.join("home")).unwrap();
         // Daemon-less Nix as root, offline: no build users, no sandbox, no substituters.
