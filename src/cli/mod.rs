@@ -22,6 +22,7 @@ pub mod provision;
 pub mod scaffold;
 pub mod secrets;
 pub mod sops;
+pub mod template;
 pub mod ui;
 
 /// Declarative NixOS VMs on Proxmox.
@@ -129,6 +130,10 @@ pub enum Command {
     /// fingerprint, and once it is accepted integrate it as provision does (one commit).
     #[command(after_long_help = post_provision::EXAMPLES)]
     PostProvision(post_provision::PostProvisionArgs),
+    /// The template VM managed VMs are cloned from, made from the flake's Proxmox image.
+    #[command(subcommand)]
+    #[command(after_long_help = template::EXAMPLES)]
+    Template(template::TemplateCommand),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -298,6 +303,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Ops(a) => ops::run(a, g),
         Command::Provision(a) => provision::run(a, g),
         Command::PostProvision(a) => post_provision::run(a, g),
+        Command::Template(a) => template::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

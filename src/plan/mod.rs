@@ -9,3 +9,4 @@ pub mod destroy;
 pub mod ops;
 pub mod post_provision;
 pub mod provision;
+pub mod template;

@@ -71,6 +71,7 @@ fn every_command_uses_the_same_exit_codes() {
                 "--offline",
             ],
         ),
+        (0, vec!["template", "create", "--dry-run"]),
         // 1: findings, refusals, failures.
         (1, vec!["lint", "--no-nix", "broken"]),
         (1, vec!["docs", "--check"]),
@@ -118,6 +119,7 @@ fn every_command_uses_the_same_exit_codes() {
         (2, vec!["hosts", "remove"]),
         (2, vec!["provision"]),
         (2, vec!["post-provision", "test-automation", "127.1", "110"]),
+        (2, vec!["template", "create", "--image", "no/such.vma.zst"]),
         (2, vec!["ops", "stop", "not-a-vmid"]),
         (2, vec!["--no-such-option", "lint"]),
         (2, vec!["-q", "-v", "lint"]),

@@ -83,6 +83,7 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
                 dry,
             ],
         ),
+        ("template create", vec![dry]),
         ("secrets rekey", vec![dry]),
         ("secrets check", vec![]),
         ("secrets rotate", vec![dry]),
@@ -175,7 +176,7 @@ fn check_shape(name: &str, args: &[&str], v: &Value, root: &Path) {
     // A command that changes something: `dry_run` always, then the file-change shape or the
     // cluster-change shape.
     assert_eq!(v["dry_run"], true, "{name}: {v}");
-    if name.starts_with("ops ") {
+    if name.starts_with("ops ") || name == "template create" {
         for field in ["commands", "notes"] {
             assert!(v[field].is_array(), "{name}: no `{field}` array: {v}");
         }
