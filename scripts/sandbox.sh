@@ -232,6 +232,7 @@ sandbox guest's 127.0.0.110, declared static (vmctl takes no loopback address fr
   for p in qm qmrestore pvesh pvesm ip; do ln -sf "$sim" "$pve/bin/$p"; done
   ln -sf "$sim" "$dir/bin/pve-sim"
   install -m 755 "$root/tests/sandbox/nixos-anywhere" "$dir/bin/nixos-anywhere"
+  install -m 755 "$root/tests/sandbox/nix-for-installer" "$dir/bin/nix-for-installer"
 
   local vm_port=${SANDBOX_VM_PORT:-$(free_port)}
   # Timing (tests/pve-sim/timing.rs): off, every command answers at once; on, a clone takes
@@ -336,6 +337,8 @@ EOF
     printf 'export SOPS_DISABLE_VERSION_CHECK=1\n'
     printf 'export PVE_SIM_STATE=%q\n' "$pve/state"
     printf 'export NIXOS_ANYWHERE_LOG=%q\n' "$dir/nixos-anywhere.log"
+    # The Nix vmctl checks before an install: a labelled stand-in, as the installer is one.
+    printf 'export VMCTL_NIX=%q\n' "$dir/bin/nix-for-installer"
     printf 'export PATH=%q:"$PATH"\n' "$dir/bin"
   } >"$dir/env"
   trap - EXIT

@@ -48,7 +48,11 @@ fn cannot_act(e: &(dyn std::error::Error + 'static)) -> bool {
     if let Some(Typed(inner)) = e.downcast_ref::<Typed>() {
         return cannot_act(&**inner);
     }
-    if e.is::<CannotAct>() || e.is::<LintSetupError>() || e.is::<std::io::Error>() {
+    if e.is::<CannotAct>()
+        || e.is::<LintSetupError>()
+        || e.is::<std::io::Error>()
+        || e.is::<crate::exec::nix_version::NixVersionError>()
+    {
         return true;
     }
     if let Some(e) = e.downcast_ref::<ProcessError>() {

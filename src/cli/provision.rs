@@ -312,6 +312,11 @@ fn provision(
             message: String::new(),
         });
     }
+    // nixos-anywhere needs a Nix new enough for nixpkgs: refused now, before any change,
+    // rather than as a strange failure half-way through the install.
+    if plan.step(crate::plan::provision::StepId::Install).is_some() {
+        crate::exec::nix_version::require("installing NixOS with nixos-anywhere").map_err(err)?;
+    }
     let p = proxmox.expect("not offline");
     // The runner's report lines and the installer's output become this VM's events.
     let tracker = Arc::new(VmTracker::new(

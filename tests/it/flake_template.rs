@@ -155,7 +155,7 @@ fn template_create_builds_the_image_with_a_new_enough_nix() {
         &[],
         &[("VMCTL_NIX", &old.display().to_string())],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let err = super::support::unwrapped(&out.stderr);
     assert!(
         err.contains("needs Nix 2.18.0 or later") && err.contains("is Nix 2.8.0"),

@@ -77,6 +77,11 @@ impl World {
         c.current_dir(self.root())
             .envs(self.pve.vmctl_env())
             .env("VMCTL_NIXOS_ANYWHERE", &self.stand_in)
+            // The installer here is a stand-in that needs no Nix: so is the Nix vmctl checks.
+            .env(
+                "VMCTL_NIX",
+                crate::support::repo().join("tests/sandbox/nix-for-installer"),
+            )
             .env("SOPS_DISABLE_VERSION_CHECK", "1")
             .env_remove("SOPS_AGE_KEY")
             .env_remove("SOPS_AGE_KEY_FILE")

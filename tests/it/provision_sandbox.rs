@@ -804,3 +804,21 @@ fn kill_9_inside_the_clone_names_the_task_or_the_stale_lock() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(s.pve("qm status 110").contains("running"));
 }
+
+/// A Nix older than nixos-anywhere needs (Debian's 2.8 here, the real one) is refused before
+/// anything changes, with what to do; exit 2 (vmctl cannot act, docs/cli.md).
+#[test]
+fn a_nix_too_old_for_the_installer_is_refused_before_any_change() {
+    let _turn = turn();
+    let s = up();
+    let before = Before::take(&s);
+    let log0 = argv_log(&s).len();
+    let out = provision(&s, &[], &[("VMCTL_NIX", "nix")]);
+    let err = unwrapped(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs Nix 2.18.0 or later"), "{err}");
+    assert!(err.contains("upgrade Nix"), "{err}");
+    assert!(argv_log(&s)[log0..].iter().all(|a| is_read_only(a)));
+    let tmp = tempfile::tempdir().unwrap();
+    before.assert_restored(&s, tmp.path(), "nix too old");
+}
