@@ -40,6 +40,9 @@ pub struct ReadOpts {
     /// Print JSON instead of text (for scripts).
     #[arg(long)]
     pub json: bool,
+    /// Print the read-only commands it would send (quoted as sent) and connect to nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub conn: Conn,
 }
@@ -332,7 +335,7 @@ impl From<ReadOpts> for Opts {
     fn from(o: ReadOpts) -> Self {
         Opts {
             json: o.json,
-            dry_run: false,
+            dry_run: o.dry_run,
             unlisted: false,
             conn: o.conn,
         }

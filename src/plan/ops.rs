@@ -24,6 +24,26 @@ pub enum Read {
     Snapshots(VmId),
 }
 
+impl Read {
+    /// The commands this read sends, in order (a get-ip reads the guest agent, then the host's
+    /// neighbour table only when the agent has no address: both are listed).
+    pub fn argv(&self) -> Vec<Vec<String>> {
+        use crate::proxmox::argv;
+        match *self {
+            Read::List | Read::NextVmid(..) => vec![argv::list()],
+            Read::Status(id) => vec![argv::status(id)],
+            Read::Config(id) => vec![argv::config(id)],
+            Read::GetIp(id) => vec![
+                argv::config(id),
+                argv::guest_interfaces(id),
+                argv::neighbours(),
+            ],
+            Read::Storage => vec![argv::storage()],
+            Read::Snapshots(id) => vec![argv::list_snapshots(id)],
+        }
+    }
+}
+
 /// What an ops command asks for, free of the command line's syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -247,6 +267,10 @@ impl Plan {
         let mut d = DryRun::default();
         let mut ensures = false;
         for step in &self.steps {
+            if let Step::Read(r) = step {
+                d.commands.extend(r.argv().iter().map(|a| display_line(a)));
+                continue;
+            }
             let Some(m) = step.mutation() else { continue };
             d.commands.push(display_line(&m.argv()));
             if let Step::EnsureProtected { .. } = step {

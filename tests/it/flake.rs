@@ -242,6 +242,23 @@ fn nix_run_vmlint_and_proxmox_ops_through_the_stand_in_package() {
     let out = run(demo.path(), "proxmox-ops", &["start", "110", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "qm start 110");
+    // The issue's own line: `list --dry-run` names the read it would send, connecting nowhere
+    // (no Proxmox is reachable from here: a connection would fail the command).
+    // Should it try, an ssh config that refuses every host keeps it on this machine.
+    let refuse = demo.path().join("refuse-all.ssh_config");
+    std::fs::write(&refuse, "Host *\n  ProxyCommand false\n").unwrap();
+    let out = env
+        .nix(demo.path())
+        .args(["run", &format!("{}#proxmox-ops", env.repo_ref()), "--"])
+        .args(["list", "--dry-run"])
+        .env("VMCTL_SSH_CONFIG", &refuse)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "pvesh get /cluster/resources --type vm --output-format json"
+    );
 
     // And a real read against the Proxmox simulator behind a real sshd.
     let pve = super::support::pve::Pve::start();

@@ -9,6 +9,26 @@ use crate::support::{pve::Pve, text};
 /// Each mutating subcommand: its arguments (before `--dry-run`) and the exact command line
 /// it must print.
 const DRY_RUNS: &[(&str, &[&str], &str)] = &[
+    // Reads: the read-only commands they would send.
+    (
+        "list",
+        &[],
+        "pvesh get /cluster/resources --type vm --output-format json\n",
+    ),
+    ("status", &["104"], "qm status 104\n"),
+    ("config", &["104"], "qm config 104\n"),
+    (
+        "get-ip",
+        &["104"],
+        "qm config 104\nqm guest cmd 104 network-get-interfaces\nip neigh show\n",
+    ),
+    ("storage", &[], "pvesm status\n"),
+    (
+        "next-vmid",
+        &[],
+        "pvesh get /cluster/resources --type vm --output-format json\n",
+    ),
+    ("snapshot list", &["104"], "qm listsnapshot 104\n"),
     (
         "clone",
         &[
@@ -79,17 +99,7 @@ const DRY_RUNS: &[(&str, &[&str], &str)] = &[
 ];
 
 /// Subcommands without `--dry-run`: they read, or wait, or attach a console.
-const READ_ONLY: &[&str] = &[
-    "list",
-    "status",
-    "config",
-    "console",
-    "get-ip",
-    "wait-ssh",
-    "storage",
-    "next-vmid",
-    "snapshot list",
-];
+const READ_ONLY: &[&str] = &["console", "wait-ssh"];
 
 /// The leaf subcommands under `cmd`, as space-separated paths.
 fn leaves(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, bool)>) {

@@ -235,8 +235,12 @@ fn reads_plan_one_read_and_are_never_fenced() {
     ] {
         let p = plan(req, &defs(), false).unwrap();
         assert_eq!(p.steps, [Step::Read(read)]);
-        // A read has nothing to show in a dry run.
-        assert_eq!(p.dry_run(), DryRun::default());
+        // A read's dry run shows the read-only commands it would send, and no note.
+        let d = p.dry_run();
+        assert!(d.notes.is_empty());
+        let want: Vec<String> = read.argv().iter().map(|a| display_line(a)).collect();
+        assert!(!want.is_empty());
+        assert_eq!(d.commands, want);
         // `--unlisted` is a write option: reads never carry it into the connection.
         assert_eq!(p.fence, fence(&defs(), false));
     }
