@@ -155,3 +155,35 @@ fn suggested_commands_are_quoted() {
         text(&out.stdout)
     );
 }
+
+/// hosts.nix (the default path, not named in settings) that is a directory or a link to
+/// nothing is an error, never silently skipped; adding a host refuses too.
+#[test]
+fn a_hosts_file_that_is_a_directory_or_a_dangling_link_is_an_error() {
+    for how in ["directory", "dangling link"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        demo(dir);
+        std::fs::remove_file(dir.join("hosts.nix")).unwrap();
+        match how {
+            "directory" => std::fs::create_dir(dir.join("hosts.nix")).unwrap(),
+            _ => std::os::unix::fs::symlink("gone.nix", dir.join("hosts.nix")).unwrap(),
+        }
+        let out = vmlint(&[], dir);
+        let err = unwrapped(&out.stderr) + &unwrapped(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{how}: {err}");
+        assert!(
+            err.contains("`hosts.nix` is there but is not a file"),
+            "{how}: {err}"
+        );
+        let add = crate::support::vmctl_cmd()
+            .args(["--no-nix", "hosts", "add", "newhost", "--key", KEY])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let said = unwrapped(&add.stderr);
+        assert_eq!(add.status.code(), Some(2), "{how}: {said}");
+        assert!(said.contains("cannot read"), "{how}: {said}");
+        assert!(said.contains("nothing was written"), "{how}: {said}");
+    }
+}

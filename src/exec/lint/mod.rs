@@ -388,8 +388,29 @@ fn report_missing_paths(fleet: &mut Fleet, root: &Path, settings: &crate::model:
         ("templateDir", &settings.template_dir, false),
         ("secretsDir", &settings.secrets_dir, false),
     ] {
-        let Some(span) = setting(name) else { continue };
         let full = root.join(path);
+        let Some(span) = setting(name) else {
+            // Not named in settings: a default path that is absent is the layout checks'
+            // business below; one that is there but is no file (a directory, a link to
+            // nothing) would be skipped silently, so it is an error.
+            let there = std::fs::symlink_metadata(&full).is_ok();
+            if is_file && there && !full.is_file() {
+                issues.push(Issue::MissingPath {
+                    span: top,
+                    message: format!(
+                        "`{}` is there but is not a file vmctl can read (a directory, or a link \
+                         to nothing), so the fleet cannot be checked against it",
+                        shown(path)
+                    ),
+                    help: format!(
+                        "make `{}` the file it should be, or point `settings.{name}` at it",
+                        shown(path)
+                    ),
+                    error: true,
+                });
+            }
+            continue;
+        };
         let exists = if is_file {
             full.is_file()
         } else {
