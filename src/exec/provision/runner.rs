@@ -220,7 +220,9 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                             continue;
                         }
                         j.start_sent = true;
-                        journal::save(self.root, j)?;
+                        // Lost to a power cut, a resumed run would try the start again and be
+                        // told the VM runs: no harm, so no wait for the disk.
+                        journal::checkpoint(self.root, j)?;
                         p.apply(m).map_err(ProvisionError::proxmox(id))?;
                     } else {
                         p.apply(m).map_err(ProvisionError::proxmox(id))?;
@@ -345,7 +347,8 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                 dir: dir.path().to_path_buf(),
             });
             *self.key = Some(dir);
-            journal::save(self.root, j)?;
+            // The key directory is temporary: nothing outside vmctl depends on this record yet.
+            journal::checkpoint(self.root, j)?;
         }
         self.key_dir(id)?;
         let k = j.key.clone().expect("set above");
@@ -368,6 +371,13 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
                 None => FileChange::create(abs, shown, f.new.clone(), &f.summary),
             });
         }
+        // Re-keying follows: every secret's bytes journaled now too, in the same durable save
+        // as the fleet files, so a crash at any point after it can be undone.
+        let secrets = self.root.join(&self.defs.settings.secrets_dir);
+        let before = snapshot(&secrets, self.root);
+        for (rel, bytes) in &before {
+            j.record_file(rel.clone(), Some(bytes), bytes);
+        }
         journal::save(self.root, j)?;
         if let Some(parent) = planned
             .iter()
@@ -380,13 +390,6 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             })?;
         }
         apply(&set, self.lock)?;
-        // Re-keying: every secret's bytes journaled first, so a crash mid-way can be undone.
-        let secrets = self.root.join(&self.defs.settings.secrets_dir);
-        let before = snapshot(&secrets, self.root);
-        for (rel, bytes) in &before {
-            j.record_file(rel.clone(), Some(bytes), bytes);
-        }
-        journal::save(self.root, j)?;
         let rekeyed = self.env.rekeyer.rekey(self.root, self.lock);
         // What the re-keyer wrote is this run's, even when it failed half-way.
         for (rel, bytes) in snapshot(&secrets, self.root) {
