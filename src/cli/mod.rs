@@ -15,6 +15,7 @@ pub mod generate;
 pub mod hosts;
 pub mod keys;
 pub mod lint;
+mod lint_fix;
 pub mod ops;
 pub mod post_provision;
 pub mod provision;
