@@ -33,6 +33,7 @@ mod lint_codes;
 mod lint_nix_fallback;
 mod lint_paths;
 mod lint_real_world;
+mod lsp;
 mod ops_args;
 mod ops_cli;
 mod ops_dry_run;
