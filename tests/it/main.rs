@@ -34,6 +34,7 @@ mod lint_nix_fallback;
 mod lint_paths;
 mod lint_real_world;
 mod lsp;
+mod lsp_edits;
 mod ops_args;
 mod ops_cli;
 mod ops_dry_run;
