@@ -25,6 +25,8 @@ if [ ! -x "$tools/venv/bin/sops" ] && ! python3 -c 'import ensurepip, venv' >/de
   need_apt+=(python3-venv)
 fi
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# Neovim drives `vmctl lsp` as a real editor (tests/it/lsp_nvim.rs).
+command -v nvim >/dev/null 2>&1 || need_apt+=(neovim)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages: ${need_apt[*]}; run: sudo apt-get install -y ${need_apt[*]}"

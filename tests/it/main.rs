@@ -35,6 +35,7 @@ mod lint_paths;
 mod lint_real_world;
 mod lsp;
 mod lsp_edits;
+mod lsp_nvim;
 mod ops_args;
 mod ops_cli;
 mod ops_dry_run;
