@@ -122,3 +122,93 @@ pub fn select(diags: &[Diagnostic], mode: FixMode) -> BTreeMap<FileId, Vec<TextE
     out.retain(|_, v| !v.is_empty());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::check_fleet;
+    use crate::model::fleet::NixRole;
+    use crate::syntax::NoImports;
+
+    fn fleet(src: &str) -> Fleet {
+        let mut fleet = Fleet::default();
+        fleet.add_nix("vms/definitions.nix", src, NixRole::Definitions, &NoImports);
+        fleet
+    }
+
+    const RANGES: &str = "vmidRanges.lab = { start = 110; end = 113; };";
+
+    /// Two VMs on 110 and one on 111: the later 110 gets 112, the first free in `lab`.
+    #[test]
+    fn a_duplicate_vmid_gets_the_first_free_one_of_its_range() {
+        let src = format!(
+            "{{ proxmox.host = \"h\"; {RANGES} managed.a = {{ vmid = 110; cores = 1; memory = 2048; disk = \"20G\"; }}; managed.b = {{ vmid = 111; cores = 1; memory = 2048; disk = \"20G\"; }}; managed.c = {{ vmid = 110; cores = 1; memory = 2048; disk = \"20G\"; }}; }}"
+        );
+        let diags = check_fleet(&fleet(&src));
+        let fixes: Vec<_> = diags.iter().filter_map(|d| d.fix.as_ref()).collect();
+        assert_eq!(fixes.len(), 1, "{diags:#?}");
+        assert_eq!(fixes[0].applicability, Applicability::Unsafe);
+        assert_eq!(fixes[0].edits[0].insert, "112");
+        assert_eq!(&src[fixes[0].edits[0].start..fixes[0].edits[0].end], "110");
+        assert!(fixes[0].edits[0].start > src.find("managed.c").unwrap());
+    }
+
+    /// No fix when the VMID is in no range, when the range is full, or when some VM's VMID
+    /// cannot be known (it could be the "free" one).
+    #[test]
+    fn no_vmid_fix_when_vmctl_cannot_be_sure() {
+        let vm = |n: &str, id: u32| {
+            format!("managed.{n} = {{ vmid = {id}; cores = 1; memory = 2048; disk = \"20G\"; }};")
+        };
+        for src in [
+            format!(
+                "{{ proxmox.host = \"h\"; {} {} }}",
+                vm("a", 500),
+                vm("b", 500)
+            ),
+            format!(
+                "{{ proxmox.host = \"h\"; {RANGES} {} {} {} {} {} }}",
+                vm("a", 110),
+                vm("b", 111),
+                vm("c", 112),
+                vm("d", 113),
+                vm("e", 110)
+            ),
+            format!(
+                "{{ proxmox.host = \"h\"; {RANGES} {} {} imported = builtins.fromJSON \"{{}}\"; }}",
+                vm("a", 110),
+                vm("b", 110)
+            ),
+        ] {
+            let diags = check_fleet(&fleet(&src));
+            assert!(
+                diags.iter().any(|d| d.code() == "VM001"),
+                "{src}: {diags:#?}"
+            );
+            assert!(
+                diags.iter().all(|d| d.fix.is_none() || d.code() != "VM001"),
+                "{src}"
+            );
+        }
+    }
+
+    /// `select` keeps the allowed fixes, drops one overlapping an earlier one and a second
+    /// identical insertion of the same rule, and sorts.
+    #[test]
+    fn select_takes_allowed_non_overlapping_fixes() {
+        let src = format!(
+            "{{ proxmox.host = \"h\"; {RANGES} managed.a = {{ vmid = 110; cores = 1; memroy = 2048; memory = 2048; disk = \"20G\"; }}; managed.b = {{ vmid = 110; cores = 1; memory = 2048; disk = \"20G\"; }}; managed.c = {{ vmid = 110; cores = 1; memory = 2048; disk = \"20G\"; }}; }}"
+        );
+        let diags = check_fleet(&fleet(&src));
+        assert!(
+            select(&diags, FixMode::Safe).is_empty(),
+            "every fix here is unsafe"
+        );
+        let chosen = select(&diags, FixMode::Unsafe);
+        let edits = &chosen[&FileId(0)];
+        let inserted: Vec<&str> = edits.iter().map(|e| e.insert.as_str()).collect();
+        // The rename and one of the two duplicates' VMID (both would take 111).
+        assert_eq!(inserted, ["memory", "111"], "{edits:?}");
+        assert!(edits.windows(2).all(|w| w[0].end <= w[1].start));
+    }
+}
