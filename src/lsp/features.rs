@@ -119,7 +119,7 @@ pub fn host_of<'a>(run: &'a LintRun, vm: &Vm) -> Option<&'a Host> {
 }
 
 /// The fleet's `.sops.yaml` in the run (the one file not read as Nix): its id and text.
-fn sops_file<'a>(run: &'a LintRun, _: &Definitions) -> Option<(FileId, &'a str)> {
+pub(super) fn sops_file<'a>(run: &'a LintRun, _: &Definitions) -> Option<(FileId, &'a str)> {
     (0..run.fleet.db.len() as u32)
         .map(FileId)
         .filter(|id| run.fleet.files.iter().all(|f| f.file != *id))
@@ -134,7 +134,7 @@ fn sops_file<'a>(run: &'a LintRun, _: &Definitions) -> Option<(FileId, &'a str)>
 }
 
 /// A host's age recipient, when its key is one vmctl can read.
-fn recipient(host: &Host) -> Option<(String, String)> {
+pub(super) fn recipient(host: &Host) -> Option<(String, String)> {
     let key = crate::keys::PublicKey::parse(host.public_key.as_deref()?).ok()?;
     Some((key.fingerprint(), key.age_recipient().ok()?))
 }

@@ -161,10 +161,8 @@ pub fn code_actions(state: &mut State, p: CodeActionParams) -> Answer {
     let bad = |e: super::OutOfRange| (ErrorCode::InvalidParams, e.to_string());
     let start = lines.offset(p.range.start).map_err(bad)?;
     let end = lines.offset(p.range.end).map_err(bad)?;
-    json(features::code_actions(
-        run,
-        &p.text_document.uri,
-        file,
-        (start, end.max(start)),
-    ))
+    let range = (start, end.max(start));
+    let mut actions = features::code_actions(run, &p.text_document.uri, file, range);
+    actions.extend(super::actions::sops_actions(run, &root, file, range));
+    json(actions)
 }

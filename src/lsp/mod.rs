@@ -4,6 +4,7 @@
 //! as code actions, and answers hover, go to definition, completion and document symbols. It
 //! never writes a file: edits reach disk only through the editor, when the user accepts them.
 
+mod actions;
 mod convert;
 mod features;
 mod state;

@@ -561,3 +561,90 @@ fn bad_requests_get_errors_and_the_server_goes_on() {
     assert!(logs >= 3, "{:?}", c.pending);
     c.shutdown();
 }
+
+/// The actions that edit `.sops.yaml` from another file's diagnostic: a new host in hosts.nix
+/// that no creation rule lists (FL001) gets its recipient added; a stale recipient (FL002) can
+/// be removed. Each, applied, clears its diagnostic.
+#[test]
+fn sops_actions_add_a_missing_recipient_and_remove_a_stale_one() {
+    let (_dir, root) = fleet();
+    let hosts_path = root.join("hosts.nix");
+    let sops_path = root.join(".sops.yaml");
+    let hosts_text = std::fs::read_to_string(&hosts_path).unwrap();
+    let sops_text = std::fs::read_to_string(&sops_path).unwrap();
+    let key = support::new_public_key(None);
+    let with_web = hosts_text.replacen(
+        "\n  doc1 = {",
+        &format!(
+            "\n  web = {{\n    publicKey = \"{}\";\n  }};\n\n  doc1 = {{",
+            key.trim()
+        ),
+        1,
+    );
+    let mut c = Client::start();
+    let sops = c.open(&sops_path, &sops_text);
+    let hosts = c.open(&hosts_path, &with_web);
+    let diags = c.diagnostics(&hosts);
+    let fl001 = diags
+        .iter()
+        .find(|d| d["code"] == "FL001")
+        .unwrap_or_else(|| panic!("{diags:#?}"));
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": hosts }, "range": fl001["range"], "context": { "diagnostics": [] } }),
+    );
+    let actions = actions.result.unwrap();
+    let add = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().contains("add `web`"))
+        .unwrap_or_else(|| panic!("{actions:#}"));
+    let edits = add["edit"]["changes"][sops.as_str()].as_array().unwrap();
+    let added = apply_lsp_edits(&sops_text, edits);
+    assert!(added.contains("# web"), "{added}");
+    c.change_all(&sops, 2, &added);
+    assert!(!codes(&c.diagnostics(&hosts)).contains(&"FL001".to_string()));
+
+    // doc1 given igpu's key: its recipient in .sops.yaml is stale; remove it.
+    let doc1 = "AAAAC3NzaC1lZDI1NTE5AAAAIMlLRoQ0HoeSXd9Rbb9WB51hQUGkEPeKZvmAsJFjg/wH";
+    let igpu = "AAAAC3NzaC1lZDI1NTE5AAAAIHHwBfbIUrK41MhsO5+UBAKg1AW/ZVSeh7AdndYmIED6";
+    c.change_all(&hosts, 3, &with_web.replacen(doc1, igpu, 1));
+    let diags = c.diagnostics(&sops);
+    let fl002 = diags
+        .iter()
+        .find(|d| d["code"] == "FL002")
+        .unwrap_or_else(|| panic!("{diags:#?}"));
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": sops }, "range": fl002["range"], "context": { "diagnostics": [] } }),
+    );
+    let actions = actions.result.unwrap();
+    let titles: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.starts_with("use age1")),
+        "{titles:?}"
+    );
+    let remove = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().contains("remove `doc1`"))
+        .unwrap_or_else(|| panic!("{titles:?}"));
+    let removed = apply_lsp_edits(
+        &added,
+        remove["edit"]["changes"][sops.as_str()].as_array().unwrap(),
+    );
+    assert!(
+        !removed.contains("age1u70sdpv5lzljxuja8cjwjhf3l64lm9prqh4wddzh36mqc6ct5cvsuyshd5"),
+        "{removed}"
+    );
+    c.change_all(&sops, 4, &removed);
+    assert!(!codes(&c.diagnostics(&sops)).contains(&"FL002".to_string()));
+    c.shutdown();
+}
