@@ -95,6 +95,18 @@ local function main()
   assert(vim.wait(20000, function() return has(hosts, 'HS002') end, 20), 'no HS002 in hosts.nix: ' .. vim.inspect(codes(hosts)))
   step('sops_after', codes(sops))
   step('hosts_after', codes(hosts))
+
+  -- And into definitions.nix: test-automation's `sopsRules` names igpu's rule; renaming the
+  -- rule in the unsaved .sops.yaml buffer makes it name no rule (SP011).
+  assert(not has(defs, 'SP011'), 'SP011 before the edit: ' .. vim.inspect(codes(defs)))
+  local sops_lines = vim.api.nvim_buf_get_lines(sops, 0, -1, false)
+  for i, l in ipairs(sops_lines) do
+    local s = string.find(l, 'secrets/hosts/igpu/', 1, true)
+    if s then
+      vim.api.nvim_buf_set_text(sops, i - 1, s - 1 + #'secrets/hosts/igpu', i - 1, s - 1 + #'secrets/hosts/igpu', { '2' })
+    end
+  end
+  assert(vim.wait(20000, function() return has(defs, 'SP011') end, 20), 'no SP011 in definitions.nix: ' .. vim.inspect(codes(defs)))
   step('defs_after', codes(defs))
 end
 

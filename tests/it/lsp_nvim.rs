@@ -1,7 +1,9 @@
 //! A real editor: Debian's Neovim (0.7.2) runs tests/editor/lsp.lua headless against
 //! `vmctl lsp` on a copy of the demo fleet with a duplicate VMID injected: the diagnostic
 //! arrives at the right line and column with its code, the code action fixes it and the
-//! diagnostic clears, and an unsaved edit of hosts.nix changes the other files' diagnostics.
+//! diagnostic clears, and unsaved edits change the other open files' diagnostics: hosts.nix
+//! those of .sops.yaml (a stale recipient) and .sops.yaml those of definitions.nix (a
+//! `sopsRules` naming no rule; no rule puts a finding in definitions.nix from hosts.nix).
 
 use std::process::Command;
 use std::time::Duration;
@@ -22,7 +24,14 @@ fn neovim_shows_the_diagnostic_applies_the_fix_and_follows_hosts_nix() {
     );
     let (_dir, root) = fleet();
     let defs = root.join("vms/definitions.nix");
-    let text = with_duplicate_vmid(&std::fs::read_to_string(&defs).unwrap());
+    // test-automation's secrets go by igpu's rule: a rename of that rule in .sops.yaml shows
+    // in definitions.nix.
+    let text = with_duplicate_vmid(&std::fs::read_to_string(&defs).unwrap()).replacen(
+        "      nixosConfig = \"test-automation\";\n",
+        "      nixosConfig = \"test-automation\";\n      sopsRules = [ \"secrets/hosts/igpu/.*\" ];\n",
+        1,
+    );
+    assert!(text.contains("sopsRules"), "the demo fleet changed");
     std::fs::write(&defs, &text).unwrap();
     let result = root.join("nvim-result.json");
     let mut child = Command::new("nvim")
