@@ -54,6 +54,8 @@ pub enum LspError {
     Protocol(lsp_server::ProtocolError),
     #[error("the connection to the language client closed before it shut the server down")]
     Closed,
+    #[error("the language client sent `exit` without `shutdown` first")]
+    NoShutdown,
 }
 
 impl From<lsp_server::ProtocolError> for LspError {
@@ -89,6 +91,8 @@ pub fn serve(conn: Connection, nix: NixFallback) -> Result<(), LspError> {
                 let resp = request(&mut state, req);
                 send(&conn, Message::Response(resp))?;
             }
+            // `exit` without `shutdown` first: stop, and say so (the protocol's exit code 1).
+            Message::Notification(n) if n.method == "exit" => return Err(LspError::NoShutdown),
             Message::Notification(n) => {
                 for out in notification(&mut state, n) {
                     send(&conn, out)?;

@@ -648,3 +648,22 @@ fn sops_actions_add_a_missing_recipient_and_remove_a_stale_one() {
     assert!(!codes(&c.diagnostics(&sops)).contains(&"FL002".to_string()));
     c.shutdown();
 }
+
+/// `exit` without `shutdown` stops the server with an error (the protocol's exit code 1), and
+/// a client that just goes away stops it too.
+#[test]
+fn exit_without_shutdown_and_a_vanished_client_stop_the_server() {
+    let mut c = Client::start();
+    c.notify("exit", Value::Null);
+    let r = c.server.take().unwrap().join().unwrap();
+    assert!(matches!(r, Err(vmctl::lsp::LspError::NoShutdown)), "{r:?}");
+
+    let mut c = Client::start();
+    let server = c.server.take().unwrap();
+    drop(c);
+    let r = server.join().unwrap();
+    assert!(
+        r.is_ok() || matches!(r, Err(vmctl::lsp::LspError::Closed)),
+        "{r:?}"
+    );
+}

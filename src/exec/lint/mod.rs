@@ -261,8 +261,12 @@ fn add_file(
 ) -> Result<(), LintSetupError> {
     let text = read_text(path, &shown, overlay)?;
     // Nix reads the file on disk: a text that differs from it keeps its unknown values.
-    let nix = match overlay.get(path) {
-        Some(t) if std::fs::read_to_string(path).ok().as_ref() != Some(t) => &NixFallback::Off,
+    let nix = match (nix, overlay.get(path)) {
+        (NixFallback::Use(_), Some(t))
+            if std::fs::read_to_string(path).ok().as_ref() != Some(t) =>
+        {
+            &NixFallback::Off
+        }
         _ => nix,
     };
     let file = fleet.db.add(shown, text);
