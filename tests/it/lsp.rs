@@ -375,6 +375,25 @@ fn hover_definition_completion_and_symbols() {
     assert_eq!(back[0]["uri"], uri.as_str());
     assert_eq!(back[0]["range"]["start"], at("igpu = {", 0));
 
+    // And from a .sops.yaml recipient.
+    let sops_text = std::fs::read_to_string(root.join(".sops.yaml")).unwrap();
+    let sops = c.open(&root.join(".sops.yaml"), &sops_text);
+    c.diagnostics(&sops);
+    let sl = vmctl::lsp::Lines::new(&sops_text);
+    let igpu_age = sops_text
+        .find("age1zquh934h6es68kaecpcmzasax84nhzm0qdgq8fy8pr0nx96r0eyqkl42up")
+        .unwrap();
+    let from_sops = c.request(
+        "textDocument/definition",
+        json!({ "textDocument": { "uri": sops }, "position": sl.position(igpu_age + 10) }),
+    );
+    let from_sops = from_sops.result.unwrap();
+    assert_eq!(
+        from_sops[0]["range"]["start"],
+        at("igpu = {", 0),
+        "{from_sops}"
+    );
+
     // Completion: managed VM fields inside a managed VM, values after `readonly = `.
     let inside = at("cores = 2;", 0);
     let items = c
