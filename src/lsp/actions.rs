@@ -1,7 +1,8 @@
 //! Code actions that edit another file than the diagnostic's, computed with vmctl's own
-//! `.sops.yaml` edits (the ones `vmctl sops add-recipient` and `remove-recipient` make): a host
-//! in no creation rule (FL001, in hosts.nix) gets its recipient added; a stale recipient
-//! (FL002, in `.sops.yaml`) can be removed instead of replaced.
+//! `.sops.yaml` edits (the ones `vmctl sops add-recipient`, `add-host-rule` and
+//! `remove-recipient` make): a host in no creation rule (FL001, in hosts.nix) gets its recipient
+//! added, or a `secrets/hosts/<name>/` rule of its own; a stale recipient (FL002, in
+//! `.sops.yaml`) can be removed instead of replaced.
 
 use std::path::Path;
 
@@ -9,7 +10,9 @@ use lsp_types::{CodeAction, CodeActionKind, CodeActionOrCommand, TextEdit, Works
 
 use super::convert::{uri_of, Lines};
 use super::features::{host_of, recipient, sops_file};
-use crate::edit::sops::{add_recipient, remove_recipient, AddRecipient, SopsEdit};
+use crate::edit::sops::{
+    add_host_rule, add_recipient, remove_recipient, AddHostRule, AddRecipient, SopsEdit,
+};
 use crate::exec::lint::LintRun;
 use crate::syntax::FileId;
 
@@ -92,6 +95,21 @@ pub fn sops_actions(
                 };
                 if let Ok(edit) = add_recipient(text, &req).filter_noop() {
                     let title = format!("add `{}`'s recipient to .sops.yaml, then run `vmctl secrets rekey` (FL001, unsafe)", host.name);
+                    out.extend(action(run, root, sops, title, &edit));
+                }
+                // The fleet's layout for a host's own secrets: `secrets/hosts/<name>/`.
+                let req = AddHostRule {
+                    name: &host.name,
+                    recipient: &age,
+                    path_regex: None,
+                    admins: None,
+                    hosts: &names,
+                };
+                if let Ok(edit) = add_host_rule(text, &req).filter_noop() {
+                    let title = format!(
+                        "add a creation rule for `secrets/hosts/{}/` with the admins and `{}` (FL001, unsafe)",
+                        host.name, host.name
+                    );
                     out.extend(action(run, root, sops, title, &edit));
                 }
             }

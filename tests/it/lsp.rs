@@ -619,16 +619,36 @@ fn sops_actions_add_a_missing_recipient_and_remove_a_stale_one() {
         .iter()
         .find(|a| a["title"].as_str().unwrap().contains("add `web`"))
         .unwrap_or_else(|| panic!("{actions:#}"));
+    // Or a rule of its own, `secrets/hosts/web/`.
+    let own = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().contains("secrets/hosts/web/"))
+        .unwrap_or_else(|| panic!("{actions:#}"));
+    let with_rule = apply_lsp_edits(
+        &sops_text,
+        own["edit"]["changes"][sops.as_str()].as_array().unwrap(),
+    );
+    assert!(
+        with_rule.contains("path_regex: secrets/hosts/web/.*"),
+        "{with_rule}"
+    );
+    c.change_all(&sops, 2, &with_rule);
+    assert!(!codes(&c.diagnostics(&hosts)).contains(&"FL001".to_string()));
+    c.change_all(&sops, 3, &sops_text);
+    assert!(codes(&c.diagnostics(&hosts)).contains(&"FL001".to_string()));
+
     let edits = add["edit"]["changes"][sops.as_str()].as_array().unwrap();
     let added = apply_lsp_edits(&sops_text, edits);
     assert!(added.contains("# web"), "{added}");
-    c.change_all(&sops, 2, &added);
+    c.change_all(&sops, 4, &added);
     assert!(!codes(&c.diagnostics(&hosts)).contains(&"FL001".to_string()));
 
     // doc1 given igpu's key: its recipient in .sops.yaml is stale; remove it.
     let doc1 = "AAAAC3NzaC1lZDI1NTE5AAAAIMlLRoQ0HoeSXd9Rbb9WB51hQUGkEPeKZvmAsJFjg/wH";
     let igpu = "AAAAC3NzaC1lZDI1NTE5AAAAIHHwBfbIUrK41MhsO5+UBAKg1AW/ZVSeh7AdndYmIED6";
-    c.change_all(&hosts, 3, &with_web.replacen(doc1, igpu, 1));
+    c.change_all(&hosts, 5, &with_web.replacen(doc1, igpu, 1));
     let diags = c.diagnostics(&sops);
     let fl002 = diags
         .iter()
@@ -663,7 +683,7 @@ fn sops_actions_add_a_missing_recipient_and_remove_a_stale_one() {
         !removed.contains("age1u70sdpv5lzljxuja8cjwjhf3l64lm9prqh4wddzh36mqc6ct5cvsuyshd5"),
         "{removed}"
     );
-    c.change_all(&sops, 4, &removed);
+    c.change_all(&sops, 6, &removed);
     assert!(!codes(&c.diagnostics(&sops)).contains(&"FL002".to_string()));
     c.shutdown();
 }
