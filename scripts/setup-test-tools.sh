@@ -25,6 +25,8 @@ if [ ! -x "$tools/venv/bin/sops" ] && ! python3 -c 'import ensurepip, venv' >/de
   need_apt+=(python3-venv)
 fi
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# Neovim drives `vmctl lsp` as a real editor (tests/it/lsp_nvim.rs).
+command -v nvim >/dev/null 2>&1 || need_apt+=(neovim)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages: ${need_apt[*]}; run: sudo apt-get install -y ${need_apt[*]}"
@@ -56,6 +58,23 @@ if [ ! -f "$tools/npm/node_modules/sops-age/package.json" ]; then
   fi
 fi
 
+# Microsoft's SARIF validator, for `vmlint --format sarif` (tests/it/sarif.rs).
+if [ ! -f "$tools/npm/node_modules/@microsoft/sarif-multitool/package.json" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    say "installing npm @microsoft/sarif-multitool into $tools/npm"
+    mkdir -p "$tools/npm"
+    (cd "$tools/npm" && [ -f package.json ] || echo '{"name":"vmctl-test-tools","private":true}' > package.json)
+    (cd "$tools/npm" && npm install --silent --no-audit --no-fund @microsoft/sarif-multitool@5.7.0 >>"$log" 2>&1) \
+      || { say "npm install @microsoft/sarif-multitool failed, see $log"; exit 1; }
+  else
+    say "npm not found: the SARIF validation needs Node.js; run: apt-get install -y nodejs npm"
+    exit 1
+  fi
+fi
+# npm may skip the package's postinstall (`chmod u+x Sarif.Multitool`): do it here.
+multitool="$tools/npm/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
+[ ! -f "$multitool" ] || [ -x "$multitool" ] || chmod u+x "$multitool"
+
 # Nix without a daemon, as root, offline (see docs/testing.md).
 mkdir -p "$tools/nix-conf"
 cat > "$tools/nix-conf/nix.conf" <<CONF
@@ -68,4 +87,5 @@ CONF
 echo "export PATH=\"$tools/venv/bin:\$PATH\""
 echo "export NIX_CONF_DIR=\"$tools/nix-conf\""
 echo "export SOPS_DISABLE_VERSION_CHECK=1"
+echo "export VMCTL_SARIF_MULTITOOL=\"$tools/npm/node_modules/.bin/sarif-multitool\""
 echo "export VMCTL_SOPS_AGE_DIR=\"$tools/npm/node_modules/sops-age\""

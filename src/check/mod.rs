@@ -9,8 +9,11 @@ use crate::model::fleet::Fleet;
 use crate::syntax::Span;
 use crate::text::TextEdit;
 
+mod fix;
 mod sops_file;
 mod util;
+
+pub use fix::{select as select_fixes, FixMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -211,6 +214,7 @@ pub fn check_fleet(fleet: &Fleet) -> Vec<Diagnostic> {
     for (_, check) in CHECKS {
         check(fleet, &mut out);
     }
+    fix::attach(fleet, &mut out);
     // In a file with syntax errors, the rules that say so stay quiet: report the cause.
     let broken: Vec<_> = fleet
         .files

@@ -17,6 +17,8 @@ pub enum Format {
     Human,
     /// A JSON array, one object per diagnostic (see docs/json-output.md).
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning (see docs/editors.md).
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -52,6 +54,16 @@ pub struct LintArgs {
     /// Read every given file as this kind of fleet file.
     #[arg(long = "as", value_enum, value_name = "KIND")]
     pub role: Option<Role>,
+    /// Apply the safe fixes (under the fleet lock), then report what is left.
+    #[arg(long)]
+    pub fix: bool,
+    /// Apply the unsafe fixes too (a renamed field, another VMID, a replaced recipient).
+    #[arg(long)]
+    pub unsafe_fixes: bool,
+    /// Print the fixes --fix (or --unsafe-fixes) would apply as a diff; write nothing. Exit 1
+    /// when there is something to fix.
+    #[arg(long)]
+    pub diff: bool,
 }
 
 /// Print the explanation of a diagnostic code.
@@ -110,19 +122,40 @@ pub fn run_lint(args: LintArgs, ui: &Ui, fleet_root: Option<&std::path::Path>) -
     } else {
         NixFallback::from_env()
     };
+    if args.fix || args.unsafe_fixes || args.diff {
+        let mode = if args.unsafe_fixes {
+            crate::check::FixMode::Unsafe
+        } else {
+            crate::check::FixMode::Safe
+        };
+        return match super::lint_fix::run(mode, args.diff, &paths, role, &cwd, &nix, fleet_root) {
+            Ok(super::lint_fix::Fixed::Diff(code)) => code,
+            Ok(super::lint_fix::Fixed::Written(run)) => report(&args, ui, &cwd, *run),
+            Err(e) => fail(e),
+        };
+    }
     let run = match lint(&paths, role, &cwd, &nix) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };
+    report(&args, ui, &cwd, run)
+}
+
+/// Prints a lint run in the chosen format; returns the exit code.
+fn report(args: &LintArgs, ui: &Ui, cwd: &std::path::Path, run: crate::exec::lint::LintRun) -> u8 {
     for i in 0..run.fleet.db.len() {
         let path = run.fleet.db.path(crate::syntax::FileId(i as u32));
-        let shown = path.strip_prefix(&cwd).unwrap_or(path);
+        let shown = path.strip_prefix(cwd).unwrap_or(path);
         super::ui::detail(&format!("read {}", shown.display()));
     }
     let counts = Counts::of(&run.diagnostics);
     match args.format {
         Format::Json => {
             stdio::out(&render::json::render(&run.fleet.db, &run.diagnostics));
+            stdio::out("\n");
+        }
+        Format::Sarif => {
+            stdio::out(&render::sarif::render(&run.fleet.db, &run.diagnostics));
             stdio::out("\n");
         }
         Format::Human => {
@@ -232,7 +265,10 @@ pub fn diagnostics_markdown() -> String {
     after_long_help = "Examples:
   vmlint                                      # the fleet around the current directory
   vmlint vms/definitions.nix hosts.nix --format json
-  vmlint --deny-warnings --no-nix             # for a pre-commit hook"
+  vmlint --deny-warnings --no-nix             # for a pre-commit hook
+  vmlint --diff --unsafe-fixes                # what the fixes would change
+  vmlint --fix                                # apply the safe fixes
+  vmlint --format sarif > vmlint.sarif        # for GitHub code scanning"
 )]
 struct VmlintCli {
     #[command(flatten)]

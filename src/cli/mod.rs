@@ -15,6 +15,8 @@ pub mod generate;
 pub mod hosts;
 pub mod keys;
 pub mod lint;
+mod lint_fix;
+pub mod lsp;
 pub mod ops;
 pub mod post_provision;
 pub mod progress;
@@ -75,6 +77,11 @@ pub enum Command {
   vmctl explain duplicate-vmid
   vmctl explain --list")]
     Explain(lint::ExplainArgs),
+    /// Run the language server for editors on stdin/stdout (see docs/editors.md).
+    #[command(after_long_help = "Examples:
+  vmctl lsp                                   # started by the editor, never by hand
+  nvim --cmd 'lua vim.lsp.start_client({cmd = {\"vmctl\", \"lsp\"}})'")]
+    Lsp(lsp::LspArgs),
     /// Convert and generate SSH host keys and age identities.
     #[command(subcommand)]
     #[command(after_long_help = "Examples:
@@ -293,6 +300,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
     match cli.command {
         Command::Lint(a) => lint::run(a, g),
         Command::Explain(a) => lint::explain(a),
+        Command::Lsp(a) => lsp::run(a, g),
         Command::Keys(a) => keys::run(a, g),
         Command::Hosts(a) => hosts::run(a, g),
         Command::Sops(a) => sops::run(a, g),

@@ -39,6 +39,25 @@ pub struct JsonDiagnostic {
     pub range: Range,
     pub notes: Vec<JsonNote>,
     pub help: Option<String>,
+    /// The suggested change, when the rule computes one (`vmlint --fix` applies it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<JsonFix>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct JsonFix {
+    pub message: String,
+    /// `safe`, `unsafe` (applied by `--unsafe-fixes` only) or `display-only`.
+    pub applicability: &'static str,
+    pub edits: Vec<JsonEdit>,
+}
+
+/// Replace `range` of `file` with `content`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct JsonEdit {
+    pub file: String,
+    pub range: Range,
+    pub content: String,
 }
 
 fn range(db: &SourceDb, lines: &mut HashMap<FileId, LineIndex>, span: Span) -> Range {
@@ -80,6 +99,29 @@ pub fn to_json(db: &SourceDb, diags: &[Diagnostic]) -> Vec<JsonDiagnostic> {
             range: range(db, &mut lines, d.span),
             notes,
             help: d.help.clone(),
+            fix: d.fix.as_ref().map(|f| JsonFix {
+                message: f.message.clone(),
+                applicability: f.applicability.as_str(),
+                edits: f
+                    .edits
+                    .iter()
+                    .map(|e| JsonEdit {
+                        file: db.path(d.span.file).display().to_string(),
+                        range: range(
+                            db,
+                            &mut lines,
+                            Span::new(
+                                d.span.file,
+                                rowan::TextRange::new(
+                                    (e.start as u32).into(),
+                                    (e.end as u32).into(),
+                                ),
+                            ),
+                        ),
+                        content: e.insert.clone(),
+                    })
+                    .collect(),
+            }),
         });
     }
     out

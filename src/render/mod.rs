@@ -1,9 +1,10 @@
-//! Adapters from [`Diagnostic`](crate::check::Diagnostic)s to output formats: human (miette)
-//! and JSON, and the provision plan's JSON. Only this layer knows those formats.
+//! Adapters from [`Diagnostic`](crate::check::Diagnostic)s to output formats: human (miette),
+//! JSON and SARIF, and the provision plan's JSON. Only this layer knows those formats.
 
 pub mod human;
 pub mod json;
 pub mod provision;
+pub mod sarif;
 pub mod stdio;
 
 /// Counts of diagnostics by severity, for summaries and exit codes.

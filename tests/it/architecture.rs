@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &["render", "edit"],
     &["plan"],
     &["exec"],
-    &["cli"],
+    &["cli", "lsp"],
 ];
 
 fn rank(top: &str) -> Option<usize> {

@@ -87,6 +87,8 @@ fn every_command_uses_the_same_exit_codes() {
             ],
         ),
         (1, vec!["hosts", "remove", "nosuch"]),
+        // No language client: stdin is at its end before `initialize`.
+        (1, vec!["lsp"]),
         (1, vec!["ops", "stop", "104", "--dry-run"]),
         (1, vec!["scaffold", "nosuch", "--dry-run"]),
         (1, vec!["provision", "nosuch", "--dry-run", "--offline"]),
@@ -117,6 +119,7 @@ fn every_command_uses_the_same_exit_codes() {
             ],
         ),
         (2, vec!["hosts", "remove"]),
+        (2, vec!["lsp", "--port", "1"]),
         (2, vec!["provision"]),
         (2, vec!["post-provision", "test-automation", "127.1", "110"]),
         (2, vec!["template", "create", "--image", "no/such.vma.zst"]),

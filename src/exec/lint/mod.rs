@@ -212,17 +212,39 @@ fn nix_eval_json(
     })
 }
 
+/// Texts that stand in for files on disk, by absolute path: an editor's unsaved buffers
+/// (`vmctl lsp`) and the result of fixes not yet written (`vmlint --diff`).
+pub type Overlay = std::collections::BTreeMap<PathBuf, String>;
+
+/// The text of `path`: the overlay's when it has one, else the file's.
+fn read_text(path: &Path, shown: &Path, overlay: &Overlay) -> Result<String, LintSetupError> {
+    if let Some(text) = overlay.get(path) {
+        return Ok(text.clone());
+    }
+    std::fs::read_to_string(path).map_err(|e| LintSetupError::Read {
+        path: shown.to_path_buf(),
+        message: e.to_string().to_lowercase(),
+    })
+}
+
+/// True when `path` is a file on disk or in the overlay.
+fn exists(path: &Path, overlay: &Overlay) -> bool {
+    overlay.contains_key(path) || path.is_file()
+}
+
 /// True for files read as YAML (`.sops.yaml`), not Nix.
 fn is_yaml(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "yaml" || e == "yml")
 }
 
 /// Adds a YAML file (the sops config) to the fleet's sources; the SP and FL checks read it.
-fn add_yaml(fleet: &mut Fleet, path: &Path, shown: PathBuf) -> Result<(), LintSetupError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LintSetupError::Read {
-        path: shown.clone(),
-        message: e.to_string().to_lowercase(),
-    })?;
+fn add_yaml(
+    fleet: &mut Fleet,
+    path: &Path,
+    shown: PathBuf,
+    overlay: &Overlay,
+) -> Result<(), LintSetupError> {
+    let text = read_text(path, &shown, overlay)?;
     fleet.db.add(shown, text);
     Ok(())
 }
@@ -235,11 +257,18 @@ fn add_file(
     role: NixRole,
     nix: &NixFallback,
     root: &Path,
+    overlay: &Overlay,
 ) -> Result<(), LintSetupError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LintSetupError::Read {
-        path: shown.clone(),
-        message: e.to_string().to_lowercase(),
-    })?;
+    let text = read_text(path, &shown, overlay)?;
+    // Nix reads the file on disk: a text that differs from it keeps its unknown values.
+    let nix = match (nix, overlay.get(path)) {
+        (NixFallback::Use(_), Some(t))
+            if std::fs::read_to_string(path).ok().as_ref() != Some(t) =>
+        {
+            &NixFallback::Off
+        }
+        _ => nix,
+    };
     let file = fleet.db.add(shown, text);
     // Imports resolve against the real location, shown relative like the file itself, and
     // only inside the fleet.
@@ -316,8 +345,19 @@ pub fn load_fleet(
     cwd: &Path,
     nix: &NixFallback,
 ) -> Result<(), LintSetupError> {
+    load_fleet_with(fleet, root, cwd, nix, &Overlay::new())
+}
+
+/// [`load_fleet`], reading the texts of `overlay` instead of those files on disk.
+pub fn load_fleet_with(
+    fleet: &mut Fleet,
+    root: &Path,
+    cwd: &Path,
+    nix: &NixFallback,
+    overlay: &Overlay,
+) -> Result<(), LintSetupError> {
     let defs_path = root.join("vms/definitions.nix");
-    if !defs_path.is_file() {
+    if !exists(&defs_path, overlay) {
         return Err(LintSetupError::NotAFleet(display_path(root, cwd)));
     }
     add_file(
@@ -327,13 +367,14 @@ pub fn load_fleet(
         NixRole::Definitions,
         nix,
         root,
+        overlay,
     )?;
     let settings = fleet
         .definitions_file()
         .map(|(_, d)| d.settings.clone())
         .unwrap_or_default();
     let hosts_path = root.join(&settings.hosts_file);
-    if hosts_path.is_file() {
+    if exists(&hosts_path, overlay) {
         add_file(
             fleet,
             &hosts_path,
@@ -341,11 +382,12 @@ pub fn load_fleet(
             NixRole::Hosts,
             nix,
             root,
+            overlay,
         )?;
     }
     let sops = root.join(&settings.sops_config);
-    if sops.is_file() {
-        add_yaml(fleet, &sops, display_path(&sops, cwd))?;
+    if exists(&sops, overlay) {
+        add_yaml(fleet, &sops, display_path(&sops, cwd), overlay)?;
     }
     fleet.host_dirs = Some(host_dirs(&root.join(&settings.hosts_dir)));
     report_missing_paths(fleet, root, &settings);
@@ -499,11 +541,22 @@ pub fn lint(
     cwd: &Path,
     nix: &NixFallback,
 ) -> Result<LintRun, LintSetupError> {
+    lint_with(paths, role, cwd, nix, &Overlay::new())
+}
+
+/// [`lint`], reading the texts of `overlay` instead of those files on disk.
+pub fn lint_with(
+    paths: &[PathBuf],
+    role: Option<NixRole>,
+    cwd: &Path,
+    nix: &NixFallback,
+    overlay: &Overlay,
+) -> Result<LintRun, LintSetupError> {
     let mut fleet = Fleet::default();
     if paths.is_empty() {
         let root = crate::exec::root::find_root(cwd)
             .ok_or_else(|| LintSetupError::NoFleet(cwd.to_path_buf()))?;
-        load_fleet(&mut fleet, &root, cwd, nix)?;
+        load_fleet_with(&mut fleet, &root, cwd, nix, overlay)?;
     }
     for p in paths {
         let abs = if p.is_absolute() {
@@ -512,11 +565,11 @@ pub fn lint(
             cwd.join(p)
         };
         if abs.is_dir() {
-            load_fleet(&mut fleet, &abs, cwd, nix)?;
+            load_fleet_with(&mut fleet, &abs, cwd, nix, overlay)?;
             continue;
         }
         if is_yaml(&abs) {
-            add_yaml(&mut fleet, &abs, p.clone())?;
+            add_yaml(&mut fleet, &abs, p.clone(), overlay)?;
             continue;
         }
         let chosen_by_user = role;
@@ -525,7 +578,7 @@ pub fn lint(
         // else.
         let dir = abs.parent().unwrap_or(Path::new("/"));
         let root = crate::exec::root::find_root(dir).unwrap_or_else(|| dir.to_path_buf());
-        add_file(&mut fleet, &abs, p.clone(), role, nix, &root)?;
+        add_file(&mut fleet, &abs, p.clone(), role, nix, &root, overlay)?;
         // `--as nix` is a choice; an unknown name is not.
         if role == NixRole::Other && chosen_by_user.is_none() {
             note_checks_ran(&mut fleet, p);
