@@ -331,6 +331,8 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
     /// before they are applied, then the secrets re-keyed (their before-state journaled too).
     fn ceremony(&mut self, j: &mut Journal) -> Result<(), ProvisionError> {
         let id = StepId::KeyCeremony;
+        // Siblings of a many-VM run read and edit the same files: one ceremony at a time.
+        let _serial = super::fleet_files();
         if j.key.is_none() {
             let pair = crate::keys::generate_host_key(
                 &mut rand_core::OsRng,
