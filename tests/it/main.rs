@@ -45,6 +45,7 @@ mod parser_fuzz;
 mod post_provision_sandbox;
 mod provision_cli;
 mod provision_e2e;
+mod provision_many;
 mod provision_real;
 mod provision_sandbox;
 mod provision_sim;

@@ -15,6 +15,7 @@
 //! sim.json                         {"node":"prom","nodes":["prom"],"storage_lock_timeout_ms":10000,"clone_ms":0}
 //! faults.json                      faults to inject (below)
 //! argv.jsonl                       every invocation's argv, one JSON array per line (written first)
+//! times.jsonl                      each invocation's argv, start_ms and end_ms, once it ended (when it exists)
 //! locks/                           the per-storage locks concurrent clones contend for
 //! guests/ID/                       sandbox only: a started VM's sshd, disk (`root/`) and console
 //! gates/NAME.reached, NAME.open    test barriers: with `"gates":["clone"]` in sim.json a clone
@@ -47,6 +48,7 @@ mod qm;
 mod seed;
 mod sim;
 mod snapshots;
+mod timing;
 mod tools;
 
 use lock::release_all;
@@ -80,7 +82,7 @@ fn main() {
         eprintln!("pve-sim: set PVE_SIM_STATE to the simulated cluster's state directory");
         exit(2);
     };
-    let sim = Sim::open(state);
+    let sim = Sim::open(state.clone());
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     // Commands inside a sandbox guest and the sandbox's seeding are not Proxmox commands: they
     // stay out of the argv log and the faults.
@@ -90,6 +92,7 @@ fn main() {
         _ => {}
     }
     sim.record(&args);
+    timing::begin(state, &args);
     sim.inject_faults(&args);
     match a[0] {
         "qm" => sim.qm(&a[1..]),
