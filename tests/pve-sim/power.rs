@@ -12,6 +12,11 @@ use crate::{die, options};
 
 impl Sim {
     pub(crate) fn qm_power(&self, sub: &str, a: &[&str]) {
+        if sub == "start" {
+            // sim.json `boot_ms`: the boot, before the guest answers; outside the state lock,
+            // so other commands go on meanwhile.
+            std::thread::sleep(self.setting_ms("boot_ms", 0));
+        }
         let _g = self.lock();
         let (id, mut conf) = self.load_local(a.first().copied().unwrap_or(""));
         Self::check_lock(&conf);

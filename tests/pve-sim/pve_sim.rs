@@ -13,6 +13,7 @@
 //! neigh                            the host's neighbour table, as `ip neigh show` prints it
 //! storage.json                     [{"name":"nvmeprom","type":"lvmthin","total":…,"used":…,"shared":false}]
 //! sim.json                         {"node":"prom","nodes":["prom"],"storage_lock_timeout_ms":10000,"clone_ms":0}
+//!                                  (optional "boot_ms": `qm start` takes that long, outside the state lock)
 //! faults.json                      faults to inject (below)
 //! argv.jsonl                       every invocation's argv, one JSON array per line (written first)
 //! times.jsonl                      each invocation's argv, start_ms and end_ms, once it ended (when it exists)
