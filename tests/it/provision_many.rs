@@ -402,3 +402,81 @@ fn two_vms_declaring_the_same_free_vmid_are_refused_before_any_clone() {
         "git is not clean"
     );
 }
+
+#[test]
+fn a_failed_vm_whose_recipient_a_sibling_committed_ends_with_a_rekey_commit() {
+    let _turn = turn();
+    let s = up(&VMS[1..3], 0);
+    let root = fleet(&s);
+    let base = git(&root, &["rev-parse", "HEAD"]).trim().to_string();
+    // vm-c boots 3 s late, so its key ceremony comes after vm-b's, whose install is slow: vm-b
+    // commits the secrets re-keyed for vm-c too; then vm-c's install fails.
+    std::fs::write(
+        s.dir.join("pve/state/faults.json"),
+        r#"[{"match": "qm start 112", "action": "delay", "ms": 3000}]"#,
+    )
+    .unwrap();
+    let bin = s.dir.join("bin");
+    std::fs::rename(bin.join("nixos-anywhere"), bin.join("nixos-anywhere.real")).unwrap();
+    crate::support::write_script(
+        &bin.join("nixos-anywhere"),
+        "#!/usr/bin/env bash\ncase \" $* \" in\n  *'#vm-b '*) sleep 8 ;;\n  \
+         *'#vm-c '*) sleep 12; export SANDBOX_INSTALLER_FAULT=fail:install ;;\nesac\n\
+         exec \"$(dirname \"$0\")/nixos-anywhere.real\" \"$@\"\n",
+    );
+    let out = provision(&s, &["test-automation", "vm-b", "vm-c", "--jobs", "3"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("vm-c: failed, rolled back"), "{stdout}");
+    assert!(
+        stdout.contains("re-keyed the secrets without `vm-c` after its failed provision: commit "),
+        "{stdout}"
+    );
+    let subjects = git(&root, &["log", "--format=%s", &format!("{base}..HEAD")]);
+    assert_eq!(
+        subjects.lines().next(),
+        Some("chore(secrets): re-key after the failed provision of vm-c"),
+        "{subjects}"
+    );
+    // vm-b's commit had the secrets encrypted for one recipient more than its .sops.yaml.
+    let vm_b = git(
+        &root,
+        &[
+            "log",
+            "--format=%H",
+            "--grep",
+            "provision vm-b",
+            &format!("{base}..HEAD"),
+        ],
+    );
+    let vm_b = vm_b.trim();
+    let recipients = |rev: &str| -> usize {
+        git(&root, &["ls-tree", "-r", "--name-only", rev, "secrets"])
+            .lines()
+            .map(|p| {
+                git(&root, &["show", &format!("{rev}:{p}")])
+                    .lines()
+                    .filter(|l| l.contains("recipient: age1"))
+                    .count()
+            })
+            .sum()
+    };
+    assert!(
+        recipients(vm_b) > recipients("HEAD"),
+        "vm-b's commit did not hold vm-c's recipient: the case this test is about did not arise"
+    );
+    assert!(!std::fs::read_to_string(root.join("hosts.nix"))
+        .unwrap()
+        .contains("vm-c"));
+    assert_eq!(
+        git(&root, &["status", "--porcelain"]),
+        "",
+        "git is not clean"
+    );
+    secrets_list_only_known_recipients(&root);
+}
