@@ -480,3 +480,100 @@ fn a_failed_vm_whose_recipient_a_sibling_committed_ends_with_a_rekey_commit() {
     );
     secrets_list_only_known_recipients(&root);
 }
+
+/// A copy of the demo fleet (no git, no cluster) with `extra` managed VMs (name, VMID).
+fn offline_fleet(extra: &[(&str, u32)]) -> tempfile::TempDir {
+    let dir = crate::provision_cli::fleet();
+    let path = dir.path().join("vms/definitions.nix");
+    let defs = std::fs::read_to_string(&path).unwrap();
+    let end = defs.rfind("\n  };\n}").unwrap();
+    let mut new = defs.clone();
+    for (name, vmid) in extra {
+        new.insert_str(
+            end,
+            &format!(
+                "\n    {name} = {{ vmid = {vmid}; cores = 1; memory = 1024; disk = \"20G\"; \
+                 nixosConfig = \"{name}\"; }};"
+            ),
+        );
+    }
+    std::fs::write(&path, new).unwrap();
+    dir
+}
+
+#[test]
+fn a_dry_run_of_several_vms_gives_one_plan_each_as_a_json_array_and_changes_nothing() {
+    let fleet = offline_fleet(&[("web", 111)]);
+    let before = crate::provision_cli::snapshot(fleet.path());
+    for args in [
+        &["test-automation", "web"][..],
+        &["--all"][..],
+        &["web", "test-automation", "web"][..],
+    ] {
+        let out = crate::support::vmctl(
+            fleet.path(),
+            &[
+                &["provision"][..],
+                args,
+                &["--dry-run", "--offline", "--json"],
+            ]
+            .concat(),
+        );
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut names: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["test-automation", "web"], "{args:?}");
+        for p in v.as_array().unwrap() {
+            assert_eq!(p["offline"], true);
+            assert_eq!(p["steps"].as_array().unwrap().len(), 11);
+        }
+    }
+    assert_eq!(crate::provision_cli::snapshot(fleet.path()), before);
+}
+
+#[test]
+fn a_vmid_two_vms_share_refuses_both_in_the_plan_and_the_others_are_planned() {
+    let fleet = offline_fleet(&[("web", 111), ("db", 111)]);
+    let out = crate::support::vmctl(
+        fleet.path(),
+        &["provision", "--all", "--dry-run", "--offline", "--json"],
+    );
+    let stdout = text(&out.stdout);
+    let stderr = crate::support::unwrapped(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // stdout is the JSON alone; the refusals are on stderr.
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["test-automation"], "{stdout}");
+    for name in ["web", "db"] {
+        assert!(
+            stderr.contains(&format!("{name}: refused before anything ran: ")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn resume_rollback_and_phases_take_one_vm_at_a_time() {
+    let fleet = offline_fleet(&[("web", 111)]);
+    for flag in [&["--resume"][..], &["--rollback"], &["--phases", "infra"]] {
+        let out = crate::support::vmctl(
+            fleet.path(),
+            &[&["provision", "test-automation", "web"][..], flag].concat(),
+        );
+        assert!(!out.status.success(), "{flag:?}");
+        let err = crate::support::unwrapped(&out.stderr);
+        assert!(err.contains("one VM at a time"), "{flag:?}: {err}");
+    }
+}

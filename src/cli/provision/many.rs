@@ -177,8 +177,13 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         if a.json {
             println!("{}", serde_json::to_string_pretty(&values).expect("json"));
         }
+        // With --json stdout holds the array alone; the refusals go to stderr.
         for r in &refused {
-            summary_line(r);
+            if a.json {
+                eprintln!("{}", summary_text(r));
+            } else {
+                println!("{}", summary_text(r));
+            }
         }
         return Ok(u8::from(!refused.is_empty()));
     }
@@ -215,7 +220,7 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
     all.extend(refused);
     all.sort_by_key(|r| names.iter().position(|n| *n == r.name));
     for r in &all {
-        summary_line(r);
+        println!("{}", summary_text(r));
     }
     for (name, hash) in &summary.rekey_commits {
         println!("re-keyed the secrets without `{name}` after its failed provision: commit {hash}");
@@ -223,25 +228,25 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
     Ok(if ok { 0 } else { 1 })
 }
 
-fn summary_line(r: &VmResult) {
+fn summary_text(r: &VmResult) -> String {
     let name = &r.name;
     match &r.outcome {
-        VmOutcome::Provisioned { vmid, commit } => println!(
+        VmOutcome::Provisioned { vmid, commit } => format!(
             "{name}: provisioned VM {vmid}{}",
             commit
                 .as_ref()
                 .map(|c| format!(", commit {c}"))
                 .unwrap_or_else(|| ", files left uncommitted (--no-commit)".into())
         ),
-        VmOutcome::NothingToDo(m) => println!("{name}: nothing to do: {m}"),
+        VmOutcome::NothingToDo(m) => format!("{name}: nothing to do: {m}"),
         VmOutcome::Failed {
             error,
             rolled_back: true,
-        } => println!("{name}: failed, rolled back (VM and fleet files as before): {error}"),
+        } => format!("{name}: failed, rolled back (VM and fleet files as before): {error}"),
         VmOutcome::Failed {
             error,
             rolled_back: false,
-        } => println!("{name}: failed, kept: {error}"),
-        VmOutcome::Refused(why) => println!("{name}: refused before anything ran: {why}"),
+        } => format!("{name}: failed, kept: {error}"),
+        VmOutcome::Refused(why) => format!("{name}: refused before anything ran: {why}"),
     }
 }

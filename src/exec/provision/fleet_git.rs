@@ -247,3 +247,88 @@ impl Git for VmCommit<'_> {
         hash
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(root: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {:?}", out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn commits_exactly_the_given_contents_and_leaves_what_the_user_staged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        sh(root, &["init", "-q"]);
+        sh(root, &["config", "user.name", "t"]);
+        sh(root, &["config", "user.email", "t@example.invalid"]);
+        std::fs::write(root.join("hosts.nix"), "{ a = 1; }\n").unwrap();
+        std::fs::write(root.join("notes"), "old\n").unwrap();
+        sh(root, &["add", "-A"]);
+        sh(root, &["commit", "-q", "-m", "init"]);
+        // The working tree holds a sibling's edit too; the user staged an unrelated change.
+        std::fs::write(root.join("hosts.nix"), "{ a = 1; b = 2; c = 3; }\n").unwrap();
+        std::fs::write(root.join("notes"), "staged by the user\n").unwrap();
+        sh(root, &["add", "notes"]);
+        let committed = b"{ a = 1; b = 2; }\n".to_vec();
+        let files = vec![
+            (PathBuf::from("hosts.nix"), committed.clone()),
+            (
+                PathBuf::from("hosts/b/configuration.nix"),
+                b"{ }\n".to_vec(),
+            ),
+        ];
+        let hash = commit_contents(root, &files, "feat(vms): provision b\n").unwrap();
+        assert_eq!(sh(root, &["rev-parse", "HEAD"]).trim(), hash);
+        assert_eq!(sh(root, &["show", "HEAD:hosts.nix"]).as_bytes(), committed);
+        assert_eq!(
+            sh(root, &["show", "HEAD:hosts/b/configuration.nix"]),
+            "{ }\n"
+        );
+        assert_eq!(sh(root, &["show", "HEAD:notes"]), "old\n");
+        let changed = sh(root, &["show", "--format=", "--name-only", "HEAD"]);
+        assert_eq!(changed, "hosts.nix\nhosts/b/configuration.nix\n");
+        // The user's index: their staged change still staged, the committed paths as committed.
+        assert_eq!(sh(root, &["diff", "--cached", "--name-only"]), "notes\n");
+        assert_eq!(sh(root, &["show", ":hosts.nix"]).as_bytes(), committed);
+        assert_eq!(
+            std::fs::read_to_string(root.join("hosts.nix")).unwrap(),
+            "{ a = 1; b = 2; c = 3; }\n",
+            "the working tree is left alone"
+        );
+        assert_eq!(
+            sh(root, &["log", "-1", "--format=%s"]).trim(),
+            "feat(vms): provision b"
+        );
+    }
+
+    #[test]
+    fn a_vm_commits_only_after_the_ones_whose_ceremony_came_first_settled() {
+        let order = CommitOrder::default();
+        order.entered("a");
+        order.entered("b");
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                order.wait_turn("b");
+                assert!(
+                    done.load(std::sync::atomic::Ordering::SeqCst),
+                    "b went before a"
+                );
+            });
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            order.settle("a");
+        });
+        // The first in line never waits.
+        order.wait_turn("a");
+    }
+}
