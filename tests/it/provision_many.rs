@@ -122,6 +122,14 @@ fn times(s: &Sandbox) -> Vec<(Vec<String>, u64, u64)> {
         .collect()
 }
 
+/// Connections the Proxmox host's sshd accepted so far (its log, LogLevel VERBOSE).
+fn proxmox_logins(s: &Sandbox) -> usize {
+    std::fs::read_to_string(s.dir.join("pve/sshd/sshd.log"))
+        .unwrap()
+        .matches("Accepted publickey")
+        .count()
+}
+
 fn is_clone(argv: &[String]) -> bool {
     argv.len() > 1 && argv[0] == "qm" && argv[1] == "clone"
 }
@@ -177,6 +185,7 @@ fn four_vms_with_jobs_4_all_provisioned_one_commit_each_clones_never_overlapping
     let s = up(&VMS[1..], 300);
     let root = fleet(&s);
     let base = git(&root, &["rev-parse", "HEAD"]).trim().to_string();
+    let logins_before = proxmox_logins(&s);
     let out = provision(
         &s,
         &["test-automation", "vm-b", "vm-c", "vm-d", "--jobs", "4"],
@@ -186,6 +195,11 @@ fn four_vms_with_jobs_4_all_provisioned_one_commit_each_clones_never_overlapping
         out.status.success(),
         "provision: {stdout}\n{}",
         text(&out.stderr)
+    );
+    assert_eq!(
+        proxmox_logins(&s) - logins_before,
+        1,
+        "the run used more than one SSH connection to the Proxmox host"
     );
     for (name, vmid) in VMS {
         assert!(
