@@ -1,8 +1,9 @@
 //! Benchmark: 8 VMs provisioned in the sandbox (scripts/sandbox.sh: the Proxmox simulator
 //! behind a real sshd, the VMs as real sshds on 127.0.0.110–117, the installer stand-in, real
 //! git and the real sops) by the `vmctl` binary, once with `--jobs 8` and once with `--jobs 1`,
-//! with the simulator's timing on: a clone takes 0.5 s behind the storage lock (sim.json
-//! `clone_ms`), a boot 2 s (`boot_ms`), an install 5 s (the stand-in's SANDBOX_INSTALL_MS).
+//! with the simulator's timing on (tests/pve-sim/timing.rs): a clone takes 0.5 s behind the
+//! storage lock (sim.json `clone_ms`), a boot 2 s (`boot_ms`), an install 5 s (`install_ms`,
+//! which the installer stand-in reads); `time_scale` shrinks them in quick mode.
 //!
 //! Reports the wall times, the speed-up of `--jobs 8` over `--jobs 1` (target at least 4x;
 //! the storage lock allows at most about 5.5x) and `--jobs 8` against the critical path the
@@ -128,18 +129,15 @@ fn up(scale: f64) -> Sandbox {
     let git = |args: &[&str]| run(Command::new("git").arg("-C").arg(&fleet).args(args), "git");
     git(&["add", "-A"]);
     git(&["commit", "-q", "-m", "bench: eight managed VMs"]);
+    // The simulator's timing (tests/pve-sim/timing.rs; the stand-in reads install_ms there).
     let sim = s.dir.join("pve/state/sim.json");
-    let conf = std::fs::read_to_string(&sim).unwrap();
-    let ms = |v: u64| (v as f64 * scale).round() as u64;
-    let conf = conf.replace(
-        "\"clone_ms\": 0",
-        &format!(
-            "\"clone_ms\": {}, \"boot_ms\": {}",
-            ms(CLONE_MS),
-            ms(BOOT_MS)
-        ),
-    );
-    std::fs::write(&sim, conf).unwrap();
+    let mut conf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sim).unwrap()).unwrap();
+    conf["clone_ms"] = CLONE_MS.into();
+    conf["boot_ms"] = BOOT_MS.into();
+    conf["install_ms"] = INSTALL_MS.into();
+    conf["time_scale"] = scale.into();
+    std::fs::write(&sim, conf.to_string()).unwrap();
     s
 }
 
@@ -162,7 +160,6 @@ fn provision(jobs: u32, scale: f64) -> Duration {
         .find(|(k, _)| k == "SANDBOX_ADMIN_KEY")
         .map(|(_, v)| v.clone())
         .unwrap();
-    let install = ((INSTALL_MS as f64) * scale).round() as u64;
     let jobs = jobs.to_string();
     let mut cmd = s.vmctl(&[
         "provision",
@@ -173,8 +170,7 @@ fn provision(jobs: u32, scale: f64) -> Duration {
         &key,
         "-q",
     ]);
-    cmd.env("SANDBOX_INSTALL_MS", install.to_string())
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let start = Instant::now();

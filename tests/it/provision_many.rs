@@ -34,8 +34,9 @@ fn git(root: &Path, args: &[&str]) -> String {
 }
 
 /// The sandbox with the crafted fleet: `extra` VMs (name, VMID) added to definitions.nix and
-/// their host configurations committed; clones take `clone_ms` in the simulator.
-fn up(extra: &[(&str, u32)], clone_ms: u32) -> Sandbox {
+/// their host configurations committed; clones take `clone_ms` in the simulator and installs
+/// `install_ms` in the stand-in (tests/pve-sim/timing.rs).
+fn up(extra: &[(&str, u32)], clone_ms: u32, install_ms: u32) -> Sandbox {
     let s = Sandbox::up();
     let root = fleet(&s);
     let defs_path = root.join("vms/definitions.nix");
@@ -70,13 +71,11 @@ fn up(extra: &[(&str, u32)], clone_ms: u32) -> Sandbox {
     new.insert_str(end, &blocks);
     std::fs::write(&defs_path, new).unwrap();
     let sim = s.dir.join("pve/state/sim.json");
-    let conf = std::fs::read_to_string(&sim).unwrap();
-    assert!(conf.contains("\"clone_ms\": 0"), "{conf}");
-    std::fs::write(
-        &sim,
-        conf.replace("\"clone_ms\": 0", &format!("\"clone_ms\": {clone_ms}")),
-    )
-    .unwrap();
+    let mut conf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sim).unwrap()).unwrap();
+    conf["clone_ms"] = clone_ms.into();
+    conf["install_ms"] = install_ms.into();
+    std::fs::write(&sim, conf.to_string()).unwrap();
     // The simulator logs its commands' times once the file exists.
     std::fs::write(s.dir.join("pve/state/times.jsonl"), "").unwrap();
     // machines.md as a user keeps it, regenerated for the new definitions (with a VMID two
@@ -128,6 +127,30 @@ fn proxmox_logins(s: &Sandbox) -> usize {
         .unwrap()
         .matches("Accepted publickey")
         .count()
+}
+
+/// The simulator's timeline (tests/pve-sim/timing.rs) of `what`: (VMID, start, end) seconds.
+fn intervals(s: &Sandbox, what: &str) -> Vec<(u64, f64, f64)> {
+    let text = std::fs::read_to_string(s.dir.join("pve/state/timeline.jsonl")).unwrap_or_default();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["what"] == what)
+        .collect();
+    let mut out = Vec::new();
+    for start in events.iter().filter(|v| v["phase"] == "start") {
+        let vmid = start["vmid"].as_u64().unwrap();
+        let end = events
+            .iter()
+            .find(|v| v["phase"] == "end" && v["vmid"] == vmid)
+            .unwrap_or_else(|| panic!("{what} of {vmid} never ended: {text}"));
+        out.push((
+            vmid,
+            start["t"].as_f64().unwrap(),
+            end["t"].as_f64().unwrap(),
+        ));
+    }
+    out
 }
 
 fn is_clone(argv: &[String]) -> bool {
@@ -182,7 +205,7 @@ fn secrets_list_only_known_recipients(root: &Path) {
 #[test]
 fn four_vms_with_jobs_4_all_provisioned_one_commit_each_clones_never_overlapping() {
     let _turn = turn();
-    let s = up(&VMS[1..], 300);
+    let s = up(&VMS[1..], 300, 500);
     let root = fleet(&s);
     let base = git(&root, &["rev-parse", "HEAD"]).trim().to_string();
     let logins_before = proxmox_logins(&s);
@@ -244,6 +267,15 @@ fn four_vms_with_jobs_4_all_provisioned_one_commit_each_clones_never_overlapping
         overlapped,
         "no other VM's step ran while a clone did: the VMs ran one after another"
     );
+    // The installs (the stand-in's timeline, tests/pve-sim/timing.rs) overlapped each other.
+    let installs = intervals(&s, "install");
+    assert_eq!(installs.len(), 4, "{installs:?}");
+    let parallel = installs.iter().enumerate().any(|(i, (a, s1, e1))| {
+        installs[i + 1..]
+            .iter()
+            .any(|(b, s2, e2)| a != b && s1 < e2 && s2 < e1)
+    });
+    assert!(parallel, "the installs ran one after another: {installs:?}");
 
     // Four commits on top, one per VM, each with only its own hunks.
     let commits: Vec<String> = git(&root, &["rev-list", "--reverse", &format!("{base}..HEAD")])
@@ -306,7 +338,7 @@ fn four_vms_with_jobs_4_all_provisioned_one_commit_each_clones_never_overlapping
 #[test]
 fn one_of_four_failing_at_install_is_rolled_back_alone() {
     let _turn = turn();
-    let s = up(&VMS[1..], 100);
+    let s = up(&VMS[1..], 100, 0);
     let root = fleet(&s);
     let base = git(&root, &["rev-parse", "HEAD"]).trim().to_string();
     // The stand-in fails vm-c's install only (its fault switch is the whole process's).
@@ -371,7 +403,7 @@ fn one_of_four_failing_at_install_is_rolled_back_alone() {
 fn two_vms_declaring_the_same_free_vmid_are_refused_before_any_clone() {
     let _turn = turn();
     // vm-d declares vm-c's VMID 112, which the cluster does not use.
-    let s = up(&[("vm-b", 111), ("vm-c", 112), ("vm-d", 112)], 0);
+    let s = up(&[("vm-b", 111), ("vm-c", 112), ("vm-d", 112)], 0, 0);
     let root = fleet(&s);
     let out = provision(&s, &["--all", "--jobs", "4"]);
     let stdout = text(&out.stdout);
@@ -420,7 +452,7 @@ fn two_vms_declaring_the_same_free_vmid_are_refused_before_any_clone() {
 #[test]
 fn a_failed_vm_whose_recipient_a_sibling_committed_ends_with_a_rekey_commit() {
     let _turn = turn();
-    let s = up(&VMS[1..3], 0);
+    let s = up(&VMS[1..3], 0, 0);
     let root = fleet(&s);
     let base = git(&root, &["rev-parse", "HEAD"]).trim().to_string();
     // vm-c boots 3 s late, so its key ceremony comes after vm-b's, whose install is slow: vm-b

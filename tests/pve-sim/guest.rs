@@ -162,6 +162,28 @@ impl Sim {
         );
         self.write(&config, &text);
         let _ = fs::remove_file(dir.join("sshd.pid"));
+        self.timeline("boot", "start", vmid, None);
+        let boot = self.timed("boot_ms");
+        self.set_agent_ready(vmid, boot + self.timed("agent_ms"));
+        if !boot.is_zero() {
+            // `qm start` returns while the guest boots, as Proxmox's does: a booter process
+            // starts the sshd once the boot time has passed.
+            self.append_console(vmid, &console);
+            return self.spawn_booter(vmid, boot);
+        }
+        self.launch_sshd(vmid);
+        self.append_console(vmid, &console);
+    }
+
+    /// Starts the guest's prepared sshd and waits until it listens; dies (as `qm start` would
+    /// fail) when it cannot start.
+    fn launch_sshd(&self, vmid: u32) {
+        let Some(port) = self.guest_port() else {
+            return;
+        };
+        let addr = guest_addr(vmid);
+        let dir = self.guest_dir(vmid);
+        let config = dir.join("sshd_config");
         let _ = fs::create_dir_all("/run/sshd");
         // Without -D sshd daemonizes (setsid, stdio on /dev/null), so the guest outlives the
         // `qm start` session that booted it; it writes its PID file once it listens.
@@ -185,7 +207,55 @@ impl Sim {
                 tail.into_iter().rev().collect::<Vec<_>>().join("; ")
             ));
         }
-        self.append_console(vmid, &console);
+        self.timeline("boot", "end", vmid, None);
+    }
+
+    /// The booter: this binary as `pve-sim guest-boot VMID MS STATE_DIR`, in a process group of
+    /// its own with no stdio, so it outlives the `qm start` session (whose channel closes at
+    /// once). Its PID is in `guests/ID/boot.pid` until it is done; the state directory on its
+    /// command line lets `sandbox.sh down` and [`Sim::stop_guest`] know it for theirs.
+    #[allow(clippy::zombie_processes)]
+    fn spawn_booter(&self, vmid: u32, boot: Duration) {
+        use std::os::unix::process::CommandExt as _;
+        // Never waited for on purpose: it outlives this process, which exits right after (the
+        // booter is then init's child, and init reaps it).
+        let exe = std::env::current_exe().unwrap_or_else(|e| die(&format!("pve-sim: {e}")));
+        let child = Command::new(exe)
+            .arg("guest-boot")
+            .arg(vmid.to_string())
+            .arg(boot.as_millis().to_string())
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| die(&format!("pve-sim: cannot start the guest's boot: {e}")));
+        self.write(
+            &self.guest_dir(vmid).join("boot.pid"),
+            &format!("{}\n", child.id()),
+        );
+    }
+
+    /// `pve-sim guest-boot VMID MS STATE_DIR`: waits out the boot, then starts the guest's
+    /// sshd, unless the VM was stopped (or destroyed, or booted anew) meanwhile.
+    pub(crate) fn guest_boot(&self, a: &[&str]) {
+        let (Some(Ok(vmid)), Some(Ok(ms))) = (
+            a.first().map(|v| v.parse::<u32>()),
+            a.get(1).map(|v| v.parse::<u64>()),
+        ) else {
+            die("usage: pve-sim guest-boot VMID MS STATE_DIR")
+        };
+        sleep(Duration::from_millis(ms));
+        let _g = self.lock();
+        let pid_file = self.guest_dir(vmid).join("boot.pid");
+        let ours =
+            fs::read_to_string(&pid_file).is_ok_and(|p| p.trim() == std::process::id().to_string());
+        if !ours || !self.running(vmid) {
+            return;
+        }
+        let _ = fs::remove_file(&pid_file);
+        self.launch_sshd(vmid);
     }
 
     fn append_console(&self, vmid: u32, text: &str) {
@@ -195,8 +265,21 @@ impl Sim {
         self.write(&path, &log);
     }
 
-    /// Stops a guest's sshd by its PID (a power-off); sessions in progress end with it.
+    /// Stops a guest's sshd by its PID (a power-off); sessions in progress end with it. A boot
+    /// still under way is stopped too (its booter, known by its command line).
     pub(crate) fn stop_guest(&self, vmid: u32) {
+        let boot = self.guest_dir(vmid).join("boot.pid");
+        if let Some(pid) = fs::read_to_string(&boot)
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if cmdline.contains("guest-boot") && cmdline.contains(&*self.dir.to_string_lossy()) {
+                kill(pid, "KILL");
+            }
+        }
+        let _ = fs::remove_file(boot);
         if let Some(pid) = self.guest_pid(vmid) {
             kill(pid, "TERM");
             let start = Instant::now();

@@ -12,11 +12,6 @@ use crate::{die, options};
 
 impl Sim {
     pub(crate) fn qm_power(&self, sub: &str, a: &[&str]) {
-        if sub == "start" {
-            // sim.json `boot_ms`: the boot, before the guest answers; outside the state lock,
-            // so other commands go on meanwhile.
-            std::thread::sleep(self.setting_ms("boot_ms", 0));
-        }
         let _g = self.lock();
         let (id, mut conf) = self.load_local(a.first().copied().unwrap_or(""));
         Self::check_lock(&conf);
@@ -132,6 +127,10 @@ impl Sim {
         let (true, Some(addrs)) = (self.running(id), addrs) else {
             die("QEMU guest agent is not running")
         };
+        // With timing on, the agent answers only `boot_ms + agent_ms` after the start.
+        if !self.agent_ready(id) {
+            die("QEMU guest agent is not running")
+        }
         if a[2] != "network-get-interfaces" {
             die(&format!(
                 "pve-sim: guest command '{}' is not simulated",

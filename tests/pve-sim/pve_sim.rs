@@ -13,10 +13,13 @@
 //! neigh                            the host's neighbour table, as `ip neigh show` prints it
 //! storage.json                     [{"name":"nvmeprom","type":"lvmthin","total":…,"used":…,"shared":false}]
 //! sim.json                         {"node":"prom","nodes":["prom"],"storage_lock_timeout_ms":10000,"clone_ms":0}
-//!                                  (optional "boot_ms": `qm start` takes that long, outside the state lock)
+//!                                  and the timing on demand: clone_ms, boot_ms, agent_ms,
+//!                                  install_ms, time_scale (see `timing.rs`)
+//! timeline.jsonl                   when each clone (per storage), boot and install started and ended
+//! agent-ready/ID                   when a started VM's guest agent answers (epoch ms)
 //! faults.json                      faults to inject (below)
 //! argv.jsonl                       every invocation's argv, one JSON array per line (written first)
-//! times.jsonl                      each invocation's argv, start_ms and end_ms, once it ended (when it exists)
+//! times.jsonl                      when it exists: each invocation's argv, start_ms and end_ms
 //! locks/                           the per-storage locks concurrent clones contend for
 //! guests/ID/                       sandbox only: a started VM's sshd, disk (`root/`) and console
 //! gates/NAME.reached, NAME.open    test barriers: with `"gates":["clone"]` in sim.json a clone
@@ -51,6 +54,8 @@ mod sim;
 mod snapshots;
 mod timing;
 mod tools;
+
+mod times_log;
 
 use lock::release_all;
 use sim::Sim;
@@ -89,11 +94,12 @@ fn main() {
     // stay out of the argv log and the faults.
     match a[0] {
         "reboot" | "hostname" | "nixos-version" => return sim.guest_command(a[0], &a[1..]),
+        "guest-boot" => return sim.guest_boot(&a[1..]),
         "seed" => return sim.seed(&a[1..]),
         _ => {}
     }
     sim.record(&args);
-    timing::begin(state, &args);
+    times_log::begin(state, &args);
     sim.inject_faults(&args);
     match a[0] {
         "qm" => sim.qm(&a[1..]),

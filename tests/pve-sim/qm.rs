@@ -204,6 +204,8 @@ impl Sim {
                 }
             }
         });
+        // From here to the lock's release is the clone proper: the timeline shows it per storage.
+        self.timeline("clone", "start", newid, storage.as_deref());
         let mut conf = Conf {
             description: opts.get("description").cloned().or(src_conf.description),
             main: src_conf.main.clone(),
@@ -244,7 +246,7 @@ impl Sim {
             };
             set(&mut conf.main, &k, value);
         }
-        sleep(self.setting_ms("clone_ms", 0));
+        sleep(self.timed("clone_ms"));
         // Mid-clone: the storage lock is held and the new VM carries `lock: clone`.
         self.gate("clone");
         {
@@ -257,6 +259,7 @@ impl Sim {
                 self.write(&self.dir.join("pools").join(newid.to_string()), pool);
             }
         }
+        self.timeline("clone", "end", newid, storage.as_deref());
         drop(storage_lock);
         self.task_end("qmclone", newid);
     }
