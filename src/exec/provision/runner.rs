@@ -277,6 +277,9 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             }
             Action::Verify { hostname } => {
                 let ip = self.ip(j, id)?;
+                // The installer rebooted the VM: its port answers again once it has booted
+                // (polled finely), rather than a refused connection costing a whole interval.
+                self.retry(id, || self.env.ssh.wait_ssh(&ip))?;
                 let public = j.key.as_ref().map(|k| k.public.clone()).unwrap_or_default();
                 let dir = self
                     .key
