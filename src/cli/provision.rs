@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use miette::miette;
 
+mod many;
+
 use super::ops::{connect, Conn};
 use super::progress;
 use super::Global;
@@ -22,8 +24,22 @@ use crate::plan::provision::{ceremony, phases, Inputs, Observation, ProvisionPla
 
 #[derive(Debug, Args)]
 pub struct ProvisionArgs {
-    /// The managed VM to provision: its name under `managed` in vms/definitions.nix.
-    #[arg(value_name = "NAME")]
+    /// The managed VM(s) to provision: names under `managed` in vms/definitions.nix. Several
+    /// run at once (see --jobs).
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub names: Vec<String>,
+    /// Every managed VM not yet on the cluster.
+    #[arg(long, conflicts_with_all = ["resume", "rollback", "phases"])]
+    pub all: bool,
+    /// With several VMs: how many run at once (default: up to 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: Option<u64>,
+    /// The one VM of a single-VM run (the first of `names`).
+    #[arg(skip)]
     pub name: String,
     /// Print the plan (every command line, every file diff, the commit message) and change
     /// nothing, local or remote.
@@ -83,10 +99,12 @@ pub const EXAMPLES: &str = "Examples:
   vmctl provision test-automation --phases infra        # create and boot the VM only
   vmctl provision test-automation --phases keys,install,integrate   # then the rest
   vmctl provision test-automation --resume              # after an interrupted run
-  vmctl provision test-automation --rollback            # undo an interrupted run";
+  vmctl provision test-automation --rollback            # undo an interrupted run
+  vmctl provision web db cache --jobs 3                 # several VMs at once
+  vmctl provision --all --dry-run --json                # every VM not yet on the cluster";
 
 /// A typed error as a report, its type kept for the exit code (docs/cli.md).
-fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
+pub(super) fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
     crate::cli::exit::report(e)
 }
 
@@ -105,7 +123,11 @@ struct Ended {
     message: String,
 }
 
-pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
+pub fn run(mut a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
+    if a.all || a.names.len() > 1 {
+        return many::run(a, g);
+    }
+    a.name = a.names.first().cloned().unwrap_or_default();
     if a.dry_run {
         // A dry run prints its plan (as JSON with --json) and emits no events.
         provision(
@@ -413,6 +435,20 @@ fn print_dry_run(
     secrets: &[String],
     json: bool,
 ) {
+    let (value, human) = dry_run(plan, files, secrets);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+    } else {
+        print!("{human}");
+    }
+}
+
+/// The dry run's plan as JSON and as text.
+pub(super) fn dry_run(
+    plan: &ProvisionPlan,
+    files: &[ceremony::PlannedFile],
+    secrets: &[String],
+) -> (serde_json::Value, String) {
     let preview_key = ceremony::preview_key(&plan.name);
     let mut shown: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
     shown.extend(secrets.iter().cloned());
@@ -430,19 +466,12 @@ fn print_dry_run(
         commit_message: &msg,
     };
     let preview = plan.nothing_to_do.is_none().then_some(&preview);
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&render::json(plan, preview)).expect("json")
-        );
-    } else {
-        print!("{}", render::human(plan, preview));
-    }
+    (render::json(plan, preview), render::human(plan, preview))
 }
 
 /// The cluster as the planner needs it: every VM, the storages, the template's config. On
 /// `--resume` the VM the journal says this run created is left out (it is this run's own).
-fn observe<P: Proxmox>(
+pub(super) fn observe<P: Proxmox>(
     p: &P,
     defs: &crate::model::Definitions,
     pending: Option<&journal::Journal>,
@@ -464,13 +493,13 @@ fn observe<P: Proxmox>(
 
 /// What the typed model does not carry: hosts.nix `_proxmox.adminKeys`, the VM's
 /// `full = false`, whether hosts.nix has the host with a key.
-struct Extra {
-    admin_keys: Vec<String>,
-    linked: bool,
-    host_known: bool,
+pub(super) struct Extra {
+    pub admin_keys: Vec<String>,
+    pub linked: bool,
+    pub host_known: bool,
 }
 
-fn extra_inputs(loaded: &LoadedFleet, name: &str) -> Extra {
+pub(super) fn extra_inputs(loaded: &LoadedFleet, name: &str) -> Extra {
     let (fleet, _) = fleet::lint_with(&loaded.root, &[]);
     let value_of = |role: NixRole| {
         fleet

@@ -56,6 +56,7 @@ mod post_provision_sandbox;
 mod progress;
 mod provision_cli;
 mod provision_e2e;
+mod provision_many;
 mod provision_real;
 mod provision_sandbox;
 mod provision_sim;

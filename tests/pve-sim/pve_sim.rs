@@ -19,6 +19,7 @@
 //! agent-ready/ID                   when a started VM's guest agent answers (epoch ms)
 //! faults.json                      faults to inject (below)
 //! argv.jsonl                       every invocation's argv, one JSON array per line (written first)
+//! times.jsonl                      when it exists: each invocation's argv, start_ms and end_ms
 //! locks/                           the per-storage locks concurrent clones contend for
 //! guests/ID/                       sandbox only: a started VM's sshd, disk (`root/`) and console
 //! gates/NAME.reached, NAME.open    test barriers: with `"gates":["clone"]` in sim.json a clone
@@ -54,6 +55,8 @@ mod snapshots;
 mod timing;
 mod tools;
 
+mod times_log;
+
 use lock::release_all;
 use sim::Sim;
 
@@ -85,7 +88,7 @@ fn main() {
         eprintln!("pve-sim: set PVE_SIM_STATE to the simulated cluster's state directory");
         exit(2);
     };
-    let sim = Sim::open(state);
+    let sim = Sim::open(state.clone());
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     // Commands inside a sandbox guest and the sandbox's seeding are not Proxmox commands: they
     // stay out of the argv log and the faults.
@@ -96,6 +99,7 @@ fn main() {
         _ => {}
     }
     sim.record(&args);
+    times_log::begin(state, &args);
     sim.inject_faults(&args);
     match a[0] {
         "qm" => sim.qm(&a[1..]),

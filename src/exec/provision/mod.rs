@@ -7,6 +7,9 @@
 
 mod errors;
 pub mod files;
+pub mod fleet_git;
+mod fleet_rollback;
+pub mod fleet_run;
 pub mod journal;
 pub mod keydir;
 pub mod real;
@@ -26,6 +29,16 @@ use crate::exec::apply::{ApplyError, FleetLock};
 use crate::exec::proxmox::ProxmoxError;
 use crate::plan::provision::ceremony::CeremonyError;
 use crate::plan::provision::StepId;
+
+/// Serializes the fleet-file work (key ceremony, the commit, undoing files) of the VMs one
+/// process provisions at once: the process holds the [`FleetLock`] already, so this in-process
+/// lock is all the siblings need; a single-VM run takes it uncontended.
+static FLEET_FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub(crate) fn fleet_files() -> std::sync::MutexGuard<'static, ()> {
+    // A sibling that panicked holding it left no half-applied edit (apply is atomic per file).
+    FLEET_FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Files on the Proxmox host beyond `Proxmox::upload`: removing the cloud-init keys file.
 pub trait HostFiles {

@@ -52,7 +52,7 @@ pub struct NixosAnywhere<'a> {
     pub root: PathBuf,
     /// Hears each line of the installer's output (stdout and stderr merged) instead of the
     /// terminal: the progress view folds it under the install step.
-    pub lines: Option<&'a dyn Fn(&str)>,
+    pub lines: Option<&'a (dyn Fn(&str) + Sync)>,
 }
 
 impl Installer for NixosAnywhere<'_> {

@@ -279,6 +279,9 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             }
             Action::Verify { hostname } => {
                 let ip = self.ip(j, id)?;
+                // The installer rebooted the VM: its port answers again once it has booted
+                // (polled finely), rather than a refused connection costing a whole interval.
+                self.retry(id, || self.env.ssh.wait_ssh(&ip))?;
                 let public = j.key.as_ref().map(|k| k.public.clone()).unwrap_or_default();
                 let dir = self
                     .key
@@ -333,6 +336,8 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
     /// before they are applied, then the secrets re-keyed (their before-state journaled too).
     fn ceremony(&mut self, j: &mut Journal) -> Result<(), ProvisionError> {
         let id = StepId::KeyCeremony;
+        // Siblings of a many-VM run read and edit the same files: one ceremony at a time.
+        let _serial = super::fleet_files();
         if j.key.is_none() {
             let pair = crate::keys::generate_host_key(
                 &mut rand_core::OsRng,

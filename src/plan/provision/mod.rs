@@ -6,6 +6,7 @@
 //! public key (the dry run shows them for a fixed preview key); the commit message likewise
 //! ([`ceremony::commit_message`]).
 
+pub mod batch;
 pub mod ceremony;
 pub mod phases;
 pub mod render;
