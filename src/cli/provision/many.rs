@@ -2,17 +2,23 @@
 //! the cluster, then run at once (exec::provision::fleet_run); a VM whose plan is refused (a
 //! VMID two of them declare, one taken on the cluster) stops alone, before any clone.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use miette::miette;
 
 use super::super::ops::connect;
 use super::super::Global;
 use super::{dry_run, err, extra_inputs, observe, ProvisionArgs};
+use crate::cli::progress;
 use crate::exec::apply::FleetLock;
+use crate::exec::events::{self, millis, Status, VmTracker};
 use crate::exec::fleet;
 use crate::exec::provision::fleet_run::{self, FleetEnv, ManyOptions, VmOutcome, VmResult};
-use crate::exec::provision::{files, journal, real};
+use crate::exec::provision::{files, journal, real, InstallError, Installer};
+use crate::exec::proxmox::QmProxmox;
+use crate::exec::remote::Remote;
 use crate::plan::provision::{batch, ceremony, Inputs, ProvisionPlan};
 
 pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
@@ -188,9 +194,33 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         return Ok(u8::from(!refused.is_empty()));
     }
     let p = proxmox.expect("not offline");
-    let installer = real::NixosAnywhere {
+    let plans: Vec<ProvisionPlan> = plans.into_iter().map(|(p, _)| p).collect();
+    // Each VM's lines become its events: one live line per VM on a terminal, timestamped lines
+    // without one, JSON Lines with --json.
+    let sink = progress::sink(a.json);
+    let started = Instant::now();
+    let trackers: BTreeMap<String, Arc<VmTracker>> = plans
+        .iter()
+        .map(|plan| {
+            let t = VmTracker::new(
+                sink.clone(),
+                &plan.name,
+                plan.steps.iter().map(|s| (s.id.as_str(), s.title.as_str())),
+            );
+            (plan.name.clone(), Arc::new(t))
+        })
+        .collect();
+    let by_vmid: BTreeMap<u32, Arc<VmTracker>> = plans
+        .iter()
+        .map(|plan| (plan.vmid, trackers[&plan.name].clone()))
+        .collect();
+    let p = announce_many(p, by_vmid);
+    let installer = PerVmInstaller {
         root: root.clone(),
-        lines: None,
+        configs: plans
+            .iter()
+            .map(|plan| (plan.config.clone(), trackers[&plan.name].clone()))
+            .collect(),
     };
     let ssh = real::OpenSsh {
         port: None,
@@ -205,8 +235,14 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         rekeyer: &rekeyer,
     };
     let interval = Duration::from_secs(5);
-    let report = |l: &str| eprintln!("{l}");
-    let plans: Vec<ProvisionPlan> = plans.into_iter().map(|(p, _)| p).collect();
+    // fleet_run prefixes every line with `NAME: `; the VM's tracker takes the rest.
+    let report = |l: &str| match l
+        .split_once(": ")
+        .and_then(|(n, rest)| Some((trackers.get(n)?, rest)))
+    {
+        Some((t, rest)) => t.report(rest),
+        None => crate::render::stdio::err(&format!("{l}\n")),
+    };
     let opts = ManyOptions {
         jobs: batch::jobs(a.jobs.map(|j| j as usize), plans.len()),
         keep_on_failure: a.keep_on_failure,
@@ -222,13 +258,105 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
     let mut all: Vec<VmResult> = summary.results;
     all.extend(refused);
     all.sort_by_key(|r| names.iter().position(|n| *n == r.name));
+    let mut results = Vec::new();
     for r in &all {
-        println!("{}", summary_text(r));
+        let tracker = trackers.get(&r.name);
+        let error = match &r.outcome {
+            VmOutcome::Failed { error, .. } | VmOutcome::Refused(error) => Some(error.clone()),
+            _ => None,
+        };
+        if let Some(t) = tracker {
+            t.close(error.as_deref().map_or(Ok(()), Err));
+        }
+        let (status, commit) = match &r.outcome {
+            VmOutcome::Provisioned { commit, .. } => (Status::Done, commit.clone()),
+            VmOutcome::NothingToDo(_) => (Status::NothingToDo, None),
+            VmOutcome::Failed { .. } | VmOutcome::Refused(_) => (Status::Failed, None),
+        };
+        let journal = matches!(journal::load(&root, &r.name), Ok(Some(_)))
+            .then(|| journal::path(&root, &r.name).display().to_string());
+        results.push(events::VmResult {
+            vm: r.name.clone(),
+            status,
+            vmid: plans.iter().find(|p| p.name == r.name).map(|p| p.vmid),
+            commit,
+            error,
+            journal,
+            duration_ms: tracker.map_or(0, |t| millis(t.elapsed())),
+        });
     }
+    let mut lines: Vec<String> = all.iter().map(summary_text).collect();
     for (name, hash) in &summary.rekey_commits {
-        println!("re-keyed the secrets without `{name}` after its failed provision: commit {hash}");
+        lines.push(format!(
+            "re-keyed the secrets without `{name}` after its failed provision: commit {hash}"
+        ));
     }
-    Ok(if ok { 0 } else { 1 })
+    // Everything holding a tracker (and so the sink) goes first: the live view ends with it.
+    drop(installer);
+    drop(p);
+    drop(trackers);
+    // The summary goes where a successful run's last words go (stdout, or stderr under
+    // --json), failed or not: each VM's line says what happened to it; the exit code, whether
+    // all of them made it.
+    let words = progress::LastWords {
+        text: lines.join("\n"),
+        side_note: false,
+    };
+    let code = progress::finish(sink, started, results, a.json, Ok(words))?;
+    Ok(if ok { code } else { 1 })
+}
+
+/// The installer for many VMs at once: each run's output becomes the events of the VM whose
+/// configuration it installs (`--flake .#CONFIG`).
+struct PerVmInstaller {
+    root: std::path::PathBuf,
+    configs: BTreeMap<String, Arc<VmTracker>>,
+}
+
+impl Installer for PerVmInstaller {
+    fn install(&self, argv: &[String]) -> Result<(), InstallError> {
+        let tracker = argv
+            .iter()
+            .skip_while(|a| *a != "--flake")
+            .nth(1)
+            .and_then(|f| f.split_once('#'))
+            .and_then(|(_, config)| self.configs.get(config));
+        let lines = |l: &str| {
+            if let Some(t) = tracker {
+                t.installer_line(l)
+            }
+        };
+        real::NixosAnywhere {
+            root: self.root.clone(),
+            lines: tracker.map(|_| &lines as &(dyn Fn(&str) + Sync)),
+        }
+        .install(argv)
+    }
+}
+
+/// The shared connection's announcements (each command line, each lock retry) as the events
+/// of the VM the command is about, found by its VMID.
+fn announce_many<R: Remote>(
+    p: QmProxmox<R>,
+    by_vmid: BTreeMap<u32, Arc<VmTracker>>,
+) -> QmProxmox<R> {
+    let target = p.remote().target();
+    let by_vmid = Arc::new(by_vmid);
+    let find = |by: &BTreeMap<u32, Arc<VmTracker>>, line: &str| {
+        line.split_whitespace()
+            .filter_map(|w| w.parse::<u32>().ok())
+            .find_map(|id| by.get(&id).cloned())
+    };
+    let sent = by_vmid.clone();
+    p.with_on_send(Box::new(move |line| {
+        if let Some(t) = find(&sent, line) {
+            t.report(&format!("running on {target}: {line}"))
+        }
+    }))
+    .with_reporter(Box::new(move |m| match find(&by_vmid, m) {
+        Some(t) => t.warning(&format!("proxmox lock: {m}")),
+        None => crate::render::stdio::err(&format!("proxmox lock: {m}\n")),
+    }))
 }
 
 fn summary_text(r: &VmResult) -> String {
