@@ -14,11 +14,13 @@ pub mod exit;
 pub mod generate;
 pub mod hosts;
 pub mod keys;
+pub mod known_hosts;
 pub mod lint;
 pub mod ops;
 pub mod post_provision;
 pub mod progress;
 pub mod provision;
+pub mod rebuild;
 pub mod scaffold;
 pub mod secrets;
 pub mod sops;
@@ -134,6 +136,13 @@ pub enum Command {
     #[command(subcommand)]
     #[command(after_long_help = template::EXAMPLES)]
     Template(template::TemplateCommand),
+    /// Write a known_hosts file for the whole fleet from hosts.nix, for your own ssh.
+    #[command(after_long_help = known_hosts::EXAMPLES)]
+    KnownHosts(known_hosts::KnownHostsArgs),
+    /// Rebuild managed VMs with nixos-rebuild, their host keys pinned from hosts.nix, each
+    /// snapshotted first.
+    #[command(after_long_help = rebuild::EXAMPLES)]
+    Rebuild(rebuild::RebuildArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -304,6 +313,8 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Provision(a) => provision::run(a, g),
         Command::PostProvision(a) => post_provision::run(a, g),
         Command::Template(a) => template::run(a, g),
+        Command::KnownHosts(a) => known_hosts::run(a, g),
+        Command::Rebuild(a) => rebuild::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

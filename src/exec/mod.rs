@@ -11,6 +11,7 @@ pub mod post_provision;
 pub mod process;
 pub mod provision;
 pub mod proxmox;
+pub mod rebuild;
 pub mod remote;
 pub mod report;
 pub mod root;

@@ -72,9 +72,11 @@ fn every_command_uses_the_same_exit_codes() {
             ],
         ),
         (0, vec!["template", "create", "--dry-run"]),
+        (0, vec!["known-hosts"]),
         // 1: findings, refusals, failures.
         (1, vec!["lint", "--no-nix", "broken"]),
         (1, vec!["docs", "--check"]),
+        (1, vec!["rebuild", "doc1", "--dry-run"]),
         (
             1,
             vec![
@@ -118,6 +120,7 @@ fn every_command_uses_the_same_exit_codes() {
         ),
         (2, vec!["hosts", "remove"]),
         (2, vec!["provision"]),
+        (2, vec!["rebuild", "--jobs", "0", "--all"]),
         (2, vec!["post-provision", "test-automation", "127.1", "110"]),
         (2, vec!["template", "create", "--image", "no/such.vma.zst"]),
         (2, vec!["ops", "stop", "not-a-vmid"]),
