@@ -23,6 +23,7 @@ pub mod provision;
 pub mod rebuild;
 pub mod scaffold;
 pub mod secrets;
+pub mod snapshot;
 pub mod sops;
 pub mod template;
 pub mod ui;
@@ -143,6 +144,10 @@ pub enum Command {
     /// snapshotted first.
     #[command(after_long_help = rebuild::EXAMPLES)]
     Rebuild(rebuild::RebuildArgs),
+    /// A VM's snapshots by name: create, list, rollback (confirmed, the state before kept as
+    /// an automatic snapshot), delete; automatic ones pruned to `snapshots.keep`.
+    #[command(after_long_help = snapshot::EXAMPLES)]
+    Snapshot(snapshot::SnapshotArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -315,6 +320,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Template(a) => template::run(a, g),
         Command::KnownHosts(a) => known_hosts::run(a, g),
         Command::Rebuild(a) => rebuild::run(a, g),
+        Command::Snapshot(a) => snapshot::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

@@ -76,10 +76,8 @@ pub fn run(a: RebuildArgs, g: &Global) -> miette::Result<u8> {
     let empty = crate::model::Hosts::default();
     let hosts = loaded.hosts.as_ref().unwrap_or(&empty);
     let targets = planner::targets(defs, hosts, &a.names, a.all).map_err(miette::Report::new)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let now = crate::exec::snapshot::now();
+    let keep = crate::plan::snapshot::keep(defs);
     let snapshot = planner::auto_snapshot_name("rebuild", now);
     // The pinned known_hosts live in a private temp directory (0700) gone after the run.
     let dir = tempfile::Builder::new()
@@ -112,7 +110,14 @@ pub fn run(a: RebuildArgs, g: &Global) -> miette::Result<u8> {
     let fence = crate::plan::ops::fence(defs, false);
     let px = connect(defs, &a.conn, fence, !a.json)?;
     for p in &pinned {
-        run::snapshot(&px, &p.target, &snapshot, "rebuild").map_err(miette::Report::new)?;
+        let taken =
+            run::snapshot(&px, &p.target, "rebuild", now, keep).map_err(miette::Report::new)?;
+        for old in &taken.pruned {
+            crate::cli::ui::info(&format!(
+                "{}: pruned automatic snapshot `{old}` (snapshots.keep = {keep})",
+                p.target.name
+            ));
+        }
     }
     drop(px);
     // 3. The rebuilds, `--jobs` at a time.

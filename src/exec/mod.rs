@@ -16,5 +16,6 @@ pub mod remote;
 pub mod report;
 pub mod root;
 pub mod signals;
+pub mod snapshot;
 pub mod sops;
 pub mod template;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use crate::exec::process::{Finished, Process, ProcessError};
 use crate::exec::proxmox::{Proxmox, ProxmoxError};
 use crate::plan::rebuild::{known_hosts_pattern, Target};
-use crate::proxmox::Mutation;
 
 /// Why a VM's rebuild did not start or did not succeed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -153,25 +152,21 @@ pub fn check_host_key(p: &Pinned) -> Result<(), RebuildRunError> {
     }
 }
 
-/// Takes the automatic snapshot `name` of the target (through the fenced Proxmox connection).
+/// Takes the target's automatic snapshot before `step` (through the fenced Proxmox
+/// connection) and prunes its older automatic ones to `keep`.
 pub fn snapshot(
     p: &impl Proxmox,
     t: &Target,
-    name: &str,
-    why: &str,
-) -> Result<(), RebuildRunError> {
-    let m = Mutation::SnapshotCreate {
-        vmid: t.vmid,
-        name: name.to_string(),
-        description: Some(format!("automatic snapshot by vmctl before {why}")),
-        vmstate: false,
-    };
-    p.apply(&m)
-        .map(|_| ())
-        .map_err(|error| RebuildRunError::Snapshot {
+    step: &str,
+    unix_secs: u64,
+    keep: usize,
+) -> Result<crate::exec::snapshot::Taken, RebuildRunError> {
+    crate::exec::snapshot::take_auto(p, t.vmid, step, unix_secs, keep, None).map_err(|error| {
+        RebuildRunError::Snapshot {
             name: t.name.clone(),
             error: Box::new(error),
-        })
+        }
+    })
 }
 
 /// The program that rebuilds: `VMCTL_NIXOS_REBUILD`, else `nixos-rebuild` on PATH.

@@ -164,6 +164,9 @@ pub struct Definitions {
     pub managed: Vec<Vm>,
     pub vmid_ranges: Vec<VmidRange>,
     pub settings: Settings,
+    /// `snapshots.keep` as written, with its range: how many automatic snapshots
+    /// (`vmctl-auto-…`) each VM keeps; manual ones are never pruned.
+    pub snapshot_keep: Option<(i64, TextRange)>,
     /// VM tables or entries the evaluator could not determine (`imported` from a function,
     /// `managed.web = mkVm …` without Nix), described for messages. Their VMIDs are unknown,
     /// so the fences refuse every mutation while this is not empty.

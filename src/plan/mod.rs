@@ -10,4 +10,5 @@ pub mod ops;
 pub mod post_provision;
 pub mod provision;
 pub mod rebuild;
+pub mod snapshot;
 pub mod template;

@@ -73,10 +73,15 @@ fn every_command_uses_the_same_exit_codes() {
         ),
         (0, vec!["template", "create", "--dry-run"]),
         (0, vec!["known-hosts"]),
+        (
+            0,
+            vec!["snapshot", "test-automation", "create", "s1", "--dry-run"],
+        ),
         // 1: findings, refusals, failures.
         (1, vec!["lint", "--no-nix", "broken"]),
         (1, vec!["docs", "--check"]),
         (1, vec!["rebuild", "doc1", "--dry-run"]),
+        (1, vec!["snapshot", "doc1", "create", "s1", "--dry-run"]),
         (
             1,
             vec![

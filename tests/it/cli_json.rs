@@ -86,6 +86,13 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("template create", vec![dry]),
         ("known-hosts", vec![]),
         ("rebuild", vec!["test-automation", dry]),
+        ("snapshot create", vec!["s1", dry]),
+        ("snapshot list", vec![]),
+        (
+            "snapshot rollback",
+            vec!["s1", "--confirm", "test-automation", dry],
+        ),
+        ("snapshot delete", vec!["s1", dry]),
         ("secrets rekey", vec![dry]),
         ("secrets check", vec![]),
         ("secrets rotate", vec![dry]),
@@ -178,7 +185,11 @@ fn check_shape(name: &str, args: &[&str], v: &Value, root: &Path) {
     // A command that changes something: `dry_run` always, then the file-change shape or the
     // cluster-change shape.
     assert_eq!(v["dry_run"], true, "{name}: {v}");
-    if name.starts_with("ops ") || name == "template create" || name == "rebuild" {
+    if name.starts_with("ops ")
+        || name == "template create"
+        || name == "rebuild"
+        || name.starts_with("snapshot ")
+    {
         for field in ["commands", "notes"] {
             assert!(v[field].is_array(), "{name}: no `{field}` array: {v}");
         }
@@ -291,7 +302,13 @@ fn every_json_output_has_one_shape_and_relative_paths() {
             c
         } else {
             let mut c = vmctl_cmd();
-            c.args(path);
+            if path[0] == "snapshot" {
+                // `vmctl snapshot NAME ACTION`: the VM's name comes before the action.
+                c.args(["snapshot", "test-automation", &path[1]]);
+                c.envs(pve.vmctl_env());
+            } else {
+                c.args(path);
+            }
             if path[0] == "post-provision" {
                 c.envs(pve.vmctl_env());
             }

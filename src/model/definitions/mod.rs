@@ -23,7 +23,10 @@ pub const TOP_FIELDS: &[&str] = &[
     "managed",
     "vmidRanges",
     "settings",
+    "snapshots",
 ];
+/// Fields of the top-level `snapshots` policy.
+pub const SNAPSHOT_FIELDS: &[&str] = &["keep"];
 pub const PROXMOX_FIELDS: &[&str] = &[
     "host",
     "node",
@@ -242,6 +245,15 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
     }
     if let Some(s) = f.get("settings", Ty::Attrs, &mut issues) {
         defs.settings = read_settings(s, &mut issues);
+    }
+    // `snapshots.keep`: how many automatic snapshots a VM keeps (VM006 checks its bounds).
+    if let Some(s) = f.get("snapshots", Ty::Attrs, &mut issues) {
+        let set = s.as_attrs().expect("checked");
+        let sf = Fields::new(set, s.span, "snapshots");
+        sf.unknown_fields(SNAPSHOT_FIELDS, &mut issues);
+        if let Some(k) = sf.get("keep", Ty::Int, &mut issues) {
+            defs.snapshot_keep = k.as_int().map(|n| (n, k.span.range));
+        }
     }
     defs.source.undetermined = undetermined_vms(top);
     defs.undetermined = defs
