@@ -7,6 +7,7 @@ use crate::exec::fleet::LoadedFleet;
 use crate::render;
 use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
+pub mod backup;
 pub mod changes;
 pub mod destroy;
 pub mod docs;
@@ -148,6 +149,16 @@ pub enum Command {
     /// an automatic snapshot), delete; automatic ones pruned to `snapshots.keep`.
     #[command(after_long_help = snapshot::EXAMPLES)]
     Snapshot(snapshot::SnapshotArgs),
+    /// Back VMs up with vzdump (notes name vmctl and the fleet's commit).
+    #[command(after_long_help = backup::BACKUP_EXAMPLES)]
+    Backup(backup::BackupArgs),
+    /// List a VM's backups on a storage.
+    #[command(after_long_help = backup::BACKUPS_EXAMPLES)]
+    Backups(backup::BackupsArgs),
+    /// Restore a VM's backup as a new VM (--as), or into the VM (confirmed, stopped, backed
+    /// up first).
+    #[command(after_long_help = backup::RESTORE_EXAMPLES)]
+    Restore(backup::RestoreArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -321,6 +332,9 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::KnownHosts(a) => known_hosts::run(a, g),
         Command::Rebuild(a) => rebuild::run(a, g),
         Command::Snapshot(a) => snapshot::run(a, g),
+        Command::Backup(a) => backup::backup(a, g),
+        Command::Backups(a) => backup::backups(a, g),
+        Command::Restore(a) => backup::restore(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

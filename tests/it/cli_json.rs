@@ -87,6 +87,19 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("known-hosts", vec![]),
         ("rebuild", vec!["test-automation", dry]),
         ("snapshot create", vec!["s1", dry]),
+        ("backup", vec!["test-automation", dry]),
+        ("backups", vec!["test-automation"]),
+        (
+            "restore",
+            vec![
+                "test-automation",
+                "--from",
+                "local:backup/vzdump-qemu-110-2026_01_01-00_00_00.vma.zst",
+                "--as",
+                "ta2",
+                dry,
+            ],
+        ),
         ("snapshot list", vec![]),
         (
             "snapshot rollback",
@@ -189,6 +202,8 @@ fn check_shape(name: &str, args: &[&str], v: &Value, root: &Path) {
         || name == "template create"
         || name == "rebuild"
         || name.starts_with("snapshot ")
+        || name == "backup"
+        || name == "restore"
     {
         for field in ["commands", "notes"] {
             assert!(v[field].is_array(), "{name}: no `{field}` array: {v}");
@@ -310,6 +325,9 @@ fn every_json_output_has_one_shape_and_relative_paths() {
                 c.args(path);
             }
             if path[0] == "post-provision" {
+                c.envs(pve.vmctl_env());
+            }
+            if path[0] == "backups" {
                 c.envs(pve.vmctl_env());
             }
             if path[0] == "rebuild" {
