@@ -17,6 +17,7 @@ pub mod hosts;
 pub mod keys;
 pub mod known_hosts;
 pub mod lint;
+pub mod migrate;
 pub mod ops;
 pub mod post_provision;
 pub mod progress;
@@ -159,6 +160,10 @@ pub enum Command {
     /// up first).
     #[command(after_long_help = backup::RESTORE_EXAMPLES)]
     Restore(backup::RestoreArgs),
+    /// Migrate a managed VM to another node, wait, record its `node` in definitions.nix and
+    /// the docs, commit.
+    #[command(after_long_help = migrate::EXAMPLES)]
+    Migrate(migrate::MigrateArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -335,6 +340,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Backup(a) => backup::backup(a, g),
         Command::Backups(a) => backup::backups(a, g),
         Command::Restore(a) => backup::restore(a, g),
+        Command::Migrate(a) => migrate::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

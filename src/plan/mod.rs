@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod destroy;
+pub mod migrate;
 pub mod ops;
 pub mod post_provision;
 pub mod provision;

@@ -73,6 +73,7 @@ fn every_command_uses_the_same_exit_codes() {
         ),
         (0, vec!["template", "create", "--dry-run"]),
         (0, vec!["known-hosts"]),
+        (0, vec!["migrate", "test-automation", "prom2", "--dry-run"]),
         (0, vec!["backup", "test-automation", "--dry-run"]),
         (
             0,
@@ -82,6 +83,7 @@ fn every_command_uses_the_same_exit_codes() {
         (1, vec!["lint", "--no-nix", "broken"]),
         (1, vec!["docs", "--check"]),
         (1, vec!["rebuild", "doc1", "--dry-run"]),
+        (1, vec!["migrate", "doc1", "prom2", "--dry-run"]),
         (
             1,
             vec![

@@ -89,6 +89,7 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("snapshot create", vec!["s1", dry]),
         ("backup", vec!["test-automation", dry]),
         ("backups", vec!["test-automation"]),
+        ("migrate", vec!["test-automation", "prom2", dry]),
         (
             "restore",
             vec![

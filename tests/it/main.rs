@@ -16,6 +16,7 @@ mod cli_output_bounds;
 mod cli_settings;
 mod crlf_fleet;
 mod day2b_backup;
+mod day2b_migrate;
 mod day2b_rebuild;
 mod day2b_snapshot;
 mod demo_fleet;
