@@ -25,8 +25,13 @@ pub enum Mode {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// The VMs to back up (names of vms/definitions.nix).
-    #[arg(value_name = "NAME", required = true)]
+    #[arg(value_name = "NAME", required_unless_present = "due")]
     pub names: Vec<String>,
+    /// Back up the VMs of the `backups` policy in definitions.nix whose newest backup is
+    /// `everyHours` old or older (or that have none), to its storage, keeping `keep` (for a
+    /// timer). The dry run reads the backup lists and prints what it would send.
+    #[arg(long, conflicts_with_all = ["names", "storage", "mode"])]
+    pub due: bool,
     /// The storage the backups go to (a directory or Proxmox Backup Server storage).
     #[arg(long, value_name = "S", default_value = "local", value_parser = valid::storage)]
     pub storage: String,
@@ -83,6 +88,7 @@ pub struct RestoreArgs {
 }
 
 pub const BACKUP_EXAMPLES: &str = "Examples:
+  vmctl backup --due                          # from a systemd timer: the policy's due VMs
   vmctl backup web --dry-run
   vmctl backup web db --storage pbs --mode stop";
 pub const BACKUPS_EXAMPLES: &str = "Examples:
@@ -103,6 +109,9 @@ pub fn backup(a: BackupArgs, g: &Global) -> miette::Result<u8> {
     let loaded = crate::cli::load_fleet(g, false)?;
     let defs = &loaded.definitions;
     let commit = fleet_commit(&loaded.root);
+    if a.due {
+        return backup_due(&a, defs, commit.as_deref());
+    }
     let mode = match a.mode {
         Mode::Snapshot => "snapshot",
         Mode::Stop => "stop",
@@ -133,6 +142,51 @@ pub fn backup(a: BackupArgs, g: &Global) -> miette::Result<u8> {
         a.storage,
         a.storage
     )];
+    print(a.json, false, &commands, &output, &notes)
+}
+
+/// `vmctl backup --due`: the policy's VMs whose newest backup is old enough.
+fn backup_due(
+    a: &BackupArgs,
+    defs: &crate::model::Definitions,
+    commit: Option<&str>,
+) -> miette::Result<u8> {
+    let policy = planner::policy(defs).map_err(refuse)?;
+    let fence = crate::plan::ops::fence(defs, false);
+    let p = connect(defs, &a.conn, fence, !a.json && !a.dry_run)?;
+    let now = crate::exec::snapshot::now();
+    let mut argvs = Vec::new();
+    let mut notes = Vec::new();
+    for vm in &policy.vms {
+        let text = run_remote(&p, &planner::list_argv(&policy.storage, vm.vmid)).map_err(err)?;
+        let volumes = planner::parse_volumes(&text);
+        if !planner::is_due(&volumes, vm.vmid, now, policy.every_hours) {
+            notes.push(format!(
+                "`{}` is not due: its newest backup on `{}` is less than {} hour(s) old",
+                vm.name, policy.storage, policy.every_hours
+            ));
+            continue;
+        }
+        let mut argv = planner::vzdump_argv(
+            vm.vmid,
+            &policy.storage,
+            &policy.mode,
+            &planner::notes(&vm.name, commit),
+        );
+        if let Some(k) = policy.keep {
+            argv.extend(["--prune-backups".into(), format!("keep-last={k}")]);
+        }
+        argvs.push(argv);
+    }
+    let commands: Vec<String> = argvs.iter().map(|v| display_line(v)).collect();
+    if a.dry_run {
+        return print(a.json, true, &commands, "", &notes);
+    }
+    let mut output = String::new();
+    for argv in &argvs {
+        output.push_str(&run_remote(&p, argv).map_err(err)?);
+    }
+    notes.push(format!("{} backup(s) taken", argvs.len()));
     print(a.json, false, &commands, &output, &notes)
 }
 

@@ -28,6 +28,17 @@ pub enum BackupError {
     #[error("`{0}` is running: qmrestore replaces only a stopped VM")]
     #[diagnostic(help("stop it first (`vmctl ops shutdown VMID`), then run the restore again"))]
     Running(String),
+    #[error("vms/definitions.nix has no `backups` policy for `vmctl backup --due`")]
+    #[diagnostic(help(
+        "add `backups = {{ vms = [ \"web\" ]; storage = \"local\"; keep = 7; everyHours = 24; }};`"
+    ))]
+    NoPolicy,
+    #[error("`{0}` in `backups.vms` is not a VM of vms/definitions.nix with a vmid")]
+    #[diagnostic(help("name VMs of vms/definitions.nix in `backups.vms`"))]
+    PolicyVm(String),
+    #[error("`backups.{0}` is `{1}`, which vmctl cannot follow")]
+    #[diagnostic(help("storage: a Proxmox storage ID; mode: `snapshot` or `stop`; keep: 1 to 1000; everyHours: 1 to 8760"))]
+    PolicyValue(&'static str, String),
     #[error("`{0}` is already a VM of vms/definitions.nix")]
     #[diagnostic(help("choose a new name for the restored VM"))]
     NameTaken(String),
@@ -137,6 +148,102 @@ pub fn restore_over_argv(volid: &str, vmid: u32) -> Vec<String> {
         .to_vec()
 }
 
+/// When a backup was made, from its volume name (`…-YYYY_MM_DD-HH_MM_SS.…`), in seconds since
+/// the epoch (UTC, as vzdump names them).
+pub fn volume_time(volid: &str) -> Option<u64> {
+    let file = volid.rsplit('/').next()?;
+    let rest = file.strip_prefix("vzdump-qemu-")?;
+    let (_, stamp) = rest.split_once('-')?;
+    let digits: Vec<u64> = stamp
+        .split(['_', '-', '.'])
+        .take(6)
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [y, mo, d, h, mi, se] = digits[..] else {
+        return None;
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = i64::try_from(y).ok()? - i64::from(mo <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::try_from(mo).ok()? + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::try_from(d).ok()? - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400)
+        .ok()
+        .map(|s| s + h * 3600 + mi * 60 + se)
+}
+
+/// One VM the policy backs up, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyVm {
+    pub name: String,
+    pub vmid: u32,
+}
+
+/// The backup policy of definitions.nix, resolved: its VMs (each must be a VM of the file with
+/// a VMID), its storage (default `local`), mode (`snapshot` or `stop`, default `snapshot`),
+/// how many backups each VM keeps and how often one is due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub vms: Vec<PolicyVm>,
+    pub storage: String,
+    pub mode: String,
+    pub keep: Option<u32>,
+    pub every_hours: u64,
+}
+
+/// The policy as `vmctl backup --due` follows it; anything it cannot follow exactly is refused.
+pub fn policy(defs: &crate::model::Definitions) -> Result<Policy, BackupError> {
+    let p = defs.backup_policy.as_ref().ok_or(BackupError::NoPolicy)?;
+    let mut vms = Vec::new();
+    for name in &p.vms {
+        let vm = defs
+            .vm_by_name(name)
+            .ok_or_else(|| BackupError::PolicyVm(name.clone()))?;
+        let vmid = vm.vmid.ok_or_else(|| BackupError::PolicyVm(name.clone()))?;
+        vms.push(PolicyVm {
+            name: name.clone(),
+            vmid,
+        });
+    }
+    let storage = p.storage.clone().unwrap_or_else(|| "local".into());
+    valid::storage(&storage).map_err(|_| BackupError::PolicyValue("storage", storage.clone()))?;
+    let mode = p.mode.clone().unwrap_or_else(|| "snapshot".into());
+    if mode != "snapshot" && mode != "stop" {
+        return Err(BackupError::PolicyValue("mode", mode));
+    }
+    let bounded = |v: Option<(i64, _)>, field, lo: i64, hi: i64| match v {
+        None => Ok(None),
+        Some((n, _)) if (lo..=hi).contains(&n) => Ok(Some(n)),
+        Some((n, _)) => Err(BackupError::PolicyValue(field, n.to_string())),
+    };
+    let keep = bounded(p.keep, "keep", 1, 1000)?.map(|k| k as u32);
+    let every_hours = bounded(p.every_hours, "everyHours", 1, 8760)?.unwrap_or(24) as u64;
+    Ok(Policy {
+        vms,
+        storage,
+        mode,
+        keep,
+        every_hours,
+    })
+}
+
+/// Whether a VM with these backups is due at `now`: none yet, or the newest is at least
+/// `every_hours` old. A volume whose time cannot be read does not count as recent.
+pub fn is_due(volumes: &[Volume], vmid: u32, now: u64, every_hours: u64) -> bool {
+    let newest = volumes
+        .iter()
+        .filter(|v| v.vmid == vmid)
+        .filter_map(|v| volume_time(&v.volid))
+        .max();
+    newest.is_none_or(|t| now.saturating_sub(t) >= every_hours * 3600)
+}
+
 /// Whether `name` can be a new VM's name (Proxmox's DNS-name rule, as vmctl's VM names).
 pub fn check_new_name(name: &str) -> Result<(), BackupError> {
     match valid::vm_name(name) {
@@ -180,5 +287,20 @@ mod tests {
             ]
         );
         assert!(notes("web", Some("abc")).contains("abc"));
+        let t = volume_time("local:backup/vzdump-qemu-110-2026_11_30-01_55_15.vma.zst").unwrap();
+        assert_eq!(t, 1_796_003_715);
+        assert_eq!(
+            volume_time("local:backup/vzdump-qemu-110-2026_13_30-01_55_15.vma.zst"),
+            None
+        );
+        let v = |id, stamp: &str| Volume {
+            volid: format!("local:backup/vzdump-qemu-{id}-{stamp}.vma.zst"),
+            size: 1,
+            vmid: id,
+        };
+        let vols = [v(110, "2026_11_30-01_55_15"), v(111, "2026_11_20-00_00_00")];
+        assert!(!is_due(&vols, 110, t + 3600, 24));
+        assert!(is_due(&vols, 110, t + 24 * 3600, 24));
+        assert!(is_due(&vols, 112, t, 24), "no backup yet");
     }
 }

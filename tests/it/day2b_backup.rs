@@ -196,3 +196,85 @@ fn backup_restore_as_new_vm_and_confirmed_restore_into_the_vm() {
         "the pre-restore backup is listed: {v}"
     );
 }
+
+#[test]
+fn backup_due_follows_the_policy_and_keeps_keep() {
+    crate::support::pve::require_tools();
+    let pve = Pve::start();
+    pve.seed_demo();
+    pve.write_conf(
+        110,
+        "agent: 1\ncores: 2\nmemory: 4096\nname: test-automation\n\
+         net0: virtio=BC:24:11:00:01:10,bridge=vmbr0\nscsi0: nvmeprom:vm-110-disk-0,size=20G\n",
+    );
+    let dir = demo_fleet();
+    let fleet = dir.path();
+    let defs = fleet.join("vms/definitions.nix");
+    let original = std::fs::read_to_string(&defs).unwrap();
+    let at = original.rfind('}').unwrap();
+    let with = |policy: &str| format!("{}  backups = {policy};\n}}\n", &original[..at]);
+    std::fs::write(
+        &defs,
+        with(r#"{ vms = [ "test-automation" ]; storage = "local"; keep = 2; everyHours = 24; }"#),
+    )
+    .unwrap();
+    let lint = crate::support::vmctl(fleet, &["lint", "--no-nix"]);
+    assert!(lint.status.success(), "{}", text(&lint.stdout));
+    // Two old backups, as a timer left them long ago.
+    for stamp in ["2020_01_01-00_00_00", "2020_01_02-00_00_00"] {
+        pve.write(
+            &format!("dump/local/vzdump-qemu-110-{stamp}.vma.zst"),
+            "name: test-automation\n",
+        );
+    }
+    let vzdumps = |pve: &Pve| pve.argv_log().iter().filter(|a| a[0] == "vzdump").count();
+
+    let dry = run(&pve, fleet, &["backup", "--due", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(
+        text(&dry.stdout).starts_with(
+            "vzdump 110 --storage local --mode snapshot --notes-template 'vmctl backup of test-automation (fleet not in git)' --prune-backups 'keep-last=2'"
+        ),
+        "{}",
+        text(&dry.stdout)
+    );
+    assert_eq!(vzdumps(&pve), 0, "a dry run only reads");
+
+    let due = run(&pve, fleet, &["backup", "--due"]);
+    assert!(due.status.success(), "{}", text(&due.stderr));
+    assert_eq!(vzdumps(&pve), 1);
+    let out = run(&pve, fleet, &["backups", "test-automation", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["volid"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "kept 2: {names:?}");
+    assert!(
+        names[0].ends_with("2020_01_02-00_00_00.vma.zst"),
+        "{names:?}"
+    );
+    assert!(!names[1].contains("2020_"), "{names:?}");
+
+    // Not due again within everyHours: nothing sent.
+    let again = run(&pve, fleet, &["backup", "--due"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(vzdumps(&pve), 1);
+    assert!(squash(&text(&again.stderr)).contains(&squash("is not due")));
+
+    // A policy vmctl cannot follow is refused (lint first where it can tell).
+    std::fs::write(&defs, with(r#"{ vms = [ "nosuch" ]; }"#)).unwrap();
+    let out = run(&pve, fleet, &["backup", "--due"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    std::fs::write(&defs, with(r#"{ vms = [ ]; everyHours = 0; }"#)).unwrap();
+    let lint = crate::support::vmctl(fleet, &["lint", "--no-nix", "--format", "json"]);
+    assert_eq!(lint.status.code(), Some(1));
+    assert!(
+        text(&lint.stdout).contains("VM006"),
+        "{}",
+        text(&lint.stdout)
+    );
+    assert_eq!(vzdumps(&pve), 1);
+}

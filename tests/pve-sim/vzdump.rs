@@ -64,6 +64,28 @@ impl Sim {
         if let Some(notes) = opts.get("notes-template") {
             self.write(&path.with_extension("zst.notes"), notes);
         }
+        // `--prune-backups keep-last=N`: the VM's oldest backups on the storage beyond N go.
+        if let Some(keep) = opts
+            .get("prune-backups")
+            .and_then(|p| p.strip_prefix("keep-last="))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            let prefix = format!("vzdump-qemu-{id}-");
+            let mut mine: Vec<String> = fs::read_dir(&dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| n.starts_with(&prefix) && n.ends_with(".vma.zst"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            mine.sort();
+            for old in &mine[..mine.len().saturating_sub(keep)] {
+                let _ = fs::remove_file(dir.join(old));
+                let _ = fs::remove_file(dir.join(format!("{old}.notes")));
+                println!("INFO: prune older backups: removed '{old}'");
+            }
+        }
         println!("INFO: starting new backup job: vzdump {}", a.join(" "));
         println!("INFO: Starting Backup of VM {id} (qemu)");
         println!("INFO: Backup mode: {mode}");
