@@ -37,6 +37,9 @@ pub enum RebuildError {
     #[error("no VM to rebuild: name one or more, or use --all")]
     #[diagnostic(help("`vmctl rebuild NAME…` or `vmctl rebuild --all`"))]
     NothingNamed,
+    #[error("vms/definitions.nix has no managed VM that is not readonly: nothing to rebuild")]
+    #[diagnostic(help("declare one under `managed` and provision it (`vmctl provision NAME`)"))]
+    NoManagedVm,
     #[error("`--all` rebuilds every managed VM: do not name VMs with it")]
     #[diagnostic(help("`vmctl rebuild --all`, or `vmctl rebuild NAME…` without --all"))]
     AllAndNames,
@@ -105,7 +108,7 @@ pub fn targets(
         (false, false) => names.to_vec(),
     };
     if chosen.is_empty() {
-        return Err(RebuildError::NothingNamed);
+        return Err(RebuildError::NoManagedVm);
     }
     let mut out: Vec<Target> = Vec::new();
     for name in &chosen {
@@ -399,6 +402,10 @@ mod tests {
         ));
         // --all stops on the first VM that cannot be rebuilt: nothing is half done.
         assert!(targets(&d, &h, &[], true).is_err());
+        assert!(matches!(
+            targets(&defs(vec![], vec![]), &h, &[], true).unwrap_err(),
+            RebuildError::NoManagedVm
+        ));
     }
 
     #[test]
