@@ -175,7 +175,7 @@ let
                 "`${f}` of ${context} is ${describeType set.${f}}, expected ${ty.describe}"
             else [ ])
           (attrNames (required // optional)));
-      topTypes = { proxmox = types.attrs; template = types.attrs; imported = types.attrs; managed = types.attrs; vmidRanges = types.attrs; settings = types.attrs; };
+      topTypes = { proxmox = types.attrs; template = types.attrs; imported = types.attrs; managed = types.attrs; vmidRanges = types.attrs; settings = types.attrs; snapshots = types.attrs; backups = types.attrs; };
       topFindings = fieldsOf {
         path = [ ]; set = top; context = "definitions.nix"; keyLoc = topLoc root file;
         required = { proxmox = types.attrs; };

@@ -229,7 +229,7 @@ sandbox guest's 127.0.0.110, declared static (vmctl takes no loopback address fr
   [[ "$host" =~ ^[A-Za-z0-9._-]+$ ]] || die "proxmox.host '$host' is not a host name or address"
 
   mkdir -p "$pve/state" "$pve/bin" "$pve/home" "$pve/sshd" "$dir/bin"
-  for p in qm qmrestore pvesh pvesm ip; do ln -sf "$sim" "$pve/bin/$p"; done
+  for p in qm qmrestore pvesh pvesm ip vzdump; do ln -sf "$sim" "$pve/bin/$p"; done
   ln -sf "$sim" "$dir/bin/pve-sim"
   install -m 755 "$root/tests/sandbox/nixos-anywhere" "$dir/bin/nixos-anywhere"
   install -m 755 "$root/tests/sandbox/nix-for-installer" "$dir/bin/nix-for-installer"

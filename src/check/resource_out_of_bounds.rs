@@ -16,7 +16,9 @@ pub const RULE: Rule = Rule {
 Checks the resources of every managed VM (those vmctl creates; imported VMs and the
 template only document theirs, see VM013): `cores` from 1 to 512; `memory` in MiB from 16 to 16 TiB
 (so `memory = 4;` meaning 4 GiB is caught); `disk` in Proxmox's size format, a number with a
-unit `K`, `M`, `G` or `T` (`\"20G\"`, `\"1.5T\"`), from 1 GiB to 1 PiB.
+unit `K`, `M`, `G` or `T` (`\"20G\"`, `\"1.5T\"`), from 1 GiB to 1 PiB. Also the fleet's
+`snapshots.keep` (how many automatic snapshots each VM keeps), from 1 to 100, and the backup
+policy's `backups.keep` (1 to 1000) and `backups.everyHours` (1 to 8760).
 
 ## Why
 `\"20GB\"` or `\"-5G\"` would be rejected by `qm resize` after the VM was already cloned;
@@ -34,6 +36,29 @@ Write `cores` as a positive count, `memory` in MiB (`4096` for 4 GiB) and `disk`
 
 pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     let Some(d) = definitions(fleet) else { return };
+    // `snapshots.keep`: automatic snapshots are pruned to it, so 0 would delete the one just
+    // taken before a rebuild or rollback.
+    let policy = d.defs.backup_policy.as_ref();
+    let bounded = [
+        ("backups.keep", policy.and_then(|p| p.keep), 1, 1000),
+        ("backups.everyHours", policy.and_then(|p| p.every_hours), 1, 8760),
+    ];
+    for (field, value, lo, hi) in bounded {
+        if let Some((v, range)) = value.filter(|(v, _)| !(lo..=hi).contains(v)) {
+            out.push(Diagnostic::new(
+                &RULE,
+                d.span(range),
+                format!("`{field}` is {v}; it must be from {lo} to {hi}"),
+            ));
+        }
+    }
+    if let Some((keep, range)) = d.defs.snapshot_keep.filter(|(k, _)| !(1..=100).contains(k)) {
+        out.push(Diagnostic::new(
+            &RULE,
+            d.span(range),
+            format!("`snapshots.keep` is {keep}; it must be from 1 to 100"),
+        ));
+    }
     let sane_memory =
         |m: i64| u64::try_from(m).is_ok_and(|m| (MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&m));
     // Imported VMs and the template document their resources (VM013 reads those).

@@ -7,6 +7,7 @@ use crate::exec::fleet::LoadedFleet;
 use crate::render;
 use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
+pub mod backup;
 pub mod changes;
 pub mod destroy;
 pub mod docs;
@@ -14,15 +15,19 @@ pub mod exit;
 pub mod generate;
 pub mod hosts;
 pub mod keys;
+pub mod known_hosts;
 pub mod lint;
 mod lint_fix;
 pub mod lsp;
+pub mod migrate;
 pub mod ops;
 pub mod post_provision;
 pub mod progress;
 pub mod provision;
+pub mod rebuild;
 pub mod scaffold;
 pub mod secrets;
+pub mod snapshot;
 pub mod sops;
 pub mod template;
 pub mod ui;
@@ -141,6 +146,31 @@ pub enum Command {
     #[command(subcommand)]
     #[command(after_long_help = template::EXAMPLES)]
     Template(template::TemplateCommand),
+    /// Write a known_hosts file for the whole fleet from hosts.nix, for your own ssh.
+    #[command(after_long_help = known_hosts::EXAMPLES)]
+    KnownHosts(known_hosts::KnownHostsArgs),
+    /// Rebuild managed VMs with nixos-rebuild, their host keys pinned from hosts.nix, each
+    /// snapshotted first.
+    #[command(after_long_help = rebuild::EXAMPLES)]
+    Rebuild(rebuild::RebuildArgs),
+    /// A VM's snapshots by name: create, list, rollback (confirmed, the state before kept as
+    /// an automatic snapshot), delete; automatic ones pruned to `snapshots.keep`.
+    #[command(after_long_help = snapshot::EXAMPLES)]
+    Snapshot(snapshot::SnapshotArgs),
+    /// Back VMs up with vzdump (notes name vmctl and the fleet's commit).
+    #[command(after_long_help = backup::BACKUP_EXAMPLES)]
+    Backup(backup::BackupArgs),
+    /// List a VM's backups on a storage.
+    #[command(after_long_help = backup::BACKUPS_EXAMPLES)]
+    Backups(backup::BackupsArgs),
+    /// Restore a VM's backup as a new VM (--as), or into the VM (confirmed, stopped, backed
+    /// up first).
+    #[command(after_long_help = backup::RESTORE_EXAMPLES)]
+    Restore(backup::RestoreArgs),
+    /// Migrate a managed VM to another node, wait, record its `node` in definitions.nix and
+    /// the docs, commit.
+    #[command(after_long_help = migrate::EXAMPLES)]
+    Migrate(migrate::MigrateArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -312,6 +342,13 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Provision(a) => provision::run(a, g),
         Command::PostProvision(a) => post_provision::run(a, g),
         Command::Template(a) => template::run(a, g),
+        Command::KnownHosts(a) => known_hosts::run(a, g),
+        Command::Rebuild(a) => rebuild::run(a, g),
+        Command::Snapshot(a) => snapshot::run(a, g),
+        Command::Backup(a) => backup::backup(a, g),
+        Command::Backups(a) => backup::backups(a, g),
+        Command::Restore(a) => backup::restore(a, g),
+        Command::Migrate(a) => migrate::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

@@ -1,6 +1,7 @@
 //! The imperative shell: every side effect (files, processes, SSH) lives here.
 
 pub mod apply;
+pub mod backup;
 pub mod cannot_act;
 pub mod destroy;
 pub mod events;
@@ -11,9 +12,11 @@ pub mod post_provision;
 pub mod process;
 pub mod provision;
 pub mod proxmox;
+pub mod rebuild;
 pub mod remote;
 pub mod report;
 pub mod root;
 pub mod signals;
+pub mod snapshot;
 pub mod sops;
 pub mod template;

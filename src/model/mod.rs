@@ -164,6 +164,11 @@ pub struct Definitions {
     pub managed: Vec<Vm>,
     pub vmid_ranges: Vec<VmidRange>,
     pub settings: Settings,
+    /// `snapshots.keep` as written, with its range: how many automatic snapshots
+    /// (`vmctl-auto-…`) each VM keeps; manual ones are never pruned.
+    pub snapshot_keep: Option<(i64, TextRange)>,
+    /// `backups`: which VMs `vmctl backup --due` backs up, where, how often, how many kept.
+    pub backup_policy: Option<BackupPolicy>,
     /// VM tables or entries the evaluator could not determine (`imported` from a function,
     /// `managed.web = mkVm …` without Nix), described for messages. Their VMIDs are unknown,
     /// so the fences refuse every mutation while this is not empty.
@@ -190,6 +195,16 @@ impl Definitions {
     pub fn vm_by_name(&self, name: &str) -> Option<&Vm> {
         self.all_vms().find(|v| v.name == name)
     }
+}
+
+/// The fleet's backup policy (`backups` in definitions.nix); numbers with their ranges.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BackupPolicy {
+    pub vms: Vec<String>,
+    pub storage: Option<String>,
+    pub mode: Option<String>,
+    pub keep: Option<(i64, TextRange)>,
+    pub every_hours: Option<(i64, TextRange)>,
 }
 
 /// One entry of hosts.nix.

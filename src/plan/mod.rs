@@ -5,8 +5,12 @@
 //! `exec::proxmox::Proxmox` (SSH in production, the recording fake in tests). Provisioning's
 //! steps are meant to be planned here the same way.
 
+pub mod backup;
 pub mod destroy;
+pub mod migrate;
 pub mod ops;
 pub mod post_provision;
 pub mod provision;
+pub mod rebuild;
+pub mod snapshot;
 pub mod template;

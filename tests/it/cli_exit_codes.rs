@@ -72,9 +72,28 @@ fn every_command_uses_the_same_exit_codes() {
             ],
         ),
         (0, vec!["template", "create", "--dry-run"]),
+        (0, vec!["known-hosts"]),
+        (0, vec!["migrate", "test-automation", "prom2", "--dry-run"]),
+        (0, vec!["backup", "test-automation", "--dry-run"]),
+        (
+            0,
+            vec!["snapshot", "test-automation", "create", "s1", "--dry-run"],
+        ),
         // 1: findings, refusals, failures.
         (1, vec!["lint", "--no-nix", "broken"]),
         (1, vec!["docs", "--check"]),
+        (1, vec!["rebuild", "doc1", "--dry-run"]),
+        (1, vec!["migrate", "doc1", "prom2", "--dry-run"]),
+        (
+            1,
+            vec![
+                "restore",
+                "test-automation",
+                "--from",
+                "local:backup/vzdump-qemu-110-2026_01_01-00_00_00.vma.zst",
+            ],
+        ),
+        (1, vec!["snapshot", "doc1", "create", "s1", "--dry-run"]),
         (
             1,
             vec![
@@ -121,6 +140,9 @@ fn every_command_uses_the_same_exit_codes() {
         (2, vec!["hosts", "remove"]),
         (2, vec!["lsp", "--port", "1"]),
         (2, vec!["provision"]),
+        (2, vec!["rebuild", "--jobs", "0", "--all"]),
+        (2, vec!["backups"]),
+        (2, vec!["backup", "doc1", "--mode", "suspend"]),
         (2, vec!["post-provision", "test-automation", "127.1", "110"]),
         (2, vec!["template", "create", "--image", "no/such.vma.zst"]),
         (2, vec!["ops", "stop", "not-a-vmid"]),

@@ -84,6 +84,29 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
             ],
         ),
         ("template create", vec![dry]),
+        ("known-hosts", vec![]),
+        ("rebuild", vec!["test-automation", dry]),
+        ("snapshot create", vec!["s1", dry]),
+        ("backup", vec!["test-automation", dry]),
+        ("backups", vec!["test-automation"]),
+        ("migrate", vec!["test-automation", "prom2", dry]),
+        (
+            "restore",
+            vec![
+                "test-automation",
+                "--from",
+                "local:backup/vzdump-qemu-110-2026_01_01-00_00_00.vma.zst",
+                "--as",
+                "ta2",
+                dry,
+            ],
+        ),
+        ("snapshot list", vec![]),
+        (
+            "snapshot rollback",
+            vec!["s1", "--confirm", "test-automation", dry],
+        ),
+        ("snapshot delete", vec!["s1", dry]),
         ("secrets rekey", vec![dry]),
         ("secrets check", vec![]),
         ("secrets rotate", vec![dry]),
@@ -176,7 +199,13 @@ fn check_shape(name: &str, args: &[&str], v: &Value, root: &Path) {
     // A command that changes something: `dry_run` always, then the file-change shape or the
     // cluster-change shape.
     assert_eq!(v["dry_run"], true, "{name}: {v}");
-    if name.starts_with("ops ") || name == "template create" {
+    if name.starts_with("ops ")
+        || name == "template create"
+        || name == "rebuild"
+        || name.starts_with("snapshot ")
+        || name == "backup"
+        || name == "restore"
+    {
         for field in ["commands", "notes"] {
             assert!(v[field].is_array(), "{name}: no `{field}` array: {v}");
         }
@@ -256,6 +285,18 @@ fn every_json_output_has_one_shape_and_relative_paths() {
     // Run from a subdirectory: a path shown relative to the working directory would start
     // with `../` and fail the check.
     let cwd = root.join("hosts");
+    // rebuild needs a host whose key hosts.nix pins: a second copy that has one.
+    let pinned = self::fleet();
+    let hosts_nix = pinned.path().join("hosts.nix");
+    let h = std::fs::read_to_string(&hosts_nix).unwrap();
+    let entry = format!(
+        "  test-automation = {{ hostname = \"test-automation\"; publicKey = \"{key}\"; }};\n}}\n"
+    );
+    std::fs::write(
+        &hosts_nix,
+        h.trim_end().strip_suffix('}').unwrap().to_string() + &entry,
+    )
+    .unwrap();
     let mut ran = 0;
     for path in &commands {
         let name = path.join(" ");
@@ -277,9 +318,21 @@ fn every_json_output_has_one_shape_and_relative_paths() {
             c
         } else {
             let mut c = vmctl_cmd();
-            c.args(path);
+            if path[0] == "snapshot" {
+                // `vmctl snapshot NAME ACTION`: the VM's name comes before the action.
+                c.args(["snapshot", "test-automation", &path[1]]);
+                c.envs(pve.vmctl_env());
+            } else {
+                c.args(path);
+            }
             if path[0] == "post-provision" {
                 c.envs(pve.vmctl_env());
+            }
+            if path[0] == "backups" {
+                c.envs(pve.vmctl_env());
+            }
+            if path[0] == "rebuild" {
+                c.arg("--fleet").arg(pinned.path());
             }
             c
         };

@@ -54,6 +54,7 @@ mod sim;
 mod snapshots;
 mod timing;
 mod tools;
+mod vzdump;
 
 mod times_log;
 
@@ -106,6 +107,7 @@ fn main() {
         "qmrestore" => sim.qmrestore(&a[1..]),
         "pvesh" => sim.pvesh(&a[1..]),
         "pvesm" => sim.pvesm(&a[1..]),
+        "vzdump" => sim.vzdump(&a[1..]),
         "ip" => sim.ip(&a[1..]),
         other => die(&format!("pve-sim: unknown program {other}")),
     }

@@ -33,7 +33,9 @@ impl Sim {
                 ));
             }
         }
-        let Ok(text) = fs::read_to_string(archive) else {
+        // A backup volume ID (`STORAGE:backup/FILE`, tests/pve-sim/vzdump.rs) or a path.
+        let archive_path = self.backup_path(archive).unwrap_or_else(|| archive.into());
+        let Ok(text) = fs::read_to_string(&archive_path) else {
             die(&format!(
                 "unable to restore VM {id} - can't find archive file '{archive}'"
             ))
@@ -155,6 +157,9 @@ impl Sim {
     }
 
     pub(crate) fn pvesm(&self, a: &[&str]) {
+        if a.first() == Some(&"list") {
+            return self.pvesm_list(&a[1..]);
+        }
         if a.first() != Some(&"status") {
             die("pve-sim: only `pvesm status` is simulated");
         }

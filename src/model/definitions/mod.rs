@@ -23,7 +23,13 @@ pub const TOP_FIELDS: &[&str] = &[
     "managed",
     "vmidRanges",
     "settings",
+    "snapshots",
+    "backups",
 ];
+/// Fields of the top-level `backups` policy.
+pub const BACKUP_FIELDS: &[&str] = &["vms", "storage", "keep", "everyHours", "mode"];
+/// Fields of the top-level `snapshots` policy.
+pub const SNAPSHOT_FIELDS: &[&str] = &["keep"];
 pub const PROXMOX_FIELDS: &[&str] = &[
     "host",
     "node",
@@ -242,6 +248,32 @@ pub fn read_definitions(value: &Value) -> ReadDefinitions {
     }
     if let Some(s) = f.get("settings", Ty::Attrs, &mut issues) {
         defs.settings = read_settings(s, &mut issues);
+    }
+    // `backups`: the policy `vmctl backup --due` follows (VM006 checks the numbers' bounds).
+    if let Some(b) = f.get("backups", Ty::Attrs, &mut issues) {
+        let set = b.as_attrs().expect("checked");
+        let bf = Fields::new(set, b.span, "backups");
+        bf.unknown_fields(BACKUP_FIELDS, &mut issues);
+        let int = |name: &str, issues: &mut Vec<Issue>| {
+            bf.get(name, Ty::Int, issues)
+                .and_then(|v| v.as_int().map(|n| (n, v.span.range)))
+        };
+        defs.backup_policy = Some(super::BackupPolicy {
+            vms: bf.str_list("vms", &mut issues),
+            storage: bf.str("storage", &mut issues),
+            mode: bf.str("mode", &mut issues),
+            keep: int("keep", &mut issues),
+            every_hours: int("everyHours", &mut issues),
+        });
+    }
+    // `snapshots.keep`: how many automatic snapshots a VM keeps (VM006 checks its bounds).
+    if let Some(s) = f.get("snapshots", Ty::Attrs, &mut issues) {
+        let set = s.as_attrs().expect("checked");
+        let sf = Fields::new(set, s.span, "snapshots");
+        sf.unknown_fields(SNAPSHOT_FIELDS, &mut issues);
+        if let Some(k) = sf.get("keep", Ty::Int, &mut issues) {
+            defs.snapshot_keep = k.as_int().map(|n| (n, k.span.range));
+        }
     }
     defs.source.undetermined = undetermined_vms(top);
     defs.undetermined = defs

@@ -292,7 +292,7 @@ impl Pve {
             std::fs::create_dir_all(d).unwrap();
         }
         let sim = pve_sim_bin();
-        for name in ["qm", "qmrestore", "pvesh", "pvesm", "ip"] {
+        for name in ["qm", "qmrestore", "pvesh", "pvesm", "ip", "vzdump"] {
             std::os::unix::fs::symlink(&sim, bin.join(name)).unwrap();
         }
         let (client_key, client_pub) = make_key(&root, "client_key");
