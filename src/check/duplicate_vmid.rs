@@ -31,6 +31,9 @@ managed.web = { vmid = 104; cores = 2; memory = 2048; disk = \"20G\"; };
 
 ## Fix
 Give one of them a free VMID (`vmctl ops next-vmid` lists the next free one in a range).
+`vmlint --unsafe-fixes` (or the editor's code action) does it for a plain number inside a
+range: the next VMID no VM uses there. Unsafe because only the cluster knows whether that
+VMID is free on it: check with `vmctl ops next-vmid` before provisioning.
 ",
 };
 
