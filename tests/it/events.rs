@@ -79,7 +79,7 @@ pub(crate) fn provision(s: &Sandbox, args: &[&str], extra: &[(&str, &str)]) -> O
 }
 
 /// Every line of stdout as a JSON value valid against the schema; stdout holds nothing else.
-fn events(out: &Output) -> Vec<Value> {
+pub(crate) fn events(out: &Output) -> Vec<Value> {
     let v = validator();
     let stdout = text(&out.stdout);
     assert!(

@@ -623,3 +623,62 @@ fn resume_rollback_and_phases_take_one_vm_at_a_time() {
         assert!(err.contains("one VM at a time"), "{flag:?}: {err}");
     }
 }
+
+/// `--json` on a many-VM run: stdout is the JSON Lines event stream alone, every event valid
+/// against docs/events.schema.json, each VM's steps under its own name with the installer's
+/// output under its `install` step, and one `finished` event with one result per VM (here one
+/// provisioned and committed, one failed at install and rolled back).
+#[test]
+fn json_of_a_many_vm_run_is_one_event_stream_valid_against_the_schema() {
+    let _turn = turn();
+    let s = up(&VMS[1..2], 0, 0);
+    let bin = s.dir.join("bin");
+    std::fs::rename(bin.join("nixos-anywhere"), bin.join("nixos-anywhere.real")).unwrap();
+    crate::support::write_script(
+        &bin.join("nixos-anywhere"),
+        "#!/usr/bin/env bash\ncase \" $* \" in *'#vm-b '*) export SANDBOX_INSTALLER_FAULT=fail:install ;; esac\n\
+         exec \"$(dirname \"$0\")/nixos-anywhere.real\" \"$@\"\n",
+    );
+    let out = provision(&s, &["test-automation", "vm-b", "--jobs", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let events = crate::events::events(&out);
+    let (last, rest) = events.split_last().unwrap();
+    assert_eq!(last["kind"], "finished", "{last}");
+    assert!(rest.iter().all(|e| e["kind"] != "finished"));
+    for name in ["test-automation", "vm-b"] {
+        let mine: Vec<&serde_json::Value> = rest.iter().filter(|e| e["vm"] == name).collect();
+        let started: Vec<&str> = mine
+            .iter()
+            .filter(|e| e["kind"] == "step_start")
+            .map(|e| e["step"].as_str().unwrap())
+            .collect();
+        assert!(
+            started.starts_with(&["clone", "configure"]),
+            "{name}: {started:?}"
+        );
+        assert!(started.contains(&"install"), "{name}: {started:?}");
+        assert!(
+            mine.iter().any(|e| e["kind"] == "output"
+                && e["source"] == "installer"
+                && e["step"] == "install"),
+            "{name}: no installer output under its install step"
+        );
+    }
+    assert!(rest
+        .iter()
+        .all(|e| e["vm"] == "test-automation" || e["vm"] == "vm-b"));
+    let results = last["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{last}");
+    assert_eq!(last["success"], false, "{last}");
+    let by = |n: &str| results.iter().find(|r| r["vm"] == n).unwrap().clone();
+    assert_eq!(by("test-automation")["status"], "done");
+    assert!(by("test-automation")["commit"].as_str().unwrap().len() >= 7);
+    assert_eq!(by("vm-b")["status"], "failed");
+    assert!(by("vm-b")["error"].as_str().is_some());
+    // The human summary went to stderr, not into the stream.
+    assert!(
+        text(&out.stderr).contains("vm-b: failed, rolled back"),
+        "{}",
+        text(&out.stderr)
+    );
+}
