@@ -43,7 +43,9 @@ use std::path::{Path, PathBuf};
 use std::process::exit;
 
 mod cloudinit;
+mod cluster;
 mod conf;
+mod digest;
 mod guest;
 mod lock;
 mod power;
