@@ -22,6 +22,7 @@ pub mod provision;
 pub mod scaffold;
 pub mod secrets;
 pub mod sops;
+pub mod status;
 pub mod template;
 pub mod ui;
 
@@ -134,6 +135,10 @@ pub enum Command {
     #[command(subcommand)]
     #[command(after_long_help = template::EXAMPLES)]
     Template(template::TemplateCommand),
+    /// Definitions against the live cluster: node, power and drift per field of each VM, VMs
+    /// not in definitions.nix, missing VMs, unprotected readonly VMs, capacity.
+    #[command(after_long_help = status::EXAMPLES)]
+    Status(status::StatusArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -304,6 +309,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Provision(a) => provision::run(a, g),
         Command::PostProvision(a) => post_provision::run(a, g),
         Command::Template(a) => template::run(a, g),
+        Command::Status(a) => status::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

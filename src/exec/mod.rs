@@ -16,4 +16,5 @@ pub mod report;
 pub mod root;
 pub mod signals;
 pub mod sops;
+pub mod status;
 pub mod template;

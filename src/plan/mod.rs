@@ -9,4 +9,5 @@ pub mod destroy;
 pub mod ops;
 pub mod post_provision;
 pub mod provision;
+pub mod status;
 pub mod template;
