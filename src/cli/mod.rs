@@ -7,6 +7,7 @@ use crate::exec::fleet::LoadedFleet;
 use crate::render;
 use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
+pub mod apply;
 pub mod changes;
 pub mod destroy;
 pub mod docs;
@@ -139,6 +140,10 @@ pub enum Command {
     /// not in definitions.nix, missing VMs, unprotected readonly VMs, capacity.
     #[command(after_long_help = status::EXAMPLES)]
     Status(status::StatusArgs),
+    /// Bring managed VMs' live configuration to their definitions (digest-guarded; disks only
+    /// grow; readonly VMs never touched).
+    #[command(after_long_help = apply::EXAMPLES)]
+    Apply(apply::ApplyArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -310,6 +315,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::PostProvision(a) => post_provision::run(a, g),
         Command::Template(a) => template::run(a, g),
         Command::Status(a) => status::run(a, g),
+        Command::Apply(a) => apply::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

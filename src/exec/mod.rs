@@ -1,6 +1,7 @@
 //! The imperative shell: every side effect (files, processes, SSH) lives here.
 
 pub mod apply;
+pub mod apply_cfg;
 pub mod cannot_act;
 pub mod destroy;
 pub mod events;

@@ -5,6 +5,7 @@
 //! `exec::proxmox::Proxmox` (SSH in production, the recording fake in tests). Provisioning's
 //! steps are meant to be planned here the same way.
 
+pub mod apply;
 pub mod destroy;
 pub mod ops;
 pub mod post_provision;

@@ -89,6 +89,7 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("secrets rotate", vec![dry]),
         ("ops list", vec![]),
         ("status", vec![]),
+        ("apply", vec!["--all", dry]),
         ("ops status", vec!["110"]),
         ("ops config", vec!["110"]),
         ("ops clone", vec!["9001", "110", "test-automation", dry]),
@@ -177,7 +178,7 @@ fn check_shape(name: &str, args: &[&str], v: &Value, root: &Path) {
     // A command that changes something: `dry_run` always, then the file-change shape or the
     // cluster-change shape.
     assert_eq!(v["dry_run"], true, "{name}: {v}");
-    if name.starts_with("ops ") || name == "template create" {
+    if name.starts_with("ops ") || name == "template create" || name == "apply" {
         for field in ["commands", "notes"] {
             assert!(v[field].is_array(), "{name}: no `{field}` array: {v}");
         }
@@ -279,7 +280,7 @@ fn every_json_output_has_one_shape_and_relative_paths() {
         } else {
             let mut c = vmctl_cmd();
             c.args(path);
-            if path[0] == "post-provision" || path[0] == "status" {
+            if path[0] == "post-provision" || path[0] == "status" || path[0] == "apply" {
                 c.envs(pve.vmctl_env());
             }
             c

@@ -15,6 +15,7 @@ mod cli_lint;
 mod cli_output_bounds;
 mod cli_settings;
 mod crlf_fleet;
+mod day2_apply;
 mod day2_status;
 mod demo_fleet;
 mod destroy_sandbox;

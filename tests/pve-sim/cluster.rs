@@ -170,6 +170,9 @@ impl Sim {
                 );
             }
             ("set", ["config"]) => {
+                // A test barrier (sim.json "gates": ["set"]): the update waits, as if still in
+                // flight, while the test changes the config behind it.
+                sim.gate("set");
                 // The API's sshkeys is the URL-encoded text itself, not qm's file path.
                 let mut args: Vec<String> = vec![vmid.to_string()];
                 let mut sshkeys = None;

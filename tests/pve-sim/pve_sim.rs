@@ -23,6 +23,8 @@
 //! guests/ID/                       sandbox only: a started VM's sshd, disk (`root/`) and console
 //! gates/NAME.reached, NAME.open    test barriers: with `"gates":["clone"]` in sim.json a clone
 //!                                  stops mid-way (lock held) until the test opens the gate
+//!                                  (`"set"`: an API config update waits before it reads)
+//! pending/ID.json                  changes waiting for the VM's next start (see `cluster.rs`)
 //! ```
 //!
 //! Faults: `faults.json` is a list of `{"match": "qm clone", "action": A, "times": N}`; `match`
