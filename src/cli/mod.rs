@@ -14,6 +14,7 @@ pub mod docs;
 pub mod exit;
 pub mod generate;
 pub mod hosts;
+pub mod import;
 pub mod keys;
 pub mod lint;
 pub mod ops;
@@ -144,6 +145,10 @@ pub enum Command {
     /// grow; readonly VMs never touched).
     #[command(after_long_help = apply::EXAMPLES)]
     Apply(apply::ApplyArgs),
+    /// Write an existing cluster VM into the `imported` section of vms/definitions.nix
+    /// (readonly; node, resources, tags, description from the live config) and the docs.
+    #[command(after_long_help = import::EXAMPLES)]
+    Import(import::ImportArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -316,6 +321,7 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Template(a) => template::run(a, g),
         Command::Status(a) => status::run(a, g),
         Command::Apply(a) => apply::run(a, g),
+        Command::Import(a) => import::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

@@ -90,6 +90,7 @@ fn arguments() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("ops list", vec![]),
         ("status", vec![]),
         ("apply", vec!["--all", dry]),
+        ("import", vec!["doc1", "104", dry]),
         ("ops status", vec!["110"]),
         ("ops config", vec!["110"]),
         ("ops clone", vec!["9001", "110", "test-automation", dry]),
@@ -280,7 +281,11 @@ fn every_json_output_has_one_shape_and_relative_paths() {
         } else {
             let mut c = vmctl_cmd();
             c.args(path);
-            if path[0] == "post-provision" || path[0] == "status" || path[0] == "apply" {
+            if path[0] == "post-provision"
+                || path[0] == "status"
+                || path[0] == "apply"
+                || path[0] == "import"
+            {
                 c.envs(pve.vmctl_env());
             }
             c

@@ -16,6 +16,7 @@ mod cli_output_bounds;
 mod cli_settings;
 mod crlf_fleet;
 mod day2_apply;
+mod day2_import;
 mod day2_status;
 mod demo_fleet;
 mod destroy_sandbox;
