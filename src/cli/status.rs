@@ -2,8 +2,8 @@
 //! power, drift per field with both values), then VMs definitions.nix does not mention,
 //! declared VMs the cluster lacks, readonly VMs without protection, and capacity.
 //!
-//! Exit 0 when every selected VM is on the cluster as declared, 1 when some VM drifted or is
-//! missing (the answer is no), 2 when vmctl could not act.
+//! Exit 0 when every selected VM is on the cluster as declared, 1 when some VM drifted, is
+//! missing or could not be compared (the answer is no), 2 when vmctl could not act.
 
 use clap::Args;
 use miette::IntoDiagnostic;
@@ -105,11 +105,15 @@ pub fn run(args: StatusArgs, g: &Global) -> miette::Result<u8> {
     } else {
         print!("{}", table(&report));
     }
-    Ok(if report.drifted() || !report.missing.is_empty() {
-        1
-    } else {
-        0
-    })
+    // A VM vmctl could not compare is not known to match: the answer is not yes.
+    let unsure = report.vms.iter().any(|v| v.problem.is_some());
+    Ok(
+        if report.drifted() || !report.missing.is_empty() || unsure {
+            1
+        } else {
+            0
+        },
+    )
 }
 
 /// The human table; every value from the cluster stripped of control characters.

@@ -72,7 +72,14 @@ fn value_for(d: &Drift, cfg: &LiveConfig, raw_keys: &str) -> String {
             // A net0 without a MAC makes Proxmox pick a new one: keep the live MAC unless the
             // definition declares one.
             let declared = &d.declared;
-            let live_mac = cfg.get("net0").and_then(crate::proxmox::parse::mac_of_net);
+            // The MAC exactly as the live config writes it.
+            let live_mac = cfg.get("net0").and_then(|n| {
+                n.split(',').find_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    let model = normalize::net(p).contains("model=");
+                    ((model || k == "macaddr") && v.len() == 17).then(|| v.to_string())
+                })
+            });
             match (normalize::net(declared).contains("macaddr="), live_mac) {
                 (false, Some(mac)) => {
                     let (model, rest) = declared.split_once(',').unwrap_or((declared, ""));
@@ -158,4 +165,113 @@ pub fn plan(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Vm, VmKind};
+    use crate::plan::status::VmReport;
+    use std::collections::BTreeMap;
+
+    fn row(name: &str, readonly: bool, drift: Vec<Drift>) -> VmReport {
+        VmReport {
+            name: name.into(),
+            kind: "managed",
+            vmid: 110,
+            readonly,
+            declared_node: Some("prom".into()),
+            node: Some("pve2".into()),
+            power: Some("running".into()),
+            protected: false,
+            drift,
+            pending: vec![],
+            problem: None,
+        }
+    }
+
+    fn d(field: &str, declared: &str, live: &str, key: Option<&str>) -> Drift {
+        Drift {
+            field: field.into(),
+            declared: declared.into(),
+            live: live.into(),
+            key: key.map(str::to_string),
+        }
+    }
+
+    fn inputs(readonly: bool) -> (Definitions, BTreeMap<VmId, LiveConfig>) {
+        let defs = Definitions {
+            managed: vec![Vm {
+                readonly,
+                ..Vm::new("web", VmKind::Managed, Some(110))
+            }],
+            ..Default::default()
+        };
+        let mut cfg = LiveConfig {
+            digest: "d0".into(),
+            ..Default::default()
+        };
+        cfg.entries.insert(
+            "net0".into(),
+            "virtio=BC:24:11:00:00:6E,bridge=vmbr9".into(),
+        );
+        (defs, [(110, cfg)].into_iter().collect())
+    }
+
+    #[test]
+    fn net0_keeps_the_live_mac_and_the_node_is_a_note_on_the_vms_node() {
+        let (defs, configs) = inputs(false);
+        let report = StatusReport {
+            vms: vec![row(
+                "web",
+                false,
+                vec![
+                    d("net0", "virtio,bridge=vmbr0", "x", Some("net0")),
+                    d("node", "prom", "pve2", None),
+                    d("disk", "30G", "20G", Some("scsi0")),
+                ],
+            )],
+            ..Default::default()
+        };
+        let p = plan(&defs, &report, &configs, &[], &[]).unwrap();
+        assert_eq!(p[0].node, "pve2");
+        assert_eq!(p[0].digest, "d0");
+        assert_eq!(
+            p[0].set,
+            vec![(
+                "net0".into(),
+                "virtio=BC:24:11:00:00:6E,bridge=vmbr0".into()
+            )]
+        );
+        assert_eq!(p[0].grow, vec![("scsi0".into(), "30G".into(), 20 << 30)]);
+        assert!(p[0].notes[0].contains("ops migrate"), "{:?}", p[0].notes);
+    }
+
+    #[test]
+    fn a_shrink_refuses_everything_and_readonly_vms_are_never_planned() {
+        let (defs, configs) = inputs(false);
+        let report = StatusReport {
+            vms: vec![row(
+                "web",
+                false,
+                vec![d("disk", "10G", "20G", Some("scsi0"))],
+            )],
+            ..Default::default()
+        };
+        let e = plan(&defs, &report, &configs, &[], &[]).unwrap_err();
+        assert!(
+            e.to_string().contains("10G") && e.to_string().contains("20G"),
+            "{e}"
+        );
+        let (defs, configs) = inputs(true);
+        let report = StatusReport {
+            vms: vec![row("web", true, vec![d("cores", "2", "4", Some("cores"))])],
+            ..Default::default()
+        };
+        assert_eq!(plan(&defs, &report, &configs, &[], &[]).unwrap(), vec![]);
+        assert!(matches!(
+            plan(&defs, &report, &configs, &[], &["web".into()]),
+            Err(ApplyPlanError::Readonly { .. })
+        ));
+    }
 }
