@@ -233,3 +233,70 @@ fn apply_refuses_a_shrink_and_a_concurrent_change_overwriting_nothing() {
     let now = std::fs::read_to_string(&conf).unwrap();
     assert_eq!(now, ui);
 }
+
+#[test]
+fn a_vm_on_another_node_is_read_and_applied_through_that_node() {
+    let _turn = turn();
+    let s = provisioned_cluster();
+    // test-automation now lives on pve2, and its definition says so.
+    std::fs::create_dir_all(state(&s).join("nodes/pve2/qemu-server")).unwrap();
+    std::fs::rename(conf_path(&s, "prom", 110), conf_path(&s, "pve2", 110)).unwrap();
+    let defs = s.dir.join("fleet/vms/definitions.nix");
+    let written = std::fs::read_to_string(&defs).unwrap();
+    assert!(written.contains("      vmid = 110;\n"));
+    std::fs::write(
+        &defs,
+        written.replace(
+            "      vmid = 110;\n",
+            "      vmid = 110;\n      node = \"pve2\";\n",
+        ),
+    )
+    .unwrap();
+    let conf = conf_path(&s, "pve2", 110);
+    edit_conf(&conf, "tags", "vmctl");
+    // `qm` on the connected node cannot see it, as on Proxmox.
+    let qm = std::process::Command::new(crate::support::pve::pve_sim_bin())
+        .args(["qm", "config", "110"])
+        .env("PVE_SIM_STATE", state(&s))
+        .output()
+        .unwrap();
+    assert!(!qm.status.success());
+    assert!(
+        text(&qm.stderr).contains("does not exist"),
+        "{}",
+        text(&qm.stderr)
+    );
+    // Run "on" pve2, it can.
+    let qm = std::process::Command::new(crate::support::pve::pve_sim_bin())
+        .args(["qm", "config", "110"])
+        .env("PVE_SIM_STATE", state(&s))
+        .env("PVE_SIM_NODE", "pve2")
+        .output()
+        .unwrap();
+    assert!(
+        text(&qm.stdout).contains("name: test-automation"),
+        "{}",
+        text(&qm.stderr)
+    );
+    let (code, report) = status_json(&s, &["test-automation"]);
+    assert_eq!(code, Some(1));
+    let ta = crate::day2_status::vm(&report, "test-automation");
+    assert_eq!(ta["node"], "pve2");
+    assert_eq!(ta["declared_node"], "pve2");
+    let fields: Vec<&str> = ta["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    // The definition changed (node), so its hash in the description did too.
+    assert_eq!(fields, ["tags", "description"], "{ta:#}");
+    std::fs::remove_file(state(&s).join("argv.jsonl")).unwrap();
+    let out = vmctl(&s, &["apply", "test-automation"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(argv_log(&s)
+        .iter()
+        .any(|a| a[..2] == ["pvesh", "set"] && a[2] == "/nodes/pve2/qemu/110/config"));
+    let (code, report) = status_json(&s, &["test-automation"]);
+    assert_eq!(code, Some(0), "{report:#}");
+}
