@@ -27,6 +27,10 @@
 //! pending/ID.json                  changes waiting for the VM's next start (see `cluster.rs`)
 //! ```
 //!
+//! A cluster (see `cluster.rs`): `qm` acts only on the VMs of the node it runs on
+//! (`PVE_SIM_NODE`, else sim.json `node`); `pvesh get|set|create /nodes/NODE/qemu/ID/…` reaches
+//! a VM on any node, with config digests and pending changes.
+//!
 //! Faults: `faults.json` is a list of `{"match": "qm clone", "action": A, "times": N}`; `match`
 //! is a prefix of the argv words, `times` (absent = always) counts down and the fault is removed
 //! at zero. Actions: `fail` (`message`, `exit`), `lock-timeout` (`storage` or `file`; the

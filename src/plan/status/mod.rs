@@ -5,6 +5,8 @@
 //! node and storage.
 
 pub mod normalize;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
