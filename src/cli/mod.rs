@@ -7,6 +7,7 @@ use crate::exec::fleet::LoadedFleet;
 use crate::render;
 use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
+pub mod apply;
 pub mod backup;
 pub mod changes;
 pub mod destroy;
@@ -14,6 +15,7 @@ pub mod docs;
 pub mod exit;
 pub mod generate;
 pub mod hosts;
+pub mod import;
 pub mod keys;
 pub mod known_hosts;
 pub mod lint;
@@ -29,6 +31,7 @@ pub mod scaffold;
 pub mod secrets;
 pub mod snapshot;
 pub mod sops;
+pub mod status;
 pub mod template;
 pub mod ui;
 
@@ -171,6 +174,18 @@ pub enum Command {
     /// the docs, commit.
     #[command(after_long_help = migrate::EXAMPLES)]
     Migrate(migrate::MigrateArgs),
+    /// Definitions against the live cluster: node, power and drift per field of each VM, VMs
+    /// not in definitions.nix, missing VMs, unprotected readonly VMs, capacity.
+    #[command(after_long_help = status::EXAMPLES)]
+    Status(status::StatusArgs),
+    /// Bring managed VMs' live configuration to their definitions (digest-guarded; disks only
+    /// grow; readonly VMs never touched).
+    #[command(after_long_help = apply::EXAMPLES)]
+    Apply(apply::ApplyArgs),
+    /// Write an existing cluster VM into the `imported` section of vms/definitions.nix
+    /// (readonly; node, resources, tags, description from the live config) and the docs.
+    #[command(after_long_help = import::EXAMPLES)]
+    Import(import::ImportArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(generate::CompletionsArgs),
     /// Write man pages for vmctl and every subcommand into a directory.
@@ -349,6 +364,9 @@ pub fn run(cli: Cli) -> miette::Result<u8> {
         Command::Backups(a) => backup::backups(a, g),
         Command::Restore(a) => backup::restore(a, g),
         Command::Migrate(a) => migrate::run(a, g),
+        Command::Status(a) => status::run(a, g),
+        Command::Apply(a) => apply::run(a, g),
+        Command::Import(a) => import::run(a, g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

@@ -5,6 +5,7 @@
 //! before writing it.
 
 pub mod definitions;
+pub mod definitions_import;
 pub mod docs;
 pub mod hosts;
 pub mod nix;

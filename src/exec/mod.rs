@@ -1,6 +1,7 @@
 //! The imperative shell: every side effect (files, processes, SSH) lives here.
 
 pub mod apply;
+pub mod apply_cfg;
 pub mod backup;
 pub mod cannot_act;
 pub mod destroy;
@@ -19,4 +20,5 @@ pub mod root;
 pub mod signals;
 pub mod snapshot;
 pub mod sops;
+pub mod status;
 pub mod template;

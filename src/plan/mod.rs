@@ -5,6 +5,7 @@
 //! `exec::proxmox::Proxmox` (SSH in production, the recording fake in tests). Provisioning's
 //! steps are meant to be planned here the same way.
 
+pub mod apply;
 pub mod backup;
 pub mod destroy;
 pub mod migrate;
@@ -13,4 +14,5 @@ pub mod post_provision;
 pub mod provision;
 pub mod rebuild;
 pub mod snapshot;
+pub mod status;
 pub mod template;

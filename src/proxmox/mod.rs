@@ -7,6 +7,7 @@
 pub mod argv;
 pub mod error;
 pub mod fence;
+pub mod node_api;
 pub mod parse;
 pub mod quote;
 pub mod redact;

@@ -110,6 +110,9 @@ fn every_command_uses_the_same_exit_codes() {
         (1, vec!["lsp"]),
         (1, vec!["ops", "stop", "104", "--dry-run"]),
         (1, vec!["scaffold", "nosuch", "--dry-run"]),
+        (1, vec!["status", "nosuch"]),
+        (1, vec!["apply", "doc1"]),
+        (1, vec!["import", "other", "104"]),
         (1, vec!["provision", "nosuch", "--dry-run", "--offline"]),
         (
             1,

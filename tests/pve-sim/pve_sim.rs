@@ -24,7 +24,13 @@
 //! guests/ID/                       sandbox only: a started VM's sshd, disk (`root/`) and console
 //! gates/NAME.reached, NAME.open    test barriers: with `"gates":["clone"]` in sim.json a clone
 //!                                  stops mid-way (lock held) until the test opens the gate
+//!                                  (`"set"`: an API config update waits before it reads)
+//! pending/ID.json                  changes waiting for the VM's next start (see `cluster.rs`)
 //! ```
+//!
+//! A cluster (see `cluster.rs`): `qm` acts only on the VMs of the node it runs on
+//! (`PVE_SIM_NODE`, else sim.json `node`); `pvesh get|set|create /nodes/NODE/qemu/ID/…` reaches
+//! a VM on any node, with config digests and pending changes.
 //!
 //! Faults: `faults.json` is a list of `{"match": "qm clone", "action": A, "times": N}`; `match`
 //! is a prefix of the argv words, `times` (absent = always) counts down and the fault is removed
@@ -44,7 +50,9 @@ use std::path::{Path, PathBuf};
 use std::process::exit;
 
 mod cloudinit;
+mod cluster;
 mod conf;
+mod digest;
 mod guest;
 mod lock;
 mod power;

@@ -1,6 +1,5 @@
 //! `qm`: the dispatcher, list/status/config, clone, set, resize.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::thread::sleep;
 use std::time::Duration;
@@ -25,13 +24,20 @@ impl Sim {
             "status" => self.qm_status(rest),
             "config" => self.qm_config(rest),
             "clone" => self.qm_clone(rest),
-            "set" => self.qm_set(rest),
+            "set" => self.qm_set_with(rest, None),
             "unlock" => self.qm_unlock(rest),
             "resize" => self.qm_resize(rest),
             // `qm disk resize` is the current name (PVE 7.3+); `qm resize` its alias.
             "disk" if rest.first() == Some(&"resize") => self.qm_resize(&rest[1..]),
             "cloudinit" if rest.first() == Some(&"dump") => self.qm_cloudinit_dump(&rest[1..]),
             "start" | "stop" | "shutdown" | "reboot" | "template" | "destroy" => {
+                if matches!(sub, "start" | "reboot") {
+                    // Pending changes take effect when the VM (re)starts.
+                    if let Some(Ok(id)) = rest.first().map(|s| s.parse::<u32>()) {
+                        let _g = self.lock();
+                        self.apply_pending(id);
+                    }
+                }
                 self.qm_power(sub, rest)
             }
             "terminal" => self.qm_terminal(rest),
@@ -86,12 +92,10 @@ impl Sim {
     }
 
     pub(crate) fn qm_config(&self, a: &[&str]) {
-        let (_, conf) = self.load_local(a.first().copied().unwrap_or(""));
-        let mut entries: BTreeMap<String, String> = conf.main.iter().cloned().collect();
-        if let Some(d) = &conf.description {
-            entries.insert("description".into(), d.clone());
-        }
-        for (k, v) in entries {
+        let (id, conf) = self.load_local(a.first().copied().unwrap_or(""));
+        let current =
+            a[1..].windows(2).any(|w| w == ["--current", "1"]) || a.last() == Some(&"--current");
+        for (k, v) in self.config_entries(id, &conf, current) {
             println!("{k}: {v}");
         }
     }
@@ -272,11 +276,16 @@ impl Sim {
         self.write(&self.conf_path(&self.node(), id), &conf.render());
     }
 
-    pub(crate) fn qm_set(&self, a: &[&str]) {
+    /// `qm set`, or the API's config update with `api_sshkeys` (URL-encoded keys, where qm
+    /// takes a file).
+    pub(crate) fn qm_set_with(&self, a: &[&str], api_sshkeys: Option<&str>) {
         const USAGE: &str = "qm set <vmid> [OPTIONS]";
         let _g = self.lock();
         let (id, mut conf) = self.load_local(a.first().copied().unwrap_or(""));
         let opts = options_ordered(&a[1..], USAGE);
+        self.check_digest(id, &opts);
+        let running = self.running(id);
+        let mut pending = self.pending(id);
         if !opts.iter().any(|(k, _)| k == "skiplock") {
             Self::check_lock(&conf);
         }
@@ -287,7 +296,7 @@ impl Sim {
         }
         for (k, v) in opts {
             match k.as_str() {
-                "skiplock" => {}
+                "skiplock" | "digest" => {}
                 "description" => conf.description = Some(v),
                 "delete" => {
                     for key in v.split(',') {
@@ -312,7 +321,11 @@ impl Sim {
                             USAGE,
                         );
                     }
-                    set(&mut conf.main, &k, v);
+                    if running && crate::cluster::COLD.contains(&k.as_str()) {
+                        pending.insert(k, v);
+                    } else {
+                        set(&mut conf.main, &k, v);
+                    }
                 }
                 "protection" => set(&mut conf.main, &k, v),
                 "sshkeys" => {
@@ -375,7 +388,13 @@ impl Sim {
                 _ => set(&mut conf.main, &k, v),
             }
         }
+        if let Some(enc) = api_sshkeys {
+            let enc = encode_sshkeys(&percent_decode(enc))
+                .unwrap_or_else(|e| param_error("sshkeys", &e, USAGE));
+            set(&mut conf.main, "sshkeys", enc);
+        }
         self.save(id, &conf);
+        self.set_pending(id, &pending);
     }
 
     pub(crate) fn qm_cloudinit_dump(&self, a: &[&str]) {

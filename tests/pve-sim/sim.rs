@@ -28,7 +28,14 @@ impl Sim {
         Sim { dir, settings }
     }
 
+    /// The node this command runs on: `PVE_SIM_NODE` (a test "on" another node), else
+    /// sim.json's `node` (see cluster.rs).
     pub(crate) fn node(&self) -> String {
+        if self.settings.get("node_from_api").is_none() {
+            if let Ok(n) = std::env::var("PVE_SIM_NODE") {
+                return n;
+            }
+        }
         self.settings
             .get("node")
             .and_then(Value::as_str)

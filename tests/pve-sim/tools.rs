@@ -68,6 +68,9 @@ impl Sim {
     // ---------------------------------------------------------------- pvesh / pvesm / ip
 
     pub(crate) fn pvesh(&self, a: &[&str]) {
+        if a.len() >= 2 && a[1].starts_with("/nodes/") && a[1].contains("/qemu/") {
+            return self.pvesh_qemu(a);
+        }
         if a.first() != Some(&"get") || a.len() < 2 {
             die("pve-sim: only `pvesh get PATH` is simulated");
         }
@@ -79,11 +82,7 @@ impl Sim {
                 }
                 let kind = opts.get("type").map(String::as_str);
                 let mut out = Vec::new();
-                if kind.is_none() || kind == Some("node") {
-                    for n in self.nodes() {
-                        out.push(json!({"id": format!("node/{n}"), "type": "node", "node": n, "status": "online"}));
-                    }
-                }
+                out.extend(self.capacity_resources(kind));
                 if kind.is_none() || kind == Some("vm") {
                     for (node, id) in self.all_vms() {
                         let conf = Conf::parse(

@@ -12,7 +12,7 @@ pub mod phases;
 pub mod render;
 #[cfg(test)]
 mod tests;
-mod values;
+pub(crate) mod values;
 
 use serde::{Deserialize, Serialize};
 

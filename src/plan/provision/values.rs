@@ -25,10 +25,10 @@ pub(super) fn admin_keys(keys: &[String]) -> Result<Vec<String>, PlanError> {
         .collect()
 }
 
-pub(super) type Invalid<'a> = dyn Fn(&'static str, &str, String) -> PlanError + 'a;
+pub(crate) type Invalid<'a> = dyn Fn(&'static str, &str, String) -> PlanError + 'a;
 
 /// `virtio[=MAC],bridge=B[,tag=VLAN]`, from the VM's network, else `proxmox.bridge`.
-pub(super) fn net0(vm: &Vm, defs: &Definitions, invalid: &Invalid) -> Result<String, PlanError> {
+pub(crate) fn net0(vm: &Vm, defs: &Definitions, invalid: &Invalid) -> Result<String, PlanError> {
     let n = &vm.network;
     let bridge = n
         .bridge
@@ -75,7 +75,7 @@ pub(super) fn net0(vm: &Vm, defs: &Definitions, invalid: &Invalid) -> Result<Str
 }
 
 /// `ip=dhcp` or `ip=CIDR[,gw=GW]`.
-pub(super) fn ipconfig(vm: &Vm, invalid: &Invalid) -> Result<String, PlanError> {
+pub(crate) fn ipconfig(vm: &Vm, invalid: &Invalid) -> Result<String, PlanError> {
     let n = &vm.network;
     match n.ip.as_deref() {
         None | Some("dhcp") => Ok("ip=dhcp".into()),
@@ -107,7 +107,7 @@ pub(super) fn ipconfig(vm: &Vm, invalid: &Invalid) -> Result<String, PlanError> 
 }
 
 /// `vmctl` first, then the definition's tags; Proxmox allows `[a-z0-9_+.-]`.
-pub(super) fn tags(vm: &Vm, invalid: &Invalid) -> Result<Vec<String>, PlanError> {
+pub(crate) fn tags(vm: &Vm, invalid: &Invalid) -> Result<Vec<String>, PlanError> {
     let mut out = vec![VMCTL_TAG.to_string()];
     for t in &vm.tags {
         let ok = !t.is_empty()
@@ -132,7 +132,7 @@ pub(super) fn tags(vm: &Vm, invalid: &Invalid) -> Result<Vec<String>, PlanError>
 
 /// The disk the template boots from: the first disk of `boot: order=…`, else the first of
 /// scsi0/virtio0/sata0 it has.
-pub(super) fn boot_disk_of(cfg: &VmConfig) -> String {
+pub(crate) fn boot_disk_of(cfg: &VmConfig) -> String {
     let is_disk = |d: &str| {
         cfg.get(d)
             .is_some_and(|v| !v.contains("media=cdrom") && !v.contains("cloudinit"))
