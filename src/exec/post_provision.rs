@@ -3,7 +3,6 @@
 //! an accepted key into the fleet, provision's key ceremony without the key generation:
 //! journaled before every change and rolled back on failure.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -239,14 +238,14 @@ fn steps(
     }
     // Re-keying: every secret's bytes journaled first, so a crash mid-way can be undone.
     let secrets_dir = it.root.join(&it.defs.settings.secrets_dir);
-    let before = snapshot(&secrets_dir, it.root);
+    let before = crate::exec::provision::files::snapshot(&secrets_dir, it.root);
     for (rel, bytes) in &before {
         j.record_file(rel.clone(), Some(bytes), bytes);
     }
     journal::save(it.root, j)?;
     let rekeyed = rekeyer.rekey(it.root, lock);
     // What the re-keyer wrote is this run's, even when it failed half-way.
-    let after = snapshot(&secrets_dir, it.root);
+    let after = crate::exec::provision::files::snapshot(&secrets_dir, it.root);
     for (rel, bytes) in &after {
         j.record_file(rel.clone(), before.get(rel).map(Vec::as_slice), bytes);
     }
@@ -277,30 +276,6 @@ fn steps(
     let hash = git.commit(it.root, &changed, &message)?;
     j.commit = Some(hash.clone());
     Ok((secrets, Some(hash)))
-}
-
-/// Every file below `dir`, keyed by its path relative to `root`.
-fn snapshot(dir: &Path, root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => {
-                    if let Ok(b) = std::fs::read(&p) {
-                        out.insert(p.strip_prefix(root).unwrap_or(&p).to_path_buf(), b);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

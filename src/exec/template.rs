@@ -6,13 +6,12 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::apply::{write_atomic, STATE_DIR};
+use super::apply::STATE_DIR;
 use super::nix_version::{self, NixVersionError};
 use super::process::{Process, ProcessError};
 use super::proxmox::{Proxmox, ProxmoxError, QmProxmox};
@@ -123,22 +122,9 @@ pub fn load(root: &Path, vmid: VmId) -> Result<Option<TemplateJournal>, Template
 
 fn save(root: &Path, j: &TemplateJournal) -> Result<(), TemplateRunError> {
     let p = journal_path(root, j.vmid);
-    let err = journal_err("write", &p);
-    fs::create_dir_all(p.parent().expect("has a parent")).map_err(|e| err(e.to_string()))?;
-    let ignore = root.join(STATE_DIR).join(".gitignore");
-    if !ignore.exists() {
-        let _ = fs::write(&ignore, "# vmctl's runtime files (lock, journals)\n*\n");
-    }
-    if !p.exists() {
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&p)
-            .map_err(|e| err(e.to_string()))?;
-    }
     let text = serde_json::to_vec_pretty(j).expect("a journal serialises");
-    write_atomic(&p, &text).map_err(|e| err(e.to_string()))
+    crate::exec::apply::write_state_file(root, &p, &text, true)
+        .map_err(|e| journal_err("write", &p)(e.to_string()))
 }
 
 /// Builds the image with Nix (2.18 or later) in the fleet and returns the VMA file.

@@ -176,6 +176,32 @@ fn replace(path: &Path, contents: &[u8], durable: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes one of vmctl's own state files under the fleet's `.vmctl/` (a journal): its directory
+/// created, `.vmctl/` ignoring itself in git, the file born readable only by its owner (it
+/// holds fleet files' contents), replaced atomically; `durable` waits for the disk.
+pub fn write_state_file(
+    root: &Path,
+    path: &Path,
+    contents: &[u8],
+    durable: bool,
+) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::create_dir_all(parent_of(path))?;
+    let ignore = root.join(super::STATE_DIR).join(".gitignore");
+    if !ignore.exists() {
+        let _ = fs::write(&ignore, "# vmctl's runtime files (lock, journals)\n*\n");
+    }
+    if !path.exists() {
+        // The first write fixes the mode that every atomic replacement keeps.
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+    }
+    replace(path, contents, durable)
+}
+
 /// Reads a whole file as the change's `old` bytes (a missing file is `None`).
 pub fn read_for_change(path: &Path) -> Result<Option<Vec<u8>>, ApplyError> {
     read_current(path).map_err(io_err("read", path))

@@ -24,7 +24,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use files::{read_current, read_for_change, read_text, write_atomic, write_atomic_unsynced};
+pub use files::{
+    read_current, read_for_change, read_text, write_atomic, write_atomic_unsynced, write_state_file,
+};
 pub use lock::FleetLock;
 
 use files::{create_temp, final_mode, parent_of, sync_dir, unchanged_since_read, write_target};

@@ -5,12 +5,11 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::apply::{write_atomic, STATE_DIR};
+use crate::exec::apply::{write_state_file, STATE_DIR};
 pub use crate::exec::provision::journal::JournalError;
 use crate::exec::provision::journal::JournalFile;
 use crate::plan::destroy::{DestroyPlan, StepId};
@@ -94,23 +93,8 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Journa
 /// contents). `.vmctl/` ignores itself in git.
 pub fn save(root: &Path, j: &Journal) -> Result<(), JournalError> {
     let p = path(root, &j.plan.name);
-    let dir = p.parent().expect("has a parent");
-    fs::create_dir_all(dir).map_err(io_err("create the directory of", &p))?;
-    let ignore = root.join(STATE_DIR).join(".gitignore");
-    if !ignore.exists() {
-        let _ = fs::write(&ignore, "# vmctl's runtime files (lock, journals)\n*\n");
-    }
-    if !p.exists() {
-        // The first write fixes the mode that every atomic replacement keeps.
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&p)
-            .map_err(io_err("create", &p))?;
-    }
     let text = serde_json::to_vec_pretty(j).expect("a journal serialises");
-    write_atomic(&p, &text).map_err(io_err("write", &p))
+    write_state_file(root, &p, &text, true).map_err(io_err("write", &p))
 }
 
 /// The journal of `name`, when a run left one.

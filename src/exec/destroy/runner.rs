@@ -5,7 +5,6 @@
 //! The fleet-file step writes only files that still hold what the plan read (or already hold
 //! what it wants, when a killed run got that far).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::journal::{self, Journal};
@@ -231,30 +230,6 @@ fn remove_empty_parents(root: &Path, abs: &Path) {
     }
 }
 
-/// Every file below the secrets directory, keyed by its fleet-relative path.
-fn secrets_now(root: &Path, dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.join(dir)];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => {
-                    if let Ok(b) = std::fs::read(&p) {
-                        out.insert(p.strip_prefix(root).unwrap_or(&p).to_path_buf(), b);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
 /// The secrets directory the re-keyer works on: where the removed recipient's files are.
 fn secrets_dir(j: &Journal) -> PathBuf {
     j.plan.secrets_dir.clone()
@@ -262,7 +237,7 @@ fn secrets_dir(j: &Journal) -> PathBuf {
 
 /// Records every secret's bytes before the re-keying (kept from the first record on resume).
 fn snapshot_secrets(root: &Path, j: &mut Journal) {
-    for (rel, bytes) in secrets_now(root, &secrets_dir(j)) {
+    for (rel, bytes) in crate::exec::provision::files::snapshot(&root.join(secrets_dir(j)), root) {
         if !j.secrets.iter().any(|f| f.path == rel) {
             j.record_secret(rel, &bytes, &bytes);
         }
@@ -271,7 +246,7 @@ fn snapshot_secrets(root: &Path, j: &mut Journal) {
 
 /// Records what the re-keyer or rotator wrote: this run's, even when it failed half-way.
 fn record_secrets(root: &Path, j: &mut Journal) {
-    for (rel, bytes) in secrets_now(root, &secrets_dir(j)) {
+    for (rel, bytes) in crate::exec::provision::files::snapshot(&root.join(secrets_dir(j)), root) {
         j.record_secret(rel, &bytes, &bytes);
     }
 }

@@ -1,6 +1,7 @@
 //! Reading what the key ceremony edits, fresh from the fleet (under the fleet lock in a run).
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use super::FleetFileError;
 use crate::edit::hosts::EntryTemplate;
@@ -94,4 +95,28 @@ fn read_tree(dir: &Path) -> Result<Vec<TemplateFile>, FleetFileError> {
         }
     }
     Ok(out)
+}
+
+/// Every file below `dir`, keyed by its path relative to `root`.
+pub fn snapshot(dir: &Path, root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() => {
+                    if let Ok(b) = std::fs::read(&p) {
+                        out.insert(p.strip_prefix(root).unwrap_or(&p).to_path_buf(), b);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }

@@ -5,7 +5,7 @@
 //! fleet-files lock), installs in parallel. A failing VM is undone alone; the others finish.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -264,7 +264,7 @@ fn rekey_commit(
 ) -> Result<Option<String>, super::GitError> {
     let dir = root.join(&defs.settings.secrets_dir);
     let mut files = Vec::new();
-    for rel in secret_files(&dir, root) {
+    for rel in super::files::snapshot(&dir, root).into_keys() {
         let Some(head) = fleet_git::head_blob(root, &rel)? else {
             continue;
         };
@@ -285,28 +285,6 @@ fn rekey_commit(
         msg.push_str(&format!("- {}\n", p.display()));
     }
     fleet_git::commit_contents(root, &files, &msg).map(Some)
-}
-
-fn secret_files(dir: &Path, root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => {
-                    out.push(p.strip_prefix(root).unwrap_or(&p).to_path_buf());
-                }
-                _ => {}
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The re-keyer, noting the order in which the ceremonies edited the shared files.

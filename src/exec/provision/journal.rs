@@ -4,14 +4,13 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::exec::apply::{write_atomic, write_atomic_unsynced, STATE_DIR};
+use crate::exec::apply::{write_state_file, STATE_DIR};
 use crate::plan::provision::StepId;
 use crate::proxmox::VmId;
 
@@ -171,27 +170,8 @@ pub fn checkpoint(root: &Path, journal: &Journal) -> Result<(), JournalError> {
 
 fn write(root: &Path, journal: &Journal, durable: bool) -> Result<(), JournalError> {
     let p = path(root, &journal.name);
-    let dir = p.parent().expect("has a parent");
-    fs::create_dir_all(dir).map_err(io_err("create the directory of", &p))?;
-    let ignore = root.join(STATE_DIR).join(".gitignore");
-    if !ignore.exists() {
-        let _ = fs::write(&ignore, "# vmctl's runtime files (lock, journals)\n*\n");
-    }
-    if !p.exists() {
-        // The first write fixes the mode that every atomic replacement keeps.
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&p)
-            .map_err(io_err("create", &p))?;
-    }
     let text = serde_json::to_vec_pretty(journal).expect("a journal serialises");
-    if durable {
-        write_atomic(&p, &text).map_err(io_err("write", &p))
-    } else {
-        write_atomic_unsynced(&p, &text).map_err(io_err("write", &p))
-    }
+    write_state_file(root, &p, &text, durable).map_err(io_err("write", &p))
 }
 
 /// The journal of `name`, when a run left one.

@@ -1,7 +1,6 @@
 //! The step runner: each step of the plan in order, the journal saved after each (and before
 //! any change a crash could leave half-done), rollback on failure unless told to keep.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::journal::{self, Journal, JournalKey};
@@ -379,7 +378,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
         // Re-keying follows: every secret's bytes journaled now too, in the same durable save
         // as the fleet files, so a crash at any point after it can be undone.
         let secrets = self.root.join(&self.defs.settings.secrets_dir);
-        let before = snapshot(&secrets, self.root);
+        let before = files::snapshot(&secrets, self.root);
         for (rel, bytes) in &before {
             j.record_file(rel.clone(), Some(bytes), bytes);
         }
@@ -397,7 +396,7 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
         apply(&set, self.lock)?;
         let rekeyed = self.env.rekeyer.rekey(self.root, self.lock);
         // What the re-keyer wrote is this run's, even when it failed half-way.
-        for (rel, bytes) in snapshot(&secrets, self.root) {
+        for (rel, bytes) in files::snapshot(&secrets, self.root) {
             let was = before.get(&rel).map(Vec::as_slice);
             j.record_file(rel, was, &bytes);
         }
@@ -459,30 +458,6 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             ),
         ))
     }
-}
-
-/// Every file below `dir`, keyed by its path relative to `root`.
-fn snapshot(dir: &Path, root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => {
-                    if let Ok(b) = std::fs::read(&p) {
-                        out.insert(p.strip_prefix(root).unwrap_or(&p).to_path_buf(), b);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 /// The journaled files whose content differs from their before-state: what the commit takes.
