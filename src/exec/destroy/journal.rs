@@ -3,7 +3,6 @@
 //! before-states; written atomically after every step and before every change a crash could
 //! leave half-done.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::exec::apply::{write_state_file, STATE_DIR};
 pub use crate::exec::provision::journal::JournalError;
-use crate::exec::provision::journal::JournalFile;
+use crate::exec::provision::journal::{self, JournalFile};
 use crate::plan::destroy::{DestroyPlan, StepId};
 
 /// Bumped when the format changes; a journal of another version is refused, never guessed at.
@@ -100,29 +99,14 @@ pub fn save(root: &Path, j: &Journal) -> Result<(), JournalError> {
 /// The journal of `name`, when a run left one.
 pub fn load(root: &Path, name: &str) -> Result<Option<Journal>, JournalError> {
     let p = path(root, name);
-    let bytes = match fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("read", &p)(e)),
+    let Some(j) = journal::read_json::<Journal>(&p)? else {
+        return Ok(None);
     };
-    let j: Journal = serde_json::from_slice(&bytes).map_err(|e| JournalError::Unreadable {
-        path: p.clone(),
-        reason: e.to_string(),
-    })?;
-    if j.version != JOURNAL_VERSION || j.plan.name != name {
-        return Err(JournalError::Unreadable {
-            path: p,
-            reason: format!("version {} for `{}`", j.version, j.plan.name),
-        });
-    }
+    journal::check_identity(&p, j.version, JOURNAL_VERSION, &j.plan.name, name)?;
     Ok(Some(j))
 }
 
 /// Deletes the journal once the run finished or was rolled back.
 pub fn remove(root: &Path, name: &str) -> Result<(), JournalError> {
-    let p = path(root, name);
-    match fs::remove_file(&p) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &p)(e)),
-        _ => Ok(()),
-    }
+    journal::remove_file(&path(root, name))
 }

@@ -177,31 +177,59 @@ fn write(root: &Path, journal: &Journal, durable: bool) -> Result<(), JournalErr
 /// The journal of `name`, when a run left one.
 pub fn load(root: &Path, name: &str) -> Result<Option<Journal>, JournalError> {
     let p = path(root, name);
-    let bytes = match fs::read(&p) {
+    let Some(j) = read_json::<Journal>(&p)? else {
+        return Ok(None);
+    };
+    check_identity(&p, j.version, JOURNAL_VERSION, &j.name, name)?;
+    Ok(Some(j))
+}
+
+/// A journal file's JSON (`None`: there is none), for every kind of run's journal.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    p: &Path,
+) -> Result<Option<T>, JournalError> {
+    let bytes = match fs::read(p) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("read", &p)(e)),
+        Err(e) => return Err(io_err("read", p)(e)),
     };
-    let j: Journal = serde_json::from_slice(&bytes).map_err(|e| JournalError::Unreadable {
-        path: p.clone(),
-        reason: e.to_string(),
-    })?;
-    if j.version != JOURNAL_VERSION || j.name != name {
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| JournalError::Unreadable {
+            path: p.to_path_buf(),
+            reason: e.to_string(),
+        })
+}
+
+/// A journal of another format version, or of another VM than its file name says, is refused,
+/// never guessed at.
+pub(crate) fn check_identity(
+    p: &Path,
+    version: u32,
+    expected_version: u32,
+    name: &str,
+    expected_name: &str,
+) -> Result<(), JournalError> {
+    if version != expected_version || name != expected_name {
         return Err(JournalError::Unreadable {
-            path: p,
-            reason: format!("version {} for `{}`", j.version, j.name),
+            path: p.to_path_buf(),
+            reason: format!("version {version} for `{name}`"),
         });
     }
-    Ok(Some(j))
+    Ok(())
+}
+
+/// Deletes a journal file; one already gone is fine.
+pub(crate) fn remove_file(p: &Path) -> Result<(), JournalError> {
+    match fs::remove_file(p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", p)(e)),
+        _ => Ok(()),
+    }
 }
 
 /// Deletes the journal once the run finished or was rolled back.
 pub fn remove(root: &Path, name: &str) -> Result<(), JournalError> {
-    let p = path(root, name);
-    match fs::remove_file(&p) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &p)(e)),
-        _ => Ok(()),
-    }
+    remove_file(&path(root, name))
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
