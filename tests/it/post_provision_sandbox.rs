@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use crate::sandbox::Sandbox;
 use crate::support::secrets::sops_bin;
+use crate::support::{fleet_files as files, git};
 use crate::support::{require_tool, squash, text, unwrapped};
 
 /// Whether `said` holds `needle`, whatever miette's wrapping made of it (a fingerprint may be
@@ -59,39 +60,6 @@ fn post_provision_at_a_terminal(s: &Sandbox, answer: &str, redirect: &str) -> Ou
     // Kept open until vmctl is done: `script` ends the session when its input ends.
     let out = child.wait_with_output().unwrap();
     drop(stdin);
-    out
-}
-
-fn git(root: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
-}
-
-/// Every file of the fleet (but .git and .vmctl) with its bytes.
-fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            if rel == ".git" || rel == ".vmctl" {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
     out
 }
 

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use crate::sandbox::Sandbox;
 use crate::support::pve::pve_sim_bin;
 use crate::support::secrets::{path_with_sops, sops_bin};
+use crate::support::{fleet_files as files, git};
 use crate::support::{repo, text, unwrapped};
 
 /// The demo VM is 127.0.0.110 in every sandbox these tests bring up, so they take turns.
@@ -46,39 +47,6 @@ fn provision(s: &Sandbox, more: &[&str], extra: &[(&str, &str)]) -> Output {
     let mut args = vec!["provision", "test-automation", "--identity", &key];
     args.extend_from_slice(more);
     vmctl(s, &args, extra)
-}
-
-fn git(root: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
-}
-
-/// Every file of the fleet (but .git and .vmctl) with its bytes.
-fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            if rel == ".git" || rel == ".vmctl" {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
