@@ -103,6 +103,18 @@ pub const EXAMPLES: &str = "Examples:
   vmctl provision web db cache --jobs 3                 # several VMs at once
   vmctl provision --all --dry-run --json                # every VM not yet on the cluster";
 
+/// nixos-anywhere needs a Nix new enough for nixpkgs: a run that installs is refused before
+/// any change, rather than failing strangely half-way through an install.
+pub(super) fn require_installer_nix(plans: &[ProvisionPlan]) -> miette::Result<()> {
+    if plans
+        .iter()
+        .any(|p| p.step(crate::plan::provision::StepId::Install).is_some())
+    {
+        crate::exec::nix_version::require("installing NixOS with nixos-anywhere").map_err(err)?;
+    }
+    Ok(())
+}
+
 /// A typed error as a report, its type kept for the exit code (docs/cli.md).
 pub(super) fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
     crate::cli::exit::report(e)
@@ -334,11 +346,7 @@ fn provision(
             message: String::new(),
         });
     }
-    // nixos-anywhere needs a Nix new enough for nixpkgs: refused now, before any change,
-    // rather than as a strange failure half-way through the install.
-    if plan.step(crate::plan::provision::StepId::Install).is_some() {
-        crate::exec::nix_version::require("installing NixOS with nixos-anywhere").map_err(err)?;
-    }
+    require_installer_nix(std::slice::from_ref(&plan))?;
     let p = proxmox.expect("not offline");
     // The runner's report lines and the installer's output become this VM's events.
     let tracker = Arc::new(VmTracker::new(

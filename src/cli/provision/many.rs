@@ -193,8 +193,9 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
         }
         return Ok(u8::from(!refused.is_empty()));
     }
-    let p = proxmox.expect("not offline");
     let plans: Vec<ProvisionPlan> = plans.into_iter().map(|(p, _)| p).collect();
+    super::require_installer_nix(&plans)?;
+    let p = proxmox.expect("not offline");
     // Each VM's lines become its events: one live line per VM on a terminal, timestamped lines
     // without one, JSON Lines with --json.
     let sink = progress::sink(a.json);
