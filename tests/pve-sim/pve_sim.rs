@@ -55,6 +55,7 @@ mod conf;
 mod digest;
 mod guest;
 mod lock;
+mod migrate;
 mod power;
 mod qm;
 mod seed;

@@ -18,6 +18,7 @@ pub(crate) fn defs() -> Definitions {
     Definitions {
         proxmox: Proxmox {
             storage: Some("nvmeprom".into()),
+            node: Some("prom".into()),
             ..Default::default()
         },
         template: Some(vm("nixos-template", VmKind::Template, 9001, None)),
@@ -194,12 +195,12 @@ fn every_change_plans_one_step_with_its_command_line_and_checks() {
             vec![],
         ),
         (
-            change(Mutation::Migrate {
+            Request::Migrate {
                 vmid: 110,
                 target: "prom2".into(),
                 online: true,
-            }),
-            "qm migrate 110 prom2 --online 1",
+            },
+            "pvesh create /nodes/prom/qemu/110/migrate --target prom2 --online 1",
             vec![],
         ),
         (
