@@ -72,10 +72,14 @@ pub fn task_succeeded(exitstatus: &str) -> bool {
 }
 
 /// The UPID in what a task-starting call printed, and the node it runs on (its second field).
+/// `pvesh` runs a task of its own node in the foreground, printing the task's log and then the
+/// UPID it returns (pve-manager's `PVE/CLI/pvesh.pm`, the CLI environment's `fork_worker`); a
+/// call proxied to another node prints the same, the UPID as a JSON string. So the last
+/// UPID-shaped word is the answer, and waiting for it costs one status read.
 pub fn find_upid(output: &str) -> Option<(String, String)> {
     let upid = output
         .split(|c: char| c.is_whitespace() || c == '"')
-        .find(|w| w.starts_with("UPID:"))?;
+        .rfind(|w| w.starts_with("UPID:"))?;
     let node = upid.split(':').nth(1).filter(|n| !n.is_empty())?;
     Some((upid.to_string(), node.to_string()))
 }
@@ -240,6 +244,8 @@ mod tests {
             Some((UPID.to_string(), "pve2".to_string()))
         );
         assert_eq!(find_upid("migration done\n"), None);
+        let foreground = format!("INFO: found UPID:x:y in a line\nTASK OK\n\"{UPID}\"\n");
+        assert_eq!(find_upid(&foreground).unwrap().0, UPID);
         let s = parse_task_status(r#"{"status":"stopped","exitstatus":"OK"}"#).unwrap();
         assert!(!s.running && task_succeeded(s.exitstatus.as_deref().unwrap()));
         assert!(

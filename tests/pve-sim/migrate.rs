@@ -16,8 +16,8 @@
 //! directory, local disks with it (their owner node is the VM's node), and drops the lock;
 //! pending changes (`pending/ID.json`) and the running state follow the VMID.
 //!
-//! Tasks: each API call here prints its UPID (`UPID:NODE:PID:PSTART:STARTTIME:TYPE:ID:USER:`)
-//! and records the finished task in `tasks-done/UPID.json`; `pvesh get
+//! Tasks: each API call here prints the task's log and its UPID
+//! (`UPID:NODE:PID:PSTART:STARTTIME:TYPE:ID:USER:`), exit 0 even when the task failed, and records the finished task in `tasks-done/UPID.json`; `pvesh get
 //! /nodes/N/tasks/UPID/status` answers `{"status":"stopped","exitstatus":…}` and `…/log` its
 //! lines as `[{"n":1,"t":"…"}]`, as the API does.
 
@@ -85,7 +85,10 @@ impl Sim {
         serde_json::from_str(&text).ok()
     }
 
-    /// Records a finished task of this node and prints its UPID, as the API answers.
+    /// Records a finished task of this node and prints its log, then its UPID: `pvesh` runs a
+    /// task of its node in the foreground (the CLI environment's `fork_worker`), showing the
+    /// log and returning the UPID with exit 0 whether the task failed or not; the outcome is
+    /// in the task's status.
     pub(crate) fn task_done(&self, kind: &str, vmid: u32, exitstatus: &str, log: &[String]) {
         let node = self.node();
         let upid = format!(
@@ -106,6 +109,9 @@ impl Sim {
             &self.dir.join("tasks-done").join(&upid),
             &serde_json::to_string(&record).unwrap(),
         );
+        for line in &lines {
+            println!("{line}");
+        }
         println!("{upid}");
     }
 
