@@ -41,7 +41,8 @@ pub struct BackupArgs {
     /// vzdump's mode.
     #[arg(long, value_enum, default_value_t = Mode::Snapshot)]
     pub mode: Mode,
-    /// Print the vzdump command lines and change nothing (no connection).
+    /// Print the backup calls and change nothing (no connection: each call shows the node
+    /// vms/definitions.nix gives the VM).
     #[arg(long)]
     pub dry_run: bool,
     /// Print one JSON object on stdout (docs/cli.md): `dry_run`, `commands`, `output`, `notes`.
@@ -80,7 +81,8 @@ pub struct RestoreArgs {
     /// Without --as: the VM's name again, to confirm replacing its disks and snapshots.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
-    /// Print the command lines and change nothing (no connection).
+    /// Print the restore calls and change nothing (no connection: each call shows the node
+    /// vms/definitions.nix gives the VM).
     #[arg(long)]
     pub dry_run: bool,
     /// Print one JSON object on stdout (docs/cli.md): `dry_run`, `commands`, `output`, `notes`.

@@ -13,10 +13,15 @@ impl Fence {
     pub(super) fn check_backup_restore(&self, m: &Mutation) -> Option<Result<(), FenceError>> {
         let vmid = m.vmid();
         Some(match m {
-            // A backup reads the VM, which a readonly VM allows; `stop` mode stops it, which
-            // is a change like any other.
-            Mutation::Backup { mode, .. } if mode == "stop" => {
-                self.check_vm("back up with `--mode stop`", vmid, false)
+            // A backup reads the VM, which a readonly VM allows; any mode but `snapshot` stops
+            // or suspends it, which is a change like any other.
+            Mutation::Backup { mode, .. } if mode != "snapshot" => {
+                let op = if mode == "stop" {
+                    "back up with `--mode stop`"
+                } else {
+                    "back up in a mode that pauses"
+                };
+                self.check_vm(op, vmid, false)
             }
             Mutation::Backup { .. } => self.check_vm(m.name(), vmid, true),
             // A new VM: no VMID of definitions.nix (whatever its VM), and free on the cluster
@@ -168,6 +173,10 @@ mod tests {
         let e = f.check(&backup(104, "stop")).unwrap_err();
         assert!(matches!(e, FenceError::Readonly { .. }), "{e}");
         assert!(e.to_string().contains("back up with `--mode stop`"), "{e}");
+        assert!(
+            f.check(&backup(104, "suspend")).is_err(),
+            "suspend pauses the VM"
+        );
         // Unlisted VMIDs still need `--unlisted`.
         assert!(matches!(
             f.check(&backup(555, "snapshot")),
