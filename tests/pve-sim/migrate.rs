@@ -121,7 +121,37 @@ impl Sim {
             .unwrap_or(false)
     }
 
+    /// The API's migration, as a task of the VM's node.
     pub(crate) fn api_migrate(&self, vmid: &str, opts: &BTreeMap<String, String>) {
+        let (id, exitstatus, log) = self.migrate_vm(vmid, opts);
+        self.task_done("qmigrate", id, &exitstatus, &log);
+    }
+
+    /// `qm migrate VMID TARGET [--online 1] [--with-local-disks 1]`: the same migration in the
+    /// foreground, its log on stdout, a failure as a failed command.
+    pub(crate) fn qm_migrate(&self, a: &[&str]) {
+        const USAGE: &str = "qm migrate <vmid> <target> [OPTIONS]";
+        if a.len() < 2 {
+            die(&format!("400 not enough arguments\n{USAGE}"));
+        }
+        let mut opts = options(&a[2..], USAGE);
+        opts.insert("target".into(), a[1].to_string());
+        let (_, exitstatus, log) = self.migrate_vm(a[0], &opts);
+        for line in &log {
+            println!("{line}");
+        }
+        if exitstatus != "OK" {
+            die(&exitstatus);
+        }
+    }
+
+    /// Checks, then runs, a migration of `vmid` from this node: (VMID, exit status, log).
+    /// What the API checks before the task starts ends the process, as the call fails.
+    fn migrate_vm(
+        &self,
+        vmid: &str,
+        opts: &BTreeMap<String, String>,
+    ) -> (u32, String, Vec<String>) {
         const USAGE: &str = "pvesh create /nodes/{node}/qemu/{vmid}/migrate --target <string>";
         let Some(target) = opts.get("target").map(String::as_str) else {
             param_error(
@@ -200,8 +230,7 @@ impl Sim {
             log.push(
                 "ERROR: migration aborted (duration 00:00:00): can't migrate VM - check log".into(),
             );
-            drop(_g);
-            return self.task_done("qmigrate", id, "migration aborted", &log);
+            return (id, "migration aborted".into(), log);
         }
         for (_, vol) in &disks {
             if !self.shared(vol.split(':').next().unwrap_or("")) {
@@ -211,7 +240,6 @@ impl Sim {
         self.write(&self.conf_path(target, id), &conf.render());
         let _ = fs::remove_file(self.conf_path(&node, id));
         log.push("migration finished successfully (duration 00:00:01)".into());
-        drop(_g);
-        self.task_done("qmigrate", id, "OK", &log);
+        (id, "OK".into(), log)
     }
 }
