@@ -281,7 +281,19 @@ pub fn backups(a: BackupsArgs, g: &Global) -> miette::Result<u8> {
     let defs = &loaded.definitions;
     let vmid = crate::plan::snapshot::vmid_of(defs, &a.name).map_err(miette::Report::new)?;
     let p = connect(defs, &a.conn, crate::plan::ops::fence(defs, false), false)?;
-    let node = node_now(&p, vmid, &a.name)?;
+    // A VM that is gone (the usual reason to look for its backups) is looked up through the
+    // node definitions.nix gives it, which holds its backups on node-local storage.
+    let node = match locate(&p, vmid).map_err(err)? {
+        Some(r) => r.node,
+        None => {
+            let node = declared_node(defs, &a.name);
+            crate::cli::ui::note(&format!(
+                "VM {vmid} (`{}`) is not on the cluster: listing `{}` as node `{node}` sees it",
+                a.name, a.storage
+            ));
+            node
+        }
+    };
     let volumes = read_backups(&p, &node, &a.storage, vmid)?;
     if a.json {
         println!(

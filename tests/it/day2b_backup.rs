@@ -266,6 +266,34 @@ fn backup_and_restores_of_a_vm_on_each_of_three_nodes() {
             );
         }
     }
+
+    // The VM gone: its backups are looked up, and restored, through the node definitions.nix
+    // gives it (`proxmox.node`, prom), whose own storage holds the two made there.
+    for n in NODES {
+        let _ = std::fs::remove_file(pve.state.join(format!("nodes/{n}/qemu-server/110.conf")));
+    }
+    let out = run(&pve, fleet, &["backups", "test-automation", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(squash(&text(&out.stderr)).contains(&squash("is not on the cluster")));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    let volume = v[0]["volid"].as_str().unwrap();
+    let out = run(
+        &pve,
+        fleet,
+        &[
+            "restore",
+            "test-automation",
+            "--from",
+            volume,
+            "--as",
+            "ta-back",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // 110 is free again, but definitions.nix reserves it: the restore takes 114.
+    let back = conf_on(&pve, "prom", 114).expect("restored on prom");
+    assert_eq!(as_original(&back, 114), as_original(WEB, 110));
 }
 
 #[test]
