@@ -118,13 +118,29 @@ fn refuse(e: BackupError) -> miette::Report {
     miette::Report::new(e)
 }
 
-/// The node definitions.nix gives a VM (its `node`, else `proxmox.node`): only for the dry
-/// run, which connects nowhere; a real run takes the node from the cluster.
+/// The node definitions.nix gives a VM (its `node`, else `proxmox.node`): for the dry run,
+/// which connects nowhere (`NODE` when there is none); a real run takes the node from the
+/// cluster.
 fn declared_node(defs: &Definitions, name: &str) -> String {
+    gone_vm_node(defs, name).unwrap_or_else(|| "NODE".into())
+}
+
+/// The node definitions.nix gives a VM the cluster no longer has, if it gives one.
+fn gone_vm_node(defs: &Definitions, name: &str) -> Option<String> {
     defs.vm_by_name(name)
         .and_then(|v| v.node.clone())
         .or_else(|| defs.proxmox.node.clone())
-        .unwrap_or_else(|| "NODE".into())
+}
+
+/// A real run for a VM gone from the cluster needs a node to ask: refused when none is known.
+fn node_for_gone(defs: &Definitions, name: &str, vmid: VmId) -> miette::Result<String> {
+    gone_vm_node(defs, name).ok_or_else(|| {
+        miette::miette!(
+            help = "write the VM's `node` (or `proxmox.node`) in vms/definitions.nix",
+            "VM {vmid} (`{name}`) is not on the cluster and definitions.nix names no node for \
+             it: vmctl cannot tell which node holds its backups"
+        )
+    })
 }
 
 const DRY_NODE: &str = "dry run: the node in each command is the one vms/definitions.nix gives \
@@ -286,7 +302,7 @@ pub fn backups(a: BackupsArgs, g: &Global) -> miette::Result<u8> {
     let node = match locate(&p, vmid).map_err(err)? {
         Some(r) => r.node,
         None => {
-            let node = declared_node(defs, &a.name);
+            let node = node_for_gone(defs, &a.name, vmid)?;
             crate::cli::ui::note(&format!(
                 "VM {vmid} (`{}`) is not on the cluster: listing `{}` as node `{node}` sees it",
                 a.name, a.storage
@@ -370,11 +386,10 @@ fn restore_as_new(
     // One cluster read: where the backed-up VM is (its node holds the archive when the
     // storage is local to it) and which VMIDs are taken on any node.
     let cluster = p.list().map_err(err)?;
-    let node = cluster
-        .iter()
-        .find(|r| r.vmid == vmid)
-        .map(|r| r.node.clone())
-        .unwrap_or_else(|| declared_node(defs, &a.name));
+    let node = match cluster.iter().find(|r| r.vmid == vmid) {
+        Some(r) => r.node.clone(),
+        None => node_for_gone(defs, &a.name, vmid)?,
+    };
     let mut used: std::collections::BTreeSet<VmId> = cluster.iter().map(|r| r.vmid).collect();
     used.extend(p.fence().reserved());
     let id = next_free_vmid(&used, range.0, range.1).ok_or_else(|| {
