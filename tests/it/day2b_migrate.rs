@@ -153,6 +153,8 @@ fn migrate_to_and_from_each_node_records_it_in_one_commit_each() {
         let lint = vmctl(fleet, &["lint", "--no-nix"]);
         assert!(lint.status.success(), "{}", text(&lint.stdout));
         // The docs say so, and `docs --check` agrees they are up to date.
+        let md = std::fs::read_to_string(fleet.join("docs/machines.md")).unwrap();
+        assert!(md.contains(to), "{md}");
         let check = vmctl(fleet, &["docs", "--check"]);
         assert!(check.status.success(), "{}", text(&check.stdout));
         // One commit with exactly those two files; nothing left uncommitted.
