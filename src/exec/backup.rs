@@ -314,4 +314,46 @@ mod tests {
         assert!(run_task(&p, &migrate(), &|_| {}).is_err());
         assert!(p.remote().lines().is_empty());
     }
+
+    /// Answers each status read from a script, in order: a task seen running, then ended.
+    struct Script(std::sync::Mutex<Vec<&'static str>>, std::sync::Mutex<usize>);
+
+    impl Remote for Script {
+        fn run_with_input(
+            &self,
+            argv: &[String],
+            _input: Option<&[u8]>,
+        ) -> Result<RemoteOutput, crate::exec::remote::RemoteError> {
+            *self.1.lock().unwrap() += 1;
+            assert!(argv[2].ends_with("/status"), "{argv:?}");
+            Ok(RemoteOutput::ok(self.0.lock().unwrap().remove(0)))
+        }
+
+        fn target(&self) -> String {
+            "script".into()
+        }
+    }
+
+    #[test]
+    fn a_running_task_is_polled_until_it_ends() {
+        let script = Script(
+            std::sync::Mutex::new(vec![
+                r#"{"status":"running"}"#,
+                r#"{"status":"running"}"#,
+                r#"{"status":"stopped","exitstatus":"WARNINGS: 1"}"#,
+            ]),
+            std::sync::Mutex::new(0),
+        );
+        let p = QmProxmox::new(&script, Fence::default(), RetryPolicy::default());
+        wait_task(&p, "pve2", UPID, Duration::from_secs(60)).unwrap();
+        assert_eq!(*script.1.lock().unwrap(), 3);
+        // A task that never ends within the limit is an error, not a success.
+        let script = Script(
+            std::sync::Mutex::new(vec![r#"{"status":"running"}"#; 8]),
+            std::sync::Mutex::new(0),
+        );
+        let p = QmProxmox::new(&script, Fence::default(), RetryPolicy::default());
+        let e = wait_task(&p, "pve2", UPID, Duration::ZERO).unwrap_err();
+        assert!(matches!(e, TaskError::Timeout { .. }), "{e}");
+    }
 }
