@@ -1,10 +1,10 @@
-//! `vmctl migrate NAME NODE [--online] [--with-local-disks]`: `qm migrate`, wait until the
-//! cluster shows the VM on NODE, then record it: `node` in vms/definitions.nix (lossless
-//! edit), docs/machines.md, one git commit. The edit is computed before the cluster is
-//! touched, so a file vmctl cannot edit stops the run with nothing changed.
+//! `vmctl migrate NAME NODE [--online] [--with-local-disks]`: the migration through the API
+//! path of the node the cluster shows the VM on (a fenced `Mutation::Migrate`), its task waited
+//! for, the VM seen on NODE, then recorded: `node` in vms/definitions.nix (lossless edit),
+//! docs/machines.md, one git commit. The edit is computed before the cluster is touched, so a
+//! file vmctl cannot edit stops the run with nothing changed.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use clap::Args;
 use miette::IntoDiagnostic;
@@ -12,7 +12,7 @@ use miette::IntoDiagnostic;
 use super::ops::{connect, Conn};
 use super::Global;
 use crate::exec::apply::{ChangeSet, FileChange, FleetLock};
-use crate::exec::backup::run_remote;
+use crate::exec::backup::{locate, run_task};
 use crate::exec::provision::Git as _;
 use crate::model::VmKind;
 use crate::proxmox::validate as valid;
@@ -26,13 +26,14 @@ pub struct MigrateArgs {
     /// The cluster node to move it to.
     #[arg(value_name = "NODE", value_parser = valid::node)]
     pub node: String,
-    /// Migrate a running VM live.
+    /// Migrate a running VM live (Proxmox refuses a running VM without it).
     #[arg(long)]
     pub online: bool,
-    /// Copy local disks to the target node as well.
+    /// Live-migrate the VM's disks on node-local storage too (Proxmox refuses a live migration
+    /// of local disks without it; an offline migration copies them anyway).
     #[arg(long)]
     pub with_local_disks: bool,
-    /// Print the qm command and the file diffs; change nothing, connect nowhere.
+    /// Print the migration's API call and the file diffs; change nothing, connect nowhere.
     #[arg(long)]
     pub dry_run: bool,
     /// Print one JSON object on stdout: `dry_run`, `written`, `changes`, `commands`, `notes`.
@@ -50,16 +51,34 @@ fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
     crate::cli::exit::report(e)
 }
 
+/// A task's error, its Proxmox part unwrapped so the exit code sees a lost connection.
+fn task_err(e: crate::exec::backup::TaskError) -> miette::Report {
+    match e {
+        crate::exec::backup::TaskError::Proxmox(e) => err(e),
+        other => err(other),
+    }
+}
+
 pub fn run(a: MigrateArgs, g: &Global) -> miette::Result<u8> {
     let loaded = crate::cli::load_fleet(g, false)?;
     let defs = &loaded.definitions;
     let vmid = crate::plan::snapshot::vmid_of(defs, &a.name).map_err(miette::Report::new)?;
     let vm = defs.vm_by_name(&a.name).expect("vmid_of found it");
-    let m = Mutation::Migrate {
+    let migrate = |node: String| Mutation::Migrate {
+        node,
         vmid,
         target: a.node.clone(),
         online: a.online,
+        with_local_disks: a.with_local_disks,
     };
+    // For the fence and the dry run, the node definitions.nix gives the VM; a real run sends
+    // the migration through the node the cluster shows it on.
+    let declared = vm
+        .node
+        .clone()
+        .or_else(|| defs.proxmox.node.clone())
+        .unwrap_or_else(|| "NODE".into());
+    let m = migrate(declared);
     let fence = crate::plan::ops::fence(defs, false);
     fence.check(&m).map_err(err)?;
     if vm.kind != VmKind::Managed {
@@ -104,26 +123,22 @@ pub fn run(a: MigrateArgs, g: &Global) -> miette::Result<u8> {
         }
         None => notes.push(format!("{docs_shown} does not exist: not written")),
     }
-    let mut argv: Vec<String> = ["qm", "migrate", &vmid.to_string(), &a.node]
-        .map(String::from)
-        .to_vec();
-    if a.online {
-        argv.extend(["--online".into(), "1".into()]);
-    }
-    if a.with_local_disks {
-        argv.extend(["--with-local-disks".into(), "1".into()]);
-    }
-    let commands = vec![display_line(&argv)];
+    let mut commands = vec![display_line(&m.argv())];
     if a.dry_run {
+        notes.push(
+            "dry run: the node in the command is the one vms/definitions.nix gives the VM; a \
+             real run uses the node the cluster shows it on"
+                .into(),
+        );
         return report(&a, &set, true, &commands, &notes);
     }
     let root = loaded.root.clone();
     let lock = FleetLock::acquire(&root, &crate::cli::ui::reporter()).map_err(err)?;
     let p = connect(defs, &a.conn, fence, !a.json)?;
     let node_of = |p: &_| -> miette::Result<Option<String>> {
-        let list = crate::exec::proxmox::Proxmox::list(p).map_err(err)?;
-        Ok(list.into_iter().find(|r| r.vmid == vmid).map(|r| r.node))
+        Ok(locate(p, vmid).map_err(err)?.map(|r| r.node))
     };
+    let mut sent = None;
     match node_of(&p)? {
         None => {
             return Err(miette::miette!(
@@ -132,24 +147,26 @@ pub fn run(a: MigrateArgs, g: &Global) -> miette::Result<u8> {
                 a.name
             ))
         }
-        Some(n) if n == a.node => notes.push(format!(
-            "`{}` is already on `{}`: nothing sent to the cluster",
-            a.name, a.node
-        )),
-        Some(_) => {
-            run_remote(&p, &argv).map_err(err)?;
-            // qm migrate returns when it is done; the cluster view confirms it.
-            let start = Instant::now();
-            while node_of(&p)?.as_deref() != Some(a.node.as_str()) {
-                if start.elapsed() > Duration::from_secs(300) {
-                    return Err(miette::miette!(
-                        help = "look at the migration task on the Proxmox host; the files were not changed",
-                        "VM {vmid} does not show on `{}` after the migration",
-                        a.node
-                    ));
-                }
-                std::thread::sleep(Duration::from_secs(2));
+        Some(n) if n == a.node => {
+            commands.clear();
+            notes.push(format!(
+                "`{}` is already on `{}`: nothing sent to the cluster",
+                a.name, a.node
+            ))
+        }
+        Some(from) => {
+            let m = migrate(from);
+            run_task(&p, &m, &|msg: &str| crate::cli::ui::info(msg)).map_err(task_err)?;
+            // The task ended well; the cluster view must agree before the files say so.
+            if node_of(&p)?.as_deref() != Some(a.node.as_str()) {
+                return Err(miette::miette!(
+                    help = "look at the migration task on the Proxmox host; the files were not changed",
+                    "VM {vmid} does not show on `{}` after the migration",
+                    a.node
+                ));
             }
+            commands = vec![display_line(&m.argv())];
+            sent = Some(commands[0].clone());
         }
     }
     if set.is_change() {
@@ -161,8 +178,11 @@ pub fn run(a: MigrateArgs, g: &Global) -> miette::Result<u8> {
             .map(|c| PathBuf::from(&c.shown))
             .collect();
         let message = format!(
-            "vmctl migrate {}: now on node {}\n\nqm migrate {vmid} {}",
-            a.name, a.node, a.node
+            "vmctl migrate {}: now on node {}\n\n{}",
+            a.name,
+            a.node,
+            sent.as_deref()
+                .unwrap_or("(already on that node: nothing was sent to the cluster)")
         );
         let hash = crate::exec::provision::real::GitCli
             .commit(&root, &files, &message)

@@ -484,13 +484,13 @@ fn request(args: OpsCommand) -> (Request, Opts) {
             node,
             online,
             opts,
-        } => change(
-            Mutation::Migrate {
+        } => (
+            Request::Migrate {
                 vmid,
                 target: node,
                 online,
             },
-            opts,
+            opts.into(),
         ),
         C::Protect {
             readonly_vms: true,

@@ -1,5 +1,7 @@
-//! The pure part of `vmctl backup`, `vmctl backups` and `vmctl restore`: the command lines
-//! (vzdump, `pvesm list`, qmrestore), the notes a backup carries, and reading the volume list.
+//! The pure part of `vmctl backup`, `vmctl backups` and `vmctl restore`: the notes a backup
+//! carries, the backup volume IDs, reading a node's list of backups, and the backup policy.
+//! The mutations themselves are `Mutation::Backup` and `Mutation::Restore`, fenced by
+//! `proxmox::fence` like every other change.
 
 use crate::proxmox::validate as valid;
 
@@ -17,17 +19,6 @@ pub enum BackupError {
         name: String,
         vmid: u32,
     },
-    #[error("restoring into `{0}` replaces its disks and snapshots: it needs `--confirm {0}`")]
-    #[diagnostic(help(
-        "run it again with `--confirm {0}` (a backup of its state now is taken first), or restore beside it with `--as NEWNAME`"
-    ))]
-    NotConfirmed(String),
-    #[error("`{0}` is readonly or imported: vmctl never restores into it")]
-    #[diagnostic(help("restore beside it with `--as NEWNAME`"))]
-    Readonly(String),
-    #[error("`{0}` is running: qmrestore replaces only a stopped VM")]
-    #[diagnostic(help("stop it first (`vmctl ops shutdown VMID`), then run the restore again"))]
-    Running(String),
     #[error("vms/definitions.nix has no `backups` policy for `vmctl backup --due`")]
     #[diagnostic(help(
         "add `backups = {{ vms = [ \"web\" ]; storage = \"local\"; keep = 7; everyHours = 24; }};`"
@@ -45,33 +36,14 @@ pub enum BackupError {
     #[error("`{0}` is not a valid VM name for the restored VM")]
     #[diagnostic(help("a DNS label: letters, digits and `-`, starting with a letter"))]
     BadName(String),
-    #[error("`{0}` is readonly: `--mode stop` would stop it")]
-    #[diagnostic(help("use `--mode snapshot` (the default), which does not stop the VM"))]
-    StopReadonly(String),
 }
 
-/// One backup volume as `pvesm list --content backup` prints it.
+/// One backup volume as the storage's content list gives it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Volume {
     pub volid: String,
     pub size: u64,
     pub vmid: u32,
-}
-
-/// `vzdump VMID --storage S --mode M --notes-template NOTES`.
-pub fn vzdump_argv(vmid: u32, storage: &str, mode: &str, notes: &str) -> Vec<String> {
-    [
-        "vzdump",
-        &vmid.to_string(),
-        "--storage",
-        storage,
-        "--mode",
-        mode,
-        "--notes-template",
-        notes,
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 /// The notes a backup carries: who made it, of which VM, at which commit of the fleet.
@@ -82,36 +54,35 @@ pub fn notes(name: &str, commit: Option<&str>) -> String {
     }
 }
 
-/// `pvesm list STORAGE --content backup --vmid VMID`.
-pub fn list_argv(storage: &str, vmid: u32) -> Vec<String> {
-    [
-        "pvesm",
-        "list",
-        storage,
-        "--content",
-        "backup",
-        "--vmid",
-        &vmid.to_string(),
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-/// Reads `pvesm list` output (a header, then `VOLID FORMAT TYPE SIZE VMID` rows).
-pub fn parse_volumes(text: &str) -> Vec<Volume> {
-    text.lines()
-        .skip_while(|l| !l.trim_start().starts_with("Volid"))
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let (volid, size, vmid) = (f.first()?, f.get(3)?, f.get(4)?);
+/// Reads `pvesh get /nodes/N/storage/S/content --content backup --output-format json` (an
+/// array of `{volid, size, vmid, format, ctime, …}`), sorted by volume ID (oldest first, as
+/// vzdump names them by time). Entries of another kind or without a VMID are left out.
+pub fn parse_volumes(json: &str) -> Result<Vec<Volume>, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let items = v.as_array().ok_or("expected a JSON array")?;
+    let mut out: Vec<Volume> = items
+        .iter()
+        .filter(|e| {
+            e.get("content")
+                .and_then(|c| c.as_str())
+                .unwrap_or("backup")
+                == "backup"
+        })
+        .filter_map(|e| {
             Some(Volume {
-                volid: volid.to_string(),
-                size: size.parse().ok()?,
-                vmid: vmid.parse().ok()?,
+                volid: e.get("volid")?.as_str()?.to_string(),
+                size: e.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
+                vmid: u32::try_from(e.get("vmid")?.as_u64()?).ok()?,
             })
         })
-        .collect()
+        .collect();
+    out.sort_by(|a, b| a.volid.cmp(&b.volid));
+    Ok(out)
+}
+
+/// The storage a backup volume ID names (`STORAGE:backup/…`).
+pub fn volume_storage(volid: &str) -> &str {
+    volid.split_once(':').map_or("local", |(s, _)| s)
 }
 
 /// The VMID a backup volume ID names (`…:backup/vzdump-qemu-VMID-…`), checking its shape as
@@ -132,20 +103,6 @@ pub fn volume_vmid(volid: &str) -> Result<u32, BackupError> {
         .and_then(|r| r.split('-').next())
         .and_then(|id| id.parse().ok())
         .ok_or_else(bad)
-}
-
-/// `qmrestore VOLUME VMID --unique 1` (new MAC addresses: the original VM may still run).
-pub fn restore_argv(volid: &str, vmid: u32) -> Vec<String> {
-    ["qmrestore", volid, &vmid.to_string(), "--unique", "1"]
-        .map(String::from)
-        .to_vec()
-}
-
-/// `qmrestore VOLUME VMID --force 1`: over the existing VM (its disks and snapshots go).
-pub fn restore_over_argv(volid: &str, vmid: u32) -> Vec<String> {
-    ["qmrestore", volid, &vmid.to_string(), "--force", "1"]
-        .map(String::from)
-        .to_vec()
 }
 
 /// When a backup was made, from its volume name (`…-YYYY_MM_DD-HH_MM_SS.…`), in seconds since
@@ -258,10 +215,18 @@ mod tests {
 
     #[test]
     fn volumes_are_read_and_checked() {
-        let text = "Volid                        Format  Type  Size VMID\n\
-                    local:backup/vzdump-qemu-110-2026_11_30-02_00_00.vma.zst vma.zst backup 1234 110\n";
-        let v = parse_volumes(text);
-        assert_eq!(v.len(), 1);
+        let json = r#"[{"volid":"local:backup/vzdump-qemu-110-2026_11_30-02_00_00.vma.zst",
+                        "format":"vma.zst","content":"backup","size":1234,"vmid":110,
+                        "ctime":1796003715},
+                       {"volid":"local:backup/vzdump-qemu-110-2026_11_29-02_00_00.vma.zst",
+                        "content":"backup","size":1,"vmid":110},
+                       {"volid":"local:iso/x.iso","content":"iso","size":1}]"#;
+        let v = parse_volumes(json).unwrap();
+        assert_eq!(v.len(), 2);
+        assert!(v[0].volid.contains("2026_11_29"), "oldest first: {v:?}");
+        let v = &v[1..];
+        assert!(parse_volumes("{}").is_err());
+        assert_eq!(volume_storage(&v[0].volid), "local");
         assert_eq!(v[0].vmid, 110);
         assert_eq!(volume_vmid(&v[0].volid).unwrap(), 110);
         for bad in [
@@ -273,19 +238,6 @@ mod tests {
         ] {
             assert!(volume_vmid(bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            vzdump_argv(110, "local", "snapshot", "n"),
-            [
-                "vzdump",
-                "110",
-                "--storage",
-                "local",
-                "--mode",
-                "snapshot",
-                "--notes-template",
-                "n"
-            ]
-        );
         assert!(notes("web", Some("abc")).contains("abc"));
         let t = volume_time("local:backup/vzdump-qemu-110-2026_11_30-01_55_15.vma.zst").unwrap();
         assert_eq!(t, 1_796_003_715);

@@ -80,6 +80,12 @@ pub enum Request {
     },
     /// `protect --readonly-vms`.
     ProtectReadonly,
+    /// `migrate VMID NODE [--online]`: from the node definitions.nix gives the VM.
+    Migrate {
+        vmid: VmId,
+        target: String,
+        online: bool,
+    },
 }
 
 /// One thing a plan does on the cluster.
@@ -137,6 +143,8 @@ pub enum PlanError {
     NoStorage,
     #[error("protect needs VMID and on|off, or --readonly-vms; see `vmctl ops protect --help`")]
     ProtectArguments,
+    #[error("definitions.nix gives VM {vmid} no `node` and has no `proxmox.node`: vmctl cannot tell which node to migrate it from; use `vmctl migrate NAME NODE`, which reads it from the cluster")]
+    NoNode { vmid: VmId },
 }
 
 /// What `--dry-run` shows: the command lines (stdout) and what the real run checks first
@@ -175,6 +183,30 @@ pub fn plan(req: Request, defs: &Definitions, unlisted: bool) -> Result<Plan, Pl
             read(Read::NextVmid(start, end))
         }
         Request::Change(m) => change(m),
+        // Planned without the cluster: the VM's node is the one definitions.nix gives it (its
+        // `node`, else `proxmox.node`); Proxmox refuses when the VM is not there. `vmctl
+        // migrate NAME NODE` reads the node from the cluster instead.
+        Request::Migrate {
+            vmid,
+            target,
+            online,
+        } => {
+            let node = defs
+                .vm_by_vmid(vmid)
+                .and_then(|v| v.node.clone())
+                .or_else(|| defs.proxmox.node.clone());
+            let m = Mutation::Migrate {
+                node: node.clone().unwrap_or_default(),
+                vmid,
+                target,
+                online,
+                with_local_disks: false,
+            };
+            // The fences speak first: they do not depend on the node.
+            fence(defs, unlisted).check(&m)?;
+            node.ok_or(PlanError::NoNode { vmid })?;
+            change(m)
+        }
         Request::Configure {
             vmid,
             cores,

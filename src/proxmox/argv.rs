@@ -8,6 +8,11 @@ use serde::Serialize;
 
 use super::VmId;
 
+mod node;
+
+use node::node_argv;
+pub use node::{backups, task_log, task_status};
+
 fn v(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| s.to_string()).collect()
 }
@@ -191,14 +196,48 @@ pub enum Mutation {
         vmid: VmId,
         name: String,
     },
-    Migrate {
-        vmid: VmId,
-        target: String,
-        online: bool,
-    },
     Protect {
         vmid: VmId,
         on: bool,
+    },
+    // Backup, restore and migration: they name the node that holds the VM (or the archive) and
+    // go through that node's API path, so they reach a VM on any node of the cluster.
+    /// `pvesh create /nodes/NODE/vzdump --vmid ID --storage S --mode M --notes-template N`
+    /// (a task: the answer is its UPID). A backup reads the VM; only `stop` mode changes it.
+    Backup {
+        node: String,
+        vmid: VmId,
+        storage: String,
+        /// `snapshot`, `suspend` or `stop`.
+        mode: String,
+        notes: String,
+        /// `--prune-backups keep-last=N`: the VM's older backups on the storage beyond N go.
+        keep_last: Option<u32>,
+    },
+    /// `pvesh create /nodes/NODE/qemu --vmid ID --archive VOLUME …`: a backup restored as a
+    /// new VM (`force` false: the VMID must be free cluster-wide) or over an existing one
+    /// (`force` true: its disks and snapshots are replaced; `confirm` is the name the user
+    /// typed, checked by the fence).
+    Restore {
+        node: String,
+        archive: String,
+        vmid: VmId,
+        storage: Option<String>,
+        /// Overrides the backup's `name` (Proxmox merges non-disk options on restore).
+        name: Option<String>,
+        /// New MAC addresses, so the restored VM can run beside the original.
+        unique: bool,
+        force: bool,
+        confirm: Option<String>,
+    },
+    /// `pvesh create /nodes/NODE/qemu/ID/migrate --target T [--online 1] [--with-local-disks 1]`
+    /// (a task); `node` is where the VM is now.
+    Migrate {
+        node: String,
+        vmid: VmId,
+        target: String,
+        online: bool,
+        with_local_disks: bool,
     },
 }
 
@@ -220,8 +259,10 @@ impl Mutation {
             | Mutation::SnapshotCreate { vmid, .. }
             | Mutation::SnapshotRollback { vmid, .. }
             | Mutation::SnapshotDelete { vmid, .. }
-            | Mutation::Migrate { vmid, .. }
-            | Mutation::Protect { vmid, .. } => *vmid,
+            | Mutation::Protect { vmid, .. }
+            | Mutation::Backup { vmid, .. }
+            | Mutation::Restore { vmid, .. }
+            | Mutation::Migrate { vmid, .. } => *vmid,
         }
     }
 
@@ -242,8 +283,11 @@ impl Mutation {
             Mutation::SnapshotCreate { .. } => "snapshot create",
             Mutation::SnapshotRollback { .. } => "snapshot rollback",
             Mutation::SnapshotDelete { .. } => "snapshot delete",
-            Mutation::Migrate { .. } => "migrate",
             Mutation::Protect { .. } => "protect",
+            Mutation::Backup { .. } => "back up",
+            Mutation::Restore { force: false, .. } => "restore",
+            Mutation::Restore { force: true, .. } => "restore into",
+            Mutation::Migrate { .. } => "migrate",
         }
     }
 
@@ -344,15 +388,6 @@ impl Mutation {
             }
             Mutation::SnapshotRollback { name, .. } => a = v(&["qm", "rollback", &id, name]),
             Mutation::SnapshotDelete { name, .. } => a = v(&["qm", "delsnapshot", &id, name]),
-            Mutation::Migrate { target, online, .. } => {
-                for s in ["qm", "migrate", &id, target] {
-                    push(s);
-                }
-                if *online {
-                    push("--online");
-                    push("1");
-                }
-            }
             Mutation::Protect { on, .. } => {
                 a = v(&[
                     "qm",
@@ -361,6 +396,9 @@ impl Mutation {
                     "--protection",
                     if *on { "1" } else { "0" },
                 ])
+            }
+            Mutation::Backup { .. } | Mutation::Restore { .. } | Mutation::Migrate { .. } => {
+                a = node_argv(self)
             }
         }
         a
@@ -483,14 +521,6 @@ mod tests {
                     vmstate: true,
                 },
                 "qm snapshot 110 pre --description 'before $(upgrade)' --vmstate 1",
-            ),
-            (
-                Mutation::Migrate {
-                    vmid: 110,
-                    target: "prom2".into(),
-                    online: true,
-                },
-                "qm migrate 110 prom2 --online 1",
             ),
             (
                 Mutation::Protect {

@@ -326,9 +326,9 @@ fn random_arguments_with_dry_run_anywhere_never_connect() {
                     Some(0) => {
                         s.0 += 1;
                         prop_assert!(
-                            stdout
-                                .lines()
-                                .all(|l| l.starts_with("qm ") || l.starts_with("qmrestore ")),
+                            stdout.lines().all(|l| l.starts_with("qm ")
+                                || l.starts_with("qmrestore ")
+                                || l.starts_with("pvesh create /nodes/")),
                             "{argv:?} printed {stdout}"
                         );
                     }

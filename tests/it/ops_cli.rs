@@ -98,9 +98,11 @@ fn all_mutations(vmid: u32, name: &str) -> Vec<Mutation> {
             name: "s".into(),
         },
         Mutation::Migrate {
+            node: "prom".into(),
             vmid,
             target: "prom2".into(),
             online: true,
+            with_local_disks: false,
         },
         Mutation::Protect { vmid, on: false },
     ]

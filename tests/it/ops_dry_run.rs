@@ -93,7 +93,7 @@ const DRY_RUNS: &[(&str, &[&str], &str)] = &[
     (
         "migrate",
         &["110", "pve2", "--online"],
-        "qm migrate 110 pve2 --online 1\n",
+        "pvesh create /nodes/prom/qemu/110/migrate --target pve2 --online 1\n",
     ),
     ("protect", &["110", "on"], "qm set 110 --protection 1\n"),
 ];

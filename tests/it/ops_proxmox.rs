@@ -387,34 +387,27 @@ fn migrate_moves_the_vm_to_the_target_node() {
     p.apply(&Mutation::Clone(clone_spec(110, "test-automation")))
         .unwrap();
     p.apply(&Mutation::Start { vmid: 110 }).unwrap();
-    let offline = Mutation::Migrate {
+    let migrate = |target: &str, online, with_local_disks| Mutation::Migrate {
+        node: "prom".into(),
         vmid: 110,
-        target: "prom2".into(),
-        online: false,
+        target: target.into(),
+        online,
+        with_local_disks,
     };
+    let offline = migrate("prom2", false, false);
     let e = p.apply(&offline).unwrap_err();
     assert!(
         e.to_string()
             .contains("can't migrate running VM without --online"),
         "{e}"
     );
-    let e = p
-        .apply(&Mutation::Migrate {
-            vmid: 110,
-            target: "nowhere".into(),
-            online: true,
-        })
-        .unwrap_err();
+    let e = p.apply(&migrate("nowhere", true, false)).unwrap_err();
     assert!(
         e.to_string().contains("no such cluster node 'nowhere'"),
         "{e}"
     );
-    p.apply(&Mutation::Migrate {
-        vmid: 110,
-        target: "prom2".into(),
-        online: true,
-    })
-    .unwrap();
+    // Its disks are on node-local storage: a live migration copies them only when asked.
+    p.apply(&migrate("prom2", true, true)).unwrap();
     assert!(pve.conf(110).is_none());
     assert!(pve.read("nodes/prom2/qemu-server/110.conf").is_some());
     let r = p.list().unwrap();

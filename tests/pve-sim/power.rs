@@ -1,5 +1,5 @@
-//! `qm` for running VMs: start/stop/shutdown/…, the serial terminal, the guest agent and
-//! migration.
+//! `qm` for running VMs: start/stop/shutdown/…, the serial terminal and the guest agent
+//! (`qm migrate` is in migrate.rs).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use serde_json::json;
 
 use crate::conf::*;
+use crate::die;
 use crate::sim::Sim;
-use crate::{die, options};
 
 impl Sim {
     pub(crate) fn qm_power(&self, sub: &str, a: &[&str]) {
@@ -158,31 +158,5 @@ impl Sim {
              "statistics": {"rx-bytes": 1024, "rx-packets": 10, "tx-bytes": 2048, "tx-packets": 20}}
         ]);
         println!("{}", serde_json::to_string_pretty(&out).unwrap());
-    }
-
-    pub(crate) fn qm_migrate(&self, a: &[&str]) {
-        const USAGE: &str = "qm migrate <vmid> <target> [OPTIONS]";
-        if a.len() < 2 {
-            die(&format!("400 not enough arguments\n{USAGE}"));
-        }
-        let _g = self.lock();
-        let (id, conf) = self.load_local(a[0]);
-        let target = a[1];
-        let opts = options(&a[2..], USAGE);
-        if target == self.node() {
-            die("target is local node.");
-        }
-        if !self.nodes().iter().any(|n| n == target) {
-            die(&format!("no such cluster node '{target}'"));
-        }
-        Self::check_lock(&conf);
-        let online = opts.get("online").map(String::as_str) == Some("1");
-        if self.running(id) && !online {
-            die("can't migrate running VM without --online");
-        }
-        println!("migration started on {}", format_time(now_epoch()));
-        self.write(&self.conf_path(target, id), &conf.render());
-        let _ = fs::remove_file(self.conf_path(&self.node(), id));
-        println!("migration finished successfully (duration 00:00:01)");
     }
 }

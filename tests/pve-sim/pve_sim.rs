@@ -26,6 +26,8 @@
 //!                                  stops mid-way (lock held) until the test opens the gate
 //!                                  (`"set"`: an API config update waits before it reads)
 //! pending/ID.json                  changes waiting for the VM's next start (see `cluster.rs`)
+//! nodes/NODE/dump/STORAGE/, dump/STORAGE/   backups on node-local and shared storage (vzdump.rs)
+//! tasks-done/UPID                  a finished API task: exit status and log (migrate.rs)
 //! ```
 //!
 //! A cluster (see `cluster.rs`): `qm` acts only on the VMs of the node it runs on
@@ -55,6 +57,7 @@ mod conf;
 mod digest;
 mod guest;
 mod lock;
+mod migrate;
 mod power;
 mod qm;
 mod seed;

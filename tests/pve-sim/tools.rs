@@ -68,6 +68,9 @@ impl Sim {
     // ---------------------------------------------------------------- pvesh / pvesm / ip
 
     pub(crate) fn pvesh(&self, a: &[&str]) {
+        if self.pvesh_tasks(a) {
+            return;
+        }
         if a.len() >= 2 && a[1].starts_with("/nodes/") && a[1].contains("/qemu/") {
             return self.pvesh_qemu(a);
         }

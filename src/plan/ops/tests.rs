@@ -18,6 +18,7 @@ pub(crate) fn defs() -> Definitions {
     Definitions {
         proxmox: Proxmox {
             storage: Some("nvmeprom".into()),
+            node: Some("prom".into()),
             ..Default::default()
         },
         template: Some(vm("nixos-template", VmKind::Template, 9001, None)),
@@ -194,12 +195,12 @@ fn every_change_plans_one_step_with_its_command_line_and_checks() {
             vec![],
         ),
         (
-            change(Mutation::Migrate {
+            Request::Migrate {
                 vmid: 110,
                 target: "prom2".into(),
                 online: true,
-            }),
-            "qm migrate 110 prom2 --online 1",
+            },
+            "pvesh create /nodes/prom/qemu/110/migrate --target prom2 --online 1",
             vec![],
         ),
         (
@@ -423,3 +424,25 @@ fn a_plan_carries_the_fence_of_its_unlisted_flag() {
 }
 
 mod fences;
+
+#[test]
+fn ops_migrate_without_a_node_to_start_from_is_refused() {
+    let mut d = defs();
+    d.proxmox.node = None;
+    let req = Request::Migrate {
+        vmid: 110,
+        target: "prom2".into(),
+        online: false,
+    };
+    assert!(matches!(
+        plan(req.clone(), &d, false),
+        Err(PlanError::NoNode { vmid: 110 })
+    ));
+    // The VM's own `node` is enough.
+    d.managed[0].node = Some("pve3".into());
+    let p = plan(req, &d, false).unwrap();
+    assert_eq!(
+        p.dry_run().commands,
+        ["pvesh create /nodes/pve3/qemu/110/migrate --target prom2"]
+    );
+}

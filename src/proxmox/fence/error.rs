@@ -125,6 +125,47 @@ pub enum FenceError {
         vmid: VmId,
         live: Option<String>,
     },
+    #[error(
+        "refusing to restore onto VMID {vmid}: definitions.nix reserves it for `{name}`; restore \
+         as a VMID it does not list (`vmctl restore NAME --from VOLUME --as NEWNAME` picks one)"
+    )]
+    VmidReserved { vmid: VmId, name: String },
+    #[error(
+        "refusing to restore into VM {vmid}: definitions.nix does not manage it{}; vmctl \
+         restores only into VMs listed under `managed` (restore beside it with `--as NEWNAME`)",
+        known_as(.name, .kind)
+    )]
+    RestoreNotManaged {
+        vmid: VmId,
+        name: Option<String>,
+        kind: Option<&'static str>,
+    },
+    #[error(
+        "refusing to restore into VM {vmid} ({name}): {}",
+        match .given {
+            None => format!(
+                "it replaces the VM's disks and snapshots, so it needs `--confirm {name}` (or \
+                 restore beside it with `--as NEWNAME`)"
+            ),
+            Some(g) => format!("`--confirm {g}` does not match its name; it needs `--confirm {name}`"),
+        }
+    )]
+    RestoreConfirm {
+        vmid: VmId,
+        name: String,
+        given: Option<String>,
+    },
+    #[error(
+        "refusing to {op} VM {vmid} ({}): it is {status}, and Proxmox replaces only a stopped \
+         VM's disks; stop it first (`vmctl ops shutdown {vmid}`), then run it again",
+        .live.as_deref().unwrap_or("<no name>")
+    )]
+    NotStopped {
+        op: &'static str,
+        vmid: VmId,
+        live: Option<String>,
+        status: String,
+    },
 }
 
 fn known_as(name: &Option<String>, kind: &Option<&'static str>) -> String {

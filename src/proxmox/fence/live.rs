@@ -15,7 +15,7 @@ impl Fence {
         m: &Mutation,
         existing: &BTreeMap<VmId, Option<String>>,
     ) -> Result<(), FenceError> {
-        if matches!(m, Mutation::Clone(_) | Mutation::RestoreVma { .. }) {
+        if Self::needs_cluster_check(m) {
             if let Some(name) = existing.get(&m.vmid()) {
                 return Err(FenceError::VmidExists {
                     op: m.name(),
@@ -29,7 +29,12 @@ impl Fence {
 
     /// True when `m` must see the cluster's VMIDs before it is sent.
     pub fn needs_cluster_check(m: &Mutation) -> bool {
-        matches!(m, Mutation::Clone(_) | Mutation::RestoreVma { .. })
+        matches!(
+            m,
+            Mutation::Clone(_)
+                | Mutation::RestoreVma { .. }
+                | Mutation::Restore { force: false, .. }
+        )
     }
 
     /// True when `m` must see the live VM before it is sent: operations that lose data if the

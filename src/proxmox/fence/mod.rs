@@ -5,6 +5,7 @@
 //! path (CLI, provisioning, tests), not only at the command line. It fails closed: a value it
 //! cannot be sure of makes it refuse, never allow.
 
+mod backup;
 mod error;
 mod live;
 
@@ -49,6 +50,7 @@ pub fn is_destructive(m: &Mutation) -> bool {
             | Mutation::SnapshotDelete { .. }
             | Mutation::Migrate { .. }
             | Mutation::Resize { .. }
+            | Mutation::Restore { force: true, .. }
     )
 }
 
@@ -145,6 +147,10 @@ impl Fence {
     /// managed-only and name confirmation.
     pub fn check(&self, m: &Mutation) -> Result<(), FenceError> {
         let vmid = m.vmid();
+        // Backups and restores have rules of their own (fence/backup.rs).
+        if let Some(verdict) = self.check_backup_restore(m) {
+            return verdict;
+        }
         let protect_on = matches!(m, Mutation::Protect { on: true, .. });
         self.check_vm(m.name(), vmid, protect_on)?;
         let known = self.vms.get(&vmid);
@@ -373,9 +379,11 @@ mod tests {
                     name: "s".into(),
                 },
                 Mutation::Migrate {
+                    node: "prom".into(),
                     vmid,
                     target: "n".into(),
                     online: false,
+                    with_local_disks: false,
                 },
                 Mutation::Resize {
                     vmid,

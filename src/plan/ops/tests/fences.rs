@@ -55,9 +55,11 @@ fn every_mutation(vmid: VmId, name: &str) -> Vec<Request> {
         }),
         change(Mutation::SnapshotDelete { vmid, name: snap }),
         change(Mutation::Migrate {
+            node: "prom".into(),
             vmid,
             target: "prom2".into(),
             online: false,
+            with_local_disks: false,
         }),
         Request::Protect {
             vmid: Some(vmid),
