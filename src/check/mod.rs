@@ -170,6 +170,7 @@ registry! {
     invalid_public_key,
     invalid_vm_name,
     invalid_vmid_range,
+    missing_admin_keys,
     missing_creation_rules,
     missing_field,
     missing_host_directory,
