@@ -165,6 +165,7 @@ registry! {
     install_resources_low,
     invalid_creation_rule,
     invalid_network,
+    invalid_node_name,
     invalid_nixos_config,
     invalid_port,
     invalid_public_key,

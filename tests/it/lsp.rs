@@ -343,6 +343,48 @@ fn removing_the_admin_keys_in_hosts_nix_warns_in_definitions_nix() {
     c.shutdown();
 }
 
+/// After `node = `, the nodes the fleet already names complete: `proxmox.node` first, then the
+/// VMs' own, each once; a name Proxmox would refuse (an imported VM's `"old box"`, which is
+/// documentation) is not offered.
+#[test]
+fn node_values_complete_from_the_nodes_the_fleet_names() {
+    let (_dir, root) = fleet();
+    let defs = root.join("vms/definitions.nix");
+    let text = std::fs::read_to_string(&defs)
+        .unwrap()
+        .replacen(
+            "      storage = \"nvmeprom\";\n",
+            "      storage = \"nvmeprom\";\n      node = \"pve2\";\n",
+            1,
+        )
+        .replacen(
+            "      readonly = true;\n",
+            "      readonly = true;\n      node = \"old box\";\n",
+            1,
+        );
+    assert_eq!(text.matches("node = ").count(), 3, "the demo fleet changed");
+    let mut c = Client::start();
+    let uri = c.open(&defs, &text);
+    assert_eq!(codes(&c.diagnostics(&uri)), Vec::<String>::new());
+    let at = text.find("node = \"pve2\"").unwrap() + "node = ".len();
+    let pos = vmctl::lsp::Lines::new(&text).position(at);
+    let items = c
+        .request(
+            "textDocument/completion",
+            json!({ "textDocument": { "uri": uri }, "position": pos }),
+        )
+        .result
+        .unwrap();
+    let labels: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["\"prom\"", "\"pve2\""]);
+    c.shutdown();
+}
+
 #[test]
 fn hover_definition_completion_and_symbols() {
     let (_dir, root) = fleet();
