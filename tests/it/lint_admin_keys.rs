@@ -154,3 +154,27 @@ fn fl005_fires_exactly_when_provision_refuses_the_admin_keys() {
         );
     }
 }
+
+/// The hosts.nix shapes of the editing fixtures (the seed's, CRLF, no final newline, `rec` with
+/// comments, tabs, quoted names, empty) as the demo fleet's hosts.nix: FL005 and provision agree
+/// on each, and it is the files without `adminKeys` that they refuse.
+#[test]
+fn hosts_nix_shapes_of_the_fixtures_agree_with_provision() {
+    let (mut seen, mut refused) = (0, 0);
+    for e in std::fs::read_dir(support::fixture("hosts")).unwrap() {
+        let path = e.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let dir = support::demo_fleet();
+        let root = dir.path();
+        std::fs::copy(support::repo().join(".sops.yaml"), root.join(".sops.yaml")).unwrap();
+        support::copy_dir(&support::repo().join("secrets"), &root.join("secrets"));
+        std::fs::write(root.join("hosts.nix"), &text).unwrap();
+        let refuses = provision_refuses(root, false);
+        assert_eq!(refuses, !text.contains("adminKeys"), "{}", path.display());
+        assert_eq!(lint_fires(root, false), refuses, "{}", path.display());
+        seen += 1;
+        refused += usize::from(refuses);
+    }
+    assert!(seen >= 7, "only {seen} hosts.nix fixtures");
+    assert!(0 < refused && refused < seen, "{refused} of {seen} refused");
+}
