@@ -150,10 +150,22 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
     );
     let mut help = add;
     let (message, note) = match refusal {
-        Refusal::Missing(None) => (
-            format!("managed VMs are declared, but {hosts_path} has no `_proxmox.adminKeys`: provisioned VMs would be unreachable"),
-            None,
-        ),
+        Refusal::Missing(None) => {
+            // The opening brace of hosts.nix's set: where `_proxmox` would go.
+            let top = hosts_file.eval.value.span;
+            let text = fleet.db.text(top.file);
+            let start = usize::from(top.range.start());
+            let brace = (text.get(start..start + 1) == Some("{")).then(|| {
+                Span::new(
+                    top.file,
+                    rowan::TextRange::at(top.range.start(), 1.into()),
+                )
+            });
+            (
+                format!("managed VMs are declared, but {hosts_path} has no `_proxmox.adminKeys`: provisioned VMs would be unreachable"),
+                brace.map(|b| (b, "this set has no `_proxmox`".to_string())),
+            )
+        }
         Refusal::Missing(Some(key)) => (
             format!("managed VMs are declared, but `_proxmox` in {hosts_path} has no `adminKeys`: provisioned VMs would be unreachable"),
             Some((key, "`_proxmox` without `adminKeys`".to_string())),
@@ -233,7 +245,8 @@ mod tests {
     fn fires_at_managed_with_the_reason_in_hosts_nix() {
         let managed = || "managed".to_string();
         let cases: &[(String, Option<&str>)] = &[
-            ("{ doc1 = { publicKey = \"x\"; }; }".into(), None),
+            ("{ doc1 = { publicKey = \"x\"; }; }".into(), Some("{")),
+            ("let a = 1; in { doc1 = { publicKey = \"x\"; }; }".into(), Some("{")),
             ("{ _proxmox = { hostname = \"p\"; }; }".into(), Some("_proxmox")),
             (keys("[ ]"), Some("[ ]")),
             (keys("admin"), Some("adminKeys")),
