@@ -18,7 +18,9 @@ Checks `proxmox.node`, `template.node` and the `node` of every managed VM agains
 node name format (pve-common's `pve-node`): letters, digits and hyphens, not starting or ending
 with a hyphen; one DNS label, so at most 63 characters and no dots. It is the check
 `vmctl migrate` and `vmctl ops` apply to a node given on the command line. An imported VM's
-`node` is documentation (vmctl only compares it with where the VM runs) and is not checked.
+`node` (flat or under `specs`) is documentation first and is not checked: an error there would
+stop every command of the fleet, while vmctl only compares it with where the VM runs and, for a
+VM gone from the cluster, asks that node for its backups, where Proxmox refuses a bad name.
 
 ## Why
 vmctl reaches a VM through its node: `pvesh … /nodes/NODE/qemu/VMID/…` for status, apply,
