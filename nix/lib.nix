@@ -9,7 +9,8 @@
 # compares the two on every fixture of the covered codes). Covered:
 #   DF001 missing field, DF002 wrong type, VM001 duplicate VMID, VM002 VMID out of bounds,
 #   VM003 VMID outside the declared ranges, VM007 imported VM not readonly, VM008 managed VM
-#   without hosts/<nixosConfig>/, VM009 empty or overlapping VMID range.
+#   without hosts/<nixosConfig>/, VM009 empty or overlapping VMID range, VM015 a `node` that is
+#   not a Proxmox node name.
 # Everything else (hosts.nix keys, .sops.yaml, secrets, unknown fields, …) is the derivation
 # check's: it runs vmlint itself.
 let
@@ -148,7 +149,7 @@ let
 
   severities = {
     DF001 = "error"; DF002 = "error"; VM001 = "error"; VM002 = "error"; VM003 = "warning";
-    VM007 = "warning"; VM008 = "warning"; VM009 = "error";
+    VM007 = "warning"; VM008 = "warning"; VM009 = "error"; VM015 = "error";
   };
   finding = code: loc: message:
     if loc == null then [ ]
@@ -360,11 +361,26 @@ let
             "managed VM `${name}` has no `${hostsDirName}/${dir}/` directory")
         (entries "managed"));
 
+      # pve-common's `pve-node` format, one DNS label (as vmctl's NODE arguments).
+      isNodeName = s: stringLength s <= 63 && match "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?" s != null;
+      nodeFinding = what: path: set:
+        if isAttrs set && set ? node && isString set.node && !(isNodeName set.node) then
+          finding "VM015" (L "value" path set "node")
+            "${what} `${set.node}` is not a Proxmox node name: use letters, digits and inner hyphens (one DNS label: no dots, at most 63 characters), like `pve2`"
+        else [ ];
+      invalidNodes =
+        nodeFinding "`proxmox.node`" [ "proxmox" ] (top.proxmox or null)
+        ++ nodeFinding "`node` of the template" [ "template" ] (top.template or null)
+        ++ concatLists (map
+          (name: nodeFinding "`node` of managed VM `${name}`" [ "managed" name ] (table "managed").${name})
+          (entries "managed"));
+
       shapeOk = isAttrs top && builtins.any (f: top ? ${f}) (attrNames topTypes);
     in
     if !shapeOk then [ ]
     else topFindings ++ proxmox ++ template ++ vmTables ++ duplicates ++ bounds ++ rangeFindings
-      ++ invalidRanges ++ outsideRanges ++ importedReadonly ++ settingFindings ++ missingHostDirs;
+      ++ invalidRanges ++ outsideRanges ++ importedReadonly ++ settingFindings ++ missingHostDirs
+      ++ invalidNodes;
 
   toLowerAscii = s:
     replaceStrings

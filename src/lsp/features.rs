@@ -364,6 +364,25 @@ pub fn completion(run: &LintRun, file: FileId, offset: usize) -> Vec<CompletionI
             if field == "ip" {
                 return vec![value("\"dhcp\"".into(), "address from DHCP")];
             }
+            if field == "node" {
+                // The cluster's nodes as the fleet already names them (definitions.nix has no
+                // list of nodes): valid names only, `proxmox.node` first.
+                let mut seen = Vec::new();
+                let named = defs
+                    .proxmox
+                    .node
+                    .iter()
+                    .chain(defs.all_vms().filter_map(|v| v.node.as_ref()));
+                for n in named {
+                    if crate::proxmox::validate::node(n).is_ok() && !seen.contains(n) {
+                        seen.push(n.clone());
+                    }
+                }
+                return seen
+                    .into_iter()
+                    .map(|n| value(format!("\"{n}\""), "a node the fleet names"))
+                    .collect();
+            }
             if field == "vmid" {
                 let used: std::collections::BTreeSet<u32> =
                     defs.all_vms().filter_map(|v| v.vmid).collect();

@@ -294,6 +294,97 @@ fn a_change_in_one_file_refreshes_the_others_and_close_clears() {
     c.shutdown();
 }
 
+/// An unsaved hosts.nix edit changes a definitions.nix diagnostic: without admin keys in the
+/// hosts.nix buffer, FL005 appears at definitions.nix's `managed`, its related location in
+/// hosts.nix; with them back, it goes. The files on disk never change.
+#[test]
+fn removing_the_admin_keys_in_hosts_nix_warns_in_definitions_nix() {
+    let (_dir, root) = fleet();
+    let defs_text = std::fs::read_to_string(root.join("vms/definitions.nix")).unwrap();
+    let hosts_text = std::fs::read_to_string(root.join("hosts.nix")).unwrap();
+    let mut c = Client::start();
+    let defs = c.open(&root.join("vms/definitions.nix"), &defs_text);
+    assert_eq!(codes(&c.diagnostics(&defs)), Vec::<String>::new());
+    let hosts = c.open(&root.join("hosts.nix"), &hosts_text);
+    assert_eq!(codes(&c.diagnostics(&hosts)), Vec::<String>::new());
+
+    let without = hosts_text.replacen("    adminKeys = [ admin ];\n", "", 1);
+    assert_ne!(without, hosts_text, "the demo hosts.nix changed");
+    c.change_all(&hosts, 2, &without);
+    let diags = c.diagnostics(&defs);
+    let fl005: Vec<&Value> = diags.iter().filter(|d| d["code"] == "FL005").collect();
+    assert_eq!(fl005.len(), 1, "{diags:#?}");
+    let d = fl005[0];
+    let managed = defs_text.find("\n  managed = {").unwrap() + 3;
+    let lines = vmctl::lsp::Lines::new(&defs_text);
+    assert_eq!(
+        d["range"]["start"],
+        serde_json::to_value(lines.position(managed)).unwrap()
+    );
+    assert_eq!(d["severity"], 2, "a warning: {d}");
+    let related = &d["relatedInformation"][0]["location"];
+    assert_eq!(related["uri"], hosts.as_str(), "{d}");
+    let hl = vmctl::lsp::Lines::new(&without);
+    assert_eq!(
+        related["range"]["start"],
+        serde_json::to_value(hl.position(without.find("_proxmox").unwrap())).unwrap()
+    );
+    // hosts.nix itself has nothing to say: the finding is about definitions.nix's VMs.
+    assert_eq!(codes(&c.diagnostics(&hosts)), Vec::<String>::new());
+
+    c.change_all(&hosts, 3, &hosts_text);
+    assert_eq!(codes(&c.diagnostics(&defs)), Vec::<String>::new());
+    for (file, text) in [
+        ("hosts.nix", &hosts_text),
+        ("vms/definitions.nix", &defs_text),
+    ] {
+        assert_eq!(&std::fs::read_to_string(root.join(file)).unwrap(), text);
+    }
+    c.shutdown();
+}
+
+/// After `node = `, the nodes the fleet already names complete: `proxmox.node` first, then the
+/// VMs' own, each once; a name Proxmox would refuse (an imported VM's `"old box"`, which is
+/// documentation) is not offered.
+#[test]
+fn node_values_complete_from_the_nodes_the_fleet_names() {
+    let (_dir, root) = fleet();
+    let defs = root.join("vms/definitions.nix");
+    let text = std::fs::read_to_string(&defs)
+        .unwrap()
+        .replacen(
+            "      storage = \"nvmeprom\";\n",
+            "      storage = \"nvmeprom\";\n      node = \"pve2\";\n",
+            1,
+        )
+        .replacen(
+            "      readonly = true;\n",
+            "      readonly = true;\n      node = \"old box\";\n",
+            1,
+        );
+    assert_eq!(text.matches("node = ").count(), 3, "the demo fleet changed");
+    let mut c = Client::start();
+    let uri = c.open(&defs, &text);
+    assert_eq!(codes(&c.diagnostics(&uri)), Vec::<String>::new());
+    let at = text.find("node = \"pve2\"").unwrap() + "node = ".len();
+    let pos = vmctl::lsp::Lines::new(&text).position(at);
+    let items = c
+        .request(
+            "textDocument/completion",
+            json!({ "textDocument": { "uri": uri }, "position": pos }),
+        )
+        .result
+        .unwrap();
+    let labels: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["\"prom\"", "\"pve2\""]);
+    c.shutdown();
+}
+
 #[test]
 fn hover_definition_completion_and_symbols() {
     let (_dir, root) = fleet();

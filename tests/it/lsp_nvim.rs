@@ -2,8 +2,9 @@
 //! `vmctl lsp` on a copy of the demo fleet with a duplicate VMID injected: the diagnostic
 //! arrives at the right line and column with its code, the code action fixes it and the
 //! diagnostic clears, and unsaved edits change the other open files' diagnostics: hosts.nix
-//! those of .sops.yaml (a stale recipient) and .sops.yaml those of definitions.nix (a
-//! `sopsRules` naming no rule; no rule puts a finding in definitions.nix from hosts.nix).
+//! those of .sops.yaml (a stale recipient), .sops.yaml those of definitions.nix (a
+//! `sopsRules` naming no rule), and hosts.nix those of definitions.nix (its admin keys deleted:
+//! FL005; undone: gone).
 
 use std::process::Command;
 use std::time::Duration;
@@ -103,6 +104,29 @@ fn neovim_shows_the_diagnostic_applies_the_fix_and_follows_hosts_nix() {
         .unwrap()
         .iter()
         .any(|c| c == "HS002"));
+    // Deleting the admin keys' line of hosts.nix (unsaved) warned at definitions.nix's
+    // `managed` (0-based line and column, a warning), and undo took it away.
+    let (managed_line, managed_text) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.trim_start().starts_with("managed = {") && !l.contains("start"))
+        .unwrap();
+    assert_eq!(out["fl005"]["lnum"], managed_line, "{out:#}");
+    assert_eq!(
+        out["fl005"]["col"],
+        managed_text.find("managed").unwrap(),
+        "{out:#}"
+    );
+    assert_eq!(
+        out["fl005"]["severity"], 2,
+        "vim.diagnostic.severity.WARN: {out:#}"
+    );
+    assert_eq!(out["hosts_undone"], "    adminKeys = [ admin ];", "{out:#}");
+    assert!(!out["defs_undone"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "FL005"));
     // Only the editor's buffers changed: the files on disk are as written before.
     assert_eq!(std::fs::read_to_string(&defs).unwrap(), text);
 }

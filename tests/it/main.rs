@@ -42,6 +42,7 @@ mod hosts_edit_cli;
 mod keys_cli;
 mod keys_convert;
 mod keys_generate;
+mod lint_admin_keys;
 mod lint_codes;
 mod lint_nix_fallback;
 mod lint_paths;
