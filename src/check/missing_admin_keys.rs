@@ -17,10 +17,12 @@ pub const RULE: Rule = Rule {
 When definitions.nix declares managed VMs, reads `_proxmox.adminKeys` of hosts.nix as
 `vmctl provision` does and warns, at `managed`, when provision would refuse them: the
 attribute is missing, is not a list, holds no string, holds a string that is not an
-`ssh-ed25519` public key line, or is computed by an expression only Nix can evaluate
-(`builtins.readFile ./admin.pub`: provision reads hosts.nix without Nix). Entries that are not
-strings are ignored, as provision ignores them, as long as one key is there. A related location
-points into hosts.nix. Only checked when hosts.nix is part of the run.
+`ssh-ed25519` public key line, or is (or holds) an expression only Nix can evaluate
+(`builtins.readFile ./admin.pub`) and Nix did not evaluate it (`VMCTL_NO_NIX`, no
+`nix-instantiate`, or an evaluation error). Both `vmlint` and provision take what Nix computes,
+so a key read from a file is fine when Nix runs. Entries that are not strings are ignored, as
+provision ignores them, as long as one key is there. A related location points into hosts.nix.
+Only checked when hosts.nix is part of the run.
 
 ## Why
 cloud-init installs these keys for root in every new VM: they are the only way in before
@@ -53,8 +55,8 @@ enum Refusal<'a> {
     NoKey(&'a Value),
     /// A string provision refuses as a key.
     BadKey(&'a Value, KeyError),
-    /// A value only Nix could compute (`builtins.readFile ./admin.pub`): provision reads
-    /// hosts.nix statically and finds no key there.
+    /// A value only Nix could compute (`builtins.readFile ./admin.pub`) that Nix did not
+    /// evaluate: provision refuses to guess which keys were meant.
     NeedsNix(&'a Value),
 }
 
@@ -65,8 +67,8 @@ fn needs_nix(v: &Value) -> bool {
 }
 
 /// The first reason provision would refuse the admin keys of hosts.nix's value `hosts`; `None`
-/// when it would take them. Provision reads them as the static evaluator gives them, without
-/// the Nix fallback (`extra_inputs` in cli/provision.rs), and so does this.
+/// when it would take them. Both read the value with the Nix fallback's results filled in
+/// (`extra_inputs` in cli/provision.rs): what is still dynamic here, Nix did not evaluate.
 fn refusal(hosts: &Value) -> Option<Refusal<'_>> {
     // hosts.nix that is not a set is HS005's.
     let top = hosts.as_attrs()?;
@@ -96,6 +98,10 @@ fn refusal(hosts: &Value) -> Option<Refusal<'_>> {
     let Some(items) = keys.as_list() else {
         return Some(Refusal::NotAList("adminKeys", keys_entry.key_span, keys));
     };
+    // Provision refuses to run with an entry it cannot know: it may be the key that was meant.
+    if let Some(dynamic) = items.iter().find(|i| needs_nix(i)) {
+        return Some(Refusal::NeedsNix(dynamic));
+    }
     // Provision parses every string (and refuses the first bad one) and drops the rest.
     for item in items {
         if let Some(line) = item.as_str() {
@@ -106,9 +112,6 @@ fn refusal(hosts: &Value) -> Option<Refusal<'_>> {
     }
     if items.iter().any(|i| i.as_str().is_some()) {
         return None;
-    }
-    if let Some(dynamic) = items.iter().find(|i| needs_nix(i)) {
-        return Some(Refusal::NeedsNix(dynamic));
     }
     // A failed entry is reported where it failed; it may have been meant as the key.
     if items.iter().any(Value::is_unknown) {
@@ -183,9 +186,9 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
             Some((at(v), "no string in this list".to_string())),
         ),
         Refusal::NeedsNix(v) => {
-            help = "write the key lines themselves: `adminKeys = [ \"ssh-ed25519 AAAA… you@workstation\" ];`".into();
+            help = "let Nix evaluate it (install `nix-instantiate`, unset VMCTL_NO_NIX, fix the evaluation error `vmlint` shows), or write the key lines themselves: `adminKeys = [ \"ssh-ed25519 AAAA… you@workstation\" ];`".into();
             (
-                format!("managed VMs are declared, but provision reads `_proxmox.adminKeys` in {hosts_path} without evaluating Nix and gets no key from this expression"),
+                format!("managed VMs are declared, but `_proxmox.adminKeys` in {hosts_path} is computed by Nix and Nix did not evaluate it: provision cannot know which keys to install"),
                 Some((at(v), "only Nix can compute this".to_string())),
             )
         }
@@ -255,8 +258,10 @@ mod tests {
             (keys("[ \"\" ]"), Some("\"\"")),
             (keys("[ \"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 rsa@host\" ]"), Some("\"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 rsa@host\"")),
             ("{ _proxmox = \"prom.lan\"; }".into(), Some("_proxmox")),
-            // Provision reads hosts.nix without Nix: what only Nix computes gives it no key.
+            // What only Nix computes, left unevaluated (here: no Nix fallback ran): provision
+            // cannot know the keys, even beside one it knows.
             (keys("[ (builtins.readFile ./admin.pub) ]"), Some("builtins.readFile ./admin.pub")),
+            (keys("[ admin (builtins.readFile ./admin.pub) ]"), Some("builtins.readFile ./admin.pub")),
             (keys("builtins.fromJSON (builtins.readFile ./keys.json)"), Some("builtins.fromJSON (builtins.readFile ./keys.json)")),
         ];
         for (hosts, note) in cases {
@@ -276,8 +281,6 @@ mod tests {
             (DEFS, Some(keys("[ admin 42 ]"))),
             (DEFS, Some(keys(&format!("[ \"  {ADMIN}  \" ]")))),
             (DEFS, Some(keys(&format!("[ \"from=\\\"10.0.0.0/8\\\" {ADMIN}\" ]")))),
-            // A key beside what only Nix computes: provision takes the key.
-            (DEFS, Some(keys("[ admin (builtins.readFile ./admin.pub) ]"))),
             // Nothing to provision.
             (r#"{ proxmox.host = "h"; managed = { }; }"#, Some("{ }".into())),
             (r#"{ proxmox.host = "h"; imported.a = { vmid = 100; readonly = true; }; }"#, Some("{ }".into())),

@@ -18,7 +18,6 @@ use crate::exec::events::{millis, EventSink, Status, Tee, VmResult, VmTracker, R
 use crate::exec::fleet::{self, LoadedFleet};
 use crate::exec::provision::{self as run, files, journal, real, Env, Options, Outcome};
 use crate::exec::proxmox::Proxmox;
-use crate::model::fleet::NixRole;
 use crate::plan::provision::render::{self, CeremonyPreview};
 use crate::plan::provision::{ceremony, phases, Inputs, Observation, ProvisionPlan};
 
@@ -263,7 +262,7 @@ fn provision(
             message: format!("rolled back the interrupted provision of `{}`", a.name),
         });
     }
-    let extra = extra_inputs(&loaded, &a.name);
+    let extra = extra_inputs(&loaded, &a.name).map_err(|m| miette!("{m}"))?;
     let proxmox = if a.offline {
         None
     } else {
@@ -507,30 +506,18 @@ pub(super) struct Extra {
     pub host_known: bool,
 }
 
-pub(super) fn extra_inputs(loaded: &LoadedFleet, name: &str) -> Extra {
-    let (fleet, _) = fleet::lint_with(&loaded.root, &[]);
-    let value_of = |role: NixRole| {
-        fleet
-            .files
-            .iter()
-            .find(|f| f.role == role)
-            .map(|f| f.eval.value.clone())
+/// Reads them from the fleet's values as loaded, the Nix fallback included, so a key hosts.nix
+/// computes (`builtins.readFile ./admin.pub`) is the key Nix gives. Refuses (with the message)
+/// when an admin key is still unknown: provisioning without a key the user meant to install
+/// would leave a VM they cannot reach.
+pub(super) fn extra_inputs(loaded: &LoadedFleet, name: &str) -> Result<Extra, String> {
+    let admin_keys = match &loaded.hosts_value {
+        Some(v) => admin_keys(v)?,
+        None => Vec::new(),
     };
-    let admin_keys = value_of(NixRole::Hosts)
-        .and_then(|v| {
-            let list = v
-                .as_attrs()?
-                .get("_proxmox")?
-                .as_attrs()?
-                .get("adminKeys")?
-                .as_list()?
-                .iter()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect::<Vec<_>>();
-            Some(list)
-        })
-        .unwrap_or_default();
-    let linked = value_of(NixRole::Definitions)
+    let linked = loaded
+        .definitions_value
+        .as_ref()
         .and_then(|v| {
             v.as_attrs()?
                 .get("managed")?
@@ -546,9 +533,46 @@ pub(super) fn extra_inputs(loaded: &LoadedFleet, name: &str) -> Extra {
         .as_ref()
         .and_then(|h| h.get(name))
         .is_some_and(|h| h.public_key.is_some());
-    Extra {
+    Ok(Extra {
         admin_keys,
         linked,
         host_known,
+    })
+}
+
+/// The strings of hosts.nix `_proxmox.adminKeys` (other entries are dropped, as before); an
+/// error when a part of the path or an entry could not be evaluated.
+fn admin_keys(hosts: &crate::syntax::Value) -> Result<Vec<String>, String> {
+    let unknown = |what: &str| {
+        format!(
+            "cannot determine {what} of hosts.nix: Nix could not evaluate it (is \
+             `nix-instantiate` installed, and does `vmlint` show an evaluation error?); \
+             fix it so `vmlint` is clean, or write the keys as strings"
+        )
+    };
+    let Some(top) = hosts.as_attrs() else {
+        return Ok(Vec::new());
+    };
+    let Some(proxmox) = top.get("_proxmox") else {
+        return Ok(Vec::new());
+    };
+    if proxmox.is_unknown() {
+        return Err(unknown("`_proxmox`"));
     }
+    let Some(keys) = proxmox.as_attrs().and_then(|p| p.get("adminKeys")) else {
+        return Ok(Vec::new());
+    };
+    if keys.is_unknown() {
+        return Err(unknown("`_proxmox.adminKeys`"));
+    }
+    let Some(items) = keys.as_list() else {
+        return Ok(Vec::new());
+    };
+    if items.iter().any(|k| k.is_unknown()) {
+        return Err(unknown("an entry of `_proxmox.adminKeys`"));
+    }
+    Ok(items
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect())
 }

@@ -13,6 +13,12 @@ pub struct LoadedFleet {
     pub definitions: Definitions,
     /// hosts.nix, when the file exists and has a supported shape.
     pub hosts: Option<Hosts>,
+    /// hosts.nix's value as evaluated, with what only Nix could compute filled in by the Nix
+    /// fallback (`builtins.readFile ./admin.pub`): what the typed model does not carry is read
+    /// from here, exactly as `vmlint` sees it.
+    pub hosts_value: Option<crate::syntax::Value>,
+    /// definitions.nix's value, likewise.
+    pub definitions_value: Option<crate::syntax::Value>,
 }
 
 impl LoadedFleet {
@@ -74,10 +80,19 @@ fn loaded(root: PathBuf, fleet: &crate::model::fleet::Fleet) -> LoadedFleet {
         .map(|(_, d)| d.clone())
         .unwrap_or_default();
     let hosts = fleet.hosts_file().map(|(_, h)| h.clone());
+    let value_of = |role| {
+        fleet
+            .files
+            .iter()
+            .find(|f| f.role == role)
+            .map(|f| f.eval.value.clone())
+    };
     LoadedFleet {
         root,
         definitions,
         hosts,
+        hosts_value: value_of(crate::model::fleet::NixRole::Hosts),
+        definitions_value: value_of(crate::model::fleet::NixRole::Definitions),
     }
 }
 

@@ -5,7 +5,7 @@
 //! Entries whose name starts with `_` (like `_proxmox`) are not hosts. Anything else is
 //! reported as unsupported rather than guessed at.
 
-use super::read::{Ctx, Fields, Issue, Ty};
+use super::read::{Ctx, Field, Fields, Issue, Ty};
 use super::{Given, Host, Hosts};
 use crate::syntax::{Value, ValueKind};
 
@@ -79,7 +79,12 @@ pub fn read_hosts(value: &Value) -> ReadHosts {
         let v = &entry.value;
         let set = v.as_attrs();
         match classify(name, set.map(|s| s.iter().map(|(k, _)| k.as_str()))) {
-            EntryKind::Setting => continue,
+            EntryKind::Setting => {
+                if name == "_proxmox" {
+                    admin_keys_unknown(v, &mut out.issues);
+                }
+                continue;
+            }
             EntryKind::Unsupported => {
                 if !v.is_unknown() {
                     unsupported.push((name.clone(), v));
@@ -120,6 +125,28 @@ pub fn read_hosts(value: &Value) -> ReadHosts {
         });
     }
     out
+}
+
+/// Records the parts of `_proxmox.adminKeys` only Nix can compute, so the Nix fallback
+/// evaluates hosts.nix for them: provision installs these keys, and must know every one.
+fn admin_keys_unknown(proxmox: &Value, issues: &mut Vec<Issue>) {
+    let dynamic = |v: &Value, field: &str, issues: &mut Vec<Issue>| {
+        if let ValueKind::Dynamic(reason) = &v.kind {
+            issues.push(Issue::Dynamic {
+                span: v.span,
+                field: Field::new(field, "`_proxmox` in hosts.nix"),
+                reason: reason.clone(),
+            });
+        }
+    };
+    dynamic(proxmox, "_proxmox", issues);
+    let Some(keys) = proxmox.as_attrs().and_then(|p| p.get("adminKeys")) else {
+        return;
+    };
+    dynamic(keys, "adminKeys", issues);
+    for item in keys.as_list().into_iter().flatten() {
+        dynamic(item, "adminKeys", issues);
+    }
 }
 
 fn describe(v: &Value) -> &'static str {

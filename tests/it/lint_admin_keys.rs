@@ -48,7 +48,9 @@ fn provision_refuses(root: &Path, nix: bool) -> bool {
         return false;
     }
     assert!(
-        stderr.contains("admin SSH keys") || stderr.contains("invalid admin key"),
+        stderr.contains("admin SSH keys")
+            || stderr.contains("invalid admin key")
+            || stderr.contains("of hosts.nix: Nix could not evaluate"),
         "provision refused for another reason: {stderr}"
     );
     true
@@ -81,11 +83,12 @@ fn fl005_fires_exactly_when_provision_refuses_the_admin_keys() {
             false,
             false,
         ),
-        // Provision reads hosts.nix without the Nix fallback: a key only Nix computes is none.
+        // Both read hosts.nix with what Nix computes filled in: a key Nix reads from a file
+        // is a key.
         (
             "read from a file by Nix",
             block("[ (builtins.readFile ./admin.pub) ]"),
-            true,
+            false,
             true,
         ),
         (
@@ -93,6 +96,20 @@ fn fl005_fires_exactly_when_provision_refuses_the_admin_keys() {
             block("[ admin (builtins.readFile ./admin.pub) ]"),
             false,
             true,
+        ),
+        // Without Nix neither can know the keys: provision refuses rather than install only
+        // some of them.
+        (
+            "read from a file, Nix off",
+            block("[ (builtins.readFile ./admin.pub) ]"),
+            true,
+            false,
+        ),
+        (
+            "a key beside one read by Nix, Nix off",
+            block("[ admin (builtins.readFile ./admin.pub) ]"),
+            true,
+            false,
         ),
         ("empty", block("[ ]"), true, false),
         (

@@ -97,7 +97,13 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
             )));
             continue;
         }
-        let extra = extra_inputs(&loaded, name);
+        let extra = match extra_inputs(&loaded, name) {
+            Ok(extra) => extra,
+            Err(why) => {
+                refused.push(refuse(why));
+                continue;
+            }
+        };
         let planned = crate::plan::provision::plan(&Inputs {
             defs,
             name,
