@@ -122,6 +122,17 @@ impl Sim {
                 }
                 println!("{}", serde_json::to_string(&out).unwrap());
             }
+            "/cluster/status" => self.api_cluster_status(),
+            path if path.starts_with("/nodes/") && path.contains("/tasks/UPID:") => {
+                let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+                let ["nodes", node, "tasks", upid, what] = parts.as_slice() else {
+                    die(&format!("No '{path}' handler"))
+                };
+                let json_out = opts
+                    .get("output-format")
+                    .is_some_and(|f| f.starts_with("json"));
+                self.api_task_read(node, upid, what, json_out)
+            }
             "/cluster/nextid" => {
                 let used: Vec<u32> = self.all_vms().into_iter().map(|(_, id)| id).collect();
                 let next = (100..).find(|i| !used.contains(i)).unwrap_or(100);
