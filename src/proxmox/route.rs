@@ -63,10 +63,10 @@ pub fn task_log(node: &str, upid: &str) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
     #[error(
-        "VM {vmid} is on node {node}: `qm set --sshkeys {path}` reads a file on the node vmctl \
-         is connected to, and vmctl does not know that file's contents; give the keys as the \
-         API's URL-encoded `sshkeys` value (`vmctl ops configure {vmid} --set sshkeys=…`) or \
-         connect to {node}"
+        "VM {vmid} is on node {node}: `--sshkeys {path}` names a file on the node vmctl is \
+         connected to, which vmctl did not write in this run, so it cannot hand the keys to \
+         {node}'s API; run it on {node} (`ssh root@{node} qm set {vmid} --sshkeys {path}`) \
+         with the file there"
     )]
     SshKeysFile {
         vmid: VmId,

@@ -420,3 +420,47 @@ fn a_task_that_failed_behind_a_zero_exit_is_an_error() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_template_on_another_node_is_cloned_and_made_there() {
+    crate::support::pve::require_tools();
+    let pve = three_nodes();
+    let dir = demo_fleet();
+    // The template lives on pve3: the clone is a task of pve3's API and the VM lands there.
+    let from = pve.state.join("nodes/prom/qemu-server/9001.conf");
+    let to = pve.state.join("nodes/pve3/qemu-server/9001.conf");
+    std::fs::rename(&from, &to).unwrap();
+    let out = ops(
+        &pve,
+        dir.path(),
+        &["clone", "9001", "113", "web", "--unlisted"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(pve.read("nodes/pve3/qemu-server/113.conf").is_some());
+    let log: Vec<String> = pve.argv_log().iter().map(|a| a.join(" ")).collect();
+    assert!(
+        log.iter().any(
+            |l| l == "pvesh create /nodes/pve3/qemu/9001/clone --newid 113 --name web --full 1"
+        ),
+        "{log:#?}"
+    );
+    // VM 111 (pve3) becomes a template there, through the API too.
+    let out = ops(&pve, dir.path(), &["template", "111", "--unlisted"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(pve
+        .read("nodes/pve3/qemu-server/111.conf")
+        .unwrap()
+        .contains("template: 1"));
+    // `ops list` shows where each VM is.
+    let out = ops(&pve, dir.path(), &["list", "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let node_of = |id: u64| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["vmid"] == id)
+            .map(|r| r["node"].clone())
+    };
+    assert_eq!(node_of(113), Some("pve3".into()));
+    assert_eq!(node_of(110), Some("pve2".into()));
+}

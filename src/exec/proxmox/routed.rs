@@ -305,4 +305,20 @@ mod tests {
             "{log:?}"
         );
     }
+
+    #[test]
+    fn what_a_failed_task_says_is_shown_with_the_calls_secrets_redacted() {
+        let p = proxmox(vec![
+            r#"{"status":"stopped","exitstatus":"cipassword: value 'hunter2' rejected"}"#,
+        ]);
+        let argv: Vec<String> = ["pvesh", "set", "/x", "--cipassword", "hunter2"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let e = p
+            .wait_task(&argv, "UPID:pve2:1:1:1:qmset:120:root@pam:")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2") && e.contains("<redacted>"), "{e}");
+    }
 }
