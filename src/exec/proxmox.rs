@@ -386,6 +386,14 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
                 let node = self.holder_node(holder)?;
                 self.apply_on(&node, m)
             }
+            // A mutation that is an API call already (it names its node) may start a task:
+            // it too counts only once the task ended well.
+            Ok(out) if argv[0] == "pvesh" => {
+                if let Some(upid) = route::upid_in(&out) {
+                    self.wait_task(&argv, &upid)?;
+                }
+                Ok(out)
+            }
             other => other,
         }
     }

@@ -81,7 +81,7 @@ pub enum Routed {
     /// `pvesh` on the API path of the node that holds the VM (for a clone, its source).
     Api(Vec<String>),
     /// Acts where vmctl is connected whatever the VM (a restore from an archive there creates
-    /// the VM on that node): sent as it is.
+    /// the VM on that node), or already is its node's API call: sent as it is.
     Connected,
 }
 
