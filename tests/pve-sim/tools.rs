@@ -211,9 +211,10 @@ impl Sim {
             if self.guest_addresses(id).is_none() {
                 continue;
             }
-            let conf = Conf::parse(
-                &fs::read_to_string(self.conf_path(&self.node(), id)).unwrap_or_default(),
-            );
+            // Guests of every node share the bridged LAN with this host.
+            let node = self.find(id).unwrap_or_else(|| self.node());
+            let conf =
+                Conf::parse(&fs::read_to_string(self.conf_path(&node, id)).unwrap_or_default());
             if let Some(mac) = conf.get("net0").and_then(mac_of_net) {
                 println!(
                     "{} dev vmbr0 lladdr {} REACHABLE",
