@@ -298,18 +298,19 @@ fn every_operation_reaches_a_vm_of_each_node() {
     }
 }
 
-/// The plain harness as a 3-node cluster: VM 110 on pve2, 111 on pve3 (the template on prom).
+/// The plain harness as a 3-node cluster: VM 110 (test-automation) on pve2, 111 on pve3 (the
+/// template on prom).
 fn three_nodes() -> Pve {
     let pve = Pve::start();
     pve.write(
         "sim.json",
         r#"{"node":"prom","nodes":["prom","pve2","pve3"],"storage_lock_timeout_ms":1500}"#,
     );
-    for (vmid, node) in [(110, "pve2"), (111, "pve3")] {
+    for (vmid, node, name) in [(110, "pve2", "test-automation"), (111, "pve3", "vm111")] {
         pve.write(
             &format!("nodes/{node}/qemu-server/{vmid}.conf"),
             &format!(
-                "agent: 1\ncores: 1\nmemory: 1024\nname: vm{vmid}\n\
+                "agent: 1\ncores: 1\nmemory: 1024\nname: {name}\n\
                  net0: virtio=BC:24:11:00:01:{:02X},bridge=vmbr0\n\
                  scsi0: nvmeprom:vm-{vmid}-disk-0,size=8G\n",
                 vmid % 256
@@ -463,4 +464,27 @@ fn a_template_on_another_node_is_cloned_and_made_there() {
     };
     assert_eq!(node_of(113), Some("pve3".into()));
     assert_eq!(node_of(110), Some("pve2".into()));
+    // `ops destroy` checks the live name through pve2's API, then deletes it there.
+    let out = ops(
+        &pve,
+        dir.path(),
+        &["destroy", "110", "--confirm", "test-automation"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(pve.read("nodes/pve2/qemu-server/110.conf").is_none());
+    let log: Vec<String> = pve.argv_log().iter().map(|a| a.join(" ")).collect();
+    let sent = |want: &str| log.iter().any(|l| l == want);
+    assert!(
+        sent("pvesh get /nodes/pve2/qemu/110/config --output-format json")
+            && sent("pvesh delete /nodes/pve2/qemu/110 --purge 1"),
+        "{log:#?}"
+    );
+    // Its task was waited for and read back: the last command asked for its status.
+    let last = log.last().unwrap();
+    assert!(
+        last.starts_with("pvesh get /nodes/pve2/tasks/UPID:pve2:")
+            && last.contains(":qmdestroy:110:")
+            && last.ends_with("/status --output-format json"),
+        "{last}"
+    );
 }
