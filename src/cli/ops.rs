@@ -513,6 +513,8 @@ fn request(args: OpsCommand) -> (Request, Opts) {
 fn console(defs: &Definitions, vmid: VmId, unlisted: bool, conn: &Conn) -> miette::Result<u8> {
     let (fence, argv) = ops::console(defs, vmid, unlisted).map_err(err)?;
     let p = connect(defs, conn, fence, false)?;
+    // A VM of another node has no serial console through this connection.
+    p.check_console(vmid).map_err(err)?;
     let status = p
         .remote()
         .0

@@ -1,13 +1,18 @@
 //! The `Proxmox` trait and its implementation: `qm`/`pvesh`/`pvesm` over a `Remote`.
 //!
 //! Every mutation passes the fences (`proxmox::Fence`) before anything is sent, and a command
-//! that hits a Proxmox lock is retried on the bounded schedule of `RetryPolicy`.
+//! that hits a Proxmox lock is retried on the bounded schedule of `RetryPolicy`. A VM on another
+//! node of the cluster is reached through that node's API path (`proxmox::route`, `routed.rs`).
+
+mod routed;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::proxmox::error::tail;
 use crate::proxmox::parse::{self, ParseError};
+use crate::proxmox::route::{self, RouteError};
 use crate::proxmox::{
     argv, classify, display_line, next_free_vmid, redact, strip_control, Failure, Fence,
     FenceError, IpLookup, IpSource, Mutation, RetryPolicy, Snapshot, StorageStatus, Task, VmConfig,
@@ -69,6 +74,42 @@ pub enum ProxmoxError {
          widen the range"
     )]
     NoFreeVmid { start: VmId, end: VmId },
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    #[error(
+        "`{command}` started Proxmox task {upid}, which failed: {exitstatus}{}; see the task \
+         log in the Proxmox UI (node {node}), fix the cause and run it again",
+        if log.is_empty() { String::new() } else { format!(" (log: {log})") }
+    )]
+    TaskFailed {
+        command: String,
+        node: String,
+        upid: String,
+        exitstatus: String,
+        log: String,
+    },
+    #[error(
+        "`{command}` started Proxmox task {upid}, still running after {}s; vmctl stopped \
+         waiting: watch it in the Proxmox UI (node {node}) and check the VM before running \
+         it again",
+        waited.as_secs()
+    )]
+    TaskTimeout {
+        command: String,
+        node: String,
+        upid: String,
+        waited: Duration,
+    },
+    #[error(
+        "VM {vmid} is on node {node}, and vmctl is connected to {local}: `qm terminal` reaches \
+         only the VMs of the node it runs on and the API cannot carry a serial console; run \
+         `ssh -t root@{node} qm terminal {vmid}` or use the console in the Proxmox UI"
+    )]
+    ConsoleElsewhere {
+        vmid: VmId,
+        node: String,
+        local: String,
+    },
 }
 
 fn exit(code: &Option<i32>) -> String {
@@ -111,6 +152,14 @@ pub struct QmProxmox<R: Remote> {
     /// Hears each mutation's command line (secrets redacted) once every check passed, just
     /// before it is sent.
     on_send: Option<RetryReporter>,
+    /// The node this connection reaches, read once (`pvesh get /cluster/status`).
+    local_node: Mutex<Option<String>>,
+    /// What `upload` wrote, by path: `qm set --sshkeys PATH` reads the file on the connected
+    /// node, the API of another node takes the keys themselves.
+    uploads: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// How long to wait for a task the API started (pvesh runs it in its foreground, so this
+    /// is a bound, not a schedule).
+    task_timeout: Duration,
 }
 
 impl<R: Remote> QmProxmox<R> {
@@ -121,7 +170,16 @@ impl<R: Remote> QmProxmox<R> {
             retry,
             reporter: None,
             on_send: None,
+            local_node: Mutex::new(None),
+            uploads: Mutex::new(BTreeMap::new()),
+            task_timeout: Duration::from_secs(2 * 3600),
         }
+    }
+
+    /// Bounds the wait for a task an API call started (default two hours).
+    pub fn with_task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = timeout;
+        self
     }
 
     /// Announces each mutation once its fences and live checks passed (`vmctl` prints
@@ -210,14 +268,30 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
     }
 
     fn status(&self, vmid: VmId) -> Result<VmStatus, ProxmoxError> {
-        Ok(parse::status(
+        self.per_vm(
             vmid,
-            &self.run(&argv::status(vmid), Some(vmid))?,
-        )?)
+            || {
+                Ok(parse::status(
+                    vmid,
+                    &self.run(&argv::status(vmid), Some(vmid))?,
+                )?)
+            },
+            |node| {
+                let out = self.run(&route::status(node, vmid), Some(vmid))?;
+                Ok(route::parse_status(vmid, &out)?)
+            },
+        )
     }
 
     fn config(&self, vmid: VmId) -> Result<VmConfig, ProxmoxError> {
-        Ok(parse::config(&self.run(&argv::config(vmid), Some(vmid))?)?)
+        self.per_vm(
+            vmid,
+            || Ok(parse::config(&self.run(&argv::config(vmid), Some(vmid))?)?),
+            |node| {
+                let out = self.run(&route::config(node, vmid), Some(vmid))?;
+                Ok(route::parse_config(&out)?)
+            },
+        )
     }
 
     fn storage(&self) -> Result<Vec<StorageStatus>, ProxmoxError> {
@@ -225,9 +299,17 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
     }
 
     fn snapshots(&self, vmid: VmId) -> Result<Vec<Snapshot>, ProxmoxError> {
-        Ok(parse::snapshots(
-            &self.run(&argv::list_snapshots(vmid), Some(vmid))?,
-        )?)
+        self.per_vm(
+            vmid,
+            || {
+                let out = self.run(&argv::list_snapshots(vmid), Some(vmid))?;
+                Ok(parse::snapshots(&out)?)
+            },
+            |node| {
+                let out = self.run(&route::snapshots(node, vmid), Some(vmid))?;
+                Ok(route::parse_snapshots(&out)?)
+            },
+        )
     }
 
     fn next_vmid(&self, start: VmId, end: VmId) -> Result<VmId, ProxmoxError> {
@@ -247,7 +329,12 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
             address,
             source,
         };
-        let agent_reason = match self.run(&argv::guest_interfaces(vmid), Some(vmid)) {
+        let agent = self.per_vm(
+            vmid,
+            || self.run(&argv::guest_interfaces(vmid), Some(vmid)),
+            |node| self.run(&route::guest_interfaces(node, vmid), Some(vmid)),
+        );
+        let agent_reason = match agent {
             Ok(json) => {
                 let ifs = parse::guest_interfaces(&json)?;
                 match parse::select_guest_ip(&ifs, &mac) {
@@ -291,13 +378,35 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
         if let Some(f) = &self.on_send {
             f(&display_line(&argv));
         }
-        self.run(&argv, Some(m.vmid()))
+        // `qm` refuses a VM of another node before it does anything (it loads the VM's config
+        // first): that refusal is when vmctl looks the VM up and goes through its node's API.
+        let holder = route::holder(m);
+        match self.run(&argv, Some(m.vmid())) {
+            Err(ProxmoxError::NoSuchVm { vmid }) if vmid == holder => {
+                let node = self.holder_node(holder)?;
+                self.apply_on(&node, m)
+            }
+            // A mutation that is an API call already (it names its node) may start a task:
+            // it too counts only once the task ended well.
+            Ok(out) if argv[0] == "pvesh" => {
+                if let Some(upid) = route::upid_in(&out) {
+                    self.wait_task(&argv, &upid)?;
+                }
+                Ok(out)
+            }
+            other => other,
+        }
     }
 
     fn upload(&self, path: &str, contents: &[u8]) -> Result<(), ProxmoxError> {
         let argv = argv::upload(path);
         let out = self.remote.run_with_input(&argv, Some(contents))?;
-        succeeded(&argv, out)
+        succeeded(&argv, out)?;
+        self.uploads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string(), contents.to_vec());
+        Ok(())
     }
 }
 

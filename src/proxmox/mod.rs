@@ -12,6 +12,7 @@ pub mod parse;
 pub mod quote;
 pub mod redact;
 pub mod retry;
+pub mod route;
 pub mod ssh;
 pub mod terminal;
 pub mod validate;

@@ -17,6 +17,7 @@ mod cli_settings;
 mod crlf_fleet;
 mod day2_apply;
 mod day2_import;
+mod day2_nodes;
 mod day2_status;
 mod day2b_backup;
 mod day2b_migrate;

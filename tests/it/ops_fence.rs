@@ -258,7 +258,22 @@ fn unlisted_vmids_are_refused_unless_asked_for() {
         "{}",
         flat(&out.stderr)
     );
-    assert_eq!(pve.argv_log(), [["qm", "start", "555"]]);
+    // `qm` here refused it; the one cluster read that follows finds it on no node.
+    assert_eq!(
+        pve.argv_log(),
+        [
+            vec!["qm", "start", "555"],
+            vec![
+                "pvesh",
+                "get",
+                "/cluster/resources",
+                "--type",
+                "vm",
+                "--output-format",
+                "json"
+            ]
+        ]
+    );
 }
 
 #[test]

@@ -205,11 +205,7 @@ impl Sim {
                 }
                 sim.qm_resize(&[vmid, disk, size]);
             }
-            ("create", ["status", action @ ("start" | "stop" | "shutdown" | "reboot")]) => {
-                sim.qm(&[action, vmid]);
-                println!("UPID:{node}:00000000:00000000:00000000:qm{action}:{vmid}:root@pam:");
-            }
-            _ => die(&format!("No '{path}' handler for '{verb}'")),
+            _ => self.api_qemu(verb, node, vmid, rest, &api_opts, json_out),
         }
     }
 }

@@ -348,7 +348,9 @@ impl Sim {
             "reboot" => {
                 let _ = args;
                 let _g = self.lock();
-                let (_, conf) = self.load_local(&vmid.to_string());
+                // The guest reboots on whichever node holds it.
+                let node = self.find(vmid).unwrap_or_else(|| self.node());
+                let (_, conf) = self.on_node(&node).load_local(&vmid.to_string());
                 self.stop_guest(vmid);
                 self.append_console(vmid, "reboot: Restarting system\n");
                 self.start_guest(vmid, &conf);

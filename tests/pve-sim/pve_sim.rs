@@ -32,14 +32,16 @@
 //!
 //! A cluster (see `cluster.rs`): `qm` acts only on the VMs of the node it runs on
 //! (`PVE_SIM_NODE`, else sim.json `node`); `pvesh get|set|create /nodes/NODE/qemu/ID/…` reaches
-//! a VM on any node, with config digests and pending changes.
+//! a VM on any node, with config digests and pending changes; `pvesh get /cluster/status` names
+//! the local node, and calls that start a task print its UPID (see `api.rs`).
 //!
 //! Faults: `faults.json` is a list of `{"match": "qm clone", "action": A, "times": N}`; `match`
 //! is a prefix of the argv words, `times` (absent = always) counts down and the fault is removed
 //! at zero. Actions: `fail` (`message`, `exit`), `lock-timeout` (`storage` or `file`; the
 //! "can't lock file '…' - got timeout" error), `locked` (`reason`; "VM is locked (…)"),
 //! `delay` (`ms`, then run normally), `take-vmid` (another client creates the clone's target
-//! VMID first, so Proxmox answers "config file already exists").
+//! VMID first, so Proxmox answers "config file already exists"), `task-fail` (`message`; the
+//! API call starts a task that fails, see api.rs).
 //!
 //! Sandbox (scripts/sandbox.sh): with `"guest_sshd": {"port": P}` in `sim.json`, `qm start`
 //! boots a guest, a real sshd on 127.X.Y.Z:P serving the cloud-init keys (see `guest.rs`), and
@@ -51,6 +53,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 
+mod api;
 mod cloudinit;
 mod cluster;
 mod conf;
@@ -110,9 +113,12 @@ fn main() {
         "seed" => return sim.seed(&a[1..]),
         _ => {}
     }
-    sim.record(&args);
-    times_log::begin(state, &args);
-    sim.inject_faults(&args);
+    // A task's worker (api.rs) is part of the API call already logged and faulted.
+    if std::env::var_os(api::WORKER_ENV).is_none() {
+        sim.record(&args);
+        times_log::begin(state, &args);
+        sim.inject_faults(&args);
+    }
     match a[0] {
         "qm" => sim.qm(&a[1..]),
         "qmrestore" => sim.qmrestore(&a[1..]),

@@ -225,6 +225,12 @@ impl Sim {
                     eprintln!("trying to acquire lock...");
                     die(&format!("can't lock file '{file}' - got timeout"))
                 }
+                "task-fail" => std::env::set_var(
+                    crate::api::TASK_FAIL_ENV,
+                    f.get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("simulated task failure"),
+                ),
                 "locked" => die(&format!(
                     "VM is locked ({})",
                     f.get("reason").and_then(Value::as_str).unwrap_or("backup")

@@ -125,6 +125,17 @@ impl Sim {
                 }
                 println!("{}", serde_json::to_string(&out).unwrap());
             }
+            "/cluster/status" => self.api_cluster_status(),
+            path if path.starts_with("/nodes/") && path.contains("/tasks/UPID:") => {
+                let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+                let ["nodes", node, "tasks", upid, what] = parts.as_slice() else {
+                    die(&format!("No '{path}' handler"))
+                };
+                let json_out = opts
+                    .get("output-format")
+                    .is_some_and(|f| f.starts_with("json"));
+                self.api_task_read(node, upid, what, json_out)
+            }
             "/cluster/nextid" => {
                 let used: Vec<u32> = self.all_vms().into_iter().map(|(_, id)| id).collect();
                 let next = (100..).find(|i| !used.contains(i)).unwrap_or(100);
@@ -203,9 +214,10 @@ impl Sim {
             if self.guest_addresses(id).is_none() {
                 continue;
             }
-            let conf = Conf::parse(
-                &fs::read_to_string(self.conf_path(&self.node(), id)).unwrap_or_default(),
-            );
+            // Guests of every node share the bridged LAN with this host.
+            let node = self.find(id).unwrap_or_else(|| self.node());
+            let conf =
+                Conf::parse(&fs::read_to_string(self.conf_path(&node, id)).unwrap_or_default());
             if let Some(mac) = conf.get("net0").and_then(mac_of_net) {
                 println!(
                     "{} dev vmbr0 lladdr {} REACHABLE",

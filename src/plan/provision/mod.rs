@@ -144,7 +144,7 @@ pub struct Step {
 pub struct ProvisionPlan {
     pub name: String,
     pub vmid: VmId,
-    /// The node the VM lands on (the definition's, else the template's, else `proxmox.node`).
+    /// The node the VM lands on (the definition's, else `proxmox.node`, else the template's).
     pub node: Option<String>,
     /// The NixOS configuration (`hosts/CONFIG`, flake attribute `.#CONFIG`).
     pub config: String,
@@ -287,7 +287,7 @@ pub fn plan(inputs: &Inputs) -> Result<ProvisionPlan, PlanError> {
     let tags = tags(vm, &invalid)?;
 
     let mut notes = Vec::new();
-    let mut node = vm.node.clone();
+    let mut node = vm.node.clone().or_else(|| defs.proxmox.node.clone());
     let mut boot_disk = DEFAULT_BOOT_DISK.to_string();
     let mut resize = true;
     if let Some(obs) = inputs.observation {
@@ -366,7 +366,10 @@ pub fn plan(inputs: &Inputs) -> Result<ProvisionPlan, PlanError> {
     let node = node.or_else(|| defs.proxmox.node.clone());
     let definition_hash = definition_hash(vm);
     let full = !inputs.linked;
-    let target = match (&vm.node, inputs.observation) {
+    // The VM's node, else `proxmox.node`: the clone lands there whatever node holds the
+    // template.
+    let want = vm.node.as_ref().or(defs.proxmox.node.as_ref());
+    let target = match (want, inputs.observation) {
         (Some(want), Some(obs)) => obs
             .vms
             .iter()

@@ -443,3 +443,26 @@ fn dry_run_renderings_show_commands_diffs_and_commit() {
     assert_eq!(back["dry_run"], true);
     assert_eq!(back["written"], false);
 }
+
+#[test]
+fn the_clone_lands_on_the_vms_node_else_proxmox_node_whatever_node_holds_the_template() {
+    let keys = vec![ADMIN.to_string()];
+    let mut obs = observation();
+    obs.vms.iter_mut().for_each(|r| r.node = "pve3".into());
+    let clone = |src: &str| {
+        let defs = demo_defs(src);
+        let plan = plan(&inputs(&defs, &keys, Some(&obs))).unwrap();
+        (lines(&plan)[0].clone(), plan.node)
+    };
+    // No `node`: proxmox.node (prom), not the template's pve3.
+    let (line, node) = clone(DEFS);
+    assert!(line.ends_with("--target prom"), "{line}");
+    assert_eq!(node.as_deref(), Some("prom"));
+    // Its own `node`.
+    let (line, node) = clone(&DEFS.replace("vmid = 110;", "vmid = 110;\n      node = \"pve2\";"));
+    assert!(line.ends_with("--target pve2"), "{line}");
+    assert_eq!(node.as_deref(), Some("pve2"));
+    // The template's node: no --target.
+    let (line, _) = clone(&DEFS.replace("vmid = 110;", "vmid = 110;\n      node = \"pve3\";"));
+    assert!(!line.contains("--target"), "{line}");
+}
