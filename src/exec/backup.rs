@@ -3,14 +3,12 @@
 //! they end, the reads of the VM's node (its config, its backups), and the fleet's commit for
 //! the notes.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
-
 use crate::exec::process::Process;
 use crate::exec::proxmox::{succeeded, Proxmox, ProxmoxError, QmProxmox};
 use crate::exec::remote::Remote;
 use crate::proxmox::node_api::{self, LiveConfig};
-use crate::proxmox::{argv, strip_control, Mutation};
+use crate::proxmox::{route, strip_control, Mutation};
+use std::path::Path;
 
 /// Why a task-starting operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,143 +20,28 @@ pub enum TaskError {
          worked: {output}; look at the node's task log in the Proxmox UI"
     )]
     NoUpid { command: String, output: String },
-    #[error(
-        "the Proxmox task {upid} failed ({exitstatus}): {log}; nothing after it was run; \
-         the whole log is in the Proxmox UI (the node's Task History)"
-    )]
-    Failed {
-        upid: String,
-        exitstatus: String,
-        log: String,
-    },
-    #[error(
-        "the Proxmox task {upid} did not end within {}s; it may still be running: look at \
-         it in the Proxmox UI before running this again",
-        .waited.as_secs()
-    )]
-    Timeout { upid: String, waited: Duration },
-    #[error("cannot read the answer of `{command}`: {detail}; please report this")]
-    Answer { command: String, detail: String },
 }
 
-/// A task's state as `GET /nodes/N/tasks/UPID/status` gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskStatus {
-    pub running: bool,
-    /// `OK`, `WARNINGS: N`, or the error; only once stopped.
-    pub exitstatus: Option<String>,
-}
-
-/// Reads the status JSON (`{"status":"stopped","exitstatus":"OK",…}`).
-pub fn parse_task_status(json: &str) -> Result<TaskStatus, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    let status = v
-        .get("status")
-        .and_then(|s| s.as_str())
-        .ok_or("no `status` in the answer")?;
-    Ok(TaskStatus {
-        running: status == "running",
-        exitstatus: v
-            .get("exitstatus")
-            .and_then(|s| s.as_str())
-            .map(str::to_string),
-    })
-}
-
-/// True for the exit statuses Proxmox counts as success (`OK`, or `WARNINGS: N`: the task did
-/// its work and logged warnings).
-pub fn task_succeeded(exitstatus: &str) -> bool {
-    exitstatus == "OK" || exitstatus.starts_with("WARNINGS")
-}
-
-/// The UPID in what a task-starting call printed, and the node it runs on (its second field).
-/// `pvesh` runs a task of its own node in the foreground, printing the task's log and then the
-/// UPID it returns (pve-manager's `PVE/CLI/pvesh.pm`, the CLI environment's `fork_worker`); a
-/// call proxied to another node prints the same, the UPID as a JSON string. So the last
-/// UPID-shaped word is the answer, and waiting for it costs one status read.
-pub fn find_upid(output: &str) -> Option<(String, String)> {
-    let upid = output
-        .split(|c: char| c.is_whitespace() || c == '"')
-        .rfind(|w| w.starts_with("UPID:"))?;
-    let node = upid.split(':').nth(1).filter(|n| !n.is_empty())?;
-    Some((upid.to_string(), node.to_string()))
-}
-
-/// The last `lines` lines of a task log (`[{"n":1,"t":"…"},…]`), joined with `; `.
-pub fn log_tail(json: &str, lines: usize) -> String {
-    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-    let all: Vec<String> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.get("t").and_then(|t| t.as_str()))
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| strip_control(t.trim()))
-        .collect();
-    all[all.len().saturating_sub(lines)..].join("; ")
-}
-
-/// How long a task may run before vmctl stops waiting (backups of large disks take hours).
-const TASK_LIMIT: Duration = Duration::from_secs(24 * 3600);
-
-/// Sends `m` through the fences and waits until the task it starts ends; a task that failed
-/// is an error carrying the tail of its log. Returns what the call printed.
+/// Sends `m` through the fences; `QmProxmox::apply` waits for the task it starts to end and
+/// turns a task that failed into an error carrying the tail of its log. A call that started no
+/// task cannot be judged, so it is an error too. Returns what the call printed.
 pub fn run_task<R: Remote>(
     p: &QmProxmox<R>,
     m: &Mutation,
     progress: &dyn Fn(&str),
 ) -> Result<String, TaskError> {
+    progress(&format!(
+        "running {} (a Proxmox task; vmctl waits for it to end)",
+        crate::proxmox::display_line(&m.argv())
+    ));
     let output = p.apply(m)?;
-    let Some((upid, node)) = find_upid(&output) else {
+    if route::upid_in(&output).is_none() {
         return Err(TaskError::NoUpid {
             command: crate::proxmox::display_line(&m.argv()),
             output: strip_control(output.trim()),
         });
-    };
-    progress(&format!("waiting for the Proxmox task {upid}"));
-    wait_task(p, &node, &upid, TASK_LIMIT)?;
-    Ok(output)
-}
-
-/// Polls the task's status until it stops (quickly at first, then every 5 s).
-pub fn wait_task<R: Remote>(
-    p: &QmProxmox<R>,
-    node: &str,
-    upid: &str,
-    limit: Duration,
-) -> Result<(), TaskError> {
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let argv = argv::task_status(node, upid);
-        let json = run_remote(p, &argv)?;
-        let status = parse_task_status(&json).map_err(|detail| TaskError::Answer {
-            command: crate::proxmox::display_line(&argv),
-            detail,
-        })?;
-        if !status.running {
-            let exitstatus = status.exitstatus.unwrap_or_else(|| "no exit status".into());
-            if task_succeeded(&exitstatus) {
-                return Ok(());
-            }
-            let log = run_remote(p, &argv::task_log(node, upid))
-                .map(|j| log_tail(&j, 5))
-                .unwrap_or_else(|e| format!("(its log could not be read: {e})"));
-            return Err(TaskError::Failed {
-                upid: upid.to_string(),
-                exitstatus: strip_control(&exitstatus),
-                log,
-            });
-        }
-        if start.elapsed() >= limit {
-            return Err(TaskError::Timeout {
-                upid: upid.to_string(),
-                waited: start.elapsed(),
-            });
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
+    Ok(output)
 }
 
 /// Where VM `vmid` is now and its power state, from the one cluster-wide read; `None` when the
@@ -238,31 +121,6 @@ mod tests {
     const UPID: &str = "UPID:pve2:00001234:00000000:00000000:qmigrate:110:root@pam:";
 
     #[test]
-    fn upids_and_statuses_are_read() {
-        assert_eq!(
-            find_upid(&format!("\"{UPID}\"\n")),
-            Some((UPID.to_string(), "pve2".to_string()))
-        );
-        assert_eq!(find_upid("migration done\n"), None);
-        let foreground = format!("INFO: found UPID:x:y in a line\nTASK OK\n\"{UPID}\"\n");
-        assert_eq!(find_upid(&foreground).unwrap().0, UPID);
-        let s = parse_task_status(r#"{"status":"stopped","exitstatus":"OK"}"#).unwrap();
-        assert!(!s.running && task_succeeded(s.exitstatus.as_deref().unwrap()));
-        assert!(
-            parse_task_status(r#"{"status":"running"}"#)
-                .unwrap()
-                .running
-        );
-        assert!(task_succeeded("WARNINGS: 2"));
-        assert!(!task_succeeded("migration aborted"));
-        assert!(parse_task_status("{}").is_err());
-        assert_eq!(
-            log_tail(r#"[{"n":1,"t":"a"},{"n":2,"t":""},{"n":3,"t":"b"}]"#, 5),
-            "a; b"
-        );
-    }
-
-    #[test]
     fn a_task_is_waited_for_and_its_failure_carries_the_log() {
         let rec = Recording::new()
             .answer("pvesh create", RemoteOutput::ok(format!("{UPID}\n")))
@@ -277,10 +135,11 @@ mod tests {
         let p = proxmox(rec);
         let e = run_task(&p, &migrate(), &|_| {}).unwrap_err();
         assert!(
-            e.to_string().starts_with(&format!(
-                "the Proxmox task {UPID} failed (migration aborted): ERROR: can't migrate VM - \
-                 check log;"
-            )),
+            matches!(
+                &e,
+                TaskError::Proxmox(ProxmoxError::TaskFailed { exitstatus, log, .. })
+                    if exitstatus == "migration aborted" && log.contains("can't migrate VM")
+            ),
             "{e}"
         );
         let lines = p.remote().lines();
@@ -313,47 +172,5 @@ mod tests {
         let p = QmProxmox::new(Recording::new(), fence, RetryPolicy::default());
         assert!(run_task(&p, &migrate(), &|_| {}).is_err());
         assert!(p.remote().lines().is_empty());
-    }
-
-    /// Answers each status read from a script, in order: a task seen running, then ended.
-    struct Script(std::sync::Mutex<Vec<&'static str>>, std::sync::Mutex<usize>);
-
-    impl Remote for Script {
-        fn run_with_input(
-            &self,
-            argv: &[String],
-            _input: Option<&[u8]>,
-        ) -> Result<RemoteOutput, crate::exec::remote::RemoteError> {
-            *self.1.lock().unwrap() += 1;
-            assert!(argv[2].ends_with("/status"), "{argv:?}");
-            Ok(RemoteOutput::ok(self.0.lock().unwrap().remove(0)))
-        }
-
-        fn target(&self) -> String {
-            "script".into()
-        }
-    }
-
-    #[test]
-    fn a_running_task_is_polled_until_it_ends() {
-        let script = Script(
-            std::sync::Mutex::new(vec![
-                r#"{"status":"running"}"#,
-                r#"{"status":"running"}"#,
-                r#"{"status":"stopped","exitstatus":"WARNINGS: 1"}"#,
-            ]),
-            std::sync::Mutex::new(0),
-        );
-        let p = QmProxmox::new(&script, Fence::default(), RetryPolicy::default());
-        wait_task(&p, "pve2", UPID, Duration::from_secs(60)).unwrap();
-        assert_eq!(*script.1.lock().unwrap(), 3);
-        // A task that never ends within the limit is an error, not a success.
-        let script = Script(
-            std::sync::Mutex::new(vec![r#"{"status":"running"}"#; 8]),
-            std::sync::Mutex::new(0),
-        );
-        let p = QmProxmox::new(&script, Fence::default(), RetryPolicy::default());
-        let e = wait_task(&p, "pve2", UPID, Duration::ZERO).unwrap_err();
-        assert!(matches!(e, TaskError::Timeout { .. }), "{e}");
     }
 }

@@ -158,7 +158,8 @@ pub struct QmProxmox<R: Remote> {
     /// node, the API of another node takes the keys themselves.
     uploads: Mutex<BTreeMap<String, Vec<u8>>>,
     /// How long to wait for a task the API started (pvesh runs it in its foreground, so this
-    /// is a bound, not a schedule).
+    /// is a bound, not a schedule): a day, as a backup or a migration of large disks takes
+    /// hours.
     task_timeout: Duration,
 }
 
@@ -172,7 +173,7 @@ impl<R: Remote> QmProxmox<R> {
             on_send: None,
             local_node: Mutex::new(None),
             uploads: Mutex::new(BTreeMap::new()),
-            task_timeout: Duration::from_secs(2 * 3600),
+            task_timeout: Duration::from_secs(24 * 3600),
         }
     }
 
