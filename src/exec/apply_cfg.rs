@@ -3,9 +3,10 @@
 //! effect. The fences run before anything is sent; a digest mismatch stops with nothing
 //! overwritten.
 
+use crate::exec::proxmox::{succeeded, wait_for_task, ProxmoxError, TASK_TIMEOUT};
 use crate::plan::apply::VmApply;
-use crate::proxmox::node_api;
 use crate::proxmox::{display_line, strip_control, Fence, FenceError, Mutation};
+use crate::proxmox::{node_api, route};
 
 use super::remote::{Remote, RemoteError};
 
@@ -15,6 +16,9 @@ pub enum ApplyCfgError {
     Fence(#[from] FenceError),
     #[error(transparent)]
     Remote(#[from] RemoteError),
+    /// A task the call started (a resize on Proxmox 8, a reboot) that failed or did not end.
+    #[error(transparent)]
+    Task(ProxmoxError),
     #[error(
         "{name} changed on the cluster after vmctl read it (Proxmox: detected modified \
          configuration); nothing of it was overwritten; run `vmctl status {name}` and apply again"
@@ -60,6 +64,36 @@ fn run<R: Remote>(remote: &R, name: &str, argv: &[String]) -> Result<String, App
         name: name.into(),
         command: display_line(argv),
         stderr: strip_control(out.stderr.trim()),
+    })
+}
+
+/// Waits for the task `argv` started, when it printed a UPID (a resize on Proxmox 8 and every
+/// reboot run as tasks): pvesh exits 0 even when the task failed, and a resize's digest is
+/// checked inside its task, so without the wait a refused resize would count as done.
+fn wait<R: Remote>(
+    remote: &R,
+    name: &str,
+    argv: &[String],
+    out: &str,
+) -> Result<(), ApplyCfgError> {
+    let Some(upid) = route::upid_in(out) else {
+        return Ok(());
+    };
+    let read = |a: &[String]| -> Result<String, ProxmoxError> {
+        let o = remote.run(a)?;
+        if o.success() {
+            Ok(o.stdout)
+        } else {
+            succeeded(a, o).map(|()| String::new())
+        }
+    };
+    wait_for_task(&read, argv, &upid, TASK_TIMEOUT).map_err(|e| match e {
+        ProxmoxError::TaskFailed { ref exitstatus, .. }
+            if exitstatus.contains("detected modified configuration") =>
+        {
+            ApplyCfgError::Modified { name: name.into() }
+        }
+        e => ApplyCfgError::Task(e),
     })
 }
 
@@ -116,7 +150,8 @@ pub fn apply_vm<R: Remote>(
             });
         }
         let argv = node_api::resize(&a.node, a.vmid, &cfg.digest, disk, size);
-        run(remote, &a.name, &argv)?;
+        let out = run(remote, &a.name, &argv)?;
+        wait(remote, &a.name, &argv, &out)?;
         done.commands.push(display_line(&argv));
     }
     let pending = run(remote, &a.name, &node_api::pending(&a.node, a.vmid))?;
@@ -125,7 +160,8 @@ pub fn apply_vm<R: Remote>(
         .unwrap_or_default();
     if reboot && !done.pending.is_empty() {
         let argv = node_api::reboot(&a.node, a.vmid);
-        run(remote, &a.name, &argv)?;
+        let out = run(remote, &a.name, &argv)?;
+        wait(remote, &a.name, &argv, &out)?;
         done.commands.push(display_line(&argv));
         done.rebooted = true;
     }

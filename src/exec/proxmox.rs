@@ -6,6 +6,8 @@
 
 mod routed;
 
+pub use routed::wait_for_task;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -140,6 +142,10 @@ pub trait Proxmox {
     fn upload(&self, path: &str, contents: &[u8]) -> Result<(), ProxmoxError>;
 }
 
+/// How long vmctl waits for a Proxmox task by default: a day, as a backup or a migration of
+/// large disks takes hours.
+pub const TASK_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// Hears about retries, so a long wait on a lock is visible on stderr.
 pub type RetryReporter = Box<dyn Fn(&str) + Send + Sync>;
 
@@ -158,8 +164,7 @@ pub struct QmProxmox<R: Remote> {
     /// node, the API of another node takes the keys themselves.
     uploads: Mutex<BTreeMap<String, Vec<u8>>>,
     /// How long to wait for a task the API started (pvesh runs it in its foreground, so this
-    /// is a bound, not a schedule): a day, as a backup or a migration of large disks takes
-    /// hours.
+    /// is a bound, not a schedule); `TASK_TIMEOUT` unless `with_task_timeout` says otherwise.
     task_timeout: Duration,
 }
 
@@ -173,7 +178,7 @@ impl<R: Remote> QmProxmox<R> {
             on_send: None,
             local_node: Mutex::new(None),
             uploads: Mutex::new(BTreeMap::new()),
-            task_timeout: Duration::from_secs(24 * 3600),
+            task_timeout: TASK_TIMEOUT,
         }
     }
 

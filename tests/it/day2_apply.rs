@@ -193,10 +193,49 @@ fn apply_refuses_a_shrink_and_a_concurrent_change_overwriting_nothing() {
     std::fs::write(&conf, &original).unwrap();
     edit_conf(&conf, "scsi0", &scsi0.replace("size=20G", "size=10G"));
     edit_conf(&conf, "tags", "vmctl");
-    let sim = state(&s).join("sim.json");
+    let mut ui = String::new();
+    let out = apply_behind_gate(&s, "set", || {
+        edit_conf(&conf, "description", "");
+        ui = std::fs::read_to_string(&conf)
+            .unwrap()
+            .replace("description: \n", "")
+            .replace("memory: 4096", "memory: 8192");
+        std::fs::write(&conf, &ui).unwrap();
+    });
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("changed on the cluster after vmctl read it"),
+        "{e}"
+    );
+    // The web UI's change stands, vmctl's tags were not written, the disk was not grown.
+    let now = std::fs::read_to_string(&conf).unwrap();
+    assert_eq!(now, ui);
+
+    // A change between the read before a resize and the resize: Proxmox 8 checks the digest
+    // inside the resize's task, and pvesh exits 0 for a task that failed. vmctl waits for the
+    // task, so the refusal is seen: nothing is grown, and it says why.
+    let out = apply_behind_gate(&s, "resize", || edit_conf(&conf, "cores", "3"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("changed on the cluster after vmctl read it"),
+        "{e}"
+    );
+    let now = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        now.contains("size=10G") && now.contains("cores: 3"),
+        "{now}"
+    );
+}
+
+/// Runs `vmctl apply --all` with the simulator holding its `gate` call (a test barrier in
+/// sim.json) until `between` has changed the cluster behind vmctl's back.
+fn apply_behind_gate(s: &Sandbox, gate: &str, between: impl FnOnce()) -> std::process::Output {
+    let sim = state(s).join("sim.json");
     let mut settings: Value =
         serde_json::from_str(&std::fs::read_to_string(&sim).unwrap()).unwrap();
-    settings["gates"] = serde_json::json!(["set"]);
+    settings["gates"] = serde_json::json!([gate]);
     std::fs::write(&sim, settings.to_string()).unwrap();
     let child = crate::support::vmctl_cmd()
         .current_dir(s.dir.join("fleet"))
@@ -207,31 +246,23 @@ fn apply_refuses_a_shrink_and_a_concurrent_change_overwriting_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let reached = state(&s).join("gates/set.reached");
+    let reached = state(s).join(format!("gates/{gate}.reached"));
     for _ in 0..3000 {
         if reached.exists() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert!(reached.exists(), "the update never reached the simulator");
-    edit_conf(&conf, "description", "");
-    let ui = std::fs::read_to_string(&conf)
-        .unwrap()
-        .replace("description: \n", "")
-        .replace("memory: 4096", "memory: 8192");
-    std::fs::write(&conf, &ui).unwrap();
-    std::fs::write(state(&s).join("gates/set.open"), "").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let e = text(&out.stderr);
     assert!(
-        e.contains("changed on the cluster after vmctl read it"),
-        "{e}"
+        reached.exists(),
+        "the {gate} call never reached the simulator"
     );
-    // The web UI's change stands, vmctl's tags were not written, the disk was not grown.
-    let now = std::fs::read_to_string(&conf).unwrap();
-    assert_eq!(now, ui);
+    between();
+    std::fs::write(state(s).join(format!("gates/{gate}.open")), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    settings["gates"] = serde_json::json!([]);
+    std::fs::write(&sim, settings.to_string()).unwrap();
+    out
 }
 
 #[test]

@@ -91,7 +91,7 @@ impl Sim {
 
     /// Runs `qm ARGS` on `node` as a task's worker: prints its output, records the task and
     /// prints its UPID (exit 0 whatever the task's outcome, as pvesh).
-    fn api_task(&self, node: &str, kind: &str, id: &str, qm: &[String], json_out: bool) {
+    pub(crate) fn api_task(&self, node: &str, kind: &str, id: &str, qm: &[String], json_out: bool) {
         let upid = format!(
             "UPID:{node}:{:08X}:{:08X}:{:08X}:{kind}:{id}:root@pam:",
             std::process::id(),

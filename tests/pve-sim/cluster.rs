@@ -196,14 +196,20 @@ impl Sim {
                         .unwrap_or_else(|| die(&format!("400 Parameter verification failed.\n{key}: property is missing and it is not optional")))
                 };
                 let (disk, size) = (get("disk"), get("size"));
+                // Proxmox 8 runs a resize as a task (qemu-server's `resize_vm` forks a worker)
+                // and checks the digest inside it, under the config lock: a changed config
+                // fails the task, while the call itself prints a UPID and exits 0.
+                sim.load_local(vmid);
+                // A test barrier, as for `set`: the test changes the config before the task.
+                sim.gate("resize");
+                let mut qm: Vec<String> = ["resize", vmid, disk, size]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
                 if let Some((_, d)) = api_opts.iter().find(|(k, _)| k == "digest") {
-                    let _g = sim.lock();
-                    let (id, _) = sim.load_local(vmid);
-                    if !d.eq_ignore_ascii_case(&sim.digest(id)) {
-                        die(MODIFIED);
-                    }
+                    qm.extend(["--digest".to_string(), d.clone()]);
                 }
-                sim.qm_resize(&[vmid, disk, size]);
+                self.api_task(node, "resize", vmid, &qm, json_out);
             }
             _ => self.api_qemu(verb, node, vmid, rest, &api_opts, json_out),
         }

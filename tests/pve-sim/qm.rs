@@ -422,6 +422,12 @@ impl Sim {
         let _g = self.lock();
         let (id, mut conf) = self.load_local(a[0]);
         Self::check_lock(&conf);
+        // `--digest` (the API's resize passes it on): refused when the config changed since.
+        if let Some(d) = a.windows(2).find(|w| w[0] == "--digest").map(|w| w[1]) {
+            if !d.eq_ignore_ascii_case(&self.digest(id)) {
+                die(crate::digest::MODIFIED);
+            }
+        }
         let disk = a[1];
         let Some(value) = conf.get(disk).map(str::to_string) else {
             die(&format!("disk '{disk}' does not exist"))

@@ -102,46 +102,58 @@ impl<R: Remote> QmProxmox<R> {
     /// Waits for task `upid` (started by `argv`) to end and fails unless it ended well: pvesh
     /// exits 0 for a task that failed.
     pub(super) fn wait_task(&self, argv: &[String], upid: &str) -> Result<(), ProxmoxError> {
-        let command = display_line(argv);
-        let secrets = redact::secrets(argv);
-        let shown = |text: &str| strip_control(&redact::scrub(text, &secrets));
-        let node = route::upid_node(upid)
-            .ok_or_else(|| crate::proxmox::parse::ParseError {
-                command: "pvesh",
-                detail: format!("no node in the task ID {upid:?}"),
-            })?
-            .to_string();
-        let start = Instant::now();
-        let mut delay = Duration::from_millis(50);
-        loop {
-            let status = self.run(&route::task_status(&node, upid), None)?;
-            match route::parse_task_status(&status)? {
-                TaskState::Ok => return Ok(()),
-                TaskState::Running if start.elapsed() >= self.task_timeout => {
-                    return Err(ProxmoxError::TaskTimeout {
-                        command,
-                        node,
-                        upid: upid.to_string(),
-                        waited: start.elapsed(),
-                    })
-                }
-                TaskState::Running => {
-                    std::thread::sleep(delay.min(self.task_timeout));
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                TaskState::Failed { exitstatus } => {
-                    let log = self
-                        .run(&route::task_log(&node, upid), None)
-                        .map(|t| route::parse_task_log_tail(&t, 3, &exitstatus))
-                        .unwrap_or_default();
-                    return Err(ProxmoxError::TaskFailed {
-                        command,
-                        node,
-                        upid: upid.to_string(),
-                        exitstatus: shown(&exitstatus),
-                        log: shown(&log),
-                    });
-                }
+        wait_for_task(&|a| self.run(a, None), argv, upid, self.task_timeout)
+    }
+}
+
+/// Waits for task `upid` (started by `argv`) to end, reading its status with `run`, and fails
+/// unless it ended well (`OK`, `WARNINGS: N`): pvesh exits 0 for a task that failed, so the
+/// exit status of the call says nothing. A failure carries the tail of the task's log, with
+/// the call's secrets redacted; a task still running after `timeout` is an error too.
+pub fn wait_for_task(
+    run: &dyn Fn(&[String]) -> Result<String, ProxmoxError>,
+    argv: &[String],
+    upid: &str,
+    timeout: Duration,
+) -> Result<(), ProxmoxError> {
+    let command = display_line(argv);
+    let secrets = redact::secrets(argv);
+    let shown = |text: &str| strip_control(&redact::scrub(text, &secrets));
+    let node = route::upid_node(upid)
+        .ok_or_else(|| crate::proxmox::parse::ParseError {
+            command: "pvesh",
+            detail: format!("no node in the task ID {upid:?}"),
+        })?
+        .to_string();
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let status = run(&route::task_status(&node, upid))?;
+        match route::parse_task_status(&status)? {
+            TaskState::Ok => return Ok(()),
+            TaskState::Running if start.elapsed() >= timeout => {
+                return Err(ProxmoxError::TaskTimeout {
+                    command,
+                    node,
+                    upid: upid.to_string(),
+                    waited: start.elapsed(),
+                })
+            }
+            TaskState::Running => {
+                std::thread::sleep(delay.min(timeout));
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            TaskState::Failed { exitstatus } => {
+                let log = run(&route::task_log(&node, upid))
+                    .map(|t| route::parse_task_log_tail(&t, 3, &exitstatus))
+                    .unwrap_or_default();
+                return Err(ProxmoxError::TaskFailed {
+                    command,
+                    node,
+                    upid: upid.to_string(),
+                    exitstatus: shown(&exitstatus),
+                    log: shown(&log),
+                });
             }
         }
     }
