@@ -118,11 +118,21 @@ mod tests {
         }
     }
 
+    /// A cluster where VM 110 is on pve2 (a migration reads where the VM is first).
+    fn on_pve2() -> Recording {
+        Recording::new().answer(
+            "pvesh get /cluster/resources",
+            RemoteOutput::ok(
+                r#"[{"type":"qemu","vmid":110,"name":"web","node":"pve2","status":"stopped"}]"#,
+            ),
+        )
+    }
+
     const UPID: &str = "UPID:pve2:00001234:00000000:00000000:qmigrate:110:root@pam:";
 
     #[test]
     fn a_task_is_waited_for_and_its_failure_carries_the_log() {
-        let rec = Recording::new()
+        let rec = on_pve2()
             .answer("pvesh create", RemoteOutput::ok(format!("{UPID}\n")))
             .answer(
                 &format!("pvesh get /nodes/pve2/tasks/{UPID}/status"),
@@ -143,19 +153,41 @@ mod tests {
             "{e}"
         );
         let lines = p.remote().lines();
+        assert!(lines[0].starts_with("pvesh get /cluster/resources"));
         assert_eq!(
-            lines[0],
+            lines[1],
             "pvesh create /nodes/pve2/qemu/110/migrate --target pve3"
         );
         assert!(
-            lines[1].ends_with("/status --output-format json"),
+            lines[2].ends_with("/status --output-format json"),
             "{lines:?}"
         );
     }
 
     #[test]
+    fn a_migration_goes_to_the_node_that_holds_the_vm_not_the_declared_one() {
+        let rec = on_pve2().answer("pvesh create", RemoteOutput::ok(format!("{UPID}\n")));
+        let p = proxmox(rec.answer(
+            &format!("pvesh get /nodes/pve2/tasks/{UPID}/status"),
+            RemoteOutput::ok(r#"{"status":"stopped","exitstatus":"OK"}"#),
+        ));
+        let stale = Mutation::Migrate {
+            node: "prom".into(),
+            vmid: 110,
+            target: "pve3".into(),
+            online: false,
+            with_local_disks: false,
+        };
+        run_task(&p, &stale, &|_| {}).unwrap();
+        assert_eq!(
+            p.remote().lines()[1],
+            "pvesh create /nodes/pve2/qemu/110/migrate --target pve3"
+        );
+    }
+
+    #[test]
     fn a_call_without_a_upid_is_an_error_not_a_success() {
-        let rec = Recording::new().answer("pvesh create", RemoteOutput::ok("done\n"));
+        let rec = on_pve2().answer("pvesh create", RemoteOutput::ok("done\n"));
         let e = run_task(&proxmox(rec), &migrate(), &|_| {}).unwrap_err();
         assert!(matches!(e, TaskError::NoUpid { .. }), "{e}");
     }

@@ -372,6 +372,34 @@ impl<R: Remote> Proxmox for QmProxmox<R> {
 
     fn apply(&self, m: &Mutation) -> Result<String, ProxmoxError> {
         self.fence.check(m)?;
+        // A migration is sent to the node that holds the VM now (one cluster read): the node
+        // definitions.nix gives may be stale, and Proxmox refuses a migration sent to the
+        // node it targets ("target is local node") before it looks for the VM.
+        let placed;
+        let m = match m {
+            Mutation::Migrate {
+                node,
+                vmid,
+                target,
+                online,
+                with_local_disks,
+            } => {
+                let now = self.node_of(*vmid)?;
+                if &now == node {
+                    m
+                } else {
+                    placed = Mutation::Migrate {
+                        node: now,
+                        vmid: *vmid,
+                        target: target.clone(),
+                        online: *online,
+                        with_local_disks: *with_local_disks,
+                    };
+                    &placed
+                }
+            }
+            _ => m,
+        };
         if Fence::needs_cluster_check(m) {
             self.fence.check_target_free(m, &self.existing()?)?;
         }

@@ -200,11 +200,25 @@ pub fn api(
             "delete",
             &vm_path(node, id, &format!("snapshot/{name}")),
         ]),
-        // Already calls on the API path of the node they carry (the VM's, read from the
-        // cluster in the same run): sent as they are.
-        Mutation::Migrate { .. } | Mutation::Backup { .. } | Mutation::Restore { .. } => {
-            return Ok(Routed::Connected)
+        // A migration carries the node definitions.nix or the cluster gave it; when the VM is
+        // elsewhere now, the same migration goes through the node that holds it.
+        Mutation::Migrate {
+            vmid,
+            target,
+            online,
+            with_local_disks,
+            ..
+        } => Mutation::Migrate {
+            node: node.to_string(),
+            vmid: *vmid,
+            target: target.clone(),
+            online: *online,
+            with_local_disks: *with_local_disks,
         }
+        .argv(),
+        // Calls on the API path of the node they carry, read from the cluster in the same run
+        // (a backup of the VM's node, a restore onto a chosen node): sent as they are.
+        Mutation::Backup { .. } | Mutation::Restore { .. } => return Ok(Routed::Connected),
         Mutation::Protect { on, .. } => {
             config(&[("protection".into(), (if *on { "1" } else { "0" }).into())])
         }

@@ -284,6 +284,25 @@ fn every_operation_reaches_a_vm_of_each_node() {
         }
     }
 
+    // `ops migrate` there and back. The way back is planned from definitions.nix, whose node
+    // is where the VM no longer is: it goes through the node that holds the VM now.
+    for (name, vmid, node) in VMS {
+        let id = vmid.to_string();
+        let other = if node == "pve3" { "prom" } else { "pve3" };
+        ok(&s, &["ops", "migrate", &id, other, "--online"]);
+        assert!(conf(&s, other, vmid).is_some(), "{name} not on {other}");
+        let from = log_len(&s);
+        ok(&s, &["ops", "migrate", &id, node, "--online"]);
+        assert!(conf(&s, node, vmid).is_some(), "{name} not back on {node}");
+        let sent = log_since(&s, from);
+        assert!(
+            sent.iter().any(|l| l.starts_with(&format!(
+                "pvesh create /nodes/{other}/qemu/{vmid}/migrate --target {node}"
+            ))),
+            "{sent:#?}"
+        );
+    }
+
     // Rebuild's automatic snapshot, on each VM's node.
     for (name, vmid, node) in VMS {
         reaches(&s, vmid, node, &["rebuild", name, "--identity", &key]);

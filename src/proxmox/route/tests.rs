@@ -115,13 +115,14 @@ fn every_mutation_has_a_per_node_form() {
         ),
         (
             Mutation::Migrate {
-                node: "pve2".into(),
+                node: "prom".into(),
                 vmid: 120,
                 target: "pve3".into(),
                 online: true,
-                with_local_disks: false,
+                with_local_disks: true,
             },
-            "connected",
+            "pvesh create /nodes/pve2/qemu/120/migrate --target pve3 --online 1 \
+             --with-local-disks 1",
         ),
         (
             Mutation::Backup {
