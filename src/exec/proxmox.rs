@@ -535,6 +535,29 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_over_a_vm_reads_the_live_vm_first_and_refuses_a_reused_vmid() {
+        let rec = Recording::new().answer("qm config 110", RemoteOutput::ok("name: other\n"));
+        let p = QmProxmox::new(rec, fence(), fast());
+        let e = p
+            .apply(&Mutation::Restore {
+                node: "prom".into(),
+                archive: "local:backup/vzdump-qemu-110.vma.zst".into(),
+                vmid: 110,
+                storage: None,
+                name: None,
+                unique: false,
+                force: true,
+                confirm: Some("test-automation".into()),
+            })
+            .unwrap_err();
+        assert!(
+            matches!(e, ProxmoxError::Fence(FenceError::NameMismatch { .. })),
+            "{e}"
+        );
+        assert_eq!(p.remote().lines(), ["qm config 110"]);
+    }
+
+    #[test]
     fn errors_show_secrets_redacted_and_remote_text_stripped() {
         let rec = Recording::new().answer(
             "qm set",

@@ -45,6 +45,9 @@ impl Fence {
             Mutation::Destroy { .. }
                 | Mutation::SnapshotRollback { .. }
                 | Mutation::Template { .. }
+                // A restore over an existing VM replaces its disks: the VM must be the one
+                // definitions.nix names (the caller also checks it is stopped).
+                | Mutation::Restore { force: true, .. }
         )
     }
 
