@@ -81,9 +81,27 @@ pub trait Git {
     fn commit(&self, root: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError>;
 }
 
+/// Hears a secret file's re-keyed bytes (its absolute path, the bytes) before they replace it;
+/// an `Err` leaves that file unwritten and fails the re-keying with the message.
+pub type Announce<'a> = dyn FnMut(&Path, &[u8]) -> Result<(), String> + 'a;
+
 /// Re-keys the fleet's secrets for the recipients .sops.yaml now lists.
 pub trait Rekeyer {
     fn rekey(&self, root: &Path, lock: &FleetLock) -> Result<(), RekeyError>;
+
+    /// [`Rekeyer::rekey`], telling `announce` each file's new bytes before it writes them, so
+    /// the journal can recognise the write as the run's own after a kill. A re-keyer that
+    /// cannot know its output in advance (the sops fallback) writes unannounced: the runner
+    /// records what it finds afterwards, and a kill in between leaves a file rollback refuses.
+    fn rekey_announcing(
+        &self,
+        root: &Path,
+        lock: &FleetLock,
+        announce: &mut Announce<'_>,
+    ) -> Result<(), RekeyError> {
+        let _ = announce;
+        self.rekey(root, lock)
+    }
 }
 
 /// Everything a run talks to.

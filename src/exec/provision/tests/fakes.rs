@@ -318,14 +318,32 @@ impl Git for World {
 }
 
 impl Rekeyer for World {
-    fn rekey(&self, root: &Path, _: &FleetLock) -> Result<(), RekeyError> {
+    fn rekey(&self, root: &Path, lock: &FleetLock) -> Result<(), RekeyError> {
+        self.rekey_announcing(root, lock, &mut |_, _| Ok(()))
+    }
+
+    fn rekey_announcing(
+        &self,
+        root: &Path,
+        _: &FleetLock,
+        announce: &mut Announce<'_>,
+    ) -> Result<(), RekeyError> {
         let j = journal::load(root, "test-automation").unwrap().unwrap();
         self.key_dirs.borrow_mut().push(j.key.unwrap().dir);
-        // A stand-in for re-wrapping the data key: the file changes.
-        let p = root.join("secrets/common.yaml");
+        // A stand-in for re-wrapping the data key: the file changes, announced first as the
+        // native re-keyer announces it.
+        let p = std::path::absolute(root.join("secrets/common.yaml")).unwrap();
         let mut text = std::fs::read_to_string(&p).unwrap();
         text.push_str("# rekeyed\n");
+        announce(&p, text.as_bytes()).map_err(|reason| RekeyError::File {
+            path: "secrets/common.yaml".into(),
+            reason,
+        })?;
         std::fs::write(&p, text).unwrap();
+        if self.faults.hit("kill-mid-secrets") {
+            // A kill: the run ends here, the journal as it was saved.
+            panic!("killed while re-keying");
+        }
         if self.faults.hit("rekey") {
             return Err(RekeyError::File {
                 path: "secrets/common.yaml".into(),

@@ -419,6 +419,59 @@ fn rollback_refuses_a_file_changed_since_the_run_wrote_it() {
     let _ = std::fs::remove_dir_all(j.key.unwrap().dir);
 }
 
+/// Killed (a panic here) inside the re-keying, after a secret was written: the journal holds
+/// the re-keyed bytes announced before the write, so rollback knows the file as the run's own.
+fn killed_after_the_rekeyers_write(
+) -> (Fleet, Cluster, BTreeMap<PathBuf, Vec<u8>>, journal::Journal) {
+    let (fleet, cluster, world, plan) = setup();
+    let before = fleet.files();
+    world.faults.set("kill-mid-secrets");
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fleet.run(&cluster, &world, &plan, &quiet, None)
+    }));
+    assert!(crashed.is_err(), "the re-keyer was not reached");
+    let secret = std::fs::read_to_string(fleet.root().join("secrets/common.yaml")).unwrap();
+    assert!(
+        secret.ends_with("# rekeyed\n"),
+        "the re-keyer did not write"
+    );
+    let j = journal::load(fleet.root(), "test-automation")
+        .unwrap()
+        .unwrap();
+    assert!(!j.is_done(StepId::KeyCeremony));
+    (fleet, cluster, before, j)
+}
+
+#[test]
+fn a_kill_while_rekeying_rolls_back_the_rekeyers_own_write() {
+    let (fleet, cluster, before, j) = killed_after_the_rekeyers_write();
+    let lock = FleetLock::acquire(fleet.root(), &Default::default()).unwrap();
+    rollback(&cluster, fleet.root(), &j, &lock, &quiet).unwrap();
+    assert_eq!(fleet.files(), before);
+    assert!(!cluster.vms.borrow().contains_key(&110));
+}
+
+#[test]
+fn a_foreign_edit_of_a_secret_while_rekeying_is_still_refused() {
+    let (fleet, cluster, _, j) = killed_after_the_rekeyers_write();
+    let p = fleet.root().join("secrets/common.yaml");
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str("# and an edit of someone else's\n");
+    std::fs::write(&p, text).unwrap();
+    let lock = FleetLock::acquire(fleet.root(), &Default::default()).unwrap();
+    let e = rollback(&cluster, fleet.root(), &j, &lock, &quiet).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("`secrets/common.yaml` changed since this run wrote it"),
+        "{e}"
+    );
+    // Nothing was undone: the VM and the ceremony's edits are still there.
+    assert!(cluster.vms.borrow().contains_key(&110));
+    let hosts = std::fs::read_to_string(fleet.root().join("hosts.nix")).unwrap();
+    assert!(hosts.contains("test-automation"));
+    let _ = std::fs::remove_dir_all(j.key.unwrap().dir);
+}
+
 #[test]
 fn a_crash_at_every_step_boundary_then_resume_or_rollback() {
     // The reference: one uninterrupted run.
