@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::journal::{self, Journal};
 use super::{DestroyError, Env, Options};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
+use crate::exec::provision::StepErrors;
 use crate::exec::proxmox::Proxmox;
 use crate::plan::destroy::{commit_message, DestroyPlan, Live, StepId};
 use crate::proxmox::Mutation;

@@ -21,7 +21,9 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use errors::{FleetFileError, GitError, InstallError, ProbeError, RekeyError};
+pub use errors::{
+    FleetFileError, GitError, InstallError, ProbeError, RekeyError, StepError, StepErrors, StepName,
+};
 pub use rollback::rollback;
 pub use runner::{run, Outcome};
 
@@ -132,13 +134,8 @@ pub struct Options<'a> {
 /// Why a provision failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("step {step}: {source}")]
-    Proxmox {
-        step: &'static str,
-        source: Box<ProxmoxError>,
-    },
-    #[error("step {step}: {reason}")]
-    Step { step: &'static str, reason: String },
+    #[error(transparent)]
+    Step(#[from] StepError),
     #[error("step key-ceremony: {0}")]
     Ceremony(#[from] CeremonyError),
     #[error("step key-ceremony: {0}")]
@@ -188,18 +185,6 @@ impl From<ApplyError> for ProvisionError {
     }
 }
 
-impl ProvisionError {
-    pub(crate) fn step(id: StepId, reason: impl Into<String>) -> Self {
-        ProvisionError::Step {
-            step: id.as_str(),
-            reason: reason.into(),
-        }
-    }
-
-    pub(crate) fn proxmox(id: StepId) -> impl FnOnce(ProxmoxError) -> Self {
-        move |source| ProvisionError::Proxmox {
-            step: id.as_str(),
-            source: Box::new(source),
-        }
-    }
+impl StepErrors for ProvisionError {
+    type Id = StepId;
 }

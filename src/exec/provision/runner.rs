@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::journal::{self, Journal, JournalKey};
 use super::keydir::KeyDir;
+use super::StepErrors;
 use super::{files, rollback, Env, HostFiles, Options, ProbeError, ProvisionError};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::proxmox::{Proxmox, ProxmoxError};
