@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::exec::provision::test_fleet::Commits;
 use crate::exec::provision::Rekeyer;
 use crate::exec::proxmox::QmProxmox;
 use crate::exec::remote::{Remote, RemoteError, RemoteOutput};
@@ -106,23 +107,13 @@ fn proxmox(host: &Host) -> QmProxmox<&Host> {
 /// Git, the re-keyer and the rotator: each writes what the real one would change.
 #[derive(Default)]
 struct World {
-    commits: RefCell<Vec<(Vec<PathBuf>, String)>>,
+    commits: Commits,
     fail_commit: bool,
 }
 
 impl Git for World {
     fn commit(&self, _: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError> {
-        if self.fail_commit {
-            return Err(GitError::Failed {
-                what: "git commit",
-                status: "exit 1".into(),
-                stderr: "commit refused".into(),
-            });
-        }
-        self.commits
-            .borrow_mut()
-            .push((files.to_vec(), message.to_string()));
-        Ok("abc123".into())
+        self.commits.commit(files, message, self.fail_commit)
     }
 }
 
@@ -368,7 +359,7 @@ fn rollback_restores_the_files_and_restarts_a_vm_it_only_stopped() {
     let mut p = plan(Live::Running, false);
     p.steps.retain(|s| s.id != StepId::Destroy);
     let e = run(&env, &opts, root, &lock, p, None).unwrap_err();
-    assert!(e.to_string().contains("commit refused"), "{e}");
+    assert!(e.to_string().contains("git commit failed"), "{e}");
     assert!(!e.to_string().contains("gone for good"), "{e}");
     let j = journal::load(root, "test-automation").unwrap().unwrap();
     assert_eq!(

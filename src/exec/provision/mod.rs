@@ -16,6 +16,8 @@ pub mod real;
 mod rollback;
 mod runner;
 #[cfg(test)]
+pub(crate) mod test_fleet;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
