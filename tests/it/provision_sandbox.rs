@@ -613,23 +613,7 @@ fn crash_at(s: &Sandbox, b: &Boundary, wrapper: &Path) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    // The killed vmctl's ssh ControlMaster (ControlPersist) outlives it: stopped by PID, found
-    // by the sandbox's ssh config on its command line.
-    let config = s.dir.join("ssh_config").display().to_string();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.first() == Some(&&b"ssh"[..])
-            && args.contains(&&b"-M"[..])
-            && args.contains(&config.as_bytes())
-        {
-            // SAFETY: kill(2) on the master ssh of the vmctl this test started and killed.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-    }
+    crate::support::stop_ssh_masters(&s.dir.join("ssh_config"));
     if let Ok(t) = std::fs::read_to_string(&mark) {
         let pid: i32 = t.trim().parse().unwrap();
         // SAFETY: kill(2) on the PID of the hook this test's vmctl started.

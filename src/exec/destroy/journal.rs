@@ -55,12 +55,7 @@ impl Journal {
     /// Records a secret before it is written, or updates the hash of one recorded earlier
     /// (its before-state stays the first one).
     pub fn record_secret(&mut self, path: PathBuf, before: &[u8], after: &[u8]) {
-        match self.secrets.iter_mut().find(|f| f.path == path) {
-            Some(f) => f.after_sha256 = sha256(after),
-            None => self
-                .secrets
-                .push(JournalFile::new(path, Some(before), after)),
-        }
+        journal::record(&mut self.secrets, path, Some(before), after);
     }
 
     /// Whether anything has been changed yet (the VM stopped, destroyed, a file written).

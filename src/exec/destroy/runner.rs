@@ -254,14 +254,7 @@ fn record_secrets(root: &Path, j: &mut Journal) {
 
 /// The journaled secrets whose bytes differ from their before-state.
 fn changed_secrets(root: &Path, j: &Journal) -> Vec<PathBuf> {
-    j.secrets
-        .iter()
-        .filter(|f| {
-            let now = std::fs::read(root.join(&f.path)).ok();
-            now.as_deref().map(journal::sha256) != f.before_sha256
-        })
-        .map(|f| f.path.clone())
-        .collect()
+    crate::exec::provision::journal::changed(root, &j.secrets)
 }
 
 /// Undoes a run's file changes from its journal, in reverse: every file is checked before any

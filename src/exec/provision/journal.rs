@@ -119,11 +119,35 @@ impl Journal {
     /// Records a file before it is written, or updates the record of one written earlier in
     /// this run (its before-state stays the first one).
     pub fn record_file(&mut self, path: PathBuf, before: Option<&[u8]>, after: &[u8]) {
-        match self.files.iter_mut().find(|f| f.path == path) {
-            Some(f) => f.after_sha256 = sha256(after),
-            None => self.files.push(JournalFile::new(path, before, after)),
-        }
+        record(&mut self.files, path, before, after);
     }
+}
+
+/// Records a file in `files` before it is written, or updates the after-hash of one recorded
+/// earlier (its before-state stays the first one): every run's journal records files so.
+pub(crate) fn record(
+    files: &mut Vec<JournalFile>,
+    path: PathBuf,
+    before: Option<&[u8]>,
+    after: &[u8],
+) {
+    match files.iter_mut().find(|f| f.path == path) {
+        Some(f) => f.after_sha256 = sha256(after),
+        None => files.push(JournalFile::new(path, before, after)),
+    }
+}
+
+/// The journaled files whose content under `root` differs from their before-state: what a
+/// run's commit takes.
+pub(crate) fn changed(root: &Path, files: &[JournalFile]) -> Vec<PathBuf> {
+    files
+        .iter()
+        .filter(|f| {
+            let now = std::fs::read(root.join(&f.path)).ok();
+            now.as_deref().map(sha256) != f.before_sha256
+        })
+        .map(|f| f.path.clone())
+        .collect()
 }
 
 /// `ROOT/.vmctl/journal/NAME.json`.

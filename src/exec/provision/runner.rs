@@ -501,12 +501,5 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
 
 /// The journaled files whose content differs from their before-state: what the commit takes.
 fn changed_files(root: &Path, j: &Journal) -> Vec<PathBuf> {
-    j.files
-        .iter()
-        .filter(|f| {
-            let now = std::fs::read(root.join(&f.path)).ok();
-            now.as_deref().map(journal::sha256) != f.before_sha256
-        })
-        .map(|f| f.path.clone())
-        .collect()
+    journal::changed(root, &j.files)
 }
