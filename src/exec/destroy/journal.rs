@@ -86,9 +86,13 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Journa
 /// Writes the journal atomically, readable only by its owner (it holds the fleet files'
 /// contents). `.vmctl/` ignores itself in git.
 pub fn save(root: &Path, j: &Journal) -> Result<(), JournalError> {
+    write(root, j, true)
+}
+
+fn write(root: &Path, j: &Journal, durable: bool) -> Result<(), JournalError> {
     let p = path(root, &j.plan.name);
     let text = serde_json::to_vec_pretty(j).expect("a journal serialises");
-    write_state_file(root, &p, &text, true).map_err(io_err("write", &p))
+    write_state_file(root, &p, &text, durable).map_err(io_err("write", &p))
 }
 
 /// The journal of `name`, when a run left one.
@@ -104,4 +108,21 @@ pub fn load(root: &Path, name: &str) -> Result<Option<Journal>, JournalError> {
 /// Deletes the journal once the run finished or was rolled back.
 pub fn remove(root: &Path, name: &str) -> Result<(), JournalError> {
     journal::remove_file(&path(root, name))
+}
+
+impl crate::exec::provision::files::SecretsJournal for Journal {
+    /// A secret that appeared during the run counts as one that was there (destroy never
+    /// deletes a secret on rollback).
+    fn record_secret(&mut self, path: PathBuf, before: Option<&[u8]>, after: &[u8]) {
+        journal::record(
+            &mut self.secrets,
+            path,
+            Some(before.unwrap_or(after)),
+            after,
+        );
+    }
+    /// Atomic, not waited for: a kill cannot lose it (see provision's journal).
+    fn checkpoint(&self, root: &Path) -> Result<(), JournalError> {
+        write(root, self, false)
+    }
 }

@@ -1,7 +1,6 @@
 //! The step runner: each step of the plan in order, the journal saved after each (and before
 //! any change a crash could leave half-done), rollback on failure unless told to keep.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::journal::{self, Journal, JournalKey};
@@ -396,50 +395,14 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             })?;
         }
         apply(&set, self.lock)?;
-        let mut announced = BTreeSet::new();
-        let rekeyed = self.rekey(j, &before, &mut announced);
-        // Lets a test kill the run once the secrets are re-keyed but before this step ends.
-        crate::exec::apply::test_pause("rekeyed", &secrets);
-        // What the sops fallback wrote, unannounced, is this run's, even when it failed
-        // half-way. An announced file keeps its announced bytes: anything else in it now was
-        // written by someone else, and rollback refuses it.
-        for (rel, bytes) in files::snapshot(&secrets, self.root) {
-            if announced.contains(&rel) {
-                continue;
-            }
-            let was = before.get(&rel).map(Vec::as_slice);
-            j.record_file(rel, was, &bytes);
-        }
-        Ok(rekeyed?)
-    }
-
-    /// Re-keys the secrets, journaling each file's re-keyed bytes before they replace it:
-    /// after a kill half-way, rollback then knows every file the re-keyer wrote as this run's
-    /// own write, byte for byte, and still refuses anything else.
-    fn rekey(
-        &self,
-        j: &mut Journal,
-        before: &BTreeMap<PathBuf, Vec<u8>>,
-        announced: &mut BTreeSet<PathBuf>,
-    ) -> Result<(), super::RekeyError> {
-        let root = self.root;
-        let abs_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-        self.env
-            .rekeyer
-            .rekey_announcing(root, self.lock, &mut |abs: &Path, bytes: &[u8]| {
-                // Only files journaled above: one outside that snapshot was never the run's to
-                // restore, and a rollback does not touch it.
-                let rel = abs.strip_prefix(&abs_root).unwrap_or(abs);
-                let Some(was) = before.get(rel) else {
-                    return Ok(());
-                };
-                j.record_file(rel.to_path_buf(), Some(was), bytes);
-                announced.insert(rel.to_path_buf());
-                // Atomic, not waited for: a kill cannot lose it. A power cut can, after the
-                // secret's own write reached the disk: rollback then refuses that file (fail
-                // closed), as before this record existed.
-                journal::checkpoint(root, j).map_err(|e| e.to_string())
-            })
+        Ok(files::rekey_journaled(
+            self.env.rekeyer,
+            self.root,
+            self.lock,
+            j,
+            &before,
+            &secrets,
+        )?)
     }
 
     fn running(&self, vmid: crate::proxmox::VmId, id: StepId) -> Result<bool, ProvisionError> {
