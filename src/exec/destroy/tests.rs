@@ -109,6 +109,8 @@ fn proxmox(host: &Host) -> QmProxmox<&Host> {
 struct World {
     commits: Commits,
     fail_commit: bool,
+    /// Killed (a panic) right after the re-keyer's write.
+    kill_in_rekey: bool,
 }
 
 impl Git for World {
@@ -121,6 +123,20 @@ impl Rekeyer for World {
     fn rekey(&self, root: &Path, _: &FleetLock) -> Result<(), RekeyError> {
         std::fs::write(root.join("secrets/common.yaml"), "rekeyed\n").unwrap();
         Ok(())
+    }
+
+    fn rekey_announcing(
+        &self,
+        root: &Path,
+        lock: &FleetLock,
+        announce: &mut crate::exec::provision::Announce<'_>,
+    ) -> Result<(), RekeyError> {
+        if !self.kill_in_rekey {
+            return self.rekey(root, lock);
+        }
+        // As the native re-keyer: the new bytes announced, written, then the run is killed.
+        crate::exec::provision::test_fleet::rekey_common(root, announce)?;
+        panic!("killed while re-keying");
     }
 }
 
@@ -375,6 +391,40 @@ fn rollback_restores_the_files_and_restarts_a_vm_it_only_stopped() {
     );
     assert!(cluster.vms.borrow()[&110].1, "started again");
     assert_eq!(cluster.log.borrow().last().unwrap(), "qm start 110");
+}
+
+#[test]
+fn a_kill_while_rekeying_rolls_back_the_rekeyers_own_write() {
+    let dir = fleet();
+    let root = dir.path();
+    let cluster = Host::with_110(false);
+    let world = World {
+        kill_in_rekey: true,
+        ..World::default()
+    };
+    let qm = proxmox(&cluster);
+    let env = Env {
+        proxmox: &qm,
+        git: &world,
+        rekeyer: &world,
+        rotator: &world,
+    };
+    let lock = FleetLock::acquire(root, &Default::default()).unwrap();
+    let opts = Options { report: &quiet };
+    let files = ["hosts.nix", "vms/definitions.nix", "secrets/common.yaml"];
+    let before: Vec<Option<String>> = files.iter().map(|f| read(root, f)).collect();
+    let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(&env, &opts, root, &lock, plan(Live::Stopped, false), None)
+    }));
+    assert!(killed.is_err(), "the re-keyer was not reached");
+    assert_eq!(
+        read(root, "secrets/common.yaml").as_deref(),
+        Some("secret\n# rekeyed\n")
+    );
+    let j = journal::load(root, "test-automation").unwrap().unwrap();
+    rollback(&qm, root, &j, &lock, &quiet).unwrap();
+    let after: Vec<Option<String>> = files.iter().map(|f| read(root, f)).collect();
+    assert_eq!(after, before);
 }
 
 #[test]
