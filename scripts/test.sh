@@ -19,12 +19,6 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-# Three test threads, not one per core: the sandbox suites take turns on one lock (their demo VM
-# is 127.0.0.110), and a test waiting for its turn holds a thread doing nothing. With two
-# threads on this 2-core machine, the second thread mostly waited while the first ran a sandbox
-# test; the third runs the other tests meanwhile. Most tests wait on sshd, git, Nix or sops, so
-# the cores are not oversubscribed much. RUST_TEST_THREADS set by the caller wins.
-export RUST_TEST_THREADS=${RUST_TEST_THREADS:-3}
 set +e
 cargo test --quiet "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
