@@ -208,6 +208,16 @@ fn plan(live: Live, rotate: bool) -> DestroyPlan {
     }
 }
 
+/// The run's world: `qm` for Proxmox, `world` for git, the re-keyer and the rotator.
+fn env<'a>(qm: &'a QmProxmox<&'a Host>, world: &'a World) -> Env<'a, QmProxmox<&'a Host>> {
+    Env {
+        proxmox: qm,
+        git: world,
+        rekeyer: world,
+        rotator: world,
+    }
+}
+
 fn read(root: &Path, p: &str) -> Option<String> {
     std::fs::read_to_string(root.join(p)).ok()
 }
@@ -221,12 +231,7 @@ fn a_run_stops_destroys_edits_rekeys_rotates_and_commits_only_its_files() {
     let cluster = Host::with_110(true);
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let out = run(&env, &opts, root, &lock, plan(Live::Running, true), None).unwrap();
@@ -271,12 +276,7 @@ fn a_failure_keeps_the_journal_then_resume_finishes_without_repeating_steps() {
     *cluster.fail_once.borrow_mut() = Some("qm destroy");
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let e = run(&env, &opts, root, &lock, plan(Live::Running, false), None).unwrap_err();
@@ -311,12 +311,7 @@ fn a_vm_started_since_the_plan_saw_it_stopped_is_stopped_before_the_destroy() {
     let cluster = Host::with_110(true);
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     run(&env, &opts, root, &lock, plan(Live::Stopped, false), None).unwrap();
@@ -335,12 +330,7 @@ fn a_failure_before_any_change_leaves_no_journal() {
     cluster.vms.borrow_mut().get_mut(&110).unwrap().0 = "someone-else".into();
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let e = run(&env, &opts, root, &lock, plan(Live::Stopped, false), None).unwrap_err();
@@ -360,12 +350,7 @@ fn rollback_restores_the_files_and_restarts_a_vm_it_only_stopped() {
         ..World::default()
     };
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let files = ["hosts.nix", "vms/definitions.nix", "secrets/common.yaml"];
@@ -403,12 +388,7 @@ fn a_kill_while_rekeying_rolls_back_the_rekeyers_own_write() {
         ..World::default()
     };
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let files = ["hosts.nix", "vms/definitions.nix", "secrets/common.yaml"];
@@ -435,12 +415,7 @@ fn a_file_changed_underneath_stops_the_run_and_the_rollback() {
     let cluster = Host::with_110(false);
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let e = run(&env, &opts, root, &lock, plan(Live::Stopped, false), None).unwrap_err();
