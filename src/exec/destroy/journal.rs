@@ -3,12 +3,11 @@
 //! before-states; written atomically after every step and before every change a crash could
 //! leave half-done.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::apply::{write_state_file, STATE_DIR};
+use crate::exec::apply::STATE_DIR;
 pub use crate::exec::provision::journal::JournalError;
 use crate::exec::provision::journal::{self, JournalFile};
 use crate::plan::destroy::{DestroyPlan, StepId};
@@ -74,15 +73,6 @@ pub fn path(root: &Path, name: &str) -> PathBuf {
         .join(format!("{name}.json"))
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> JournalError {
-    let path = path.to_path_buf();
-    move |source| JournalError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
 /// Writes the journal atomically, readable only by its owner (it holds the fleet files'
 /// contents). `.vmctl/` ignores itself in git.
 pub fn save(root: &Path, j: &Journal) -> Result<(), JournalError> {
@@ -90,9 +80,7 @@ pub fn save(root: &Path, j: &Journal) -> Result<(), JournalError> {
 }
 
 fn write(root: &Path, j: &Journal, durable: bool) -> Result<(), JournalError> {
-    let p = path(root, &j.plan.name);
-    let text = serde_json::to_vec_pretty(j).expect("a journal serialises");
-    write_state_file(root, &p, &text, durable).map_err(io_err("write", &p))
+    journal::write_json(root, &path(root, &j.plan.name), j, durable)
 }
 
 /// The journal of `name`, when a run left one.

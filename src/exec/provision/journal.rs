@@ -193,9 +193,19 @@ pub fn checkpoint(root: &Path, journal: &Journal) -> Result<(), JournalError> {
 }
 
 fn write(root: &Path, journal: &Journal, durable: bool) -> Result<(), JournalError> {
-    let p = path(root, &journal.name);
+    write_json(root, &path(root, &journal.name), journal, durable)
+}
+
+/// Writes a journal's JSON to `p` atomically, private to its owner, for every kind of run's
+/// journal; `durable`: also waits for the disk.
+pub(crate) fn write_json<T: Serialize>(
+    root: &Path,
+    p: &Path,
+    journal: &T,
+    durable: bool,
+) -> Result<(), JournalError> {
     let text = serde_json::to_vec_pretty(journal).expect("a journal serialises");
-    write_state_file(root, &p, &text, durable).map_err(io_err("write", &p))
+    write_state_file(root, p, &text, durable).map_err(io_err("write", p))
 }
 
 /// The journal of `name`, when a run left one.
