@@ -7,7 +7,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 eval "$(./scripts/setup-test-tools.sh)"
 if [ "${1:-}" = "--quick" ]; then export VMCTL_BENCH_QUICK=1; fi
-for b in $(sed -n 's/^name = "\(.*\)"$/\1/p' <(awk '/^\[\[bench\]\]/{f=1;next} f&&/^name/{print;f=0}' Cargo.toml)); do
+benches=$(sed -n 's/^name = "\(.*\)"$/\1/p' <(awk '/^\[\[bench\]\]/{f=1;next} f&&/^name/{print;f=0}' Cargo.toml))
+# Every bench built in one cargo run first, so their compiles and links share the cores; one
+# build per bench, each waiting for the one before to have run, left a core idle.
+echo "== building the benches"
+cargo bench --quiet --no-run $(printf -- '--bench %s ' $benches)
+for b in $benches; do
   echo "== bench $b"
   cargo bench --quiet --bench "$b"
 done

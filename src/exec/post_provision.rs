@@ -243,13 +243,16 @@ fn steps(
         j.record_file(rel.clone(), Some(bytes), bytes);
     }
     journal::save(it.root, j)?;
-    let rekeyed = rekeyer.rekey(it.root, lock);
-    // What the re-keyer wrote is this run's, even when it failed half-way.
-    let after = crate::exec::provision::files::snapshot(&secrets_dir, it.root);
-    for (rel, bytes) in &after {
-        j.record_file(rel.clone(), before.get(rel).map(Vec::as_slice), bytes);
-    }
+    let rekeyed = crate::exec::provision::files::rekey_journaled(
+        rekeyer,
+        it.root,
+        lock,
+        j,
+        &before,
+        &secrets_dir,
+    );
     journal::save(it.root, j)?;
+    let after = crate::exec::provision::files::snapshot(&secrets_dir, it.root);
     rekeyed?;
     let secrets: Vec<String> = after
         .iter()

@@ -348,21 +348,7 @@ fn crash_at(s: &Sandbox, prefix: &str) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let config = s.dir.join("ssh_config").display().to_string();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.first() == Some(&&b"ssh"[..])
-            && args.contains(&&b"-M"[..])
-            && args.contains(&config.as_bytes())
-        {
-            // SAFETY: kill(2) on the master ssh of the vmctl this test started and killed.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-    }
+    crate::support::stop_ssh_masters(&s.dir.join("ssh_config"));
     // The delayed command finishes (or dies with its session) before anyone looks.
     std::thread::sleep(std::time::Duration::from_millis(1700));
     std::fs::write(&faults, "[]").unwrap();

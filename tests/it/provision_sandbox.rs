@@ -541,6 +541,8 @@ enum Boundary {
     Hang(&'static str),
     /// A simulator gate the test enabled in sim.json: the command waits there, mid-way.
     Gate(&'static str),
+    /// A pause point of vmctl's own (`VMCTL_TEST_HOOK_DIR`): the run waits there, mid-step.
+    Pause(&'static str),
 }
 
 /// Starts `vmctl provision`, waits until it reaches `b`, and kills it with SIGKILL (and
@@ -573,6 +575,17 @@ fn crash_at(s: &Sandbox, b: &Boundary, wrapper: &Path) {
             None
         }
         Boundary::Gate(_) => None,
+        Boundary::Pause(_) => {
+            let hooks = s.dir.join("hooks");
+            let _ = std::fs::remove_dir_all(&hooks);
+            std::fs::create_dir_all(&hooks).unwrap();
+            // The applier's own pause points pass at once: only the named one holds the run.
+            for point in ["temp-created", "before-commit"] {
+                std::fs::write(hooks.join(format!("{point}.go")), "").unwrap();
+            }
+            cmd.env("VMCTL_TEST_HOOK_DIR", &hooks);
+            None
+        }
     };
     let mut child = cmd.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -582,6 +595,7 @@ fn crash_at(s: &Sandbox, b: &Boundary, wrapper: &Path) {
             (None, Boundary::Gate(g)) => {
                 s.dir.join(format!("pve/state/gates/{g}.reached")).exists()
             }
+            (None, Boundary::Pause(p)) => s.dir.join(format!("hooks/{p}.ready")).exists(),
             (None, _) => std::fs::read_to_string(&mark).is_ok_and(|t| t.ends_with('\n')),
         };
         if reached {
@@ -599,23 +613,7 @@ fn crash_at(s: &Sandbox, b: &Boundary, wrapper: &Path) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    // The killed vmctl's ssh ControlMaster (ControlPersist) outlives it: stopped by PID, found
-    // by the sandbox's ssh config on its command line.
-    let config = s.dir.join("ssh_config").display().to_string();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.first() == Some(&&b"ssh"[..])
-            && args.contains(&&b"-M"[..])
-            && args.contains(&config.as_bytes())
-        {
-            // SAFETY: kill(2) on the master ssh of the vmctl this test started and killed.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-    }
+    crate::support::stop_ssh_masters(&s.dir.join("ssh_config"));
     if let Ok(t) = std::fs::read_to_string(&mark) {
         let pid: i32 = t.trim().parse().unwrap();
         // SAFETY: kill(2) on the PID of the hook this test's vmctl started.
@@ -652,12 +650,15 @@ fn kill_9_at_step_boundaries_then_rollback_or_resume() {
         Boundary::Delay("qm set 110 --cores"),
         Boundary::Delay("qm resize"),
         Boundary::Delay("qm set 110 --ide2"),
+        // The secrets re-keyed on disk, the key ceremony not yet recorded as done: the journal
+        // knows the re-keyed bytes from before the write, so rollback restores them.
+        Boundary::Pause("rekeyed"),
         Boundary::Hang("install"),
         Boundary::Hang("commit"),
     ];
     for b in &boundaries {
         let case = match b {
-            Boundary::Delay(m) | Boundary::Hang(m) | Boundary::Gate(m) => *m,
+            Boundary::Delay(m) | Boundary::Hang(m) | Boundary::Gate(m) | Boundary::Pause(m) => *m,
         };
         crash_at(&s, b, &wrapper);
         let out = provision(&s, &["--rollback"], &[]);
@@ -702,6 +703,41 @@ fn kill_9_at_step_boundaries_then_rollback_or_resume() {
         s.pve("qm stop 110 && qm destroy 110 --purge 1");
         let _ = std::fs::remove_dir_all(root.join(".vmctl/journal"));
     }
+
+    // The same window, and someone else edits a secret the run re-keyed: rollback refuses,
+    // names the file and undoes nothing; once the file holds the run's bytes again, it rolls
+    // back.
+    crash_at(&s, &Boundary::Pause("rekeyed"), &wrapper);
+    let secret = root.join("secrets/common.yaml");
+    let rekeyed = std::fs::read(&secret).unwrap();
+    let mut edited = rekeyed.clone();
+    edited.extend_from_slice(b"# someone else's edit\n");
+    std::fs::write(&secret, &edited).unwrap();
+    let out = provision(&s, &["--rollback"], &[]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a foreign edit was rolled back: {err}"
+    );
+    assert!(
+        unwrapped(&out.stderr)
+            .contains("rollback refused: `secrets/common.yaml` changed since this run wrote it"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&secret).unwrap(),
+        edited,
+        "the edit was undone"
+    );
+    assert!(
+        s.pve("qm list").contains("test-automation"),
+        "the VM was undone"
+    );
+    std::fs::write(&secret, &rekeyed).unwrap();
+    let out = provision(&s, &["--rollback"], &[]);
+    assert!(out.status.success(), "--rollback: {}", text(&out.stderr));
+    let tmp = tempfile::tempdir().unwrap();
+    before.assert_restored(&s, tmp.path(), "rekeyed, edited, restored: --rollback");
 }
 
 /// Killed inside `qm clone`, held mid-way at the simulator's clone gate (the VM reserved with

@@ -3,12 +3,11 @@
 //! before-states; written atomically after every step and before every change a crash could
 //! leave half-done.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::apply::{write_state_file, STATE_DIR};
+use crate::exec::apply::STATE_DIR;
 pub use crate::exec::provision::journal::JournalError;
 use crate::exec::provision::journal::{self, JournalFile};
 use crate::plan::destroy::{DestroyPlan, StepId};
@@ -55,12 +54,7 @@ impl Journal {
     /// Records a secret before it is written, or updates the hash of one recorded earlier
     /// (its before-state stays the first one).
     pub fn record_secret(&mut self, path: PathBuf, before: &[u8], after: &[u8]) {
-        match self.secrets.iter_mut().find(|f| f.path == path) {
-            Some(f) => f.after_sha256 = sha256(after),
-            None => self
-                .secrets
-                .push(JournalFile::new(path, Some(before), after)),
-        }
+        journal::record(&mut self.secrets, path, Some(before), after);
     }
 
     /// Whether anything has been changed yet (the VM stopped, destroyed, a file written).
@@ -79,21 +73,14 @@ pub fn path(root: &Path, name: &str) -> PathBuf {
         .join(format!("{name}.json"))
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> JournalError {
-    let path = path.to_path_buf();
-    move |source| JournalError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
 /// Writes the journal atomically, readable only by its owner (it holds the fleet files'
 /// contents). `.vmctl/` ignores itself in git.
 pub fn save(root: &Path, j: &Journal) -> Result<(), JournalError> {
-    let p = path(root, &j.plan.name);
-    let text = serde_json::to_vec_pretty(j).expect("a journal serialises");
-    write_state_file(root, &p, &text, true).map_err(io_err("write", &p))
+    write(root, j, true)
+}
+
+fn write(root: &Path, j: &Journal, durable: bool) -> Result<(), JournalError> {
+    journal::write_json(root, &path(root, &j.plan.name), j, durable)
 }
 
 /// The journal of `name`, when a run left one.
@@ -109,4 +96,21 @@ pub fn load(root: &Path, name: &str) -> Result<Option<Journal>, JournalError> {
 /// Deletes the journal once the run finished or was rolled back.
 pub fn remove(root: &Path, name: &str) -> Result<(), JournalError> {
     journal::remove_file(&path(root, name))
+}
+
+impl crate::exec::provision::files::SecretsJournal for Journal {
+    /// A secret that appeared during the run counts as one that was there (destroy never
+    /// deletes a secret on rollback).
+    fn record_secret(&mut self, path: PathBuf, before: Option<&[u8]>, after: &[u8]) {
+        journal::record(
+            &mut self.secrets,
+            path,
+            Some(before.unwrap_or(after)),
+            after,
+        );
+    }
+    /// Atomic, not waited for: a kill cannot lose it (see provision's journal).
+    fn checkpoint(&self, root: &Path) -> Result<(), JournalError> {
+        write(root, self, false)
+    }
 }

@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 pub use runner::{rollback, run, Outcome};
 
 use crate::exec::apply::{ApplyError, FleetLock};
-use crate::exec::provision::{Git, GitError, RekeyError};
-use crate::exec::proxmox::ProxmoxError;
+use crate::exec::provision::{Git, GitError, RekeyError, StepError, StepErrors};
 use crate::plan::destroy::StepId;
 
 /// Gives the secrets the removed host could read new data keys.
@@ -56,13 +55,8 @@ pub struct Options<'a> {
 /// Why a destroy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DestroyError {
-    #[error("step {step}: {source}")]
-    Proxmox {
-        step: &'static str,
-        source: Box<ProxmoxError>,
-    },
-    #[error("step {step}: {reason}")]
-    Step { step: &'static str, reason: String },
+    #[error(transparent)]
+    Step(#[from] StepError),
     #[error("step fleet-files: {0}")]
     Apply(Box<ApplyError>),
     #[error("step rekey: re-keying the secrets: {0}")]
@@ -99,18 +93,6 @@ impl From<ApplyError> for DestroyError {
     }
 }
 
-impl DestroyError {
-    pub(crate) fn step(id: StepId, reason: impl Into<String>) -> Self {
-        DestroyError::Step {
-            step: id.as_str(),
-            reason: reason.into(),
-        }
-    }
-
-    pub(crate) fn proxmox(id: StepId) -> impl FnOnce(ProxmoxError) -> Self {
-        move |source| DestroyError::Proxmox {
-            step: id.as_str(),
-            source: Box::new(source),
-        }
-    }
+impl StepErrors for DestroyError {
+    type Id = StepId;
 }

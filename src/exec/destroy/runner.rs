@@ -5,11 +5,14 @@
 //! The fleet-file step writes only files that still hold what the plan read (or already hold
 //! what it wants, when a killed run got that far).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::journal::{self, Journal};
 use super::{DestroyError, Env, Options};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
+use crate::exec::provision::files::rekey_journaled;
+use crate::exec::provision::StepErrors;
 use crate::exec::proxmox::Proxmox;
 use crate::plan::destroy::{commit_message, DestroyPlan, Live, StepId};
 use crate::proxmox::Mutation;
@@ -86,10 +89,11 @@ fn steps<P: Proxmox>(
             StepId::Stop | StepId::Destroy => vm_step(env.proxmox, root, j, step.id, opts)?,
             StepId::FleetFiles => fleet_files(root, lock, j, opts)?,
             StepId::Rekey => {
-                snapshot_secrets(root, j);
+                let before = snapshot_secrets(root, j);
                 journal::save(root, j)?;
-                let rekeyed = env.rekeyer.rekey(root, lock);
-                record_secrets(root, j);
+                let secrets = root.join(secrets_dir(j));
+                let rekeyed = rekey_journaled(env.rekeyer, root, lock, j, &before, &secrets);
+                journal::save(root, j)?;
                 rekeyed?;
             }
             StepId::Rotate => {
@@ -236,12 +240,14 @@ fn secrets_dir(j: &Journal) -> PathBuf {
 }
 
 /// Records every secret's bytes before the re-keying (kept from the first record on resume).
-fn snapshot_secrets(root: &Path, j: &mut Journal) {
-    for (rel, bytes) in crate::exec::provision::files::snapshot(&root.join(secrets_dir(j)), root) {
-        if !j.secrets.iter().any(|f| f.path == rel) {
-            j.record_secret(rel, &bytes, &bytes);
+fn snapshot_secrets(root: &Path, j: &mut Journal) -> BTreeMap<PathBuf, Vec<u8>> {
+    let now = crate::exec::provision::files::snapshot(&root.join(secrets_dir(j)), root);
+    for (rel, bytes) in &now {
+        if !j.secrets.iter().any(|f| &f.path == rel) {
+            j.record_secret(rel.clone(), bytes, bytes);
         }
     }
+    now
 }
 
 /// Records what the re-keyer or rotator wrote: this run's, even when it failed half-way.
@@ -253,14 +259,7 @@ fn record_secrets(root: &Path, j: &mut Journal) {
 
 /// The journaled secrets whose bytes differ from their before-state.
 fn changed_secrets(root: &Path, j: &Journal) -> Vec<PathBuf> {
-    j.secrets
-        .iter()
-        .filter(|f| {
-            let now = std::fs::read(root.join(&f.path)).ok();
-            now.as_deref().map(journal::sha256) != f.before_sha256
-        })
-        .map(|f| f.path.clone())
-        .collect()
+    crate::exec::provision::journal::changed(root, &j.secrets)
 }
 
 /// Undoes a run's file changes from its journal, in reverse: every file is checked before any

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::exec::provision::test_fleet::Commits;
 use crate::exec::provision::Rekeyer;
 use crate::exec::proxmox::QmProxmox;
 use crate::exec::remote::{Remote, RemoteError, RemoteOutput};
@@ -106,23 +107,15 @@ fn proxmox(host: &Host) -> QmProxmox<&Host> {
 /// Git, the re-keyer and the rotator: each writes what the real one would change.
 #[derive(Default)]
 struct World {
-    commits: RefCell<Vec<(Vec<PathBuf>, String)>>,
+    commits: Commits,
     fail_commit: bool,
+    /// Killed (a panic) right after the re-keyer's write.
+    kill_in_rekey: bool,
 }
 
 impl Git for World {
     fn commit(&self, _: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError> {
-        if self.fail_commit {
-            return Err(GitError::Failed {
-                what: "git commit",
-                status: "exit 1".into(),
-                stderr: "commit refused".into(),
-            });
-        }
-        self.commits
-            .borrow_mut()
-            .push((files.to_vec(), message.to_string()));
-        Ok("abc123".into())
+        self.commits.commit(files, message, self.fail_commit)
     }
 }
 
@@ -130,6 +123,20 @@ impl Rekeyer for World {
     fn rekey(&self, root: &Path, _: &FleetLock) -> Result<(), RekeyError> {
         std::fs::write(root.join("secrets/common.yaml"), "rekeyed\n").unwrap();
         Ok(())
+    }
+
+    fn rekey_announcing(
+        &self,
+        root: &Path,
+        lock: &FleetLock,
+        announce: &mut crate::exec::provision::Announce<'_>,
+    ) -> Result<(), RekeyError> {
+        if !self.kill_in_rekey {
+            return self.rekey(root, lock);
+        }
+        // As the native re-keyer: the new bytes announced, written, then the run is killed.
+        crate::exec::provision::test_fleet::rekey_common(root, announce)?;
+        panic!("killed while re-keying");
     }
 }
 
@@ -201,6 +208,16 @@ fn plan(live: Live, rotate: bool) -> DestroyPlan {
     }
 }
 
+/// The run's world: `qm` for Proxmox, `world` for git, the re-keyer and the rotator.
+fn env<'a>(qm: &'a QmProxmox<&'a Host>, world: &'a World) -> Env<'a, QmProxmox<&'a Host>> {
+    Env {
+        proxmox: qm,
+        git: world,
+        rekeyer: world,
+        rotator: world,
+    }
+}
+
 fn read(root: &Path, p: &str) -> Option<String> {
     std::fs::read_to_string(root.join(p)).ok()
 }
@@ -214,12 +231,7 @@ fn a_run_stops_destroys_edits_rekeys_rotates_and_commits_only_its_files() {
     let cluster = Host::with_110(true);
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let out = run(&env, &opts, root, &lock, plan(Live::Running, true), None).unwrap();
@@ -264,12 +276,7 @@ fn a_failure_keeps_the_journal_then_resume_finishes_without_repeating_steps() {
     *cluster.fail_once.borrow_mut() = Some("qm destroy");
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let e = run(&env, &opts, root, &lock, plan(Live::Running, false), None).unwrap_err();
@@ -304,12 +311,7 @@ fn a_vm_started_since_the_plan_saw_it_stopped_is_stopped_before_the_destroy() {
     let cluster = Host::with_110(true);
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     run(&env, &opts, root, &lock, plan(Live::Stopped, false), None).unwrap();
@@ -328,12 +330,7 @@ fn a_failure_before_any_change_leaves_no_journal() {
     cluster.vms.borrow_mut().get_mut(&110).unwrap().0 = "someone-else".into();
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let e = run(&env, &opts, root, &lock, plan(Live::Stopped, false), None).unwrap_err();
@@ -353,12 +350,7 @@ fn rollback_restores_the_files_and_restarts_a_vm_it_only_stopped() {
         ..World::default()
     };
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let files = ["hosts.nix", "vms/definitions.nix", "secrets/common.yaml"];
@@ -368,7 +360,7 @@ fn rollback_restores_the_files_and_restarts_a_vm_it_only_stopped() {
     let mut p = plan(Live::Running, false);
     p.steps.retain(|s| s.id != StepId::Destroy);
     let e = run(&env, &opts, root, &lock, p, None).unwrap_err();
-    assert!(e.to_string().contains("commit refused"), "{e}");
+    assert!(e.to_string().contains("git commit failed"), "{e}");
     assert!(!e.to_string().contains("gone for good"), "{e}");
     let j = journal::load(root, "test-automation").unwrap().unwrap();
     assert_eq!(
@@ -387,6 +379,35 @@ fn rollback_restores_the_files_and_restarts_a_vm_it_only_stopped() {
 }
 
 #[test]
+fn a_kill_while_rekeying_rolls_back_the_rekeyers_own_write() {
+    let dir = fleet();
+    let root = dir.path();
+    let cluster = Host::with_110(false);
+    let world = World {
+        kill_in_rekey: true,
+        ..World::default()
+    };
+    let qm = proxmox(&cluster);
+    let env = env(&qm, &world);
+    let lock = FleetLock::acquire(root, &Default::default()).unwrap();
+    let opts = Options { report: &quiet };
+    let files = ["hosts.nix", "vms/definitions.nix", "secrets/common.yaml"];
+    let before: Vec<Option<String>> = files.iter().map(|f| read(root, f)).collect();
+    let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(&env, &opts, root, &lock, plan(Live::Stopped, false), None)
+    }));
+    assert!(killed.is_err(), "the re-keyer was not reached");
+    assert_eq!(
+        read(root, "secrets/common.yaml").as_deref(),
+        Some("secret\n# rekeyed\n")
+    );
+    let j = journal::load(root, "test-automation").unwrap().unwrap();
+    rollback(&qm, root, &j, &lock, &quiet).unwrap();
+    let after: Vec<Option<String>> = files.iter().map(|f| read(root, f)).collect();
+    assert_eq!(after, before);
+}
+
+#[test]
 fn a_file_changed_underneath_stops_the_run_and_the_rollback() {
     let dir = fleet();
     let root = dir.path();
@@ -394,12 +415,7 @@ fn a_file_changed_underneath_stops_the_run_and_the_rollback() {
     let cluster = Host::with_110(false);
     let world = World::default();
     let qm = proxmox(&cluster);
-    let env = Env {
-        proxmox: &qm,
-        git: &world,
-        rekeyer: &world,
-        rotator: &world,
-    };
+    let env = env(&qm, &world);
     let lock = FleetLock::acquire(root, &Default::default()).unwrap();
     let opts = Options { report: &quiet };
     let e = run(&env, &opts, root, &lock, plan(Live::Stopped, false), None).unwrap_err();

@@ -2,91 +2,16 @@
 //! written and committed; a failure at the re-key or the commit restores every file byte for
 //! byte; a pending journal and an already-integrated host are handled without writing.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-
 use super::*;
+use crate::exec::provision::test_fleet::{rekey_common, Commits, Fleet};
+use crate::exec::provision::Announce;
 use crate::exec::proxmox::QmProxmox;
 use crate::exec::remote::Recording;
 use crate::keys::PrivateKey;
 
-const DEMO: &[(&str, &str)] = &[
-    (
-        "vms/definitions.nix",
-        include_str!("../../../vms/definitions.nix"),
-    ),
-    ("hosts.nix", include_str!("../../../hosts.nix")),
-    (".sops.yaml", include_str!("../../../.sops.yaml")),
-    (
-        "docs/machines.md",
-        include_str!("../../../docs/machines.md"),
-    ),
-    (
-        "secrets/common.yaml",
-        include_str!("../../../secrets/common.yaml"),
-    ),
-    (
-        "hosts-template/configuration.nix",
-        include_str!("../../../hosts-template/configuration.nix"),
-    ),
-    (
-        "hosts-template/disko.nix",
-        include_str!("../../../hosts-template/disko.nix"),
-    ),
-    (
-        "hosts-template/hosts-entry.nix",
-        include_str!("../../../hosts-template/hosts-entry.nix"),
-    ),
-];
-
-struct Fleet {
-    dir: tempfile::TempDir,
-    defs: Definitions,
-}
-
 impl Fleet {
-    fn demo() -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in DEMO {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        let mut db = crate::syntax::SourceDb::new();
-        let f = db.add("/fleet/vms/definitions.nix", DEMO[0].1);
-        let ev = crate::syntax::evaluate(&mut db, f, &crate::syntax::NoImports);
-        let defs = crate::model::definitions::read_definitions(&ev.value).definitions;
-        Fleet { dir, defs }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
     fn vm(&self) -> &Vm {
         &self.defs.managed[0]
-    }
-
-    /// Every file but vmctl's own runtime state, directories included.
-    fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![self.root().to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                let p = e.path();
-                let rel = p.strip_prefix(self.root()).unwrap().to_path_buf();
-                if rel.starts_with(".vmctl") {
-                    continue;
-                }
-                if p.is_dir() {
-                    out.insert(rel.join(""), Vec::new());
-                    stack.push(p);
-                } else {
-                    out.insert(rel, std::fs::read(&p).unwrap());
-                }
-            }
-        }
-        out
     }
 }
 
@@ -97,17 +22,23 @@ struct World {
     /// Dies at the commit, as a `kill -9` would leave it.
     crash_git: bool,
     fail_git: bool,
-    commits: RefCell<Vec<(Vec<PathBuf>, String)>>,
+    commits: Commits,
 }
 
 impl Rekeyer for World {
-    fn rekey(&self, root: &Path, _: &FleetLock) -> Result<(), RekeyError> {
+    fn rekey(&self, root: &Path, lock: &FleetLock) -> Result<(), RekeyError> {
+        self.rekey_announcing(root, lock, &mut |_, _| Ok(()))
+    }
+
+    fn rekey_announcing(
+        &self,
+        root: &Path,
+        _: &FleetLock,
+        announce: &mut Announce<'_>,
+    ) -> Result<(), RekeyError> {
         // The journal exists while the secrets change: a crash here can be undone.
         assert!(journal::load(root, "test-automation").unwrap().is_some());
-        let p = root.join("secrets/common.yaml");
-        let mut text = std::fs::read_to_string(&p).unwrap();
-        text.push_str("# rekeyed\n");
-        std::fs::write(&p, text).unwrap();
+        rekey_common(root, announce)?;
         if self.fail_rekey {
             return Err(RekeyError::File {
                 path: "secrets/common.yaml".into(),
@@ -121,17 +52,7 @@ impl Rekeyer for World {
 impl Git for World {
     fn commit(&self, _: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError> {
         assert!(!self.crash_git, "crashed while committing");
-        if self.fail_git {
-            return Err(GitError::Failed {
-                what: "git commit",
-                status: "exit status: 1".into(),
-                stderr: "injected fault".into(),
-            });
-        }
-        self.commits
-            .borrow_mut()
-            .push((files.to_vec(), message.to_string()));
-        Ok("abc123".into())
+        self.commits.commit(files, message, self.fail_git)
     }
 }
 

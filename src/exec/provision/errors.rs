@@ -2,6 +2,62 @@
 
 use std::path::PathBuf;
 
+use crate::exec::proxmox::ProxmoxError;
+
+/// A step of a run (provision's, destroy's) that failed on the Proxmox host or for a reason
+/// of its own: the part of every run's error that names the step.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("step {step}: {source}")]
+    Proxmox {
+        step: &'static str,
+        source: Box<ProxmoxError>,
+    },
+    #[error("step {step}: {reason}")]
+    Failed { step: &'static str, reason: String },
+}
+
+/// A run's step identifier, as its messages name it.
+pub trait StepName: Copy {
+    fn name(self) -> &'static str;
+}
+
+impl StepName for crate::plan::provision::StepId {
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl StepName for crate::plan::destroy::StepId {
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// The constructors every run's error shares: a step that failed, a step's Proxmox error.
+pub trait StepErrors: From<StepError> {
+    type Id: StepName;
+
+    fn step(id: Self::Id, reason: impl Into<String>) -> Self {
+        StepError::Failed {
+            step: id.name(),
+            reason: reason.into(),
+        }
+        .into()
+    }
+
+    /// For `map_err`: the Proxmox error of step `id`.
+    fn proxmox(id: Self::Id) -> impl FnOnce(ProxmoxError) -> Self {
+        move |source| {
+            StepError::Proxmox {
+                step: id.name(),
+                source: Box::new(source),
+            }
+            .into()
+        }
+    }
+}
+
 /// Why the installer did not install.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {

@@ -1,11 +1,14 @@
-//! Reading what the key ceremony edits, fresh from the fleet (under the fleet lock in a run).
+//! Reading what the key ceremony edits, fresh from the fleet (under the fleet lock in a run),
+//! and re-keying the secrets with every write journaled.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::FleetFileError;
+use super::journal::{self, JournalError};
+use super::{FleetFileError, RekeyError, Rekeyer};
 use crate::edit::hosts::EntryTemplate;
 use crate::edit::scaffold::TemplateFile;
+use crate::exec::apply::FleetLock;
 use crate::model::{Definitions, Vm};
 use crate::plan::provision::ceremony::FleetFiles;
 
@@ -119,4 +122,63 @@ pub fn snapshot(dir: &Path, root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     out
+}
+
+/// A run's journal as the re-keying keeps it (provision's, post-provision's, destroy's).
+pub(crate) trait SecretsJournal {
+    /// Records a secret's bytes before the run (`None`: the run created it) and after a write;
+    /// a secret recorded earlier keeps its first before-state.
+    fn record_secret(&mut self, path: PathBuf, before: Option<&[u8]>, after: &[u8]);
+    /// Saves the journal atomically, not waiting for the disk.
+    fn checkpoint(&self, root: &Path) -> Result<(), JournalError>;
+}
+
+impl SecretsJournal for journal::Journal {
+    fn record_secret(&mut self, path: PathBuf, before: Option<&[u8]>, after: &[u8]) {
+        self.record_file(path, before, after);
+    }
+    fn checkpoint(&self, root: &Path) -> Result<(), JournalError> {
+        journal::checkpoint(root, self)
+    }
+}
+
+/// Re-keys the secrets below `secrets` (whose bytes before are `before`, journaled and saved
+/// by the caller), recording in `j` each file's re-keyed bytes before the re-keyer writes them:
+/// after a kill half-way, rollback knows every file the re-keyer wrote as this run's own write,
+/// byte for byte, and still refuses anything else. What a re-keyer writes unannounced (the sops
+/// fallback) is recorded once it returns, even when it failed half-way; the caller saves.
+pub(crate) fn rekey_journaled<J: SecretsJournal>(
+    rekeyer: &dyn Rekeyer,
+    root: &Path,
+    lock: &FleetLock,
+    j: &mut J,
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    secrets: &Path,
+) -> Result<(), RekeyError> {
+    let abs_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let mut announced = BTreeSet::new();
+    let rekeyed = rekeyer.rekey_announcing(root, lock, &mut |abs: &Path, bytes: &[u8]| {
+        // Only files journaled before: one outside that snapshot was never the run's to
+        // restore, and a rollback does not touch it.
+        let rel = abs.strip_prefix(&abs_root).unwrap_or(abs);
+        let Some(was) = before.get(rel) else {
+            return Ok(());
+        };
+        j.record_secret(rel.to_path_buf(), Some(was), bytes);
+        announced.insert(rel.to_path_buf());
+        // Atomic, not waited for: a kill cannot lose it. A power cut can, after the secret's
+        // own write reached the disk: rollback then refuses that file (fail closed).
+        j.checkpoint(root).map_err(|e| e.to_string())
+    });
+    // Lets a test kill the run once the secrets are re-keyed but before the step ends.
+    crate::exec::apply::test_pause("rekeyed", secrets);
+    // An announced file keeps its announced bytes: anything else in it now was written by
+    // someone else, and rollback refuses it.
+    for (rel, bytes) in snapshot(secrets, root) {
+        if !announced.contains(&rel) {
+            let was = before.get(&rel).map(Vec::as_slice);
+            j.record_secret(rel, was, &bytes);
+        }
+    }
+    rekeyed
 }

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use super::journal::{self, Journal};
+use super::StepErrors;
 use super::{rollback, HostFiles, ProvisionError, Rekeyer};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::proxmox::Proxmox;

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::fleet_git::{self, CommitOrder, VmCommit};
 use super::{
-    fleet_rollback, journal, run, Env, HostFiles, Installer, Options, Outcome, ProvisionError,
-    RekeyError, Rekeyer, SshProbe,
+    fleet_rollback, journal, run, Announce, Env, HostFiles, Installer, Options, Outcome,
+    ProvisionError, RekeyError, Rekeyer, SshProbe,
 };
 use crate::exec::apply::FleetLock;
 use crate::exec::proxmox::{Proxmox, ProxmoxError};
@@ -299,6 +299,16 @@ impl Rekeyer for Ordered<'_> {
         // Called by the ceremony under the fleet-files lock, right after its edits.
         self.order.entered(self.name);
         self.inner.rekey(root, lock)
+    }
+
+    fn rekey_announcing(
+        &self,
+        root: &Path,
+        lock: &FleetLock,
+        announce: &mut Announce<'_>,
+    ) -> Result<(), RekeyError> {
+        self.order.entered(self.name);
+        self.inner.rekey_announcing(root, lock, announce)
     }
 }
 

@@ -119,11 +119,35 @@ impl Journal {
     /// Records a file before it is written, or updates the record of one written earlier in
     /// this run (its before-state stays the first one).
     pub fn record_file(&mut self, path: PathBuf, before: Option<&[u8]>, after: &[u8]) {
-        match self.files.iter_mut().find(|f| f.path == path) {
-            Some(f) => f.after_sha256 = sha256(after),
-            None => self.files.push(JournalFile::new(path, before, after)),
-        }
+        record(&mut self.files, path, before, after);
     }
+}
+
+/// Records a file in `files` before it is written, or updates the after-hash of one recorded
+/// earlier (its before-state stays the first one): every run's journal records files so.
+pub(crate) fn record(
+    files: &mut Vec<JournalFile>,
+    path: PathBuf,
+    before: Option<&[u8]>,
+    after: &[u8],
+) {
+    match files.iter_mut().find(|f| f.path == path) {
+        Some(f) => f.after_sha256 = sha256(after),
+        None => files.push(JournalFile::new(path, before, after)),
+    }
+}
+
+/// The journaled files whose content under `root` differs from their before-state: what a
+/// run's commit takes.
+pub(crate) fn changed(root: &Path, files: &[JournalFile]) -> Vec<PathBuf> {
+    files
+        .iter()
+        .filter(|f| {
+            let now = std::fs::read(root.join(&f.path)).ok();
+            now.as_deref().map(sha256) != f.before_sha256
+        })
+        .map(|f| f.path.clone())
+        .collect()
 }
 
 /// `ROOT/.vmctl/journal/NAME.json`.
@@ -169,9 +193,19 @@ pub fn checkpoint(root: &Path, journal: &Journal) -> Result<(), JournalError> {
 }
 
 fn write(root: &Path, journal: &Journal, durable: bool) -> Result<(), JournalError> {
-    let p = path(root, &journal.name);
+    write_json(root, &path(root, &journal.name), journal, durable)
+}
+
+/// Writes a journal's JSON to `p` atomically, private to its owner, for every kind of run's
+/// journal; `durable`: also waits for the disk.
+pub(crate) fn write_json<T: Serialize>(
+    root: &Path,
+    p: &Path,
+    journal: &T,
+    durable: bool,
+) -> Result<(), JournalError> {
     let text = serde_json::to_vec_pretty(journal).expect("a journal serialises");
-    write_state_file(root, &p, &text, durable).map_err(io_err("write", &p))
+    write_state_file(root, p, &text, durable).map_err(io_err("write", p))
 }
 
 /// The journal of `name`, when a run left one.

@@ -16,12 +16,16 @@ pub mod real;
 mod rollback;
 mod runner;
 #[cfg(test)]
+pub(crate) mod test_fleet;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use errors::{FleetFileError, GitError, InstallError, ProbeError, RekeyError};
+pub use errors::{
+    FleetFileError, GitError, InstallError, ProbeError, RekeyError, StepError, StepErrors, StepName,
+};
 pub use rollback::rollback;
 pub use runner::{run, Outcome};
 
@@ -81,9 +85,27 @@ pub trait Git {
     fn commit(&self, root: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError>;
 }
 
+/// Hears a secret file's re-keyed bytes (its absolute path, the bytes) before they replace it;
+/// an `Err` leaves that file unwritten and fails the re-keying with the message.
+pub type Announce<'a> = dyn FnMut(&Path, &[u8]) -> Result<(), String> + 'a;
+
 /// Re-keys the fleet's secrets for the recipients .sops.yaml now lists.
 pub trait Rekeyer {
     fn rekey(&self, root: &Path, lock: &FleetLock) -> Result<(), RekeyError>;
+
+    /// [`Rekeyer::rekey`], telling `announce` each file's new bytes before it writes them, so
+    /// the journal can recognise the write as the run's own after a kill. A re-keyer that
+    /// cannot know its output in advance (the sops fallback) writes unannounced: the runner
+    /// records what it finds afterwards, and a kill in between leaves a file rollback refuses.
+    fn rekey_announcing(
+        &self,
+        root: &Path,
+        lock: &FleetLock,
+        announce: &mut Announce<'_>,
+    ) -> Result<(), RekeyError> {
+        let _ = announce;
+        self.rekey(root, lock)
+    }
 }
 
 /// Everything a run talks to.
@@ -114,13 +136,8 @@ pub struct Options<'a> {
 /// Why a provision failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("step {step}: {source}")]
-    Proxmox {
-        step: &'static str,
-        source: Box<ProxmoxError>,
-    },
-    #[error("step {step}: {reason}")]
-    Step { step: &'static str, reason: String },
+    #[error(transparent)]
+    Step(#[from] StepError),
     #[error("step key-ceremony: {0}")]
     Ceremony(#[from] CeremonyError),
     #[error("step key-ceremony: {0}")]
@@ -170,18 +187,6 @@ impl From<ApplyError> for ProvisionError {
     }
 }
 
-impl ProvisionError {
-    pub(crate) fn step(id: StepId, reason: impl Into<String>) -> Self {
-        ProvisionError::Step {
-            step: id.as_str(),
-            reason: reason.into(),
-        }
-    }
-
-    pub(crate) fn proxmox(id: StepId) -> impl FnOnce(ProxmoxError) -> Self {
-        move |source| ProvisionError::Proxmox {
-            step: id.as_str(),
-            source: Box::new(source),
-        }
-    }
+impl StepErrors for ProvisionError {
+    type Id = StepId;
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::keydir::write_known_hosts;
 use super::{
-    Git, GitError, HostFiles, Identity, InstallError, Installer, ProbeError, RekeyError, Rekeyer,
-    SshProbe,
+    Announce, Git, GitError, HostFiles, Identity, InstallError, Installer, ProbeError, RekeyError,
+    Rekeyer, SshProbe,
 };
 use crate::exec::apply::FleetLock;
 use crate::exec::process::Process;
@@ -319,7 +319,16 @@ impl SecretsRekeyer {
 }
 
 impl Rekeyer for SecretsRekeyer {
-    fn rekey(&self, _root: &Path, lock: &FleetLock) -> Result<(), RekeyError> {
+    fn rekey(&self, root: &Path, lock: &FleetLock) -> Result<(), RekeyError> {
+        self.rekey_announcing(root, lock, &mut |_, _| Ok(()))
+    }
+
+    fn rekey_announcing(
+        &self,
+        _root: &Path,
+        lock: &FleetLock,
+        announce: &mut Announce<'_>,
+    ) -> Result<(), RekeyError> {
         let config =
             xsops::load_config(&self.sops_config).map_err(|e| RekeyError::Config(e.to_string()))?;
         let files = self.select(&config)?;
@@ -334,7 +343,14 @@ impl Rekeyer for SecretsRekeyer {
             out: self.out,
         };
         for (path, display) in &files.files {
-            let r = xsops::rekey_file_locked(&config, path, display.clone(), &opts, lock);
+            let r = xsops::rekey_file_locked(
+                &config,
+                path,
+                display.clone(),
+                &opts,
+                lock,
+                Some(&mut *announce),
+            );
             if r.status == xsops::FileStatus::Failed {
                 return Err(RekeyError::File {
                     path: r.path,

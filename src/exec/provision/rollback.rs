@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::journal::{self, Journal};
+use super::StepErrors;
 use super::{HostFiles, ProvisionError};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::proxmox::Proxmox;

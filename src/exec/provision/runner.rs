@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::journal::{self, Journal, JournalKey};
 use super::keydir::KeyDir;
+use super::StepErrors;
 use super::{files, rollback, Env, HostFiles, Options, ProbeError, ProvisionError};
 use crate::exec::apply::{apply, ChangeSet, FileChange, FleetLock};
 use crate::exec::proxmox::{Proxmox, ProxmoxError};
@@ -394,13 +395,14 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
             })?;
         }
         apply(&set, self.lock)?;
-        let rekeyed = self.env.rekeyer.rekey(self.root, self.lock);
-        // What the re-keyer wrote is this run's, even when it failed half-way.
-        for (rel, bytes) in files::snapshot(&secrets, self.root) {
-            let was = before.get(&rel).map(Vec::as_slice);
-            j.record_file(rel, was, &bytes);
-        }
-        Ok(rekeyed?)
+        Ok(files::rekey_journaled(
+            self.env.rekeyer,
+            self.root,
+            self.lock,
+            j,
+            &before,
+            &secrets,
+        )?)
     }
 
     fn running(&self, vmid: crate::proxmox::VmId, id: StepId) -> Result<bool, ProvisionError> {
@@ -462,12 +464,5 @@ impl<P: Proxmox + HostFiles> Runner<'_, '_, P> {
 
 /// The journaled files whose content differs from their before-state: what the commit takes.
 fn changed_files(root: &Path, j: &Journal) -> Vec<PathBuf> {
-    j.files
-        .iter()
-        .filter(|f| {
-            let now = std::fs::read(root.join(&f.path)).ok();
-            now.as_deref().map(journal::sha256) != f.before_sha256
-        })
-        .map(|f| f.path.clone())
-        .collect()
+    journal::changed(root, &j.files)
 }

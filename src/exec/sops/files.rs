@@ -81,23 +81,31 @@ pub fn rekey_file(
     opts: &RekeyOptions<'_>,
 ) -> FileReport {
     if opts.dry_run {
-        return rekey(config, file, display, opts, None);
+        return rekey(config, file, display, opts, None, None);
     }
     match FleetLock::for_file(file, &opts.out) {
-        Ok(lock) => rekey(config, file, display, opts, Some(&lock)),
+        Ok(lock) => rekey(config, file, display, opts, Some(&lock), None),
         Err(e) => FileReport::new(display).fail(e.to_string()),
     }
 }
 
-/// [`rekey_file`] under a lock the caller holds since before anything was read.
+/// What a caller is told of a native re-key's new bytes before they replace the file (its
+/// absolute path, the bytes); an `Err` stops that file unwritten, the message its error.
+pub type Announce<'a> = &'a mut dyn FnMut(&Path, &[u8]) -> Result<(), String>;
+
+/// [`rekey_file`] under a lock the caller holds since before anything was read. `announce`
+/// hears each natively re-keyed file's bytes before the write (a journal records them, so a
+/// kill after the write is recognised as this write); the sops fallback writes the file itself,
+/// and what it writes is not known before.
 pub fn rekey_file_locked(
     config: &LoadedConfig,
     file: &Path,
     display: String,
     opts: &RekeyOptions<'_>,
     lock: &FleetLock,
+    announce: Option<Announce<'_>>,
 ) -> FileReport {
-    rekey(config, file, display, opts, Some(lock))
+    rekey(config, file, display, opts, Some(lock), announce)
 }
 
 pub(super) fn rekey(
@@ -106,6 +114,7 @@ pub(super) fn rekey(
     display: String,
     opts: &RekeyOptions<'_>,
     lock: Option<&FleetLock>,
+    announce: Option<Announce<'_>>,
 ) -> FileReport {
     let mut rep = FileReport::new(display);
     let abs = match std::path::absolute(file) {
@@ -153,6 +162,11 @@ pub(super) fn rekey(
                 let Some(lock) = lock else {
                     return rep.fail("internal error: re-keying without the fleet lock");
                 };
+                if let Some(announce) = announce {
+                    if let Err(e) = announce(&abs, out.text.as_bytes()) {
+                        return rep.fail(e);
+                    }
+                }
                 let change = FileChange::modify(
                     &abs,
                     rep.path.clone(),

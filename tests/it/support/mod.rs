@@ -258,3 +258,24 @@ pub fn fleet_files(root: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// Stops the ssh ControlMaster a killed vmctl left behind (ControlPersist outlives it): by
+/// PID, found by the sandbox's ssh config `ssh_config` on its command line, so only the
+/// masters of this test's own runs.
+pub fn stop_ssh_masters(ssh_config: &Path) {
+    let config = ssh_config.display().to_string();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.first() == Some(&&b"ssh"[..])
+            && args.contains(&&b"-M"[..])
+            && args.contains(&config.as_bytes())
+        {
+            // SAFETY: kill(2) on the master ssh of a vmctl this test started and killed.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+}

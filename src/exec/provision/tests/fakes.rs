@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::super::journal;
+use super::super::test_fleet::{rekey_common, Commits};
 use super::super::*;
 use crate::exec::proxmox::Proxmox;
 use crate::plan::provision::Observation;
@@ -246,7 +247,7 @@ pub(super) struct World {
     pub(super) faults: Faults,
     pub(super) installed: RefCell<Vec<Vec<String>>>,
     pub(super) known_hosts: RefCell<Option<String>>,
-    pub(super) commits: RefCell<Vec<(Vec<PathBuf>, String)>>,
+    pub(super) commits: Commits,
     pub(super) key_dirs: RefCell<Vec<PathBuf>>,
     /// The host key the VM presents after the install (`None`: the one installed).
     pub(super) wrong_key: bool,
@@ -303,29 +304,28 @@ impl SshProbe for World {
 
 impl Git for World {
     fn commit(&self, _: &Path, files: &[PathBuf], message: &str) -> Result<String, GitError> {
-        if self.faults.hit("git") {
-            return Err(GitError::Failed {
-                what: "git commit",
-                status: "exit status: 1".into(),
-                stderr: "injected fault".into(),
-            });
-        }
-        self.commits
-            .borrow_mut()
-            .push((files.to_vec(), message.to_string()));
-        Ok("abc123".into())
+        self.commits.commit(files, message, self.faults.hit("git"))
     }
 }
 
 impl Rekeyer for World {
-    fn rekey(&self, root: &Path, _: &FleetLock) -> Result<(), RekeyError> {
+    fn rekey(&self, root: &Path, lock: &FleetLock) -> Result<(), RekeyError> {
+        self.rekey_announcing(root, lock, &mut |_, _| Ok(()))
+    }
+
+    fn rekey_announcing(
+        &self,
+        root: &Path,
+        _: &FleetLock,
+        announce: &mut Announce<'_>,
+    ) -> Result<(), RekeyError> {
         let j = journal::load(root, "test-automation").unwrap().unwrap();
         self.key_dirs.borrow_mut().push(j.key.unwrap().dir);
-        // A stand-in for re-wrapping the data key: the file changes.
-        let p = root.join("secrets/common.yaml");
-        let mut text = std::fs::read_to_string(&p).unwrap();
-        text.push_str("# rekeyed\n");
-        std::fs::write(&p, text).unwrap();
+        rekey_common(root, announce)?;
+        if self.faults.hit("kill-mid-secrets") {
+            // A kill: the run ends here, the journal as it was saved.
+            panic!("killed while re-keying");
+        }
         if self.faults.hit("rekey") {
             return Err(RekeyError::File {
                 path: "secrets/common.yaml".into(),

@@ -3,98 +3,22 @@
 //! boundary then `--resume` (same end state) or `--rollback` (before-state).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 mod fakes;
 
 use super::journal;
+use super::test_fleet::Fleet;
 use super::*;
-use crate::model::Definitions;
 use crate::plan::provision::{self as pp, ProvisionPlan};
 use crate::proxmox::VmId;
 use fakes::{Cluster, FakeVm, World};
 
-const DEMO: &[(&str, &str)] = &[
-    (
-        "vms/definitions.nix",
-        include_str!("../../../../vms/definitions.nix"),
-    ),
-    ("hosts.nix", include_str!("../../../../hosts.nix")),
-    (".sops.yaml", include_str!("../../../../.sops.yaml")),
-    (
-        "docs/machines.md",
-        include_str!("../../../../docs/machines.md"),
-    ),
-    (
-        "secrets/common.yaml",
-        include_str!("../../../../secrets/common.yaml"),
-    ),
-    (
-        "hosts-template/README.md",
-        include_str!("../../../../hosts-template/README.md"),
-    ),
-    (
-        "hosts-template/configuration.nix",
-        include_str!("../../../../hosts-template/configuration.nix"),
-    ),
-    (
-        "hosts-template/disko.nix",
-        include_str!("../../../../hosts-template/disko.nix"),
-    ),
-    (
-        "hosts-template/hosts-entry.nix",
-        include_str!("../../../../hosts-template/hosts-entry.nix"),
-    ),
-];
 const ADMIN: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxM2a6DvE298UXZdhKYSMrTPvzvceh5+ZJ77tKj9n0D admin@workstation";
 
-struct Fleet {
-    dir: tempfile::TempDir,
-    defs: Definitions,
-}
-
+/// The runner's calls over the shared demo fleet.
 impl Fleet {
-    fn demo() -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in DEMO {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        let mut db = crate::syntax::SourceDb::new();
-        let f = db.add("/fleet/vms/definitions.nix", DEMO[0].1);
-        let ev = crate::syntax::evaluate(&mut db, f, &crate::syntax::NoImports);
-        let defs = crate::model::definitions::read_definitions(&ev.value).definitions;
-        Fleet { dir, defs }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Every file but vmctl's own runtime state.
-    fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![self.root().to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                let p = e.path();
-                let rel = p.strip_prefix(self.root()).unwrap().to_path_buf();
-                if rel.starts_with(".vmctl") {
-                    continue;
-                }
-                if p.is_dir() {
-                    out.insert(rel.join(""), Vec::new());
-                    stack.push(p);
-                } else {
-                    out.insert(rel, std::fs::read(&p).unwrap());
-                }
-            }
-        }
-        out
-    }
-
     fn plan(&self, cluster: &Cluster) -> ProvisionPlan {
         let keys = vec![ADMIN.to_string()];
         let obs = cluster.observe();
@@ -416,6 +340,59 @@ fn rollback_refuses_a_file_changed_since_the_run_wrote_it() {
     );
     // Nothing else was undone: the VM is still there.
     assert!(cluster.vms.borrow().contains_key(&110));
+    let _ = std::fs::remove_dir_all(j.key.unwrap().dir);
+}
+
+/// Killed (a panic here) inside the re-keying, after a secret was written: the journal holds
+/// the re-keyed bytes announced before the write, so rollback knows the file as the run's own.
+fn killed_after_the_rekeyers_write(
+) -> (Fleet, Cluster, BTreeMap<PathBuf, Vec<u8>>, journal::Journal) {
+    let (fleet, cluster, world, plan) = setup();
+    let before = fleet.files();
+    world.faults.set("kill-mid-secrets");
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fleet.run(&cluster, &world, &plan, &quiet, None)
+    }));
+    assert!(crashed.is_err(), "the re-keyer was not reached");
+    let secret = std::fs::read_to_string(fleet.root().join("secrets/common.yaml")).unwrap();
+    assert!(
+        secret.ends_with("# rekeyed\n"),
+        "the re-keyer did not write"
+    );
+    let j = journal::load(fleet.root(), "test-automation")
+        .unwrap()
+        .unwrap();
+    assert!(!j.is_done(StepId::KeyCeremony));
+    (fleet, cluster, before, j)
+}
+
+#[test]
+fn a_kill_while_rekeying_rolls_back_the_rekeyers_own_write() {
+    let (fleet, cluster, before, j) = killed_after_the_rekeyers_write();
+    let lock = FleetLock::acquire(fleet.root(), &Default::default()).unwrap();
+    rollback(&cluster, fleet.root(), &j, &lock, &quiet).unwrap();
+    assert_eq!(fleet.files(), before);
+    assert!(!cluster.vms.borrow().contains_key(&110));
+}
+
+#[test]
+fn a_foreign_edit_of_a_secret_while_rekeying_is_still_refused() {
+    let (fleet, cluster, _, j) = killed_after_the_rekeyers_write();
+    let p = fleet.root().join("secrets/common.yaml");
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str("# and an edit of someone else's\n");
+    std::fs::write(&p, text).unwrap();
+    let lock = FleetLock::acquire(fleet.root(), &Default::default()).unwrap();
+    let e = rollback(&cluster, fleet.root(), &j, &lock, &quiet).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("`secrets/common.yaml` changed since this run wrote it"),
+        "{e}"
+    );
+    // Nothing was undone: the VM and the ceremony's edits are still there.
+    assert!(cluster.vms.borrow().contains_key(&110));
+    let hosts = std::fs::read_to_string(fleet.root().join("hosts.nix")).unwrap();
+    assert!(hosts.contains("test-automation"));
     let _ = std::fs::remove_dir_all(j.key.unwrap().dir);
 }
 
