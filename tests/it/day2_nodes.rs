@@ -4,7 +4,8 @@
 //! whose `node` is each node is provisioned onto it, then every `vmctl ops` read and mutation,
 //! `vmctl snapshot`, rebuild's automatic snapshot and destroy reach it: with `qm` on prom, and
 //! through the API path of its node elsewhere (the simulator's argv log shows which). Also the
-//! VMID checks across nodes, a task that fails behind a zero exit, and the console refusal.
+//! VMID checks across nodes, a task that fails behind a zero exit, the console refusal, and a
+//! post-provision of a VM installed outside vmctl on another node.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -506,4 +507,67 @@ fn a_template_on_another_node_is_cloned_and_made_there() {
             && last.ends_with("/status --output-format json"),
         "{last}"
     );
+}
+
+/// `vmctl post-provision` of a VM installed outside vmctl on another node: the cluster-wide
+/// listing finds it on pve2 under its name (checked before any key is fetched), its key is
+/// integrated, and the commit names the node that holds it.
+#[test]
+fn post_provision_reaches_a_vm_of_another_node() {
+    let _turn = turn();
+    let s = cluster();
+    let (name, vmid, node) = VMS[1];
+    s.pve(&format!(
+        "qm clone 9001 {vmid} --name {name} --full 1 --storage nvmeprom --target {node} && \
+         PVE_SIM_NODE={node} qm start {vmid}"
+    ));
+    assert!(conf(&s, node, vmid).is_some(), "{name} is not on {node}");
+    let public = s.guest_file(vmid, "root/etc/ssh/ssh_host_ed25519_key.pub");
+    let keygen = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{}", text(&keygen.stderr));
+    let fp = text(&keygen.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let from = log_len(&s);
+    let id = vmid.to_string();
+    let address = format!("127.0.0.{vmid}");
+    let port = s.var("SANDBOX_VM_PORT");
+    ok(
+        &s,
+        &[
+            "post-provision",
+            name,
+            &address,
+            &id,
+            "--port",
+            &port,
+            "--accept-fingerprint",
+            &fp,
+        ],
+    );
+    // The cluster-wide listing places and names the VM; post-provision changes nothing on the
+    // cluster, so that read is all it sends.
+    let sent = log_since(&s, from);
+    assert_eq!(
+        sent,
+        ["pvesh get /cluster/resources --type vm --output-format json"]
+    );
+    let b64 = std::fs::read_to_string(&public).unwrap();
+    let b64 = b64.split_whitespace().nth(1).unwrap().to_string();
+    let hosts = std::fs::read_to_string(fleet(&s).join("hosts.nix")).unwrap();
+    assert!(hosts.contains(&b64), "{hosts}");
+    let msg = Command::new("git")
+        .arg("-C")
+        .arg(fleet(&s))
+        .args(["log", "-1", "--format=%B"])
+        .output()
+        .unwrap();
+    let msg = text(&msg.stdout);
+    assert!(msg.contains(&format!("Node: {node}")), "{msg}");
 }
