@@ -19,9 +19,10 @@ When definitions.nix declares managed VMs, reads `_proxmox.adminKeys` of hosts.n
 attribute is missing, is not a list, holds no string, holds a string that is not an
 `ssh-ed25519` public key line, or is (or holds) an expression only Nix can evaluate
 (`builtins.readFile ./admin.pub`) and Nix did not evaluate it (`VMCTL_NO_NIX`, no
-`nix-instantiate`, or an evaluation error). Both `vmlint` and provision take what Nix computes,
-so a key read from a file is fine when Nix runs. Entries that are not strings are ignored, as
-provision ignores them, as long as one key is there. A related location points into hosts.nix.
+`nix-instantiate`, or an evaluation error), or holds an entry that is not a string (a path
+`./admin.pub`, a number): provision refuses it rather than leave out a key you meant. Both
+`vmlint` and provision take what Nix computes, so a key read from a file with
+`builtins.readFile` is fine when Nix runs. A related location points into hosts.nix.
 Only checked when hosts.nix is part of the run.
 
 ## Why
@@ -51,10 +52,13 @@ enum Refusal<'a> {
     Missing(Option<Span>),
     /// `_proxmox` or `adminKeys` (named at the span) is a value of another type.
     NotAList(&'static str, Span, &'a Value),
-    /// A list without a single string (provision drops everything else).
+    /// An empty list.
     NoKey(&'a Value),
     /// A string provision refuses as a key.
     BadKey(&'a Value, KeyError),
+    /// An entry that is not a string (a path, a number): provision refuses rather than drop a
+    /// key the user meant.
+    NotAString(&'a Value),
     /// A value only Nix could compute (`builtins.readFile ./admin.pub`) that Nix did not
     /// evaluate: provision refuses to guess which keys were meant.
     NeedsNix(&'a Value),
@@ -102,7 +106,11 @@ fn refusal(hosts: &Value) -> Option<Refusal<'_>> {
     if let Some(dynamic) = items.iter().find(|i| needs_nix(i)) {
         return Some(Refusal::NeedsNix(dynamic));
     }
-    // Provision parses every string (and refuses the first bad one) and drops the rest.
+    // Provision refuses an entry that is not a string, then parses every string and refuses
+    // the first bad one.
+    if let Some(other) = items.iter().find(|i| i.as_str().is_none() && !i.is_unknown()) {
+        return Some(Refusal::NotAString(other));
+    }
     for item in items {
         if let Some(line) = item.as_str() {
             if let Err(e) = PublicKey::parse(line) {
@@ -183,13 +191,23 @@ pub fn check(fleet: &Fleet, out: &mut Vec<Diagnostic>) {
         ),
         Refusal::NoKey(v) => (
             format!("managed VMs are declared, but `_proxmox.adminKeys` in {hosts_path} holds no key line: provisioned VMs would be unreachable"),
-            Some((at(v), "no string in this list".to_string())),
+            Some((at(v), "an empty list".to_string())),
         ),
         Refusal::NeedsNix(v) => {
             help = "let Nix evaluate it (install `nix-instantiate`, unset VMCTL_NO_NIX, fix the evaluation error `vmlint` shows), or write the key lines themselves: `adminKeys = [ \"ssh-ed25519 AAAA… you@workstation\" ];`".into();
             (
                 format!("managed VMs are declared, but `_proxmox.adminKeys` in {hosts_path} is computed by Nix and Nix did not evaluate it: provision cannot know which keys to install"),
                 Some((at(v), "only Nix can compute this".to_string())),
+            )
+        }
+        Refusal::NotAString(v) => {
+            help = "write the public key line itself, or `(builtins.readFile ./admin.pub)` to read it from a file".into();
+            (
+                format!(
+                    "managed VMs are declared, but `_proxmox.adminKeys` in {hosts_path} holds {}, not a key line: provision refuses it rather than leave that key out",
+                    v.type_name()
+                ),
+                Some((at(v), format!("{}, not a key line", v.type_name()))),
             )
         }
         Refusal::BadKey(v, e) => {
@@ -253,7 +271,9 @@ mod tests {
             ("{ _proxmox = { hostname = \"p\"; }; }".into(), Some("_proxmox")),
             (keys("[ ]"), Some("[ ]")),
             (keys("admin"), Some("adminKeys")),
-            (keys("[ 42 ./admin.pub ]"), Some("[ 42 ./admin.pub ]")),
+            (keys("[ 42 ./admin.pub ]"), Some("42")),
+            (keys("[ admin ./admin.pub ]"), Some("./admin.pub")),
+            (keys("[ admin 42 ]"), Some("42")),
             (keys("[ admin \"not a key\" ]"), Some("\"not a key\"")),
             (keys("[ \"\" ]"), Some("\"\"")),
             (keys("[ \"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 rsa@host\" ]"), Some("\"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 rsa@host\"")),
@@ -277,8 +297,6 @@ mod tests {
     fn silent_when_provision_takes_the_keys_or_nothing_is_provisioned_or_it_cannot_be_known() {
         let quiet: &[(&str, Option<String>)] = &[
             (DEFS, Some(keys("[ admin ]"))),
-            // Provision drops entries that are not strings and takes the rest.
-            (DEFS, Some(keys("[ admin 42 ]"))),
             (DEFS, Some(keys(&format!("[ \"  {ADMIN}  \" ]")))),
             (DEFS, Some(keys(&format!("[ \"from=\\\"10.0.0.0/8\\\" {ADMIN}\" ]")))),
             // Nothing to provision.

@@ -540,8 +540,8 @@ pub(super) fn extra_inputs(loaded: &LoadedFleet, name: &str) -> Result<Extra, St
     })
 }
 
-/// The strings of hosts.nix `_proxmox.adminKeys` (other entries are dropped, as before); an
-/// error when a part of the path or an entry could not be evaluated.
+/// The strings of hosts.nix `_proxmox.adminKeys`; an error when a part of the path or an entry
+/// could not be evaluated, or an entry is not a string.
 fn admin_keys(hosts: &crate::syntax::Value) -> Result<Vec<String>, String> {
     let unknown = |what: &str| {
         format!(
@@ -570,6 +570,14 @@ fn admin_keys(hosts: &crate::syntax::Value) -> Result<Vec<String>, String> {
     };
     if items.iter().any(|k| k.is_unknown()) {
         return Err(unknown("an entry of `_proxmox.adminKeys`"));
+    }
+    // A path or a number is no key line: dropping it would leave out a key the user meant.
+    if let Some(other) = items.iter().find(|k| k.as_str().is_none()) {
+        return Err(format!(
+            "`_proxmox.adminKeys` in hosts.nix holds {}, not a key line; write the public key \
+             line itself, or `(builtins.readFile ./admin.pub)` to read it from a file",
+            other.type_name()
+        ));
     }
     Ok(items
         .iter()

@@ -50,7 +50,8 @@ fn provision_refuses(root: &Path, nix: bool) -> bool {
     assert!(
         stderr.contains("admin SSH keys")
             || stderr.contains("invalid admin key")
-            || stderr.contains("of hosts.nix: Nix could not evaluate"),
+            || stderr.contains("of hosts.nix: Nix could not evaluate")
+            || stderr.contains("not a key line"),
         "provision refused for another reason: {stderr}"
     );
     true
@@ -80,7 +81,13 @@ fn fl005_fires_exactly_when_provision_refuses_the_admin_keys() {
         (
             "a non-string beside a key",
             block("[ admin 42 ]"),
+            true,
             false,
+        ),
+        (
+            "a path beside a key",
+            block("[ admin ./admin.pub ]"),
+            true,
             false,
         ),
         // Both read hosts.nix with what Nix computes filled in: a key Nix reads from a file
