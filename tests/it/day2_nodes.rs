@@ -106,36 +106,13 @@ fn cluster() -> Sandbox {
         }
     });
     let root = fleet(&s);
-    let defs_path = root.join("vms/definitions.nix");
-    let defs = std::fs::read_to_string(&defs_path).unwrap();
-    let end = defs
-        .rfind("\n  };\n}")
-        .expect("definitions.nix ends with `managed`");
-    let mut blocks = String::new();
     for (name, vmid, node) in &VMS[1..] {
-        blocks.push_str(&format!(
-            "\n    {name} = {{\n      vmid = {vmid};\n      node = \"{node}\";\n      cores = 1;\n      \
-             memory = 1024;\n      disk = \"20G\";\n      storage = \"nvmeprom\";\n      \
-             nixosConfig = \"{name}\";\n      purpose = \"A VM of {node}\";\n      \
-             services = [ ];\n      tags = [ \"test\" ];\n      network = {{\n        \
-             bridge = \"vmbr0\";\n        ip = \"127.0.0.{vmid}/8\";\n      }};\n    }};"
-        ));
-        let dir = root.join("hosts").join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("configuration.nix"),
-            format!(
-                "# NixOS configuration of {name} (VMID {vmid}), a managed VM.\n{{ ... }}:\n{{\n  \
-                 networking.hostName = \"{name}\";\n  services.qemuGuest.enable = true;\n  \
-                 services.openssh.enable = true;\n  sops.gnupg.sshKeyPaths = [ ];\n  \
-                 system.stateVersion = \"24.05\";\n}}\n"
-            ),
-        )
-        .unwrap();
+        crate::support::add_managed_vms(
+            &root,
+            &[(name, *vmid, Some(node))],
+            &format!("A VM of {node}"),
+        );
     }
-    let mut new = defs.clone();
-    new.insert_str(end, &blocks);
-    std::fs::write(&defs_path, new).unwrap();
     let _ = crate::support::vmctl(&root, &["docs"]);
     git(&root, &["add", "-A"]);
     git(&root, &["commit", "-q", "-m", "test: a VM on each node"]);

@@ -39,37 +39,11 @@ fn git(root: &Path, args: &[&str]) -> String {
 fn up(extra: &[(&str, u32)], clone_ms: u32, install_ms: u32) -> Sandbox {
     let s = Sandbox::up();
     let root = fleet(&s);
-    let defs_path = root.join("vms/definitions.nix");
-    let defs = std::fs::read_to_string(&defs_path).unwrap();
-    let end = defs
-        .rfind("\n  };\n}")
-        .expect("definitions.nix ends with `managed`");
-    let mut blocks = String::new();
-    for (name, vmid) in extra {
-        let last = vmid % 256;
-        blocks.push_str(&format!(
-            "\n    {name} = {{\n      vmid = {vmid};\n      cores = 1;\n      memory = 1024;\n      \
-             disk = \"20G\";\n      storage = \"nvmeprom\";\n      nixosConfig = \"{name}\";\n      \
-             purpose = \"Provisioned with its siblings\";\n      services = [ ];\n      \
-             tags = [ \"test\" ];\n      network = {{\n        bridge = \"vmbr0\";\n        \
-             ip = \"127.0.0.{last}/8\";\n      }};\n    }};"
-        ));
-        let dir = root.join("hosts").join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("configuration.nix"),
-            format!(
-                "# NixOS configuration of {name} (VMID {vmid}), a managed VM.\n{{ ... }}:\n{{\n  \
-                 networking.hostName = \"{name}\";\n  services.qemuGuest.enable = true;\n  \
-                 services.openssh.enable = true;\n  sops.gnupg.sshKeyPaths = [ ];\n  \
-                 system.stateVersion = \"24.05\";\n}}\n"
-            ),
-        )
-        .unwrap();
-    }
-    let mut new = defs.clone();
-    new.insert_str(end, &blocks);
-    std::fs::write(&defs_path, new).unwrap();
+    let vms: Vec<(&str, u32, Option<&str>)> = extra
+        .iter()
+        .map(|(name, vmid)| (*name, *vmid, None))
+        .collect();
+    crate::support::add_managed_vms(&root, &vms, "Provisioned with its siblings");
     let sim = s.dir.join("pve/state/sim.json");
     let mut conf: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&sim).unwrap()).unwrap();

@@ -279,3 +279,42 @@ pub fn stop_ssh_masters(ssh_config: &Path) {
         }
     }
 }
+
+/// Appends managed VMs `(name, VMID, node)` to the fleet's definitions.nix at `root` (1 core,
+/// 1 GiB, a 20G disk on nvmeprom, the static address 127.0.0.X/8 from the VMID's last byte, the
+/// `purpose` given) and writes each one's `hosts/NAME/configuration.nix`, as the sandbox's
+/// multi-VM suites need them.
+pub fn add_managed_vms(root: &Path, vms: &[(&str, u32, Option<&str>)], purpose: &str) {
+    let defs_path = root.join("vms/definitions.nix");
+    let defs = std::fs::read_to_string(&defs_path).unwrap();
+    let end = defs
+        .rfind("\n  };\n}")
+        .expect("definitions.nix ends with `managed`");
+    let mut blocks = String::new();
+    for (name, vmid, node) in vms {
+        let last = vmid % 256;
+        let node = node.map_or(String::new(), |n| format!("\n      node = \"{n}\";"));
+        blocks.push_str(&format!(
+            "\n    {name} = {{\n      vmid = {vmid};{node}\n      cores = 1;\n      \
+             memory = 1024;\n      disk = \"20G\";\n      storage = \"nvmeprom\";\n      \
+             nixosConfig = \"{name}\";\n      purpose = \"{purpose}\";\n      \
+             services = [ ];\n      tags = [ \"test\" ];\n      network = {{\n        \
+             bridge = \"vmbr0\";\n        ip = \"127.0.0.{last}/8\";\n      }};\n    }};"
+        ));
+        let dir = root.join("hosts").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("configuration.nix"),
+            format!(
+                "# NixOS configuration of {name} (VMID {vmid}), a managed VM.\n{{ ... }}:\n{{\n  \
+                 networking.hostName = \"{name}\";\n  services.qemuGuest.enable = true;\n  \
+                 services.openssh.enable = true;\n  sops.gnupg.sshKeyPaths = [ ];\n  \
+                 system.stateVersion = \"24.05\";\n}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let mut new = defs;
+    new.insert_str(end, &blocks);
+    std::fs::write(&defs_path, new).unwrap();
+}
