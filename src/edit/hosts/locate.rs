@@ -246,7 +246,12 @@ pub(super) fn locate_with(text: &str, only: Option<&str>) -> Result<HostsDoc, Ho
 /// The name an attribute spells, when it is an identifier or a string without interpolation.
 pub(super) fn attr_text(attr: &ast::Attr) -> Option<String> {
     match attr {
-        ast::Attr::Ident(i) => Some(i.syntax().text().to_string()),
+        // The identifier's one token, not `SyntaxText` (which walks the node): this runs for
+        // every entry of a fleet's hosts.nix, twice per edit.
+        ast::Attr::Ident(i) => Some(
+            i.ident_token()
+                .map_or_else(|| i.syntax().text().to_string(), |t| t.text().to_string()),
+        ),
         ast::Attr::Str(s) => nix::plain_string(s),
         ast::Attr::Dynamic(_) => None,
     }
