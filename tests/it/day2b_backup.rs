@@ -6,33 +6,18 @@
 //! readonly VM may be backed up (a read) but never stopped, restored into or sent anything else.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use crate::support::pve::Pve;
-use crate::support::{demo_fleet, squash, text, vmctl_cmd};
+use crate::support::vmctl_on as run;
+use crate::support::{demo_fleet, squash, text};
 
 pub(crate) const NODES: [&str; 3] = ["prom", "pve2", "pve3"];
 
-fn run(pve: &Pve, fleet: &Path, args: &[&str]) -> Output {
-    vmctl_cmd()
-        .arg("--fleet")
-        .arg(fleet)
-        .envs(pve.vmctl_env())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn git(root: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
+    crate::support::git(
+        root,
+        &[&["-c", "user.name=t", "-c", "user.email=t@t"], args].concat(),
+    )
 }
 
 /// The demo cluster grown to three nodes: `local` and `nvmeprom` are each node's own,

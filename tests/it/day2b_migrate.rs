@@ -8,32 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use crate::day2b_backup::{conf_on, creates, place, three_nodes, NODES};
 use crate::support::pve::Pve;
+use crate::support::vmctl_on as run;
 use crate::support::{demo_fleet, squash, text, vmctl, vmctl_cmd};
 
-fn run(pve: &Pve, fleet: &Path, args: &[&str]) -> Output {
-    vmctl_cmd()
-        .arg("--fleet")
-        .arg(fleet)
-        .envs(pve.vmctl_env())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn git(root: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
+    crate::support::git(
+        root,
+        &[&["-c", "user.name=t", "-c", "user.email=t@t"], args].concat(),
+    )
 }
 
 /// The node `vmctl ops list --json` shows VM `vmid` on.

@@ -4,20 +4,10 @@
 //! `snapshots.keep` while manual ones stay; and lint of `snapshots.keep`.
 
 use std::path::Path;
-use std::process::Output;
 
 use crate::support::pve::Pve;
-use crate::support::{demo_fleet, squash, text, vmctl, vmctl_cmd};
-
-fn run(pve: &Pve, fleet: &Path, args: &[&str]) -> Output {
-    vmctl_cmd()
-        .arg("--fleet")
-        .arg(fleet)
-        .envs(pve.vmctl_env())
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::support::vmctl_on as run;
+use crate::support::{demo_fleet, squash, text, vmctl};
 
 /// The snapshot names of VM 110, from `vmctl snapshot test-automation list --json`.
 fn names(pve: &Pve, fleet: &Path) -> Vec<String> {

@@ -318,3 +318,14 @@ pub fn add_managed_vms(root: &Path, vms: &[(&str, u32, Option<&str>)], purpose: 
     new.insert_str(end, &blocks);
     std::fs::write(&defs_path, new).unwrap();
 }
+
+/// `vmctl --fleet FLEET ARGS…` against the simulated Proxmox host `pve`.
+pub fn vmctl_on(pve: &pve::Pve, fleet: &Path, args: &[&str]) -> Output {
+    vmctl_cmd()
+        .arg("--fleet")
+        .arg(fleet)
+        .envs(pve.vmctl_env())
+        .args(args)
+        .output()
+        .unwrap()
+}
