@@ -115,6 +115,17 @@ pub(super) fn require_installer_nix(plans: &[ProvisionPlan]) -> miette::Result<(
 }
 
 /// A typed error as a report, its type kept for the exit code (docs/cli.md).
+/// The SSH vmctl uses to reach the new VMs (the installer's target, the verification): the
+/// user's ssh config and identity, a connect timeout of at most a minute.
+fn vm_ssh(a: &ProvisionArgs) -> real::OpenSsh {
+    real::OpenSsh {
+        port: None,
+        config: a.conn.ssh_config.clone(),
+        identity: a.identity.clone(),
+        timeout: Duration::from_secs(a.wait.min(60)),
+    }
+}
+
 pub(super) fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
     crate::cli::exit::report(e)
 }
@@ -361,12 +372,7 @@ fn provision(
         root: root.clone(),
         lines: Some(&installer_lines),
     };
-    let ssh = real::OpenSsh {
-        port: None,
-        config: a.conn.ssh_config.clone(),
-        identity: a.identity.clone(),
-        timeout: Duration::from_secs(a.wait.min(60)),
-    };
+    let ssh = vm_ssh(a);
     let env = Env {
         proxmox: &p,
         installer: &installer,

@@ -229,12 +229,7 @@ pub fn run(a: ProvisionArgs, g: &Global) -> miette::Result<u8> {
             .map(|plan| (plan.config.clone(), trackers[&plan.name].clone()))
             .collect(),
     };
-    let ssh = real::OpenSsh {
-        port: None,
-        config: a.conn.ssh_config.clone(),
-        identity: a.identity.clone(),
-        timeout: Duration::from_secs(a.wait.min(60)),
-    };
+    let ssh = super::vm_ssh(&a);
     let env = FleetEnv {
         proxmox: &p,
         installer: &installer,
